@@ -1,0 +1,68 @@
+// The daemon's configuration (DESIGN §3): YAML turned into plain, validated, immutable structs
+// plus the compiled RuleSet.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "rules/decode.h"
+#include "rules/ruleset.h"
+
+namespace triaged {
+
+enum class Guarantee { kAtLeastOnce, kExactlyOnce };
+
+struct KafkaConfig {
+  std::string bootstrap_servers = "embedded";
+  std::string group_id = "triaged";
+  Guarantee guarantee = Guarantee::kAtLeastOnce;
+  std::map<std::string, std::string> properties;  // passed to librdkafka as-is
+};
+
+struct InputsConfig {
+  std::string spans_topic = "llm.spans";
+  SpanShape spans_format = SpanShape::kAuto;
+  std::string feedback_topic = "llm.feedback";
+  FeedbackShape feedback_format = FeedbackShape::kAuto;
+};
+
+struct Config {
+  std::string path;
+  KafkaConfig kafka;
+  InputsConfig inputs;
+  std::string dead_letter_topic = "triaged.dead-letter";
+  std::string admin_listen = "127.0.0.1:9464";
+  std::shared_ptr<const RuleSet> rules;  // destinations, rules, mode, trace settings, version
+};
+
+// A config error, already formatted as `FILE:LINE:COL: message`.
+struct ConfigError {
+  std::string file;
+  int line = 0;    // 1-based
+  int column = 0;  // 1-based
+  std::string message;
+  std::string ToString() const;
+};
+
+struct ConfigLoadResult {
+  std::shared_ptr<const Config> config;  // null on error
+  std::vector<ConfigError> errors;       // all errors found, in file order
+};
+
+// Loads and validates a config file. `getenv` is injectable for tests (null = ::getenv).
+using EnvLookup = const char* (*)(const char*);
+ConfigLoadResult LoadConfigFile(const std::string& path, EnvLookup getenv_fn = nullptr);
+ConfigLoadResult LoadConfigString(const std::string& text, const std::string& path,
+                                  EnvLookup getenv_fn = nullptr);
+
+// Parses `10s`, `250ms`, `5m`, `1h`, `2d` into nanoseconds; `4MiB`, `512KiB`, `1GiB`, `100` into
+// bytes. Return false on a malformed value.
+bool ParseDuration(std::string_view text, int64_t& out_ns);
+bool ParseSize(std::string_view text, uint64_t& out_bytes);
+
+// Exit code for config errors (sysexits EX_CONFIG).
+constexpr int kExitConfig = 78;
+
+}  // namespace triaged

@@ -1,0 +1,64 @@
+// The rule expression language (DESIGN §2.2): parsed and type-checked once, evaluated per trace.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "rules/trace.h"
+
+namespace triaged {
+
+// A compile error at byte `offset` of the expression text.
+struct ExprError {
+  size_t offset = 0;
+  std::string message;
+};
+
+// A runtime value of the language.
+struct ExprValue {
+  enum class Kind { kMissing, kNull, kBool, kNumber, kString, kList };
+  Kind kind = Kind::kMissing;
+  bool b = false;
+  double n = 0;
+  std::string s;
+  std::vector<ExprValue> items;
+};
+
+// Renders a value for `explain` output: `"text"`, `12.5`, `true`, `null`, `<missing>`, `[..]`.
+std::string FormatExprValue(const ExprValue& v);
+
+// One step of an explanation: a comparison (or other leaf) with its operand values.
+struct ExplainStep {
+  std::string text;    // the source text of the sub-expression
+  std::string detail;  // e.g. `feedback.thumbs.label = "down"`
+  bool result = false;
+};
+
+class CompiledExpr {
+ public:
+  virtual ~CompiledExpr() = default;
+  // Boolean expressions (`when:`).
+  virtual bool Matches(const Trace& trace) const = 0;
+  // Any expression: its value (kMissing when a path is absent).
+  virtual ExprValue Evaluate(const Trace& trace) const = 0;
+  // Like Matches, recording each leaf's values.
+  virtual bool Explain(const Trace& trace, std::vector<ExplainStep>& steps) const = 0;
+  // The static type: "bool", "number", "string", "list", "any".
+  virtual std::string_view type_name() const = 0;
+};
+
+enum class ExprKind { kBoolean, kString, kAny };
+
+// Parses and type-checks `text`. kBoolean requires a bool expression (rule `when:`); kString a
+// string-typed one (`sample_key:`).
+struct CompileResult {
+  std::shared_ptr<const CompiledExpr> expr;  // null on error
+  std::optional<ExprError> error;
+};
+CompileResult CompileExpression(std::string_view text, ExprKind kind = ExprKind::kBoolean);
+
+}  // namespace triaged

@@ -1,0 +1,122 @@
+#include "rules/trace.h"
+
+#include <algorithm>
+#include <limits>
+
+namespace triaged {
+namespace {
+
+const Attributes kEmptyAttributes;
+
+// Earliest start first; spans without a start time sort last, in arrival order.
+int64_t SortStart(const Span& s) {
+  return s.start_ns ? *s.start_ns : std::numeric_limits<int64_t>::max();
+}
+
+void AddOptional(std::optional<double>& sum, const std::optional<double>& v) {
+  if (v) sum = sum.value_or(0) + *v;
+}
+
+}  // namespace
+
+void Trace::AddSpan(Span span) {
+  bytes_ += span.bytes;
+  spans_.push_back(std::move(span));
+  Recompute();
+}
+
+void Trace::AddAnnotation(Annotation annotation) {
+  bytes_ += annotation.bytes;
+  annotations_.push_back(std::move(annotation));
+  Recompute();
+}
+
+const Attributes& Trace::root_attributes() const {
+  return summary_.root_index >= 0 ? spans_[summary_.root_index].attributes : kEmptyAttributes;
+}
+
+const Attributes& Trace::resource() const {
+  if (summary_.root_index >= 0) return spans_[summary_.root_index].resource;
+  for (const Span& s : spans_) {
+    if (!s.resource.empty()) return s.resource;
+  }
+  return kEmptyAttributes;
+}
+
+const Annotation* Trace::LatestAnnotation(std::string_view name) const {
+  const Annotation* best = nullptr;
+  for (const Annotation& a : annotations_) {
+    if (a.name != name) continue;
+    if (best == nullptr || a.timestamp_ns.value_or(std::numeric_limits<int64_t>::min()) >=
+                               best->timestamp_ns.value_or(std::numeric_limits<int64_t>::min())) {
+      best = &a;
+    }
+  }
+  return best;
+}
+
+int64_t Trace::AnnotationCount(std::string_view name) const {
+  return std::count_if(annotations_.begin(), annotations_.end(),
+                       [&](const Annotation& a) { return a.name == name; });
+}
+
+void Trace::Recompute() {
+  TraceSummary s;
+  s.span_count = static_cast<int64_t>(spans_.size());
+
+  // The root: a span without a parent; with several, the earliest-starting one.
+  for (size_t i = 0; i < spans_.size(); ++i) {
+    const Span& span = spans_[i];
+    if (span.status == SpanStatus::kError) ++s.error_count;
+    if (span.start_ns && (!s.start_ns || *span.start_ns < *s.start_ns)) s.start_ns = span.start_ns;
+    if (span.end_ns && (!s.end_ns || *span.end_ns > *s.end_ns)) s.end_ns = span.end_ns;
+    if (span.is_root() && (s.root_index < 0 || SortStart(span) < SortStart(spans_[s.root_index]))) {
+      s.root_index = static_cast<int64_t>(i);
+    }
+    AddOptional(s.input_tokens, span.input_tokens);
+    AddOptional(s.output_tokens, span.output_tokens);
+    if (span.retry_count) s.retry_count += *span.retry_count;
+  }
+  s.error = s.error_count > 0;
+  if (s.start_ns && s.end_ns) {
+    s.duration_ms = static_cast<double>(*s.end_ns - *s.start_ns) / 1e6;
+  }
+  if (s.input_tokens || s.output_tokens) {
+    s.total_tokens = s.input_tokens.value_or(0) + s.output_tokens.value_or(0);
+  }
+
+  // Canonical string fields: the root's if it has them, else the earliest-starting span's.
+  std::vector<const Span*> order;
+  order.reserve(spans_.size());
+  if (s.root_index >= 0) order.push_back(&spans_[s.root_index]);
+  std::vector<const Span*> rest;
+  for (size_t i = 0; i < spans_.size(); ++i) {
+    if (static_cast<int64_t>(i) != s.root_index) rest.push_back(&spans_[i]);
+  }
+  std::stable_sort(rest.begin(), rest.end(),
+                   [](const Span* a, const Span* b) { return SortStart(*a) < SortStart(*b); });
+  order.insert(order.end(), rest.begin(), rest.end());
+  auto first = [&](std::optional<std::string> Span::*field) -> std::optional<std::string> {
+    for (const Span* span : order) {
+      if (span->*field) return span->*field;
+    }
+    return std::nullopt;
+  };
+  s.model = first(&Span::model);
+  s.input = first(&Span::input);
+  s.output = first(&Span::output);
+  s.session_id = first(&Span::session_id);
+  s.user_id = first(&Span::user_id);
+  s.prompt_version = first(&Span::prompt_version);
+  if (s.root_index >= 0) s.name = spans_[s.root_index].name;
+
+  s.feedback_count = static_cast<int64_t>(annotations_.size());
+  for (const Annotation& a : annotations_) {
+    if (!a.score) continue;
+    if (!s.min_score || *a.score < *s.min_score) s.min_score = a.score;
+    if (!s.max_score || *a.score > *s.max_score) s.max_score = a.score;
+  }
+  summary_ = std::move(s);
+}
+
+}  // namespace triaged
