@@ -1,0 +1,48 @@
+// Turns one raw input message (from a topic, or a replay line) into decoded events or a
+// dead-letter record. Shared by `replay`, `test`, `explain` and (later) the Kafka pipeline.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "config/config.h"
+#include "rules/decode.h"
+#include "rules/result.h"
+
+namespace triaged {
+
+// Where a message came from; a replayed bare line has no topic.
+struct MessageOrigin {
+  std::string topic;
+  std::optional<int32_t> partition;
+  std::optional<int64_t> offset;
+  std::optional<int64_t> timestamp_ms;  // the Kafka message timestamp
+  uint64_t line = 0;                    // 1-based line of a replayed file, 0 otherwise
+};
+
+// Decodes `payload` with the decoder its topic calls for (auto-detection for unknown topics).
+Result<DecodedMessage> DecodeInput(const InputsConfig& inputs, const MessageOrigin& origin,
+                                   std::string_view payload);
+
+// A replay line: a bare event, or a `kcat -J` envelope whose payload is the message.
+struct ReplayLine {
+  MessageOrigin origin;
+  std::string payload;
+  bool null_payload = false;  // a kcat envelope with "payload": null (a tombstone)
+};
+ReplayLine ParseReplayLine(std::string_view line, uint64_t line_no);
+
+// A dead-letter record: the original bytes, where they came from and why they were refused.
+struct DeadLetter {
+  std::string reason;
+  std::string message;
+  MessageOrigin origin;
+  std::string_view payload;
+};
+// One JSON object (no newline): reason, message, topic, partition, offset, line, and the
+// payload as a string when it is valid UTF-8, else as `payload_base64`.
+std::string DeadLetterToJson(const DeadLetter& record);
+
+}  // namespace triaged

@@ -1,0 +1,96 @@
+#include "daemon/replay.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <sstream>
+
+namespace triaged {
+
+Replayer::Replayer(std::shared_ptr<const Config> config, RouteSink& sink)
+    : config_(std::move(config)), engine_(config_->rules) {
+  sink_.inner = &sink;
+  sink_.count = &stats_.routed_items;
+}
+
+void Replayer::Reject(const std::string& reason, const std::string& message,
+                      const MessageOrigin& origin, std::string_view payload) {
+  ++stats_.invalid;
+  ++stats_.invalid_by_reason[reason];
+  if (dead_letter_) dead_letter_(DeadLetter{reason, message, origin, payload});
+}
+
+void Replayer::Line(std::string_view line, uint64_t line_no) {
+  while (!line.empty() && (line.back() == '\r' || line.back() == '\n')) line.remove_suffix(1);
+  if (line.find_first_not_of(" \t") == std::string_view::npos) return;
+  ++stats_.lines;
+  ReplayLine parsed = ParseReplayLine(line, line_no);
+  if (parsed.null_payload) {
+    Reject("empty_payload", "message has no payload", parsed.origin, line);
+    return;
+  }
+  Result<DecodedMessage> decoded = DecodeInput(config_->inputs, parsed.origin, parsed.payload);
+  if (!decoded.ok()) {
+    Reject(decoded.error().reason, decoded.error().message, parsed.origin, parsed.payload);
+    return;
+  }
+  DecodedMessage& msg = decoded.value();
+  ++stats_.messages;
+  stats_.spans += msg.spans.size();
+  stats_.annotations += msg.annotations.size();
+  // Event time: the event's own timestamps, else the Kafka timestamp, else "now".
+  int64_t t = engine_.now();
+  if (msg.event_time_ns) {
+    t = *msg.event_time_ns;
+  } else if (parsed.origin.timestamp_ms) {
+    t = *parsed.origin.timestamp_ms * kNanosPerMilli;
+  }
+  const size_t total_spans = msg.spans.size();
+  AddResult added = engine_.Add(std::move(msg), t, sink_);
+  if (added.spans_rejected > 0) {
+    Reject("trace_too_large",
+           std::to_string(added.spans_rejected) + " of " + std::to_string(total_spans) +
+               " spans refused: the trace would exceed trace.max_trace_bytes",
+           parsed.origin, parsed.payload);
+  }
+}
+
+void Replayer::Finish() { engine_.CloseAll(engine_.now(), sink_); }
+
+std::string FormatReplaySummary(const Engine& engine, const ReplayStats& stats) {
+  const RuleSet& rs = engine.rules();
+  size_t width = 4;
+  for (const RuleSpec& r : rs.rules) width = std::max(width, r.name.size());
+  std::ostringstream out;
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "%-*s %10s %12s %13s %10s\n", static_cast<int>(width), "rule",
+                "matched", "sampled_out", "rate_limited", "routed");
+  out << buf;
+  for (size_t i = 0; i < rs.rules.size(); ++i) {
+    const RuleCounters& c = engine.rule_counters()[i];
+    std::snprintf(buf, sizeof buf, "%-*s %10llu %12llu %13llu %10llu\n", static_cast<int>(width),
+                  rs.rules[i].name.c_str(), static_cast<unsigned long long>(c.matched),
+                  static_cast<unsigned long long>(c.sampled_out),
+                  static_cast<unsigned long long>(c.rate_limited),
+                  static_cast<unsigned long long>(c.routed));
+    out << buf;
+  }
+  const EngineCounters& ec = engine.counters();
+  out << "inputs: " << stats.lines << " lines, " << stats.messages << " messages ("
+      << stats.spans << " spans, " << stats.annotations << " annotations), " << stats.invalid
+      << " invalid";
+  if (!stats.invalid_by_reason.empty()) {
+    out << " (";
+    bool first = true;
+    for (const auto& [reason, n] : stats.invalid_by_reason) {
+      out << (first ? "" : ", ") << reason << ": " << n;
+      first = false;
+    }
+    out << ")";
+  }
+  out << "\ntraces: " << ec.traces_opened << " opened, " << ec.traces_closed << " closed, "
+      << ec.late_evaluations << " late re-evaluations, " << ec.evicted_capacity
+      << " evicted at capacity\nrouted items: " << stats.routed_items << "\n";
+  return out.str();
+}
+
+}  // namespace triaged

@@ -1,0 +1,69 @@
+// Offline driver: feeds replay lines through decoding and the engine on event time. Used by
+// `triaged replay`, `test` and `explain`, so all three decide exactly as the daemon would.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "config/config.h"
+#include "daemon/ingest.h"
+#include "rules/engine.h"
+
+namespace triaged {
+
+struct ReplayStats {
+  uint64_t lines = 0;
+  uint64_t messages = 0;       // decoded successfully
+  uint64_t spans = 0;
+  uint64_t annotations = 0;
+  uint64_t invalid = 0;        // dead-lettered
+  std::map<std::string, uint64_t> invalid_by_reason;
+  uint64_t routed_items = 0;
+};
+
+class Replayer {
+ public:
+  using DeadLetterFn = std::function<void(const DeadLetter&)>;
+
+  Replayer(std::shared_ptr<const Config> config, RouteSink& sink);
+
+  void set_dead_letter_fn(DeadLetterFn fn) { dead_letter_ = std::move(fn); }
+  Engine& engine() { return engine_; }
+
+  // One line of input (no trailing newline). Blank lines are skipped.
+  void Line(std::string_view line, uint64_t line_no);
+  // End of input: every open trace closes.
+  void Finish();
+
+  const ReplayStats& stats() const { return stats_; }
+
+ private:
+  void Reject(const std::string& reason, const std::string& message, const MessageOrigin& origin,
+              std::string_view payload);
+
+  // Counts routed items on their way to the caller's sink.
+  struct CountingSink : RouteSink {
+    RouteSink* inner = nullptr;
+    uint64_t* count = nullptr;
+    void OnRoute(const RoutedItem& item) override {
+      ++*count;
+      inner->OnRoute(item);
+    }
+  };
+
+  std::shared_ptr<const Config> config_;
+  CountingSink sink_;
+  Engine engine_;
+  DeadLetterFn dead_letter_;
+  ReplayStats stats_;
+};
+
+// Writes the per-rule summary table of a replay (matched, sampled out, rate limited, routed,
+// then inputs and invalid inputs by reason).
+std::string FormatReplaySummary(const Engine& engine, const ReplayStats& stats);
+
+}  // namespace triaged

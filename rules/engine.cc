@@ -1,0 +1,380 @@
+#include "rules/engine.h"
+
+#define XXH_STATIC_LINKING_ONLY
+#include <xxhash.h>
+
+#include <algorithm>
+
+#include "rules/sampling.h"
+
+namespace triaged {
+namespace {
+
+uint64_t NameHash(std::string_view a, std::string_view b = {}) {
+  XXH64_state_t state;
+  XXH64_reset(&state, 0);
+  XXH64_update(&state, a.data(), a.size());
+  if (!b.empty()) {
+    const char zero = '\0';
+    XXH64_update(&state, &zero, 1);
+    XXH64_update(&state, b.data(), b.size());
+  }
+  return XXH64_digest(&state);
+}
+
+bool Contains(const std::vector<uint64_t>& v, uint64_t x) {
+  return std::find(v.begin(), v.end(), x) != v.end();
+}
+
+}  // namespace
+
+std::string_view CloseReasonName(CloseReason reason) {
+  switch (reason) {
+    case CloseReason::kDecisionWait: return "decision_wait";
+    case CloseReason::kRootGrace: return "root_grace";
+    case CloseReason::kMaxWait: return "max_wait";
+    case CloseReason::kCapacity: return "max_open_traces";
+    case CloseReason::kEndOfInput: return "end_of_input";
+  }
+  return "unknown";
+}
+
+std::string_view OutcomeName(RuleVerdict::Outcome outcome) {
+  using O = RuleVerdict::Outcome;
+  switch (outcome) {
+    case O::kNoMatch: return "no_match";
+    case O::kShadowed: return "shadowed";
+    case O::kAlreadyRouted: return "already_routed";
+    case O::kSampledOut: return "sampled_out";
+    case O::kRateLimited: return "rate_limited";
+    case O::kRouted: return "routed";
+    case O::kDestinationLimited: return "destination_limited";
+  }
+  return "unknown";
+}
+
+Engine::Engine(std::shared_ptr<const RuleSet> rules) : rules_(std::move(rules)) {
+  rule_counters_.resize(rules_->rules.size());
+}
+
+void Engine::SetRuleSet(std::shared_ptr<const RuleSet> rules) {
+  std::vector<RuleCounters> counters(rules->rules.size());
+  for (size_t i = 0; i < rules->rules.size(); ++i) {
+    for (size_t j = 0; j < rules_->rules.size(); ++j) {
+      if (rules_->rules[j].name == rules->rules[i].name) counters[i] = rule_counters_[j];
+    }
+  }
+  rule_counters_ = std::move(counters);
+  for (const RuleSpec& rule : rules->rules) {
+    if (auto it = rule_buckets_.find(rule.name); it != rule_buckets_.end()) {
+      if (rule.limit) it->second.Reconfigure(*rule.limit); else rule_buckets_.erase(it);
+    }
+  }
+  for (const DestinationSpec& dest : rules->destinations) {
+    if (auto it = destination_buckets_.find(dest.name); it != destination_buckets_.end()) {
+      if (dest.limit) it->second.Reconfigure(*dest.limit); else destination_buckets_.erase(it);
+    }
+  }
+  rules_ = std::move(rules);
+  // Deadlines depend on the trace settings: reschedule open traces.
+  for (auto& [id, entry] : traces_) {
+    if (entry.state == State::kOpen) UpdateDeadline(entry);
+  }
+}
+
+TokenBucket& Engine::RuleBucket(const RuleSpec& rule) {
+  return rule_buckets_.try_emplace(rule.name, *rule.limit).first->second;
+}
+
+TokenBucket& Engine::DestinationBucket(const DestinationSpec& dest) {
+  return destination_buckets_.try_emplace(dest.name, *dest.limit).first->second;
+}
+
+void Engine::Schedule(Entry& entry) {
+  timers_.push(Timer{entry.deadline_ns, timer_seq_++, entry.trace.id()});
+}
+
+void Engine::UpdateDeadline(Entry& entry) {
+  const TraceSettings& ts = rules_->trace;
+  const int64_t last = entry.has_span ? entry.last_span_ns : entry.opened_ns;
+  int64_t deadline = std::min(last + ts.decision_wait_ns, entry.opened_ns + ts.max_wait_ns);
+  if (entry.root_end_ns) deadline = std::min(deadline, *entry.root_end_ns + ts.root_grace_ns);
+  if (deadline != entry.deadline_ns) {
+    entry.deadline_ns = deadline;
+    Schedule(entry);
+  }
+}
+
+CloseReason Engine::ReasonFor(const Entry& entry) const {
+  const TraceSettings& ts = rules_->trace;
+  if (entry.root_end_ns && entry.deadline_ns == *entry.root_end_ns + ts.root_grace_ns) {
+    return CloseReason::kRootGrace;
+  }
+  const int64_t last = entry.has_span ? entry.last_span_ns : entry.opened_ns;
+  if (entry.deadline_ns == last + ts.decision_wait_ns) return CloseReason::kDecisionWait;
+  return CloseReason::kMaxWait;
+}
+
+void Engine::Advance(int64_t now_ns, RouteSink& sink) {
+  now_ns_ = std::max(now_ns_, now_ns);
+  while (!timers_.empty() && timers_.top().at_ns <= now_ns_) {
+    Timer timer = timers_.top();
+    timers_.pop();
+    auto it = traces_.find(timer.trace_id);
+    if (it == traces_.end() || it->second.deadline_ns != timer.at_ns) continue;  // stale
+    Entry& entry = it->second;
+    if (entry.state == State::kOpen) {
+      // Close at the deadline itself, so routed_at does not depend on when we looked.
+      Close(entry, ReasonFor(entry), timer.at_ns, sink);
+    } else {
+      Evict(timer.trace_id, "expired", timer.at_ns);
+    }
+  }
+}
+
+std::optional<int64_t> Engine::NextDeadline() {
+  while (!timers_.empty()) {
+    const Timer& t = timers_.top();
+    auto it = traces_.find(t.trace_id);
+    if (it != traces_.end() && it->second.deadline_ns == t.at_ns) return t.at_ns;
+    timers_.pop();
+  }
+  return std::nullopt;
+}
+
+void Engine::Close(Entry& entry, CloseReason reason, int64_t now_ns, RouteSink& sink) {
+  entry.state = State::kClosed;
+  --open_count_;
+  ++counters_.traces_closed;
+  if (observer_ != nullptr) observer_->OnClose(entry.trace, reason, now_ns);
+  Evaluate(entry, Trigger::kClose, now_ns, sink);
+  entry.deadline_ns = now_ns + rules_->trace.late_feedback_window_ns;
+  entry.order_gen = ++generation_;
+  closed_order_.emplace_back(entry.trace.id(), entry.order_gen);
+  Schedule(entry);
+}
+
+void Engine::Evict(const std::string& trace_id, std::string_view reason, int64_t now_ns) {
+  auto it = traces_.find(trace_id);
+  if (it == traces_.end()) return;
+  if (observer_ != nullptr) observer_->OnEvict(it->second.trace, reason, now_ns);
+  if (it->second.state == State::kOpen) --open_count_;
+  if (reason == "expired") ++counters_.evicted_expired; else ++counters_.evicted_capacity;
+  const uint64_t cap = std::max<uint64_t>(rules_->trace.max_open_traces, 1);
+  if (tombstones_.insert_or_assign(trace_id, std::move(it->second.routed)).second) {
+    tombstone_order_.push_back(trace_id);
+  }
+  while (tombstone_order_.size() > cap) {
+    tombstones_.erase(tombstone_order_.front());
+    tombstone_order_.pop_front();
+  }
+  traces_.erase(it);
+}
+
+void Engine::MakeRoom(int64_t now_ns, RouteSink& sink) {
+  const uint64_t cap = std::max<uint64_t>(rules_->trace.max_open_traces, 1);
+  while (traces_.size() >= cap) {
+    // Forget the oldest closed trace first; only then decide the oldest open one early.
+    bool evicted = false;
+    while (!closed_order_.empty() && !evicted) {
+      auto [id, gen] = closed_order_.front();
+      closed_order_.pop_front();
+      auto it = traces_.find(id);
+      if (it != traces_.end() && it->second.state == State::kClosed && it->second.order_gen == gen) {
+        Evict(id, "capacity", now_ns);
+        evicted = true;
+      }
+    }
+    while (!evicted && !open_order_.empty()) {
+      auto [id, gen] = open_order_.front();
+      open_order_.pop_front();
+      auto it = traces_.find(id);
+      if (it != traces_.end() && it->second.state == State::kOpen && it->second.order_gen == gen) {
+        Close(it->second, CloseReason::kCapacity, now_ns, sink);
+        Evict(id, "capacity", now_ns);
+        evicted = true;
+      }
+    }
+    if (!evicted) return;
+  }
+}
+
+Engine::Entry& Engine::Open(const std::string& trace_id, int64_t now_ns, RouteSink& sink,
+                            bool& late) {
+  if (auto it = traces_.find(trace_id); it != traces_.end()) {
+    late = it->second.state == State::kClosed;
+    return it->second;
+  }
+  MakeRoom(now_ns, sink);
+  auto [it, inserted] = traces_.try_emplace(trace_id, trace_id);
+  Entry& entry = it->second;
+  entry.opened_ns = now_ns;
+  if (auto tomb = tombstones_.find(trace_id); tomb != tombstones_.end()) {
+    // The trace was decided and forgotten: this event is late, its context is gone.
+    entry.routed = std::move(tomb->second);
+    tombstones_.erase(tomb);
+    entry.state = State::kClosed;
+    entry.deadline_ns = now_ns + rules_->trace.late_feedback_window_ns;
+    entry.order_gen = ++generation_;
+    closed_order_.emplace_back(trace_id, entry.order_gen);
+    Schedule(entry);
+    late = true;
+    return entry;
+  }
+  ++counters_.traces_opened;
+  ++open_count_;
+  entry.order_gen = ++generation_;
+  open_order_.emplace_back(trace_id, entry.order_gen);
+  late = false;
+  entry.deadline_ns = -1;
+  UpdateDeadline(entry);
+  return entry;
+}
+
+AddResult Engine::Add(DecodedMessage message, int64_t now_ns, RouteSink& sink) {
+  Advance(now_ns, sink);
+  now_ns = now_ns_;
+  AddResult result;
+  // Group by trace so one message re-evaluates a late trace once, after all its events.
+  std::vector<std::string> touched_late;
+  std::vector<std::string> touched_open;
+  auto touch = [](std::vector<std::string>& v, const std::string& id) {
+    if (std::find(v.begin(), v.end(), id) == v.end()) v.push_back(id);
+  };
+  for (Span& span : message.spans) {
+    bool late = false;
+    Entry& entry = Open(span.trace_id, now_ns, sink, late);
+    if (entry.trace.bytes() + span.bytes > rules_->trace.max_trace_bytes) {
+      ++result.spans_rejected;
+      ++counters_.spans_over_size;
+      continue;
+    }
+    if (!late) {
+      entry.has_span = true;
+      entry.last_span_ns = now_ns;
+      if (span.is_root() && span.end_ns) entry.root_end_ns = span.end_ns;
+    }
+    const std::string id = span.trace_id;
+    entry.trace.AddSpan(std::move(span));
+    touch(late ? touched_late : touched_open, id);
+  }
+  for (Annotation& annotation : message.annotations) {
+    bool late = false;
+    Entry& entry = Open(annotation.trace_id, now_ns, sink, late);
+    const std::string id = annotation.trace_id;
+    entry.trace.AddAnnotation(std::move(annotation));
+    touch(late ? touched_late : touched_open, id);
+  }
+  for (const std::string& id : touched_open) {
+    auto it = traces_.find(id);
+    if (it == traces_.end() || it->second.state != State::kOpen) continue;
+    UpdateDeadline(it->second);
+    if (it->second.deadline_ns <= now_ns) Close(it->second, ReasonFor(it->second), now_ns, sink);
+  }
+  for (const std::string& id : touched_late) {
+    auto it = traces_.find(id);
+    if (it == traces_.end()) continue;
+    ++counters_.late_evaluations;
+    Evaluate(it->second, Trigger::kLateFeedback, now_ns, sink);
+  }
+  return result;
+}
+
+void Engine::CloseAll(int64_t now_ns, RouteSink& sink) {
+  Advance(now_ns, sink);
+  // Close in opening order so the output does not depend on hash-map iteration.
+  while (!open_order_.empty()) {
+    auto [id, gen] = open_order_.front();
+    open_order_.pop_front();
+    auto it = traces_.find(id);
+    if (it != traces_.end() && it->second.state == State::kOpen && it->second.order_gen == gen) {
+      Close(it->second, CloseReason::kEndOfInput, now_ns_, sink);
+    }
+  }
+}
+
+void Engine::Evaluate(Entry& entry, Trigger trigger, int64_t now_ns, RouteSink& sink) {
+  using O = RuleVerdict::Outcome;
+  const RuleSet& rs = *rules_;
+  const Trace& trace = entry.trace;
+  std::vector<RuleVerdict> verdicts;
+  verdicts.reserve(rs.rules.size());
+  bool matched_earlier = false;
+  for (size_t r = 0; r < rs.rules.size(); ++r) {
+    const RuleSpec& rule = rs.rules[r];
+    RuleCounters& counters = rule_counters_[r];
+    RuleVerdict& v = verdicts.emplace_back();
+    v.rule = r;
+    if (!rule.when || !rule.when->Matches(trace)) {
+      v.outcome = O::kNoMatch;
+      continue;
+    }
+    if (rs.mode == RoutingMode::kFirstMatch && matched_earlier) {
+      v.outcome = O::kShadowed;
+      continue;
+    }
+    matched_earlier = true;
+    const uint64_t rule_hash = NameHash(rule.name);
+    bool all_routed = true;
+    for (size_t d : rule.destinations) {
+      if (!Contains(entry.routed, NameHash(rule.name, rs.destinations[d].name))) all_routed = false;
+    }
+    if (all_routed) {
+      v.outcome = O::kAlreadyRouted;
+      continue;
+    }
+    if (!Contains(entry.counted_match, rule_hash)) {
+      entry.counted_match.push_back(rule_hash);
+      ++counters.matched;
+    }
+    // Sampling: the key is trace.id unless sample_key names a field that is present.
+    v.sample_key = trace.id();
+    if (rule.sample_key) {
+      ExprValue key = rule.sample_key->Evaluate(trace);
+      if (key.kind == ExprValue::Kind::kString) v.sample_key = key.s;
+    }
+    v.sample_unit = SampleUnit(SampleHash(v.sample_key, rule.sample_salt));
+    if (!IsSampled(v.sample_unit, rule.sample_rate)) {
+      v.outcome = O::kSampledOut;
+      if (!Contains(entry.counted_sampled_out, rule_hash)) {
+        entry.counted_sampled_out.push_back(rule_hash);
+        ++counters.sampled_out;
+      }
+      continue;
+    }
+    if (rule.limit && !RuleBucket(rule).TryTake(now_ns)) {
+      v.outcome = O::kRateLimited;
+      ++counters.rate_limited;
+      continue;
+    }
+    for (size_t d : rule.destinations) {
+      const DestinationSpec& dest = rs.destinations[d];
+      const uint64_t key = NameHash(rule.name, dest.name);
+      if (Contains(entry.routed, key)) continue;
+      if (dest.limit && !DestinationBucket(dest).TryTake(now_ns)) {
+        v.limited.push_back(d);
+        continue;
+      }
+      entry.routed.push_back(key);
+      v.routed.push_back(d);
+      ++counters.routed;
+      RoutedItem item;
+      item.trace = &trace;
+      item.rule = &rule;
+      item.destination = &dest;
+      item.trigger = trigger;
+      item.routed_at_ns = now_ns;
+      item.config_version = rs.config_version;
+      sink.OnRoute(item);
+    }
+    if (!v.routed.empty()) {
+      v.outcome = O::kRouted;
+    } else {
+      v.outcome = O::kDestinationLimited;
+    }
+    if (!v.limited.empty()) ++counters.rate_limited;
+  }
+  if (observer_ != nullptr) observer_->OnEvaluation(trace, trigger, now_ns, verdicts);
+}
+
+}  // namespace triaged

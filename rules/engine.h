@@ -1,0 +1,170 @@
+// The decision engine: assembles traces from decoded events on an injected clock, closes them
+// (decision_wait / root_grace / max_wait), evaluates every rule at close and again on late
+// events, samples, applies rate limits and hands each (trace, rule, destination) to a sink at
+// most once. It decides; it never does I/O.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <queue>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "rules/event.h"
+#include "rules/rate_limit.h"
+#include "rules/routed_item.h"
+#include "rules/ruleset.h"
+#include "rules/trace.h"
+
+namespace triaged {
+
+// Receives every routed item. The item (and the trace it points to) is valid only during the
+// call.
+class RouteSink {
+ public:
+  virtual ~RouteSink() = default;
+  virtual void OnRoute(const RoutedItem& item) = 0;
+};
+
+enum class CloseReason { kDecisionWait, kRootGrace, kMaxWait, kCapacity, kEndOfInput };
+std::string_view CloseReasonName(CloseReason reason);
+
+// What one rule did in one evaluation of one trace.
+struct RuleVerdict {
+  enum class Outcome {
+    kNoMatch,          // `when` was false
+    kShadowed,         // first_match: an earlier rule matched
+    kAlreadyRouted,    // every destination was routed by an earlier evaluation
+    kSampledOut,       // matched, but u >= sample rate
+    kRateLimited,      // matched and sampled, but the rule's limit was spent
+    kRouted,           // routed to at least one destination
+    kDestinationLimited,  // matched and sampled, but every remaining destination's limit was spent
+  };
+  size_t rule = 0;
+  Outcome outcome = Outcome::kNoMatch;
+  double sample_unit = 0;          // u of §2.3 (when the rule matched)
+  std::string sample_key;          // the key u was computed from
+  std::vector<size_t> routed;      // destinations routed in this evaluation
+  std::vector<size_t> limited;     // destinations skipped by their limit
+};
+std::string_view OutcomeName(RuleVerdict::Outcome outcome);
+
+// Optional hooks for tools that explain decisions (triaged explain) and for metrics.
+class EngineObserver {
+ public:
+  virtual ~EngineObserver() = default;
+  virtual void OnClose(const Trace& /*trace*/, CloseReason /*reason*/, int64_t /*now_ns*/) {}
+  virtual void OnEvaluation(const Trace& /*trace*/, Trigger /*trigger*/, int64_t /*now_ns*/,
+                            const std::vector<RuleVerdict>& /*verdicts*/) {}
+  virtual void OnEvict(const Trace& /*trace*/, std::string_view /*reason*/, int64_t /*now_ns*/) {}
+};
+
+struct RuleCounters {
+  uint64_t matched = 0;       // traces the rule matched (once per trace)
+  uint64_t sampled_out = 0;   // matched traces not in the sample (once per trace)
+  uint64_t rate_limited = 0;  // evaluations denied by the rule's or a destination's limit
+  uint64_t routed = 0;        // routed items
+};
+
+struct EngineCounters {
+  uint64_t traces_opened = 0;
+  uint64_t traces_closed = 0;
+  uint64_t late_evaluations = 0;
+  uint64_t evicted_expired = 0;   // late_feedback_window over
+  uint64_t evicted_capacity = 0;  // max_open_traces reached
+  uint64_t spans_over_size = 0;   // spans refused by max_trace_bytes
+};
+
+// What Add() could not take.
+struct AddResult {
+  size_t spans_rejected = 0;  // refused because the trace would exceed max_trace_bytes
+};
+
+class Engine {
+ public:
+  explicit Engine(std::shared_ptr<const RuleSet> rules);
+
+  // Swaps the rule set at a tick boundary. Open traces, routed state (by rule and destination
+  // name) and rate-limit buckets of rules that keep their names survive.
+  void SetRuleSet(std::shared_ptr<const RuleSet> rules);
+  const RuleSet& rules() const { return *rules_; }
+
+  void set_observer(EngineObserver* observer) { observer_ = observer; }
+
+  // Moves the clock to `now_ns` (never backwards): closes traces whose deadline passed and
+  // forgets closed traces whose late window is over.
+  void Advance(int64_t now_ns, RouteSink& sink);
+
+  // Adds a message's spans and annotations at `now_ns`; late events re-evaluate at once.
+  AddResult Add(DecodedMessage message, int64_t now_ns, RouteSink& sink);
+
+  // Closes every open trace now (end of a replay).
+  void CloseAll(int64_t now_ns, RouteSink& sink);
+
+  // The earliest pending deadline (close or eviction), if any.
+  std::optional<int64_t> NextDeadline();
+
+  int64_t now() const { return now_ns_; }
+  size_t open_traces() const { return open_count_; }
+  size_t retained_traces() const { return traces_.size(); }
+  const std::vector<RuleCounters>& rule_counters() const { return rule_counters_; }
+  const EngineCounters& counters() const { return counters_; }
+
+ private:
+  enum class State { kOpen, kClosed };
+  struct Entry {
+    explicit Entry(std::string id) : trace(std::move(id)) {}
+    Trace trace;
+    State state = State::kOpen;
+    int64_t opened_ns = 0;
+    int64_t last_span_ns = 0;
+    bool has_span = false;
+    std::optional<int64_t> root_end_ns;
+    int64_t deadline_ns = 0;  // close deadline (open) or eviction time (closed)
+    std::vector<uint64_t> routed;         // hashes of (rule, destination) names routed
+    std::vector<uint64_t> counted_match;  // hashes of rule names counted as matched
+    std::vector<uint64_t> counted_sampled_out;
+    uint64_t order_gen = 0;  // matches the entry's place in open_order_ / closed_order_
+  };
+  struct Timer {
+    int64_t at_ns;
+    uint64_t seq;
+    std::string trace_id;
+    bool operator>(const Timer& o) const { return at_ns != o.at_ns ? at_ns > o.at_ns : seq > o.seq; }
+  };
+
+  Entry& Open(const std::string& trace_id, int64_t now_ns, RouteSink& sink, bool& late);
+  void Schedule(Entry& entry);
+  void UpdateDeadline(Entry& entry);
+  void Close(Entry& entry, CloseReason reason, int64_t now_ns, RouteSink& sink);
+  void Evict(const std::string& trace_id, std::string_view reason, int64_t now_ns);
+  void MakeRoom(int64_t now_ns, RouteSink& sink);
+  void Evaluate(Entry& entry, Trigger trigger, int64_t now_ns, RouteSink& sink);
+  CloseReason ReasonFor(const Entry& entry) const;
+  TokenBucket& RuleBucket(const RuleSpec& rule);
+  TokenBucket& DestinationBucket(const DestinationSpec& dest);
+
+  std::shared_ptr<const RuleSet> rules_;
+  EngineObserver* observer_ = nullptr;
+  int64_t now_ns_ = 0;
+  std::unordered_map<std::string, Entry> traces_;
+  size_t open_count_ = 0;
+  std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timers_;
+  uint64_t timer_seq_ = 0;
+  // Opening / closing order, for eviction under max_open_traces (lazily cleaned).
+  std::deque<std::pair<std::string, uint64_t>> open_order_, closed_order_;
+  uint64_t generation_ = 0;
+  // Routed state of evicted traces, so late feedback after eviction is still routed at most
+  // once; bounded FIFO of max_open_traces entries.
+  std::unordered_map<std::string, std::vector<uint64_t>> tombstones_;
+  std::deque<std::string> tombstone_order_;
+  std::unordered_map<std::string, TokenBucket> rule_buckets_, destination_buckets_;
+  std::vector<RuleCounters> rule_counters_;  // by index into rules_->rules
+  EngineCounters counters_;
+};
+
+}  // namespace triaged
