@@ -160,15 +160,30 @@ void Engine::Evict(const std::string& trace_id, std::string_view reason, int64_t
   if (observer_ != nullptr) observer_->OnEvict(it->second.trace, reason, now_ns);
   if (it->second.state == State::kOpen) --open_count_;
   if (reason == "expired") ++counters_.evicted_expired; else ++counters_.evicted_capacity;
+  Entry& entry = it->second;
+  Tombstone tomb{std::move(entry.routed), std::move(entry.counted_match),
+                 std::move(entry.counted_sampled_out), ++generation_};
+  tombstone_order_.emplace_back(trace_id, tomb.gen);
+  tombstones_.insert_or_assign(trace_id, std::move(tomb));
+  TrimTombstones();
+  traces_.erase(it);
+}
+
+void Engine::TrimTombstones() {
   const uint64_t cap = std::max<uint64_t>(rules_->trace.max_open_traces, 1);
-  if (tombstones_.insert_or_assign(trace_id, std::move(it->second.routed)).second) {
-    tombstone_order_.push_back(trace_id);
-  }
-  while (tombstone_order_.size() > cap) {
-    tombstones_.erase(tombstone_order_.front());
+  auto live = [this](const std::pair<std::string, uint64_t>& e) {
+    auto it = tombstones_.find(e.first);
+    return it != tombstones_.end() && it->second.gen == e.second;
+  };
+  while (!tombstone_order_.empty() &&
+         (tombstones_.size() > cap || !live(tombstone_order_.front()))) {
+    if (live(tombstone_order_.front())) tombstones_.erase(tombstone_order_.front().first);
     tombstone_order_.pop_front();
   }
-  traces_.erase(it);
+  // Stale entries behind the front (revived traces) are dropped once they outnumber the live.
+  if (tombstone_order_.size() > 2 * tombstones_.size() + 64) {
+    std::erase_if(tombstone_order_, [&](const auto& e) { return !live(e); });
+  }
 }
 
 void Engine::MakeRoom(int64_t now_ns, RouteSink& sink) {
@@ -211,8 +226,10 @@ Engine::Entry& Engine::Open(const std::string& trace_id, int64_t now_ns, RouteSi
   entry.opened_ns = now_ns;
   if (auto tomb = tombstones_.find(trace_id); tomb != tombstones_.end()) {
     // The trace was decided and forgotten: this event is late, its context is gone.
-    entry.routed = std::move(tomb->second);
-    tombstones_.erase(tomb);
+    entry.routed = std::move(tomb->second.routed);
+    entry.counted_match = std::move(tomb->second.counted_match);
+    entry.counted_sampled_out = std::move(tomb->second.counted_sampled_out);
+    tombstones_.erase(tomb);  // its place in tombstone_order_ goes stale
     entry.state = State::kClosed;
     entry.deadline_ns = now_ns + rules_->trace.late_feedback_window_ns;
     entry.order_gen = ++generation_;
@@ -242,13 +259,17 @@ AddResult Engine::Add(DecodedMessage message, int64_t now_ns, RouteSink& sink) {
     if (std::find(v.begin(), v.end(), id) == v.end()) v.push_back(id);
   };
   for (Span& span : message.spans) {
-    bool late = false;
-    Entry& entry = Open(span.trace_id, now_ns, sink, late);
-    if (entry.trace.bytes() + span.bytes > rules_->trace.max_trace_bytes) {
+    // Checked before opening: a span too large for an empty trace must not open (or revive) a
+    // trace that would then be decided on nothing.
+    auto existing = traces_.find(span.trace_id);
+    const size_t bytes = existing == traces_.end() ? 0 : existing->second.trace.bytes();
+    if (bytes + span.bytes > rules_->trace.max_trace_bytes) {
       ++result.spans_rejected;
       ++counters_.spans_over_size;
       continue;
     }
+    bool late = false;
+    Entry& entry = Open(span.trace_id, now_ns, sink, late);
     if (!late) {
       entry.has_span = true;
       entry.last_span_ns = now_ns;
@@ -342,7 +363,8 @@ void Engine::Evaluate(Entry& entry, Trigger trigger, int64_t now_ns, RouteSink& 
       }
       continue;
     }
-    if (rule.limit && !RuleBucket(rule).TryTake(now_ns)) {
+    // The rule's token is spent only if a destination takes the trace.
+    if (rule.limit && !RuleBucket(rule).Available(now_ns)) {
       v.outcome = O::kRateLimited;
       ++counters.rate_limited;
       continue;
@@ -368,6 +390,7 @@ void Engine::Evaluate(Entry& entry, Trigger trigger, int64_t now_ns, RouteSink& 
       sink.OnRoute(item);
     }
     if (!v.routed.empty()) {
+      if (rule.limit) RuleBucket(rule).TryTake(now_ns);
       v.outcome = O::kRouted;
     } else {
       v.outcome = O::kDestinationLimited;
