@@ -127,7 +127,7 @@ void Engine::Advance(int64_t now_ns, RouteSink& sink) {
       // Close at the deadline itself, so routed_at does not depend on when we looked.
       Close(entry, ReasonFor(entry), timer.at_ns, sink);
     } else {
-      Evict(timer.trace_id, "expired", timer.at_ns);
+      Evict(timer.trace_id, "expired", timer.at_ns, sink);
     }
   }
 }
@@ -154,9 +154,18 @@ void Engine::Close(Entry& entry, CloseReason reason, int64_t now_ns, RouteSink& 
   Schedule(entry);
 }
 
-void Engine::Evict(const std::string& trace_id, std::string_view reason, int64_t now_ns) {
+void Engine::Evict(const std::string& trace_id, std::string_view reason, int64_t now_ns,
+                   RouteSink& sink) {
   auto it = traces_.find(trace_id);
   if (it == traces_.end()) return;
+  // Late events of the message being added must not be lost when that same message evicts
+  // their trace to make room: evaluate them first.
+  if (auto p = std::find(pending_late_.begin(), pending_late_.end(), trace_id);
+      p != pending_late_.end()) {
+    pending_late_.erase(p);
+    ++counters_.late_evaluations;
+    Evaluate(it->second, Trigger::kLateFeedback, now_ns, sink);
+  }
   if (observer_ != nullptr) observer_->OnEvict(it->second.trace, reason, now_ns);
   if (it->second.state == State::kOpen) --open_count_;
   if (reason == "expired") ++counters_.evicted_expired; else ++counters_.evicted_capacity;
@@ -196,7 +205,7 @@ void Engine::MakeRoom(int64_t now_ns, RouteSink& sink) {
       closed_order_.pop_front();
       auto it = traces_.find(id);
       if (it != traces_.end() && it->second.state == State::kClosed && it->second.order_gen == gen) {
-        Evict(id, "capacity", now_ns);
+        Evict(id, "capacity", now_ns, sink);
         evicted = true;
       }
     }
@@ -206,7 +215,7 @@ void Engine::MakeRoom(int64_t now_ns, RouteSink& sink) {
       auto it = traces_.find(id);
       if (it != traces_.end() && it->second.state == State::kOpen && it->second.order_gen == gen) {
         Close(it->second, CloseReason::kCapacity, now_ns, sink);
-        Evict(id, "capacity", now_ns);
+        Evict(id, "capacity", now_ns, sink);
         evicted = true;
       }
     }
@@ -253,7 +262,7 @@ AddResult Engine::Add(DecodedMessage message, int64_t now_ns, RouteSink& sink) {
   now_ns = now_ns_;
   AddResult result;
   // Group by trace so one message re-evaluates a late trace once, after all its events.
-  std::vector<std::string> touched_late;
+  pending_late_.clear();
   std::vector<std::string> touched_open;
   auto touch = [](std::vector<std::string>& v, const std::string& id) {
     if (std::find(v.begin(), v.end(), id) == v.end()) v.push_back(id);
@@ -277,14 +286,14 @@ AddResult Engine::Add(DecodedMessage message, int64_t now_ns, RouteSink& sink) {
     }
     const std::string id = span.trace_id;
     entry.trace.AddSpan(std::move(span));
-    touch(late ? touched_late : touched_open, id);
+    touch(late ? pending_late_ : touched_open, id);
   }
   for (Annotation& annotation : message.annotations) {
     bool late = false;
     Entry& entry = Open(annotation.trace_id, now_ns, sink, late);
     const std::string id = annotation.trace_id;
     entry.trace.AddAnnotation(std::move(annotation));
-    touch(late ? touched_late : touched_open, id);
+    touch(late ? pending_late_ : touched_open, id);
   }
   for (const std::string& id : touched_open) {
     auto it = traces_.find(id);
@@ -292,6 +301,8 @@ AddResult Engine::Add(DecodedMessage message, int64_t now_ns, RouteSink& sink) {
     UpdateDeadline(it->second);
     if (it->second.deadline_ns <= now_ns) Close(it->second, ReasonFor(it->second), now_ns, sink);
   }
+  const std::vector<std::string> touched_late = std::move(pending_late_);
+  pending_late_.clear();
   for (const std::string& id : touched_late) {
     auto it = traces_.find(id);
     if (it == traces_.end()) continue;
@@ -363,8 +374,13 @@ void Engine::Evaluate(Entry& entry, Trigger trigger, int64_t now_ns, RouteSink& 
       }
       continue;
     }
-    // The rule's token is spent only if a destination takes the trace.
-    if (rule.limit && !RuleBucket(rule).Available(now_ns)) {
+    // The rule's limit counts traces: its token is spent when a destination first takes the
+    // trace, not when every destination refused it, nor again to finish a partly routed trace.
+    bool charged = false;
+    for (size_t d : rule.destinations) {
+      if (Contains(entry.routed, NameHash(rule.name, rs.destinations[d].name))) charged = true;
+    }
+    if (rule.limit && !charged && !RuleBucket(rule).Available(now_ns)) {
       v.outcome = O::kRateLimited;
       ++counters.rate_limited;
       continue;
@@ -390,7 +406,7 @@ void Engine::Evaluate(Entry& entry, Trigger trigger, int64_t now_ns, RouteSink& 
       sink.OnRoute(item);
     }
     if (!v.routed.empty()) {
-      if (rule.limit) RuleBucket(rule).TryTake(now_ns);
+      if (rule.limit && !charged) RuleBucket(rule).TryTake(now_ns);
       v.outcome = O::kRouted;
     } else {
       v.outcome = O::kDestinationLimited;

@@ -439,6 +439,28 @@ TEST_F(EngineTest, CapacityForceClosesTheOldestOpenTraceAndEvaluatesIt) {
   EXPECT_EQ(engine().retained_traces(), 2u);
 }
 
+TEST_F(EngineTest, LateFeedbackIsEvaluatedEvenIfTheSameMessageEvictsItsTrace) {
+  builder().trace().max_open_traces = 2;
+  builder().Rule("thumbs-down", FeedbackLabel("thumbs", "down"), {"review"});
+  Add(Msg(Child("a", "1")), kT0);
+  Advance(kT0 + kWait);  // a closed, retained
+  Add(Msg(Child("c", "1")), kT0 + kWait);
+  EXPECT_THAT(sink_.items, IsEmpty());
+  // One message: late feedback for a, then a new trace b that needs a's room.
+  DecodedMessage m;
+  m.annotations.push_back(ThumbsDown("a"));
+  m.annotations.push_back(MakeAnnotation("b", "judge", "ok"));
+  Add(std::move(m), kT0 + kWait + Sec(1));
+  ASSERT_EQ(sink_.items.size(), 1u);
+  EXPECT_EQ(sink_.items[0].trace_id, "a");
+  EXPECT_EQ(sink_.items[0].trigger, Trigger::kLateFeedback);
+  EXPECT_EQ(sink_.items[0].span_count, 1u);
+  EXPECT_EQ(engine().counters().evicted_capacity, 1u);
+  // And a stays decided: more feedback revives it without routing again.
+  Add(Msg(ThumbsDown("a")), kT0 + kWait + Sec(2));
+  EXPECT_EQ(sink_.items.size(), 1u);
+}
+
 TEST_F(EngineTest, MaxTraceBytesRejectsSpansThatWouldExceedIt) {
   builder().trace().max_trace_bytes = 1000;
   builder().Rule("all", Always(), {"review"});

@@ -246,6 +246,24 @@ TEST_F(EngineLimitTest, DestinationLimitedEvaluationDoesNotSpendTheRuleLimit) {
   EXPECT_THAT(sink_.Take(), ElementsAre("y/limited/small"));
 }
 
+TEST_F(EngineLimitTest, FinishingAPartlyRoutedTraceDoesNotSpendTheRuleLimitAgain) {
+  RuleSetBuilder b;
+  b.Dest("small", Limit(1, Sec(10))).Dest("other");
+  b.Rule("x-only", When([](const Trace& t) { return t.id() == "x"; }), {"small"});
+  b.Rule("limited", Always(), {"other", "small"}).limit = Limit(2, Sec(3600));
+  Start(b);
+  Open("x", kT0);
+  engine_->Advance(kT0 + Sec(1), sink_);
+  // x-only took the small queue's token: `limited` routes x to `other` only.
+  EXPECT_THAT(sink_.Take(), ElementsAre("x/x-only/small", "x/limited/other"));
+  // Late feedback after the queue refilled completes x; that is still one trace for the rule.
+  engine_->Add(Msg(ThumbsDown("x")), kT0 + Sec(20), sink_);
+  EXPECT_THAT(sink_.Take(), ElementsAre("x/limited/small"));
+  Open("y", kT0 + Sec(20));
+  engine_->Advance(kT0 + Sec(21), sink_);
+  EXPECT_THAT(sink_.Take(), ElementsAre("y/limited/other"));
+}
+
 TEST_F(EngineLimitTest, ReloadKeepsBucketsOfRulesThatKeepTheirName) {
   RuleSetBuilder b;
   b.Dest("review");
