@@ -359,6 +359,55 @@ TEST_F(EngineTest, TombstonesSurviveRepeatedEviction) {
   EXPECT_THAT(sink_.items, IsEmpty());
 }
 
+TEST_F(EngineTest, ManyRevivalsKeepTheTombstonesAndTheBound) {
+  builder().trace().max_open_traces = 2;
+  builder().Rule("thumbs-down", FeedbackLabel("thumbs", "down"), {"review"});
+  DecodedMessage m;
+  m.spans.push_back(Child("z", "a"));
+  m.annotations.push_back(ThumbsDown("z"));
+  m.spans.push_back(Child("t", "a"));
+  m.annotations.push_back(ThumbsDown("t"));
+  Add(std::move(m), 0);
+  Advance(kWait);
+  EXPECT_THAT(sink_.Take(), ElementsAre("z/thumbs-down/review", "t/thumbs-down/review"));
+  // z's tombstone stays oldest while t is evicted and revived over and over.
+  int64_t now = kWait;
+  for (int i = 0; i < 200; ++i) {
+    now += kWindow;
+    Advance(now);  // evicted
+    ASSERT_EQ(engine().retained_traces(), 0u) << i;
+    Add(Msg(ThumbsDown("t")), now);  // revived, decided at once, nothing new
+    ASSERT_THAT(sink_.items, IsEmpty()) << i;
+    ASSERT_EQ(engine().open_traces(), 0u) << i;
+  }
+  EXPECT_EQ(engine().counters().evicted_expired, 201u);
+  EXPECT_EQ(engine().rule_counters()[0].matched, 2u);
+  Add(Msg(ThumbsDown("z")), now);
+  EXPECT_THAT(sink_.items, IsEmpty());
+  EXPECT_EQ(engine().open_traces(), 0u);
+
+  // Two newer tombstones push both out: after that, t is a new trace again.
+  now += kWindow;
+  Add(Msg(Child("a", "1")), now);
+  Add(Msg(Child("b", "1")), now);
+  Advance(now + kWait + kWindow);
+  EXPECT_EQ(engine().retained_traces(), 0u);
+  Add(Msg(ThumbsDown("t")), now + kWait + kWindow);
+  EXPECT_EQ(engine().open_traces(), 1u);
+}
+
+TEST_F(EngineTest, OversizedSpanDoesNotReviveAnEvictedTrace) {
+  builder().trace().max_trace_bytes = 1000;
+  builder().Rule("all", Always(), {"review"});
+  Add(Msg(Child("t", "a")), kT0);
+  Advance(kT0 + kWait + kWindow);
+  EXPECT_EQ(sink_.Take().size(), 1u);
+  EXPECT_EQ(engine().retained_traces(), 0u);
+  EXPECT_EQ(Add(Msg(Child("t", "big", 5000)), kT0 + kWait + kWindow + 1).spans_rejected, 1u);
+  EXPECT_EQ(engine().retained_traces(), 0u);
+  EXPECT_EQ(obs_.evaluations.size(), 1u);
+}
+
 TEST_F(EngineTest, TombstonesAreBounded) {
   builder().trace().max_open_traces = 2;
   builder().Rule("all", Always(), {"review"});
