@@ -79,6 +79,16 @@ TEST(TokenBucketTest, RefillIsExactOverManyIrregularSteps) {
   EXPECT_EQ(taken, 300);
 }
 
+TEST(TokenBucketTest, AvailableDoesNotTake) {
+  TokenBucket bucket(Limit(1, Sec(10)));
+  EXPECT_TRUE(bucket.Available(kT0));
+  EXPECT_TRUE(bucket.Available(kT0));
+  EXPECT_TRUE(bucket.TryTake(kT0));
+  EXPECT_FALSE(bucket.Available(kT0 + Sec(10) - 1));
+  EXPECT_TRUE(bucket.Available(kT0 + Sec(10)));
+  EXPECT_TRUE(bucket.TryTake(kT0 + Sec(10)));
+}
+
 TEST(TokenBucketTest, NeverExceedsMax) {
   TokenBucket bucket(Limit(5, Sec(10)));
   ASSERT_TRUE(bucket.TryTake(kT0));
