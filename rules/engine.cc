@@ -127,7 +127,7 @@ void Engine::Advance(int64_t now_ns, RouteSink& sink) {
       // Close at the deadline itself, so routed_at does not depend on when we looked.
       Close(entry, ReasonFor(entry), timer.at_ns, sink);
     } else {
-      Evict(timer.trace_id, "expired", timer.at_ns);
+      Evict(timer.trace_id, "expired", timer.at_ns, sink);
     }
   }
 }
@@ -154,21 +154,45 @@ void Engine::Close(Entry& entry, CloseReason reason, int64_t now_ns, RouteSink& 
   Schedule(entry);
 }
 
-void Engine::Evict(const std::string& trace_id, std::string_view reason, int64_t now_ns) {
+void Engine::Evict(const std::string& trace_id, std::string_view reason, int64_t now_ns,
+                   RouteSink& sink) {
   auto it = traces_.find(trace_id);
   if (it == traces_.end()) return;
+  // Late events of the message being added must not be lost when that same message evicts
+  // their trace to make room: evaluate them first.
+  if (auto p = std::find(pending_late_.begin(), pending_late_.end(), trace_id);
+      p != pending_late_.end()) {
+    pending_late_.erase(p);
+    ++counters_.late_evaluations;
+    Evaluate(it->second, Trigger::kLateFeedback, now_ns, sink);
+  }
   if (observer_ != nullptr) observer_->OnEvict(it->second.trace, reason, now_ns);
   if (it->second.state == State::kOpen) --open_count_;
   if (reason == "expired") ++counters_.evicted_expired; else ++counters_.evicted_capacity;
+  Entry& entry = it->second;
+  Tombstone tomb{std::move(entry.routed), std::move(entry.counted_match),
+                 std::move(entry.counted_sampled_out), ++generation_};
+  tombstone_order_.emplace_back(trace_id, tomb.gen);
+  tombstones_.insert_or_assign(trace_id, std::move(tomb));
+  TrimTombstones();
+  traces_.erase(it);
+}
+
+void Engine::TrimTombstones() {
   const uint64_t cap = std::max<uint64_t>(rules_->trace.max_open_traces, 1);
-  if (tombstones_.insert_or_assign(trace_id, std::move(it->second.routed)).second) {
-    tombstone_order_.push_back(trace_id);
-  }
-  while (tombstone_order_.size() > cap) {
-    tombstones_.erase(tombstone_order_.front());
+  auto live = [this](const std::pair<std::string, uint64_t>& e) {
+    auto it = tombstones_.find(e.first);
+    return it != tombstones_.end() && it->second.gen == e.second;
+  };
+  while (!tombstone_order_.empty() &&
+         (tombstones_.size() > cap || !live(tombstone_order_.front()))) {
+    if (live(tombstone_order_.front())) tombstones_.erase(tombstone_order_.front().first);
     tombstone_order_.pop_front();
   }
-  traces_.erase(it);
+  // Stale entries behind the front (revived traces) are dropped once they outnumber the live.
+  if (tombstone_order_.size() > 2 * tombstones_.size() + 64) {
+    std::erase_if(tombstone_order_, [&](const auto& e) { return !live(e); });
+  }
 }
 
 void Engine::MakeRoom(int64_t now_ns, RouteSink& sink) {
@@ -181,7 +205,7 @@ void Engine::MakeRoom(int64_t now_ns, RouteSink& sink) {
       closed_order_.pop_front();
       auto it = traces_.find(id);
       if (it != traces_.end() && it->second.state == State::kClosed && it->second.order_gen == gen) {
-        Evict(id, "capacity", now_ns);
+        Evict(id, "capacity", now_ns, sink);
         evicted = true;
       }
     }
@@ -191,7 +215,7 @@ void Engine::MakeRoom(int64_t now_ns, RouteSink& sink) {
       auto it = traces_.find(id);
       if (it != traces_.end() && it->second.state == State::kOpen && it->second.order_gen == gen) {
         Close(it->second, CloseReason::kCapacity, now_ns, sink);
-        Evict(id, "capacity", now_ns);
+        Evict(id, "capacity", now_ns, sink);
         evicted = true;
       }
     }
@@ -211,8 +235,10 @@ Engine::Entry& Engine::Open(const std::string& trace_id, int64_t now_ns, RouteSi
   entry.opened_ns = now_ns;
   if (auto tomb = tombstones_.find(trace_id); tomb != tombstones_.end()) {
     // The trace was decided and forgotten: this event is late, its context is gone.
-    entry.routed = std::move(tomb->second);
-    tombstones_.erase(tomb);
+    entry.routed = std::move(tomb->second.routed);
+    entry.counted_match = std::move(tomb->second.counted_match);
+    entry.counted_sampled_out = std::move(tomb->second.counted_sampled_out);
+    tombstones_.erase(tomb);  // its place in tombstone_order_ goes stale
     entry.state = State::kClosed;
     entry.deadline_ns = now_ns + rules_->trace.late_feedback_window_ns;
     entry.order_gen = ++generation_;
@@ -236,19 +262,23 @@ AddResult Engine::Add(DecodedMessage message, int64_t now_ns, RouteSink& sink) {
   now_ns = now_ns_;
   AddResult result;
   // Group by trace so one message re-evaluates a late trace once, after all its events.
-  std::vector<std::string> touched_late;
+  pending_late_.clear();
   std::vector<std::string> touched_open;
   auto touch = [](std::vector<std::string>& v, const std::string& id) {
     if (std::find(v.begin(), v.end(), id) == v.end()) v.push_back(id);
   };
   for (Span& span : message.spans) {
-    bool late = false;
-    Entry& entry = Open(span.trace_id, now_ns, sink, late);
-    if (entry.trace.bytes() + span.bytes > rules_->trace.max_trace_bytes) {
+    // Checked before opening: a span too large for an empty trace must not open (or revive) a
+    // trace that would then be decided on nothing.
+    auto existing = traces_.find(span.trace_id);
+    const size_t bytes = existing == traces_.end() ? 0 : existing->second.trace.bytes();
+    if (bytes + span.bytes > rules_->trace.max_trace_bytes) {
       ++result.spans_rejected;
       ++counters_.spans_over_size;
       continue;
     }
+    bool late = false;
+    Entry& entry = Open(span.trace_id, now_ns, sink, late);
     if (!late) {
       entry.has_span = true;
       entry.last_span_ns = now_ns;
@@ -256,14 +286,14 @@ AddResult Engine::Add(DecodedMessage message, int64_t now_ns, RouteSink& sink) {
     }
     const std::string id = span.trace_id;
     entry.trace.AddSpan(std::move(span));
-    touch(late ? touched_late : touched_open, id);
+    touch(late ? pending_late_ : touched_open, id);
   }
   for (Annotation& annotation : message.annotations) {
     bool late = false;
     Entry& entry = Open(annotation.trace_id, now_ns, sink, late);
     const std::string id = annotation.trace_id;
     entry.trace.AddAnnotation(std::move(annotation));
-    touch(late ? touched_late : touched_open, id);
+    touch(late ? pending_late_ : touched_open, id);
   }
   for (const std::string& id : touched_open) {
     auto it = traces_.find(id);
@@ -271,6 +301,8 @@ AddResult Engine::Add(DecodedMessage message, int64_t now_ns, RouteSink& sink) {
     UpdateDeadline(it->second);
     if (it->second.deadline_ns <= now_ns) Close(it->second, ReasonFor(it->second), now_ns, sink);
   }
+  const std::vector<std::string> touched_late = std::move(pending_late_);
+  pending_late_.clear();
   for (const std::string& id : touched_late) {
     auto it = traces_.find(id);
     if (it == traces_.end()) continue;
@@ -342,7 +374,13 @@ void Engine::Evaluate(Entry& entry, Trigger trigger, int64_t now_ns, RouteSink& 
       }
       continue;
     }
-    if (rule.limit && !RuleBucket(rule).TryTake(now_ns)) {
+    // The rule's limit counts traces: its token is spent when a destination first takes the
+    // trace, not when every destination refused it, nor again to finish a partly routed trace.
+    bool charged = false;
+    for (size_t d : rule.destinations) {
+      if (Contains(entry.routed, NameHash(rule.name, rs.destinations[d].name))) charged = true;
+    }
+    if (rule.limit && !charged && !RuleBucket(rule).Available(now_ns)) {
       v.outcome = O::kRateLimited;
       ++counters.rate_limited;
       continue;
@@ -368,6 +406,7 @@ void Engine::Evaluate(Entry& entry, Trigger trigger, int64_t now_ns, RouteSink& 
       sink.OnRoute(item);
     }
     if (!v.routed.empty()) {
+      if (rule.limit && !charged) RuleBucket(rule).TryTake(now_ns);
       v.outcome = O::kRouted;
     } else {
       v.outcome = O::kDestinationLimited;

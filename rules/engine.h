@@ -141,7 +141,8 @@ class Engine {
   void Schedule(Entry& entry);
   void UpdateDeadline(Entry& entry);
   void Close(Entry& entry, CloseReason reason, int64_t now_ns, RouteSink& sink);
-  void Evict(const std::string& trace_id, std::string_view reason, int64_t now_ns);
+  void Evict(const std::string& trace_id, std::string_view reason, int64_t now_ns,
+             RouteSink& sink);
   void MakeRoom(int64_t now_ns, RouteSink& sink);
   void Evaluate(Entry& entry, Trigger trigger, int64_t now_ns, RouteSink& sink);
   CloseReason ReasonFor(const Entry& entry) const;
@@ -158,10 +159,21 @@ class Engine {
   // Opening / closing order, for eviction under max_open_traces (lazily cleaned).
   std::deque<std::pair<std::string, uint64_t>> open_order_, closed_order_;
   uint64_t generation_ = 0;
-  // Routed state of evicted traces, so late feedback after eviction is still routed at most
-  // once; bounded FIFO of max_open_traces entries.
-  std::unordered_map<std::string, std::vector<uint64_t>> tombstones_;
-  std::deque<std::string> tombstone_order_;
+  // Traces with late events from the message being added, not yet re-evaluated.
+  std::vector<std::string> pending_late_;
+  // Routed (and counted) state of evicted traces, so late feedback after eviction is still
+  // routed at most once and counted once; bounded FIFO of max_open_traces entries. The order
+  // holds (id, generation): a tombstone taken back by a revived trace leaves a stale entry
+  // behind, which must not drop a newer tombstone of the same id.
+  struct Tombstone {
+    std::vector<uint64_t> routed;
+    std::vector<uint64_t> counted_match;
+    std::vector<uint64_t> counted_sampled_out;
+    uint64_t gen = 0;
+  };
+  void TrimTombstones();
+  std::unordered_map<std::string, Tombstone> tombstones_;
+  std::deque<std::pair<std::string, uint64_t>> tombstone_order_;
   std::unordered_map<std::string, TokenBucket> rule_buckets_, destination_buckets_;
   std::vector<RuleCounters> rule_counters_;  // by index into rules_->rules
   EngineCounters counters_;

@@ -24,6 +24,11 @@ bool TokenBucket::TryTake(int64_t now_ns) {
   return true;
 }
 
+bool TokenBucket::Available(int64_t now_ns) {
+  Refill(now_ns);
+  return tokens_ >= 1.0;
+}
+
 void TokenBucket::Reconfigure(const RateLimitSpec& spec) {
   spec_ = spec;
   tokens_ = std::min(tokens_, static_cast<double>(spec.max));

@@ -15,6 +15,9 @@ class TokenBucket {
   // Takes one token at `now_ns` if one is available.
   bool TryTake(int64_t now_ns);
 
+  // Whether TryTake(now_ns) would succeed, without taking the token.
+  bool Available(int64_t now_ns);
+
   // Keeps the current fill when a reload changes the limit (clamped to the new capacity).
   void Reconfigure(const RateLimitSpec& spec);
 
