@@ -19,24 +19,28 @@ void AddOptional(std::optional<double>& sum, const std::optional<double>& v) {
 
 }  // namespace
 
-void Trace::AddSpan(Span span) {
+bool Trace::AddSpan(Span span) {
+  if (!span_id_hashes_.insert(std::hash<std::string_view>{}(span.span_id)).second) return false;
   bytes_ += span.bytes;
   spans_.push_back(std::move(span));
-  Recompute();
+  dirty_ = true;
+  return true;
 }
 
 void Trace::AddAnnotation(Annotation annotation) {
   bytes_ += annotation.bytes;
   annotations_.push_back(std::move(annotation));
-  Recompute();
+  dirty_ = true;
 }
 
 const Attributes& Trace::root_attributes() const {
-  return summary_.root_index >= 0 ? spans_[summary_.root_index].attributes : kEmptyAttributes;
+  const TraceSummary& summary = this->summary();
+  return summary.root_index >= 0 ? spans_[summary.root_index].attributes : kEmptyAttributes;
 }
 
 const Attributes& Trace::resource() const {
-  if (summary_.root_index >= 0) return spans_[summary_.root_index].resource;
+  const TraceSummary& summary = this->summary();
+  if (summary.root_index >= 0) return spans_[summary.root_index].resource;
   for (const Span& s : spans_) {
     if (!s.resource.empty()) return s.resource;
   }
@@ -60,7 +64,7 @@ int64_t Trace::AnnotationCount(std::string_view name) const {
                        [&](const Annotation& a) { return a.name == name; });
 }
 
-void Trace::Recompute() {
+void Trace::Recompute() const {
   TraceSummary s;
   s.span_count = static_cast<int64_t>(spans_.size());
 
@@ -117,6 +121,7 @@ void Trace::Recompute() {
     if (!s.max_score || *a.score > *s.max_score) s.max_score = a.score;
   }
   summary_ = std::move(s);
+  dirty_ = false;
 }
 
 }  // namespace triaged

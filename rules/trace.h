@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <vector>
 
 #include "rules/event.h"
@@ -37,9 +38,15 @@ class Trace {
   const std::string& id() const { return id_; }
   const std::vector<Span>& spans() const { return spans_; }
   const std::vector<Annotation>& annotations() const { return annotations_; }
-  const TraceSummary& summary() const { return summary_; }
+  // Recomputed lazily: adding N spans costs O(N), not O(N^2).
+  const TraceSummary& summary() const {
+    if (dirty_) Recompute();
+    return summary_;
+  }
 
-  void AddSpan(Span span);
+  // Adds a span; a second span with the same span id (a retried export) is ignored and false
+  // is returned.
+  bool AddSpan(Span span);
   void AddAnnotation(Annotation annotation);
 
   // Root span attributes / resource attributes (empty when there is no root span).
@@ -53,12 +60,14 @@ class Trace {
   size_t bytes() const { return bytes_; }
 
  private:
-  void Recompute();
+  void Recompute() const;
 
   std::string id_;
   std::vector<Span> spans_;
   std::vector<Annotation> annotations_;
-  TraceSummary summary_;
+  std::unordered_set<size_t> span_id_hashes_;
+  mutable TraceSummary summary_;
+  mutable bool dirty_ = false;
   size_t bytes_ = 0;
 };
 
