@@ -1,0 +1,960 @@
+// Input decoders (DESIGN §1): JSON bytes -> spans and annotations, or an Error with a reason.
+//
+// Every access to the parsed document is type-checked; nothing on this path throws. Depth is
+// bounded before parsing (a cheap bracket scan) and the parser runs iteratively, so hostile
+// nesting can neither overflow the stack here nor in the recursive helpers below.
+#include "rules/decode.h"
+
+#include <rapidjson/document.h>
+#include <rapidjson/error/en.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <charconv>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+
+namespace triaged {
+namespace {
+
+using rapidjson::Value;
+using MaybeError = std::optional<Error>;
+
+#define DECODE_TRY(expr)                              \
+  do {                                                \
+    if (MaybeError decode_err_ = (expr)) {            \
+      return *std::move(decode_err_);                 \
+    }                                                 \
+  } while (false)
+
+Error Err(const char* reason, std::string message) {
+  return Error{reason, std::move(message)};
+}
+
+// `where.key`, or `key` at the top level: names the offending field in error messages.
+std::string Path(std::string_view where, std::string_view key) {
+  std::string out;
+  out.reserve(where.size() + key.size() + 1);
+  out.append(where);
+  if (!where.empty()) out.push_back('.');
+  out.append(key);
+  return out;
+}
+
+std::string Indexed(std::string_view where, std::string_view key, size_t i) {
+  return Path(where, key) + "[" + std::to_string(i) + "]";
+}
+
+std::string_view Str(const Value& v) { return {v.GetString(), v.GetStringLength()}; }
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+// The member `key` of object `obj`, or nullptr if absent. A JSON null counts as absent for
+// every optional field, so producers that write `"parent_span_id": null` are accepted.
+const Value* Member(const Value& obj, std::string_view key) {
+  const Value name(rapidjson::StringRef(key.data(), key.size()));
+  auto it = obj.FindMember(name);
+  if (it == obj.MemberEnd() || it->value.IsNull()) return nullptr;
+  return &it->value;
+}
+
+bool Has(const Value& obj, std::string_view key) {
+  const Value name(rapidjson::StringRef(key.data(), key.size()));
+  return obj.FindMember(name) != obj.MemberEnd();
+}
+
+std::string CompactJson(const Value& v) {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  v.Accept(w);
+  return {buf.GetString(), buf.GetSize()};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parsing
+
+// Deepest bracket nesting outside strings, stopping early once past `max_depth`. Runs before
+// the parser so that a message of 100k `[` is rejected as too_deep in linear time.
+bool DepthWithin(std::string_view bytes, int max_depth) {
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    const char c = bytes[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;  // skip the escaped character
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > max_depth) return false;
+    } else if (c == ']' || c == '}') {
+      --depth;  // unbalanced input is the parser's to report
+    }
+  }
+  return true;
+}
+
+MaybeError Parse(std::string_view bytes, const DecodeLimits& limits, rapidjson::Document& doc) {
+  if (bytes.size() > limits.max_message_bytes) {
+    return Err(reason::kTooLarge, "message of " + std::to_string(bytes.size()) +
+                                      " bytes exceeds the limit of " +
+                                      std::to_string(limits.max_message_bytes));
+  }
+  if (!DepthWithin(bytes, limits.max_depth)) {
+    return Err(reason::kTooDeep,
+               "nesting deeper than " + std::to_string(limits.max_depth) + " levels");
+  }
+  constexpr unsigned kFlags = rapidjson::kParseValidateEncodingFlag | rapidjson::kParseIterativeFlag;
+  doc.Parse<kFlags>(bytes.data(), bytes.size());
+  if (doc.HasParseError()) {
+    return Err(reason::kInvalidJson, std::string(rapidjson::GetParseError_En(doc.GetParseError())) +
+                                         " at offset " + std::to_string(doc.GetErrorOffset()));
+  }
+  if (!doc.IsObject()) {
+    return Err(reason::kNotAnObject, "the message must be a JSON object");
+  }
+  return std::nullopt;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Field readers. Each returns an Error naming the field, or nullopt on success.
+
+// An id: required ones report `missing_reason` when absent, null or empty.
+MaybeError ReadId(const Value& obj, std::string_view where, std::string_view key, bool required,
+                  const char* missing_reason, std::string& out) {
+  out.clear();
+  const Value* v = Member(obj, key);
+  if (v != nullptr && !v->IsString()) {
+    return Err(reason::kWrongType, Path(where, key) + " must be a string");
+  }
+  if (v == nullptr || v->GetStringLength() == 0) {
+    if (required) return Err(missing_reason, Path(where, key) + " is missing");
+    return std::nullopt;
+  }
+  if (!NormalizeId(Str(*v), out)) {
+    return Err(reason::kInvalidValue,
+               Path(where, key) + " must be printable ASCII of at most 128 bytes");
+  }
+  return std::nullopt;
+}
+
+MaybeError ReadString(const Value& obj, std::string_view where, std::string_view key,
+                      std::optional<std::string>& out) {
+  out.reset();
+  const Value* v = Member(obj, key);
+  if (v == nullptr) return std::nullopt;
+  if (!v->IsString()) return Err(reason::kWrongType, Path(where, key) + " must be a string");
+  out.emplace(Str(*v));
+  return std::nullopt;
+}
+
+MaybeError ReadRequiredString(const Value& obj, std::string_view where, std::string_view key,
+                              std::string& out) {
+  std::optional<std::string> s;
+  DECODE_TRY(ReadString(obj, where, key, s));
+  if (!s) return Err(reason::kMissingField, Path(where, key) + " is missing");
+  out = std::move(*s);
+  return std::nullopt;
+}
+
+// Unix nanoseconds: a non-negative integer, or the same as a decimal string (OTLP writes
+// 64-bit integers as strings). Anything beyond int64 is garbage, not a time.
+MaybeError ReadNanos(const Value* v, const std::string& field, std::optional<int64_t>& out) {
+  out.reset();
+  if (v == nullptr) return std::nullopt;
+  if (v->IsNumber()) {
+    if (v->IsInt64() && v->GetInt64() >= 0) {
+      out = v->GetInt64();
+      return std::nullopt;
+    }
+    return Err(reason::kInvalidValue,
+               field + " must be a non-negative integer of unix nanoseconds within int64");
+  }
+  if (!v->IsString()) {
+    return Err(reason::kWrongType, field + " must be an integer or a decimal string");
+  }
+  const std::string_view s = Str(*v);
+  uint64_t n = 0;
+  const char* end = s.data() + s.size();
+  auto [ptr, ec] = std::from_chars(s.data(), end, n);
+  if (s.empty() || s[0] < '0' || s[0] > '9' || ec != std::errc() || ptr != end ||
+      n > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+    return Err(reason::kInvalidValue,
+               field + " must be a decimal string of unix nanoseconds within int64");
+  }
+  out = static_cast<int64_t>(n);
+  return std::nullopt;
+}
+
+// RFC 3339. A timestamp without an offset is read as UTC: Python's isoformat() of a naive
+// datetime (LangSmith, many SDKs) writes exactly that.
+bool ParseTimeLenient(std::string_view text, int64_t& ns) {
+  if (ParseRfc3339(text, ns)) return true;
+  if (text.size() < 19 || text.size() > 64) return false;
+  const std::string_view clock = text.substr(10);
+  if (clock.find_first_of("Zz+") != std::string_view::npos) return false;
+  if (clock.find('-') != std::string_view::npos) return false;
+  std::string with_zone(text);
+  with_zone.push_back('Z');
+  return ParseRfc3339(with_zone, ns);
+}
+
+MaybeError ReadRfc3339(const Value* v, const std::string& field, std::optional<int64_t>& out) {
+  out.reset();
+  if (v == nullptr) return std::nullopt;
+  if (!v->IsString()) return Err(reason::kWrongType, field + " must be an RFC 3339 string");
+  int64_t ns = 0;
+  if (!ParseTimeLenient(Str(*v), ns)) {
+    return Err(reason::kInvalidValue, field + " is not a valid RFC 3339 timestamp");
+  }
+  out = ns;
+  return std::nullopt;
+}
+
+// A score: a finite number or null/absent.
+MaybeError ReadScore(const Value* v, const std::string& field, std::optional<double>& out) {
+  out.reset();
+  if (v == nullptr) return std::nullopt;
+  if (!v->IsNumber()) return Err(reason::kWrongType, field + " must be a number or null");
+  const double d = v->GetDouble();
+  if (!std::isfinite(d)) return Err(reason::kInvalidValue, field + " must be finite");
+  out = d;
+  return std::nullopt;
+}
+
+MaybeError ReadMetadata(const Value& obj, std::string_view key, std::string& out) {
+  out = "{}";
+  const Value* v = Member(obj, key);
+  if (v == nullptr) return std::nullopt;
+  if (!v->IsObject()) return Err(reason::kWrongType, Path("", key) + " must be an object");
+  out = CompactJson(*v);
+  return std::nullopt;
+}
+
+// Status as OTLP writes it (0/1/2, STATUS_CODE_*) or as people write it (ok/error/unset).
+bool ParseStatusCode(const Value& v, SpanStatus& out) {
+  if (v.IsInt()) {
+    switch (v.GetInt()) {
+      case 0: out = SpanStatus::kUnset; return true;
+      case 1: out = SpanStatus::kOk; return true;
+      case 2: out = SpanStatus::kError; return true;
+      default: return false;
+    }
+  }
+  if (!v.IsString()) return false;
+  std::string s = Lower(Str(v));
+  if (s.starts_with("status_code_")) s.erase(0, 12);
+  if (s == "unset") out = SpanStatus::kUnset;
+  else if (s == "ok") out = SpanStatus::kOk;
+  else if (s == "error") out = SpanStatus::kError;
+  else return false;
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Attributes
+
+MaybeError CheckCount(const Attributes& out, const DecodeLimits& limits, const std::string& field) {
+  if (out.size() > limits.max_attributes) {
+    return Err(reason::kTooLarge, field + " has more than " +
+                                      std::to_string(limits.max_attributes) + " attributes");
+  }
+  return std::nullopt;
+}
+
+// A plain JSON value as an attribute value. Objects inside arrays cannot be flattened into
+// keys, so they are kept as their compact JSON text.
+AttrValue FromJson(const Value& v) {
+  if (v.IsNull()) return AttrValue::Null();
+  if (v.IsBool()) return AttrValue::Bool(v.GetBool());
+  if (v.IsNumber()) return AttrValue::Number(v.GetDouble());
+  if (v.IsString()) return AttrValue::String(std::string(Str(v)));
+  if (v.IsArray()) {
+    std::vector<AttrValue> items;
+    items.reserve(v.Size());
+    for (const Value& item : v.GetArray()) items.push_back(FromJson(item));
+    return AttrValue::Array(std::move(items));
+  }
+  return AttrValue::String(CompactJson(v));
+}
+
+// A native attribute object; nested objects flatten into dotted keys.
+MaybeError FlattenObject(const Value& obj, const std::string& prefix, const DecodeLimits& limits,
+                         const std::string& field, Attributes& out) {
+  for (const auto& m : obj.GetObject()) {
+    std::string key = prefix.empty() ? std::string(Str(m.name)) : prefix + "." + std::string(Str(m.name));
+    if (m.value.IsObject()) {
+      DECODE_TRY(FlattenObject(m.value, key, limits, field, out));
+      continue;
+    }
+    out.emplace_back(std::move(key), FromJson(m.value));
+    DECODE_TRY(CheckCount(out, limits, field));
+  }
+  return std::nullopt;
+}
+
+MaybeError ReadNativeAttributes(const Value& obj, std::string_view key, const DecodeLimits& limits,
+                                Attributes& out) {
+  const Value* v = Member(obj, key);
+  if (v == nullptr) return std::nullopt;
+  const std::string field = Path("", key);
+  if (!v->IsObject()) return Err(reason::kWrongType, field + " must be an object");
+  return FlattenObject(*v, "", limits, field, out);
+}
+
+MaybeError OtlpKeyValues(const Value& list, const std::string& prefix, const DecodeLimits& limits,
+                         const std::string& field, Attributes& out);
+
+// One OTLP AnyValue. kvlistValue is handled by the caller (it flattens into several keys);
+// inside an array it is kept as compact JSON text.
+MaybeError OtlpAnyValue(const Value& any, const std::string& field, AttrValue& out) {
+  if (!any.IsObject()) return Err(reason::kWrongType, field + " must be an AnyValue object");
+  if (const Value* v = Member(any, "stringValue")) {
+    if (!v->IsString()) return Err(reason::kWrongType, field + ".stringValue must be a string");
+    out = AttrValue::String(std::string(Str(*v)));
+  } else if (const Value* b = Member(any, "boolValue")) {
+    if (!b->IsBool()) return Err(reason::kWrongType, field + ".boolValue must be a bool");
+    out = AttrValue::Bool(b->GetBool());
+  } else if (const Value* i = Member(any, "intValue")) {
+    if (i->IsInt64() || i->IsUint64()) {
+      out = AttrValue::Number(i->GetDouble());
+    } else if (i->IsString()) {
+      const std::string_view s = Str(*i);
+      int64_t n = 0;
+      const char* end = s.data() + s.size();
+      auto [ptr, ec] = std::from_chars(s.data(), end, n);
+      if (s.empty() || ec != std::errc() || ptr != end) {
+        return Err(reason::kInvalidValue, field + ".intValue is not an int64");
+      }
+      out = AttrValue::Number(static_cast<double>(n));
+    } else {
+      return Err(reason::kWrongType, field + ".intValue must be an integer or a decimal string");
+    }
+  } else if (const Value* d = Member(any, "doubleValue")) {
+    if (d->IsNumber()) {
+      out = AttrValue::Number(d->GetDouble());
+    } else if (d->IsString()) {
+      // Proto3 JSON spells non-finite doubles "NaN"/"Infinity"; keep those as text so the
+      // rule language never sees a NaN.
+      const std::string_view s = Str(*d);
+      double n = 0;
+      const char* end = s.data() + s.size();
+      auto [ptr, ec] = std::from_chars(s.data(), end, n);
+      if (!s.empty() && ec == std::errc() && ptr == end && std::isfinite(n)) {
+        out = AttrValue::Number(n);
+      } else if (s == "NaN" || s == "Infinity" || s == "-Infinity") {
+        out = AttrValue::String(std::string(s));
+      } else {
+        return Err(reason::kInvalidValue, field + ".doubleValue is not a number");
+      }
+    } else {
+      return Err(reason::kWrongType, field + ".doubleValue must be a number");
+    }
+  } else if (const Value* a = Member(any, "arrayValue")) {
+    if (!a->IsObject()) return Err(reason::kWrongType, field + ".arrayValue must be an object");
+    std::vector<AttrValue> items;
+    if (const Value* values = Member(*a, "values")) {
+      if (!values->IsArray()) {
+        return Err(reason::kWrongType, field + ".arrayValue.values must be an array");
+      }
+      items.reserve(values->Size());
+      size_t idx = 0;
+      for (const Value& item : values->GetArray()) {
+        const std::string item_field = field + ".arrayValue.values[" + std::to_string(idx++) + "]";
+        if (const Value* kvlist = item.IsObject() ? Member(item, "kvlistValue") : nullptr) {
+          items.push_back(AttrValue::String(CompactJson(*kvlist)));
+          continue;
+        }
+        AttrValue value;
+        DECODE_TRY(OtlpAnyValue(item, item_field, value));
+        items.push_back(std::move(value));
+      }
+    }
+    out = AttrValue::Array(std::move(items));
+  } else if (const Value* bytes = Member(any, "bytesValue")) {
+    if (!bytes->IsString()) return Err(reason::kWrongType, field + ".bytesValue must be a string");
+    out = AttrValue::String(std::string(Str(*bytes)));  // base64, kept as sent
+  } else if (Member(any, "kvlistValue") != nullptr) {
+    return Err(reason::kWrongType, field + " kvlistValue is not allowed here");
+  } else {
+    out = AttrValue::Null();  // an empty AnyValue
+  }
+  return std::nullopt;
+}
+
+// An OTLP list of KeyValue {key, value: AnyValue}; kvlistValue flattens into `key.subkey`.
+MaybeError OtlpKeyValues(const Value& list, const std::string& prefix, const DecodeLimits& limits,
+                         const std::string& field, Attributes& out) {
+  if (!list.IsArray()) return Err(reason::kWrongType, field + " must be an array");
+  size_t idx = 0;
+  for (const Value& kv : list.GetArray()) {
+    const std::string kv_field = field + "[" + std::to_string(idx++) + "]";
+    if (!kv.IsObject()) return Err(reason::kWrongType, kv_field + " must be an object");
+    std::string key;
+    DECODE_TRY(ReadRequiredString(kv, kv_field, "key", key));
+    if (!prefix.empty()) key = prefix + "." + key;
+    const Value* value = Member(kv, "value");
+    if (value != nullptr && value->IsObject()) {
+      if (const Value* kvlist = Member(*value, "kvlistValue")) {
+        if (!kvlist->IsObject()) {
+          return Err(reason::kWrongType, kv_field + ".value.kvlistValue must be an object");
+        }
+        if (const Value* values = Member(*kvlist, "values")) {
+          DECODE_TRY(OtlpKeyValues(*values, key, limits, kv_field + ".value.kvlistValue.values",
+                                   out));
+        }
+        continue;
+      }
+    }
+    AttrValue attr;
+    if (value != nullptr) DECODE_TRY(OtlpAnyValue(*value, kv_field + ".value", attr));
+    out.emplace_back(std::move(key), std::move(attr));
+    DECODE_TRY(CheckCount(out, limits, field));
+  }
+  return std::nullopt;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Spans
+
+void UpdateEventTime(DecodedMessage& msg, std::optional<int64_t> t) {
+  if (t && (!msg.event_time_ns || *t > *msg.event_time_ns)) msg.event_time_ns = t;
+}
+
+void FinishMessage(std::string_view bytes, DecodedMessage& msg) {
+  const size_t n = msg.spans.size() + msg.annotations.size();
+  if (n == 0) return;
+  // Each event carries its share of the message size, so a trace's total is the bytes read.
+  const size_t share = bytes.size() / n;
+  size_t rest = bytes.size() - share * n;
+  for (Span& s : msg.spans) {
+    s.bytes = share + rest;
+    rest = 0;
+    UpdateEventTime(msg, s.end_ns ? s.end_ns : s.start_ns);
+  }
+  for (Annotation& a : msg.annotations) {
+    a.bytes = share + rest;
+    rest = 0;
+    UpdateEventTime(msg, a.timestamp_ns);
+  }
+}
+
+// A time given as unix nanos (`<base>_unix_nano`) or RFC 3339 (`<base>`); nanos win.
+MaybeError ReadNativeTime(const Value& obj, std::string_view base, std::optional<int64_t>& out) {
+  const std::string nano_key = std::string(base) + "_unix_nano";
+  if (const Value* v = Member(obj, nano_key)) return ReadNanos(v, nano_key, out);
+  return ReadRfc3339(Member(obj, base), std::string(base), out);
+}
+
+// Native `input`/`output`: strings as they are, any other JSON as its compact text.
+std::optional<std::string> ReadText(const Value& obj, std::string_view key) {
+  const Value* v = Member(obj, key);
+  if (v == nullptr) return std::nullopt;
+  if (v->IsString()) return std::string(Str(*v));
+  return CompactJson(*v);
+}
+
+MaybeError DecodeNativeSpan(const Value& obj, const DecodeLimits& limits, Span& span) {
+  DECODE_TRY(ReadId(obj, "", "trace_id", true, reason::kMissingTraceId, span.trace_id));
+  DECODE_TRY(ReadId(obj, "", "span_id", true, reason::kMissingField, span.span_id));
+  DECODE_TRY(ReadId(obj, "", "parent_span_id", false, reason::kMissingField, span.parent_span_id));
+  std::optional<std::string> s;
+  DECODE_TRY(ReadString(obj, "", "name", s));
+  span.name = s.value_or("");
+  DECODE_TRY(ReadNativeTime(obj, "start_time", span.start_ns));
+  DECODE_TRY(ReadNativeTime(obj, "end_time", span.end_ns));
+  DECODE_TRY(ReadString(obj, "", "status_message", s));
+  span.status_message = s.value_or("");
+  if (const Value* status = Member(obj, "status")) {
+    const Value* code = status;
+    if (status->IsObject()) {  // {"code": ..., "message": ...}, as OTLP nests it
+      code = Member(*status, "code");
+      if (span.status_message.empty()) {
+        DECODE_TRY(ReadString(*status, "status", "message", s));
+        span.status_message = s.value_or("");
+      }
+    } else if (!status->IsString()) {
+      return Err(reason::kWrongType, "status must be a string");
+    }
+    if (code != nullptr && !ParseStatusCode(*code, span.status)) {
+      return Err(reason::kInvalidValue, "status must be one of ok, error, unset");
+    }
+  }
+  DECODE_TRY(ReadNativeAttributes(obj, "attributes", limits, span.attributes));
+  DECODE_TRY(ReadNativeAttributes(obj, "resource", limits, span.resource));
+  span.input = ReadText(obj, "input");
+  span.output = ReadText(obj, "output");
+  DECODE_TRY(ReadString(obj, "", "kind", s));
+  span.kind = s.value_or("");
+  ApplyCanonicalMapping(span);
+  return std::nullopt;
+}
+
+// A span event named gen_ai.evaluation.result: the OTel GenAI evaluation, attached to the span.
+MaybeError OtlpEvaluationEvent(const Value& event, const Span& span, const std::string& where,
+                               const DecodeLimits& limits, Annotation& a) {
+  a.trace_id = span.trace_id;
+  a.span_id = span.span_id;
+  a.source = "llm_judge";
+  DECODE_TRY(ReadNanos(Member(event, "timeUnixNano"), where + ".timeUnixNano", a.timestamp_ns));
+  Attributes attrs;
+  if (const Value* list = Member(event, "attributes")) {
+    DECODE_TRY(OtlpKeyValues(*list, "", limits, where + ".attributes", attrs));
+  }
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> meta(buf);
+  meta.StartObject();
+  bool have_name = false;
+  for (const auto& [key, value] : attrs) {
+    const std::string field = where + ".attributes[" + key + "]";
+    if (key == "gen_ai.evaluation.name") {
+      if (value.kind != AttrValue::Kind::kString) {
+        return Err(reason::kWrongType, field + " must be a string");
+      }
+      a.name = value.s;
+      have_name = true;
+    } else if (key == "gen_ai.evaluation.score.value") {
+      if (value.kind == AttrValue::Kind::kNumber && std::isfinite(value.n)) {
+        a.score = value.n;
+      } else if (value.kind != AttrValue::Kind::kNull) {
+        return Err(reason::kWrongType, field + " must be a finite number");
+      }
+    } else if (key == "gen_ai.evaluation.score.label" || key == "gen_ai.evaluation.explanation") {
+      std::optional<std::string>& dst =
+          key == "gen_ai.evaluation.score.label" ? a.label : a.explanation;
+      if (value.kind == AttrValue::Kind::kString) {
+        dst = value.s;
+      } else if (value.kind != AttrValue::Kind::kNull) {
+        return Err(reason::kWrongType, field + " must be a string");
+      }
+    } else if (value.kind == AttrValue::Kind::kString) {
+      // Everything else (gen_ai.response.id, ...) is kept as metadata; scalars only.
+      meta.Key(key.data(), static_cast<rapidjson::SizeType>(key.size()));
+      meta.String(value.s.data(), static_cast<rapidjson::SizeType>(value.s.size()));
+    } else if (value.kind == AttrValue::Kind::kNumber && std::isfinite(value.n)) {
+      meta.Key(key.data(), static_cast<rapidjson::SizeType>(key.size()));
+      meta.Double(value.n);
+    } else if (value.kind == AttrValue::Kind::kBool) {
+      meta.Key(key.data(), static_cast<rapidjson::SizeType>(key.size()));
+      meta.Bool(value.b);
+    }
+  }
+  meta.EndObject();
+  a.metadata_json.assign(buf.GetString(), buf.GetSize());
+  if (!have_name) {
+    return Err(reason::kMissingField, where + " has no gen_ai.evaluation.name attribute");
+  }
+  return std::nullopt;
+}
+
+MaybeError DecodeOtlpSpan(const Value& obj, const std::string& where, const Attributes& resource,
+                          const DecodeLimits& limits, DecodedMessage& msg) {
+  if (!obj.IsObject()) return Err(reason::kWrongType, where + " must be an object");
+  Span span;
+  DECODE_TRY(ReadId(obj, where, "traceId", true, reason::kMissingTraceId, span.trace_id));
+  DECODE_TRY(ReadId(obj, where, "spanId", true, reason::kMissingField, span.span_id));
+  DECODE_TRY(ReadId(obj, where, "parentSpanId", false, reason::kMissingField, span.parent_span_id));
+  std::optional<std::string> s;
+  DECODE_TRY(ReadString(obj, where, "name", s));
+  span.name = s.value_or("");
+  DECODE_TRY(ReadNanos(Member(obj, "startTimeUnixNano"), Path(where, "startTimeUnixNano"),
+                       span.start_ns));
+  DECODE_TRY(
+      ReadNanos(Member(obj, "endTimeUnixNano"), Path(where, "endTimeUnixNano"), span.end_ns));
+  if (const Value* status = Member(obj, "status")) {
+    if (!status->IsObject()) return Err(reason::kWrongType, Path(where, "status") + " must be an object");
+    if (const Value* code = Member(*status, "code")) {
+      if (!ParseStatusCode(*code, span.status)) {
+        return Err(reason::kInvalidValue, Path(where, "status.code") + " must be 0, 1 or 2");
+      }
+    }
+    DECODE_TRY(ReadString(*status, Path(where, "status"), "message", s));
+    span.status_message = s.value_or("");
+  }
+  if (const Value* attrs = Member(obj, "attributes")) {
+    DECODE_TRY(OtlpKeyValues(*attrs, "", limits, Path(where, "attributes"), span.attributes));
+  }
+  span.resource = resource;
+  if (const Value* events = Member(obj, "events")) {
+    if (!events->IsArray()) return Err(reason::kWrongType, Path(where, "events") + " must be an array");
+    size_t idx = 0;
+    for (const Value& event : events->GetArray()) {
+      const std::string event_where = Indexed(where, "events", idx++);
+      if (!event.IsObject()) return Err(reason::kWrongType, event_where + " must be an object");
+      const Value* name = Member(event, "name");
+      if (name == nullptr || !name->IsString() || Str(*name) != "gen_ai.evaluation.result") continue;
+      Annotation a;
+      DECODE_TRY(OtlpEvaluationEvent(event, span, event_where, limits, a));
+      msg.annotations.push_back(std::move(a));
+    }
+  }
+  ApplyCanonicalMapping(span);
+  msg.spans.push_back(std::move(span));
+  return std::nullopt;
+}
+
+MaybeError DecodeOtlp(const Value& root, const DecodeLimits& limits, DecodedMessage& msg) {
+  const Value* rs_list = Member(root, "resourceSpans");
+  if (rs_list == nullptr) return Err(reason::kMissingField, "resourceSpans is missing");
+  if (!rs_list->IsArray()) return Err(reason::kWrongType, "resourceSpans must be an array");
+  size_t rs_idx = 0;
+  for (const Value& rs : rs_list->GetArray()) {
+    const std::string rs_where = Indexed("", "resourceSpans", rs_idx++);
+    if (!rs.IsObject()) return Err(reason::kWrongType, rs_where + " must be an object");
+    Attributes resource;
+    if (const Value* res = Member(rs, "resource")) {
+      if (!res->IsObject()) return Err(reason::kWrongType, rs_where + ".resource must be an object");
+      if (const Value* attrs = Member(*res, "attributes")) {
+        DECODE_TRY(OtlpKeyValues(*attrs, "", limits, rs_where + ".resource.attributes", resource));
+      }
+    }
+    // instrumentationLibrarySpans is the pre-1.0 name of scopeSpans.
+    for (const char* scope_key : {"scopeSpans", "instrumentationLibrarySpans"}) {
+      const Value* scopes = Member(rs, scope_key);
+      if (scopes == nullptr) continue;
+      if (!scopes->IsArray()) {
+        return Err(reason::kWrongType, Path(rs_where, scope_key) + " must be an array");
+      }
+      size_t ss_idx = 0;
+      for (const Value& ss : scopes->GetArray()) {
+        const std::string ss_where = Indexed(rs_where, scope_key, ss_idx++);
+        if (!ss.IsObject()) return Err(reason::kWrongType, ss_where + " must be an object");
+        const Value* spans = Member(ss, "spans");
+        if (spans == nullptr) continue;
+        if (!spans->IsArray()) return Err(reason::kWrongType, ss_where + ".spans must be an array");
+        size_t sp_idx = 0;
+        for (const Value& sp : spans->GetArray()) {
+          DECODE_TRY(DecodeOtlpSpan(sp, Indexed(ss_where, "spans", sp_idx++), resource, limits, msg));
+        }
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Feedback
+
+// The feedback timestamp: `timestamp_unix_nano` (nanos) wins over `timestamp` (RFC 3339), then
+// `created_at` (LangSmith, Phoenix API responses).
+MaybeError ReadFeedbackTime(const Value& obj, Annotation& a) {
+  if (const Value* v = Member(obj, "timestamp_unix_nano")) {
+    return ReadNanos(v, "timestamp_unix_nano", a.timestamp_ns);
+  }
+  if (const Value* v = Member(obj, "timestamp")) return ReadRfc3339(v, "timestamp", a.timestamp_ns);
+  return ReadRfc3339(Member(obj, "created_at"), "created_at", a.timestamp_ns);
+}
+
+MaybeError DecodeNativeFeedback(const Value& obj, Annotation& a) {
+  DECODE_TRY(ReadId(obj, "", "trace_id", true, reason::kMissingTraceId, a.trace_id));
+  DECODE_TRY(ReadId(obj, "", "span_id", false, reason::kMissingField, a.span_id));
+  DECODE_TRY(ReadRequiredString(obj, "", "name", a.name));
+  DECODE_TRY(ReadScore(Member(obj, "score"), "score", a.score));
+  DECODE_TRY(ReadString(obj, "", "label", a.label));
+  DECODE_TRY(ReadString(obj, "", "explanation", a.explanation));
+  DECODE_TRY(ReadString(obj, "", "source", a.source));
+  if (a.source) {
+    *a.source = Lower(*a.source);
+    if (*a.source != "end_user" && *a.source != "llm_judge" && *a.source != "human" &&
+        *a.source != "code" && *a.source != "support") {
+      return Err(reason::kInvalidValue,
+                 "source must be one of end_user, llm_judge, human, code, support");
+    }
+  }
+  DECODE_TRY(ReadMetadata(obj, "metadata", a.metadata_json));
+  return ReadFeedbackTime(obj, a);
+}
+
+MaybeError DecodePhoenix(const Value& obj, Annotation& a) {
+  // A span annotation without its trace id cannot be joined to a trace: dead letter.
+  DECODE_TRY(ReadId(obj, "", "trace_id", true, reason::kMissingTraceId, a.trace_id));
+  DECODE_TRY(ReadId(obj, "", "span_id", false, reason::kMissingField, a.span_id));
+  DECODE_TRY(ReadRequiredString(obj, "", "name", a.name));
+  std::optional<std::string> kind;
+  DECODE_TRY(ReadString(obj, "", "annotator_kind", kind));
+  if (kind) {
+    const std::string k = Lower(*kind);
+    if (k == "human") a.source = "human";
+    else if (k == "llm") a.source = "llm_judge";
+    else if (k == "code") a.source = "code";
+    else return Err(reason::kInvalidValue, "annotator_kind must be one of HUMAN, LLM, CODE");
+  }
+  if (const Value* result = Member(obj, "result")) {
+    if (!result->IsObject()) return Err(reason::kWrongType, "result must be an object");
+    DECODE_TRY(ReadString(*result, "result", "label", a.label));
+    DECODE_TRY(ReadScore(Member(*result, "score"), "result.score", a.score));
+    DECODE_TRY(ReadString(*result, "result", "explanation", a.explanation));
+  }
+  DECODE_TRY(ReadMetadata(obj, "metadata", a.metadata_json));
+  return ReadFeedbackTime(obj, a);
+}
+
+MaybeError DecodeLangfuse(const Value& obj, Annotation& a) {
+  DECODE_TRY(ReadId(obj, "", "traceId", true, reason::kMissingTraceId, a.trace_id));
+  DECODE_TRY(ReadId(obj, "", "observationId", false, reason::kMissingField, a.span_id));
+  DECODE_TRY(ReadRequiredString(obj, "", "name", a.name));
+  const Value* value = Member(obj, "value");
+  std::optional<std::string> type;
+  DECODE_TRY(ReadString(obj, "", "dataType", type));
+  std::string t;
+  if (type) {
+    t = Lower(*type);
+  } else if (value != nullptr) {  // Langfuse infers the type from the value when absent
+    t = value->IsString() ? "categorical" : value->IsBool() ? "boolean" : "numeric";
+  }
+  std::optional<std::string> string_value;
+  DECODE_TRY(ReadString(obj, "", "stringValue", string_value));
+  if (t == "numeric") {
+    DECODE_TRY(ReadScore(value, "value", a.score));
+  } else if (t == "boolean") {
+    if (value != nullptr && value->IsBool()) {
+      a.score = value->GetBool() ? 1.0 : 0.0;
+    } else if (value != nullptr && value->IsNumber()) {
+      const double d = value->GetDouble();
+      if (d != 0.0 && d != 1.0) return Err(reason::kInvalidValue, "BOOLEAN value must be 0 or 1");
+      a.score = d;
+    } else if (value != nullptr) {
+      return Err(reason::kWrongType, "BOOLEAN value must be a bool or 0/1");
+    }
+    a.label = string_value;
+  } else if (t == "categorical") {
+    if (value != nullptr && value->IsString()) {
+      a.label = std::string(Str(*value));
+    } else if (string_value) {
+      a.label = string_value;
+    } else if (value != nullptr) {
+      return Err(reason::kWrongType, "CATEGORICAL value must be a string");
+    }
+  } else if (type) {
+    return Err(reason::kInvalidValue, "dataType must be one of NUMERIC, CATEGORICAL, BOOLEAN");
+  }
+  DECODE_TRY(ReadString(obj, "", "comment", a.explanation));
+  std::optional<std::string> source;
+  DECODE_TRY(ReadString(obj, "", "source", source));
+  if (source) {
+    const std::string s = Lower(*source);
+    if (s == "api") a.source = "end_user";
+    else if (s == "annotation") a.source = "human";
+    else if (s == "eval") a.source = "llm_judge";
+    else return Err(reason::kInvalidValue, "source must be one of API, ANNOTATION, EVAL");
+  }
+  DECODE_TRY(ReadMetadata(obj, "metadata", a.metadata_json));
+  return ReadFeedbackTime(obj, a);
+}
+
+// LangSmith feedback_source.type -> source:
+//   "api"   -> end_user   (logged by the application through the SDK/API: in-product feedback)
+//   "app"   -> human      (given in the LangSmith UI, e.g. annotation queues)
+//   "model" -> llm_judge  (written by an evaluator)
+//   anything else, or no feedback_source -> no source; the raw object stays in metadata.
+MaybeError DecodeLangSmith(const Value& obj, Annotation& a) {
+  DECODE_TRY(ReadId(obj, "", "trace_id", true, reason::kMissingTraceId, a.trace_id));
+  DECODE_TRY(ReadId(obj, "", "run_id", false, reason::kMissingField, a.span_id));
+  DECODE_TRY(ReadRequiredString(obj, "", "key", a.name));
+  if (const Value* score = Member(obj, "score")) {
+    if (score->IsBool()) {
+      a.score = score->GetBool() ? 1.0 : 0.0;
+    } else {
+      DECODE_TRY(ReadScore(score, "score", a.score));
+    }
+  }
+  if (const Value* value = Member(obj, "value")) {
+    if (value->IsString()) {
+      a.label = std::string(Str(*value));
+    } else if (value->IsNumber() && !a.score) {
+      a.score = value->GetDouble();
+    } else if (value->IsBool() && !a.score) {
+      a.score = value->GetBool() ? 1.0 : 0.0;
+    } else {
+      a.label = CompactJson(*value);
+    }
+  }
+  DECODE_TRY(ReadString(obj, "", "comment", a.explanation));
+  if (const Value* fs = Member(obj, "feedback_source")) {
+    if (!fs->IsObject()) return Err(reason::kWrongType, "feedback_source must be an object");
+    std::optional<std::string> type;
+    DECODE_TRY(ReadString(*fs, "feedback_source", "type", type));
+    if (type) {
+      const std::string t = Lower(*type);
+      if (t == "api") a.source = "end_user";
+      else if (t == "app") a.source = "human";
+      else if (t == "model") a.source = "llm_judge";
+    }
+    a.metadata_json = "{\"feedback_source\":" + CompactJson(*fs) + "}";
+  }
+  return ReadFeedbackTime(obj, a);
+}
+
+MaybeError DecodeOtelEval(const Value& obj, Annotation& a) {
+  DECODE_TRY(ReadId(obj, "", "trace_id", true, reason::kMissingTraceId, a.trace_id));
+  DECODE_TRY(ReadId(obj, "", "span_id", false, reason::kMissingField, a.span_id));
+  DECODE_TRY(ReadRequiredString(obj, "", "gen_ai.evaluation.name", a.name));
+  DECODE_TRY(ReadScore(Member(obj, "gen_ai.evaluation.score.value"),
+                       "gen_ai.evaluation.score.value", a.score));
+  DECODE_TRY(ReadString(obj, "", "gen_ai.evaluation.score.label", a.label));
+  DECODE_TRY(ReadString(obj, "", "gen_ai.evaluation.explanation", a.explanation));
+  a.source = "llm_judge";
+  DECODE_TRY(ReadMetadata(obj, "metadata", a.metadata_json));
+  return ReadFeedbackTime(obj, a);
+}
+
+MaybeError DecodeThumbs(const Value& obj, Annotation& a) {
+  DECODE_TRY(ReadId(obj, "", "trace_id", true, reason::kMissingTraceId, a.trace_id));
+  DECODE_TRY(ReadId(obj, "", "span_id", false, reason::kMissingField, a.span_id));
+  std::string thumbs;
+  DECODE_TRY(ReadRequiredString(obj, "", "thumbs", thumbs));
+  thumbs = Lower(thumbs);
+  if (thumbs != "up" && thumbs != "down") {
+    return Err(reason::kInvalidValue, "thumbs must be \"up\" or \"down\"");
+  }
+  a.name = "thumbs";
+  a.score = thumbs == "up" ? 1.0 : 0.0;
+  a.label = thumbs;
+  a.source = "end_user";
+  DECODE_TRY(ReadString(obj, "", "explanation", a.explanation));
+  if (!a.explanation) DECODE_TRY(ReadString(obj, "", "comment", a.explanation));
+  DECODE_TRY(ReadMetadata(obj, "metadata", a.metadata_json));
+  return ReadFeedbackTime(obj, a);
+}
+
+// Feedback shape detection, first match wins (each marker is unique to its shape):
+//   1. `thumbs`                                       -> thumbs
+//   2. `gen_ai.evaluation.name`                       -> OTel GenAI evaluation
+//   3. `annotator_kind` or `result`                   -> Phoenix
+//   4. `traceId` and (`dataType`|`value`|`observationId`) -> Langfuse
+//   5. `key` and (`run_id`|`feedback_source`)         -> LangSmith
+//   6. `trace_id` or `name`                           -> native (its checks name what is missing)
+//   otherwise unknown_shape.
+FeedbackShape DetectFeedback(const Value& obj) {
+  if (Has(obj, "thumbs")) return FeedbackShape::kThumbs;
+  if (Has(obj, "gen_ai.evaluation.name")) return FeedbackShape::kOtelGenAi;
+  if (Has(obj, "annotator_kind") || Has(obj, "result")) return FeedbackShape::kPhoenix;
+  if (Has(obj, "traceId") &&
+      (Has(obj, "dataType") || Has(obj, "value") || Has(obj, "observationId"))) {
+    return FeedbackShape::kLangfuse;
+  }
+  if (Has(obj, "key") && (Has(obj, "run_id") || Has(obj, "feedback_source"))) {
+    return FeedbackShape::kLangSmith;
+  }
+  if (Has(obj, "trace_id") || Has(obj, "name")) return FeedbackShape::kNative;
+  return FeedbackShape::kAuto;
+}
+
+Result<DecodedMessage> FeedbackFromDoc(std::string_view bytes, const Value& obj,
+                                       FeedbackShape shape) {
+  if (shape == FeedbackShape::kAuto) shape = DetectFeedback(obj);
+  Annotation a;
+  MaybeError err;
+  switch (shape) {
+    case FeedbackShape::kNative: err = DecodeNativeFeedback(obj, a); break;
+    case FeedbackShape::kPhoenix: err = DecodePhoenix(obj, a); break;
+    case FeedbackShape::kLangfuse: err = DecodeLangfuse(obj, a); break;
+    case FeedbackShape::kLangSmith: err = DecodeLangSmith(obj, a); break;
+    case FeedbackShape::kOtelGenAi: err = DecodeOtelEval(obj, a); break;
+    case FeedbackShape::kThumbs: err = DecodeThumbs(obj, a); break;
+    case FeedbackShape::kAuto:
+      return Err(reason::kUnknownShape, "not a known feedback shape");
+  }
+  if (err) return *std::move(err);
+  DecodedMessage msg;
+  msg.annotations.push_back(std::move(a));
+  FinishMessage(bytes, msg);
+  return msg;
+}
+
+Result<DecodedMessage> SpansFromDoc(std::string_view bytes, const Value& obj, SpanShape shape,
+                                    const DecodeLimits& limits) {
+  if (shape == SpanShape::kAuto) {
+    shape = Has(obj, "resourceSpans") ? SpanShape::kOtlpJson : SpanShape::kNative;
+  }
+  DecodedMessage msg;
+  if (shape == SpanShape::kOtlpJson) {
+    DECODE_TRY(DecodeOtlp(obj, limits, msg));
+    if (msg.spans.empty() && msg.annotations.empty()) {
+      // A message that carries nothing is dead-lettered, never silently dropped.
+      return Err(reason::kMissingField, "no spans");
+    }
+  } else {
+    Span span;
+    DECODE_TRY(DecodeNativeSpan(obj, limits, span));
+    msg.spans.push_back(std::move(span));
+  }
+  FinishMessage(bytes, msg);
+  return msg;
+}
+
+// A native span, as opposed to feedback that also names a span: it has `span_id` and a
+// span-only field, and none of the feedback markers.
+bool LooksLikeNativeSpan(const Value& obj) {
+  if (!Has(obj, "span_id")) return false;
+  bool span_field = false;
+  for (const char* key : {"start_time_unix_nano", "start_time", "end_time_unix_nano", "end_time",
+                          "parent_span_id", "name", "attributes", "status"}) {
+    span_field = span_field || Has(obj, key);
+  }
+  if (!span_field) return false;
+  for (const char* key : {"thumbs", "gen_ai.evaluation.name", "annotator_kind", "result",
+                          "score", "label", "explanation", "source", "key", "run_id",
+                          "feedback_source", "traceId", "dataType", "value", "comment"}) {
+    if (Has(obj, key)) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool NormalizeId(std::string_view in, std::string& out) {
+  if (in.empty() || in.size() > 128) return false;
+  std::string id(in.size(), '\0');
+  for (size_t i = 0; i < in.size(); ++i) {
+    const char c = in[i];
+    if (c < 0x20 || c > 0x7e) return false;
+    id[i] = c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+  }
+  out = std::move(id);
+  return true;
+}
+
+Result<DecodedMessage> DecodeSpans(std::string_view bytes, SpanShape shape,
+                                   const DecodeLimits& limits) {
+  rapidjson::Document doc;
+  DECODE_TRY(Parse(bytes, limits, doc));
+  return SpansFromDoc(bytes, doc, shape, limits);
+}
+
+Result<DecodedMessage> DecodeFeedback(std::string_view bytes, FeedbackShape shape,
+                                      const DecodeLimits& limits) {
+  rapidjson::Document doc;
+  DECODE_TRY(Parse(bytes, limits, doc));
+  return FeedbackFromDoc(bytes, doc, shape);
+}
+
+// Auto-detection for messages of unknown origin:
+//   1. `resourceSpans`                       -> OTLP/JSON spans
+//   2. LooksLikeNativeSpan (span_id + a span field, no feedback marker) -> native span
+//   3. otherwise the feedback detection (DetectFeedback), else unknown_shape.
+Result<DecodedMessage> DecodeAny(std::string_view bytes, const DecodeLimits& limits) {
+  rapidjson::Document doc;
+  DECODE_TRY(Parse(bytes, limits, doc));
+  if (Has(doc, "resourceSpans")) return SpansFromDoc(bytes, doc, SpanShape::kOtlpJson, limits);
+  if (LooksLikeNativeSpan(doc)) return SpansFromDoc(bytes, doc, SpanShape::kNative, limits);
+  return FeedbackFromDoc(bytes, doc, FeedbackShape::kAuto);
+}
+
+}  // namespace triaged
