@@ -1,0 +1,1050 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "rules/decode.h"
+
+namespace triaged {
+namespace {
+
+constexpr int64_t kNoon = 1714564800LL * 1'000'000'000;  // 2024-05-01T12:00:00Z
+
+std::string Sample(const std::string& name) {
+  std::ifstream in(std::string(TRIAGED_SOURCE_DIR) + "/tests/data/shapes/" + name,
+                   std::ios::binary);
+  EXPECT_TRUE(in.good()) << name;
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// The reason of a failed decode, or "ok".
+std::string ReasonOf(const Result<DecodedMessage>& r) { return r.ok() ? "ok" : r.error().reason; }
+
+const AttrValue& Attr(const Attributes& attrs, std::string_view key) {
+  const AttrValue* v = FindAttr(attrs, key);
+  static const AttrValue kMissing = AttrValue::String("<missing>");
+  return v != nullptr ? *v : kMissing;
+}
+
+Annotation OneAnnotation(const Result<DecodedMessage>& r) {
+  EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().reason + ": " + r.error().message);
+  if (!r.ok() || r->annotations.size() != 1) {
+    ADD_FAILURE() << "expected exactly one annotation";
+    return {};
+  }
+  EXPECT_TRUE(r->spans.empty());
+  return r->annotations[0];
+}
+
+Span OneSpan(const Result<DecodedMessage>& r) {
+  EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().reason + ": " + r.error().message);
+  if (!r.ok() || r->spans.size() != 1) {
+    ADD_FAILURE() << "expected exactly one span";
+    return {};
+  }
+  return r->spans[0];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ids
+
+TEST(DecodeNormalizeId, LowercasesPrintableAscii) {
+  std::string out;
+  ASSERT_TRUE(NormalizeId("4BF92F3577B34DA6", out));
+  EXPECT_EQ(out, "4bf92f3577b34da6");
+  ASSERT_TRUE(NormalizeId("0F1E2D3C-4B5A-6978-8796-A5B4C3D2E1F0", out));
+  EXPECT_EQ(out, "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0");
+  ASSERT_TRUE(NormalizeId(std::string(128, 'A'), out));
+  EXPECT_EQ(out, std::string(128, 'a'));
+}
+
+TEST(DecodeNormalizeId, RejectsEmptyLongAndNonPrintable) {
+  std::string out = "unchanged";
+  EXPECT_FALSE(NormalizeId("", out));
+  EXPECT_FALSE(NormalizeId(std::string(129, 'a'), out));
+  EXPECT_FALSE(NormalizeId("ab\ncd", out));
+  EXPECT_FALSE(NormalizeId(std::string("ab\0cd", 5), out));
+  EXPECT_FALSE(NormalizeId("caf\xc3\xa9", out));
+  EXPECT_FALSE(NormalizeId("\x7f", out));
+  EXPECT_EQ(out, "unchanged");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Native spans
+
+TEST(DecodeSpansNative, SampleFile) {
+  const std::string bytes = Sample("native_span.json");
+  auto r = DecodeSpans(bytes);
+  Span s = OneSpan(r);
+  EXPECT_EQ(s.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+  EXPECT_EQ(s.span_id, "00f067aa0ba902b7");
+  EXPECT_TRUE(s.is_root());
+  EXPECT_EQ(s.name, "chat");
+  EXPECT_EQ(s.start_ns, kNoon);
+  EXPECT_EQ(s.end_ns, kNoon + 1'500'000'000);
+  EXPECT_EQ(s.status, SpanStatus::kError);
+  EXPECT_EQ(s.status_message, "rate limited");
+  EXPECT_EQ(Attr(s.attributes, "gen_ai.request.model"), AttrValue::String("gpt-4o"));
+  EXPECT_EQ(Attr(s.attributes, "gen_ai.usage.input_tokens"), AttrValue::Number(120));
+  EXPECT_EQ(Attr(s.attributes, "session.id"), AttrValue::String("sess-1"));  // flattened
+  EXPECT_EQ(Attr(s.attributes, "tags"),
+            AttrValue::Array({AttrValue::String("a"), AttrValue::Number(1), AttrValue::Bool(true),
+                              AttrValue::Null()}));
+  EXPECT_EQ(Attr(s.attributes, "cached"), AttrValue::Bool(false));
+  EXPECT_EQ(Attr(s.attributes, "nothing"), AttrValue::Null());
+  EXPECT_TRUE(s.resource.empty());
+  // Canonical fields.
+  EXPECT_EQ(s.kind, "LLM");
+  EXPECT_EQ(s.model, "gpt-4o");
+  EXPECT_EQ(s.input_tokens, 120);
+  EXPECT_EQ(s.output_tokens, 30);
+  EXPECT_EQ(s.session_id, "sess-1");
+  EXPECT_EQ(s.user_id, "u-42");
+  EXPECT_EQ(s.input, "What is the capital of France?");
+  EXPECT_EQ(s.output, R"({"answer":"Paris"})");  // non-string output serialized compactly
+  EXPECT_EQ(s.bytes, bytes.size());
+  EXPECT_EQ(r->event_time_ns, kNoon + 1'500'000'000);
+}
+
+TEST(DecodeSpansNative, Rfc3339Times) {
+  auto r = DecodeSpans(R"({"trace_id":"t","span_id":"s","name":"n",
+      "start_time":"2024-05-01T12:00:00Z","end_time":"2024-05-01T14:00:00.5+02:00"})");
+  Span s = OneSpan(r);
+  EXPECT_EQ(s.start_ns, kNoon);
+  EXPECT_EQ(s.end_ns, kNoon + 500'000'000);
+  EXPECT_EQ(r->event_time_ns, kNoon + 500'000'000);
+}
+
+TEST(DecodeSpansNative, DecimalStringAndIntegerNanos) {
+  Span s = OneSpan(DecodeSpans(R"({"trace_id":"t","span_id":"s",
+      "start_time_unix_nano":"1714564800000000001","end_time_unix_nano":1714564800000000002})"));
+  EXPECT_EQ(s.start_ns, kNoon + 1);
+  EXPECT_EQ(s.end_ns, kNoon + 2);
+}
+
+TEST(DecodeSpansNative, NanosWinOverRfc3339) {
+  Span s = OneSpan(DecodeSpans(R"({"trace_id":"t","span_id":"s",
+      "start_time_unix_nano":5,"start_time":"2024-05-01T12:00:00Z"})"));
+  EXPECT_EQ(s.start_ns, 5);
+  EXPECT_FALSE(s.end_ns);
+}
+
+TEST(DecodeSpansNative, EventTimeFallsBackToStartThenNone) {
+  auto r = DecodeSpans(R"({"trace_id":"t","span_id":"s","start_time_unix_nano":7})");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->event_time_ns, 7);
+  r = DecodeSpans(R"({"trace_id":"t","span_id":"s"})");
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->event_time_ns);
+}
+
+TEST(DecodeSpansNative, ParentAndStatusVariants) {
+  Span s = OneSpan(DecodeSpans(R"({"trace_id":"t","span_id":"s","parent_span_id":"ABC","status":"Ok"})"));
+  EXPECT_EQ(s.parent_span_id, "abc");
+  EXPECT_FALSE(s.is_root());
+  EXPECT_EQ(s.status, SpanStatus::kOk);
+  s = OneSpan(DecodeSpans(R"({"trace_id":"t","span_id":"s","parent_span_id":"","status":"unset"})"));
+  EXPECT_TRUE(s.is_root());
+  EXPECT_EQ(s.status, SpanStatus::kUnset);
+  s = OneSpan(DecodeSpans(R"({"trace_id":"t","span_id":"s","status":{"code":2,"message":"boom"}})"));
+  EXPECT_EQ(s.status, SpanStatus::kError);
+  EXPECT_EQ(s.status_message, "boom");
+  s = OneSpan(DecodeSpans(R"({"trace_id":"t","span_id":"s","status":{"code":"STATUS_CODE_OK"}})"));
+  EXPECT_EQ(s.status, SpanStatus::kOk);
+  EXPECT_EQ(ReasonOf(DecodeSpans(R"({"trace_id":"t","span_id":"s","status":"fine"})")),
+            "invalid_value");
+  EXPECT_EQ(ReasonOf(DecodeSpans(R"({"trace_id":"t","span_id":"s","status":1.5})")), "wrong_type");
+}
+
+TEST(DecodeSpansNative, InputOutputKindAndResource) {
+  Span s = OneSpan(DecodeSpans(R"({"trace_id":"t","span_id":"s","input":[1,2],"output":null,
+      "kind":"retriever-ish","attributes":{"output.value":"from attr"},
+      "resource":{"service":{"name":"svc"}}})"));
+  EXPECT_EQ(s.input, "[1,2]");
+  EXPECT_EQ(s.output, "from attr");  // null native output: the attribute applies
+  EXPECT_EQ(s.kind, "retriever-ish");
+  EXPECT_EQ(Attr(s.resource, "service.name"), AttrValue::String("svc"));
+}
+
+TEST(DecodeSpansNative, ObjectsInsideArraysStayJsonText) {
+  Span s = OneSpan(DecodeSpans(R"({"trace_id":"t","span_id":"s","attributes":{"a":[{"b":1}],
+      "deep":{"x":{"y":{"z":true}}},"empty":{}}})"));
+  EXPECT_EQ(Attr(s.attributes, "a"), AttrValue::Array({AttrValue::String(R"({"b":1})")}));
+  EXPECT_EQ(Attr(s.attributes, "deep.x.y.z"), AttrValue::Bool(true));
+  EXPECT_EQ(FindAttr(s.attributes, "empty"), nullptr);
+}
+
+TEST(DecodeSpansNative, MissingIds) {
+  auto r = DecodeSpans(R"({"span_id":"s","name":"n"})");
+  EXPECT_EQ(ReasonOf(r), "missing_trace_id");
+  EXPECT_EQ(ReasonOf(DecodeSpans(R"({"trace_id":null,"span_id":"s"})")), "missing_trace_id");
+  EXPECT_EQ(ReasonOf(DecodeSpans(R"({"trace_id":"","span_id":"s"})")), "missing_trace_id");
+  r = DecodeSpans(R"({"trace_id":"t","name":"n"})");
+  EXPECT_EQ(ReasonOf(r), "missing_field");
+  EXPECT_NE(r.error().message.find("span_id"), std::string::npos);
+}
+
+TEST(DecodeSpansNative, WrongTypesNameTheField) {
+  struct Case {
+    const char* json;
+    const char* field;
+  };
+  for (const Case& c : {
+           Case{R"({"trace_id":123,"span_id":"s"})", "trace_id"},
+           Case{R"({"trace_id":"t","span_id":["s"]})", "span_id"},
+           Case{R"({"trace_id":"t","span_id":"s","parent_span_id":1})", "parent_span_id"},
+           Case{R"({"trace_id":"t","span_id":"s","name":{}})", "name"},
+           Case{R"({"trace_id":"t","span_id":"s","start_time_unix_nano":true})",
+                "start_time_unix_nano"},
+           Case{R"({"trace_id":"t","span_id":"s","end_time":1714564800})", "end_time"},
+           Case{R"({"trace_id":"t","span_id":"s","status_message":5})", "status_message"},
+           Case{R"({"trace_id":"t","span_id":"s","attributes":[1]})", "attributes"},
+           Case{R"({"trace_id":"t","span_id":"s","kind":1})", "kind"},
+       }) {
+    auto r = DecodeSpans(c.json);
+    ASSERT_EQ(ReasonOf(r), "wrong_type") << c.json;
+    EXPECT_NE(r.error().message.find(c.field), std::string::npos) << r.error().message;
+  }
+}
+
+TEST(DecodeSpansNative, BadTimes) {
+  for (const char* json : {
+           R"({"trace_id":"t","span_id":"s","start_time":"yesterday"})",
+           R"({"trace_id":"t","span_id":"s","start_time":"2024-02-30T00:00:00Z"})",
+           R"({"trace_id":"t","span_id":"s","start_time_unix_nano":"12x"})",
+           R"({"trace_id":"t","span_id":"s","start_time_unix_nano":""})",
+           R"({"trace_id":"t","span_id":"s","start_time_unix_nano":"-5"})",
+           R"({"trace_id":"t","span_id":"s","start_time_unix_nano":"+5"})",
+           R"({"trace_id":"t","span_id":"s","start_time_unix_nano":-5})",
+           R"({"trace_id":"t","span_id":"s","start_time_unix_nano":1.5})",
+           R"({"trace_id":"t","span_id":"s","start_time_unix_nano":9223372036854775808})",
+           R"({"trace_id":"t","span_id":"s","start_time_unix_nano":"9223372036854775808"})",
+           R"({"trace_id":"t","span_id":"s","end_time_unix_nano":"99999999999999999999999"})",
+           R"({"trace_id":"t","span_id":"s","end_time_unix_nano":1e300})",
+       }) {
+    EXPECT_EQ(ReasonOf(DecodeSpans(json)), "invalid_value") << json;
+  }
+  Span s = OneSpan(DecodeSpans(
+      R"({"trace_id":"t","span_id":"s","start_time_unix_nano":"9223372036854775807"})"));
+  EXPECT_EQ(s.start_ns, INT64_MAX);
+}
+
+TEST(DecodeSpansNative, InvalidIds) {
+  const std::string long_id(129, 'a');
+  EXPECT_EQ(ReasonOf(DecodeSpans(R"({"trace_id":")" + long_id + R"(","span_id":"s"})")),
+            "invalid_value");
+  EXPECT_EQ(ReasonOf(DecodeSpans(R"({"trace_id":"a\tb","span_id":"s"})")), "invalid_value");
+  EXPECT_EQ(ReasonOf(DecodeSpans(R"({"trace_id":"t","span_id":"\u00e9"})")), "invalid_value");
+}
+
+TEST(DecodeSpansNative, HugeAttributeMapIsTooLarge) {
+  std::string json = R"({"trace_id":"t","span_id":"s","attributes":{)";
+  for (int i = 0; i < 5000; ++i) {
+    if (i > 0) json += ',';
+    json += "\"k" + std::to_string(i) + "\":" + std::to_string(i);
+  }
+  json += "}}";
+  EXPECT_EQ(ReasonOf(DecodeSpans(json)), "too_large");
+  DecodeLimits roomy;
+  roomy.max_attributes = 5000;
+  Span s = OneSpan(DecodeSpans(json, SpanShape::kAuto, roomy));
+  EXPECT_EQ(s.attributes.size(), 5000u);
+  // Flattened keys count, not top-level members.
+  DecodeLimits tight;
+  tight.max_attributes = 2;
+  EXPECT_EQ(ReasonOf(DecodeSpans(R"({"trace_id":"t","span_id":"s","attributes":{"a":{"b":1,"c":2,"d":3}}})",
+                                 SpanShape::kAuto, tight)),
+            "too_large");
+}
+
+TEST(DecodeSpansNative, PinnedOtlpRejectsNative) {
+  EXPECT_EQ(ReasonOf(DecodeSpans(Sample("native_span.json"), SpanShape::kOtlpJson)),
+            "missing_field");
+  // And a pinned native decoder treats an OTLP request as a span without ids.
+  EXPECT_EQ(ReasonOf(DecodeSpans(Sample("otlp_request.json"), SpanShape::kNative)),
+            "missing_trace_id");
+}
+
+// ---------------------------------------------------------------------------------------------
+// OTLP/JSON spans
+
+TEST(DecodeSpansOtlp, SampleFile) {
+  const std::string bytes = Sample("otlp_request.json");
+  auto r = DecodeSpans(bytes);
+  ASSERT_TRUE(r.ok()) << r.error().reason << ": " << r.error().message;
+  ASSERT_EQ(r->spans.size(), 2u);
+  ASSERT_EQ(r->annotations.size(), 1u);
+
+  const Span& agent = r->spans[0];
+  EXPECT_EQ(agent.trace_id, "5b8efff798038103d269b633813fc60c");
+  EXPECT_EQ(agent.span_id, "eee19b7ec3c1b174");
+  EXPECT_TRUE(agent.is_root());
+  EXPECT_EQ(agent.name, "agent");
+  EXPECT_EQ(agent.start_ns, kNoon);
+  EXPECT_EQ(agent.end_ns, kNoon + 5'000'000'000);
+  EXPECT_EQ(agent.status, SpanStatus::kError);
+  EXPECT_EQ(agent.status_message, "tool failed");
+  // Every AnyValue kind.
+  EXPECT_EQ(Attr(agent.attributes, "input.value"), AttrValue::String("book a flight"));
+  EXPECT_EQ(Attr(agent.attributes, "retry.count"), AttrValue::Number(2));     // string int64
+  EXPECT_EQ(Attr(agent.attributes, "llm.token_count.prompt"), AttrValue::Number(150));
+  EXPECT_EQ(Attr(agent.attributes, "temperature"), AttrValue::Number(0.7));
+  EXPECT_EQ(Attr(agent.attributes, "streaming"), AttrValue::Bool(true));
+  EXPECT_EQ(Attr(agent.attributes, "tags"),
+            AttrValue::Array(
+                {AttrValue::String("a"), AttrValue::Number(7), AttrValue::Bool(false)}));
+  EXPECT_EQ(Attr(agent.attributes, "blob"), AttrValue::String("aGVsbG8="));
+  EXPECT_EQ(Attr(agent.attributes, "request.id"), AttrValue::String("r-1"));  // kvlist
+  EXPECT_EQ(Attr(agent.attributes, "request.headers.accept"), AttrValue::String("json"));
+  EXPECT_EQ(Attr(agent.attributes, "empty"), AttrValue::Null());
+  EXPECT_EQ(FindAttr(agent.attributes, "request"), nullptr);
+  // Resource attributes, flattened too, on every span of the resource.
+  EXPECT_EQ(Attr(agent.resource, "service.name"), AttrValue::String("chatbot"));
+  EXPECT_EQ(Attr(agent.resource, "deployment.env"), AttrValue::String("prod"));
+  EXPECT_EQ(Attr(agent.resource, "deployment.region"), AttrValue::String("eu-west-1"));
+  // Canonical mapping ran.
+  EXPECT_EQ(agent.kind, "AGENT");
+  EXPECT_EQ(agent.input, "book a flight");
+  EXPECT_EQ(agent.retry_count, 2);
+  EXPECT_EQ(agent.input_tokens, 150);
+
+  const Span& search = r->spans[1];  // from legacy instrumentationLibrarySpans
+  EXPECT_EQ(search.span_id, "1111111111111111");
+  EXPECT_EQ(search.parent_span_id, "eee19b7ec3c1b174");
+  EXPECT_EQ(search.start_ns, kNoon + 1'000'000'000);  // integer nanos
+  EXPECT_EQ(search.status, SpanStatus::kOk);
+  EXPECT_EQ(search.kind, "TOOL");
+  EXPECT_EQ(Attr(search.resource, "service.name"), AttrValue::String("retriever"));
+
+  const Annotation& eval = r->annotations[0];
+  EXPECT_EQ(eval.trace_id, agent.trace_id);
+  EXPECT_EQ(eval.span_id, agent.span_id);
+  EXPECT_EQ(eval.name, "relevance");
+  EXPECT_EQ(eval.score, 0.25);
+  EXPECT_EQ(eval.label, "irrelevant");
+  EXPECT_EQ(eval.explanation, "off topic");
+  EXPECT_EQ(eval.source, "llm_judge");
+  EXPECT_EQ(eval.timestamp_ns, kNoon + 6'000'000'000);
+  EXPECT_EQ(eval.metadata_json, R"({"gen_ai.response.id":"resp-9"})");
+
+  EXPECT_EQ(agent.bytes + search.bytes + eval.bytes, bytes.size());
+  EXPECT_GT(search.bytes, 0u);
+  EXPECT_EQ(r->event_time_ns, kNoon + 6'000'000'000);  // the evaluation is the latest event
+}
+
+std::string OtlpWith(const std::string& span_fields) {
+  return R"({"resourceSpans":[{"scopeSpans":[{"spans":[{)" + span_fields + "}]}]}]}";
+}
+
+TEST(DecodeSpansOtlp, StatusCodes) {
+  struct Case {
+    const char* status;
+    SpanStatus want;
+  };
+  for (const Case& c : {Case{R"({"code":0})", SpanStatus::kUnset},
+                        Case{R"({"code":1})", SpanStatus::kOk},
+                        Case{R"({"code":2})", SpanStatus::kError},
+                        Case{R"({"code":"STATUS_CODE_UNSET"})", SpanStatus::kUnset},
+                        Case{R"({"code":"STATUS_CODE_OK"})", SpanStatus::kOk},
+                        Case{R"({"code":"STATUS_CODE_ERROR","message":"m"})", SpanStatus::kError},
+                        Case{R"({})", SpanStatus::kUnset}}) {
+    Span s = OneSpan(
+        DecodeSpans(OtlpWith(R"("traceId":"AB","spanId":"CD","status":)" + std::string(c.status))));
+    EXPECT_EQ(s.status, c.want) << c.status;
+  }
+  EXPECT_EQ(ReasonOf(DecodeSpans(OtlpWith(R"("traceId":"a","spanId":"b","status":{"code":7})"))),
+            "invalid_value");
+  EXPECT_EQ(ReasonOf(DecodeSpans(OtlpWith(R"("traceId":"a","spanId":"b","status":"ERROR")"))),
+            "wrong_type");
+}
+
+TEST(DecodeSpansOtlp, MissingParentIsRootAndIdsLowercase) {
+  Span s = OneSpan(DecodeSpans(OtlpWith(R"("traceId":"ABCDEF","spanId":"0A0B")")));
+  EXPECT_EQ(s.trace_id, "abcdef");
+  EXPECT_EQ(s.span_id, "0a0b");
+  EXPECT_TRUE(s.is_root());
+  EXPECT_EQ(s.name, "");
+}
+
+TEST(DecodeSpansOtlp, DoubleAndIntValueEdgeCases) {
+  Span s = OneSpan(DecodeSpans(OtlpWith(R"("traceId":"a","spanId":"b","attributes":[
+      {"key":"d1","value":{"doubleValue":"1.5"}},
+      {"key":"d2","value":{"doubleValue":"NaN"}},
+      {"key":"d3","value":{"doubleValue":"-Infinity"}},
+      {"key":"i1","value":{"intValue":"-42"}},
+      {"key":"i2","value":{"intValue":18446744073709551615}},
+      {"key":"nokey"},
+      {"key":"arr","value":{"arrayValue":{}}},
+      {"key":"nested","value":{"arrayValue":{"values":[{"arrayValue":{"values":[{"intValue":1}]}},
+          {"kvlistValue":{"values":[{"key":"k","value":{"stringValue":"v"}}]}}]}}}])")));
+  EXPECT_EQ(Attr(s.attributes, "d1"), AttrValue::Number(1.5));
+  EXPECT_EQ(Attr(s.attributes, "d2"), AttrValue::String("NaN"));
+  EXPECT_EQ(Attr(s.attributes, "d3"), AttrValue::String("-Infinity"));
+  EXPECT_EQ(Attr(s.attributes, "i1"), AttrValue::Number(-42));
+  EXPECT_EQ(Attr(s.attributes, "i2"), AttrValue::Number(18446744073709551615.0));
+  EXPECT_EQ(Attr(s.attributes, "nokey"), AttrValue::Null());
+  EXPECT_EQ(Attr(s.attributes, "arr"), AttrValue::Array({}));
+  EXPECT_EQ(Attr(s.attributes, "nested"),
+            AttrValue::Array({AttrValue::Array({AttrValue::Number(1)}),
+                              AttrValue::String(R"({"values":[{"key":"k","value":{"stringValue":"v"}}]})")}));
+}
+
+TEST(DecodeSpansOtlp, MalformedFields) {
+  struct Case {
+    std::string fields;
+    const char* reason;
+    const char* mention;
+  };
+  for (const Case& c : {
+           Case{R"("spanId":"b")", "missing_trace_id", "traceId"},
+           Case{R"("traceId":"","spanId":"b")", "missing_trace_id", "traceId"},
+           Case{R"("traceId":"a")", "missing_field", "spanId"},
+           Case{R"("traceId":7,"spanId":"b")", "wrong_type", "traceId"},
+           Case{R"("traceId":"a","spanId":"b","parentSpanId":[])", "wrong_type", "parentSpanId"},
+           Case{R"("traceId":"a","spanId":"b","name":1)", "wrong_type", "name"},
+           Case{R"("traceId":"a","spanId":"b","startTimeUnixNano":"soon")", "invalid_value",
+                "startTimeUnixNano"},
+           Case{R"("traceId":"a","spanId":"b","endTimeUnixNano":"99999999999999999999")",
+                "invalid_value", "endTimeUnixNano"},
+           Case{R"("traceId":"a","spanId":"b","endTimeUnixNano":{})", "wrong_type",
+                "endTimeUnixNano"},
+           Case{R"("traceId":"a","spanId":"b","attributes":{})", "wrong_type", "attributes"},
+           Case{R"("traceId":"a","spanId":"b","attributes":[5])", "wrong_type", "attributes[0]"},
+           Case{R"("traceId":"a","spanId":"b","attributes":[{"value":{}}])", "missing_field", "key"},
+           Case{R"("traceId":"a","spanId":"b","attributes":[{"key":"k","value":{"intValue":"x"}}])",
+                "invalid_value", "intValue"},
+           Case{R"("traceId":"a","spanId":"b","attributes":[{"key":"k","value":{"intValue":1.5}}])",
+                "wrong_type", "intValue"},
+           Case{R"("traceId":"a","spanId":"b","attributes":[{"key":"k","value":{"stringValue":1}}])",
+                "wrong_type", "stringValue"},
+           Case{R"("traceId":"a","spanId":"b","attributes":[{"key":"k","value":{"boolValue":"yes"}}])",
+                "wrong_type", "boolValue"},
+           Case{R"("traceId":"a","spanId":"b","attributes":[{"key":"k","value":{"doubleValue":"x"}}])",
+                "invalid_value", "doubleValue"},
+           Case{R"("traceId":"a","spanId":"b","attributes":[{"key":"k","value":{"arrayValue":[]}}])",
+                "wrong_type", "arrayValue"},
+           Case{R"("traceId":"a","spanId":"b","attributes":[{"key":"k","value":{"kvlistValue":[]}}])",
+                "wrong_type", "kvlistValue"},
+           Case{R"("traceId":"a","spanId":"b","attributes":[{"key":"k","value":"str"}])",
+                "wrong_type", "value"},
+           Case{R"("traceId":"a","spanId":"b","events":{})", "wrong_type", "events"},
+           Case{R"("traceId":"a","spanId":"b","events":[{"name":"gen_ai.evaluation.result"}])",
+                "missing_field", "gen_ai.evaluation.name"},
+           Case{R"("traceId":"a","spanId":"b","events":[{"name":"gen_ai.evaluation.result",
+                "attributes":[{"key":"gen_ai.evaluation.name","value":{"stringValue":"x"}},
+                {"key":"gen_ai.evaluation.score.value","value":{"stringValue":"high"}}]}])",
+                "wrong_type", "gen_ai.evaluation.score.value"},
+       }) {
+    auto r = DecodeSpans(OtlpWith(c.fields));
+    ASSERT_EQ(ReasonOf(r), c.reason) << c.fields;
+    EXPECT_NE(r.error().message.find(c.mention), std::string::npos) << r.error().message;
+  }
+}
+
+TEST(DecodeSpansOtlp, MalformedStructure) {
+  EXPECT_EQ(ReasonOf(DecodeSpans(R"({"resourceSpans":{}})")), "wrong_type");
+  EXPECT_EQ(ReasonOf(DecodeSpans(R"({"resourceSpans":[1]})")), "wrong_type");
+  EXPECT_EQ(ReasonOf(DecodeSpans(R"({"resourceSpans":[{"resource":[]}]})")), "wrong_type");
+  EXPECT_EQ(ReasonOf(DecodeSpans(R"({"resourceSpans":[{"scopeSpans":{}}]})")), "wrong_type");
+  EXPECT_EQ(ReasonOf(DecodeSpans(R"({"resourceSpans":[{"scopeSpans":[{"spans":{}}]}]})")),
+            "wrong_type");
+  EXPECT_EQ(ReasonOf(DecodeSpans(R"({"resourceSpans":[{"scopeSpans":[{"spans":["x"]}]}]})")),
+            "wrong_type");
+}
+
+TEST(DecodeSpansOtlp, ZeroSpansIsAnError) {
+  for (const char* json : {R"({"resourceSpans":[]})", R"({"resourceSpans":null})",
+                           R"({"resourceSpans":[{"scopeSpans":[{"spans":[]}]}]})",
+                           R"({"resourceSpans":[{"resource":{"attributes":[]}}]})"}) {
+    auto r = DecodeSpans(json);
+    EXPECT_EQ(ReasonOf(r), "missing_field") << json;
+  }
+}
+
+TEST(DecodeSpansOtlp, EvaluationEventWithoutTimeOrScore) {
+  auto r = DecodeSpans(OtlpWith(R"("traceId":"A","spanId":"B","events":[
+      {"name":"gen_ai.evaluation.result","attributes":[
+        {"key":"gen_ai.evaluation.name","value":{"stringValue":"tone"}},
+        {"key":"gen_ai.evaluation.score.value","value":{"intValue":"3"}},
+        {"key":"extra.flag","value":{"boolValue":true}}]}])"));
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->annotations.size(), 1u);
+  const Annotation& a = r->annotations[0];
+  EXPECT_EQ(a.trace_id, "a");
+  EXPECT_EQ(a.span_id, "b");
+  EXPECT_EQ(a.score, 3);
+  EXPECT_FALSE(a.label);
+  EXPECT_FALSE(a.timestamp_ns);
+  EXPECT_EQ(a.metadata_json, R"({"extra.flag":true})");
+}
+
+TEST(DecodeSpansOtlp, HugeAttributeListIsTooLarge) {
+  std::string attrs;
+  for (int i = 0; i < 4097; ++i) {
+    if (i > 0) attrs += ',';
+    attrs += R"({"key":"k)" + std::to_string(i) + R"(","value":{"intValue":1}})";
+  }
+  EXPECT_EQ(ReasonOf(DecodeSpans(OtlpWith(R"("traceId":"a","spanId":"b","attributes":[)" + attrs +
+                                          "]"))),
+            "too_large");
+  EXPECT_EQ(ReasonOf(DecodeSpans(R"({"resourceSpans":[{"resource":{"attributes":[)" + attrs +
+                                 "]}}]}")),
+            "too_large");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Feedback shapes
+
+TEST(DecodeFeedbackNative, SampleFile) {
+  const std::string bytes = Sample("native_feedback.json");
+  auto r = DecodeFeedback(bytes);
+  Annotation a = OneAnnotation(r);
+  EXPECT_EQ(a.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+  EXPECT_EQ(a.span_id, "00f067aa0ba902b7");
+  EXPECT_EQ(a.name, "helpfulness");
+  EXPECT_EQ(a.score, 0.5);
+  EXPECT_EQ(a.label, "partial");
+  EXPECT_EQ(a.explanation, "missed one step");
+  EXPECT_EQ(a.source, "support");
+  EXPECT_EQ(a.metadata_json, R"({"ticket":"T-1","agent":{"id":7}})");
+  EXPECT_EQ(a.timestamp_ns, kNoon + 250'000'000);
+  EXPECT_EQ(a.bytes, bytes.size());
+  EXPECT_EQ(r->event_time_ns, kNoon + 250'000'000);
+}
+
+TEST(DecodeFeedbackNative, EverySource) {
+  for (const char* source : {"end_user", "llm_judge", "human", "code", "support"}) {
+    Annotation a = OneAnnotation(DecodeFeedback(
+        std::string(R"({"trace_id":"t","name":"n","source":")") + source + R"("})"));
+    EXPECT_EQ(a.source, source);
+  }
+  Annotation a = OneAnnotation(DecodeFeedback(R"({"trace_id":"t","name":"n","source":"HUMAN"})"));
+  EXPECT_EQ(a.source, "human");
+  EXPECT_EQ(ReasonOf(DecodeFeedback(R"({"trace_id":"t","name":"n","source":"robot"})")),
+            "invalid_value");
+  EXPECT_EQ(ReasonOf(DecodeFeedback(R"({"trace_id":"t","name":"n","source":1})")), "wrong_type");
+}
+
+TEST(DecodeFeedbackNative, MinimalAndNulls) {
+  auto r = DecodeFeedback(R"({"trace_id":"T","name":"n","score":null,"label":null,"metadata":null})");
+  Annotation a = OneAnnotation(r);
+  EXPECT_EQ(a.trace_id, "t");
+  EXPECT_EQ(a.span_id, "");
+  EXPECT_FALSE(a.score);
+  EXPECT_FALSE(a.label);
+  EXPECT_FALSE(a.source);
+  EXPECT_EQ(a.metadata_json, "{}");
+  EXPECT_FALSE(a.timestamp_ns);
+  EXPECT_FALSE(r->event_time_ns);
+}
+
+TEST(DecodeFeedbackNative, Timestamps) {
+  Annotation a = OneAnnotation(
+      DecodeFeedback(R"({"trace_id":"t","name":"n","timestamp_unix_nano":"1714564800000000009"})"));
+  EXPECT_EQ(a.timestamp_ns, kNoon + 9);
+  a = OneAnnotation(DecodeFeedback(R"({"trace_id":"t","name":"n","timestamp_unix_nano":12})"));
+  EXPECT_EQ(a.timestamp_ns, 12);
+  EXPECT_EQ(ReasonOf(DecodeFeedback(R"({"trace_id":"t","name":"n","timestamp":1714564800})")),
+            "wrong_type");
+  EXPECT_EQ(ReasonOf(DecodeFeedback(R"({"trace_id":"t","name":"n","timestamp":"2024-05-01"})")),
+            "invalid_value");
+  EXPECT_EQ(
+      ReasonOf(DecodeFeedback(R"({"trace_id":"t","name":"n","timestamp_unix_nano":"later"})")),
+      "invalid_value");
+}
+
+TEST(DecodeFeedbackNative, Malformed) {
+  struct Case {
+    const char* json;
+    const char* reason;
+  };
+  for (const Case& c : {
+           Case{R"({"name":"n","score":1})", "missing_trace_id"},
+           Case{R"({"trace_id":"t"})", "missing_field"},
+           Case{R"({"trace_id":"t","name":3})", "wrong_type"},
+           Case{R"({"trace_id":"t","name":"n","score":"0.5"})", "wrong_type"},
+           Case{R"({"trace_id":"t","name":"n","score":true})", "wrong_type"},
+           Case{R"({"trace_id":"t","name":"n","label":5})", "wrong_type"},
+           Case{R"({"trace_id":"t","name":"n","explanation":[]})", "wrong_type"},
+           Case{R"({"trace_id":"t","name":"n","metadata":[1]})", "wrong_type"},
+           Case{R"({"trace_id":"t","name":"n","metadata":"x"})", "wrong_type"},
+           Case{R"({"trace_id":"t","span_id":5,"name":"n"})", "wrong_type"},
+           Case{R"({"trace_id":{},"name":"n"})", "wrong_type"},
+       }) {
+    EXPECT_EQ(ReasonOf(DecodeFeedback(c.json)), c.reason) << c.json;
+  }
+}
+
+TEST(DecodeFeedbackPhoenix, SampleFile) {
+  Annotation a = OneAnnotation(DecodeFeedback(Sample("phoenix.json")));
+  EXPECT_EQ(a.trace_id, "5b8efff798038103d269b633813fc60c");
+  EXPECT_EQ(a.span_id, "eee19b7ec3c1b174");
+  EXPECT_EQ(a.name, "correctness");
+  EXPECT_EQ(a.source, "llm_judge");
+  EXPECT_EQ(a.label, "incorrect");
+  EXPECT_EQ(a.score, 0);
+  EXPECT_EQ(a.explanation, "wrong airport");
+  EXPECT_EQ(a.metadata_json, R"({"model":"gpt-4o-mini"})");
+}
+
+TEST(DecodeFeedbackPhoenix, AnnotatorKinds) {
+  struct Case {
+    const char* kind;
+    const char* source;
+  };
+  for (const Case& c : {Case{"HUMAN", "human"}, Case{"LLM", "llm_judge"}, Case{"CODE", "code"},
+                        Case{"human", "human"}}) {
+    Annotation a = OneAnnotation(DecodeFeedback(std::string(R"({"trace_id":"t","name":"n","annotator_kind":")") +
+                                                c.kind + R"(","result":{"score":1}})"));
+    EXPECT_EQ(a.source, c.source) << c.kind;
+  }
+  EXPECT_EQ(ReasonOf(DecodeFeedback(R"({"trace_id":"t","name":"n","annotator_kind":"ROBOT"})")),
+            "invalid_value");
+}
+
+TEST(DecodeFeedbackPhoenix, SpanOnlyCannotBeJoined) {
+  auto r = DecodeFeedback(
+      R"({"span_id":"abc","name":"n","annotator_kind":"HUMAN","result":{"label":"good"}})");
+  EXPECT_EQ(ReasonOf(r), "missing_trace_id");
+}
+
+TEST(DecodeFeedbackPhoenix, Malformed) {
+  EXPECT_EQ(ReasonOf(DecodeFeedback(R"({"trace_id":"t","name":"n","result":[]})")), "wrong_type");
+  EXPECT_EQ(ReasonOf(DecodeFeedback(R"({"trace_id":"t","name":"n","result":{"score":"x"}})")),
+            "wrong_type");
+  EXPECT_EQ(ReasonOf(DecodeFeedback(R"({"trace_id":"t","result":{}})")), "missing_field");
+  EXPECT_EQ(ReasonOf(DecodeFeedback(R"({"trace_id":"t","name":"n","annotator_kind":1})")),
+            "wrong_type");
+}
+
+TEST(DecodeFeedbackLangfuse, SampleFile) {
+  Annotation a = OneAnnotation(DecodeFeedback(Sample("langfuse.json")));
+  EXPECT_EQ(a.trace_id, "trace-abc");
+  EXPECT_EQ(a.span_id, "obs-def");
+  EXPECT_EQ(a.name, "accuracy");
+  EXPECT_EQ(a.score, 0.9);
+  EXPECT_FALSE(a.label);
+  EXPECT_EQ(a.explanation, "close enough");
+  EXPECT_EQ(a.source, "llm_judge");
+  EXPECT_EQ(a.timestamp_ns, kNoon);
+  EXPECT_EQ(a.metadata_json, R"({"configId":"c1"})");
+}
+
+TEST(DecodeFeedbackLangfuse, DataTypes) {
+  Annotation a = OneAnnotation(DecodeFeedback(
+      R"({"traceId":"t","name":"n","value":"good","dataType":"CATEGORICAL"})"));
+  EXPECT_EQ(a.label, "good");
+  EXPECT_FALSE(a.score);
+  a = OneAnnotation(DecodeFeedback(R"({"traceId":"t","name":"n","value":true,"dataType":"BOOLEAN"})"));
+  EXPECT_EQ(a.score, 1);
+  a = OneAnnotation(DecodeFeedback(
+      R"({"traceId":"t","name":"n","value":0,"stringValue":"False","dataType":"BOOLEAN"})"));
+  EXPECT_EQ(a.score, 0);
+  EXPECT_EQ(a.label, "False");
+  a = OneAnnotation(DecodeFeedback(R"({"traceId":"t","name":"n","value":3,"dataType":"NUMERIC"})"));
+  EXPECT_EQ(a.score, 3);
+  // No dataType: inferred from the value.
+  a = OneAnnotation(DecodeFeedback(R"({"traceId":"t","name":"n","value":"meh"})"));
+  EXPECT_EQ(a.label, "meh");
+  a = OneAnnotation(DecodeFeedback(R"({"traceId":"t","name":"n","value":2.5})"));
+  EXPECT_EQ(a.score, 2.5);
+  a = OneAnnotation(DecodeFeedback(R"({"traceId":"t","name":"n","value":false})"));
+  EXPECT_EQ(a.score, 0);
+  // Categorical with only stringValue.
+  a = OneAnnotation(DecodeFeedback(
+      R"({"traceId":"t","name":"n","value":null,"stringValue":"x","dataType":"CATEGORICAL"})"));
+  EXPECT_EQ(a.label, "x");
+}
+
+TEST(DecodeFeedbackLangfuse, Sources) {
+  struct Case {
+    const char* source;
+    const char* want;
+  };
+  for (const Case& c : {Case{"API", "end_user"}, Case{"ANNOTATION", "human"},
+                        Case{"EVAL", "llm_judge"}}) {
+    Annotation a = OneAnnotation(DecodeFeedback(
+        std::string(R"({"traceId":"t","name":"n","value":1,"source":")") + c.source + R"("})"));
+    EXPECT_EQ(a.source, c.want) << c.source;
+  }
+  EXPECT_EQ(ReasonOf(DecodeFeedback(R"({"traceId":"t","name":"n","value":1,"source":"SDK"})")),
+            "invalid_value");
+}
+
+TEST(DecodeFeedbackLangfuse, Malformed) {
+  struct Case {
+    const char* json;
+    const char* reason;
+  };
+  for (const Case& c : {
+           Case{R"({"traceId":"t","name":"n","value":"x","dataType":"NUMERIC"})", "wrong_type"},
+           Case{R"({"traceId":"t","name":"n","value":1,"dataType":"CATEGORICAL"})", "wrong_type"},
+           Case{R"({"traceId":"t","name":"n","value":"yes","dataType":"BOOLEAN"})", "wrong_type"},
+           Case{R"({"traceId":"t","name":"n","value":2,"dataType":"BOOLEAN"})", "invalid_value"},
+           Case{R"({"traceId":"t","name":"n","value":1,"dataType":"TEXT"})", "invalid_value"},
+           Case{R"({"traceId":"t","name":"n","value":1,"dataType":1})", "wrong_type"},
+           Case{R"({"traceId":"t","value":1})", "missing_field"},
+           Case{R"({"traceId":"","name":"n","value":1})", "missing_trace_id"},
+           Case{R"({"traceId":"t","name":"n","value":1,"comment":7})", "wrong_type"},
+           Case{R"({"traceId":"t","name":"n","value":1,"timestamp":"nope"})", "invalid_value"},
+       }) {
+    EXPECT_EQ(ReasonOf(DecodeFeedback(c.json)), c.reason) << c.json;
+  }
+  EXPECT_EQ(ReasonOf(DecodeFeedback(R"({"name":"n","value":1})", FeedbackShape::kLangfuse)),
+            "missing_trace_id");
+}
+
+TEST(DecodeFeedbackLangSmith, SampleFile) {
+  Annotation a = OneAnnotation(DecodeFeedback(Sample("langsmith.json")));
+  EXPECT_EQ(a.trace_id, "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0");
+  EXPECT_EQ(a.span_id, "11111111-2222-3333-4444-555555555555");
+  EXPECT_EQ(a.name, "user_score");
+  EXPECT_EQ(a.score, 1);  // true
+  EXPECT_EQ(a.label, "great");
+  EXPECT_EQ(a.explanation, "worked first time");
+  EXPECT_EQ(a.source, "end_user");
+  EXPECT_EQ(a.timestamp_ns, kNoon + 123'456'000);  // naive created_at read as UTC
+  EXPECT_EQ(a.metadata_json, R"({"feedback_source":{"type":"api","metadata":{}}})");
+}
+
+TEST(DecodeFeedbackLangSmith, FeedbackSourceMapping) {
+  struct Case {
+    const char* type;
+    std::optional<std::string> want;
+  };
+  for (const Case& c : {Case{"api", "end_user"}, Case{"app", "human"}, Case{"model", "llm_judge"},
+                        Case{"MODEL", "llm_judge"}, Case{"something_new", std::nullopt}}) {
+    Annotation a = OneAnnotation(DecodeFeedback(
+        std::string(R"({"trace_id":"t","run_id":"r","key":"k","feedback_source":{"type":")") +
+        c.type + R"("}})"));
+    EXPECT_EQ(a.source, c.want) << c.type;
+  }
+  Annotation a = OneAnnotation(DecodeFeedback(R"({"trace_id":"t","run_id":"r","key":"k"})"));
+  EXPECT_FALSE(a.source);
+  EXPECT_EQ(a.metadata_json, "{}");
+}
+
+TEST(DecodeFeedbackLangSmith, ScoreAndValue) {
+  Annotation a = OneAnnotation(DecodeFeedback(R"({"trace_id":"t","run_id":"r","key":"k","score":false})"));
+  EXPECT_EQ(a.score, 0);
+  a = OneAnnotation(DecodeFeedback(R"({"trace_id":"t","run_id":"r","key":"k","value":4})"));
+  EXPECT_EQ(a.score, 4);
+  EXPECT_FALSE(a.label);
+  a = OneAnnotation(DecodeFeedback(R"({"trace_id":"t","run_id":"r","key":"k","score":1,"value":4})"));
+  EXPECT_EQ(a.score, 1);
+  EXPECT_EQ(a.label, "4");
+  a = OneAnnotation(DecodeFeedback(R"({"trace_id":"t","run_id":"r","key":"k","value":{"a":[1]}})"));
+  EXPECT_EQ(a.label, R"({"a":[1]})");
+  a = OneAnnotation(DecodeFeedback(R"({"trace_id":"t","key":"k","feedback_source":{"type":"api"},"value":true})"));
+  EXPECT_EQ(a.score, 1);
+  EXPECT_EQ(a.span_id, "");
+}
+
+TEST(DecodeFeedbackLangSmith, Malformed) {
+  struct Case {
+    const char* json;
+    const char* reason;
+  };
+  for (const Case& c : {
+           Case{R"({"run_id":"r","key":"k","score":1})", "missing_trace_id"},
+           Case{R"({"trace_id":"t","run_id":"r","key":"k","score":"1"})", "wrong_type"},
+           Case{R"({"trace_id":"t","run_id":"r","key":"k","feedback_source":"api"})", "wrong_type"},
+           Case{R"({"trace_id":"t","run_id":"r","key":"k","feedback_source":{"type":1}})",
+                "wrong_type"},
+           Case{R"({"trace_id":"t","run_id":"r","key":7})", "wrong_type"},
+           Case{R"({"trace_id":"t","run_id":"r","key":"k","created_at":"May 1st"})",
+                "invalid_value"},
+           Case{R"({"trace_id":"t","run_id":"r","key":"k","comment":{}})", "wrong_type"},
+       }) {
+    EXPECT_EQ(ReasonOf(DecodeFeedback(c.json)), c.reason) << c.json;
+  }
+}
+
+TEST(DecodeFeedbackOtel, SampleFile) {
+  Annotation a = OneAnnotation(DecodeFeedback(Sample("otel_eval.json")));
+  EXPECT_EQ(a.trace_id, "5b8efff798038103d269b633813fc60c");
+  EXPECT_EQ(a.span_id, "eee19b7ec3c1b174");
+  EXPECT_EQ(a.name, "toxicity");
+  EXPECT_EQ(a.score, 0.02);
+  EXPECT_EQ(a.label, "non_toxic");
+  EXPECT_EQ(a.explanation, "no harmful content");
+  EXPECT_EQ(a.source, "llm_judge");
+  EXPECT_EQ(a.timestamp_ns, kNoon + 10'000'000'000);
+}
+
+TEST(DecodeFeedbackOtel, Malformed) {
+  EXPECT_EQ(ReasonOf(DecodeFeedback(R"({"gen_ai.evaluation.name":"x"})")), "missing_trace_id");
+  EXPECT_EQ(ReasonOf(DecodeFeedback(R"({"trace_id":"t","gen_ai.evaluation.name":null})")),
+            "missing_field");
+  EXPECT_EQ(ReasonOf(DecodeFeedback(
+                R"({"trace_id":"t","gen_ai.evaluation.name":"x","gen_ai.evaluation.score.value":"1"})")),
+            "wrong_type");
+  EXPECT_EQ(ReasonOf(DecodeFeedback(
+                R"({"trace_id":"t","gen_ai.evaluation.name":"x","gen_ai.evaluation.score.label":1})")),
+            "wrong_type");
+}
+
+TEST(DecodeFeedbackThumbs, SampleFileAndUp) {
+  Annotation a = OneAnnotation(DecodeFeedback(Sample("thumbs.json")));
+  EXPECT_EQ(a.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+  EXPECT_EQ(a.name, "thumbs");
+  EXPECT_EQ(a.score, 0);
+  EXPECT_EQ(a.label, "down");
+  EXPECT_EQ(a.source, "end_user");
+  EXPECT_EQ(a.explanation, "wrong answer");
+  EXPECT_EQ(a.timestamp_ns, kNoon + 5'000'000'000 - 7200LL * 1'000'000'000);
+  a = OneAnnotation(DecodeFeedback(R"({"trace_id":"t","span_id":"S","thumbs":"UP"})"));
+  EXPECT_EQ(a.score, 1);
+  EXPECT_EQ(a.label, "up");
+  EXPECT_EQ(a.span_id, "s");
+}
+
+TEST(DecodeFeedbackThumbs, OtherValues) {
+  for (const char* v : {R"("sideways")", R"("")"}) {
+    EXPECT_EQ(ReasonOf(DecodeFeedback(std::string(R"({"trace_id":"t","thumbs":)") + v + "}")),
+              "invalid_value")
+        << v;
+  }
+  for (const char* v : {"1", "true", "[]"}) {
+    EXPECT_EQ(ReasonOf(DecodeFeedback(std::string(R"({"trace_id":"t","thumbs":)") + v + "}")),
+              "wrong_type")
+        << v;
+  }
+  EXPECT_EQ(ReasonOf(DecodeFeedback(R"({"trace_id":"t","thumbs":null})")), "missing_field");
+  EXPECT_EQ(ReasonOf(DecodeFeedback(R"({"thumbs":"up"})")), "missing_trace_id");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Auto-detection
+
+TEST(DecodeDetect, FeedbackSamplesDetectTheirShape) {
+  struct Case {
+    const char* file;
+    const char* name;
+  };
+  for (const Case& c : {Case{"native_feedback.json", "helpfulness"},
+                        Case{"phoenix.json", "correctness"}, Case{"langfuse.json", "accuracy"},
+                        Case{"langsmith.json", "user_score"}, Case{"otel_eval.json", "toxicity"},
+                        Case{"thumbs.json", "thumbs"}}) {
+    EXPECT_EQ(OneAnnotation(DecodeFeedback(Sample(c.file))).name, c.name) << c.file;
+    EXPECT_EQ(OneAnnotation(DecodeAny(Sample(c.file))).name, c.name) << c.file;
+  }
+}
+
+TEST(DecodeDetect, SpanSamplesViaDecodeAny) {
+  Span s = OneSpan(DecodeAny(Sample("native_span.json")));
+  EXPECT_EQ(s.name, "chat");
+  auto r = DecodeAny(Sample("otlp_request.json"));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->spans.size(), 2u);
+  EXPECT_EQ(r->annotations.size(), 1u);
+}
+
+TEST(DecodeDetect, PinnedShapesMatchAuto) {
+  EXPECT_EQ(OneAnnotation(DecodeFeedback(Sample("phoenix.json"), FeedbackShape::kPhoenix)).source,
+            "llm_judge");
+  EXPECT_EQ(OneAnnotation(DecodeFeedback(Sample("langfuse.json"), FeedbackShape::kLangfuse)).score,
+            0.9);
+  EXPECT_EQ(OneAnnotation(DecodeFeedback(Sample("langsmith.json"), FeedbackShape::kLangSmith)).name,
+            "user_score");
+  EXPECT_EQ(OneAnnotation(DecodeFeedback(Sample("otel_eval.json"), FeedbackShape::kOtelGenAi)).name,
+            "toxicity");
+  EXPECT_EQ(OneAnnotation(DecodeFeedback(Sample("thumbs.json"), FeedbackShape::kThumbs)).label,
+            "down");
+  EXPECT_EQ(
+      OneAnnotation(DecodeFeedback(Sample("native_feedback.json"), FeedbackShape::kNative)).label,
+      "partial");
+  // A shape pinned wrongly reports what that shape is missing.
+  EXPECT_EQ(ReasonOf(DecodeFeedback(Sample("thumbs.json"), FeedbackShape::kNative)),
+            "missing_field");
+}
+
+TEST(DecodeDetect, OrderIsUnambiguous) {
+  // thumbs wins over everything, OTel over Phoenix, Phoenix over native.
+  EXPECT_EQ(OneAnnotation(DecodeFeedback(
+                              R"({"trace_id":"t","thumbs":"up","name":"x","result":{}})"))
+                .name,
+            "thumbs");
+  EXPECT_EQ(OneAnnotation(DecodeFeedback(
+                              R"({"trace_id":"t","gen_ai.evaluation.name":"g","annotator_kind":"HUMAN"})"))
+                .source,
+            "llm_judge");
+  EXPECT_EQ(OneAnnotation(DecodeFeedback(R"({"trace_id":"t","name":"n","result":{"score":2}})"))
+                .score,
+            2);
+  // `key` without run_id/feedback_source is not LangSmith; with a name it is native.
+  EXPECT_EQ(OneAnnotation(DecodeFeedback(R"({"trace_id":"t","name":"n","key":"k"})")).name, "n");
+  // traceId alone is not Langfuse.
+  EXPECT_EQ(ReasonOf(DecodeFeedback(R"({"traceId":"t"})")), "unknown_shape");
+  EXPECT_EQ(ReasonOf(DecodeFeedback(R"({"hello":"world"})")), "unknown_shape");
+  EXPECT_EQ(ReasonOf(DecodeFeedback("{}")), "unknown_shape");
+}
+
+TEST(DecodeDetect, AnySeparatesSpansFromSpanFeedback) {
+  // span_id + name and no feedback marker: a native span.
+  auto r = DecodeAny(R"({"trace_id":"t","span_id":"s","name":"llm"})");
+  EXPECT_EQ(OneSpan(r).name, "llm");
+  r = DecodeAny(R"({"trace_id":"t","span_id":"s","start_time_unix_nano":1})");
+  EXPECT_EQ(OneSpan(r).start_ns, 1);
+  // span_id + name + score: native feedback about a span.
+  r = DecodeAny(R"({"trace_id":"t","span_id":"s","name":"quality","score":1})");
+  EXPECT_EQ(OneAnnotation(r).span_id, "s");
+  // Phoenix span annotation.
+  r = DecodeAny(R"({"trace_id":"t","span_id":"s","name":"q","annotator_kind":"CODE"})");
+  EXPECT_EQ(OneAnnotation(r).source, "code");
+  // Only a span_id: nothing span-like, nothing feedback-like.
+  EXPECT_EQ(ReasonOf(DecodeAny(R"({"span_id":"s"})")), "unknown_shape");
+  // A native span without trace id still says so.
+  EXPECT_EQ(ReasonOf(DecodeAny(R"({"span_id":"s","start_time":"2024-05-01T12:00:00Z"})")),
+            "missing_trace_id");
+  EXPECT_EQ(ReasonOf(DecodeAny(R"({"resourceSpans":[]})")), "missing_field");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Malformed input of every kind, through every entry point.
+
+using Decoder = Result<DecodedMessage> (*)(std::string_view);
+
+Result<DecodedMessage> Spans(std::string_view b) { return DecodeSpans(b); }
+Result<DecodedMessage> Feedback(std::string_view b) { return DecodeFeedback(b); }
+Result<DecodedMessage> Any(std::string_view b) { return DecodeAny(b); }
+
+TEST(DecodeMalformed, ReasonsForBadBytes) {
+  const std::string deep_array(100'000, '[');
+  std::string deep_object;
+  for (int i = 0; i < 10'000; ++i) deep_object += R"({"a":)";
+  struct Case {
+    std::string bytes;
+    const char* reason;
+  };
+  const Case cases[] = {
+      {"", "invalid_json"},
+      {"   \n", "invalid_json"},
+      {"{", "invalid_json"},
+      {R"({"trace_id":"t","name":"n")", "invalid_json"},  // truncated
+      {R"({"trace_id":"t",})", "invalid_json"},
+      {R"({"trace_id":'t'})", "invalid_json"},
+      {"{} trailing", "invalid_json"},
+      {"{}{}", "invalid_json"},
+      {R"({"trace_id":"t","name":"n","score":NaN})", "invalid_json"},
+      {R"({"trace_id":"t","name":"n","score":Infinity})", "invalid_json"},
+      {R"({"trace_id":"t","name":"n","score":-Infinity})", "invalid_json"},
+      {R"({"trace_id":"t","name":"n","score":1e400})", "invalid_json"},
+      {"{\"trace_id\":\"t\xff\",\"name\":\"n\"}", "invalid_json"},       // invalid UTF-8
+      {"{\"trace_id\":\"t\xc0\x80\",\"name\":\"n\"}", "invalid_json"},   // overlong encoding
+      {"{\"trace_id\":\"t\xed\xa0\x80\",\"name\":\"n\"}", "invalid_json"},  // surrogate
+      {"{\"na\xe2\x82me\":1}", "invalid_json"},
+      {"[]", "not_an_object"},
+      {R"([{"trace_id":"t","name":"n"}])", "not_an_object"},
+      {"42", "not_an_object"},
+      {R"("string")", "not_an_object"},
+      {"null", "not_an_object"},
+      {"true", "not_an_object"},
+      {deep_array, "too_deep"},
+      {deep_object, "too_deep"},
+  };
+  for (Decoder decode : {&Spans, &Feedback, &Any}) {
+    for (const Case& c : cases) {
+      EXPECT_EQ(ReasonOf(decode(c.bytes)), c.reason) << c.bytes.substr(0, 60);
+    }
+  }
+}
+
+TEST(DecodeMalformed, ByteOrderMarkIsTolerated) {
+  // RFC 8259 §8.1 lets a parser ignore a leading byte-order mark; RapidJSON does.
+  Annotation a = OneAnnotation(DecodeFeedback("\xef\xbb\xbf{\"trace_id\":\"t\",\"thumbs\":\"up\"}"));
+  EXPECT_EQ(a.name, "thumbs");
+}
+
+TEST(DecodeMalformed, EmbeddedNulInStringIsKept) {
+  const std::string json = std::string(R"({"trace_id":"t","name":"a\u0000b"})");
+  Annotation a = OneAnnotation(DecodeFeedback(json));
+  EXPECT_EQ(a.name, std::string("a\0b", 3));
+  // But never inside an id.
+  EXPECT_EQ(ReasonOf(DecodeFeedback(R"({"trace_id":"t\u0000","name":"n"})")), "invalid_value");
+}
+
+TEST(DecodeMalformed, DepthLimitIsExact) {
+  DecodeLimits limits;
+  limits.max_depth = 4;
+  // Depth 4: object > attributes > nested > array.
+  const std::string ok = R"({"trace_id":"t","span_id":"s","attributes":{"a":{"b":[1]}}})";
+  EXPECT_EQ(ReasonOf(DecodeSpans(ok, SpanShape::kAuto, limits)), "ok");
+  const std::string deep = R"({"trace_id":"t","span_id":"s","attributes":{"a":{"b":[[1]]}}})";
+  EXPECT_EQ(ReasonOf(DecodeSpans(deep, SpanShape::kAuto, limits)), "too_deep");
+  // Brackets inside strings (and escaped quotes) do not count.
+  const std::string in_string =
+      R"({"trace_id":"t","span_id":"s","name":"[[[[[[{{{{\"[[[[[","attributes":{"x":"]]]]"}})";
+  Span s = OneSpan(DecodeSpans(in_string, SpanShape::kAuto, limits));
+  EXPECT_EQ(s.name, R"([[[[[[{{{{"[[[[[)");
+}
+
+TEST(DecodeMalformed, TooLarge) {
+  DecodeLimits limits;
+  limits.max_message_bytes = 16;
+  const std::string msg = R"({"trace_id":"t","thumbs":"up"})";
+  EXPECT_EQ(ReasonOf(DecodeFeedback(msg, FeedbackShape::kAuto, limits)), "too_large");
+  EXPECT_EQ(ReasonOf(DecodeSpans(msg, SpanShape::kAuto, limits)), "too_large");
+  EXPECT_EQ(ReasonOf(DecodeAny(msg, limits)), "too_large");
+  limits.max_message_bytes = msg.size();
+  EXPECT_EQ(ReasonOf(DecodeFeedback(msg, FeedbackShape::kAuto, limits)), "ok");
+}
+
+// Every proper prefix of every sample is rejected cleanly (run under ASan/UBSan).
+TEST(DecodeMalformed, EveryTruncationOfEverySample) {
+  for (const char* file : {"native_span.json", "otlp_request.json", "native_feedback.json",
+                           "phoenix.json", "langfuse.json", "langsmith.json", "otel_eval.json",
+                           "thumbs.json"}) {
+    std::string bytes = Sample(file);
+    while (!bytes.empty() && (bytes.back() == '\n' || bytes.back() == ' ')) bytes.pop_back();
+    ASSERT_EQ(ReasonOf(DecodeAny(bytes)), "ok") << file;
+    for (size_t n = 0; n < bytes.size(); ++n) {
+      const std::string prefix = bytes.substr(0, n);  // a copy, so ASan sees the real end
+      EXPECT_EQ(ReasonOf(DecodeAny(prefix)), "invalid_json") << file << " at " << n;
+    }
+  }
+}
+
+// Deterministic byte mutations of every sample: whatever comes back, nothing crashes and every
+// error carries a known reason.
+TEST(DecodeMalformed, MutatedSamplesNeverCrash) {
+  const std::string known[] = {"invalid_json", "not_an_object", "unknown_shape",
+                               "missing_trace_id", "missing_field", "wrong_type",
+                               "invalid_value", "too_large", "too_deep"};
+  uint64_t state = 0x9e3779b97f4a7c15ULL;
+  auto next = [&state] {
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    return state;
+  };
+  const char replacements[] = {'{', '}', '[', ']', '"', ':', ',', '0', '-', 'e', '\\', '\xff', 'n'};
+  for (const char* file : {"native_span.json", "otlp_request.json", "native_feedback.json",
+                           "phoenix.json", "langfuse.json", "langsmith.json", "otel_eval.json",
+                           "thumbs.json"}) {
+    const std::string original = Sample(file);
+    for (int round = 0; round < 300; ++round) {
+      std::string bytes = original;
+      const int edits = 1 + static_cast<int>(next() % 3);
+      for (int e = 0; e < edits; ++e) {
+        bytes[next() % bytes.size()] = replacements[next() % sizeof replacements];
+      }
+      for (Decoder decode : {&Spans, &Feedback, &Any}) {
+        auto r = decode(bytes);
+        if (r.ok()) continue;
+        bool is_known = false;
+        for (const std::string& k : known) is_known = is_known || r.error().reason == k;
+        EXPECT_TRUE(is_known) << r.error().reason;
+        EXPECT_FALSE(r.error().message.empty());
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace triaged
