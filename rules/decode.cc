@@ -13,6 +13,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdint>
+#include <initializer_list>
 #include <limits>
 #include <optional>
 #include <string>
@@ -25,16 +26,14 @@ namespace {
 using rapidjson::Value;
 using MaybeError = std::optional<Error>;
 
-#define DECODE_TRY(expr)                              \
-  do {                                                \
-    if (MaybeError decode_err_ = (expr)) {            \
-      return *std::move(decode_err_);                 \
-    }                                                 \
+#define DECODE_TRY(expr)                   \
+  do {                                     \
+    if (MaybeError decode_err_ = (expr)) { \
+      return *std::move(decode_err_);      \
+    }                                      \
   } while (false)
 
-Error Err(const char* reason, std::string message) {
-  return Error{reason, std::move(message)};
-}
+Error Err(const char* reason, std::string message) { return Error{reason, std::move(message)}; }
 
 // `where.key`, or `key` at the top level: names the offending field in error messages.
 std::string Path(std::string_view where, std::string_view key) {
@@ -120,7 +119,8 @@ MaybeError Parse(std::string_view bytes, const DecodeLimits& limits, rapidjson::
     return Err(reason::kTooDeep,
                "nesting deeper than " + std::to_string(limits.max_depth) + " levels");
   }
-  constexpr unsigned kFlags = rapidjson::kParseValidateEncodingFlag | rapidjson::kParseIterativeFlag;
+  constexpr unsigned kFlags =
+      rapidjson::kParseValidateEncodingFlag | rapidjson::kParseIterativeFlag;
   doc.Parse<kFlags>(bytes.data(), bytes.size());
   if (doc.HasParseError()) {
     return Err(reason::kInvalidJson, std::string(rapidjson::GetParseError_En(doc.GetParseError())) +
@@ -251,20 +251,46 @@ MaybeError ReadMetadata(const Value& obj, std::string_view key, std::string& out
 bool ParseStatusCode(const Value& v, SpanStatus& out) {
   if (v.IsInt()) {
     switch (v.GetInt()) {
-      case 0: out = SpanStatus::kUnset; return true;
-      case 1: out = SpanStatus::kOk; return true;
-      case 2: out = SpanStatus::kError; return true;
-      default: return false;
+      case 0:
+        out = SpanStatus::kUnset;
+        return true;
+      case 1:
+        out = SpanStatus::kOk;
+        return true;
+      case 2:
+        out = SpanStatus::kError;
+        return true;
+      default:
+        return false;
     }
   }
   if (!v.IsString()) return false;
   std::string s = Lower(Str(v));
   if (s.starts_with("status_code_")) s.erase(0, 12);
-  if (s == "unset") out = SpanStatus::kUnset;
-  else if (s == "ok") out = SpanStatus::kOk;
-  else if (s == "error") out = SpanStatus::kError;
-  else return false;
+  if (s == "unset") {
+    out = SpanStatus::kUnset;
+  } else if (s == "ok") {
+    out = SpanStatus::kOk;
+  } else if (s == "error") {
+    out = SpanStatus::kError;
+  } else {
+    return false;
+  }
   return true;
+}
+
+struct Mapping {
+  std::string_view from;  // lowercase
+  const char* to;
+};
+
+// What `text` maps to in `table`, compared case-insensitively; nullptr if it is not there.
+const char* MapName(std::string_view text, std::initializer_list<Mapping> table) {
+  const std::string lowered = Lower(text);
+  for (const Mapping& m : table) {
+    if (lowered == m.from) return m.to;
+  }
+  return nullptr;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -272,8 +298,8 @@ bool ParseStatusCode(const Value& v, SpanStatus& out) {
 
 MaybeError CheckCount(const Attributes& out, const DecodeLimits& limits, const std::string& field) {
   if (out.size() > limits.max_attributes) {
-    return Err(reason::kTooLarge, field + " has more than " +
-                                      std::to_string(limits.max_attributes) + " attributes");
+    return Err(reason::kTooLarge,
+               field + " has more than " + std::to_string(limits.max_attributes) + " attributes");
   }
   return std::nullopt;
 }
@@ -298,7 +324,8 @@ AttrValue FromJson(const Value& v) {
 MaybeError FlattenObject(const Value& obj, const std::string& prefix, const DecodeLimits& limits,
                          const std::string& field, Attributes& out) {
   for (const auto& m : obj.GetObject()) {
-    std::string key = prefix.empty() ? std::string(Str(m.name)) : prefix + "." + std::string(Str(m.name));
+    std::string key =
+        prefix.empty() ? std::string(Str(m.name)) : prefix + "." + std::string(Str(m.name));
     if (m.value.IsObject()) {
       DECODE_TRY(FlattenObject(m.value, key, limits, field, out));
       continue;
@@ -416,8 +443,8 @@ MaybeError OtlpKeyValues(const Value& list, const std::string& prefix, const Dec
           return Err(reason::kWrongType, kv_field + ".value.kvlistValue must be an object");
         }
         if (const Value* values = Member(*kvlist, "values")) {
-          DECODE_TRY(OtlpKeyValues(*values, key, limits, kv_field + ".value.kvlistValue.values",
-                                   out));
+          DECODE_TRY(
+              OtlpKeyValues(*values, key, limits, kv_field + ".value.kvlistValue.values", out));
         }
         continue;
       }
@@ -573,12 +600,13 @@ MaybeError DecodeOtlpSpan(const Value& obj, const std::string& where, const Attr
   std::optional<std::string> s;
   DECODE_TRY(ReadString(obj, where, "name", s));
   span.name = s.value_or("");
-  DECODE_TRY(ReadNanos(Member(obj, "startTimeUnixNano"), Path(where, "startTimeUnixNano"),
-                       span.start_ns));
+  DECODE_TRY(
+      ReadNanos(Member(obj, "startTimeUnixNano"), Path(where, "startTimeUnixNano"), span.start_ns));
   DECODE_TRY(
       ReadNanos(Member(obj, "endTimeUnixNano"), Path(where, "endTimeUnixNano"), span.end_ns));
   if (const Value* status = Member(obj, "status")) {
-    if (!status->IsObject()) return Err(reason::kWrongType, Path(where, "status") + " must be an object");
+    if (!status->IsObject())
+      return Err(reason::kWrongType, Path(where, "status") + " must be an object");
     if (const Value* code = Member(*status, "code")) {
       if (!ParseStatusCode(*code, span.status)) {
         return Err(reason::kInvalidValue, Path(where, "status.code") + " must be 0, 1 or 2");
@@ -592,13 +620,15 @@ MaybeError DecodeOtlpSpan(const Value& obj, const std::string& where, const Attr
   }
   span.resource = resource;
   if (const Value* events = Member(obj, "events")) {
-    if (!events->IsArray()) return Err(reason::kWrongType, Path(where, "events") + " must be an array");
+    if (!events->IsArray())
+      return Err(reason::kWrongType, Path(where, "events") + " must be an array");
     size_t idx = 0;
     for (const Value& event : events->GetArray()) {
       const std::string event_where = Indexed(where, "events", idx++);
       if (!event.IsObject()) return Err(reason::kWrongType, event_where + " must be an object");
       const Value* name = Member(event, "name");
-      if (name == nullptr || !name->IsString() || Str(*name) != "gen_ai.evaluation.result") continue;
+      if (name == nullptr || !name->IsString() || Str(*name) != "gen_ai.evaluation.result")
+        continue;
       Annotation a;
       DECODE_TRY(OtlpEvaluationEvent(event, span, event_where, limits, a));
       msg.annotations.push_back(std::move(a));
@@ -619,7 +649,8 @@ MaybeError DecodeOtlp(const Value& root, const DecodeLimits& limits, DecodedMess
     if (!rs.IsObject()) return Err(reason::kWrongType, rs_where + " must be an object");
     Attributes resource;
     if (const Value* res = Member(rs, "resource")) {
-      if (!res->IsObject()) return Err(reason::kWrongType, rs_where + ".resource must be an object");
+      if (!res->IsObject())
+        return Err(reason::kWrongType, rs_where + ".resource must be an object");
       if (const Value* attrs = Member(*res, "attributes")) {
         DECODE_TRY(OtlpKeyValues(*attrs, "", limits, rs_where + ".resource.attributes", resource));
       }
@@ -640,7 +671,8 @@ MaybeError DecodeOtlp(const Value& root, const DecodeLimits& limits, DecodedMess
         if (!spans->IsArray()) return Err(reason::kWrongType, ss_where + ".spans must be an array");
         size_t sp_idx = 0;
         for (const Value& sp : spans->GetArray()) {
-          DECODE_TRY(DecodeOtlpSpan(sp, Indexed(ss_where, "spans", sp_idx++), resource, limits, msg));
+          DECODE_TRY(
+              DecodeOtlpSpan(sp, Indexed(ss_where, "spans", sp_idx++), resource, limits, msg));
         }
       }
     }
@@ -689,11 +721,12 @@ MaybeError DecodePhoenix(const Value& obj, Annotation& a) {
   std::optional<std::string> kind;
   DECODE_TRY(ReadString(obj, "", "annotator_kind", kind));
   if (kind) {
-    const std::string k = Lower(*kind);
-    if (k == "human") a.source = "human";
-    else if (k == "llm") a.source = "llm_judge";
-    else if (k == "code") a.source = "code";
-    else return Err(reason::kInvalidValue, "annotator_kind must be one of HUMAN, LLM, CODE");
+    const char* source =
+        MapName(*kind, {{"human", "human"}, {"llm", "llm_judge"}, {"code", "code"}});
+    if (source == nullptr) {
+      return Err(reason::kInvalidValue, "annotator_kind must be one of HUMAN, LLM, CODE");
+    }
+    a.source = source;
   }
   if (const Value* result = Member(obj, "result")) {
     if (!result->IsObject()) return Err(reason::kWrongType, "result must be an object");
@@ -748,11 +781,12 @@ MaybeError DecodeLangfuse(const Value& obj, Annotation& a) {
   std::optional<std::string> source;
   DECODE_TRY(ReadString(obj, "", "source", source));
   if (source) {
-    const std::string s = Lower(*source);
-    if (s == "api") a.source = "end_user";
-    else if (s == "annotation") a.source = "human";
-    else if (s == "eval") a.source = "llm_judge";
-    else return Err(reason::kInvalidValue, "source must be one of API, ANNOTATION, EVAL");
+    const char* mapped =
+        MapName(*source, {{"api", "end_user"}, {"annotation", "human"}, {"eval", "llm_judge"}});
+    if (mapped == nullptr) {
+      return Err(reason::kInvalidValue, "source must be one of API, ANNOTATION, EVAL");
+    }
+    a.source = mapped;
   }
   DECODE_TRY(ReadMetadata(obj, "metadata", a.metadata_json));
   return ReadFeedbackTime(obj, a);
@@ -791,10 +825,9 @@ MaybeError DecodeLangSmith(const Value& obj, Annotation& a) {
     std::optional<std::string> type;
     DECODE_TRY(ReadString(*fs, "feedback_source", "type", type));
     if (type) {
-      const std::string t = Lower(*type);
-      if (t == "api") a.source = "end_user";
-      else if (t == "app") a.source = "human";
-      else if (t == "model") a.source = "llm_judge";
+      const char* mapped =
+          MapName(*type, {{"api", "end_user"}, {"app", "human"}, {"model", "llm_judge"}});
+      if (mapped != nullptr) a.source = mapped;
     }
     a.metadata_json = "{\"feedback_source\":" + CompactJson(*fs) + "}";
   }
@@ -862,12 +895,24 @@ Result<DecodedMessage> FeedbackFromDoc(std::string_view bytes, const Value& obj,
   Annotation a;
   MaybeError err;
   switch (shape) {
-    case FeedbackShape::kNative: err = DecodeNativeFeedback(obj, a); break;
-    case FeedbackShape::kPhoenix: err = DecodePhoenix(obj, a); break;
-    case FeedbackShape::kLangfuse: err = DecodeLangfuse(obj, a); break;
-    case FeedbackShape::kLangSmith: err = DecodeLangSmith(obj, a); break;
-    case FeedbackShape::kOtelGenAi: err = DecodeOtelEval(obj, a); break;
-    case FeedbackShape::kThumbs: err = DecodeThumbs(obj, a); break;
+    case FeedbackShape::kNative:
+      err = DecodeNativeFeedback(obj, a);
+      break;
+    case FeedbackShape::kPhoenix:
+      err = DecodePhoenix(obj, a);
+      break;
+    case FeedbackShape::kLangfuse:
+      err = DecodeLangfuse(obj, a);
+      break;
+    case FeedbackShape::kLangSmith:
+      err = DecodeLangSmith(obj, a);
+      break;
+    case FeedbackShape::kOtelGenAi:
+      err = DecodeOtelEval(obj, a);
+      break;
+    case FeedbackShape::kThumbs:
+      err = DecodeThumbs(obj, a);
+      break;
     case FeedbackShape::kAuto:
       return Err(reason::kUnknownShape, "not a known feedback shape");
   }
@@ -909,9 +954,10 @@ bool LooksLikeNativeSpan(const Value& obj) {
     span_field = span_field || Has(obj, key);
   }
   if (!span_field) return false;
-  for (const char* key : {"thumbs", "gen_ai.evaluation.name", "annotator_kind", "result",
-                          "score", "label", "explanation", "source", "key", "run_id",
-                          "feedback_source", "traceId", "dataType", "value", "comment"}) {
+  for (const char* key :
+       {"thumbs", "gen_ai.evaluation.name", "annotator_kind", "result", "score", "label",
+        "explanation", "source", "key", "run_id", "feedback_source", "traceId", "dataType", "value",
+        "comment", "metadata", "timestamp", "timestamp_unix_nano"}) {
     if (Has(obj, key)) return false;
   }
   return true;
@@ -958,3 +1004,5 @@ Result<DecodedMessage> DecodeAny(std::string_view bytes, const DecodeLimits& lim
 }
 
 }  // namespace triaged
+
+#undef DECODE_TRY

@@ -1,3 +1,5 @@
+#include "rules/decode.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -5,8 +7,6 @@
 #include <fstream>
 #include <sstream>
 #include <string>
-
-#include "rules/decode.h"
 
 namespace triaged {
 namespace {
@@ -144,14 +144,17 @@ TEST(DecodeSpansNative, EventTimeFallsBackToStartThenNone) {
 }
 
 TEST(DecodeSpansNative, ParentAndStatusVariants) {
-  Span s = OneSpan(DecodeSpans(R"({"trace_id":"t","span_id":"s","parent_span_id":"ABC","status":"Ok"})"));
+  Span s = OneSpan(
+      DecodeSpans(R"({"trace_id":"t","span_id":"s","parent_span_id":"ABC","status":"Ok"})"));
   EXPECT_EQ(s.parent_span_id, "abc");
   EXPECT_FALSE(s.is_root());
   EXPECT_EQ(s.status, SpanStatus::kOk);
-  s = OneSpan(DecodeSpans(R"({"trace_id":"t","span_id":"s","parent_span_id":"","status":"unset"})"));
+  s = OneSpan(
+      DecodeSpans(R"({"trace_id":"t","span_id":"s","parent_span_id":"","status":"unset"})"));
   EXPECT_TRUE(s.is_root());
   EXPECT_EQ(s.status, SpanStatus::kUnset);
-  s = OneSpan(DecodeSpans(R"({"trace_id":"t","span_id":"s","status":{"code":2,"message":"boom"}})"));
+  s = OneSpan(
+      DecodeSpans(R"({"trace_id":"t","span_id":"s","status":{"code":2,"message":"boom"}})"));
   EXPECT_EQ(s.status, SpanStatus::kError);
   EXPECT_EQ(s.status_message, "boom");
   s = OneSpan(DecodeSpans(R"({"trace_id":"t","span_id":"s","status":{"code":"STATUS_CODE_OK"}})"));
@@ -257,8 +260,9 @@ TEST(DecodeSpansNative, HugeAttributeMapIsTooLarge) {
   // Flattened keys count, not top-level members.
   DecodeLimits tight;
   tight.max_attributes = 2;
-  EXPECT_EQ(ReasonOf(DecodeSpans(R"({"trace_id":"t","span_id":"s","attributes":{"a":{"b":1,"c":2,"d":3}}})",
-                                 SpanShape::kAuto, tight)),
+  EXPECT_EQ(ReasonOf(DecodeSpans(
+                R"({"trace_id":"t","span_id":"s","attributes":{"a":{"b":1,"c":2,"d":3}}})",
+                SpanShape::kAuto, tight)),
             "too_large");
 }
 
@@ -291,13 +295,13 @@ TEST(DecodeSpansOtlp, SampleFile) {
   EXPECT_EQ(agent.status_message, "tool failed");
   // Every AnyValue kind.
   EXPECT_EQ(Attr(agent.attributes, "input.value"), AttrValue::String("book a flight"));
-  EXPECT_EQ(Attr(agent.attributes, "retry.count"), AttrValue::Number(2));     // string int64
+  EXPECT_EQ(Attr(agent.attributes, "retry.count"), AttrValue::Number(2));  // string int64
   EXPECT_EQ(Attr(agent.attributes, "llm.token_count.prompt"), AttrValue::Number(150));
   EXPECT_EQ(Attr(agent.attributes, "temperature"), AttrValue::Number(0.7));
   EXPECT_EQ(Attr(agent.attributes, "streaming"), AttrValue::Bool(true));
-  EXPECT_EQ(Attr(agent.attributes, "tags"),
-            AttrValue::Array(
-                {AttrValue::String("a"), AttrValue::Number(7), AttrValue::Bool(false)}));
+  EXPECT_EQ(
+      Attr(agent.attributes, "tags"),
+      AttrValue::Array({AttrValue::String("a"), AttrValue::Number(7), AttrValue::Bool(false)}));
   EXPECT_EQ(Attr(agent.attributes, "blob"), AttrValue::String("aGVsbG8="));
   EXPECT_EQ(Attr(agent.attributes, "request.id"), AttrValue::String("r-1"));  // kvlist
   EXPECT_EQ(Attr(agent.attributes, "request.headers.accept"), AttrValue::String("json"));
@@ -346,13 +350,13 @@ TEST(DecodeSpansOtlp, StatusCodes) {
     const char* status;
     SpanStatus want;
   };
-  for (const Case& c : {Case{R"({"code":0})", SpanStatus::kUnset},
-                        Case{R"({"code":1})", SpanStatus::kOk},
-                        Case{R"({"code":2})", SpanStatus::kError},
-                        Case{R"({"code":"STATUS_CODE_UNSET"})", SpanStatus::kUnset},
-                        Case{R"({"code":"STATUS_CODE_OK"})", SpanStatus::kOk},
-                        Case{R"({"code":"STATUS_CODE_ERROR","message":"m"})", SpanStatus::kError},
-                        Case{R"({})", SpanStatus::kUnset}}) {
+  for (const Case& c :
+       {Case{R"({"code":0})", SpanStatus::kUnset}, Case{R"({"code":1})", SpanStatus::kOk},
+        Case{R"({"code":2})", SpanStatus::kError},
+        Case{R"({"code":"STATUS_CODE_UNSET"})", SpanStatus::kUnset},
+        Case{R"({"code":"STATUS_CODE_OK"})", SpanStatus::kOk},
+        Case{R"({"code":"STATUS_CODE_ERROR","message":"m"})", SpanStatus::kError},
+        Case{R"({})", SpanStatus::kUnset}}) {
     Span s = OneSpan(
         DecodeSpans(OtlpWith(R"("traceId":"AB","spanId":"CD","status":)" + std::string(c.status))));
     EXPECT_EQ(s.status, c.want) << c.status;
@@ -390,8 +394,9 @@ TEST(DecodeSpansOtlp, DoubleAndIntValueEdgeCases) {
   EXPECT_EQ(Attr(s.attributes, "nokey"), AttrValue::Null());
   EXPECT_EQ(Attr(s.attributes, "arr"), AttrValue::Array({}));
   EXPECT_EQ(Attr(s.attributes, "nested"),
-            AttrValue::Array({AttrValue::Array({AttrValue::Number(1)}),
-                              AttrValue::String(R"({"values":[{"key":"k","value":{"stringValue":"v"}}]})")}));
+            AttrValue::Array(
+                {AttrValue::Array({AttrValue::Number(1)}),
+                 AttrValue::String(R"({"values":[{"key":"k","value":{"stringValue":"v"}}]})")}));
 }
 
 TEST(DecodeSpansOtlp, MalformedFields) {
@@ -400,46 +405,50 @@ TEST(DecodeSpansOtlp, MalformedFields) {
     const char* reason;
     const char* mention;
   };
-  for (const Case& c : {
-           Case{R"("spanId":"b")", "missing_trace_id", "traceId"},
-           Case{R"("traceId":"","spanId":"b")", "missing_trace_id", "traceId"},
-           Case{R"("traceId":"a")", "missing_field", "spanId"},
-           Case{R"("traceId":7,"spanId":"b")", "wrong_type", "traceId"},
-           Case{R"("traceId":"a","spanId":"b","parentSpanId":[])", "wrong_type", "parentSpanId"},
-           Case{R"("traceId":"a","spanId":"b","name":1)", "wrong_type", "name"},
-           Case{R"("traceId":"a","spanId":"b","startTimeUnixNano":"soon")", "invalid_value",
-                "startTimeUnixNano"},
-           Case{R"("traceId":"a","spanId":"b","endTimeUnixNano":"99999999999999999999")",
-                "invalid_value", "endTimeUnixNano"},
-           Case{R"("traceId":"a","spanId":"b","endTimeUnixNano":{})", "wrong_type",
-                "endTimeUnixNano"},
-           Case{R"("traceId":"a","spanId":"b","attributes":{})", "wrong_type", "attributes"},
-           Case{R"("traceId":"a","spanId":"b","attributes":[5])", "wrong_type", "attributes[0]"},
-           Case{R"("traceId":"a","spanId":"b","attributes":[{"value":{}}])", "missing_field", "key"},
-           Case{R"("traceId":"a","spanId":"b","attributes":[{"key":"k","value":{"intValue":"x"}}])",
-                "invalid_value", "intValue"},
-           Case{R"("traceId":"a","spanId":"b","attributes":[{"key":"k","value":{"intValue":1.5}}])",
-                "wrong_type", "intValue"},
-           Case{R"("traceId":"a","spanId":"b","attributes":[{"key":"k","value":{"stringValue":1}}])",
-                "wrong_type", "stringValue"},
-           Case{R"("traceId":"a","spanId":"b","attributes":[{"key":"k","value":{"boolValue":"yes"}}])",
-                "wrong_type", "boolValue"},
-           Case{R"("traceId":"a","spanId":"b","attributes":[{"key":"k","value":{"doubleValue":"x"}}])",
-                "invalid_value", "doubleValue"},
-           Case{R"("traceId":"a","spanId":"b","attributes":[{"key":"k","value":{"arrayValue":[]}}])",
-                "wrong_type", "arrayValue"},
-           Case{R"("traceId":"a","spanId":"b","attributes":[{"key":"k","value":{"kvlistValue":[]}}])",
-                "wrong_type", "kvlistValue"},
-           Case{R"("traceId":"a","spanId":"b","attributes":[{"key":"k","value":"str"}])",
-                "wrong_type", "value"},
-           Case{R"("traceId":"a","spanId":"b","events":{})", "wrong_type", "events"},
-           Case{R"("traceId":"a","spanId":"b","events":[{"name":"gen_ai.evaluation.result"}])",
-                "missing_field", "gen_ai.evaluation.name"},
-           Case{R"("traceId":"a","spanId":"b","events":[{"name":"gen_ai.evaluation.result",
+  for (
+      const Case& c : {
+          Case{R"("spanId":"b")", "missing_trace_id", "traceId"},
+          Case{R"("traceId":"","spanId":"b")", "missing_trace_id", "traceId"},
+          Case{R"("traceId":"a")", "missing_field", "spanId"},
+          Case{R"("traceId":7,"spanId":"b")", "wrong_type", "traceId"},
+          Case{R"("traceId":"a","spanId":"b","parentSpanId":[])", "wrong_type", "parentSpanId"},
+          Case{R"("traceId":"a","spanId":"b","name":1)", "wrong_type", "name"},
+          Case{R"("traceId":"a","spanId":"b","startTimeUnixNano":"soon")", "invalid_value",
+               "startTimeUnixNano"},
+          Case{R"("traceId":"a","spanId":"b","endTimeUnixNano":"99999999999999999999")",
+               "invalid_value", "endTimeUnixNano"},
+          Case{R"("traceId":"a","spanId":"b","endTimeUnixNano":{})", "wrong_type",
+               "endTimeUnixNano"},
+          Case{R"("traceId":"a","spanId":"b","attributes":{})", "wrong_type", "attributes"},
+          Case{R"("traceId":"a","spanId":"b","attributes":[5])", "wrong_type", "attributes[0]"},
+          Case{R"("traceId":"a","spanId":"b","attributes":[{"value":{}}])", "missing_field", "key"},
+          Case{R"("traceId":"a","spanId":"b","attributes":[{"key":"k","value":{"intValue":"x"}}])",
+               "invalid_value", "intValue"},
+          Case{R"("traceId":"a","spanId":"b","attributes":[{"key":"k","value":{"intValue":1.5}}])",
+               "wrong_type", "intValue"},
+          Case{R"("traceId":"a","spanId":"b","attributes":[{"key":"k","value":{"stringValue":1}}])",
+               "wrong_type", "stringValue"},
+          Case{
+              R"("traceId":"a","spanId":"b","attributes":[{"key":"k","value":{"boolValue":"yes"}}])",
+              "wrong_type", "boolValue"},
+          Case{
+              R"("traceId":"a","spanId":"b","attributes":[{"key":"k","value":{"doubleValue":"x"}}])",
+              "invalid_value", "doubleValue"},
+          Case{R"("traceId":"a","spanId":"b","attributes":[{"key":"k","value":{"arrayValue":[]}}])",
+               "wrong_type", "arrayValue"},
+          Case{
+              R"("traceId":"a","spanId":"b","attributes":[{"key":"k","value":{"kvlistValue":[]}}])",
+              "wrong_type", "kvlistValue"},
+          Case{R"("traceId":"a","spanId":"b","attributes":[{"key":"k","value":"str"}])",
+               "wrong_type", "value"},
+          Case{R"("traceId":"a","spanId":"b","events":{})", "wrong_type", "events"},
+          Case{R"("traceId":"a","spanId":"b","events":[{"name":"gen_ai.evaluation.result"}])",
+               "missing_field", "gen_ai.evaluation.name"},
+          Case{R"("traceId":"a","spanId":"b","events":[{"name":"gen_ai.evaluation.result",
                 "attributes":[{"key":"gen_ai.evaluation.name","value":{"stringValue":"x"}},
                 {"key":"gen_ai.evaluation.score.value","value":{"stringValue":"high"}}]}])",
-                "wrong_type", "gen_ai.evaluation.score.value"},
-       }) {
+               "wrong_type", "gen_ai.evaluation.score.value"},
+      }) {
     auto r = DecodeSpans(OtlpWith(c.fields));
     ASSERT_EQ(ReasonOf(r), c.reason) << c.fields;
     EXPECT_NE(r.error().message.find(c.mention), std::string::npos) << r.error().message;
@@ -489,12 +498,12 @@ TEST(DecodeSpansOtlp, HugeAttributeListIsTooLarge) {
     if (i > 0) attrs += ',';
     attrs += R"({"key":"k)" + std::to_string(i) + R"(","value":{"intValue":1}})";
   }
-  EXPECT_EQ(ReasonOf(DecodeSpans(OtlpWith(R"("traceId":"a","spanId":"b","attributes":[)" + attrs +
-                                          "]"))),
-            "too_large");
-  EXPECT_EQ(ReasonOf(DecodeSpans(R"({"resourceSpans":[{"resource":{"attributes":[)" + attrs +
-                                 "]}}]}")),
-            "too_large");
+  EXPECT_EQ(
+      ReasonOf(DecodeSpans(OtlpWith(R"("traceId":"a","spanId":"b","attributes":[)" + attrs + "]"))),
+      "too_large");
+  EXPECT_EQ(
+      ReasonOf(DecodeSpans(R"({"resourceSpans":[{"resource":{"attributes":[)" + attrs + "]}}]}")),
+      "too_large");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -519,8 +528,8 @@ TEST(DecodeFeedbackNative, SampleFile) {
 
 TEST(DecodeFeedbackNative, EverySource) {
   for (const char* source : {"end_user", "llm_judge", "human", "code", "support"}) {
-    Annotation a = OneAnnotation(DecodeFeedback(
-        std::string(R"({"trace_id":"t","name":"n","source":")") + source + R"("})"));
+    Annotation a = OneAnnotation(
+        DecodeFeedback(std::string(R"({"trace_id":"t","name":"n","source":")") + source + R"("})"));
     EXPECT_EQ(a.source, source);
   }
   Annotation a = OneAnnotation(DecodeFeedback(R"({"trace_id":"t","name":"n","source":"HUMAN"})"));
@@ -531,7 +540,8 @@ TEST(DecodeFeedbackNative, EverySource) {
 }
 
 TEST(DecodeFeedbackNative, MinimalAndNulls) {
-  auto r = DecodeFeedback(R"({"trace_id":"T","name":"n","score":null,"label":null,"metadata":null})");
+  auto r =
+      DecodeFeedback(R"({"trace_id":"T","name":"n","score":null,"label":null,"metadata":null})");
   Annotation a = OneAnnotation(r);
   EXPECT_EQ(a.trace_id, "t");
   EXPECT_EQ(a.span_id, "");
@@ -599,8 +609,9 @@ TEST(DecodeFeedbackPhoenix, AnnotatorKinds) {
   };
   for (const Case& c : {Case{"HUMAN", "human"}, Case{"LLM", "llm_judge"}, Case{"CODE", "code"},
                         Case{"human", "human"}}) {
-    Annotation a = OneAnnotation(DecodeFeedback(std::string(R"({"trace_id":"t","name":"n","annotator_kind":")") +
-                                                c.kind + R"(","result":{"score":1}})"));
+    Annotation a = OneAnnotation(
+        DecodeFeedback(std::string(R"({"trace_id":"t","name":"n","annotator_kind":")") + c.kind +
+                       R"(","result":{"score":1}})"));
     EXPECT_EQ(a.source, c.source) << c.kind;
   }
   EXPECT_EQ(ReasonOf(DecodeFeedback(R"({"trace_id":"t","name":"n","annotator_kind":"ROBOT"})")),
@@ -636,11 +647,12 @@ TEST(DecodeFeedbackLangfuse, SampleFile) {
 }
 
 TEST(DecodeFeedbackLangfuse, DataTypes) {
-  Annotation a = OneAnnotation(DecodeFeedback(
-      R"({"traceId":"t","name":"n","value":"good","dataType":"CATEGORICAL"})"));
+  Annotation a = OneAnnotation(
+      DecodeFeedback(R"({"traceId":"t","name":"n","value":"good","dataType":"CATEGORICAL"})"));
   EXPECT_EQ(a.label, "good");
   EXPECT_FALSE(a.score);
-  a = OneAnnotation(DecodeFeedback(R"({"traceId":"t","name":"n","value":true,"dataType":"BOOLEAN"})"));
+  a = OneAnnotation(
+      DecodeFeedback(R"({"traceId":"t","name":"n","value":true,"dataType":"BOOLEAN"})"));
   EXPECT_EQ(a.score, 1);
   a = OneAnnotation(DecodeFeedback(
       R"({"traceId":"t","name":"n","value":0,"stringValue":"False","dataType":"BOOLEAN"})"));
@@ -666,8 +678,8 @@ TEST(DecodeFeedbackLangfuse, Sources) {
     const char* source;
     const char* want;
   };
-  for (const Case& c : {Case{"API", "end_user"}, Case{"ANNOTATION", "human"},
-                        Case{"EVAL", "llm_judge"}}) {
+  for (const Case& c :
+       {Case{"API", "end_user"}, Case{"ANNOTATION", "human"}, Case{"EVAL", "llm_judge"}}) {
     Annotation a = OneAnnotation(DecodeFeedback(
         std::string(R"({"traceId":"t","name":"n","value":1,"source":")") + c.source + R"("})"));
     EXPECT_EQ(a.source, c.want) << c.source;
@@ -730,17 +742,20 @@ TEST(DecodeFeedbackLangSmith, FeedbackSourceMapping) {
 }
 
 TEST(DecodeFeedbackLangSmith, ScoreAndValue) {
-  Annotation a = OneAnnotation(DecodeFeedback(R"({"trace_id":"t","run_id":"r","key":"k","score":false})"));
+  Annotation a =
+      OneAnnotation(DecodeFeedback(R"({"trace_id":"t","run_id":"r","key":"k","score":false})"));
   EXPECT_EQ(a.score, 0);
   a = OneAnnotation(DecodeFeedback(R"({"trace_id":"t","run_id":"r","key":"k","value":4})"));
   EXPECT_EQ(a.score, 4);
   EXPECT_FALSE(a.label);
-  a = OneAnnotation(DecodeFeedback(R"({"trace_id":"t","run_id":"r","key":"k","score":1,"value":4})"));
+  a = OneAnnotation(
+      DecodeFeedback(R"({"trace_id":"t","run_id":"r","key":"k","score":1,"value":4})"));
   EXPECT_EQ(a.score, 1);
   EXPECT_EQ(a.label, "4");
   a = OneAnnotation(DecodeFeedback(R"({"trace_id":"t","run_id":"r","key":"k","value":{"a":[1]}})"));
   EXPECT_EQ(a.label, R"({"a":[1]})");
-  a = OneAnnotation(DecodeFeedback(R"({"trace_id":"t","key":"k","feedback_source":{"type":"api"},"value":true})"));
+  a = OneAnnotation(DecodeFeedback(
+      R"({"trace_id":"t","key":"k","feedback_source":{"type":"api"},"value":true})"));
   EXPECT_EQ(a.score, 1);
   EXPECT_EQ(a.span_id, "");
 }
@@ -781,12 +796,14 @@ TEST(DecodeFeedbackOtel, Malformed) {
   EXPECT_EQ(ReasonOf(DecodeFeedback(R"({"gen_ai.evaluation.name":"x"})")), "missing_trace_id");
   EXPECT_EQ(ReasonOf(DecodeFeedback(R"({"trace_id":"t","gen_ai.evaluation.name":null})")),
             "missing_field");
-  EXPECT_EQ(ReasonOf(DecodeFeedback(
-                R"({"trace_id":"t","gen_ai.evaluation.name":"x","gen_ai.evaluation.score.value":"1"})")),
-            "wrong_type");
-  EXPECT_EQ(ReasonOf(DecodeFeedback(
-                R"({"trace_id":"t","gen_ai.evaluation.name":"x","gen_ai.evaluation.score.label":1})")),
-            "wrong_type");
+  EXPECT_EQ(
+      ReasonOf(DecodeFeedback(
+          R"({"trace_id":"t","gen_ai.evaluation.name":"x","gen_ai.evaluation.score.value":"1"})")),
+      "wrong_type");
+  EXPECT_EQ(
+      ReasonOf(DecodeFeedback(
+          R"({"trace_id":"t","gen_ai.evaluation.name":"x","gen_ai.evaluation.score.label":1})")),
+      "wrong_type");
 }
 
 TEST(DecodeFeedbackThumbs, SampleFileAndUp) {
@@ -827,10 +844,10 @@ TEST(DecodeDetect, FeedbackSamplesDetectTheirShape) {
     const char* file;
     const char* name;
   };
-  for (const Case& c : {Case{"native_feedback.json", "helpfulness"},
-                        Case{"phoenix.json", "correctness"}, Case{"langfuse.json", "accuracy"},
-                        Case{"langsmith.json", "user_score"}, Case{"otel_eval.json", "toxicity"},
-                        Case{"thumbs.json", "thumbs"}}) {
+  for (const Case& c :
+       {Case{"native_feedback.json", "helpfulness"}, Case{"phoenix.json", "correctness"},
+        Case{"langfuse.json", "accuracy"}, Case{"langsmith.json", "user_score"},
+        Case{"otel_eval.json", "toxicity"}, Case{"thumbs.json", "thumbs"}}) {
     EXPECT_EQ(OneAnnotation(DecodeFeedback(Sample(c.file))).name, c.name) << c.file;
     EXPECT_EQ(OneAnnotation(DecodeAny(Sample(c.file))).name, c.name) << c.file;
   }
@@ -866,17 +883,18 @@ TEST(DecodeDetect, PinnedShapesMatchAuto) {
 
 TEST(DecodeDetect, OrderIsUnambiguous) {
   // thumbs wins over everything, OTel over Phoenix, Phoenix over native.
-  EXPECT_EQ(OneAnnotation(DecodeFeedback(
-                              R"({"trace_id":"t","thumbs":"up","name":"x","result":{}})"))
-                .name,
-            "thumbs");
-  EXPECT_EQ(OneAnnotation(DecodeFeedback(
-                              R"({"trace_id":"t","gen_ai.evaluation.name":"g","annotator_kind":"HUMAN"})"))
+  EXPECT_EQ(
+      OneAnnotation(DecodeFeedback(R"({"trace_id":"t","thumbs":"up","name":"x","result":{}})"))
+          .name,
+      "thumbs");
+  EXPECT_EQ(OneAnnotation(
+                DecodeFeedback(
+                    R"({"trace_id":"t","gen_ai.evaluation.name":"g","annotator_kind":"HUMAN"})"))
                 .source,
             "llm_judge");
-  EXPECT_EQ(OneAnnotation(DecodeFeedback(R"({"trace_id":"t","name":"n","result":{"score":2}})"))
-                .score,
-            2);
+  EXPECT_EQ(
+      OneAnnotation(DecodeFeedback(R"({"trace_id":"t","name":"n","result":{"score":2}})")).score,
+      2);
   // `key` without run_id/feedback_source is not LangSmith; with a name it is native.
   EXPECT_EQ(OneAnnotation(DecodeFeedback(R"({"trace_id":"t","name":"n","key":"k"})")).name, "n");
   // traceId alone is not Langfuse.
@@ -894,6 +912,11 @@ TEST(DecodeDetect, AnySeparatesSpansFromSpanFeedback) {
   // span_id + name + score: native feedback about a span.
   r = DecodeAny(R"({"trace_id":"t","span_id":"s","name":"quality","score":1})");
   EXPECT_EQ(OneAnnotation(r).span_id, "s");
+  // span_id + name + metadata or timestamp: feedback too (spans carry neither).
+  r = DecodeAny(R"({"trace_id":"t","span_id":"s","name":"flag","metadata":{"k":1}})");
+  EXPECT_EQ(OneAnnotation(r).metadata_json, R"({"k":1})");
+  r = DecodeAny(R"({"trace_id":"t","span_id":"s","name":"flag","timestamp_unix_nano":3})");
+  EXPECT_EQ(OneAnnotation(r).timestamp_ns, 3);
   // Phoenix span annotation.
   r = DecodeAny(R"({"trace_id":"t","span_id":"s","name":"q","annotator_kind":"CODE"})");
   EXPECT_EQ(OneAnnotation(r).source, "code");
@@ -935,8 +958,8 @@ TEST(DecodeMalformed, ReasonsForBadBytes) {
       {R"({"trace_id":"t","name":"n","score":Infinity})", "invalid_json"},
       {R"({"trace_id":"t","name":"n","score":-Infinity})", "invalid_json"},
       {R"({"trace_id":"t","name":"n","score":1e400})", "invalid_json"},
-      {"{\"trace_id\":\"t\xff\",\"name\":\"n\"}", "invalid_json"},       // invalid UTF-8
-      {"{\"trace_id\":\"t\xc0\x80\",\"name\":\"n\"}", "invalid_json"},   // overlong encoding
+      {"{\"trace_id\":\"t\xff\",\"name\":\"n\"}", "invalid_json"},          // invalid UTF-8
+      {"{\"trace_id\":\"t\xc0\x80\",\"name\":\"n\"}", "invalid_json"},      // overlong encoding
       {"{\"trace_id\":\"t\xed\xa0\x80\",\"name\":\"n\"}", "invalid_json"},  // surrogate
       {"{\"na\xe2\x82me\":1}", "invalid_json"},
       {"[]", "not_an_object"},
@@ -957,7 +980,8 @@ TEST(DecodeMalformed, ReasonsForBadBytes) {
 
 TEST(DecodeMalformed, ByteOrderMarkIsTolerated) {
   // RFC 8259 §8.1 lets a parser ignore a leading byte-order mark; RapidJSON does.
-  Annotation a = OneAnnotation(DecodeFeedback("\xef\xbb\xbf{\"trace_id\":\"t\",\"thumbs\":\"up\"}"));
+  Annotation a =
+      OneAnnotation(DecodeFeedback("\xef\xbb\xbf{\"trace_id\":\"t\",\"thumbs\":\"up\"}"));
   EXPECT_EQ(a.name, "thumbs");
 }
 
@@ -997,9 +1021,9 @@ TEST(DecodeMalformed, TooLarge) {
 
 // Every proper prefix of every sample is rejected cleanly (run under ASan/UBSan).
 TEST(DecodeMalformed, EveryTruncationOfEverySample) {
-  for (const char* file : {"native_span.json", "otlp_request.json", "native_feedback.json",
-                           "phoenix.json", "langfuse.json", "langsmith.json", "otel_eval.json",
-                           "thumbs.json"}) {
+  for (const char* file :
+       {"native_span.json", "otlp_request.json", "native_feedback.json", "phoenix.json",
+        "langfuse.json", "langsmith.json", "otel_eval.json", "thumbs.json"}) {
     std::string bytes = Sample(file);
     while (!bytes.empty() && (bytes.back() == '\n' || bytes.back() == ' ')) bytes.pop_back();
     ASSERT_EQ(ReasonOf(DecodeAny(bytes)), "ok") << file;
@@ -1013,9 +1037,9 @@ TEST(DecodeMalformed, EveryTruncationOfEverySample) {
 // Deterministic byte mutations of every sample: whatever comes back, nothing crashes and every
 // error carries a known reason.
 TEST(DecodeMalformed, MutatedSamplesNeverCrash) {
-  const std::string known[] = {"invalid_json", "not_an_object", "unknown_shape",
+  const std::string known[] = {"invalid_json",     "not_an_object", "unknown_shape",
                                "missing_trace_id", "missing_field", "wrong_type",
-                               "invalid_value", "too_large", "too_deep"};
+                               "invalid_value",    "too_large",     "too_deep"};
   uint64_t state = 0x9e3779b97f4a7c15ULL;
   auto next = [&state] {
     state ^= state << 13;
@@ -1024,9 +1048,9 @@ TEST(DecodeMalformed, MutatedSamplesNeverCrash) {
     return state;
   };
   const char replacements[] = {'{', '}', '[', ']', '"', ':', ',', '0', '-', 'e', '\\', '\xff', 'n'};
-  for (const char* file : {"native_span.json", "otlp_request.json", "native_feedback.json",
-                           "phoenix.json", "langfuse.json", "langsmith.json", "otel_eval.json",
-                           "thumbs.json"}) {
+  for (const char* file :
+       {"native_span.json", "otlp_request.json", "native_feedback.json", "phoenix.json",
+        "langfuse.json", "langsmith.json", "otel_eval.json", "thumbs.json"}) {
     const std::string original = Sample(file);
     for (int round = 0; round < 300; ++round) {
       std::string bytes = original;
