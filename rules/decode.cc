@@ -792,10 +792,11 @@ MaybeError DecodeLangfuse(const Value& obj, Annotation& a) {
   return ReadFeedbackTime(obj, a);
 }
 
-// LangSmith feedback_source.type -> source:
-//   "api"   -> end_user   (logged by the application through the SDK/API: in-product feedback)
-//   "app"   -> human      (given in the LangSmith UI, e.g. annotation queues)
-//   "model" -> llm_judge  (written by an evaluator)
+// LangSmith feedback_source.type (the SDK's SourceType: api, model, app, auto_eval) -> source:
+//   "api"       -> end_user   (logged by the application through the SDK: in-product feedback)
+//   "app"       -> human      (given in the LangSmith UI, e.g. annotation queues)
+//   "model"     -> llm_judge  (model-assisted feedback, evaluators)
+//   "auto_eval" -> llm_judge  (LangSmith's online evaluators)
 //   anything else, or no feedback_source -> no source; the raw object stays in metadata.
 MaybeError DecodeLangSmith(const Value& obj, Annotation& a) {
   DECODE_TRY(ReadId(obj, "", "trace_id", true, reason::kMissingTraceId, a.trace_id));
@@ -825,8 +826,10 @@ MaybeError DecodeLangSmith(const Value& obj, Annotation& a) {
     std::optional<std::string> type;
     DECODE_TRY(ReadString(*fs, "feedback_source", "type", type));
     if (type) {
-      const char* mapped =
-          MapName(*type, {{"api", "end_user"}, {"app", "human"}, {"model", "llm_judge"}});
+      const char* mapped = MapName(*type, {{"api", "end_user"},
+                                           {"app", "human"},
+                                           {"model", "llm_judge"},
+                                           {"auto_eval", "llm_judge"}});
       if (mapped != nullptr) a.source = mapped;
     }
     a.metadata_json = "{\"feedback_source\":" + CompactJson(*fs) + "}";

@@ -730,7 +730,8 @@ TEST(DecodeFeedbackLangSmith, FeedbackSourceMapping) {
     std::optional<std::string> want;
   };
   for (const Case& c : {Case{"api", "end_user"}, Case{"app", "human"}, Case{"model", "llm_judge"},
-                        Case{"MODEL", "llm_judge"}, Case{"something_new", std::nullopt}}) {
+                        Case{"MODEL", "llm_judge"}, Case{"auto_eval", "llm_judge"},
+                        Case{"something_new", std::nullopt}}) {
     Annotation a = OneAnnotation(DecodeFeedback(
         std::string(R"({"trace_id":"t","run_id":"r","key":"k","feedback_source":{"type":")") +
         c.type + R"("}})"));
