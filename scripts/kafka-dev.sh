@@ -5,13 +5,22 @@
 #   scripts/kafka-dev.sh start                      start (or reuse) a broker; prints bootstrap as last stdout line
 #   scripts/kafka-dev.sh stop                       stop the broker and remove its state dir
 #   scripts/kafka-dev.sh status                     print bootstrap and exit 0 if running, else exit 1
-#   scripts/kafka-dev.sh create-topic NAME PARTITIONS   create a topic (replication factor 1)
+#   scripts/kafka-dev.sh create-topic NAME PARTITIONS   create a topic (replication factor 1) on the
+#                                                   running broker (or KAFKA_BOOTSTRAP); fails if it exists
+#
+# Typical test usage:
+#   BOOTSTRAP="$(scripts/kafka-dev.sh start)"
+#   scripts/kafka-dev.sh create-topic events 4
+#   ...
+#   scripts/kafka-dev.sh stop
 #
 # The broker is assembled from Maven Central jars (org.apache.kafka:kafka_2.13,
 # org.apache.kafka:kafka-tools and their runtime dependencies, plus a reload4j
 # logging binding) resolved with Maven, and cached under
 #   ${TRIAGED_CACHE:-$HOME/.cache/triaged}/kafka-$KAFKA_DEV_VERSION/libs
-# Broker state (config, data, logs, pid) lives in ${KAFKA_DEV_DIR:-/tmp/triaged-kafka-$UID}.
+# Broker state (config, data, logs, pid) lives in ${KAFKA_DEV_DIR:-/tmp/triaged-kafka-$UID};
+# a lock file "$KAFKA_DEV_DIR.lock" next to it serialises start/stop. The broker
+# listens on 127.0.0.1 only, on ports chosen at random each start.
 #
 # Environment:
 #   KAFKA_BOOTSTRAP     use this existing broker instead of starting one
