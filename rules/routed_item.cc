@@ -1,0 +1,222 @@
+#include "rules/routed_item.h"
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+#include <xxhash.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <numeric>
+
+#include "rules/decode.h"
+
+namespace triaged {
+namespace {
+
+using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
+
+void String(Writer& w, std::string_view s) {
+  w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+}
+
+void OptString(Writer& w, const std::optional<std::string>& s) {
+  if (s) String(w, *s); else w.Null();
+}
+
+// Integral values are written as integers (42, not 42.0); NaN and infinities, which JSON cannot
+// carry, as null.
+void Number(Writer& w, double v) {
+  if (!std::isfinite(v)) {
+    w.Null();
+  } else if (v == std::trunc(v) && std::fabs(v) < 9007199254740992.0) {
+    w.Int64(static_cast<int64_t>(v));
+  } else {
+    w.Double(v);
+  }
+}
+
+void OptNumber(Writer& w, const std::optional<double>& v) {
+  if (v) Number(w, *v); else w.Null();
+}
+
+void Time(Writer& w, const std::optional<int64_t>& ns) {
+  if (ns) String(w, FormatRfc3339(*ns)); else w.Null();
+}
+
+void Value(Writer& w, const AttrValue& v) {
+  switch (v.kind) {
+    case AttrValue::Kind::kNull: w.Null(); return;
+    case AttrValue::Kind::kBool: w.Bool(v.b); return;
+    case AttrValue::Kind::kNumber: Number(w, v.n); return;
+    case AttrValue::Kind::kString: String(w, v.s); return;
+    case AttrValue::Kind::kArray:
+      w.StartArray();
+      for (const AttrValue& item : v.items) Value(w, item);
+      w.EndArray();
+      return;
+  }
+}
+
+void Attrs(Writer& w, const Attributes& attrs) {
+  w.StartObject();
+  for (const auto& [key, value] : attrs) {
+    String(w, key);
+    Value(w, value);
+  }
+  w.EndObject();
+}
+
+std::string_view StatusName(SpanStatus s) {
+  switch (s) {
+    case SpanStatus::kOk: return "ok";
+    case SpanStatus::kError: return "error";
+    case SpanStatus::kUnset: return "unset";
+  }
+  return "unset";
+}
+
+void WriteSpan(Writer& w, const Span& s) {
+  w.StartObject();
+  w.Key("span_id"); String(w, s.span_id);
+  w.Key("parent_span_id");
+  if (s.parent_span_id.empty()) w.Null(); else String(w, s.parent_span_id);
+  w.Key("name"); String(w, s.name);
+  w.Key("kind");
+  if (s.kind.empty()) w.Null(); else String(w, s.kind);
+  w.Key("status"); String(w, StatusName(s.status));
+  w.Key("status_message");
+  if (s.status_message.empty()) w.Null(); else String(w, s.status_message);
+  w.Key("start_time"); Time(w, s.start_ns);
+  w.Key("end_time"); Time(w, s.end_ns);
+  w.Key("duration_ms"); OptNumber(w, s.duration_ms());
+  w.Key("model"); OptString(w, s.model);
+  w.Key("input"); OptString(w, s.input);
+  w.Key("output"); OptString(w, s.output);
+  w.Key("attributes"); Attrs(w, s.attributes);
+  w.EndObject();
+}
+
+void WriteTrace(Writer& w, const Trace& trace) {
+  const TraceSummary& s = trace.summary();
+  w.StartObject();
+  w.Key("name"); OptString(w, s.name);
+  w.Key("duration_ms"); OptNumber(w, s.duration_ms);
+  w.Key("model"); OptString(w, s.model);
+  w.Key("status"); String(w, s.error ? "error" : "ok");
+  w.Key("error_count"); w.Int64(s.error_count);
+  w.Key("span_count"); w.Int64(s.span_count);
+  w.Key("input_tokens"); OptNumber(w, s.input_tokens);
+  w.Key("output_tokens"); OptNumber(w, s.output_tokens);
+  w.Key("total_tokens"); OptNumber(w, s.total_tokens);
+  w.Key("retry_count"); Number(w, s.retry_count);
+  w.Key("session_id"); OptString(w, s.session_id);
+  w.Key("user_id"); OptString(w, s.user_id);
+  w.Key("prompt_version"); OptString(w, s.prompt_version);
+  w.Key("attributes"); Attrs(w, trace.root_attributes());
+  w.Key("resource"); Attrs(w, trace.resource());
+  // Spans in start-time order (stable: arrival order among equals and untimed spans).
+  const std::vector<Span>& spans = trace.spans();
+  std::vector<size_t> order(spans.size());
+  std::iota(order.begin(), order.end(), size_t{0});
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    const auto& sa = spans[a].start_ns;
+    const auto& sb = spans[b].start_ns;
+    if (sa && sb) return *sa < *sb;
+    return sa.has_value() && !sb.has_value();
+  });
+  w.Key("spans");
+  w.StartArray();
+  for (size_t i : order) WriteSpan(w, spans[i]);
+  w.EndArray();
+  w.EndObject();
+}
+
+void WriteAnnotation(Writer& w, const Annotation& a) {
+  w.StartObject();
+  w.Key("trace_id"); String(w, a.trace_id);
+  w.Key("span_id");
+  if (a.span_id.empty()) w.Null(); else String(w, a.span_id);
+  w.Key("name"); String(w, a.name);
+  w.Key("score"); OptNumber(w, a.score);
+  w.Key("label"); OptString(w, a.label);
+  w.Key("explanation"); OptString(w, a.explanation);
+  w.Key("source"); OptString(w, a.source);
+  w.Key("metadata");
+  // The decoder stores metadata as compact, validated JSON text of an object.
+  if (a.metadata_json.empty()) {
+    w.StartObject();
+    w.EndObject();
+  } else {
+    w.RawValue(a.metadata_json.data(), a.metadata_json.size(), rapidjson::kObjectType);
+  }
+  w.Key("timestamp"); Time(w, a.timestamp_ns);
+  w.EndObject();
+}
+
+}  // namespace
+
+std::string_view TriggerName(Trigger trigger) {
+  return trigger == Trigger::kClose ? "close" : "late_feedback";
+}
+
+std::string RoutedItemId(std::string_view trace_id, std::string_view rule,
+                         std::string_view destination) {
+  XXH64_state_t* state = XXH64_createState();
+  XXH64_reset(state, 0);
+  const char zero = '\0';
+  XXH64_update(state, trace_id.data(), trace_id.size());
+  XXH64_update(state, &zero, 1);
+  XXH64_update(state, rule.data(), rule.size());
+  XXH64_update(state, &zero, 1);
+  XXH64_update(state, destination.data(), destination.size());
+  const uint64_t h = XXH64_digest(state);
+  XXH64_freeState(state);
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+std::string SerializeRoutedItem(const RoutedItem& item) {
+  const Trace& trace = *item.trace;
+  const RuleSpec& rule = *item.rule;
+  const DestinationSpec& dest = *item.destination;
+  const bool has_context = !trace.spans().empty();
+  rapidjson::StringBuffer buf;
+  Writer w(buf);
+  w.StartObject();
+  w.Key("schema"); String(w, kRoutedItemSchema);
+  w.Key("id"); String(w, RoutedItemId(trace.id(), rule.name, dest.name));
+  w.Key("trace_id"); String(w, trace.id());
+  w.Key("destination"); String(w, dest.name);
+  w.Key("kind"); String(w, DestinationKindName(dest.kind));
+  w.Key("rule"); String(w, rule.name);
+  w.Key("priority"); String(w, rule.priority);
+  w.Key("sample_rate"); w.Double(rule.sample_rate);
+  w.Key("trigger"); String(w, TriggerName(item.trigger));
+  w.Key("routed_at"); String(w, FormatRfc3339(item.routed_at_ns));
+  w.Key("config_version"); String(w, item.config_version);
+  w.Key("input"); OptString(w, has_context ? trace.summary().input : std::nullopt);
+  w.Key("output"); OptString(w, has_context ? trace.summary().output : std::nullopt);
+  w.Key("trace");
+  if (has_context) WriteTrace(w, trace); else w.Null();
+  if (!has_context) {
+    w.Key("context"); String(w, "missing");
+  }
+  w.Key("feedback");
+  w.StartArray();
+  for (const Annotation& a : trace.annotations()) WriteAnnotation(w, a);
+  w.EndArray();
+  w.Key("annotation");
+  w.StartObject();
+  w.Key("status"); String(w, "pending");
+  w.Key("score"); w.Null();
+  w.Key("label"); w.Null();
+  w.Key("explanation"); w.Null();
+  w.Key("expected_output"); w.Null();
+  w.EndObject();
+  w.EndObject();
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+}  // namespace triaged
