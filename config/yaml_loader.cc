@@ -152,7 +152,7 @@ class Loader {
     }
     std::set<std::string> seen;
     for (auto it = node.begin(); it != node.end(); ++it) {
-      const YAML::Node& key_node = it->first;
+      const YAML::Node key_node = it->first;
       if (!key_node.IsScalar()) {
         Error(key_node, where.prefix + "keys must be strings");
         continue;
@@ -173,7 +173,8 @@ class Loader {
         Error(key_node, msg);
         continue;
       }
-      handle(key, key_node, it->second);
+      const YAML::Node value = it->second;
+      handle(key, key_node, value);
     }
     return true;
   }
@@ -403,17 +404,19 @@ void Loader::LoadKafka(const YAML::Node& node, KafkaConfig& kafka) {
             return;
           }
           for (auto it = v.begin(); it != v.end(); ++it) {
-            if (!it->first.IsScalar() || it->first.Scalar().empty()) {
-              Error(it->first, "kafka.properties: keys must be property names");
+            const YAML::Node prop = it->first;
+            const YAML::Node prop_value = it->second;
+            if (!prop.IsScalar() || prop.Scalar().empty()) {
+              Error(prop, "kafka.properties: keys must be property names");
               continue;
             }
-            const std::string& name = it->first.Scalar();
-            if (!it->second.IsScalar()) {
-              Error(it->second, "kafka.properties: value of \"" + name + "\" must be a scalar");
+            const std::string name = prop.Scalar();
+            if (!prop_value.IsScalar()) {
+              Error(prop_value, "kafka.properties: value of \"" + name + "\" must be a scalar");
               continue;
             }
-            if (!kafka.properties.emplace(name, it->second.Scalar()).second) {
-              Error(it->first, "kafka.properties: duplicate key \"" + name + "\"");
+            if (!kafka.properties.emplace(name, prop_value.Scalar()).second) {
+              Error(prop, "kafka.properties: duplicate key \"" + name + "\"");
             }
           }
         }
@@ -475,8 +478,8 @@ void Loader::LoadDestinations(const YAML::Node& node, std::vector<DestinationSpe
   }
   std::set<std::string> seen;
   for (auto it = node.begin(); it != node.end(); ++it) {
-    const YAML::Node& key_node = it->first;
-    const YAML::Node& value = it->second;
+    const YAML::Node key_node = it->first;
+    const YAML::Node value = it->second;
     if (!key_node.IsScalar() || !IsValidName(key_node.Scalar())) {
       Error(key_node, "destination names may contain only letters, digits, '_', '.' and '-'");
       continue;
@@ -535,13 +538,16 @@ void Loader::LoadRule(const YAML::Node& node, size_t index, RuleSet& rules,
   }
   // The name comes first so that every other message can carry it.
   YAML::Node name_node;
+  bool has_name = false;
   for (auto it = node.begin(); it != node.end(); ++it) {
-    if (it->first.IsScalar() && it->first.Scalar() == "name") {
+    const YAML::Node key = it->first;
+    if (key.IsScalar() && key.Scalar() == "name") {
       name_node = it->second;
+      has_name = true;
       break;
     }
   }
-  if (name_node.IsDefined() && name_node.IsScalar() && IsValidName(name_node.Scalar())) {
+  if (has_name && name_node.IsScalar() && IsValidName(name_node.Scalar())) {
     rule.name = name_node.Scalar();
     w.prefix = "rule \"" + rule.name + "\": ";
   }
@@ -628,7 +634,7 @@ void Loader::LoadRule(const YAML::Node& node, size_t index, RuleSet& rules,
           rule.limit = Limit(v, w.Sub("limit"));
         }
       });
-  if (!name_node.IsDefined()) Error(node, w.prefix + "missing required key \"name\"");
+  if (!has_name) Error(node, w.prefix + "missing required key \"name\"");
   if (!has_when) Error(node, w.prefix + "missing required key \"when\"");
   if (!has_route) Error(node, w.prefix + "missing required key \"route_to\"");
   rules.rules.push_back(std::move(rule));
