@@ -121,7 +121,14 @@ class Loader {
     }
     ErrorAtExpanded(MarkOffset(mark), std::move(message));
   }
-  void Error(const YAML::Node& node, std::string message) { Error(node.Mark(), std::move(message)); }
+  void Error(const YAML::Node& node, std::string message) {
+    // An empty value (`when:`) has the mark of whatever token follows it, often on the next
+    // line; the key is the better place to point at.
+    if (node.IsNull() && null_value_key_mark_) {
+      return Error(*null_value_key_mark_, std::move(message));
+    }
+    Error(node.Mark(), std::move(message));
+  }
 
   size_t MarkOffset(const YAML::Mark& mark) const {
     return expanded_lines_.OffsetOf(mark.line, mark.column);
@@ -174,7 +181,10 @@ class Loader {
         continue;
       }
       const YAML::Node value = it->second;
+      std::optional<YAML::Mark> saved = null_value_key_mark_;
+      null_value_key_mark_ = value.IsNull() ? std::optional(key_node.Mark()) : std::nullopt;
       handle(key, key_node, value);
+      null_value_key_mark_ = saved;
     }
     return true;
   }
@@ -336,6 +346,7 @@ class Loader {
   const ExpandedText& expanded_;
   LineIndex expanded_lines_;
   std::vector<ConfigError> errors_;
+  std::optional<YAML::Mark> null_value_key_mark_;  // while handling a key with an empty value
 };
 
 void Loader::Load(const YAML::Node& root, Config& config, RuleSet& rules) {
@@ -492,28 +503,25 @@ void Loader::LoadDestinations(const YAML::Node& node, std::vector<DestinationSpe
     DestinationSpec spec;
     spec.name = name;
     const Where w{"destination \"" + name + "\": ", ""};
-    bool ok = true, has_kind = false, has_topic = false;
+    bool has_kind = false, has_topic = false;
     bool is_map = ForEachKey(
         value, w, {"kind", "topic", "limit"},
         [&](const std::string& key, const YAML::Node&, const YAML::Node& v) {
           if (key == "kind") {
             has_kind = true;
-            auto k = Enum(v, w, key, {"queue", "dataset"});
-            if (k) spec.kind = *k == 0 ? DestinationKind::kQueue : DestinationKind::kDataset;
-            else ok = false;
+            if (auto k = Enum(v, w, key, {"queue", "dataset"})) {
+              spec.kind = *k == 0 ? DestinationKind::kQueue : DestinationKind::kDataset;
+            }
           } else if (key == "topic") {
             has_topic = true;
-            auto s = String(v, w, key);
-            if (s) spec.topic = *s; else ok = false;
+            if (auto s = String(v, w, key)) spec.topic = *s;
           } else if (key == "limit") {
-            auto l = Limit(v, w.Sub("limit"));
-            if (l) spec.limit = l; else ok = false;
+            spec.limit = Limit(v, w.Sub("limit"));
           }
         });
     if (!is_map) continue;
     if (!has_kind) Error(value, w.prefix + "missing required key \"kind\" (queue or dataset)");
     if (!has_topic) Error(value, w.prefix + "missing required key \"topic\"");
-    (void)ok;
     out.push_back(std::move(spec));
   }
 }

@@ -546,6 +546,13 @@ TEST_F(ConfigTest, ExpressionErrorAfterEnvExpansion) {
   EXPECT_THAT(errors[0], StartsWith("rules.yaml:5:11: rule \"e\": "));
 }
 
+TEST_F(ConfigTest, EmptyOrMissingWhen) {
+  auto empty = Errors(std::string(kDest) + "  - name: e\n    when: \"\"\n    route_to: [q]\n");
+  EXPECT_THAT(empty, ElementsAre("rules.yaml:5:11: rule \"e\": when must not be empty"));
+  EXPECT_THAT(Errors(std::string(kDest) + "  - name: e\n    when:\n    route_to: [q]\n"),
+              ElementsAre("rules.yaml:5:5: rule \"e\": when must be a string"));
+}
+
 TEST_F(ConfigTest, BadSampleKeyExpression) {
   auto errors = Errors(std::string(kDest) +
                        "  - name: s\n"
@@ -762,7 +769,8 @@ kafak: {}
 TEST_F(ConfigTest, YamlSyntaxErrorHasAPosition) {
   auto errors = Errors("kafka:\n  group_id: [a, b\n");
   ASSERT_EQ(errors.size(), 1u);
-  EXPECT_THAT(errors[0], ::testing::MatchesRegex("rules\\.yaml:[0-9]+:[0-9]+: YAML syntax error: .*"));
+  EXPECT_THAT(errors[0],
+              ::testing::MatchesRegex("rules\\.yaml:[0-9]+:[0-9]+: YAML syntax error: .*"));
   EXPECT_THAT(Errors("rules: {]\n"),
               ElementsAre("rules.yaml:1:9: YAML syntax error: illegal flow end"));
   EXPECT_THAT(Errors("kafka:\n\tgroup_id: a\n"),
