@@ -1,0 +1,717 @@
+// YAML -> Config. Every key is checked against the schema of DESIGN §3; every problem becomes a
+// ConfigError at the line and column of the original file, and all of them are reported.
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <functional>
+#include <initializer_list>
+#include <map>
+#include <optional>
+#include <set>
+
+#include "config/config.h"
+#include "config/sha256.h"
+#include "config/source_map.h"
+
+namespace triaged {
+namespace {
+
+using config_internal::ExpandedText;
+using config_internal::ExpandError;
+using config_internal::LineIndex;
+using config_internal::ScalarValueOffsetToSource;
+
+// Optimal string alignment distance (Levenshtein plus adjacent transpositions, so `wehn` is one
+// edit from `when`).
+size_t EditDistance(std::string_view a, std::string_view b) {
+  std::vector<std::vector<size_t>> d(a.size() + 1, std::vector<size_t>(b.size() + 1));
+  for (size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+  for (size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+      }
+    }
+  }
+  return d[a.size()][b.size()];
+}
+
+// The closest candidate within two edits (and closer than the word's own length), or "".
+std::string Suggest(std::string_view word, const std::vector<std::string>& candidates) {
+  std::string best;
+  size_t best_d = 3;
+  for (const std::string& c : candidates) {
+    size_t d = EditDistance(word, c);
+    if (d < best_d && d < std::max(word.size(), c.size())) {
+      best_d = d;
+      best = c;
+    }
+  }
+  return best;
+}
+
+std::string DidYouMean(std::string_view word, const std::vector<std::string>& candidates) {
+  std::string s = Suggest(word, candidates);
+  return s.empty() ? "" : " (did you mean \"" + s + "\"?)";
+}
+
+std::string JoinList(const std::vector<std::string>& items) {
+  std::string out;
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (i > 0) out += ", ";
+    out += items[i];
+  }
+  return out;
+}
+
+bool IsValidName(std::string_view name) {
+  if (name.empty()) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '_' || c == '.' || c == '-';
+  });
+}
+
+std::optional<double> ParseNumber(std::string_view text) {
+  double v = 0;
+  const char* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, v);
+  if (ec != std::errc() || ptr != end || !std::isfinite(v)) return std::nullopt;
+  return v;
+}
+
+// How a location in the config is named in messages: `prefix` names the object (`rule "x": `),
+// `path` the section within it (`limit`).
+struct Where {
+  std::string prefix;
+  std::string path;
+  std::string Key(std::string_view key) const {
+    return path.empty() ? std::string(key) : path + "." + std::string(key);
+  }
+  Where Sub(std::string_view key) const { return {prefix, Key(key)}; }
+};
+
+class Loader {
+ public:
+  Loader(std::string path, std::string_view original, const ExpandedText& expanded)
+      : path_(std::move(path)),
+        original_lines_(original),
+        expanded_(expanded),
+        expanded_lines_(expanded.text()) {}
+
+  std::vector<ConfigError>& errors() { return errors_; }
+
+  void ErrorAtOriginal(size_t offset, std::string message) {
+    int line, column;
+    original_lines_.LineColumnOf(offset, line, column);
+    errors_.push_back({path_, line + 1, column + 1, std::move(message)});
+  }
+  void ErrorAtExpanded(size_t offset, std::string message) {
+    ErrorAtOriginal(expanded_.ToOriginal(offset), std::move(message));
+  }
+  void Error(const YAML::Mark& mark, std::string message) {
+    if (mark.is_null()) {
+      errors_.push_back({path_, 0, 0, std::move(message)});
+      return;
+    }
+    ErrorAtExpanded(MarkOffset(mark), std::move(message));
+  }
+  void Error(const YAML::Node& node, std::string message) {
+    // An empty value (`when:`) has the mark of whatever token follows it, often on the next
+    // line; the key is the better place to point at.
+    if (node.IsNull() && null_value_key_mark_) {
+      return Error(*null_value_key_mark_, std::move(message));
+    }
+    Error(node.Mark(), std::move(message));
+  }
+
+  size_t MarkOffset(const YAML::Mark& mark) const {
+    return expanded_lines_.OffsetOf(mark.line, mark.column);
+  }
+
+  // An error inside a scalar's value, at byte `offset` of node.Scalar().
+  void ErrorInScalar(const YAML::Node& node, size_t offset, std::string message) {
+    if (node.Mark().is_null()) return Error(node, std::move(message));
+    size_t pos = ScalarValueOffsetToSource(expanded_.text(), MarkOffset(node.Mark()),
+                                           node.Scalar(), offset);
+    ErrorAtExpanded(pos, std::move(message));
+  }
+
+  void Load(const YAML::Node& root, Config& config, RuleSet& rules);
+
+ private:
+  using KeyHandler = std::function<void(const std::string& key, const YAML::Node& key_node,
+                                        const YAML::Node& value)>;
+
+  // Walks a mapping, reporting non-mapping nodes, non-string, duplicate and unknown keys, and
+  // calling `handle` for each known key in file order. Returns false if `node` is not a mapping.
+  bool ForEachKey(const YAML::Node& node, const Where& where, const std::vector<std::string>& keys,
+                  const KeyHandler& handle) {
+    if (!node.IsMap()) {
+      Error(node, where.prefix + (where.path.empty() ? "the config" : where.path) +
+                      " must be a mapping");
+      return false;
+    }
+    std::set<std::string> seen;
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      const YAML::Node key_node = it->first;
+      if (!key_node.IsScalar()) {
+        Error(key_node, where.prefix + "keys must be strings");
+        continue;
+      }
+      const std::string& key = key_node.Scalar();
+      if (!seen.insert(key).second) {
+        Error(key_node, where.prefix + "duplicate key \"" + where.Key(key) + "\"");
+        continue;
+      }
+      if (std::find(keys.begin(), keys.end(), key) == keys.end()) {
+        std::string msg = where.prefix + "unknown key \"" + where.Key(key) + "\"";
+        std::string suggestion = Suggest(key, keys);
+        if (!suggestion.empty()) {
+          msg += " (did you mean \"" + where.Key(suggestion) + "\"?)";
+        } else {
+          msg += " (expected one of: " + JoinList(keys) + ")";
+        }
+        Error(key_node, msg);
+        continue;
+      }
+      const YAML::Node value = it->second;
+      std::optional<YAML::Mark> saved = null_value_key_mark_;
+      null_value_key_mark_ = value.IsNull() ? std::optional(key_node.Mark()) : std::nullopt;
+      handle(key, key_node, value);
+      null_value_key_mark_ = saved;
+    }
+    return true;
+  }
+
+  std::optional<std::string> String(const YAML::Node& node, const Where& where,
+                                    std::string_view key, bool allow_empty = false) {
+    if (!node.IsScalar()) {
+      Error(node, where.prefix + where.Key(key) + " must be a string");
+      return std::nullopt;
+    }
+    if (!allow_empty && node.Scalar().empty()) {
+      Error(node, where.prefix + where.Key(key) + " must not be empty");
+      return std::nullopt;
+    }
+    return node.Scalar();
+  }
+
+  // A positive (or, with min 0, non-negative) integer.
+  std::optional<uint64_t> Integer(const YAML::Node& node, const Where& where, std::string_view key,
+                                  uint64_t min) {
+    std::string what = where.prefix + where.Key(key) + " must be " +
+                       (min > 0 ? "a positive integer" : "a non-negative integer");
+    if (!node.IsScalar()) {
+      Error(node, what);
+      return std::nullopt;
+    }
+    const std::string& s = node.Scalar();
+    uint64_t v = 0;
+    auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (s.empty() || ec != std::errc() || ptr != s.data() + s.size() || v < min) {
+      Error(node, what + (ec == std::errc::result_out_of_range ? " (value too large)" : "") +
+                      ", got \"" + s + "\"");
+      return std::nullopt;
+    }
+    return v;
+  }
+
+  std::optional<int64_t> Duration(const YAML::Node& node, const Where& where, std::string_view key,
+                                  bool allow_zero) {
+    std::string name = where.prefix + where.Key(key);
+    if (!node.IsScalar()) {
+      Error(node, name + " must be a duration like 250ms, 10s, 5m, 1h or 2d");
+      return std::nullopt;
+    }
+    const std::string& s = node.Scalar();
+    int64_t ns = 0;
+    if (!ParseDuration(s, ns)) {
+      if (!s.empty() && ParseNumber(s).has_value() && s.find_first_of("eE") == std::string::npos) {
+        Error(node, name + ": duration needs a unit (ms, s, m, h or d), got \"" + s + "\"");
+      } else {
+        Error(node, name + " must be a duration like 250ms, 10s, 5m, 1h or 2d, got \"" + s + "\"");
+      }
+      return std::nullopt;
+    }
+    if (ns == 0 && !allow_zero) {
+      Error(node, name + " must be greater than zero");
+      return std::nullopt;
+    }
+    return ns;
+  }
+
+  std::optional<uint64_t> Size(const YAML::Node& node, const Where& where, std::string_view key) {
+    std::string name = where.prefix + where.Key(key);
+    uint64_t bytes = 0;
+    if (!node.IsScalar() || !ParseSize(node.Scalar(), bytes)) {
+      Error(node, name + " must be a size like 4MiB, 512KiB, 1GiB or a number of bytes" +
+                      (node.IsScalar() ? ", got \"" + node.Scalar() + "\"" : ""));
+      return std::nullopt;
+    }
+    if (bytes == 0) {
+      Error(node, name + " must be greater than zero");
+      return std::nullopt;
+    }
+    return bytes;
+  }
+
+  // One of `options`; returns its index.
+  std::optional<size_t> Enum(const YAML::Node& node, const Where& where, std::string_view key,
+                             const std::vector<std::string>& options) {
+    std::string name = where.prefix + where.Key(key);
+    if (!node.IsScalar()) {
+      Error(node, name + " must be one of " + JoinList(options));
+      return std::nullopt;
+    }
+    const std::string& s = node.Scalar();
+    auto it = std::find(options.begin(), options.end(), s);
+    if (it == options.end()) {
+      Error(node, name + " must be one of " + JoinList(options) + ", got \"" + s + "\"" +
+                      DidYouMean(s, options));
+      return std::nullopt;
+    }
+    return static_cast<size_t>(it - options.begin());
+  }
+
+  std::optional<RateLimitSpec> Limit(const YAML::Node& node, const Where& where) {
+    RateLimitSpec spec;
+    bool ok = true, has_max = false, has_per = false;
+    bool is_map = ForEachKey(node, where, {"max", "per"},
+                             [&](const std::string& key, const YAML::Node&, const YAML::Node& v) {
+                               if (key == "max") {
+                                 has_max = true;
+                                 auto m = Integer(v, where, key, 1);
+                                 if (m) spec.max = *m; else ok = false;
+                               } else {
+                                 has_per = true;
+                                 auto p = Duration(v, where, key, false);
+                                 if (p) spec.per_ns = *p; else ok = false;
+                               }
+                             });
+    if (!is_map) return std::nullopt;
+    if (!has_max) Error(node, where.prefix + where.path + ": missing required key \"max\"");
+    if (!has_per) Error(node, where.prefix + where.path + ": missing required key \"per\"");
+    if (!ok || !has_max || !has_per) return std::nullopt;
+    return spec;
+  }
+
+  int LineOfMark(const YAML::Mark& mark) const {
+    int line, column;
+    original_lines_.LineColumnOf(expanded_.ToOriginal(MarkOffset(mark)), line, column);
+    return line + 1;
+  }
+
+  // `sample:` is a rate in 0..1 or a percentage string `N%` with N in 0..100.
+  std::optional<double> SampleRate(const YAML::Node& node, const Where& where) {
+    const std::string range = where.prefix + "sample must be between 0 and 1";
+    if (!node.IsScalar()) {
+      Error(node, where.prefix + "sample must be a number between 0 and 1 or a percentage");
+      return std::nullopt;
+    }
+    std::string_view s = node.Scalar();
+    bool percent = !s.empty() && s.back() == '%';
+    if (percent) s.remove_suffix(1);
+    while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
+    std::optional<double> v = ParseNumber(s);
+    if (!v) {
+      Error(node, where.prefix + "sample must be a number between 0 and 1 or a percentage " +
+                      "like \"10%\", got \"" + node.Scalar() + "\"");
+      return std::nullopt;
+    }
+    double rate = percent ? *v / 100.0 : *v;
+    if (!(rate >= 0.0 && rate <= 1.0)) {
+      Error(node, range);
+      return std::nullopt;
+    }
+    return rate;
+  }
+
+  void LoadKafka(const YAML::Node& node, KafkaConfig& kafka);
+  void LoadInputs(const YAML::Node& node, InputsConfig& inputs);
+  void LoadTrace(const YAML::Node& node, TraceSettings& trace);
+  void LoadDestinations(const YAML::Node& node, std::vector<DestinationSpec>& out);
+  void LoadRules(const YAML::Node& node, RuleSet& rules);
+  void LoadRule(const YAML::Node& node, size_t index, RuleSet& rules,
+                std::map<std::string, YAML::Mark>& names);
+  void LoadAdmin(const YAML::Node& node, std::string& listen);
+
+  std::string path_;
+  LineIndex original_lines_;
+  const ExpandedText& expanded_;
+  LineIndex expanded_lines_;
+  std::vector<ConfigError> errors_;
+  std::optional<YAML::Mark> null_value_key_mark_;  // while handling a key with an empty value
+};
+
+void Loader::Load(const YAML::Node& root, Config& config, RuleSet& rules) {
+  if (!root.IsDefined() || root.IsNull()) return;  // an empty file: all defaults, no rules
+  YAML::Node destinations, rule_list;
+  bool have_destinations = false, have_rules = false;
+  const Where top{};
+  ForEachKey(
+      root, top,
+      {"schema_version", "kafka", "inputs", "trace", "destinations", "dead_letter", "admin",
+       "mode", "rules"},
+      [&](const std::string& key, const YAML::Node&, const YAML::Node& value) {
+        if (key == "schema_version") {
+          if (!value.IsScalar() || value.Scalar() != "1") {
+            Error(value, "schema_version must be 1" +
+                             (value.IsScalar() ? ", got \"" + value.Scalar() + "\"" : ""));
+          }
+        } else if (key == "kafka") {
+          LoadKafka(value, config.kafka);
+        } else if (key == "inputs") {
+          LoadInputs(value, config.inputs);
+        } else if (key == "trace") {
+          LoadTrace(value, rules.trace);
+        } else if (key == "destinations") {
+          destinations = value;
+          have_destinations = true;
+        } else if (key == "dead_letter") {
+          Where w{"", "dead_letter"};
+          ForEachKey(value, w, {"topic"}, [&](const std::string& k, const YAML::Node&,
+                                              const YAML::Node& v) {
+            if (auto s = String(v, w, k)) config.dead_letter_topic = *s;
+          });
+        } else if (key == "admin") {
+          LoadAdmin(value, config.admin_listen);
+        } else if (key == "mode") {
+          if (auto m = Enum(value, top, key, {"fan_out", "first_match"})) {
+            rules.mode = *m == 0 ? RoutingMode::kFanOut : RoutingMode::kFirstMatch;
+          }
+        } else if (key == "rules") {
+          rule_list = value;
+          have_rules = true;
+        }
+      });
+  // Destinations first, whatever their place in the file: rules refer to them.
+  if (have_destinations) LoadDestinations(destinations, rules.destinations);
+  if (have_rules) LoadRules(rule_list, rules);
+}
+
+void Loader::LoadKafka(const YAML::Node& node, KafkaConfig& kafka) {
+  const Where w{"", "kafka"};
+  ForEachKey(
+      node, w, {"bootstrap_servers", "group_id", "guarantee", "properties"},
+      [&](const std::string& key, const YAML::Node&, const YAML::Node& v) {
+        if (key == "bootstrap_servers") {
+          if (auto s = String(v, w, key)) kafka.bootstrap_servers = *s;
+        } else if (key == "group_id") {
+          if (auto s = String(v, w, key)) kafka.group_id = *s;
+        } else if (key == "guarantee") {
+          if (auto g = Enum(v, w, key, {"at_least_once", "exactly_once"})) {
+            kafka.guarantee = *g == 0 ? Guarantee::kAtLeastOnce : Guarantee::kExactlyOnce;
+          }
+        } else if (key == "properties") {
+          if (v.IsNull()) return;
+          if (!v.IsMap()) {
+            Error(v, "kafka.properties must be a mapping of librdkafka property names to values");
+            return;
+          }
+          for (auto it = v.begin(); it != v.end(); ++it) {
+            const YAML::Node prop = it->first;
+            const YAML::Node prop_value = it->second;
+            if (!prop.IsScalar() || prop.Scalar().empty()) {
+              Error(prop, "kafka.properties: keys must be property names");
+              continue;
+            }
+            const std::string name = prop.Scalar();
+            if (!prop_value.IsScalar()) {
+              Error(prop_value, "kafka.properties: value of \"" + name + "\" must be a scalar");
+              continue;
+            }
+            if (!kafka.properties.emplace(name, prop_value.Scalar()).second) {
+              Error(prop, "kafka.properties: duplicate key \"" + name + "\"");
+            }
+          }
+        }
+      });
+}
+
+void Loader::LoadInputs(const YAML::Node& node, InputsConfig& inputs) {
+  const Where w{"", "inputs"};
+  ForEachKey(node, w, {"spans", "feedback"},
+             [&](const std::string& key, const YAML::Node&, const YAML::Node& v) {
+               Where sub = w.Sub(key);
+               bool spans = key == "spans";
+               ForEachKey(v, sub, {"topic", "format"},
+                          [&](const std::string& k, const YAML::Node&, const YAML::Node& value) {
+                            if (k == "topic") {
+                              if (auto s = String(value, sub, k)) {
+                                (spans ? inputs.spans_topic : inputs.feedback_topic) = *s;
+                              }
+                            } else if (spans) {
+                              if (auto f = Enum(value, sub, k, {"auto", "native", "otlp_json"})) {
+                                inputs.spans_format = static_cast<SpanShape>(*f);
+                              }
+                            } else if (auto f = Enum(value, sub, k,
+                                                     {"auto", "native", "phoenix", "langfuse",
+                                                      "langsmith", "otel_genai", "thumbs"})) {
+                              inputs.feedback_format = static_cast<FeedbackShape>(*f);
+                            }
+                          });
+             });
+}
+
+void Loader::LoadTrace(const YAML::Node& node, TraceSettings& trace) {
+  const Where w{"", "trace"};
+  ForEachKey(node, w,
+             {"decision_wait", "root_grace", "max_wait", "late_feedback_window", "max_open_traces",
+              "max_trace_bytes"},
+             [&](const std::string& key, const YAML::Node&, const YAML::Node& v) {
+               if (key == "decision_wait") {
+                 if (auto d = Duration(v, w, key, false)) trace.decision_wait_ns = *d;
+               } else if (key == "root_grace") {
+                 if (auto d = Duration(v, w, key, true)) trace.root_grace_ns = *d;
+               } else if (key == "max_wait") {
+                 if (auto d = Duration(v, w, key, false)) trace.max_wait_ns = *d;
+               } else if (key == "late_feedback_window") {
+                 if (auto d = Duration(v, w, key, true)) trace.late_feedback_window_ns = *d;
+               } else if (key == "max_open_traces") {
+                 if (auto n = Integer(v, w, key, 1)) trace.max_open_traces = *n;
+               } else if (key == "max_trace_bytes") {
+                 if (auto n = Size(v, w, key)) trace.max_trace_bytes = *n;
+               }
+             });
+}
+
+void Loader::LoadDestinations(const YAML::Node& node, std::vector<DestinationSpec>& out) {
+  if (node.IsNull()) return;
+  if (!node.IsMap()) {
+    Error(node, "destinations must be a mapping of destination names to {kind, topic}");
+    return;
+  }
+  std::set<std::string> seen;
+  for (auto it = node.begin(); it != node.end(); ++it) {
+    const YAML::Node key_node = it->first;
+    const YAML::Node value = it->second;
+    if (!key_node.IsScalar() || !IsValidName(key_node.Scalar())) {
+      Error(key_node, "destination names may contain only letters, digits, '_', '.' and '-'");
+      continue;
+    }
+    const std::string& name = key_node.Scalar();
+    if (!seen.insert(name).second) {
+      Error(key_node, "duplicate destination \"" + name + "\"");
+      continue;
+    }
+    DestinationSpec spec;
+    spec.name = name;
+    const Where w{"destination \"" + name + "\": ", ""};
+    bool has_kind = false, has_topic = false;
+    bool is_map = ForEachKey(
+        value, w, {"kind", "topic", "limit"},
+        [&](const std::string& key, const YAML::Node&, const YAML::Node& v) {
+          if (key == "kind") {
+            has_kind = true;
+            if (auto k = Enum(v, w, key, {"queue", "dataset"})) {
+              spec.kind = *k == 0 ? DestinationKind::kQueue : DestinationKind::kDataset;
+            }
+          } else if (key == "topic") {
+            has_topic = true;
+            if (auto s = String(v, w, key)) spec.topic = *s;
+          } else if (key == "limit") {
+            spec.limit = Limit(v, w.Sub("limit"));
+          }
+        });
+    if (!is_map) continue;
+    if (!has_kind) Error(value, w.prefix + "missing required key \"kind\" (queue or dataset)");
+    if (!has_topic) Error(value, w.prefix + "missing required key \"topic\"");
+    out.push_back(std::move(spec));
+  }
+}
+
+void Loader::LoadRules(const YAML::Node& node, RuleSet& rules) {
+  if (node.IsNull()) return;
+  if (!node.IsSequence()) {
+    Error(node, "rules must be a list");
+    return;
+  }
+  std::map<std::string, YAML::Mark> names;
+  for (size_t i = 0; i < node.size(); ++i) LoadRule(node[i], i, rules, names);
+}
+
+void Loader::LoadRule(const YAML::Node& node, size_t index, RuleSet& rules,
+                      std::map<std::string, YAML::Mark>& names) {
+  RuleSpec rule;
+  Where w{"rule #" + std::to_string(index + 1) + ": ", ""};
+  if (!node.IsMap()) {
+    Error(node, w.prefix + "a rule must be a mapping with name, when and route_to");
+    return;
+  }
+  // The name comes first so that every other message can carry it.
+  YAML::Node name_node;
+  bool has_name = false;
+  for (auto it = node.begin(); it != node.end(); ++it) {
+    const YAML::Node key = it->first;
+    if (key.IsScalar() && key.Scalar() == "name") {
+      name_node = it->second;
+      has_name = true;
+      break;
+    }
+  }
+  if (has_name && name_node.IsScalar() && IsValidName(name_node.Scalar())) {
+    rule.name = name_node.Scalar();
+    w.prefix = "rule \"" + rule.name + "\": ";
+  }
+
+  std::vector<std::string> destination_names;
+  for (const DestinationSpec& d : rules.destinations) destination_names.push_back(d.name);
+
+  bool has_when = false, has_route = false;
+  ForEachKey(
+      node, w,
+      {"name", "description", "when", "route_to", "priority", "sample", "sample_key",
+       "sample_salt", "limit"},
+      [&](const std::string& key, const YAML::Node&, const YAML::Node& v) {
+        if (key == "name") {
+          if (!v.IsScalar() || !IsValidName(v.Scalar())) {
+            Error(v, w.prefix +
+                         "name must be made of letters, digits, '_', '.' and '-'" +
+                         (v.IsScalar() ? ", got \"" + v.Scalar() + "\"" : ""));
+            return;
+          }
+          auto [it, inserted] = names.emplace(v.Scalar(), v.Mark());
+          if (!inserted) {
+            Error(v, "duplicate rule name \"" + v.Scalar() + "\" (first defined at line " +
+                         std::to_string(LineOfMark(it->second)) + ")");
+          }
+        } else if (key == "description") {
+          String(v, w, key, /*allow_empty=*/true);
+        } else if (key == "when" || key == "sample_key") {
+          bool is_when = key == "when";
+          if (is_when) has_when = true;
+          auto text = String(v, w, key);
+          if (!text) return;
+          CompileResult compiled =
+              CompileExpression(*text, is_when ? ExprKind::kBoolean : ExprKind::kString);
+          if (compiled.error || compiled.expr == nullptr) {
+            ExprError err = compiled.error.value_or(ExprError{0, "invalid expression"});
+            ErrorInScalar(v, std::min(err.offset, text->size()), w.prefix + err.message);
+            return;
+          }
+          if (is_when) {
+            rule.when_text = *text;
+            rule.when = compiled.expr;
+          } else {
+            rule.sample_key_text = *text;
+            rule.sample_key = compiled.expr;
+          }
+        } else if (key == "route_to") {
+          has_route = true;
+          if (!v.IsSequence() || v.size() == 0) {
+            Error(v, w.prefix + "route_to must be a non-empty list of destination names");
+            return;
+          }
+          for (size_t i = 0; i < v.size(); ++i) {
+            YAML::Node item = v[i];
+            if (!item.IsScalar()) {
+              Error(item, w.prefix + "route_to entries must be destination names");
+              continue;
+            }
+            const std::string& dest = item.Scalar();
+            auto found = std::find(destination_names.begin(), destination_names.end(), dest);
+            if (found == destination_names.end()) {
+              Error(item, w.prefix + "unknown destination \"" + dest + "\"" +
+                              DidYouMean(dest, destination_names));
+              continue;
+            }
+            size_t idx = static_cast<size_t>(found - destination_names.begin());
+            if (std::find(rule.destinations.begin(), rule.destinations.end(), idx) !=
+                rule.destinations.end()) {
+              Error(item, w.prefix + "destination \"" + dest + "\" is listed twice");
+              continue;
+            }
+            rule.destinations.push_back(idx);
+          }
+        } else if (key == "priority") {
+          if (auto p = Enum(v, w, key, {"low", "normal", "high", "urgent"})) {
+            static const char* const kPriorities[] = {"low", "normal", "high", "urgent"};
+            rule.priority = kPriorities[*p];
+          }
+        } else if (key == "sample") {
+          if (auto rate = SampleRate(v, w)) rule.sample_rate = *rate;
+        } else if (key == "sample_salt") {
+          if (auto s = String(v, w, key, /*allow_empty=*/true)) rule.sample_salt = *s;
+        } else if (key == "limit") {
+          rule.limit = Limit(v, w.Sub("limit"));
+        }
+      });
+  if (!has_name) Error(node, w.prefix + "missing required key \"name\"");
+  if (!has_when) Error(node, w.prefix + "missing required key \"when\"");
+  if (!has_route) Error(node, w.prefix + "missing required key \"route_to\"");
+  rules.rules.push_back(std::move(rule));
+}
+
+void Loader::LoadAdmin(const YAML::Node& node, std::string& listen) {
+  const Where w{"", "admin"};
+  ForEachKey(node, w, {"listen"},
+             [&](const std::string& key, const YAML::Node&, const YAML::Node& v) {
+               auto s = String(v, w, key);
+               if (!s) return;
+               // HOST:PORT, with an IPv6 host in brackets.
+               size_t colon = s->rfind(':');
+               bool ok = colon != std::string::npos && colon > 0 && colon + 1 < s->size();
+               if (ok && (*s)[0] == '[') ok = (*s)[colon - 1] == ']';
+               if (ok && (*s)[0] != '[') ok = s->find(':') == colon;
+               unsigned port = 0;
+               if (ok) {
+                 const char* b = s->data() + colon + 1;
+                 const char* e = s->data() + s->size();
+                 auto [ptr, ec] = std::from_chars(b, e, port);
+                 ok = ec == std::errc() && ptr == e && port <= 65535;
+               }
+               if (!ok) {
+                 Error(v, "admin.listen must be HOST:PORT (e.g. 127.0.0.1:9464), got \"" + *s +
+                              "\"");
+                 return;
+               }
+               listen = *s;
+             });
+}
+
+bool ErrorLess(const ConfigError& a, const ConfigError& b) {
+  return a.line != b.line ? a.line < b.line : a.column < b.column;
+}
+
+}  // namespace
+
+ConfigLoadResult LoadConfigString(const std::string& text, const std::string& path,
+                                  EnvLookup getenv_fn) {
+  ConfigLoadResult result;
+  std::vector<ExpandError> expand_errors;
+  ExpandedText expanded = ExpandedText::Expand(text, getenv_fn, expand_errors);
+  Loader loader(path, text, expanded);
+  for (ExpandError& e : expand_errors) loader.ErrorAtOriginal(e.offset, std::move(e.message));
+
+  auto config = std::make_shared<Config>();
+  config->path = path;
+  auto rules = std::make_shared<RuleSet>();
+  rules->config_version = Sha256Hex(text);
+  try {
+    std::vector<YAML::Node> docs = YAML::LoadAll(expanded.text());
+    if (docs.size() > 1) {
+      loader.Error(docs[1], "a config file must hold a single YAML document");
+    }
+    if (!docs.empty()) loader.Load(docs[0], *config, *rules);
+  } catch (const YAML::Exception& e) {
+    loader.Error(e.mark, "YAML syntax error: " + e.msg);
+  } catch (const std::exception& e) {
+    loader.Error(YAML::Mark::null_mark(), std::string("cannot parse: ") + e.what());
+  }
+
+  result.errors = std::move(loader.errors());
+  std::stable_sort(result.errors.begin(), result.errors.end(), ErrorLess);
+  if (result.errors.empty()) {
+    config->rules = std::move(rules);
+    result.config = std::move(config);
+  }
+  return result;
+}
+
+}  // namespace triaged
