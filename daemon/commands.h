@@ -1,0 +1,43 @@
+// The offline subcommands (DESIGN §5): validate, replay, explain and test. Each writes to the
+// given streams and returns the process exit code, so tests can run them without a process.
+#pragma once
+
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+namespace triaged {
+
+// Exit codes shared by every subcommand.
+constexpr int kExitOk = 0;
+constexpr int kExitFailure = 1;  // tests failed, trace not found
+constexpr int kExitUsage = 64;   // sysexits EX_USAGE
+constexpr int kExitNoInput = 66; // sysexits EX_NOINPUT: an input file cannot be read
+
+struct ValidateOptions {
+  std::string config_path;
+};
+int RunValidate(const ValidateOptions& options, std::ostream& out, std::ostream& err);
+
+struct ReplayOptions {
+  std::string config_path;
+  std::vector<std::string> inputs;  // files; "-" (or none) = stdin
+  std::string dead_letter_path;     // JSONL of refused lines; empty = not written
+  bool summary = true;              // the per-rule table on stderr
+};
+int RunReplay(const ReplayOptions& options, std::ostream& out, std::ostream& err);
+
+struct ExplainOptions {
+  std::string config_path;
+  std::vector<std::string> inputs;
+  std::string trace_id;
+};
+int RunExplain(const ExplainOptions& options, std::ostream& out, std::ostream& err);
+
+struct TestOptions {
+  std::string config_path;
+  std::vector<std::string> test_files;
+};
+int RunTests(const TestOptions& options, std::ostream& out, std::ostream& err);
+
+}  // namespace triaged

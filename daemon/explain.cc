@@ -1,0 +1,141 @@
+// `triaged explain`: replays the input like `replay` and, for one trace, prints every
+// evaluation with each rule's verdict and the values that decided it.
+#include <cstdio>
+#include <ostream>
+#include <sstream>
+
+#include "daemon/command_util.h"
+#include "daemon/commands.h"
+#include "daemon/replay.h"
+#include "rules/decode.h"
+
+namespace triaged {
+namespace {
+
+std::string FormatNumber(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6g", v);
+  return buf;
+}
+
+class DiscardSink : public RouteSink {
+ public:
+  void OnRoute(const RoutedItem& /*item*/) override {}
+};
+
+class ExplainObserver : public EngineObserver {
+ public:
+  ExplainObserver(std::string trace_id, std::ostream& out)
+      : trace_id_(std::move(trace_id)), out_(out) {}
+
+  bool seen() const { return seen_; }
+
+  void OnClose(const Trace& trace, CloseReason reason, int64_t now_ns) override {
+    if (trace.id() != trace_id_) return;
+    seen_ = true;
+    out_ << "trace " << trace.id() << " closed at " << FormatRfc3339(now_ns) << " ("
+         << CloseReasonName(reason) << ")\n";
+  }
+
+  void OnEvict(const Trace& trace, std::string_view reason, int64_t now_ns) override {
+    if (trace.id() != trace_id_) return;
+    out_ << "trace " << trace.id() << " forgotten at " << FormatRfc3339(now_ns) << " (" << reason
+         << ")\n";
+  }
+
+  void OnEvaluation(const Trace& trace, Trigger trigger, int64_t now_ns,
+                    const std::vector<RuleVerdict>& verdicts) override {
+    if (trace.id() != trace_id_) return;
+    seen_ = true;
+    ++evaluations_;
+    out_ << "\nevaluation " << evaluations_ << " (trigger " << TriggerName(trigger) << ", at "
+         << FormatRfc3339(now_ns) << ")\n";
+    WriteTraceFacts(trace);
+    const RuleSet& rules = *rules_;
+    for (const RuleVerdict& v : verdicts) {
+      const RuleSpec& rule = rules.rules[v.rule];
+      out_ << "  rule " << rule.name << ": " << OutcomeName(v.outcome);
+      if (!v.routed.empty()) {
+        out_ << " -> ";
+        for (size_t i = 0; i < v.routed.size(); ++i) {
+          out_ << (i ? ", " : "") << rules.destinations[v.routed[i]].name;
+        }
+      }
+      if (!v.limited.empty()) {
+        out_ << " (limit spent: ";
+        for (size_t i = 0; i < v.limited.size(); ++i) {
+          out_ << (i ? ", " : "") << rules.destinations[v.limited[i]].name;
+        }
+        out_ << ")";
+      }
+      out_ << "\n    when: " << rule.when_text << "\n";
+      if (v.outcome == RuleVerdict::Outcome::kShadowed) continue;
+      std::vector<ExplainStep> steps;
+      rule.when->Explain(trace, steps);
+      for (const ExplainStep& step : steps) {
+        out_ << "      " << (step.result ? "true " : "false") << "  " << step.text;
+        if (!step.detail.empty()) out_ << "   [" << step.detail << "]";
+        out_ << "\n";
+      }
+      if (v.outcome != RuleVerdict::Outcome::kNoMatch) {
+        out_ << "    sample: rate " << FormatNumber(rule.sample_rate) << ", key "
+             << rule.sample_key_text << " = \"" << v.sample_key << "\", u = "
+             << FormatNumber(v.sample_unit) << " -> "
+             << (v.sample_unit < rule.sample_rate ? "kept" : "dropped") << "\n";
+      }
+    }
+  }
+
+  void set_rules(const RuleSet* rules) { rules_ = rules; }
+
+ private:
+  void WriteTraceFacts(const Trace& trace) {
+    const TraceSummary& s = trace.summary();
+    out_ << "  spans " << s.span_count << ", errors " << s.error_count;
+    if (s.duration_ms) out_ << ", duration_ms " << FormatNumber(*s.duration_ms);
+    if (s.model) out_ << ", model " << *s.model;
+    if (s.span_count == 0) out_ << " (context missing)";
+    out_ << "\n";
+    for (const Annotation& a : trace.annotations()) {
+      out_ << "  feedback " << a.name << ":";
+      if (a.score) out_ << " score " << FormatNumber(*a.score);
+      if (a.label) out_ << " label \"" << *a.label << "\"";
+      if (a.source) out_ << " source " << *a.source;
+      out_ << "\n";
+    }
+  }
+
+  std::string trace_id_;
+  std::ostream& out_;
+  const RuleSet* rules_ = nullptr;
+  bool seen_ = false;
+  int evaluations_ = 0;
+};
+
+}  // namespace
+
+int RunExplain(const ExplainOptions& options, std::ostream& out, std::ostream& err) {
+  std::shared_ptr<const Config> config = LoadConfigOrReport(options.config_path, err);
+  if (!config) return kExitConfig;
+  std::string trace_id;
+  if (!NormalizeId(options.trace_id, trace_id)) {
+    err << "explain: \"" << options.trace_id << "\" is not a trace id\n";
+    return kExitUsage;
+  }
+  DiscardSink sink;
+  Replayer replayer(config, sink);
+  ExplainObserver observer(trace_id, out);
+  observer.set_rules(config->rules.get());
+  replayer.engine().set_observer(&observer);
+  const bool read_all = ForEachInputLine(
+      options.inputs, err, [&](std::string_view line, uint64_t n) { replayer.Line(line, n); });
+  replayer.Finish();
+  if (!read_all) return kExitNoInput;
+  if (!observer.seen()) {
+    err << "explain: trace " << trace_id << " does not occur in the input\n";
+    return kExitFailure;
+  }
+  return kExitOk;
+}
+
+}  // namespace triaged

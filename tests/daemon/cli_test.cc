@@ -1,0 +1,255 @@
+// The subcommands end to end, through the real binary: exit codes, error positions, replay
+// output validated against the shipped JSON Schema, rule tests and explain.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <rapidjson/document.h>
+#include <rapidjson/schema.h>
+
+#include <set>
+#include <tuple>
+
+#include "tests/daemon/cli_test_util.h"
+
+namespace triaged {
+namespace {
+
+using ::testing::HasSubstr;
+using ::triaged::testing::Lines;
+using ::triaged::testing::ReadFile;
+using ::triaged::testing::RunTriaged;
+using ::triaged::testing::SourcePath;
+using ::triaged::testing::TempDir;
+
+const std::string kRules = SourcePath("config/examples/rules.yaml");
+const std::string kEvents = SourcePath("config/examples/events.jsonl");
+
+// A small valid config; the error tests below break one line of it at a time.
+const char* const kBaseConfig[] = {
+    "schema_version: 1",                                                   // 1
+    "destinations:",                                                       // 2
+    "  support-review: {kind: queue, topic: annotations.support-review}",  // 3
+    "  regressions: {kind: dataset, topic: datasets.regressions}",         // 4
+    "rules:",                                                              // 5
+    "  - name: thumbs-down",                                               // 6
+    "    when: feedback.thumbs.label == \"down\"",                         // 7
+    "    route_to: [support-review]",                                      // 8
+    "  - name: slow",                                                      // 9
+    "    when: trace.duration_ms > 5000",                                  // 10
+    "    sample: 10%",                                                     // 11
+    "    route_to: [regressions]",                                         // 12
+};
+
+std::string ConfigWith(int line, const std::string& replacement) {
+  std::string text;
+  int n = 0;
+  for (const char* l : kBaseConfig) {
+    ++n;
+    text += (n == line ? replacement : std::string(l)) + "\n";
+  }
+  return text;
+}
+
+TEST(CliValidate, AcceptsTheExampleConfig) {
+  const auto run = RunTriaged("validate -c " + kRules);
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_THAT(run.out, HasSubstr("ok"));
+}
+
+TEST(CliValidate, AcceptsTheBaseConfig) {
+  TempDir dir;
+  const std::string path = dir.Write("rules.yaml", ConfigWith(0, ""));
+  const auto run = RunTriaged("validate -c " + path);
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+}
+
+struct BrokenConfig {
+  const char* name;
+  int line;
+  const char* replacement;
+  const char* position;  // LINE:COL expected in the error
+  const char* message;   // a substring of the message
+};
+
+class CliValidateBroken : public ::testing::TestWithParam<BrokenConfig> {};
+
+TEST_P(CliValidateBroken, Exits78WithFileLineColumn) {
+  const BrokenConfig& c = GetParam();
+  TempDir dir;
+  const std::string path = dir.Write("rules.yaml", ConfigWith(c.line, c.replacement));
+  const auto run = RunTriaged("validate -c " + path);
+  EXPECT_EQ(run.exit_code, 78) << run.err;
+  EXPECT_THAT(run.err, HasSubstr(path + ":" + c.position + ": ")) << run.err;
+  EXPECT_THAT(run.err, HasSubstr(c.message)) << run.err;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Faults, CliValidateBroken,
+    ::testing::Values(
+        BrokenConfig{"UnknownTopLevelKey", 1, "schema_version: 1\ndead_leter: {topic: x}", "2:1",
+                     "dead_leter"},
+        BrokenConfig{"TypoInRuleField", 10, "    wehn: trace.duration_ms > 5000", "10:5", "wehn"},
+        BrokenConfig{"UnknownField", 10, "    when: trace.duraton_ms > 5000", "10:11",
+                     "rule \"slow\""},
+        BrokenConfig{"TypeMismatch", 10, "    when: trace.duration_ms > \"slow\"", "10:31",
+                     "rule \"slow\""},
+        BrokenConfig{"SyntaxError", 10, "    when: trace.duration_ms >", "10:30", "rule \"slow\""},
+        BrokenConfig{"RateAboveOne", 11, "    sample: 1.5", "11:13", "sample"},
+        BrokenConfig{"RateNegative", 11, "    sample: -0.1", "11:13", "sample"},
+        BrokenConfig{"PercentAbove100", 11, "    sample: 150%", "11:13", "sample"},
+        BrokenConfig{"UnknownDestination", 12, "    route_to: [regresions]", "12:16",
+                     "regresions"},
+        BrokenConfig{"UnknownDestinationKey", 4,
+                     "  regressions: {kind: dataset, topik: datasets.regressions}", "4:32",
+                     "topik"}),
+    [](const ::testing::TestParamInfo<BrokenConfig>& p) { return p.param.name; });
+
+TEST(CliValidate, MissingFileIsAConfigError) {
+  const auto run = RunTriaged("validate -c /nonexistent/rules.yaml");
+  EXPECT_EQ(run.exit_code, 78);
+  EXPECT_THAT(run.err, HasSubstr("/nonexistent/rules.yaml"));
+}
+
+// Every routed item of the example corpus, validated against schemas/routed_item.v1.json.
+TEST(CliReplay, OutputValidatesAgainstTheSchema) {
+  const auto run = RunTriaged("replay -c " + kRules + " " + kEvents);
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  rapidjson::Document schema_doc;
+  schema_doc.Parse(ReadFile(SourcePath("schemas/routed_item.v1.json")).c_str());
+  ASSERT_FALSE(schema_doc.HasParseError());
+  rapidjson::SchemaDocument schema(schema_doc);
+  const auto lines = Lines(run.out);
+  ASSERT_GE(lines.size(), 5u);
+  std::set<std::string> ids;
+  for (const std::string& line : lines) {
+    rapidjson::Document doc;
+    doc.Parse(line.c_str());
+    ASSERT_FALSE(doc.HasParseError()) << line;
+    rapidjson::SchemaValidator validator(schema);
+    EXPECT_TRUE(doc.Accept(validator)) << "invalid at " << validator.GetInvalidSchemaKeyword()
+                                       << ": " << line;
+    EXPECT_TRUE(ids.insert(doc["id"].GetString()).second) << "duplicate id: " << line;
+  }
+}
+
+TEST(CliReplay, IsDeterministic) {
+  const auto a = RunTriaged("replay -q -c " + kRules + " " + kEvents);
+  const auto b = RunTriaged("replay -q -c " + kRules + " - < " + kEvents);
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  ASSERT_EQ(b.exit_code, 0) << b.err;
+  EXPECT_EQ(a.out, b.out);
+  EXPECT_TRUE(a.err.empty()) << a.err;
+}
+
+// The exact routes the example rules imply for the example corpus.
+TEST(CliReplay, RoutesExactlyTheExpectedSet) {
+  const auto run = RunTriaged("replay -q -c " + kRules + " " + kEvents);
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  std::multiset<std::tuple<std::string, std::string, std::string, std::string>> got;
+  for (const std::string& line : Lines(run.out)) {
+    rapidjson::Document doc;
+    doc.Parse(line.c_str());
+    ASSERT_TRUE(doc.IsObject()) << line;
+    got.emplace(doc["trace_id"].GetString(), doc["rule"].GetString(),
+                doc["destination"].GetString(), doc["trigger"].GetString());
+  }
+  const std::multiset<std::tuple<std::string, std::string, std::string, std::string>> want =
+#include "tests/daemon/example_routes.inc"
+      ;
+  EXPECT_EQ(got, want);
+}
+
+TEST(CliReplay, DeadLettersEveryMalformedLineAndKeepsGoing) {
+  TempDir dir;
+  const std::string dlq = dir.path() + "/dlq.jsonl";
+  const auto run = RunTriaged("replay -c " + kRules + " " + kEvents + " --dead-letter " + dlq);
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  const auto records = Lines(ReadFile(dlq));
+  EXPECT_EQ(records.size(), 8u);
+  std::multiset<std::string> reasons;
+  for (const std::string& r : records) {
+    rapidjson::Document doc;
+    doc.Parse(r.c_str());
+    ASSERT_TRUE(doc.IsObject() && doc.HasMember("reason") && doc["reason"].IsString()) << r;
+    ASSERT_TRUE(doc.HasMember("line")) << r;
+    ASSERT_TRUE(doc.HasMember("payload") || doc.HasMember("payload_base64")) << r;
+    reasons.insert(doc["reason"].GetString());
+  }
+  EXPECT_EQ(reasons.count("invalid_json"), 2u);
+  EXPECT_EQ(reasons.count("missing_trace_id"), 2u);
+  EXPECT_EQ(reasons.count("empty_payload"), 1u);
+  EXPECT_THAT(run.err, HasSubstr("8 invalid"));
+}
+
+TEST(CliReplay, SummaryNamesEveryRule) {
+  const auto run = RunTriaged("replay -c " + kRules + " " + kEvents);
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  for (const char* rule : {"thumbs-down", "low-faithfulness", "slow", "errors"}) {
+    EXPECT_THAT(run.err, HasSubstr(rule));
+  }
+  EXPECT_THAT(run.err, HasSubstr("sampled_out"));
+}
+
+TEST(CliReplay, MissingInputFileFails) {
+  const auto run = RunTriaged("replay -c " + kRules + " /nonexistent/events.jsonl");
+  EXPECT_EQ(run.exit_code, 66);
+  EXPECT_THAT(run.err, HasSubstr("/nonexistent/events.jsonl"));
+}
+
+TEST(CliTest, ExampleTestsPass) {
+  const auto run = RunTriaged("test -c " + kRules + " " + SourcePath("config/examples/rules.tests.yaml"));
+  EXPECT_EQ(run.exit_code, 0) << run.out << run.err;
+  EXPECT_THAT(run.out, HasSubstr(" passed, 0 failed"));
+}
+
+TEST(CliTest, FailingExpectationExitsOne) {
+  TempDir dir;
+  const std::string tests = dir.Write("tests.yaml", R"(tests:
+  - name: a thumbs-up is not routed
+    events:
+      - {trace_id: abc, thumbs: up}
+    expect:
+      routes: [{rule: thumbs-down}]
+  - name: a thumbs-down is routed
+    events:
+      - {trace_id: abd, thumbs: down}
+    expect:
+      routes: [{rule: thumbs-down, destination: support-review}, {rule: thumbs-down, destination: regressions}]
+      exact: true
+)");
+  const auto run = RunTriaged("test -c " + kRules + " " + tests);
+  EXPECT_EQ(run.exit_code, 1) << run.out << run.err;
+  EXPECT_THAT(run.out, HasSubstr("test a thumbs-up is not routed ... FAILED"));
+  EXPECT_THAT(run.out, HasSubstr("1 passed, 1 failed"));
+}
+
+TEST(CliTest, MalformedTestFileExits78WithPosition) {
+  TempDir dir;
+  const std::string tests = dir.Write("tests.yaml", R"(tests:
+  - name: typo
+    events: []
+    expect:
+      rotues: []
+)");
+  const auto run = RunTriaged("test -c " + kRules + " " + tests);
+  EXPECT_EQ(run.exit_code, 78);
+  EXPECT_THAT(run.err, HasSubstr(tests + ":5:7: unknown key \"rotues\""));
+}
+
+TEST(CliExplain, ShowsEachRuleVerdictAndValues) {
+  const auto run =
+      RunTriaged("explain -c " + kRules + " " + kEvents + " 7F3A9C2E41B04D5A8E6F1C2B3D4E5F01");
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_THAT(run.out, HasSubstr("trace 7f3a9c2e41b04d5a8e6f1c2b3d4e5f01 closed"));
+  EXPECT_THAT(run.out, HasSubstr("rule thumbs-down: routed -> support-review"));
+  EXPECT_THAT(run.out, HasSubstr("\"down\""));
+  EXPECT_THAT(run.out, HasSubstr("rule slow: no_match"));
+}
+
+TEST(CliExplain, UnknownTraceExitsOne) {
+  const auto run = RunTriaged("explain -c " + kRules + " " + kEvents + " feedfacefeedface");
+  EXPECT_EQ(run.exit_code, 1);
+  EXPECT_THAT(run.err, HasSubstr("does not occur"));
+}
+
+}  // namespace
+}  // namespace triaged
