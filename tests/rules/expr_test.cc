@@ -1,0 +1,356 @@
+// The rule language of DESIGN §2.1-§2.2: every operator, every field, the missing-value rules,
+// and compile errors with their exact offsets.
+#include <gtest/gtest.h>
+
+#include "rules/expr.h"
+
+namespace triaged {
+namespace {
+
+Span MakeSpan(std::string id, std::string parent, int64_t start_ms, int64_t end_ms) {
+  Span s;
+  s.trace_id = "abc123";
+  s.span_id = std::move(id);
+  s.parent_span_id = std::move(parent);
+  s.start_ns = start_ms * 1'000'000;
+  s.end_ns = end_ms * 1'000'000;
+  s.status = SpanStatus::kOk;
+  return s;
+}
+
+Annotation MakeAnnotation(std::string name, std::optional<double> score,
+                          std::optional<std::string> label, std::string source, int64_t ts) {
+  Annotation a;
+  a.trace_id = "abc123";
+  a.name = std::move(name);
+  a.score = score;
+  a.label = std::move(label);
+  a.source = std::move(source);
+  a.timestamp_ns = ts;
+  return a;
+}
+
+// A trace with a root chat span, an LLM span, a failing tool span and some feedback.
+Trace RichTrace() {
+  Trace t("abc123");
+  Span root = MakeSpan("r", "", 0, 6200);
+  root.name = "chat";
+  root.kind = "CHAIN";
+  root.input = "How do I rotate my API key?";
+  root.output = "As an AI, I cannot do that.";
+  root.session_id = "sess-1";
+  root.user_id = "u-1";
+  root.prompt_version = "v12";
+  root.attributes = {{"env", AttrValue::String("prod")},
+                     {"tier", AttrValue::Number(3)},
+                     {"beta", AttrValue::Bool(true)},
+                     {"tags", AttrValue::Array({AttrValue::String("vip"), AttrValue::Number(7)})},
+                     {"nothing", AttrValue::Null()},
+                     {"llm.invocation_parameters.temperature", AttrValue::Number(0.2)}};
+  root.resource = {{"service.name", AttrValue::String("support-bot")}};
+  Span llm = MakeSpan("l", "r", 100, 2100);
+  llm.name = "ChatOpenAI";
+  llm.kind = "LLM";
+  llm.model = "gpt-4o";
+  llm.input_tokens = 1000;
+  llm.output_tokens = 200;
+  llm.attributes = {{"temperature", AttrValue::Number(0.2)}};
+  Span tool = MakeSpan("t", "r", 2200, 6000);
+  tool.name = "cancel_order";
+  tool.kind = "TOOL";
+  tool.status = SpanStatus::kError;
+  tool.retry_count = 2;
+  t.AddSpan(root);
+  t.AddSpan(llm);
+  t.AddSpan(tool);
+  t.AddAnnotation(MakeAnnotation("thumbs", 0, "down", "end_user", 100));
+  t.AddAnnotation(MakeAnnotation("faithfulness", 0.9, std::nullopt, "llm_judge", 100));
+  t.AddAnnotation(MakeAnnotation("faithfulness", 0.3, "unfaithful", "llm_judge", 200));
+  t.AddAnnotation(MakeAnnotation("tone-check", 0.75, "ok", "code", 50));
+  return t;
+}
+
+// A trace that never got a span and has no feedback.
+Trace EmptyTrace() { return Trace("empty"); }
+
+bool Eval(const std::string& text, const Trace& trace) {
+  CompileResult r = CompileExpression(text);
+  EXPECT_FALSE(r.error.has_value()) << text << ": " << (r.error ? r.error->message : "");
+  if (!r.expr) return false;
+  return r.expr->Matches(trace);
+}
+
+ExprError CompileError(const std::string& text, ExprKind kind = ExprKind::kBoolean) {
+  CompileResult r = CompileExpression(text, kind);
+  EXPECT_TRUE(r.error.has_value()) << text << " compiled";
+  EXPECT_EQ(r.expr, nullptr);
+  return r.error.value_or(ExprError{});
+}
+
+TEST(ExprFields, TraceFields) {
+  const Trace t = RichTrace();
+  EXPECT_TRUE(Eval(R"(trace.id == "abc123")", t));
+  EXPECT_TRUE(Eval(R"(trace.name == "chat")", t));
+  EXPECT_TRUE(Eval(R"(trace.status == "error")", t));
+  EXPECT_TRUE(Eval("trace.error", t));
+  EXPECT_TRUE(Eval("trace.error == true", t));
+  EXPECT_TRUE(Eval("trace.error_count == 1", t));
+  EXPECT_TRUE(Eval("trace.span_count == 3", t));
+  EXPECT_TRUE(Eval("trace.duration_ms == 6200", t));
+  EXPECT_TRUE(Eval(R"(trace.model == "gpt-4o")", t));
+  EXPECT_TRUE(Eval("trace.input_tokens == 1000", t));
+  EXPECT_TRUE(Eval("trace.output_tokens == 200", t));
+  EXPECT_TRUE(Eval("trace.total_tokens == 1200", t));
+  EXPECT_TRUE(Eval("trace.retry_count == 2", t));
+  EXPECT_TRUE(Eval(R"(trace.session_id == "sess-1")", t));
+  EXPECT_TRUE(Eval(R"(trace.user_id == "u-1")", t));
+  EXPECT_TRUE(Eval(R"(trace.prompt_version == "v12")", t));
+  EXPECT_TRUE(Eval(R"(trace.input contains "API key")", t));
+  EXPECT_TRUE(Eval(R"(trace.output contains "As an AI")", t));
+  EXPECT_TRUE(Eval(R"(trace.attributes["env"] == "prod")", t));
+  EXPECT_TRUE(Eval("trace.attributes.tier == 3", t));
+  EXPECT_TRUE(Eval("trace.attributes.llm.invocation_parameters.temperature < 0.5", t));
+  EXPECT_TRUE(Eval(R"(trace.resource["service.name"] == "support-bot")", t));
+}
+
+TEST(ExprFields, OkTraceStatus) {
+  Trace t("ok");
+  t.AddSpan(MakeSpan("r", "", 0, 10));
+  EXPECT_TRUE(Eval(R"(trace.status == "ok")", t));
+  EXPECT_TRUE(Eval("not trace.error", t));
+  EXPECT_TRUE(Eval("trace.retry_count == 0", t));
+}
+
+TEST(ExprFields, FeedbackUsesTheLatestAnnotationOfAName) {
+  const Trace t = RichTrace();
+  EXPECT_TRUE(Eval(R"(feedback.thumbs.label == "down")", t));
+  EXPECT_TRUE(Eval("feedback.thumbs.score == 0", t));
+  EXPECT_TRUE(Eval(R"(feedback.thumbs.source == "end_user")", t));
+  EXPECT_TRUE(Eval("feedback.faithfulness.score == 0.3", t));  // timestamp 200 beats 100
+  EXPECT_TRUE(Eval("feedback.faithfulness.count == 2", t));
+  EXPECT_TRUE(Eval(R"(feedback["tone-check"].score == 0.75)", t));
+  EXPECT_TRUE(Eval("feedback.count == 4", t));
+  EXPECT_TRUE(Eval("feedback.min_score == 0", t));
+  EXPECT_TRUE(Eval("feedback.max_score == 0.9", t));
+  EXPECT_TRUE(Eval("feedback.nothing.count == 0", t));
+  EXPECT_FALSE(Eval("exists(feedback.faithfulness.explanation)", t));
+}
+
+TEST(ExprFields, SpanQuantifiers) {
+  const Trace t = RichTrace();
+  EXPECT_TRUE(Eval(R"(any_span(span.kind == "TOOL" and span.status == "error"))", t));
+  EXPECT_FALSE(Eval(R"(any_span(span.kind == "RETRIEVER"))", t));
+  EXPECT_TRUE(Eval("count_spans(span.duration_ms > 1000) == 3", t));
+  EXPECT_TRUE(Eval(R"(count_spans(span.status == "ok") == 2)", t));
+  EXPECT_TRUE(Eval(R"(any_span(span.name == "ChatOpenAI" and span.attributes["temperature"] < 0.5))", t));
+  EXPECT_TRUE(Eval(R"(any_span(span.model == "gpt-4o"))", t));
+  EXPECT_FALSE(Eval("any_span(true)", EmptyTrace()));
+  EXPECT_TRUE(Eval("count_spans(true) == 0", EmptyTrace()));
+}
+
+TEST(ExprOperators, Comparisons) {
+  const Trace t = RichTrace();
+  EXPECT_TRUE(Eval("trace.duration_ms > 5000", t));
+  EXPECT_FALSE(Eval("trace.duration_ms < 5000", t));
+  EXPECT_TRUE(Eval("trace.duration_ms >= 6200", t));
+  EXPECT_TRUE(Eval("trace.duration_ms <= 6200", t));
+  EXPECT_FALSE(Eval("trace.duration_ms > 6200", t));
+  EXPECT_TRUE(Eval("trace.duration_ms != 1", t));
+  EXPECT_TRUE(Eval(R"(trace.model < "gpt-5")", t));  // strings compare by bytes
+  EXPECT_TRUE(Eval(R"(trace.model >= "gpt-4o")", t));
+  EXPECT_TRUE(Eval("-1.5e3 < 0", t));
+  EXPECT_TRUE(Eval(".5 == 0.5", t));
+}
+
+TEST(ExprOperators, InContainsMatches) {
+  const Trace t = RichTrace();
+  EXPECT_TRUE(Eval(R"(trace.model in ["gpt-4o", "gpt-4o-mini"])", t));
+  EXPECT_FALSE(Eval(R"(trace.model in ["claude"])", t));
+  EXPECT_TRUE(Eval("trace.span_count in [1, 2, 3]", t));
+  EXPECT_TRUE(Eval(R"("rotate" in trace.input)", t));
+  EXPECT_TRUE(Eval(R"(trace.attributes["tags"] contains "vip")", t));
+  EXPECT_TRUE(Eval(R"(trace.attributes["tags"] contains 7)", t));
+  EXPECT_FALSE(Eval(R"(trace.attributes["tags"] contains "gold")", t));
+  EXPECT_TRUE(Eval(R"("vip" in trace.attributes["tags"])", t));
+  EXPECT_TRUE(Eval(R"(trace.output matches "(?i)as an ai")", t));
+  EXPECT_FALSE(Eval(R"(trace.output matches "^I can")", t));
+  EXPECT_TRUE(Eval(R"(trace.name matches 'ch.t')", t));  // single quotes too
+}
+
+TEST(ExprOperators, LogicAndPrecedence) {
+  const Trace t = RichTrace();
+  EXPECT_TRUE(Eval("true or false and false", t));     // and binds tighter
+  EXPECT_FALSE(Eval("(true or false) and false", t));
+  EXPECT_TRUE(Eval("not false and true", t));          // not binds tighter than and
+  EXPECT_FALSE(Eval("not (false or true)", t));
+  EXPECT_TRUE(Eval("not not true", t));
+  EXPECT_TRUE(Eval("trace.error and trace.retry_count > 0 or trace.span_count == 0", t));
+}
+
+TEST(ExprOperators, NullAndExists) {
+  const Trace t = RichTrace();
+  EXPECT_TRUE(Eval(R"(trace.attributes["nothing"] == null)", t));
+  EXPECT_TRUE(Eval(R"(exists(trace.attributes["nothing"]))", t));  // null is a value
+  EXPECT_FALSE(Eval(R"(exists(trace.attributes["absent"]))", t));
+  EXPECT_FALSE(Eval(R"(trace.attributes["absent"] == null)", t));  // missing is not null
+  EXPECT_TRUE(Eval("exists(trace.model)", t));
+  EXPECT_TRUE(Eval(R"(trace.attributes["beta"])", t));  // an any-typed boolean
+  EXPECT_FALSE(Eval(R"(trace.attributes["env"])", t));  // a string is not true
+}
+
+// DESIGN §2.2: a comparison with a missing value is false, `!=` included.
+TEST(ExprMissing, EveryComparisonWithAMissingValueIsFalse) {
+  const Trace e = EmptyTrace();
+  for (const char* text : {
+           "feedback.thumbs.score < 0.5", "feedback.thumbs.score <= 0.5",
+           "feedback.thumbs.score > 0.5", "feedback.thumbs.score >= 0.5",
+           "feedback.thumbs.score == 0", "feedback.thumbs.score != 1",
+           R"(feedback.thumbs.label != "down")", R"(trace.model == "gpt-4o")",
+           R"(trace.model != "gpt-4o")", "trace.duration_ms > 0", "trace.duration_ms != 0",
+           R"(trace.name in ["chat"])", R"(trace.input contains "x")",
+           R"(trace.output matches ".*")", R"("x" in trace.input)",
+           R"(trace.attributes["k"] == "v")", R"(trace.attributes["k"] != "v")",
+           "feedback.min_score < 1", "feedback.max_score >= 0", "trace.input_tokens > 0",
+           R"(trace.session_id == trace.user_id)", R"(trace.resource["service.name"] != "x")",
+           R"(trace.attributes["k"])"}) {
+    EXPECT_FALSE(Eval(text, e)) << text;
+  }
+  EXPECT_TRUE(Eval("not (feedback.thumbs.score < 0.5)", e));  // plain boolean not
+  EXPECT_TRUE(Eval("feedback.count == 0 and feedback.thumbs.count == 0", e));
+  EXPECT_TRUE(Eval("trace.span_count == 0 and not trace.error", e));
+}
+
+TEST(ExprMissing, RuntimeTypeMismatchIsFalse) {
+  const Trace t = RichTrace();
+  EXPECT_FALSE(Eval(R"(trace.attributes["env"] > 3)", t));
+  EXPECT_FALSE(Eval(R"(trace.attributes["tier"] == "3")", t));
+  EXPECT_TRUE(Eval(R"(trace.attributes["tier"] != "3")", t));  // both present, different
+  EXPECT_FALSE(Eval(R"(trace.attributes["tier"] matches "3")", t));
+  EXPECT_FALSE(Eval(R"(trace.attributes["tier"] contains "3")", t));
+}
+
+TEST(ExprEvaluate, ReturnsValues) {
+  const Trace t = RichTrace();
+  auto value = [&](const char* text) {
+    CompileResult r = CompileExpression(text, ExprKind::kAny);
+    EXPECT_TRUE(r.expr) << text;
+    return r.expr ? FormatExprValue(r.expr->Evaluate(t)) : "";
+  };
+  EXPECT_EQ(value("trace.session_id"), "\"sess-1\"");
+  EXPECT_EQ(value("trace.duration_ms"), "6200");
+  EXPECT_EQ(value("feedback.faithfulness.score"), "0.3");
+  EXPECT_EQ(value("trace.attributes.tags"), "[\"vip\", 7]");
+  EXPECT_EQ(value("trace.attributes.nothing"), "null");
+  EXPECT_EQ(value("trace.attributes.absent"), "<missing>");
+  EXPECT_EQ(value("trace.error"), "true");
+  EXPECT_EQ(value("count_spans(true)"), "3");
+  EXPECT_EQ(value(R"("a\"b\\c\n")"), R"("a\"b\\c\n")");
+}
+
+TEST(ExprEvaluate, TypeNames) {
+  EXPECT_EQ(CompileExpression("trace.error").expr->type_name(), "bool");
+  EXPECT_EQ(CompileExpression("trace.model", ExprKind::kAny).expr->type_name(), "string");
+  EXPECT_EQ(CompileExpression("trace.span_count", ExprKind::kAny).expr->type_name(), "number");
+  EXPECT_EQ(CompileExpression("trace.attributes.x").expr->type_name(), "any");
+  EXPECT_EQ(CompileExpression("[1]", ExprKind::kAny).expr->type_name(), "list");
+}
+
+TEST(ExprExplain, RecordsEachEvaluatedLeafWithItsValues) {
+  const Trace t = RichTrace();
+  CompileResult r = CompileExpression(
+      R"(feedback.thumbs.label == "down" and (trace.duration_ms > 9000 or trace.model == "gpt-4o"))");
+  ASSERT_TRUE(r.expr);
+  std::vector<ExplainStep> steps;
+  EXPECT_TRUE(r.expr->Explain(t, steps));
+  ASSERT_EQ(steps.size(), 3u);
+  EXPECT_EQ(steps[0].text, R"(feedback.thumbs.label == "down")");
+  EXPECT_EQ(steps[0].detail, R"(feedback.thumbs.label = "down")");
+  EXPECT_TRUE(steps[0].result);
+  EXPECT_EQ(steps[1].detail, "trace.duration_ms = 6200");
+  EXPECT_FALSE(steps[1].result);
+  EXPECT_TRUE(steps[2].result);
+  // Short circuit: a false left side of `and` is the only step.
+  steps.clear();
+  EXPECT_FALSE(CompileExpression("trace.span_count > 5 and trace.error").expr->Explain(t, steps));
+  EXPECT_EQ(steps.size(), 1u);
+  EXPECT_EQ(steps[0].detail, "trace.span_count = 3");
+}
+
+TEST(ExprExplain, AgreesWithMatches) {
+  const Trace t = RichTrace();
+  for (const char* text : {"trace.error and not trace.error", "feedback.thumbs.score < 0.5",
+                           R"(any_span(span.kind == "TOOL"))", "exists(trace.user_id)",
+                           "feedback.nothing.score != 1 or trace.span_count == 3"}) {
+    auto expr = CompileExpression(text).expr;
+    ASSERT_TRUE(expr) << text;
+    std::vector<ExplainStep> steps;
+    EXPECT_EQ(expr->Explain(t, steps), expr->Matches(t)) << text;
+    EXPECT_FALSE(steps.empty()) << text;
+  }
+}
+
+TEST(ExprCompile, SampleKeyMustBeAString) {
+  EXPECT_TRUE(CompileExpression("trace.session_id", ExprKind::kString).expr);
+  EXPECT_TRUE(CompileExpression("trace.attributes.tenant", ExprKind::kString).expr);
+  const ExprError e = CompileError("trace.span_count", ExprKind::kString);
+  EXPECT_EQ(e.offset, 0u);
+  EXPECT_NE(e.message.find("string"), std::string::npos) << e.message;
+}
+
+struct ErrorCase {
+  const char* text;
+  size_t offset;
+  const char* message;  // a substring
+};
+
+class ExprCompileError : public ::testing::TestWithParam<ErrorCase> {};
+
+TEST_P(ExprCompileError, PointsAtTheFault) {
+  const ErrorCase& c = GetParam();
+  const ExprError e = CompileError(c.text);
+  EXPECT_EQ(e.offset, c.offset) << c.text << ": " << e.message;
+  EXPECT_NE(e.message.find(c.message), std::string::npos) << c.text << ": " << e.message;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, ExprCompileError,
+    ::testing::Values(
+        ErrorCase{"trace.duraton_ms > 5000", 0, "did you mean \"trace.duration_ms\"?"},
+        ErrorCase{"trace.error and trace.modle == \"x\"", 16, "unknown field \"trace.modle\""},
+        ErrorCase{"tracee.error", 0, "unknown field"},
+        ErrorCase{"trace.duration_ms == \"slow\"", 21, "cannot compare number with string"},
+        ErrorCase{"trace.model > 3", 14, "cannot compare string with number"},
+        ErrorCase{"trace.error and 5", 16, "needs a boolean"},
+        ErrorCase{"not trace.model", 4, "needs a boolean"},
+        ErrorCase{"trace.duration_ms", 0, "must be a boolean"},
+        ErrorCase{"trace.error < true", 0, "needs numbers or strings"},
+        ErrorCase{"trace.duration_ms >", 19, "expected a value, got end of expression"},
+        ErrorCase{"(trace.error", 12, "expected ')'"},
+        ErrorCase{"trace.error trace.error", 12, "unexpected 'trace'"},
+        ErrorCase{"trace.error && trace.error", 12, "use 'and' instead of '&&'"},
+        ErrorCase{"trace.error || true", 12, "use 'or' instead of '||'"},
+        ErrorCase{"!trace.error", 0, "use 'not'"},
+        ErrorCase{"trace.model = \"x\"", 12, "use '=='"},
+        ErrorCase{"trace.model == \"x", 15, "unterminated string"},
+        ErrorCase{"trace.model == \"\\q\"", 16, "unknown escape"},
+        ErrorCase{"trace.output matches \"(unclosed\"", 21, "invalid regular expression"},
+        ErrorCase{"trace.output matches trace.input", 21, "string literal"},
+        ErrorCase{"trace.span_count matches \"1\"", 0, "needs a string"},
+        ErrorCase{"span.kind == \"TOOL\"", 0, "only be used inside any_span"},
+        ErrorCase{"any_span(any_span(true))", 9, "cannot be nested"},
+        ErrorCase{"any_span(span.kind)", 9, "needs a boolean"},
+        ErrorCase{"any_span(span.knd == \"x\")", 9, "did you mean \"span.kind\"?"},
+        ErrorCase{"sum(trace.error)", 0, "unknown function"},
+        ErrorCase{"feedback.thumbs.lable == \"down\"", 16, "unknown feedback field \"lable\""},
+        ErrorCase{"feedback.thumbs == \"down\"", 9, "needs a field"},
+        ErrorCase{"trace.attributes == 1", 17, "needs a key"},
+        ErrorCase{"trace.model in [trace.name]", 16, "list elements must be literals"},
+        ErrorCase{"trace.model in 3", 15, "needs a list or a string"},
+        ErrorCase{"trace.span_count contains 1", 0, "needs a string or a list"},
+        ErrorCase{"trace.attributes.x == [1]", 0, "lists cannot be compared"},
+        ErrorCase{"1abc == 1", 1, "after a number"},
+        ErrorCase{"trace.model == #", 15, "unexpected character '#'"},
+        ErrorCase{"   ", 0, "empty expression"}));
+
+}  // namespace
+}  // namespace triaged
