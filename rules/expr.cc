@@ -609,7 +609,10 @@ class Parser {
   }
   std::string Describe(const Token& t) const {
     if (t.kind == Tok::kEnd) return "end of expression";
-    return "'" + std::string(text_.substr(t.begin, t.end - t.begin)) + "'";
+    std::string out(1, '\'');
+    out.append(text_.substr(t.begin, t.end - t.begin));
+    out.push_back('\'');
+    return out;
   }
 
   static void RequireBool(const Node& n, const char* context) {
