@@ -9,11 +9,12 @@ scripts/install-deps.sh
 
 BUILD_DIR=${BUILD_DIR:-build}
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTRIAGED_TESTS=OFF >/dev/null
-cmake --build "$BUILD_DIR" -j "$(nproc)" --target triaged
+cmake --build "$BUILD_DIR" -j "$(nproc)" --target triaged >&2
 
 TRIAGED="$BUILD_DIR/daemon/triaged"
-"$TRIAGED" validate -c config/examples/rules.yaml
-"$TRIAGED" test -c config/examples/rules.yaml config/examples/rules.tests.yaml
+# Progress on stderr; stdout carries only the routed items.
+"$TRIAGED" validate -c config/examples/rules.yaml >&2
+"$TRIAGED" test -c config/examples/rules.yaml config/examples/rules.tests.yaml >&2
 "$TRIAGED" replay -c config/examples/rules.yaml config/examples/events.jsonl \
   --dead-letter "$BUILD_DIR/dead-letter.jsonl"
 echo "dead letters: $BUILD_DIR/dead-letter.jsonl" >&2
