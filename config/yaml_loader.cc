@@ -630,10 +630,8 @@ void Loader::LoadRule(const YAML::Node& node, size_t index, RuleSet& rules,
             rule.destinations.push_back(idx);
           }
         } else if (key == "priority") {
-          if (auto p = Enum(v, w, key, {"low", "normal", "high", "urgent"})) {
-            static const char* const kPriorities[] = {"low", "normal", "high", "urgent"};
-            rule.priority = kPriorities[*p];
-          }
+          // Free text (low, normal, high, urgent, p1, ...): queues order by their own scheme.
+          if (auto p = String(v, w, key)) rule.priority = *p;
         } else if (key == "sample") {
           if (auto rate = SampleRate(v, w)) rule.sample_rate = *rate;
         } else if (key == "sample_salt") {

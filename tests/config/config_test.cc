@@ -636,16 +636,15 @@ TEST_F(ConfigTest, RuleNames) {
 }
 
 TEST_F(ConfigTest, Priorities) {
-  for (const char* p : {"low", "normal", "high", "urgent"}) {
+  for (const char* p : {"low", "normal", "high", "urgent", "p1", "critical"}) {
     auto config = LoadOk(std::string(kDest) + "  - {name: r, when: trace.error, route_to: [q], "
                                               "priority: " + p + "}\n");
     ASSERT_NE(config, nullptr);
     EXPECT_EQ(config->rules->rules[0].priority, p);
   }
   EXPECT_THAT(Errors(std::string(kDest) + "  - {name: r, when: trace.error, route_to: [q], "
-                                          "priority: critical}\n"),
-              ElementsAre("rules.yaml:4:59: rule \"r\": priority must be one of low, normal, "
-                          "high, urgent, got \"critical\""));
+                                          "priority: [high]}\n"),
+              ElementsAre(::testing::HasSubstr("rules.yaml:4:59: rule \"r\": priority")));
 }
 
 TEST_F(ConfigTest, LimitValidation) {
