@@ -282,7 +282,9 @@ AddResult Engine::Add(DecodedMessage message, int64_t now_ns, RouteSink& sink) {
     if (!late) {
       entry.has_span = true;
       entry.last_span_ns = now_ns;
-      if (span.is_root() && span.end_ns) entry.root_end_ns = span.end_ns;
+      // Root grace runs from when the root was seen to have ended (its arrival), on the engine's
+      // one clock: producers' clocks may be skewed, and replayed events may be old.
+      if (span.is_root() && span.end_ns) entry.root_end_ns = now_ns;
     }
     const std::string id = span.trace_id;
     entry.trace.AddSpan(std::move(span));

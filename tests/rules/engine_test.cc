@@ -112,11 +112,19 @@ TEST_F(EngineTest, RootGraceClosesAfterRootEnds) {
   EXPECT_EQ(obs_.closes[0].reason, CloseReason::kRootGrace);
 }
 
-TEST_F(EngineTest, RootThatEndedLongAgoClosesAtOnce) {
+// Root grace runs on the engine's clock from the root's arrival: a root whose own end time is
+// long past (an old replay, a producer with a skewed clock) still waits root_grace for its
+// children instead of closing at once.
+TEST_F(EngineTest, RootGraceRunsFromTheRootsArrival) {
   builder().Rule("all", Always(), {"review"});
   Add(Msg(Root("t1", kT0 - Sec(30), kT0 - Sec(20))), kT0);
+  EXPECT_THAT(sink_.items, IsEmpty());
+  EXPECT_EQ(engine().NextDeadline(), kT0 + kGrace);
+  Advance(kT0 + kGrace - 1);
+  EXPECT_THAT(sink_.items, IsEmpty());
+  Advance(kT0 + kGrace);
   ASSERT_EQ(sink_.items.size(), 1u);
-  EXPECT_EQ(sink_.items[0].routed_at_ns, kT0);
+  EXPECT_EQ(sink_.items[0].routed_at_ns, kT0 + kGrace);
   ASSERT_EQ(obs_.closes.size(), 1u);
   EXPECT_EQ(obs_.closes[0].reason, CloseReason::kRootGrace);
   EXPECT_EQ(engine().open_traces(), 0u);

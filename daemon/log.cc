@@ -1,0 +1,61 @@
+#include "daemon/log.h"
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <memory>
+
+#include "rules/decode.h"
+
+namespace triaged::log {
+namespace {
+
+spdlog::logger& Logger() {
+  static std::shared_ptr<spdlog::logger> logger = [] {
+    auto l = spdlog::stderr_logger_mt("triaged");
+    l->set_pattern("%v");  // the line is already a JSON object
+    l->flush_on(spdlog::level::info);
+    return l;
+  }();
+  return *logger;
+}
+
+std::string Line(std::string_view level, std::string_view msg,
+                 std::initializer_list<Field> fields) {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  w.StartObject();
+  const auto now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  const std::string ts = FormatRfc3339(now);
+  w.Key("ts");
+  w.String(ts.c_str());
+  w.Key("level");
+  w.String(level.data(), static_cast<rapidjson::SizeType>(level.size()));
+  w.Key("msg");
+  w.String(msg.data(), static_cast<rapidjson::SizeType>(msg.size()));
+  for (const auto& [key, value] : fields) {
+    w.Key(key.data(), static_cast<rapidjson::SizeType>(key.size()));
+    w.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
+  }
+  w.EndObject();
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+}  // namespace
+
+void Info(std::string_view msg, std::initializer_list<Field> fields) {
+  Logger().info(Line("info", msg, fields));
+}
+void Warn(std::string_view msg, std::initializer_list<Field> fields) {
+  Logger().warn(Line("warn", msg, fields));
+}
+void Error(std::string_view msg, std::initializer_list<Field> fields) {
+  Logger().error(Line("error", msg, fields));
+}
+
+}  // namespace triaged::log
