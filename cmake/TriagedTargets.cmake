@@ -31,9 +31,10 @@ function(triaged_executable name)
   target_link_libraries(${name} PRIVATE ${ARG_DEPS})
 endfunction()
 
-# triaged_test(NAME SOURCES ... DEPS ... LABELS ...): a GoogleTest binary whose cases become ctest tests.
+# triaged_test(NAME SOURCES ... DEPS ... LABELS ... [FIXTURES ...]): a GoogleTest binary whose
+# cases become ctest tests (FIXTURES: ctest fixtures they require, e.g. the Kafka broker).
 function(triaged_test name)
-  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS;LABELS" ${ARGN})
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS;LABELS;FIXTURES" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
   _triaged_common(${name})
   target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gmock GTest::gtest_main)
@@ -42,7 +43,7 @@ function(triaged_test name)
     TRIAGED_BINARY_DIR="${PROJECT_BINARY_DIR}")
   gtest_discover_tests(${name}
     DISCOVERY_MODE PRE_TEST
-    PROPERTIES LABELS "${ARG_LABELS}")
+    PROPERTIES LABELS "${ARG_LABELS}" FIXTURES_REQUIRED "${ARG_FIXTURES}")
 endfunction()
 
 # triaged_bench(NAME SOURCES ... DEPS ...)

@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "daemon/commands.h"
+#include "daemon/pipeline.h"
 
 namespace {
 
@@ -45,7 +46,15 @@ int main(int argc, char** argv) {
   explain_cmd->add_option("-c,--config", explain.config_path, "Config file")->required();
   explain_cmd->add_option("args", explain_args, "EVENTS... TRACE_ID")->required();
 
+  RunOptions run;
+  CLI::App* run_cmd = app.add_subcommand(
+      "run", "The daemon: consume spans and feedback, route, publish; SIGHUP reloads");
+  run_cmd->add_option("-c,--config", run.config_path, "Config file")->required();
+  run_cmd->add_flag("--watch", run.watch, "Reload when the config file changes");
+
   CLI11_PARSE(app, argc, argv);
+
+  if (*run_cmd) return RunDaemon(run, std::cerr);
 
   if (*validate_cmd) return RunValidate(validate, std::cout, std::cerr);
   if (*test_cmd) return RunTests(test, std::cout, std::cerr);

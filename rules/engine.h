@@ -110,6 +110,11 @@ class Engine {
 
   int64_t now() const { return now_ns_; }
   size_t open_traces() const { return open_count_; }
+  // True while the trace is open (not yet decided).
+  bool IsOpen(const std::string& trace_id) const {
+    auto it = traces_.find(trace_id);
+    return it != traces_.end() && it->second.state == State::kOpen;
+  }
   size_t retained_traces() const { return traces_.size(); }
   const std::vector<RuleCounters>& rule_counters() const { return rule_counters_; }
   const EngineCounters& counters() const { return counters_; }

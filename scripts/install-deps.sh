@@ -9,6 +9,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev libxxhash-dev libre2-dev libspdlog-dev
   libcli11-dev
   kcat prometheus
+  openjdk-17-jre-headless maven
 )
 
 missing=()

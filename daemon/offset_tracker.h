@@ -1,0 +1,63 @@
+// At-least-once offset bookkeeping for one partition number of the co-partitioned inputs
+// (DESIGN §6): the committable offset never passes the first event of an undecided trace, nor
+// the first event of a decided trace whose routed items the broker has not acknowledged yet,
+// nor a dead-lettered message whose dead letter is unacknowledged. Pure: no Kafka, no clock.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace triaged {
+
+class PartitionOffsets {
+ public:
+  static constexpr int kInputs = 2;  // 0 = spans, 1 = feedback
+
+  // A message at `offset` of `input` was consumed; it carried events of `trace_ids` (none for a
+  // message that was refused).
+  void Consumed(int input, int64_t offset, const std::vector<std::string>& trace_ids);
+  // The engine evaluated the trace (at close, or again on a late event).
+  void Decided(const std::string& trace_id);
+  // A routed item of the trace was handed to the producer; Release the ticket on its delivery
+  // report.
+  uint64_t Hold(const std::string& trace_id);
+  // A record about the message at `offset` (a dead letter) was handed to the producer.
+  uint64_t HoldOffset(int input, int64_t offset);
+  // A delivery report. A failed delivery keeps its hold: nothing past it is ever committed, so
+  // a restart re-reads and re-routes it.
+  void Release(uint64_t ticket, bool delivered);
+
+  // The offset to commit for `input` (Kafka semantics: the next message to read), or nullopt
+  // before the first message. Never moves backwards.
+  std::optional<int64_t> Committable(int input) const;
+
+  // Partition revoked: forget everything; the new owner starts from the committed offset.
+  void Reset();
+
+  size_t undecided() const;
+  size_t holds() const { return trace_tickets_.size() + offset_tickets_.size(); }
+  size_t failed() const { return failed_; }
+
+ private:
+  struct TraceState {
+    std::optional<int64_t> first[kInputs];  // pinned offsets
+    bool undecided = false;
+    uint64_t holds = 0;
+  };
+  void MaybeRelease(const std::string& trace_id);
+
+  std::unordered_map<std::string, TraceState> traces_;
+  std::multiset<int64_t> pins_[kInputs];
+  std::optional<int64_t> next_[kInputs];
+  mutable std::optional<int64_t> last_[kInputs];
+  std::unordered_map<uint64_t, std::string> trace_tickets_;
+  std::unordered_map<uint64_t, std::pair<int, int64_t>> offset_tickets_;
+  uint64_t next_ticket_ = 1;
+  size_t failed_ = 0;
+};
+
+}  // namespace triaged

@@ -1,0 +1,273 @@
+// `triaged run` against a real Apache Kafka broker (scripts/kafka-dev.sh, started by the ctest
+// fixture), with kcat as the independent client: the example corpus produced into the input
+// topics is routed exactly as `triaged replay` routes it; bad input is dead-lettered; SIGTERM
+// exits 0; topics that are not co-partitioned are refused.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <rapidjson/document.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <map>
+#include <set>
+#include <tuple>
+
+#include "daemon/ingest.h"
+#include "rules/decode.h"
+#include "tests/daemon/cli_test_util.h"
+
+namespace triaged {
+namespace {
+
+using ::testing::HasSubstr;
+using ::triaged::testing::Lines;
+using ::triaged::testing::ReadFile;
+using ::triaged::testing::SourcePath;
+using ::triaged::testing::TempDir;
+
+std::string Shell(const std::string& cmd) {
+  std::string out;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (p == nullptr) return out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  pclose(p);
+  return out;
+}
+
+std::string Bootstrap() {
+  static const std::string boot = [] {
+    if (const char* env = std::getenv("KAFKA_BOOTSTRAP")) return std::string(env);
+    std::string out = Shell(SourcePath("scripts/kafka-dev.sh") + " status 2>/dev/null");
+    while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+    const size_t nl = out.rfind('\n');
+    return nl == std::string::npos ? out : out.substr(nl + 1);
+  }();
+  return boot;
+}
+
+void CreateTopic(const std::string& name, int partitions) {
+  const std::string cmd = "KAFKA_BOOTSTRAP=" + Bootstrap() + " " +
+                          SourcePath("scripts/kafka-dev.sh") + " create-topic " + name + " " +
+                          std::to_string(partitions) + " >/dev/null 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+}
+
+// A unique suffix per test (and per run), so reruns against a shared broker never collide.
+std::string NextId() {
+  static int counter = 0;
+  static const std::string run = std::to_string(getpid()) + "-" +
+                                 std::to_string(std::chrono::steady_clock::now()
+                                                    .time_since_epoch()
+                                                    .count() % 1000000);
+  return run + "-" + std::to_string(counter++);
+}
+
+struct Topics {
+  std::string id = NextId();
+  std::string spans = "it.spans-" + id, feedback = "it.feedback-" + id;
+  std::string support = "it.support-review-" + id, agent = "it.agent-review-" + id;
+  std::string regressions = "it.regressions-" + id, sessions = "it.session-replay-" + id;
+  std::string dead_letter = "it.dead-letter-" + id;
+  std::string group = "it-group-" + id;
+};
+
+// The example rules with this run's topics, fast timings and the real broker.
+std::string ConfigFor(const Topics& t) {
+  std::string rules = ReadFile(SourcePath("config/examples/rules.yaml"));
+  rules = rules.substr(rules.find("\nrules:"));  // keep the rules, replace everything above
+  return "kafka:\n  bootstrap_servers: " + Bootstrap() + "\n  group_id: " + t.group +
+         "\ninputs:\n  spans: {topic: " + t.spans + "}\n  feedback: {topic: " + t.feedback +
+         "}\ntrace: {decision_wait: 1s, root_grace: 500ms, max_wait: 30s}\n"
+         "destinations:\n"
+         "  support-review: {kind: queue, topic: " + t.support + "}\n"
+         "  agent-review: {kind: queue, topic: " + t.agent + "}\n"
+         "  regressions: {kind: dataset, topic: " + t.regressions + "}\n"
+         "  session-replay: {kind: dataset, topic: " + t.sessions + "}\n"
+         "dead_letter: {topic: " + t.dead_letter + "}\n"
+         "admin: {listen: 127.0.0.1:0}\n" + rules;
+}
+
+// Splits the example corpus by input topic, keyed by trace id, as producers would send it.
+void ProduceCorpus(const Topics& t, const std::string& dir) {
+  std::ofstream spans(dir + "/spans.txt"), feedback(dir + "/feedback.txt");
+  uint64_t n = 0;
+  for (const std::string& line : Lines(ReadFile(SourcePath("config/examples/events.jsonl")))) {
+    ReplayLine parsed = ParseReplayLine(line, ++n);
+    std::string key = "malformed";
+    bool to_spans = true;
+    if (!parsed.origin.topic.empty()) {
+      to_spans = parsed.origin.topic == "llm.spans";
+    }
+    Result<DecodedMessage> decoded = DecodeAny(parsed.payload);
+    if (decoded.ok()) {
+      if (parsed.origin.topic.empty()) to_spans = !decoded->spans.empty();
+      key = !decoded->spans.empty() ? decoded->spans[0].trace_id
+                                    : decoded->annotations[0].trace_id;
+    }
+    const std::string payload = parsed.null_payload ? "" : parsed.payload;
+    (to_spans ? spans : feedback) << key << '\t' << payload << '\n';
+  }
+  spans.close();
+  feedback.close();
+  for (const auto& [topic, file] : {std::pair{t.spans, "spans.txt"}, {t.feedback, "feedback.txt"}}) {
+    const std::string cmd = "kcat -P -b " + Bootstrap() + " -t " + topic + " -K '\t' -l " + dir +
+                            "/" + file + " 2>&1";
+    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  }
+}
+
+struct Consumed {
+  std::string key, payload;
+  std::map<std::string, std::string> headers;
+};
+
+std::vector<Consumed> ReadTopic(const std::string& topic) {
+  std::vector<Consumed> out;
+  const std::string text =
+      Shell("kcat -C -b " + Bootstrap() + " -t " + topic + " -o beginning -e -q -J 2>/dev/null");
+  for (const std::string& line : Lines(text)) {
+    rapidjson::Document d;
+    d.Parse(line.c_str());
+    if (!d.IsObject()) continue;
+    Consumed c;
+    if (d.HasMember("key") && d["key"].IsString()) c.key = d["key"].GetString();
+    if (d.HasMember("payload") && d["payload"].IsString()) c.payload = d["payload"].GetString();
+    if (d.HasMember("headers") && d["headers"].IsArray()) {
+      const auto& h = d["headers"];
+      for (rapidjson::SizeType i = 0; i + 1 < h.Size(); i += 2) {
+        if (h[i].IsString() && h[i + 1].IsString()) c.headers[h[i].GetString()] = h[i + 1].GetString();
+      }
+    }
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+// `triaged run` as a child process.
+class Daemon {
+ public:
+  Daemon(const std::string& config, const std::string& log) {
+    pid_ = fork();
+    if (pid_ == 0) {
+      freopen(log.c_str(), "w", stderr);
+      freopen("/dev/null", "w", stdout);
+      execl(TRIAGED_BINARY, TRIAGED_BINARY, "run", "-c", config.c_str(), nullptr);
+      _exit(127);
+    }
+  }
+  ~Daemon() {
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+  // Sends `sig` and waits up to `timeout` for the exit; returns the exit code or -1.
+  int Stop(int sig, std::chrono::seconds timeout) {
+    kill(pid_, sig);
+    return Wait(timeout);
+  }
+  int Wait(std::chrono::seconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      int status = 0;
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+      }
+      usleep(20'000);  // polling a condition (child exit) with a deadline
+    }
+    return -1;
+  }
+
+ private:
+  pid_t pid_ = -1;
+};
+
+using RouteSet = std::multiset<std::tuple<std::string, std::string, std::string>>;
+
+RouteSet Expected(const std::string& config) {
+  RouteSet want;
+  const std::string out = Shell(std::string(TRIAGED_BINARY) + " replay -q -c " + config + " " +
+                                SourcePath("config/examples/events.jsonl"));
+  for (const std::string& line : Lines(out)) {
+    rapidjson::Document d;
+    d.Parse(line.c_str());
+    want.emplace(d["trace_id"].GetString(), d["rule"].GetString(), d["destination"].GetString());
+  }
+  return want;
+}
+
+class RunIntegration : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (Bootstrap().empty()) GTEST_SKIP() << "no Kafka broker (scripts/kafka-dev.sh start)";
+  }
+};
+
+TEST_F(RunIntegration, RoutesTheCorpusExactlyAsReplayDoes) {
+  TempDir dir;
+  Topics t;
+  for (const std::string* topic : {&t.spans, &t.feedback}) CreateTopic(*topic, 4);
+  for (const std::string* topic : {&t.support, &t.agent, &t.regressions, &t.sessions,
+                                   &t.dead_letter}) {
+    CreateTopic(*topic, 1);
+  }
+  const std::string config = dir.Write("rules.yaml", ConfigFor(t));
+  const RouteSet want = Expected(config);
+  ASSERT_EQ(want.size(), 16u);
+  ProduceCorpus(t, dir.path());
+
+  Daemon daemon(config, dir.path() + "/daemon.log");
+  RouteSet got;
+  std::vector<Consumed> dead;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(90);
+  while (std::chrono::steady_clock::now() < deadline) {
+    got.clear();
+    for (const std::string* topic : {&t.support, &t.agent, &t.regressions, &t.sessions}) {
+      for (const Consumed& c : ReadTopic(*topic)) {
+        ASSERT_EQ(c.headers.count("triaged-rule"), 1u) << c.payload;
+        ASSERT_EQ(c.headers.count("triaged-destination"), 1u) << c.payload;
+        rapidjson::Document d;
+        d.Parse(c.payload.c_str());
+        ASSERT_TRUE(d.IsObject()) << c.payload;
+        EXPECT_EQ(c.key, d["trace_id"].GetString());
+        EXPECT_EQ(c.headers.at("triaged-rule"), d["rule"].GetString()) << c.payload;
+        EXPECT_EQ(c.headers.at("triaged-destination"), d["destination"].GetString());
+        got.emplace(d["trace_id"].GetString(), d["rule"].GetString(),
+                    d["destination"].GetString());
+      }
+    }
+    dead = ReadTopic(t.dead_letter);
+    if (got.size() >= want.size() && dead.size() >= 8) break;
+  }
+  EXPECT_EQ(got, want) << ReadFile(dir.path() + "/daemon.log");
+  ASSERT_EQ(dead.size(), 8u) << ReadFile(dir.path() + "/daemon.log");
+  for (const Consumed& c : dead) {
+    rapidjson::Document d;
+    d.Parse(c.payload.c_str());
+    ASSERT_TRUE(d.IsObject() && d.HasMember("reason") && d.HasMember("offset")) << c.payload;
+    EXPECT_TRUE(d["offset"].IsInt64()) << c.payload;
+  }
+  EXPECT_EQ(daemon.Stop(SIGTERM, std::chrono::seconds(40)), 0)
+      << ReadFile(dir.path() + "/daemon.log");
+  EXPECT_THAT(ReadFile(dir.path() + "/daemon.log"), HasSubstr("\"msg\":\"stopped\""));
+}
+
+TEST_F(RunIntegration, RefusesInputsThatAreNotCoPartitioned) {
+  TempDir dir;
+  Topics t;
+  CreateTopic(t.spans, 4);
+  CreateTopic(t.feedback, 2);
+  const std::string config = dir.Write("rules.yaml", ConfigFor(t));
+  Daemon daemon(config, dir.path() + "/daemon.log");
+  EXPECT_EQ(daemon.Wait(std::chrono::seconds(30)), 1);
+  EXPECT_THAT(ReadFile(dir.path() + "/daemon.log"), HasSubstr("not co-partitioned"));
+}
+
+}  // namespace
+}  // namespace triaged
