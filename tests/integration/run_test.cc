@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <iostream>
 #include <map>
 #include <set>
 #include <tuple>
@@ -202,6 +203,44 @@ RouteSet Expected(const std::string& config) {
   return want;
 }
 
+
+// Reads every routed topic until `routes` items and `dead_letters` dead letters are there (or a
+// deadline passes), checking each item's key and headers on the way.
+RouteSet WaitForRoutes(const Topics& t, size_t routes, size_t dead_letters,
+                       std::vector<Consumed>* dead = nullptr) {
+  RouteSet got;
+  std::vector<Consumed> dlq;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(90);
+  while (std::chrono::steady_clock::now() < deadline) {
+    got.clear();
+    for (const std::string* topic : {&t.support, &t.agent, &t.regressions, &t.sessions}) {
+      for (const Consumed& c : ReadTopic(*topic)) {
+        rapidjson::Document d;
+        d.Parse(c.payload.c_str());
+        EXPECT_TRUE(d.IsObject()) << c.payload;
+        if (!d.IsObject()) continue;
+        EXPECT_EQ(c.key, d["trace_id"].GetString());
+        EXPECT_EQ(c.headers.count("triaged-rule"), 1u) << c.payload;
+        EXPECT_EQ(c.headers.count("triaged-destination"), 1u) << c.payload;
+        got.emplace(d["trace_id"].GetString(), d["rule"].GetString(),
+                    d["destination"].GetString());
+      }
+    }
+    dlq = ReadTopic(t.dead_letter);
+    if (got.size() >= routes && dlq.size() >= dead_letters) break;
+  }
+  if (dead != nullptr) *dead = std::move(dlq);
+  return got;
+}
+
+void CreateTopics(const Topics& t) {
+  for (const std::string* topic : {&t.spans, &t.feedback}) CreateTopic(*topic, 4);
+  for (const std::string* topic : {&t.support, &t.agent, &t.regressions, &t.sessions,
+                                   &t.dead_letter}) {
+    CreateTopic(*topic, 1);
+  }
+}
+
 class RunIntegration : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -212,39 +251,15 @@ class RunIntegration : public ::testing::Test {
 TEST_F(RunIntegration, RoutesTheCorpusExactlyAsReplayDoes) {
   TempDir dir;
   Topics t;
-  for (const std::string* topic : {&t.spans, &t.feedback}) CreateTopic(*topic, 4);
-  for (const std::string* topic : {&t.support, &t.agent, &t.regressions, &t.sessions,
-                                   &t.dead_letter}) {
-    CreateTopic(*topic, 1);
-  }
+  CreateTopics(t);
   const std::string config = dir.Write("rules.yaml", ConfigFor(t));
   const RouteSet want = Expected(config);
   ASSERT_EQ(want.size(), 16u);
   ProduceCorpus(t, dir.path());
 
   Daemon daemon(config, dir.path() + "/daemon.log");
-  RouteSet got;
   std::vector<Consumed> dead;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(90);
-  while (std::chrono::steady_clock::now() < deadline) {
-    got.clear();
-    for (const std::string* topic : {&t.support, &t.agent, &t.regressions, &t.sessions}) {
-      for (const Consumed& c : ReadTopic(*topic)) {
-        ASSERT_EQ(c.headers.count("triaged-rule"), 1u) << c.payload;
-        ASSERT_EQ(c.headers.count("triaged-destination"), 1u) << c.payload;
-        rapidjson::Document d;
-        d.Parse(c.payload.c_str());
-        ASSERT_TRUE(d.IsObject()) << c.payload;
-        EXPECT_EQ(c.key, d["trace_id"].GetString());
-        EXPECT_EQ(c.headers.at("triaged-rule"), d["rule"].GetString()) << c.payload;
-        EXPECT_EQ(c.headers.at("triaged-destination"), d["destination"].GetString());
-        got.emplace(d["trace_id"].GetString(), d["rule"].GetString(),
-                    d["destination"].GetString());
-      }
-    }
-    dead = ReadTopic(t.dead_letter);
-    if (got.size() >= want.size() && dead.size() >= 8) break;
-  }
+  const RouteSet got = WaitForRoutes(t, want.size(), 8, &dead);
   EXPECT_EQ(got, want) << ReadFile(dir.path() + "/daemon.log");
   ASSERT_EQ(dead.size(), 8u) << ReadFile(dir.path() + "/daemon.log");
   for (const Consumed& c : dead) {
@@ -257,6 +272,45 @@ TEST_F(RunIntegration, RoutesTheCorpusExactlyAsReplayDoes) {
       << ReadFile(dir.path() + "/daemon.log");
   EXPECT_THAT(ReadFile(dir.path() + "/daemon.log"), HasSubstr("\"msg\":\"stopped\""));
 }
+
+// Stopping the daemon while traces are still open, then starting it again: the open traces
+// were not committed, so the new process re-reads and decides them. `sig` SIGTERM is a clean
+// stop (flush, commit what is safe, exit 0); SIGKILL loses the process mid-flight.
+void RestartLosesNothing(int sig) {
+  TempDir dir;
+  Topics t;
+  CreateTopics(t);
+  const std::string config = dir.Write("rules.yaml", ConfigFor(t));
+  const RouteSet want = Expected(config);
+  ProduceCorpus(t, dir.path());
+  {
+    Daemon first(config, dir.path() + "/first.log");
+    // Mid-stream: as soon as the first routed item is on a topic, most traces are still open.
+    WaitForRoutes(t, 1, 0);
+    const int code = first.Stop(sig, std::chrono::seconds(40));
+    if (sig == SIGTERM) {
+      EXPECT_EQ(code, 0) << ReadFile(dir.path() + "/first.log");
+    }
+  }
+  Daemon second(config, dir.path() + "/second.log");
+  RouteSet got = WaitForRoutes(t, want.size(), 8);
+  // Wait for the unique set (duplicates are allowed at-least-once; count them).
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (std::set(got.begin(), got.end()).size() < want.size() &&
+         std::chrono::steady_clock::now() < deadline) {
+    got = WaitForRoutes(t, got.size() + 1, 8);
+  }
+  const std::set<std::tuple<std::string, std::string, std::string>> unique(got.begin(), got.end());
+  EXPECT_EQ(unique, std::set(want.begin(), want.end()))
+      << ReadFile(dir.path() + "/first.log") << ReadFile(dir.path() + "/second.log");
+  std::cerr << "restart after signal " << sig << ": " << got.size() - unique.size()
+            << " duplicate routed items\n";
+  EXPECT_EQ(second.Stop(SIGTERM, std::chrono::seconds(40)), 0);
+}
+
+TEST_F(RunIntegration, SigtermThenRestartLosesNoRoute) { RestartLosesNothing(SIGTERM); }
+
+TEST_F(RunIntegration, KillThenRestartLosesNoRoute) { RestartLosesNothing(SIGKILL); }
 
 TEST_F(RunIntegration, RefusesInputsThatAreNotCoPartitioned) {
   TempDir dir;
