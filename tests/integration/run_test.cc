@@ -172,6 +172,7 @@ class Daemon {
     kill(pid_, sig);
     return Wait(timeout);
   }
+  void Signal(int sig) { kill(pid_, sig); }
   int Wait(std::chrono::seconds timeout) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     while (std::chrono::steady_clock::now() < deadline) {
@@ -311,6 +312,40 @@ void RestartLosesNothing(int sig) {
 TEST_F(RunIntegration, SigtermThenRestartLosesNoRoute) { RestartLosesNothing(SIGTERM); }
 
 TEST_F(RunIntegration, KillThenRestartLosesNoRoute) { RestartLosesNothing(SIGKILL); }
+
+// Polls a log file until it contains `text` (or a deadline passes).
+bool WaitForLog(const std::string& path, const std::string& text) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (ReadFile(path).find(text) != std::string::npos) return true;
+    usleep(20'000);
+  }
+  return false;
+}
+
+TEST_F(RunIntegration, SighupWithABadConfigKeepsRouting) {
+  TempDir dir;
+  Topics t;
+  CreateTopics(t);
+  const std::string good = ConfigFor(t);
+  const std::string config = dir.Write("rules.yaml", good);
+  const RouteSet want = Expected(config);
+  const std::string log = dir.path() + "/daemon.log";
+  Daemon daemon(config, log);
+  ASSERT_TRUE(WaitForLog(log, "\"msg\":\"started\""));
+  dir.Write("rules.yaml", good + "  - name: broken\n    when: trace.duraton_ms > 1\n"
+                                 "    route_to: [regressions]\n");
+  daemon.Signal(SIGHUP);
+  ASSERT_TRUE(WaitForLog(log, "reload failed")) << ReadFile(log);
+  EXPECT_THAT(ReadFile(log), HasSubstr("trace.duraton_ms"));
+  ProduceCorpus(t, dir.path());
+  EXPECT_EQ(WaitForRoutes(t, want.size(), 8), want) << ReadFile(log);
+  // A good config is taken at the next SIGHUP.
+  dir.Write("rules.yaml", good);
+  daemon.Signal(SIGHUP);
+  EXPECT_TRUE(WaitForLog(log, "config reloaded")) << ReadFile(log);
+  EXPECT_EQ(daemon.Stop(SIGTERM, std::chrono::seconds(40)), 0) << ReadFile(log);
+}
 
 TEST_F(RunIntegration, RefusesInputsThatAreNotCoPartitioned) {
   TempDir dir;
