@@ -347,6 +347,59 @@ TEST_F(RunIntegration, SighupWithABadConfigKeepsRouting) {
   EXPECT_EQ(daemon.Stop(SIGTERM, std::chrono::seconds(40)), 0) << ReadFile(log);
 }
 
+using RouteKeys = std::set<std::tuple<std::string, std::string, std::string>>;
+
+// Waits until the routed topics hold every expected (trace, rule, destination) at least once.
+RouteKeys WaitForUniqueRoutes(const Topics& t, const RouteSet& want, size_t* duplicates) {
+  RouteSet got = WaitForRoutes(t, want.size(), 8);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (RouteKeys(got.begin(), got.end()).size() < RouteKeys(want.begin(), want.end()).size() &&
+         std::chrono::steady_clock::now() < deadline) {
+    got = WaitForRoutes(t, got.size() + 1, 8);
+  }
+  RouteKeys unique(got.begin(), got.end());
+  *duplicates = got.size() - unique.size();
+  return unique;
+}
+
+TEST_F(RunIntegration, TwoReplicasSplitThePartitionsAndRouteTheExpectedSet) {
+  TempDir dir;
+  Topics t;
+  CreateTopics(t);
+  const std::string config = dir.Write("rules.yaml", ConfigFor(t));
+  const RouteSet want = Expected(config);
+  Daemon a(config, dir.path() + "/a.log"), b(config, dir.path() + "/b.log");
+  // Range assignment: each replica gets partitions 0-1 or 2-3 of both inputs, 4 in all.
+  const std::string four = "\"msg\":\"partitions assigned\",\"count\":\"4\"";
+  ASSERT_TRUE(WaitForLog(dir.path() + "/a.log", four)) << ReadFile(dir.path() + "/a.log");
+  ASSERT_TRUE(WaitForLog(dir.path() + "/b.log", four)) << ReadFile(dir.path() + "/b.log");
+  ProduceCorpus(t, dir.path());
+  size_t duplicates = 0;
+  EXPECT_EQ(WaitForUniqueRoutes(t, want, &duplicates), RouteKeys(want.begin(), want.end()))
+      << ReadFile(dir.path() + "/a.log") << ReadFile(dir.path() + "/b.log");
+  EXPECT_EQ(duplicates, 0u);
+  EXPECT_EQ(a.Stop(SIGTERM, std::chrono::seconds(40)), 0);
+  EXPECT_EQ(b.Stop(SIGTERM, std::chrono::seconds(40)), 0);
+}
+
+TEST_F(RunIntegration, ARebalanceMidStreamLosesNothing) {
+  TempDir dir;
+  Topics t;
+  CreateTopics(t);
+  const std::string config = dir.Write("rules.yaml", ConfigFor(t));
+  const RouteSet want = Expected(config);
+  Daemon a(config, dir.path() + "/a.log");
+  ProduceCorpus(t, dir.path());
+  WaitForRoutes(t, 1, 0);  // the first route is out; most traces are still open
+  Daemon b(config, dir.path() + "/b.log");  // joining takes half the partitions away from `a`
+  size_t duplicates = 0;
+  EXPECT_EQ(WaitForUniqueRoutes(t, want, &duplicates), RouteKeys(want.begin(), want.end()))
+      << ReadFile(dir.path() + "/a.log") << ReadFile(dir.path() + "/b.log");
+  std::cerr << "rebalance mid-stream: " << duplicates << " duplicate routed items\n";
+  EXPECT_EQ(a.Stop(SIGTERM, std::chrono::seconds(40)), 0);
+  EXPECT_EQ(b.Stop(SIGTERM, std::chrono::seconds(40)), 0);
+}
+
 TEST_F(RunIntegration, RefusesInputsThatAreNotCoPartitioned) {
   TempDir dir;
   Topics t;
