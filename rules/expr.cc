@@ -621,7 +621,20 @@ class Parser {
     }
   }
 
+  // Nesting is bounded so that a hostile config cannot overflow the stack.
+  static constexpr int kMaxDepth = 200;
+  struct Nest {
+    explicit Nest(Parser& p) : parser(p) {
+      if (++parser.depth_ > kMaxDepth) {
+        Fail(parser.Peek().begin, "expression nested too deeply (more than 200 levels)");
+      }
+    }
+    ~Nest() { --parser.depth_; }
+    Parser& parser;
+  };
+
   NodePtr Or() {
+    Nest nest(*this);
     NodePtr lhs = And();
     while (Peek().kind == Tok::kOr) {
       Take();
@@ -652,6 +665,7 @@ class Parser {
   }
   NodePtr Not() {
     if (Peek().kind == Tok::kNot) {
+      Nest nest(*this);
       const size_t begin = Take().begin;
       NodePtr child = Not();
       RequireBool(*child, "'not'");
@@ -1010,6 +1024,7 @@ class Parser {
   std::vector<Token> tokens_;
   size_t pos_ = 0;
   bool in_span_ = false;
+  int depth_ = 0;
 };
 
 class Program : public CompiledExpr {

@@ -289,6 +289,17 @@ TEST(ExprExplain, AgreesWithMatches) {
   }
 }
 
+TEST(ExprCompile, DeepNestingIsAnErrorNotACrash) {
+  EXPECT_TRUE(CompileExpression(std::string(150, '(') + "true" + std::string(150, ')')).expr);
+  const ExprError parens =
+      CompileError(std::string(100000, '(') + "true" + std::string(100000, ')'));
+  EXPECT_NE(parens.message.find("nested too deeply"), std::string::npos) << parens.message;
+  std::string nots;
+  for (int i = 0; i < 100000; ++i) nots += "not ";
+  const ExprError n = CompileError(nots + "true");
+  EXPECT_NE(n.message.find("nested too deeply"), std::string::npos) << n.message;
+}
+
 TEST(ExprCompile, SampleKeyMustBeAString) {
   EXPECT_TRUE(CompileExpression("trace.session_id", ExprKind::kString).expr);
   EXPECT_TRUE(CompileExpression("trace.attributes.tenant", ExprKind::kString).expr);
