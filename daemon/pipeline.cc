@@ -16,6 +16,7 @@
 #include "config/config.h"
 #include "daemon/command_util.h"
 #include "daemon/ingest.h"
+#include "daemon/kafka_errors.h"
 #include "daemon/log.h"
 #include "daemon/offset_tracker.h"
 #include "rules/engine.h"
@@ -131,6 +132,7 @@ class Daemon : public RouteSink, public EngineObserver {
   uint64_t produce_errors_ = 0;
   uint64_t routed_ = 0;
   uint64_t dead_lettered_ = 0;
+  bool fatal_ = false;
 };
 
 void DeliveryReport(rd_kafka_t*, const rd_kafka_message_t* msg, void* opaque) {
@@ -313,7 +315,15 @@ void Daemon::OnDelivery(const rd_kafka_message_t* msg) {
   if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     ++produce_errors_;
     log::Error("delivery failed", {{"topic", rd_kafka_topic_name(msg->rkt)},
-                                   {"error", rd_kafka_err2str(msg->err)}});
+                                   {"error", rd_kafka_err2str(msg->err)},
+                                   {"class", std::string(KafkaErrorClassName(
+                                                 ClassifyKafkaError(msg->err)))}});
+    // The hold stays, so nothing past this item is committed; a fatal producer cannot deliver
+    // anything else: stop, and the restart re-reads from the committed offset.
+    if (ClassifyKafkaError(msg->err) == KafkaErrorClass::kFatal ||
+        rd_kafka_fatal_error(producer_, nullptr, 0) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      fatal_ = true;
+    }
   }
   auto it = partitions_.find(d->partition);
   if (it == partitions_.end() || it->second->generation != d->generation) return;
@@ -341,7 +351,11 @@ void Daemon::DeadLetter(Partition& p, int input, const rd_kafka_message_t* msg,
 
 void Daemon::Handle(rd_kafka_message_t* msg) {
   if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+    const KafkaErrorClass c = ClassifyKafkaError(msg->err);
+    if (c == KafkaErrorClass::kFatal) {
+      log::Error("fatal consumer error", {{"error", rd_kafka_message_errstr(msg)}});
+      fatal_ = true;
+    } else if (c == KafkaErrorClass::kRetriable) {
       log::Warn("consumer error", {{"error", rd_kafka_message_errstr(msg)}});
     }
     return;
@@ -477,9 +491,10 @@ int Daemon::Run() {
       rd_kafka_message_destroy(msg);
     }
     Tick(WallNanos());
+    if (fatal_) break;
   }
   Shutdown();
-  return 0;
+  return fatal_ ? 1 : 0;
 }
 
 }  // namespace
