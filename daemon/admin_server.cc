@@ -1,16 +1,15 @@
 #include "daemon/admin_server.h"
 
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
 #include <cstdio>
 #include <deque>
 #include <exception>
 #include <utility>
-
-#include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/write.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
-#include <spdlog/spdlog.h>
 
 namespace triaged {
 
@@ -88,8 +87,8 @@ bool IsParseError(const beast::error_code& ec) {
 Result<tcp::endpoint> ParseListenAddress(std::string_view listen) {
   const size_t colon = listen.rfind(':');
   if (colon == std::string_view::npos) {
-    return MakeError("bad_listen", "admin listen address must be HOST:PORT, got '" +
-                                       std::string(listen) + "'");
+    return MakeError("bad_listen",
+                     "admin listen address must be HOST:PORT, got '" + std::string(listen) + "'");
   }
   std::string host(listen.substr(0, colon));
   const std::string_view port_text = listen.substr(colon + 1);
@@ -101,12 +100,14 @@ Result<tcp::endpoint> ParseListenAddress(std::string_view listen) {
   unsigned port = 0;
   bool port_ok = !port_text.empty() && port_text.size() <= 5;
   for (char c : port_text) {
-    if (c < '0' || c > '9') port_ok = false;
-    else port = port * 10 + static_cast<unsigned>(c - '0');
+    if (c < '0' || c > '9')
+      port_ok = false;
+    else
+      port = port * 10 + static_cast<unsigned>(c - '0');
   }
   if (!port_ok || port > 65535) {
-    return MakeError("bad_listen", "bad port in admin listen address '" + std::string(listen) +
-                                       "'");
+    return MakeError("bad_listen",
+                     "bad port in admin listen address '" + std::string(listen) + "'");
   }
   beast::error_code ec;
   const asio::ip::address address = asio::ip::make_address(host, ec);
@@ -165,10 +166,9 @@ class AdminServer::Session : public std::enable_shared_from_this<Session> {
     parser_.emplace();
     parser_->body_limit(server_.options_.max_request_body);
     stream_.expires_after(server_.options_.idle_timeout);
-    http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code ec, size_t) {
-                       self->OnRead(ec);
-                     });
+    http::async_read(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
   }
 
   void OnRead(beast::error_code ec) {
@@ -176,8 +176,8 @@ class AdminServer::Session : public std::enable_shared_from_this<Session> {
     if (ec) {
       if (IsParseError(ec)) {
         // Answer what we can, then drop the connection: the stream can no longer be framed.
-        auto res = std::make_shared<http::response<http::string_body>>(http::status::bad_request,
-                                                                       11);
+        auto res =
+            std::make_shared<http::response<http::string_body>>(http::status::bad_request, 11);
         res->set(http::field::content_type, "text/plain");
         res->body() = "bad request: " + ec.message() + "\n";
         res->keep_alive(false);
@@ -213,9 +213,8 @@ class AdminServer::Session : public std::enable_shared_from_this<Session> {
     const size_t q = target.find('?');
     const std::string_view path = target.substr(0, q);
     const std::string_view query = q == std::string_view::npos ? "" : target.substr(q + 1);
-    const bool known =
-        path == "/metrics" || path == "/healthz" || path == "/readyz" || path == "/v1/rules" ||
-        path == "/v1/tap";
+    const bool known = path == "/metrics" || path == "/healthz" || path == "/readyz" ||
+                       path == "/v1/rules" || path == "/v1/tap";
     if (!known) return Send(Text(req, http::status::not_found, "not found\n"));
     if (req.method() != http::verb::get) {
       auto res = Text(req, http::status::method_not_allowed, "method not allowed\n");
@@ -378,6 +377,7 @@ Result<uint16_t> AdminServer::Start(std::string_view listen) {
   if (acceptor_->listen(asio::socket_base::max_listen_connections, ec)) return fail("listen on");
   const uint16_t port = acceptor_->local_endpoint(ec).port();
   if (ec) return fail("query");
+  accept_retry_.emplace(ioc_);
   DoAccept();
   thread_ = std::thread([this] {
     for (;;) {
@@ -398,6 +398,7 @@ void AdminServer::Stop() {
     asio::post(ioc_, [this] {
       beast::error_code ec;
       acceptor_->close(ec);
+      accept_retry_->cancel();
       for (const std::weak_ptr<Session>& weak : sessions_) {
         if (auto session = weak.lock()) session->Close();
       }
@@ -417,10 +418,15 @@ void AdminServer::DoAccept() {
       std::erase_if(sessions_, [](const std::weak_ptr<Session>& w) { return w.expired(); });
       sessions_.push_back(session);
       session->Run();
-    } else {
-      spdlog::warn("admin server: accept: {}", ec.message());
+      DoAccept();
+      return;
     }
-    DoAccept();
+    // Out of descriptors or similar: back off instead of spinning on the error.
+    spdlog::warn("admin server: accept: {}", ec.message());
+    accept_retry_->expires_after(std::chrono::milliseconds(100));
+    accept_retry_->async_wait([this](beast::error_code wait_ec) {
+      if (!wait_ec && acceptor_->is_open()) DoAccept();
+    });
   });
 }
 

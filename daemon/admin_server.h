@@ -3,6 +3,9 @@
 #pragma once
 
 #include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -14,9 +17,6 @@
 #include <string_view>
 #include <thread>
 #include <vector>
-
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
 
 #include "rules/result.h"
 
@@ -32,15 +32,15 @@ struct Readiness {
 // Where the server gets its answers. Each is called on the admin thread, once per request, so
 // it must be safe to call concurrently with the pipeline. A missing provider answers 503.
 struct AdminProviders {
-  std::function<std::string()> metrics;    // Prometheus text format (Metrics::Serialize)
+  std::function<std::string()> metrics;  // Prometheus text format (Metrics::Serialize)
   std::function<Readiness()> readiness;
   std::function<std::string()> rules_json;  // the /v1/rules document
 };
 
 struct AdminOptions {
-  size_t tap_queue_lines = 1000;  // per tap client; lines beyond it are dropped
-  std::chrono::milliseconds idle_timeout{30'000};        // keep-alive and request reads
-  std::chrono::milliseconds tap_write_timeout{60'000};   // a tap write stalled this long closes
+  size_t tap_queue_lines = 1000;                   // per tap client; lines beyond it are dropped
+  std::chrono::milliseconds idle_timeout{30'000};  // keep-alive and request reads
+  std::chrono::milliseconds tap_write_timeout{60'000};  // a tap write stalled this long closes
   uint64_t max_request_body = 64 * 1024;
 };
 
@@ -93,6 +93,7 @@ class AdminServer {
   // still holds (and the sessions they own) go before the rest of the server.
   boost::asio::io_context ioc_;
   std::optional<boost::asio::ip::tcp::acceptor> acceptor_;
+  std::optional<boost::asio::steady_timer> accept_retry_;
   std::thread thread_;
   std::once_flag stop_once_;
 };

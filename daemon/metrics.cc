@@ -1,8 +1,8 @@
 #include "daemon/metrics.h"
 
-#include <algorithm>
-
 #include <prometheus/text_serializer.h>
+
+#include <algorithm>
 
 namespace triaged {
 namespace {
@@ -107,9 +107,7 @@ void Metrics::EventInvalid(std::string_view input, std::string_view reason) {
 
 void Metrics::DeadLettered(uint64_t count) { Bump(dead_lettered_total_, count); }
 
-void Metrics::SetTracesOpen(uint64_t open) {
-  traces_open_gauge_.Set(static_cast<double>(open));
-}
+void Metrics::SetTracesOpen(uint64_t open) { traces_open_gauge_.Set(static_cast<double>(open)); }
 
 void Metrics::TraceEvicted(std::string_view reason, uint64_t count) {
   Bump(traces_evicted_.Add({{"reason", S(reason)}}), count);

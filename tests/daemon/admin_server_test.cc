@@ -1,14 +1,13 @@
 #include "daemon/admin_server.h"
 
 #include <arpa/inet.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 
 #include <atomic>
 #include <cctype>
@@ -301,8 +300,7 @@ TEST_F(AdminServerTest, ReadyzFlipsFrom503To200) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 503);
   EXPECT_EQ(r->headers["content-type"], "application/json");
-  EXPECT_EQ(r->body,
-            R"({"ready":false,"failed":["broker_reachable","partitions_assigned"]})");
+  EXPECT_EQ(r->body, R"({"ready":false,"failed":["broker_reachable","partitions_assigned"]})");
 
   broker_ = true;
   r = Fetch(port_, Get("/readyz"));
@@ -338,8 +336,8 @@ TEST_F(AdminServerTest, UnknownPathIs404) {
 
 TEST_F(AdminServerTest, PostIs405) {
   StartServer();
-  std::optional<Reply> r = Fetch(
-      port_, "POST /metrics HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello");
+  std::optional<Reply> r =
+      Fetch(port_, "POST /metrics HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 405);
   EXPECT_EQ(r->headers["allow"], "GET");
@@ -515,7 +513,7 @@ TEST_F(AdminServerTest, StopClosesOpenConnections) {
   server_->Stop();
   EXPECT_EQ(idle.ReadToEof(), "");
   EXPECT_EQ(tap.ReadToEof(), "");
-  server_->Stop();  // idempotent
+  server_->Stop();              // idempotent
   server_->Publish("a", "{}");  // harmless after Stop
 }
 

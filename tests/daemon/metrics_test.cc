@@ -20,11 +20,14 @@ std::optional<double> Value(const Metrics& metrics, const std::string& name,
       for (const auto& l : m.label) got[l.name] = l.value;
       if (got != labels) continue;
       switch (family.type) {
-        case prometheus::MetricType::Counter: return m.counter.value;
-        case prometheus::MetricType::Gauge: return m.gauge.value;
+        case prometheus::MetricType::Counter:
+          return m.counter.value;
+        case prometheus::MetricType::Gauge:
+          return m.gauge.value;
         case prometheus::MetricType::Histogram:
           return static_cast<double>(m.histogram.sample_count);
-        default: return std::nullopt;
+        default:
+          return std::nullopt;
       }
     }
   }
@@ -58,8 +61,8 @@ TEST(MetricsTest, EveryFamilyHasHelpAndType) {
         "triaged_dead_lettered_total", "triaged_traces_open", "triaged_traces_evicted_total",
         "triaged_rule_matched_total", "triaged_rule_sampled_out_total",
         "triaged_rule_rate_limited_total", "triaged_routed_total", "triaged_produce_errors_total",
-        "triaged_decision_latency_seconds", "triaged_consumer_lag",
-        "triaged_config_reloads_total", "triaged_build_info"}) {
+        "triaged_decision_latency_seconds", "triaged_consumer_lag", "triaged_config_reloads_total",
+        "triaged_build_info"}) {
     EXPECT_THAT(text, HasSubstr(std::string("# HELP ") + name + " ")) << name;
     EXPECT_THAT(text, HasSubstr(std::string("# TYPE ") + name + " ")) << name;
   }
@@ -105,9 +108,9 @@ TEST(MetricsTest, LabelledBumps) {
 
   EXPECT_EQ(Value(metrics, "triaged_events_consumed_total", {{"input", "spans"}}), 5.0);
   EXPECT_EQ(Value(metrics, "triaged_events_consumed_total", {{"input", "feedback"}}), 1.0);
-  EXPECT_EQ(Value(metrics, "triaged_events_invalid_total",
-                  {{"input", "spans"}, {"reason", "bad_json"}}),
-            2.0);
+  EXPECT_EQ(
+      Value(metrics, "triaged_events_invalid_total", {{"input", "spans"}, {"reason", "bad_json"}}),
+      2.0);
   EXPECT_EQ(Value(metrics, "triaged_events_invalid_total",
                   {{"input", "feedback"}, {"reason", "missing_trace_id"}}),
             1.0);
