@@ -1,0 +1,456 @@
+#include "daemon/admin_server.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <cstdio>
+#include <deque>
+#include <exception>
+#include <utility>
+
+namespace triaged {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+constexpr std::string_view kMetricsContentType = "text/plain; version=0.0.4; charset=utf-8";
+constexpr std::string_view kJsonContentType = "application/json";
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// application/x-www-form-urlencoded decoding; a broken %-escape is kept as-is.
+std::string UrlDecode(std::string_view in) {
+  std::string out;
+  out.reserve(in.size());
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i] == '+') {
+      out += ' ';
+    } else if (in[i] == '%' && i + 2 < in.size() && HexValue(in[i + 1]) >= 0 &&
+               HexValue(in[i + 2]) >= 0) {
+      out += static_cast<char>(HexValue(in[i + 1]) * 16 + HexValue(in[i + 2]));
+      i += 2;
+    } else {
+      out += in[i];
+    }
+  }
+  return out;
+}
+
+// The value of `key` in a query string, if present.
+std::optional<std::string> QueryParam(std::string_view query, std::string_view key) {
+  while (!query.empty()) {
+    const size_t amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    const size_t eq = pair.find('=');
+    if (UrlDecode(pair.substr(0, eq)) != key) continue;
+    return eq == std::string_view::npos ? std::string() : UrlDecode(pair.substr(eq + 1));
+  }
+  return std::nullopt;
+}
+
+std::string ReadinessJson(const Readiness& r) {
+  std::string failed;
+  auto add = [&](bool ok, std::string_view name) {
+    if (ok) return;
+    if (!failed.empty()) failed += ',';
+    failed += '"';
+    failed += name;
+    failed += '"';
+  };
+  add(r.broker_reachable, "broker_reachable");
+  add(r.partitions_assigned, "partitions_assigned");
+  add(r.config_loaded, "config_loaded");
+  return std::string("{\"ready\":") + (failed.empty() ? "true" : "false") + ",\"failed\":[" +
+         failed + "]}";
+}
+
+bool IsParseError(const beast::error_code& ec) {
+  return ec.category() == http::make_error_code(http::error::bad_method).category() &&
+         ec != http::error::end_of_stream;
+}
+
+}  // namespace
+
+Result<tcp::endpoint> ParseListenAddress(std::string_view listen) {
+  const size_t colon = listen.rfind(':');
+  if (colon == std::string_view::npos) {
+    return MakeError("bad_listen",
+                     "admin listen address must be HOST:PORT, got '" + std::string(listen) + "'");
+  }
+  std::string host(listen.substr(0, colon));
+  const std::string_view port_text = listen.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  if (host.empty()) host = "0.0.0.0";
+  if (host == "localhost") host = "127.0.0.1";
+  unsigned port = 0;
+  bool port_ok = !port_text.empty() && port_text.size() <= 5;
+  for (char c : port_text) {
+    if (c < '0' || c > '9')
+      port_ok = false;
+    else
+      port = port * 10 + static_cast<unsigned>(c - '0');
+  }
+  if (!port_ok || port > 65535) {
+    return MakeError("bad_listen",
+                     "bad port in admin listen address '" + std::string(listen) + "'");
+  }
+  beast::error_code ec;
+  const asio::ip::address address = asio::ip::make_address(host, ec);
+  if (ec) {
+    return MakeError("bad_listen", "bad host in admin listen address '" + std::string(listen) +
+                                       "': " + ec.message());
+  }
+  return tcp::endpoint(address, static_cast<uint16_t>(port));
+}
+
+// One client connection: request/response with keep-alive, or, after GET /v1/tap, a one-way
+// stream of lines fed by Publish(). All its handlers run on the admin thread; Offer() is the
+// only entry point from other threads.
+class AdminServer::Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(AdminServer& server, tcp::socket socket)
+      : server_(server), stream_(std::move(socket)), write_timer_(stream_.get_executor()) {}
+
+  void Run() { DoRead(); }
+
+  // Shuts the connection (admin thread only).
+  void Close() {
+    {
+      std::lock_guard lock(q_mu_);
+      if (closed_) return;
+      closed_ = true;
+      queue_.clear();
+    }
+    if (is_tap_) server_.RemoveTap(this);
+    write_timer_.cancel();
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+    stream_.close();
+  }
+
+  bool Wants(std::string_view rule) const { return !tap_rule_ || *tap_rule_ == rule; }
+
+  // Queues one line for a tap client; any thread.
+  void Offer(std::string_view json) {
+    std::lock_guard lock(q_mu_);
+    if (closed_) return;
+    if (queue_.size() >= server_.options_.tap_queue_lines) {
+      ++dropped_;
+      server_.tap_dropped_.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    queue_.emplace_back(json);
+    if (!writing_) {
+      writing_ = true;
+      asio::post(stream_.get_executor(), [self = shared_from_this()] { self->DoTapWrite(); });
+    }
+  }
+
+ private:
+  void DoRead() {
+    parser_.emplace();
+    parser_->body_limit(server_.options_.max_request_body);
+    stream_.expires_after(server_.options_.idle_timeout);
+    http::async_read(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
+  }
+
+  void OnRead(beast::error_code ec) {
+    if (ec == http::error::end_of_stream) return Close();
+    if (ec) {
+      if (IsParseError(ec)) {
+        // Answer what we can, then drop the connection: the stream can no longer be framed.
+        auto res =
+            std::make_shared<http::response<http::string_body>>(http::status::bad_request, 11);
+        res->set(http::field::content_type, "text/plain");
+        res->body() = "bad request: " + ec.message() + "\n";
+        res->keep_alive(false);
+        return Send(std::move(res));
+      }
+      return Close();  // timeout, reset, shutdown
+    }
+    http::request<http::string_body> req = parser_->release();
+    try {
+      Handle(req);
+    } catch (const std::exception& e) {
+      spdlog::warn("admin: {} {} failed: {}", std::string(req.method_string()),
+                   std::string(req.target()), e.what());
+      Send(Text(req, http::status::internal_server_error, "internal error\n"));
+    }
+  }
+
+  using Response = http::response<http::string_body>;
+
+  static std::shared_ptr<Response> Text(const http::request<http::string_body>& req,
+                                        http::status status, std::string body,
+                                        std::string_view content_type = "text/plain") {
+    auto res = std::make_shared<Response>(status, req.version());
+    res->set(http::field::content_type,
+             beast::string_view(content_type.data(), content_type.size()));
+    res->body() = std::move(body);
+    res->keep_alive(req.keep_alive());
+    return res;
+  }
+
+  void Handle(const http::request<http::string_body>& req) {
+    const std::string_view target(req.target().data(), req.target().size());
+    const size_t q = target.find('?');
+    const std::string_view path = target.substr(0, q);
+    const std::string_view query = q == std::string_view::npos ? "" : target.substr(q + 1);
+    const bool known = path == "/metrics" || path == "/healthz" || path == "/readyz" ||
+                       path == "/v1/rules" || path == "/v1/tap";
+    if (!known) return Send(Text(req, http::status::not_found, "not found\n"));
+    if (req.method() != http::verb::get) {
+      auto res = Text(req, http::status::method_not_allowed, "method not allowed\n");
+      res->set(http::field::allow, "GET");
+      return Send(std::move(res));
+    }
+    const AdminProviders& p = server_.providers_;
+    if (path == "/healthz") return Send(Text(req, http::status::ok, "ok\n"));
+    if (path == "/metrics") {
+      if (!p.metrics) return Send(Text(req, http::status::service_unavailable, "no metrics\n"));
+      return Send(Text(req, http::status::ok, p.metrics(), kMetricsContentType));
+    }
+    if (path == "/readyz") {
+      const Readiness r = p.readiness ? p.readiness() : Readiness{};
+      const bool ready = r.broker_reachable && r.partitions_assigned && r.config_loaded;
+      return Send(Text(req, ready ? http::status::ok : http::status::service_unavailable,
+                       ReadinessJson(r), kJsonContentType));
+    }
+    if (path == "/v1/rules") {
+      if (!p.rules_json) {
+        return Send(Text(req, http::status::service_unavailable, "no rules\n"));
+      }
+      return Send(Text(req, http::status::ok, p.rules_json(), kJsonContentType));
+    }
+    StartTap(req, QueryParam(query, "rule"));
+  }
+
+  void Send(std::shared_ptr<Response> res) {
+    res->prepare_payload();
+    stream_.expires_after(server_.options_.idle_timeout);
+    http::async_write(stream_, *res,
+                      [self = shared_from_this(), res](beast::error_code ec, size_t) {
+                        if (ec || res->need_eof()) return self->Close();
+                        self->DoRead();
+                      });
+  }
+
+  void StartTap(const http::request<http::string_body>& req, std::optional<std::string> rule) {
+    is_tap_ = true;
+    tap_rule_ = std::move(rule);
+    chunked_ = req.version() >= 11;
+    {
+      std::lock_guard lock(q_mu_);
+      writing_ = true;  // the header goes first; DoTapWrite() takes over after it
+    }
+    tap_header_.emplace(http::status::ok, req.version());
+    tap_header_->set(http::field::content_type, "application/x-ndjson");
+    tap_header_->set(http::field::cache_control, "no-cache");
+    if (chunked_) {
+      tap_header_->chunked(true);
+    } else {
+      tap_header_->keep_alive(false);  // HTTP/1.0: the stream ends when the connection does
+    }
+    tap_serializer_.emplace(*tap_header_);
+    stream_.expires_never();
+    server_.AddTap(shared_from_this());
+    ArmWriteTimer();
+    http::async_write_header(stream_, *tap_serializer_,
+                             [self = shared_from_this()](beast::error_code ec, size_t) {
+                               if (ec) return self->Close();
+                               self->WatchForHangUp();
+                               self->DoTapWrite();
+                             });
+  }
+
+  // A tap client sends nothing after its request; a completed read means it went away.
+  void WatchForHangUp() {
+    stream_.async_read_some(asio::buffer(hangup_buf_),
+                            [self = shared_from_this()](beast::error_code ec, size_t) {
+                              if (ec) return self->Close();
+                              self->WatchForHangUp();  // ignore stray bytes
+                            });
+  }
+
+  void ArmWriteTimer() {
+    write_timer_.expires_after(server_.options_.tap_write_timeout);
+    write_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (!ec) self->Close();  // the client stopped reading for too long
+    });
+  }
+
+  void DoTapWrite() {
+    std::string body;
+    {
+      std::lock_guard lock(q_mu_);
+      if (closed_) return;
+      if (queue_.empty() && dropped_ == 0) {
+        writing_ = false;
+        write_timer_.cancel();
+        return;
+      }
+      for (const std::string& line : queue_) {
+        body += line;
+        body += '\n';
+      }
+      queue_.clear();
+      // Lines are only dropped while the queue is full, so the drops come after every line
+      // just taken: report them right after.
+      if (dropped_ > 0) body += "{\"dropped\":" + std::to_string(dropped_) + "}\n";
+      dropped_ = 0;
+    }
+    if (chunked_) {
+      char size[24];
+      const int n = std::snprintf(size, sizeof size, "%zx\r\n", body.size());
+      out_.assign(size, static_cast<size_t>(n));
+      out_ += body;
+      out_ += "\r\n";
+    } else {
+      out_ = std::move(body);
+    }
+    ArmWriteTimer();
+    asio::async_write(stream_, asio::buffer(out_),
+                      [self = shared_from_this()](beast::error_code ec, size_t) {
+                        if (ec) return self->Close();
+                        self->DoTapWrite();
+                      });
+  }
+
+  AdminServer& server_;
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+
+  // Tap state.
+  bool is_tap_ = false;
+  bool chunked_ = true;
+  std::optional<std::string> tap_rule_;  // nullopt = every rule
+  std::optional<http::response<http::empty_body>> tap_header_;
+  std::optional<http::response_serializer<http::empty_body>> tap_serializer_;
+  asio::steady_timer write_timer_;
+  char hangup_buf_[512];
+  std::string out_;  // the chunk being written
+
+  std::mutex q_mu_;  // guards the fields below (Offer runs on pipeline threads)
+  std::deque<std::string> queue_;
+  uint64_t dropped_ = 0;  // since the last report line
+  bool writing_ = false;  // a DoTapWrite is posted or a write is in flight
+  bool closed_ = false;
+};
+
+AdminServer::AdminServer(AdminProviders providers, AdminOptions options)
+    : providers_(std::move(providers)), options_(options) {}
+
+AdminServer::~AdminServer() { Stop(); }
+
+Result<uint16_t> AdminServer::Start(std::string_view listen) {
+  if (acceptor_) return MakeError("admin_started", "admin server already started");
+  Result<tcp::endpoint> endpoint = ParseListenAddress(listen);
+  if (!endpoint) return endpoint.error();
+  beast::error_code ec;
+  acceptor_.emplace(ioc_);
+  auto fail = [&](std::string_view what) {
+    acceptor_.reset();
+    return MakeError("admin_listen", "admin server: cannot " + std::string(what) + " " +
+                                         std::string(listen) + ": " + ec.message());
+  };
+  if (acceptor_->open(endpoint->protocol(), ec)) return fail("open");
+  if (acceptor_->set_option(asio::socket_base::reuse_address(true), ec)) return fail("set up");
+  if (acceptor_->bind(*endpoint, ec)) return fail("bind");
+  if (acceptor_->listen(asio::socket_base::max_listen_connections, ec)) return fail("listen on");
+  const uint16_t port = acceptor_->local_endpoint(ec).port();
+  if (ec) return fail("query");
+  accept_retry_.emplace(ioc_);
+  DoAccept();
+  thread_ = std::thread([this] {
+    for (;;) {
+      try {
+        ioc_.run();
+        return;
+      } catch (const std::exception& e) {
+        spdlog::error("admin server: {}", e.what());
+      }
+    }
+  });
+  return port;
+}
+
+void AdminServer::Stop() {
+  std::call_once(stop_once_, [this] {
+    if (!thread_.joinable()) return;
+    asio::post(ioc_, [this] {
+      beast::error_code ec;
+      acceptor_->close(ec);
+      accept_retry_->cancel();
+      for (const std::weak_ptr<Session>& weak : sessions_) {
+        if (auto session = weak.lock()) session->Close();
+      }
+      sessions_.clear();
+      // Completions still pending are dropped with the io_context.
+      ioc_.stop();
+    });
+    thread_.join();
+  });
+}
+
+void AdminServer::DoAccept() {
+  acceptor_->async_accept([this](beast::error_code ec, tcp::socket socket) {
+    if (ec == asio::error::operation_aborted || !acceptor_->is_open()) return;
+    if (!ec) {
+      auto session = std::make_shared<Session>(*this, std::move(socket));
+      std::erase_if(sessions_, [](const std::weak_ptr<Session>& w) { return w.expired(); });
+      sessions_.push_back(session);
+      session->Run();
+      DoAccept();
+      return;
+    }
+    // Out of descriptors or similar: back off instead of spinning on the error.
+    spdlog::warn("admin server: accept: {}", ec.message());
+    accept_retry_->expires_after(std::chrono::milliseconds(100));
+    accept_retry_->async_wait([this](beast::error_code wait_ec) {
+      if (!wait_ec && acceptor_->is_open()) DoAccept();
+    });
+  });
+}
+
+void AdminServer::AddTap(const std::shared_ptr<Session>& session) {
+  std::lock_guard lock(taps_mu_);
+  taps_.push_back(session);
+  tap_count_.store(taps_.size(), std::memory_order_relaxed);
+}
+
+void AdminServer::RemoveTap(const Session* session) {
+  std::lock_guard lock(taps_mu_);
+  std::erase_if(taps_, [&](const std::weak_ptr<Session>& w) {
+    auto s = w.lock();
+    return !s || s.get() == session;
+  });
+  tap_count_.store(taps_.size(), std::memory_order_relaxed);
+}
+
+void AdminServer::Publish(std::string_view rule, std::string_view json) {
+  if (tap_count_.load(std::memory_order_relaxed) == 0) return;  // the common case
+  std::lock_guard lock(taps_mu_);
+  for (const std::weak_ptr<Session>& weak : taps_) {
+    if (auto session = weak.lock(); session && session->Wants(rule)) session->Offer(json);
+  }
+}
+
+}  // namespace triaged

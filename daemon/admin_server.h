@@ -1,0 +1,101 @@
+// The admin HTTP server (DESIGN §6): /metrics, /healthz, /readyz, /v1/rules and the /v1/tap
+// live stream of routed items, served by Boost.Beast on a thread of its own.
+#pragma once
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "rules/result.h"
+
+namespace triaged {
+
+// What /readyz checks. Every field must be true for a 200.
+struct Readiness {
+  bool broker_reachable = false;
+  bool partitions_assigned = false;
+  bool config_loaded = false;
+};
+
+// Where the server gets its answers. Each is called on the admin thread, once per request, so
+// it must be safe to call concurrently with the pipeline. A missing provider answers 503.
+struct AdminProviders {
+  std::function<std::string()> metrics;  // Prometheus text format (Metrics::Serialize)
+  std::function<Readiness()> readiness;
+  std::function<std::string()> rules_json;  // the /v1/rules document
+};
+
+struct AdminOptions {
+  size_t tap_queue_lines = 1000;                   // per tap client; lines beyond it are dropped
+  std::chrono::milliseconds idle_timeout{30'000};  // keep-alive and request reads
+  std::chrono::milliseconds tap_write_timeout{60'000};  // a tap write stalled this long closes
+  uint64_t max_request_body = 64 * 1024;
+};
+
+// Splits "HOST:PORT" ("127.0.0.1:9464", "[::1]:9464", "localhost:0", ":9464" = all IPv4).
+Result<boost::asio::ip::tcp::endpoint> ParseListenAddress(std::string_view listen);
+
+class AdminServer {
+ public:
+  explicit AdminServer(AdminProviders providers, AdminOptions options = {});
+  ~AdminServer();  // Stop()s
+  AdminServer(const AdminServer&) = delete;
+  AdminServer& operator=(const AdminServer&) = delete;
+
+  // Binds `listen` and starts serving on a new thread. Returns the bound port (so port 0 picks
+  // a free one). Call once.
+  Result<uint16_t> Start(std::string_view listen);
+
+  // Closes the listener and every connection, and joins the thread. Idempotent.
+  void Stop();
+
+  // Offers one routed item (JSON, one line, no newline) to the tap clients watching `rule`.
+  // Callable from any thread; never waits on a client: a full client queue drops the line.
+  void Publish(std::string_view rule, std::string_view json);
+
+  // Tap lines dropped because a client's queue was full, over the server's life.
+  uint64_t tap_dropped_total() const { return tap_dropped_.load(std::memory_order_relaxed); }
+  // Tap clients currently connected.
+  size_t tap_clients() const { return tap_count_.load(std::memory_order_relaxed); }
+
+ private:
+  class Session;
+  friend class Session;
+
+  void DoAccept();
+  void AddTap(const std::shared_ptr<Session>& session);
+  void RemoveTap(const Session* session);
+
+  AdminProviders providers_;
+  AdminOptions options_;
+
+  std::mutex taps_mu_;  // guards taps_
+  std::vector<std::weak_ptr<Session>> taps_;
+  std::atomic<size_t> tap_count_{0};
+  std::atomic<uint64_t> tap_dropped_{0};
+
+  // Touched only on the admin thread.
+  std::vector<std::weak_ptr<Session>> sessions_;
+
+  // Declared after everything a session refers to, so it is destroyed first: the handlers it
+  // still holds (and the sessions they own) go before the rest of the server.
+  boost::asio::io_context ioc_;
+  std::optional<boost::asio::ip::tcp::acceptor> acceptor_;
+  std::optional<boost::asio::steady_timer> accept_retry_;
+  std::thread thread_;
+  std::once_flag stop_once_;
+};
+
+}  // namespace triaged

@@ -1,0 +1,167 @@
+#include "daemon/metrics.h"
+
+#include <prometheus/text_serializer.h>
+
+#include <algorithm>
+
+namespace triaged {
+namespace {
+
+using prometheus::BuildCounter;
+using prometheus::BuildGauge;
+using prometheus::BuildHistogram;
+
+std::string S(std::string_view v) { return std::string(v); }
+
+// The engine's counts only grow, except when a rule is re-created and starts again from zero.
+uint64_t Delta(uint64_t now, uint64_t seen) { return now >= seen ? now - seen : now; }
+
+void Bump(prometheus::Counter& counter, uint64_t delta) {
+  if (delta > 0) counter.Increment(static_cast<double>(delta));
+}
+
+}  // namespace
+
+std::vector<double> Metrics::DecisionLatencyBuckets() {
+  return {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+          1,     2.5,    5,     10,   15,    20,   30,  45,   60};
+}
+
+Metrics::Metrics(std::string_view version)
+    : registry_(std::make_shared<prometheus::Registry>()),
+      events_consumed_(BuildCounter()
+                           .Name("triaged_events_consumed_total")
+                           .Help("Input messages consumed, by input topic role.")
+                           .Register(*registry_)),
+      events_invalid_(BuildCounter()
+                          .Name("triaged_events_invalid_total")
+                          .Help("Input messages refused by the decoder, by input and reason.")
+                          .Register(*registry_)),
+      dead_lettered_(BuildCounter()
+                         .Name("triaged_dead_lettered_total")
+                         .Help("Records written to the dead-letter topic.")
+                         .Register(*registry_)),
+      traces_open_(BuildGauge()
+                       .Name("triaged_traces_open")
+                       .Help("Traces currently open (waiting for a decision).")
+                       .Register(*registry_)),
+      traces_evicted_(BuildCounter()
+                          .Name("triaged_traces_evicted_total")
+                          .Help("Traces forgotten from memory, by reason (expired, capacity).")
+                          .Register(*registry_)),
+      rule_matched_(BuildCounter()
+                        .Name("triaged_rule_matched_total")
+                        .Help("Traces a rule matched (once per trace).")
+                        .Register(*registry_)),
+      rule_sampled_out_(BuildCounter()
+                            .Name("triaged_rule_sampled_out_total")
+                            .Help("Matched traces left out by the rule's sample rate.")
+                            .Register(*registry_)),
+      rule_rate_limited_(BuildCounter()
+                             .Name("triaged_rule_rate_limited_total")
+                             .Help("Evaluations denied by a rule or destination rate limit.")
+                             .Register(*registry_)),
+      routed_(BuildCounter()
+                  .Name("triaged_routed_total")
+                  .Help("Routed items handed to the producer, by rule and destination.")
+                  .Register(*registry_)),
+      produce_errors_(BuildCounter()
+                          .Name("triaged_produce_errors_total")
+                          .Help("Routed items or dead letters the broker failed to accept.")
+                          .Register(*registry_)),
+      decision_latency_(BuildHistogram()
+                            .Name("triaged_decision_latency_seconds")
+                            .Help("Delay between a trace's close deadline and its decision.")
+                            .Register(*registry_)),
+      consumer_lag_(BuildGauge()
+                        .Name("triaged_consumer_lag")
+                        .Help("Messages between the committed offset and the partition's end.")
+                        .Register(*registry_)),
+      config_reloads_(BuildCounter()
+                          .Name("triaged_config_reloads_total")
+                          .Help("Configuration reloads, by result (success, failure).")
+                          .Register(*registry_)),
+      build_info_(BuildGauge()
+                      .Name("triaged_build_info")
+                      .Help("Always 1; the version label says which build is running.")
+                      .Register(*registry_)),
+      dead_lettered_total_(dead_lettered_.Add({})),
+      traces_open_gauge_(traces_open_.Add({})),
+      produce_errors_total_(produce_errors_.Add({})),
+      decision_latency_seconds_(decision_latency_.Add({}, DecisionLatencyBuckets())),
+      reloads_success_(config_reloads_.Add({{"result", "success"}})),
+      reloads_failure_(config_reloads_.Add({{"result", "failure"}})) {
+  build_info_.Add({{"version", S(version)}}).Set(1);
+  // Known label values start at zero so rate() works from the first scrape.
+  traces_evicted_.Add({{"reason", "expired"}});
+  traces_evicted_.Add({{"reason", "capacity"}});
+}
+
+void Metrics::EventConsumed(std::string_view input, uint64_t count) {
+  Bump(events_consumed_.Add({{"input", S(input)}}), count);
+}
+
+void Metrics::EventInvalid(std::string_view input, std::string_view reason) {
+  events_invalid_.Add({{"input", S(input)}, {"reason", S(reason)}}).Increment();
+}
+
+void Metrics::DeadLettered(uint64_t count) { Bump(dead_lettered_total_, count); }
+
+void Metrics::SetTracesOpen(uint64_t open) { traces_open_gauge_.Set(static_cast<double>(open)); }
+
+void Metrics::TraceEvicted(std::string_view reason, uint64_t count) {
+  Bump(traces_evicted_.Add({{"reason", S(reason)}}), count);
+}
+
+void Metrics::Routed(std::string_view rule, std::string_view destination) {
+  routed_.Add({{"rule", S(rule)}, {"destination", S(destination)}}).Increment();
+}
+
+void Metrics::ProduceError(uint64_t count) { Bump(produce_errors_total_, count); }
+
+void Metrics::ObserveDecisionLatency(double seconds) {
+  decision_latency_seconds_.Observe(seconds < 0 ? 0 : seconds);
+}
+
+void Metrics::SetConsumerLag(std::string_view topic, int32_t partition, int64_t lag) {
+  consumer_lag_.Add({{"topic", S(topic)}, {"partition", std::to_string(partition)}})
+      .Set(static_cast<double>(lag < 0 ? 0 : lag));
+}
+
+void Metrics::ConfigReload(bool success) {
+  (success ? reloads_success_ : reloads_failure_).Increment();
+}
+
+void Metrics::SyncRuleCounters(const RuleSet& rules, const std::vector<RuleCounters>& counters) {
+  std::lock_guard lock(sync_mu_);
+  std::map<std::string, RuleSeen, std::less<>> seen;
+  const size_t n = std::min(rules.rules.size(), counters.size());
+  for (size_t i = 0; i < n; ++i) {
+    const std::string& name = rules.rules[i].name;
+    const RuleCounters& now = counters[i];
+    RuleSeen before;
+    if (auto it = rules_seen_.find(name); it != rules_seen_.end()) before = it->second;
+    const prometheus::Labels labels{{"rule", name}};
+    Bump(rule_matched_.Add(labels), Delta(now.matched, before.matched));
+    Bump(rule_sampled_out_.Add(labels), Delta(now.sampled_out, before.sampled_out));
+    Bump(rule_rate_limited_.Add(labels), Delta(now.rate_limited, before.rate_limited));
+    seen[name] = RuleSeen{now.matched, now.sampled_out, now.rate_limited};
+  }
+  // Rules removed by a reload are forgotten; their series keep their last value.
+  rules_seen_ = std::move(seen);
+}
+
+void Metrics::SyncEngineCounters(const EngineCounters& counters, uint64_t open_traces) {
+  std::lock_guard lock(sync_mu_);
+  TraceEvicted("expired", Delta(counters.evicted_expired, evicted_expired_seen_));
+  TraceEvicted("capacity", Delta(counters.evicted_capacity, evicted_capacity_seen_));
+  evicted_expired_seen_ = counters.evicted_expired;
+  evicted_capacity_seen_ = counters.evicted_capacity;
+  SetTracesOpen(open_traces);
+}
+
+std::string Metrics::Serialize() const {
+  return prometheus::TextSerializer().Serialize(registry_->Collect());
+}
+
+}  // namespace triaged

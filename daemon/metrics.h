@@ -1,0 +1,104 @@
+// The daemon's Prometheus metrics (DESIGN §6): one registry holding every `triaged_` family,
+// small methods the pipeline calls to bump them, and the text exposition for /metrics.
+#pragma once
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "rules/engine.h"
+#include "rules/ruleset.h"
+
+namespace triaged {
+
+// Thread-safety: every method may be called from any thread. prometheus-cpp counters, gauges
+// and histograms are atomic and families serialise their own child creation; the delta
+// bookkeeping of the Sync* methods has its own mutex. In practice the pipeline thread bumps and
+// syncs, and the admin thread calls Serialize().
+class Metrics {
+ public:
+  // `version` goes into triaged_build_info{version}.
+  explicit Metrics(std::string_view version);
+  Metrics(const Metrics&) = delete;
+  Metrics& operator=(const Metrics&) = delete;
+
+  // Input messages read from a topic (`input` is "spans" or "feedback").
+  void EventConsumed(std::string_view input, uint64_t count = 1);
+  // Input messages refused by the decoder, by reason.
+  void EventInvalid(std::string_view input, std::string_view reason);
+  void DeadLettered(uint64_t count = 1);
+  void SetTracesOpen(uint64_t open);
+  void TraceEvicted(std::string_view reason, uint64_t count = 1);
+  // One routed item handed to the producer.
+  void Routed(std::string_view rule, std::string_view destination);
+  void ProduceError(uint64_t count = 1);
+  // Time from a trace's close deadline to its decision, in seconds.
+  void ObserveDecisionLatency(double seconds);
+  void SetConsumerLag(std::string_view topic, int32_t partition, int64_t lag);
+  void ConfigReload(bool success);
+
+  // Brings triaged_rule_{matched,sampled_out,rate_limited}_total up to the engine's cumulative
+  // per-rule counts (`counters[i]` belongs to `rules.rules[i]`). Increments by the delta since
+  // the previous sync, remembered by rule name, so a reload that reorders, adds or removes rules
+  // is fine; a count lower than last seen (a rule re-created from zero) counts from zero.
+  void SyncRuleCounters(const RuleSet& rules, const std::vector<RuleCounters>& counters);
+  // Same for the engine-wide counts: evictions (reasons "expired", "capacity") and open traces.
+  void SyncEngineCounters(const EngineCounters& counters, uint64_t open_traces);
+
+  // Prometheus text exposition format 0.0.4.
+  std::string Serialize() const;
+
+  prometheus::Registry& registry() { return *registry_; }
+  const std::shared_ptr<prometheus::Registry>& shared_registry() const { return registry_; }
+
+  // Default decision-latency buckets, 1 ms .. 60 s.
+  static std::vector<double> DecisionLatencyBuckets();
+
+ private:
+  struct RuleSeen {
+    uint64_t matched = 0;
+    uint64_t sampled_out = 0;
+    uint64_t rate_limited = 0;
+  };
+
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Counter>& events_consumed_;
+  prometheus::Family<prometheus::Counter>& events_invalid_;
+  prometheus::Family<prometheus::Counter>& dead_lettered_;
+  prometheus::Family<prometheus::Gauge>& traces_open_;
+  prometheus::Family<prometheus::Counter>& traces_evicted_;
+  prometheus::Family<prometheus::Counter>& rule_matched_;
+  prometheus::Family<prometheus::Counter>& rule_sampled_out_;
+  prometheus::Family<prometheus::Counter>& rule_rate_limited_;
+  prometheus::Family<prometheus::Counter>& routed_;
+  prometheus::Family<prometheus::Counter>& produce_errors_;
+  prometheus::Family<prometheus::Histogram>& decision_latency_;
+  prometheus::Family<prometheus::Gauge>& consumer_lag_;
+  prometheus::Family<prometheus::Counter>& config_reloads_;
+  prometheus::Family<prometheus::Gauge>& build_info_;
+
+  // Unlabelled children, created once.
+  prometheus::Counter& dead_lettered_total_;
+  prometheus::Gauge& traces_open_gauge_;
+  prometheus::Counter& produce_errors_total_;
+  prometheus::Histogram& decision_latency_seconds_;
+  prometheus::Counter& reloads_success_;
+  prometheus::Counter& reloads_failure_;
+
+  std::mutex sync_mu_;  // guards the last-seen counts below
+  std::map<std::string, RuleSeen, std::less<>> rules_seen_;
+  uint64_t evicted_expired_seen_ = 0;
+  uint64_t evicted_capacity_seen_ = 0;
+};
+
+}  // namespace triaged

@@ -1,0 +1,225 @@
+#include "daemon/metrics.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <optional>
+
+namespace triaged {
+namespace {
+
+using ::testing::HasSubstr;
+
+// The value of one series, or nullopt if the family or the label set is absent.
+std::optional<double> Value(const Metrics& metrics, const std::string& name,
+                            const std::map<std::string, std::string>& labels = {}) {
+  for (const prometheus::MetricFamily& family : metrics.shared_registry()->Collect()) {
+    if (family.name != name) continue;
+    for (const prometheus::ClientMetric& m : family.metric) {
+      std::map<std::string, std::string> got;
+      for (const auto& l : m.label) got[l.name] = l.value;
+      if (got != labels) continue;
+      switch (family.type) {
+        case prometheus::MetricType::Counter:
+          return m.counter.value;
+        case prometheus::MetricType::Gauge:
+          return m.gauge.value;
+        case prometheus::MetricType::Histogram:
+          return static_cast<double>(m.histogram.sample_count);
+        default:
+          return std::nullopt;
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+RuleSet Rules(std::vector<std::string> names) {
+  RuleSet rules;
+  for (std::string& name : names) {
+    RuleSpec rule;
+    rule.name = std::move(name);
+    rules.rules.push_back(std::move(rule));
+  }
+  return rules;
+}
+
+// prometheus-cpp leaves a family out of the exposition until it has a series; once it has one,
+// it comes with HELP and TYPE.
+TEST(MetricsTest, EveryFamilyHasHelpAndType) {
+  Metrics metrics("1.2.3");
+  metrics.EventConsumed("spans");
+  metrics.EventInvalid("spans", "bad_json");
+  metrics.Routed("r", "d");
+  metrics.SetConsumerLag("t", 0, 1);
+  RuleSet rules;
+  rules.rules.emplace_back().name = "r";
+  metrics.SyncRuleCounters(rules, {RuleCounters{}});
+  const std::string text = metrics.Serialize();
+  for (const char* name :
+       {"triaged_events_consumed_total", "triaged_events_invalid_total",
+        "triaged_dead_lettered_total", "triaged_traces_open", "triaged_traces_evicted_total",
+        "triaged_rule_matched_total", "triaged_rule_sampled_out_total",
+        "triaged_rule_rate_limited_total", "triaged_routed_total", "triaged_produce_errors_total",
+        "triaged_decision_latency_seconds", "triaged_consumer_lag", "triaged_config_reloads_total",
+        "triaged_build_info"}) {
+    EXPECT_THAT(text, HasSubstr(std::string("# HELP ") + name + " ")) << name;
+    EXPECT_THAT(text, HasSubstr(std::string("# TYPE ") + name + " ")) << name;
+  }
+}
+
+TEST(MetricsTest, BuildInfoIsOneWithVersion) {
+  Metrics metrics("1.2.3");
+  EXPECT_EQ(Value(metrics, "triaged_build_info", {{"version", "1.2.3"}}), 1.0);
+  EXPECT_THAT(metrics.Serialize(), HasSubstr("triaged_build_info{version=\"1.2.3\"} 1"));
+}
+
+TEST(MetricsTest, KnownLabelValuesStartAtZero) {
+  Metrics metrics("v");
+  EXPECT_EQ(Value(metrics, "triaged_config_reloads_total", {{"result", "success"}}), 0.0);
+  EXPECT_EQ(Value(metrics, "triaged_config_reloads_total", {{"result", "failure"}}), 0.0);
+  EXPECT_EQ(Value(metrics, "triaged_traces_evicted_total", {{"reason", "expired"}}), 0.0);
+  EXPECT_EQ(Value(metrics, "triaged_traces_evicted_total", {{"reason", "capacity"}}), 0.0);
+  EXPECT_EQ(Value(metrics, "triaged_dead_lettered_total"), 0.0);
+  EXPECT_EQ(Value(metrics, "triaged_produce_errors_total"), 0.0);
+}
+
+TEST(MetricsTest, LabelledBumps) {
+  Metrics metrics("v");
+  metrics.EventConsumed("spans");
+  metrics.EventConsumed("spans", 4);
+  metrics.EventConsumed("feedback");
+  metrics.EventInvalid("spans", "bad_json");
+  metrics.EventInvalid("spans", "bad_json");
+  metrics.EventInvalid("feedback", "missing_trace_id");
+  metrics.DeadLettered();
+  metrics.SetTracesOpen(17);
+  metrics.TraceEvicted("capacity");
+  metrics.Routed("errors", "review");
+  metrics.Routed("errors", "review");
+  metrics.Routed("errors", "dataset");
+  metrics.ProduceError(2);
+  metrics.ObserveDecisionLatency(0.2);
+  metrics.ObserveDecisionLatency(-1);  // clamped, still counted
+  metrics.SetConsumerLag("llm.spans", 3, 120);
+  metrics.ConfigReload(true);
+  metrics.ConfigReload(false);
+  metrics.ConfigReload(false);
+
+  EXPECT_EQ(Value(metrics, "triaged_events_consumed_total", {{"input", "spans"}}), 5.0);
+  EXPECT_EQ(Value(metrics, "triaged_events_consumed_total", {{"input", "feedback"}}), 1.0);
+  EXPECT_EQ(
+      Value(metrics, "triaged_events_invalid_total", {{"input", "spans"}, {"reason", "bad_json"}}),
+      2.0);
+  EXPECT_EQ(Value(metrics, "triaged_events_invalid_total",
+                  {{"input", "feedback"}, {"reason", "missing_trace_id"}}),
+            1.0);
+  EXPECT_EQ(Value(metrics, "triaged_dead_lettered_total"), 1.0);
+  EXPECT_EQ(Value(metrics, "triaged_traces_open"), 17.0);
+  EXPECT_EQ(Value(metrics, "triaged_traces_evicted_total", {{"reason", "capacity"}}), 1.0);
+  EXPECT_EQ(Value(metrics, "triaged_routed_total", {{"rule", "errors"}, {"destination", "review"}}),
+            2.0);
+  EXPECT_EQ(
+      Value(metrics, "triaged_routed_total", {{"rule", "errors"}, {"destination", "dataset"}}),
+      1.0);
+  EXPECT_EQ(Value(metrics, "triaged_produce_errors_total"), 2.0);
+  EXPECT_EQ(Value(metrics, "triaged_decision_latency_seconds"), 2.0);
+  EXPECT_EQ(Value(metrics, "triaged_consumer_lag", {{"topic", "llm.spans"}, {"partition", "3"}}),
+            120.0);
+  EXPECT_EQ(Value(metrics, "triaged_config_reloads_total", {{"result", "success"}}), 1.0);
+  EXPECT_EQ(Value(metrics, "triaged_config_reloads_total", {{"result", "failure"}}), 2.0);
+
+  const std::string text = metrics.Serialize();
+  EXPECT_THAT(text, HasSubstr("triaged_decision_latency_seconds_bucket{le=\"0.001\"} 1"));
+  EXPECT_THAT(text, HasSubstr("triaged_decision_latency_seconds_bucket{le=\"60\"} 2"));
+  EXPECT_THAT(text, HasSubstr("triaged_decision_latency_seconds_bucket{le=\"+Inf\"} 2"));
+}
+
+TEST(MetricsTest, DecisionLatencyBucketsAreIncreasingFromOneMsToAMinute) {
+  const std::vector<double> buckets = Metrics::DecisionLatencyBuckets();
+  ASSERT_FALSE(buckets.empty());
+  EXPECT_DOUBLE_EQ(buckets.front(), 0.001);
+  EXPECT_DOUBLE_EQ(buckets.back(), 60);
+  EXPECT_TRUE(std::is_sorted(buckets.begin(), buckets.end()));
+}
+
+TEST(MetricsTest, SyncRuleCountersAddsDeltas) {
+  Metrics metrics("v");
+  const RuleSet rules = Rules({"errors", "slow"});
+  std::vector<RuleCounters> counters(2);
+  counters[0] = {.matched = 3, .sampled_out = 1, .rate_limited = 0, .routed = 2};
+  metrics.SyncRuleCounters(rules, counters);
+  EXPECT_EQ(Value(metrics, "triaged_rule_matched_total", {{"rule", "errors"}}), 3.0);
+  EXPECT_EQ(Value(metrics, "triaged_rule_sampled_out_total", {{"rule", "errors"}}), 1.0);
+  EXPECT_EQ(Value(metrics, "triaged_rule_rate_limited_total", {{"rule", "errors"}}), 0.0);
+  // A rule with nothing yet still has its series.
+  EXPECT_EQ(Value(metrics, "triaged_rule_matched_total", {{"rule", "slow"}}), 0.0);
+
+  // Syncing the same counts again changes nothing.
+  metrics.SyncRuleCounters(rules, counters);
+  EXPECT_EQ(Value(metrics, "triaged_rule_matched_total", {{"rule", "errors"}}), 3.0);
+
+  counters[0].matched = 10;
+  counters[0].rate_limited = 4;
+  counters[1].matched = 2;
+  counters[1].sampled_out = 2;
+  metrics.SyncRuleCounters(rules, counters);
+  EXPECT_EQ(Value(metrics, "triaged_rule_matched_total", {{"rule", "errors"}}), 10.0);
+  EXPECT_EQ(Value(metrics, "triaged_rule_rate_limited_total", {{"rule", "errors"}}), 4.0);
+  EXPECT_EQ(Value(metrics, "triaged_rule_matched_total", {{"rule", "slow"}}), 2.0);
+  EXPECT_EQ(Value(metrics, "triaged_rule_sampled_out_total", {{"rule", "slow"}}), 2.0);
+}
+
+TEST(MetricsTest, SyncRuleCountersFollowsReloads) {
+  Metrics metrics("v");
+  std::vector<RuleCounters> counters(2);
+  counters[0].matched = 5;  // errors
+  counters[1].matched = 7;  // slow
+  metrics.SyncRuleCounters(Rules({"errors", "slow"}), counters);
+
+  // Reload: rules reordered, "slow" removed, "new" added. The engine carries counts by name.
+  std::vector<RuleCounters> after(2);
+  after[0].matched = 0;  // new
+  after[1].matched = 6;  // errors, one more match
+  metrics.SyncRuleCounters(Rules({"new", "errors"}), after);
+  EXPECT_EQ(Value(metrics, "triaged_rule_matched_total", {{"rule", "errors"}}), 6.0);
+  EXPECT_EQ(Value(metrics, "triaged_rule_matched_total", {{"rule", "new"}}), 0.0);
+  EXPECT_EQ(Value(metrics, "triaged_rule_matched_total", {{"rule", "slow"}}), 7.0);
+
+  // "slow" comes back; the engine starts it from zero, so its counts are all new.
+  std::vector<RuleCounters> back(3);
+  back[1].matched = 6;
+  back[2].matched = 2;
+  metrics.SyncRuleCounters(Rules({"new", "errors", "slow"}), back);
+  EXPECT_EQ(Value(metrics, "triaged_rule_matched_total", {{"rule", "slow"}}), 9.0);
+
+  // A count lower than last seen (the rule was re-created) counts from zero.
+  back[1].matched = 1;
+  metrics.SyncRuleCounters(Rules({"new", "errors", "slow"}), back);
+  EXPECT_EQ(Value(metrics, "triaged_rule_matched_total", {{"rule", "errors"}}), 7.0);
+}
+
+TEST(MetricsTest, SyncRuleCountersToleratesShortCounterVector) {
+  Metrics metrics("v");
+  std::vector<RuleCounters> counters(1);
+  counters[0].matched = 1;
+  metrics.SyncRuleCounters(Rules({"a", "b"}), counters);
+  EXPECT_EQ(Value(metrics, "triaged_rule_matched_total", {{"rule", "a"}}), 1.0);
+  EXPECT_EQ(Value(metrics, "triaged_rule_matched_total", {{"rule", "b"}}), std::nullopt);
+}
+
+TEST(MetricsTest, SyncEngineCountersAddsEvictionDeltas) {
+  Metrics metrics("v");
+  EngineCounters counters;
+  counters.evicted_expired = 4;
+  counters.evicted_capacity = 1;
+  metrics.SyncEngineCounters(counters, 12);
+  counters.evicted_expired = 6;
+  metrics.SyncEngineCounters(counters, 3);
+  EXPECT_EQ(Value(metrics, "triaged_traces_evicted_total", {{"reason", "expired"}}), 6.0);
+  EXPECT_EQ(Value(metrics, "triaged_traces_evicted_total", {{"reason", "capacity"}}), 1.0);
+  EXPECT_EQ(Value(metrics, "triaged_traces_open"), 3.0);
+}
+
+}  // namespace
+}  // namespace triaged
