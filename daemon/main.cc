@@ -5,10 +5,11 @@
 
 #include "daemon/commands.h"
 #include "daemon/pipeline.h"
+#include "daemon/version.h"
 
 namespace {
 
-constexpr const char* kVersion = "0.1.0";
+constexpr const char* kVersion = triaged::kTriagedVersion;
 
 }  // namespace
 

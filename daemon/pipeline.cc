@@ -5,6 +5,8 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <atomic>
+#include <mutex>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -16,10 +18,16 @@
 #include "config/config.h"
 #include "daemon/command_util.h"
 #include "daemon/ingest.h"
+#include "daemon/admin_server.h"
 #include "daemon/kafka_errors.h"
 #include "daemon/log.h"
+#include "daemon/metrics.h"
+#include "daemon/version.h"
 #include "daemon/offset_tracker.h"
 #include "rules/engine.h"
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 
 namespace triaged {
 namespace {
@@ -77,7 +85,13 @@ struct Partition {
   Engine engine;
   PartitionOffsets offsets;
   uint64_t generation;
+  int64_t next_offset[2] = {-1, -1};  // for consumer lag
+  // Engine counts already added to the daemon's totals (metrics, /v1/rules).
+  std::map<std::string, RuleCounters> synced_rules;
+  EngineCounters synced_engine;
 };
+
+const char* InputName(int input) { return input == 0 ? "spans" : "feedback"; }
 
 // What a delivery report needs to find its hold again.
 struct Delivery {
@@ -89,8 +103,11 @@ struct Delivery {
 class Daemon : public RouteSink, public EngineObserver {
  public:
   Daemon(const RunOptions& options, std::shared_ptr<const Config> config)
-      : options_(options), config_(std::move(config)) {}
-  ~Daemon() override { Destroy(); }
+      : options_(options), config_(std::move(config)), metrics_(kTriagedVersion) {}
+  ~Daemon() override {
+    if (admin_) admin_->Stop();
+    Destroy();
+  }
 
   int Run();
 
@@ -101,8 +118,12 @@ class Daemon : public RouteSink, public EngineObserver {
                     const std::vector<RuleVerdict>&) override {
     if (current_ != nullptr) current_->offsets.Decided(trace.id());
   }
+  void OnClose(const Trace&, CloseReason, int64_t deadline_ns) override {
+    metrics_.ObserveDecisionLatency(static_cast<double>(WallNanos() - deadline_ns) / 1e9);
+  }
 
   void OnDelivery(const rd_kafka_message_t* msg);
+  void OnClientError(rd_kafka_resp_err_t err, const char* reason);
   void OnRebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts);
 
  private:
@@ -118,6 +139,9 @@ class Daemon : public RouteSink, public EngineObserver {
   void Shutdown();
   void Destroy();
   Partition& PartitionFor(int32_t number);
+  void SyncCounters();
+  void UpdateLag();
+  std::string RulesJson() const;
 
   RunOptions options_;
   std::shared_ptr<const Config> config_;
@@ -133,7 +157,20 @@ class Daemon : public RouteSink, public EngineObserver {
   uint64_t routed_ = 0;
   uint64_t dead_lettered_ = 0;
   bool fatal_ = false;
+
+  Metrics metrics_;
+  std::unique_ptr<AdminServer> admin_;
+  std::atomic<bool> broker_reachable_{false};
+  std::atomic<bool> partitions_assigned_{false};
+  // Totals over every partition this process has owned, by rule name.
+  std::map<std::string, RuleCounters> rule_totals_;
+  EngineCounters engine_totals_;
+  uint64_t open_traces_ = 0;
+  mutable std::mutex rules_json_mu_;
+  std::string rules_json_ = "{}";
 };
+
+void ErrorCallback(rd_kafka_t*, int err, const char* reason, void* opaque);
 
 void DeliveryReport(rd_kafka_t*, const rd_kafka_message_t* msg, void* opaque) {
   static_cast<Daemon*>(opaque)->OnDelivery(msg);
@@ -183,6 +220,7 @@ bool Daemon::Start() {
     return false;
   }
   rd_kafka_conf_set_rebalance_cb(cconf.get(), Rebalance);
+  rd_kafka_conf_set_error_cb(cconf.get(), ErrorCallback);
   rd_kafka_conf_set_opaque(cconf.get(), this);
   consumer_ = rd_kafka_new(RD_KAFKA_CONSUMER, cconf.release(), err, sizeof err);
   if (consumer_ == nullptr) {
@@ -191,6 +229,23 @@ bool Daemon::Start() {
   }
   rd_kafka_poll_set_consumer(consumer_);
   if (!CheckCoPartitioned()) return false;
+  broker_reachable_ = true;
+
+  AdminProviders providers;
+  providers.metrics = [this] { return metrics_.Serialize(); };
+  providers.readiness = [this] {
+    return Readiness{broker_reachable_.load(), partitions_assigned_.load(), true};
+  };
+  providers.rules_json = [this] { return RulesJson(); };
+  admin_ = std::make_unique<AdminServer>(std::move(providers));
+  Result<uint16_t> port = admin_->Start(config_->admin_listen);
+  if (!port.ok()) {
+    log::Error("cannot start the admin server",
+               {{"listen", config_->admin_listen}, {"error", port.error().message}});
+    return false;
+  }
+  log::Info("admin server listening", {{"listen", config_->admin_listen},
+                                        {"port", std::to_string(port.value())}});
 
   rd_kafka_topic_partition_list_t* topics = rd_kafka_topic_partition_list_new(2);
   rd_kafka_topic_partition_list_add(topics, config_->inputs.spans_topic.c_str(),
@@ -255,6 +310,7 @@ Partition& Daemon::PartitionFor(int32_t number) {
 void Daemon::OnRebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts) {
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
     for (int i = 0; i < parts->cnt; ++i) PartitionFor(parts->elems[i].partition);
+    partitions_assigned_ = true;
     log::Info("partitions assigned", {{"count", std::to_string(parts->cnt)}});
     rd_kafka_assign(consumer_, parts);
     return;
@@ -265,7 +321,9 @@ void Daemon::OnRebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_
   for (int i = 0; i < parts->cnt; ++i) revoked.insert(parts->elems[i].partition);
   rd_kafka_flush(producer_, 10000);
   Commit(/*sync=*/true, &revoked);
+  SyncCounters();
   for (int32_t p : revoked) partitions_.erase(p);
+  partitions_assigned_ = false;
   log::Info("partitions revoked", {{"count", std::to_string(parts->cnt)}});
   rd_kafka_assign(consumer_, nullptr);
 }
@@ -293,6 +351,7 @@ void Daemon::Produce(const std::string& topic, std::string_view key, const std::
       continue;
     }
     ++produce_errors_;
+    metrics_.ProduceError();
     log::Error("produce failed", {{"topic", topic}, {"error", rd_kafka_err2str(e)}});
     // The hold stays: offsets are not committed past an item that was not produced.
     delete opaque;
@@ -304,7 +363,10 @@ void Daemon::OnRoute(const RoutedItem& item) {
   Partition& p = *current_;
   auto* d = new Delivery{p.number, p.generation, p.offsets.Hold(item.trace->id())};
   ++routed_;
-  Produce(item.destination->topic, item.trace->id(), SerializeRoutedItem(item),
+  metrics_.Routed(item.rule->name, item.destination->name);
+  const std::string json = SerializeRoutedItem(item);
+  admin_->Publish(item.rule->name, json);
+  Produce(item.destination->topic, item.trace->id(), json,
           {{"triaged-rule", item.rule->name}, {"triaged-destination", item.destination->name}},
           d);
 }
@@ -314,6 +376,7 @@ void Daemon::OnDelivery(const rd_kafka_message_t* msg) {
   if (!d) return;
   if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     ++produce_errors_;
+    metrics_.ProduceError();
     log::Error("delivery failed", {{"topic", rd_kafka_topic_name(msg->rkt)},
                                    {"error", rd_kafka_err2str(msg->err)},
                                    {"class", std::string(KafkaErrorClassName(
@@ -340,6 +403,8 @@ void Daemon::DeadLetter(Partition& p, int input, const rd_kafka_message_t* msg,
   const std::string record = DeadLetterToJson(triaged::DeadLetter{error.reason, error.message, origin, payload});
   auto* d = new Delivery{p.number, p.generation, p.offsets.HoldOffset(input, msg->offset)};
   ++dead_lettered_;
+  metrics_.DeadLettered();
+  metrics_.EventInvalid(InputName(input), error.reason);
   log::Warn("dead-lettered", {{"reason", error.reason},
                               {"topic", origin.topic},
                               {"partition", std::to_string(msg->partition)},
@@ -364,6 +429,9 @@ void Daemon::Handle(rd_kafka_message_t* msg) {
   const int input = topic == config_->inputs.spans_topic ? kSpansInput : kFeedbackInput;
   Partition& p = PartitionFor(msg->partition);
   current_ = &p;
+  broker_reachable_ = true;
+  metrics_.EventConsumed(InputName(input));
+  p.next_offset[input] = msg->offset + 1;
   const std::string_view payload(static_cast<const char*>(msg->payload),
                                  msg->payload ? msg->len : 0);
   MessageOrigin origin;
@@ -407,6 +475,16 @@ void Daemon::Tick(int64_t now) {
   rd_kafka_poll(producer_, 0);
   if (now - last_commit_ns_ >= kNanosPerSecond) {
     Commit(/*sync=*/false);
+    SyncCounters();
+    UpdateLag();
+    if (!broker_reachable_) {
+      // Probe, so /readyz turns ready again once the cluster is back even with no traffic.
+      const rd_kafka_metadata_t* md = nullptr;
+      if (rd_kafka_metadata(consumer_, 0, nullptr, &md, 200) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        broker_reachable_ = true;
+      }
+      if (md != nullptr) rd_kafka_metadata_destroy(md);
+    }
     last_commit_ns_ = now;
   }
   if (options_.watch && now - last_watch_ns_ >= kNanosPerSecond) {
@@ -440,16 +518,125 @@ void Daemon::Commit(bool sync, const std::set<int32_t>* only) {
   rd_kafka_topic_partition_list_destroy(list);
 }
 
+void ErrorCallback(rd_kafka_t*, int err, const char* reason, void* opaque) {
+  auto* d = static_cast<Daemon*>(opaque);
+  d->OnClientError(static_cast<rd_kafka_resp_err_t>(err), reason);
+}
+
+void Daemon::OnClientError(rd_kafka_resp_err_t err, const char* reason) {
+  if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) broker_reachable_ = false;
+  if (ClassifyKafkaError(err) == KafkaErrorClass::kFatal) fatal_ = true;
+  log::Warn("kafka client error", {{"error", rd_kafka_err2str(err)}, {"reason", reason}});
+}
+
+// Adds each partition engine's counts since the last sync to the process totals, then
+// publishes them (metrics, /v1/rules). Totals survive revocations and reloads.
+void Daemon::SyncCounters() {
+  const RuleSet& rules = *config_->rules;
+  open_traces_ = 0;
+  for (auto& [number, p] : partitions_) {
+    const RuleSet& prs = p->engine.rules();
+    const auto& counters = p->engine.rule_counters();
+    for (size_t i = 0; i < prs.rules.size() && i < counters.size(); ++i) {
+      RuleCounters& seen = p->synced_rules[prs.rules[i].name];
+      RuleCounters& total = rule_totals_[prs.rules[i].name];
+      total.matched += counters[i].matched - std::min(seen.matched, counters[i].matched);
+      total.sampled_out +=
+          counters[i].sampled_out - std::min(seen.sampled_out, counters[i].sampled_out);
+      total.rate_limited +=
+          counters[i].rate_limited - std::min(seen.rate_limited, counters[i].rate_limited);
+      total.routed += counters[i].routed - std::min(seen.routed, counters[i].routed);
+      seen = counters[i];
+    }
+    const EngineCounters& ec = p->engine.counters();
+    engine_totals_.evicted_expired += ec.evicted_expired - p->synced_engine.evicted_expired;
+    engine_totals_.evicted_capacity += ec.evicted_capacity - p->synced_engine.evicted_capacity;
+    p->synced_engine = ec;
+    open_traces_ += p->engine.open_traces();
+  }
+  std::vector<RuleCounters> ordered;
+  for (const RuleSpec& r : rules.rules) ordered.push_back(rule_totals_[r.name]);
+  metrics_.SyncRuleCounters(rules, ordered);
+  metrics_.SyncEngineCounters(engine_totals_, open_traces_);
+
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  w.StartObject();
+  w.Key("config_version");
+  w.String(rules.config_version.c_str());
+  w.Key("mode");
+  w.String(rules.mode == RoutingMode::kFirstMatch ? "first_match" : "fan_out");
+  w.Key("traces_open");
+  w.Uint64(open_traces_);
+  w.Key("rules");
+  w.StartArray();
+  for (size_t i = 0; i < rules.rules.size(); ++i) {
+    const RuleSpec& r = rules.rules[i];
+    w.StartObject();
+    w.Key("name");
+    w.String(r.name.c_str());
+    w.Key("when");
+    w.String(r.when_text.c_str());
+    w.Key("route_to");
+    w.StartArray();
+    for (size_t d : r.destinations) w.String(rules.destinations[d].name.c_str());
+    w.EndArray();
+    w.Key("priority");
+    w.String(r.priority.c_str());
+    w.Key("sample");
+    w.Double(r.sample_rate);
+    w.Key("matched");
+    w.Uint64(ordered[i].matched);
+    w.Key("sampled_out");
+    w.Uint64(ordered[i].sampled_out);
+    w.Key("rate_limited");
+    w.Uint64(ordered[i].rate_limited);
+    w.Key("routed");
+    w.Uint64(ordered[i].routed);
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+  std::lock_guard lock(rules_json_mu_);
+  rules_json_.assign(buf.GetString(), buf.GetSize());
+}
+
+std::string Daemon::RulesJson() const {
+  std::lock_guard lock(rules_json_mu_);
+  return rules_json_;
+}
+
+// Lag per input partition: the high watermark librdkafka last saw minus the next offset to read.
+void Daemon::UpdateLag() {
+  for (auto& [number, p] : partitions_) {
+    for (int input : {kSpansInput, kFeedbackInput}) {
+      const std::string& topic =
+          input == kSpansInput ? config_->inputs.spans_topic : config_->inputs.feedback_topic;
+      int64_t low = -1, high = -1;
+      if (rd_kafka_get_watermark_offsets(consumer_, topic.c_str(), number, &low, &high) !=
+              RD_KAFKA_RESP_ERR_NO_ERROR ||
+          high < 0) {
+        continue;
+      }
+      const int64_t next = p->next_offset[input] >= 0 ? p->next_offset[input] : low;
+      metrics_.SetConsumerLag(topic, number, std::max<int64_t>(0, high - next));
+    }
+  }
+}
+
 void Daemon::Reload(const char* why) {
   ConfigLoadResult loaded = LoadConfigFile(options_.config_path);
   if (!loaded.config) {
     std::string errors;
     for (const ConfigError& e : loaded.errors) errors += (errors.empty() ? "" : "; ") + e.ToString();
     log::Error("reload failed; the running config stays", {{"why", why}, {"errors", errors}});
+    metrics_.ConfigReload(false);
     return;
   }
   config_ = loaded.config;
   for (auto& [number, p] : partitions_) p->engine.SetRuleSet(config_->rules);
+  metrics_.ConfigReload(true);
+  SyncCounters();
   log::Info("config reloaded", {{"why", why}, {"config_version", config_->rules->config_version}});
 }
 
@@ -457,6 +644,7 @@ void Daemon::Shutdown() {
   // Stop consuming; decide nothing early: open traces stay uncommitted and are re-read after a
   // restart. Flush what was routed, then commit what is safe.
   log::Info("stopping");
+  SyncCounters();
   rd_kafka_flush(producer_, 30000);
   Commit(/*sync=*/true);
   rd_kafka_consumer_close(consumer_);

@@ -8,7 +8,7 @@ PACKAGES=(
   librdkafka-dev libboost-dev rapidjson-dev prometheus-cpp-dev libyaml-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev libxxhash-dev libre2-dev libspdlog-dev
   libcli11-dev
-  kcat prometheus
+  kcat prometheus curl
   openjdk-17-jre-headless maven
 )
 

@@ -400,6 +400,103 @@ TEST_F(RunIntegration, ARebalanceMidStreamLosesNothing) {
   EXPECT_EQ(b.Stop(SIGTERM, std::chrono::seconds(40)), 0);
 }
 
+// The admin port the daemon logged (the tests listen on 127.0.0.1:0).
+std::string AdminPort(const std::string& log) {
+  if (!WaitForLog(log, "admin server listening")) return "";
+  const std::string text = ReadFile(log);
+  const size_t at = text.find("\"port\":\"", text.find("admin server listening"));
+  if (at == std::string::npos) return "";
+  const size_t begin = at + 8;
+  return text.substr(begin, text.find('"', begin) - begin);
+}
+
+std::string Get(const std::string& port, const std::string& path, int* status = nullptr) {
+  const std::string out = Shell("curl -s -w '\\n%{http_code}' http://127.0.0.1:" + port + path);
+  const size_t nl = out.rfind('\n');
+  if (status != nullptr) *status = nl == std::string::npos ? 0 : std::atoi(out.c_str() + nl + 1);
+  return nl == std::string::npos ? out : out.substr(0, nl);
+}
+
+// /metrics, /healthz, /readyz and /v1/rules of a running daemon; promtool accepts the metrics
+// and a real Prometheus server scrapes them.
+TEST_F(RunIntegration, AdminEndpointsMetricsAndAPrometheusScrape) {
+  TempDir dir;
+  Topics t;
+  CreateTopics(t);
+  const std::string config = dir.Write("rules.yaml", ConfigFor(t));
+  const RouteSet want = Expected(config);
+  const std::string log = dir.path() + "/daemon.log";
+  Daemon daemon(config, log);
+  const std::string port = AdminPort(log);
+  ASSERT_FALSE(port.empty()) << ReadFile(log);
+  ProduceCorpus(t, dir.path());
+  ASSERT_EQ(WaitForRoutes(t, want.size(), 8), want) << ReadFile(log);
+
+  int status = 0;
+  EXPECT_EQ(Get(port, "/healthz", &status), "ok\n");
+  EXPECT_EQ(status, 200);
+  Get(port, "/readyz", &status);
+  EXPECT_EQ(status, 200);
+  Get(port, "/nope", &status);
+  EXPECT_EQ(status, 404);
+
+  // Counters are published once a second: wait until /v1/rules shows every routed item.
+  uint64_t routed = 0;
+  rapidjson::Document rules;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (routed < want.size() && std::chrono::steady_clock::now() < deadline) {
+    rules.Parse(Get(port, "/v1/rules").c_str());
+    routed = 0;
+    if (rules.IsObject() && rules.HasMember("rules")) {
+      for (const auto& r : rules["rules"].GetArray()) routed += r["routed"].GetUint64();
+    }
+    if (routed < want.size()) usleep(100'000);
+  }
+  EXPECT_EQ(routed, want.size()) << Get(port, "/v1/rules");
+
+  const std::string metrics = Get(port, "/metrics", &status);
+  EXPECT_EQ(status, 200);
+  for (const char* family :
+       {"triaged_events_consumed_total", "triaged_events_invalid_total",
+        "triaged_dead_lettered_total 8", "triaged_traces_open", "triaged_rule_matched_total",
+        "triaged_routed_total", "triaged_decision_latency_seconds_bucket",
+        "triaged_consumer_lag", "triaged_config_reloads_total", "triaged_build_info"}) {
+    EXPECT_THAT(metrics, HasSubstr(family));
+  }
+  EXPECT_THAT(metrics, HasSubstr("triaged_rule_matched_total{rule=\"thumbs-down\"} 4"));
+  const std::string metrics_file = dir.Write("metrics.txt", metrics);
+  EXPECT_EQ(std::system(("promtool check metrics < " + metrics_file + " >/dev/null 2>&1").c_str()),
+            0)
+      << Shell("promtool check metrics < " + metrics_file + " 2>&1");
+
+  // A real Prometheus server scrapes the daemon.
+  const int prom_port = 20000 + getpid() % 10000;
+  const std::string prom_config = dir.Write(
+      "prometheus.yml", "global: {scrape_interval: 1s}\nscrape_configs:\n"
+                        "  - job_name: triaged\n    static_configs:\n"
+                        "      - targets: ['127.0.0.1:" + port + "']\n");
+  const pid_t prom = fork();
+  if (prom == 0) {
+    freopen((dir.path() + "/prometheus.log").c_str(), "w", stderr);
+    execlp("prometheus", "prometheus", ("--config.file=" + prom_config).c_str(),
+           ("--storage.tsdb.path=" + dir.path() + "/tsdb").c_str(),
+           ("--web.listen-address=127.0.0.1:" + std::to_string(prom_port)).c_str(), nullptr);
+    _exit(127);
+  }
+  std::string answer;
+  const auto scrape_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (std::chrono::steady_clock::now() < scrape_deadline) {
+    answer = Shell("curl -s 'http://127.0.0.1:" + std::to_string(prom_port) +
+                   "/api/v1/query?query=triaged_dead_lettered_total'");
+    if (answer.find("\"value\"") != std::string::npos) break;
+    usleep(200'000);
+  }
+  kill(prom, SIGTERM);
+  waitpid(prom, nullptr, 0);
+  EXPECT_THAT(answer, HasSubstr("\"8\"")) << answer << ReadFile(dir.path() + "/prometheus.log");
+  EXPECT_EQ(daemon.Stop(SIGTERM, std::chrono::seconds(40)), 0) << ReadFile(log);
+}
+
 TEST_F(RunIntegration, RefusesInputsThatAreNotCoPartitioned) {
   TempDir dir;
   Topics t;
