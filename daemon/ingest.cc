@@ -62,6 +62,13 @@ Result<DecodedMessage> DecodeInput(const InputsConfig& inputs, const MessageOrig
   return DecodeAny(payload);
 }
 
+Error TraceTooLargeError(size_t spans_rejected, size_t spans_total) {
+  return MakeError("trace_too_large", std::to_string(spans_rejected) + " of " +
+                                          std::to_string(spans_total) +
+                                          " spans refused: the trace would exceed "
+                                          "trace.max_trace_bytes");
+}
+
 ReplayLine ParseReplayLine(std::string_view line, uint64_t line_no) {
   ReplayLine out;
   out.origin.line = line_no;

@@ -26,6 +26,10 @@ struct MessageOrigin {
 Result<DecodedMessage> DecodeInput(const InputsConfig& inputs, const MessageOrigin& origin,
                                    std::string_view payload);
 
+// The dead-letter error for a message whose spans the engine refused because their trace would
+// exceed trace.max_trace_bytes (shared by replay and the daemon).
+Error TraceTooLargeError(size_t spans_rejected, size_t spans_total);
+
 // A replay line: a bare event, or a `kcat -J` envelope whose payload is the message.
 struct ReplayLine {
   MessageOrigin origin;

@@ -425,7 +425,7 @@ void Daemon::Handle(rd_kafka_message_t* msg) {
     }
     return;
   }
-  const std::string topic = rd_kafka_topic_name(msg->rkt);
+  const std::string_view topic = rd_kafka_topic_name(msg->rkt);
   const int input = topic == config_->inputs.spans_topic ? kSpansInput : kFeedbackInput;
   Partition& p = PartitionFor(msg->partition);
   current_ = &p;
@@ -459,9 +459,7 @@ void Daemon::Handle(rd_kafka_message_t* msg) {
   }
   if (added.spans_rejected > 0) {
     DeadLetter(p, input, msg,
-               MakeError("trace_too_large", std::to_string(added.spans_rejected) + " of " +
-                                                std::to_string(spans) +
-                                                " spans refused by trace.max_trace_bytes"));
+               TraceTooLargeError(added.spans_rejected, spans));
   }
   current_ = nullptr;
 }

@@ -47,10 +47,8 @@ void Replayer::Line(std::string_view line, uint64_t line_no) {
   const size_t total_spans = msg.spans.size();
   AddResult added = engine_.Add(std::move(msg), t, sink_);
   if (added.spans_rejected > 0) {
-    Reject("trace_too_large",
-           std::to_string(added.spans_rejected) + " of " + std::to_string(total_spans) +
-               " spans refused: the trace would exceed trace.max_trace_bytes",
-           parsed.origin, parsed.payload);
+    const Error error = TraceTooLargeError(added.spans_rejected, total_spans);
+    Reject(error.reason, error.message, parsed.origin, parsed.payload);
   }
 }
 
