@@ -53,7 +53,9 @@ std::string_view OutcomeName(RuleVerdict::Outcome outcome) {
   return "unknown";
 }
 
-Engine::Engine(std::shared_ptr<const RuleSet> rules) : rules_(std::move(rules)) {
+Engine::Engine(std::shared_ptr<const RuleSet> rules, std::shared_ptr<RateLimits> limits)
+    : rules_(std::move(rules)),
+      limits_(limits ? std::move(limits) : std::make_shared<RateLimits>()) {
   rule_counters_.resize(rules_->rules.size());
 }
 
@@ -65,29 +67,12 @@ void Engine::SetRuleSet(std::shared_ptr<const RuleSet> rules) {
     }
   }
   rule_counters_ = std::move(counters);
-  for (const RuleSpec& rule : rules->rules) {
-    if (auto it = rule_buckets_.find(rule.name); it != rule_buckets_.end()) {
-      if (rule.limit) it->second.Reconfigure(*rule.limit); else rule_buckets_.erase(it);
-    }
-  }
-  for (const DestinationSpec& dest : rules->destinations) {
-    if (auto it = destination_buckets_.find(dest.name); it != destination_buckets_.end()) {
-      if (dest.limit) it->second.Reconfigure(*dest.limit); else destination_buckets_.erase(it);
-    }
-  }
+  limits_->Reconfigure(*rules);
   rules_ = std::move(rules);
   // Deadlines depend on the trace settings: reschedule open traces.
   for (auto& [id, entry] : traces_) {
     if (entry.state == State::kOpen) UpdateDeadline(entry);
   }
-}
-
-TokenBucket& Engine::RuleBucket(const RuleSpec& rule) {
-  return rule_buckets_.try_emplace(rule.name, *rule.limit).first->second;
-}
-
-TokenBucket& Engine::DestinationBucket(const DestinationSpec& dest) {
-  return destination_buckets_.try_emplace(dest.name, *dest.limit).first->second;
 }
 
 void Engine::Schedule(Entry& entry) {
@@ -382,7 +367,7 @@ void Engine::Evaluate(Entry& entry, Trigger trigger, int64_t now_ns, RouteSink& 
     for (size_t d : rule.destinations) {
       if (Contains(entry.routed, NameHash(rule.name, rs.destinations[d].name))) charged = true;
     }
-    if (rule.limit && !charged && !RuleBucket(rule).Available(now_ns)) {
+    if (rule.limit && !charged && !limits_->Rule(rule).Available(now_ns)) {
       v.outcome = O::kRateLimited;
       ++counters.rate_limited;
       continue;
@@ -391,7 +376,7 @@ void Engine::Evaluate(Entry& entry, Trigger trigger, int64_t now_ns, RouteSink& 
       const DestinationSpec& dest = rs.destinations[d];
       const uint64_t key = NameHash(rule.name, dest.name);
       if (Contains(entry.routed, key)) continue;
-      if (dest.limit && !DestinationBucket(dest).TryTake(now_ns)) {
+      if (dest.limit && !limits_->Destination(dest).TryTake(now_ns)) {
         v.limited.push_back(d);
         continue;
       }
@@ -408,7 +393,7 @@ void Engine::Evaluate(Entry& entry, Trigger trigger, int64_t now_ns, RouteSink& 
       sink.OnRoute(item);
     }
     if (!v.routed.empty()) {
-      if (rule.limit && !charged) RuleBucket(rule).TryTake(now_ns);
+      if (rule.limit && !charged) limits_->Rule(rule).TryTake(now_ns);
       v.outcome = O::kRouted;
     } else {
       v.outcome = O::kDestinationLimited;

@@ -86,7 +86,10 @@ struct AddResult {
 
 class Engine {
  public:
-  explicit Engine(std::shared_ptr<const RuleSet> rules);
+  // `limits` may be shared with other engines (one per partition) so limits cap them together;
+  // null = the engine's own.
+  explicit Engine(std::shared_ptr<const RuleSet> rules,
+                  std::shared_ptr<RateLimits> limits = nullptr);
 
   // Swaps the rule set at a tick boundary. Open traces, routed state (by rule and destination
   // name) and rate-limit buckets of rules that keep their names survive.
@@ -151,8 +154,6 @@ class Engine {
   void MakeRoom(int64_t now_ns, RouteSink& sink);
   void Evaluate(Entry& entry, Trigger trigger, int64_t now_ns, RouteSink& sink);
   CloseReason ReasonFor(const Entry& entry) const;
-  TokenBucket& RuleBucket(const RuleSpec& rule);
-  TokenBucket& DestinationBucket(const DestinationSpec& dest);
 
   std::shared_ptr<const RuleSet> rules_;
   EngineObserver* observer_ = nullptr;
@@ -179,7 +180,7 @@ class Engine {
   void TrimTombstones();
   std::unordered_map<std::string, Tombstone> tombstones_;
   std::deque<std::pair<std::string, uint64_t>> tombstone_order_;
-  std::unordered_map<std::string, TokenBucket> rule_buckets_, destination_buckets_;
+  std::shared_ptr<RateLimits> limits_;
   std::vector<RuleCounters> rule_counters_;  // by index into rules_->rules
   EngineCounters counters_;
 };

@@ -34,4 +34,22 @@ void TokenBucket::Reconfigure(const RateLimitSpec& spec) {
   tokens_ = std::min(tokens_, static_cast<double>(spec.max));
 }
 
+void RateLimits::Reconfigure(const RuleSet& rules) {
+  std::unordered_map<std::string, TokenBucket> kept_rules, kept_destinations;
+  for (const RuleSpec& rule : rules.rules) {
+    auto it = rules_.find(rule.name);
+    if (it == rules_.end() || !rule.limit) continue;
+    it->second.Reconfigure(*rule.limit);
+    kept_rules.emplace(rule.name, it->second);
+  }
+  for (const DestinationSpec& dest : rules.destinations) {
+    auto it = destinations_.find(dest.name);
+    if (it == destinations_.end() || !dest.limit) continue;
+    it->second.Reconfigure(*dest.limit);
+    kept_destinations.emplace(dest.name, it->second);
+  }
+  rules_ = std::move(kept_rules);
+  destinations_ = std::move(kept_destinations);
+}
+
 }  // namespace triaged

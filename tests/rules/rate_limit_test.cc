@@ -296,5 +296,55 @@ TEST_F(EngineLimitTest, ReloadKeepsBucketsOfRulesThatKeepTheirName) {
   EXPECT_EQ(engine_->rule_counters()[0].rate_limited, 1u);
 }
 
+// The daemon runs one engine per partition; a limit caps them together.
+TEST(SharedRateLimitsTest, EnginesSharingLimitsSpendOneBudget) {
+  RuleSetBuilder b;
+  b.trace().decision_wait_ns = Sec(1);
+  b.Dest("queue", Limit(3, Sec(3600)));
+  b.Rule("limited", Always(), {"queue"}).limit = Limit(2, Sec(3600));
+  b.Rule("to-queue", Always(), {"queue"});
+  const std::shared_ptr<const RuleSet> rules = b.Build();
+  auto limits = std::make_shared<RateLimits>();
+  Engine p0(rules, limits), p1(rules, limits), alone(rules);
+  RecordingSink sink0, sink1, sink_alone;
+  for (int i = 0; i < 3; ++i) {
+    p0.Add(Msg(Child("p0-" + std::to_string(i), "a")), kT0, sink0);
+    p1.Add(Msg(Child("p1-" + std::to_string(i), "a")), kT0, sink1);
+    alone.Add(Msg(Child("x-" + std::to_string(i), "a")), kT0, sink_alone);
+  }
+  p0.Advance(kT0 + Sec(1), sink0);
+  p1.Advance(kT0 + Sec(1), sink1);
+  alone.Advance(kT0 + Sec(1), sink_alone);
+  // Three queue tokens for the two partitions together; the unshared engine has its own three.
+  EXPECT_EQ(sink0.items.size() + sink1.items.size(), 3u);
+  EXPECT_EQ(sink_alone.items.size(), 3u);
+  EXPECT_EQ(p0.rule_counters()[0].routed + p1.rule_counters()[0].routed, 2u);
+}
+
+TEST(SharedRateLimitsTest, ReconfigureDropsBucketsOfRemovedAndUnlimitedRules) {
+  RuleSetBuilder b;
+  b.Dest("queue", Limit(1, Sec(3600))).Dest("other", Limit(1, Sec(3600)));
+  b.Rule("kept", Always(), {"queue"}).limit = Limit(1, Sec(3600));
+  b.Rule("gone", Always(), {"queue"}).limit = Limit(1, Sec(3600));
+  const std::shared_ptr<const RuleSet> first = b.Build();
+  RateLimits limits;
+  for (const RuleSpec& r : first->rules) EXPECT_TRUE(limits.Rule(r).TryTake(kT0));
+  for (const DestinationSpec& d : first->destinations) EXPECT_TRUE(limits.Destination(d).TryTake(kT0));
+
+  RuleSetBuilder next;
+  next.Dest("queue").Dest("other", Limit(1, Sec(3600)));  // queue is no longer limited
+  next.Rule("kept", Always(), {"queue"}).limit = Limit(1, Sec(3600));
+  next.Rule("gone", Always(), {"queue"});                   // gone is no longer limited
+  const std::shared_ptr<const RuleSet> second = next.Build();
+  limits.Reconfigure(*second);
+  EXPECT_FALSE(limits.Rule(second->rules[0]).TryTake(kT0));  // still spent
+  EXPECT_FALSE(limits.Destination(second->destinations[1]).TryTake(kT0));
+
+  // Limited again later: a fresh, full bucket, not the spent one.
+  limits.Reconfigure(*first);
+  EXPECT_TRUE(limits.Rule(first->rules[1]).TryTake(kT0));
+  EXPECT_TRUE(limits.Destination(first->destinations[0]).TryTake(kT0));
+}
+
 }  // namespace
 }  // namespace triaged
