@@ -1,11 +1,14 @@
 // triaged: routes LLM traces with their feedback to annotation queues and datasets.
 #include <CLI/CLI.hpp>
-
 #include <iostream>
 
+#include "config/config.h"
+#include "daemon/broker.h"
 #include "daemon/commands.h"
+#include "daemon/generate.h"
 #include "daemon/pipeline.h"
 #include "daemon/version.h"
+#include "rules/decode.h"
 
 namespace {
 
@@ -53,7 +56,59 @@ int main(int argc, char** argv) {
   run_cmd->add_option("-c,--config", run.config_path, "Config file")->required();
   run_cmd->add_flag("--watch", run.watch, "Reload when the config file changes");
 
+  BrokerOptions broker;
+  CLI::App* broker_cmd = app.add_subcommand(
+      "broker", "The embedded broker alone (in-memory, for demos); prints its bootstrap");
+  broker_cmd->add_option("-c,--config", broker.config_path,
+                         "Create the topics this config names (default: llm.spans, llm.feedback, "
+                         "triaged.dead-letter)");
+  broker_cmd->add_option("--partitions", broker.partitions, "Partitions per topic")
+      ->capture_default_str();
+  broker_cmd->add_option("--brokers", broker.brokers, "Brokers in the cluster")
+      ->capture_default_str();
+
+  GenerateOptions generate;
+  std::string duration, start;
+  CLI::App* generate_cmd = app.add_subcommand(
+      "generate", "Realistic synthetic spans and feedback of every shape, to Kafka or a file");
+  generate_cmd->add_option("--rate", generate.rate, "Messages per second (0 = unlimited)")
+      ->capture_default_str();
+  generate_cmd->add_option("--duration", duration,
+                           "Start traces for this long (10s, 5m, ...); their feedback follows");
+  generate_cmd->add_option("--events", generate.max_events,
+                           "Stop starting traces after N messages");
+  generate_cmd->add_option("-b,--bootstrap", generate.bootstrap,
+                           "Kafka bootstrap servers (default: the config's, or $KAFKA_BOOTSTRAP)");
+  generate_cmd->add_option("-c,--config", generate.config_path,
+                           "Take the input topics (and bootstrap, properties) from this config");
+  generate_cmd->add_option("--spans-topic", generate.spans_topic)->capture_default_str();
+  generate_cmd->add_option("--feedback-topic", generate.feedback_topic)->capture_default_str();
+  generate_cmd->add_option("--seed", generate.seed, "The same seed and start give the same traffic")
+      ->capture_default_str();
+  generate_cmd->add_option("--start", start,
+                           "Event time of the first trace, RFC 3339 (default: now)");
+  generate_cmd
+      ->add_option("--invalid", generate.invalid_ratio,
+                   "Share of malformed messages, 0..1 (they are dead-lettered)")
+      ->capture_default_str();
+  generate_cmd->add_option("-o,--out", generate.out_path,
+                           "Write kcat -J style JSONL here instead of producing ('-' = stdout)");
+
   CLI11_PARSE(app, argc, argv);
+
+  if (*broker_cmd) return RunBroker(broker, std::cout, std::cerr);
+  if (*generate_cmd) {
+    if (!duration.empty() && !ParseDuration(duration, generate.duration_ns)) {
+      std::cerr << "generate: --duration: expected a duration such as 30s or 5m, got \"" << duration
+                << "\"\n";
+      return kExitUsage;
+    }
+    if (!start.empty() && !ParseRfc3339(start, generate.start_ns)) {
+      std::cerr << "generate: --start: expected an RFC 3339 time, got \"" << start << "\"\n";
+      return kExitUsage;
+    }
+    return RunGenerate(generate, std::cout, std::cerr);
+  }
 
   if (*run_cmd) return RunDaemon(run, std::cerr);
 

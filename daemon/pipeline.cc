@@ -17,6 +17,7 @@
 
 #include "config/config.h"
 #include "daemon/command_util.h"
+#include "daemon/embedded_broker.h"
 #include "daemon/ingest.h"
 #include "daemon/admin_server.h"
 #include "daemon/kafka_errors.h"
@@ -53,11 +54,11 @@ bool Set(rd_kafka_conf_t* conf, const std::string& key, const std::string& value
   return true;
 }
 
-// Client settings shared by the consumer and the producer: bootstrap plus the user's
-// `kafka.properties` (SASL, TLS, ...), which come last so they win.
-ConfPtr BaseConf(const Config& config, std::string& error) {
+// Client settings shared by the consumer and the producer; the user's `kafka.properties`
+// (SASL, TLS, ...) are applied last, so they win.
+ConfPtr BaseConf(const std::string& bootstrap, std::string& error) {
   ConfPtr conf(rd_kafka_conf_new());
-  if (!Set(conf.get(), "bootstrap.servers", config.kafka.bootstrap_servers, error) ||
+  if (!Set(conf.get(), "bootstrap.servers", bootstrap, error) ||
       !Set(conf.get(), "client.id", "triaged", error)) {
     return nullptr;
   }
@@ -78,8 +79,9 @@ class Daemon;
 
 // Per-partition state: the engine deciding this partition's traces and its offsets.
 struct Partition {
-  Partition(Daemon* d, int32_t id, std::shared_ptr<const RuleSet> rules, uint64_t gen)
-      : daemon(d), number(id), engine(std::move(rules)), generation(gen) {}
+  Partition(Daemon* d, int32_t id, std::shared_ptr<const RuleSet> rules,
+            std::shared_ptr<RateLimits> limits, uint64_t gen)
+      : daemon(d), number(id), engine(std::move(rules), std::move(limits)), generation(gen) {}
   Daemon* daemon;
   int32_t number;
   Engine engine;
@@ -145,9 +147,13 @@ class Daemon : public RouteSink, public EngineObserver {
 
   RunOptions options_;
   std::shared_ptr<const Config> config_;
+  std::unique_ptr<EmbeddedBroker> embedded_;  // `bootstrap_servers: embedded`; outlives clients
+  std::string bootstrap_;
   rd_kafka_t* consumer_ = nullptr;
   rd_kafka_t* producer_ = nullptr;
   std::map<int32_t, std::unique_ptr<Partition>> partitions_;
+  // Limits cap the process, not each partition; they survive rebalances.
+  std::shared_ptr<RateLimits> limits_ = std::make_shared<RateLimits>();
   Partition* current_ = nullptr;  // the partition whose engine is running
   uint64_t generation_ = 0;
   int64_t last_commit_ns_ = 0;
@@ -189,8 +195,24 @@ int64_t FileMtime(const std::string& path) {
 
 bool Daemon::Start() {
   std::string error;
+  bootstrap_ = config_->kafka.bootstrap_servers;
+  if (bootstrap_ == "embedded") {
+    Result<std::unique_ptr<EmbeddedBroker>> broker = EmbeddedBroker::Start();
+    Result<bool> created = broker.ok() ? broker.value()->CreateTopicsFor(*config_) : true;
+    if (!broker.ok() || !created.ok()) {
+      log::Error("cannot start the embedded broker",
+                 {{"error", (broker.ok() ? created.error() : broker.error()).message}});
+      return false;
+    }
+    embedded_ = std::move(broker.value());
+    bootstrap_ = embedded_->bootstrap();
+    log::Info("embedded broker listening",
+              {{"bootstrap", bootstrap_},
+               {"partitions", std::to_string(kEmbeddedPartitions)},
+               {"note", "in-memory librdkafka mock cluster, for demos; not for production"}});
+  }
   // Producer: idempotent, so retries never duplicate a routed item within a session.
-  ConfPtr pconf = BaseConf(*config_, error);
+  ConfPtr pconf = BaseConf(bootstrap_, error);
   if (!pconf || !Set(pconf.get(), "enable.idempotence", "true", error) ||
       !Set(pconf.get(), "linger.ms", "5", error) ||
       !ApplyUserProperties(pconf.get(), *config_, error)) {
@@ -209,7 +231,7 @@ bool Daemon::Start() {
   // Consumer. Offsets are stored and committed by hand (at-least-once). The range assignor
   // gives partition p of both co-partitioned topics to the same member, which joining traces
   // requires; cooperative-sticky does not promise that.
-  ConfPtr cconf = BaseConf(*config_, error);
+  ConfPtr cconf = BaseConf(bootstrap_, error);
   if (!cconf || !Set(cconf.get(), "group.id", config_->kafka.group_id, error) ||
       !Set(cconf.get(), "enable.auto.commit", "false", error) ||
       !Set(cconf.get(), "enable.auto.offset.store", "false", error) ||
@@ -259,7 +281,7 @@ bool Daemon::Start() {
     return false;
   }
   config_mtime_ = FileMtime(options_.config_path);
-  log::Info("started", {{"bootstrap", config_->kafka.bootstrap_servers},
+  log::Info("started", {{"bootstrap", bootstrap_},
                         {"group_id", config_->kafka.group_id},
                         {"config_version", config_->rules->config_version}});
   return true;
@@ -301,7 +323,7 @@ bool Daemon::CheckCoPartitioned() {
 Partition& Daemon::PartitionFor(int32_t number) {
   auto& slot = partitions_[number];
   if (!slot) {
-    slot = std::make_unique<Partition>(this, number, config_->rules, ++generation_);
+    slot = std::make_unique<Partition>(this, number, config_->rules, limits_, ++generation_);
     slot->engine.set_observer(this);
   }
   return *slot;
@@ -630,6 +652,10 @@ void Daemon::Reload(const char* why) {
     log::Error("reload failed; the running config stays", {{"why", why}, {"errors", errors}});
     metrics_.ConfigReload(false);
     return;
+  }
+  if (embedded_) {
+    Result<bool> created = embedded_->CreateTopicsFor(*loaded.config);
+    if (!created.ok()) log::Warn("embedded broker", {{"error", created.error().message}});
   }
   config_ = loaded.config;
   for (auto& [number, p] : partitions_) p->engine.SetRuleSet(config_->rules);
