@@ -686,8 +686,8 @@ void TrafficGenerator::StartTrace() {
     }
   }
   // Each trace takes its share of the rate, so the message rate is the one asked for.
-  const double rate = options_.rate > 0 ? options_.rate : 1e9;
-  next_trace_ns_ = start + static_cast<int64_t>(static_cast<double>(messages) / rate * 1e9);
+  next_trace_ns_ =
+      start + static_cast<int64_t>(static_cast<double>(messages) / options_.rate * 1e9);
 }
 
 int64_t TrafficGenerator::PeekTime() {
@@ -748,8 +748,8 @@ int64_t NowNs() {
 }  // namespace
 
 int RunGenerate(const GenerateOptions& options, std::ostream& out, std::ostream& err) {
-  if (options.rate < 0 || options.invalid_ratio < 0 || options.invalid_ratio > 1) {
-    err << "generate: --rate must be >= 0 and --invalid between 0 and 1\n";
+  if (!(options.rate > 0) || options.invalid_ratio < 0 || options.invalid_ratio > 1) {
+    err << "generate: --rate must be > 0 and --invalid between 0 and 1\n";
     return kExitUsage;
   }
   if (options.duration_ns <= 0 && options.max_events == 0) {
@@ -854,13 +854,13 @@ int RunGenerate(const GenerateOptions& options, std::ostream& out, std::ostream&
     log::Info("generating", {{"bootstrap", o.bootstrap},
                              {"spans_topic", o.spans_topic},
                              {"feedback_topic", o.feedback_topic},
-                             {"rate", o.rate > 0 ? std::to_string(o.rate) : "unlimited"}});
+                             {"rate", o.burst ? "burst" : std::to_string(o.rate)}});
     const timespec no_wait{0, 0};
     const int64_t wall0 = NowNs();
     GeneratedEvent e;
     bool stopped = false;
     while (!stopped && next(e)) {
-      if (o.rate > 0 && !gen.finished()) {
+      if (!o.burst && !gen.finished()) {
         // Paced in real time: an event goes out when its event time comes. Once no new traces
         // start, the feedback still pending goes out at once.
         const int64_t due = wall0 + (e.time_ns - traffic.start_ns);
@@ -877,8 +877,7 @@ int RunGenerate(const GenerateOptions& options, std::ostream& out, std::ostream&
         const rd_kafka_resp_err_t r = rd_kafka_producev(
             producer, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_KEY(e.key.data(), e.key.size()),
             RD_KAFKA_V_VALUE(e.payload.data(), e.payload.size()),
-            RD_KAFKA_V_TIMESTAMP(e.time_ns / kMs), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-            RD_KAFKA_V_END);
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
         if (r == RD_KAFKA_RESP_ERR_NO_ERROR) break;
         if (r != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
           ++stats.failed;

@@ -27,7 +27,7 @@ struct GeneratedEvent {
 
 struct TrafficOptions {
   uint64_t seed = 1;
-  double rate = 100;         // messages per second of event time (both topics together)
+  double rate = 100;         // messages per second of event time (both topics together), > 0
   int64_t start_ns = 0;      // event time of the first trace
   double invalid_ratio = 0;  // share of malformed messages (for the dead-letter path)
 };
@@ -80,7 +80,8 @@ struct GenerateOptions {
   std::string config_path;  // optional: topics (and bootstrap) from this config
   std::string spans_topic = "llm.spans";
   std::string feedback_topic = "llm.feedback";
-  double rate = 100;        // messages per second; 0 = as fast as possible
+  double rate = 100;        // messages per second of event time; paced unless `burst`
+  bool burst = false;       // send as fast as the broker takes it (the same traffic, not paced)
   int64_t duration_ns = 0;  // stop starting traces after this much event time (0 = no limit)
   uint64_t max_events = 0;  // ... or after this many messages (0 = no limit)
   uint64_t seed = 1;

@@ -71,8 +71,10 @@ int main(int argc, char** argv) {
   std::string duration, start;
   CLI::App* generate_cmd = app.add_subcommand(
       "generate", "Realistic synthetic spans and feedback of every shape, to Kafka or a file");
-  generate_cmd->add_option("--rate", generate.rate, "Messages per second (0 = unlimited)")
+  generate_cmd->add_option("--rate", generate.rate, "Messages per second (of event time)")
       ->capture_default_str();
+  generate_cmd->add_flag("--burst", generate.burst,
+                         "Send as fast as the broker takes it: the same traffic, not paced");
   generate_cmd->add_option("--duration", duration,
                            "Start traces for this long (10s, 5m, ...); their feedback follows");
   generate_cmd->add_option("--events", generate.max_events,

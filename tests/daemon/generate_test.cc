@@ -165,6 +165,7 @@ TEST(GenerateTest, EveryExampleRuleMatchesGeneratedTraffic) {
 
 TEST(GenerateTest, RefusesToRunWithoutABrokerOrABound) {
   EXPECT_EQ(RunTriaged("generate --rate 10").exit_code, kExitUsage);
+  EXPECT_EQ(RunTriaged("generate --rate 0 --events 10 -o -").exit_code, kExitUsage);
   const testing::Run no_broker = RunTriaged("generate --duration 1s -b embedded");
   EXPECT_EQ(no_broker.exit_code, kExitUsage);
   EXPECT_THAT(no_broker.err, HasSubstr("-b HOST:PORT"));
