@@ -1,5 +1,6 @@
 #include "rules/routed_item.h"
 
+#include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 #include <xxhash.h>
@@ -132,6 +133,20 @@ void WriteTrace(Writer& w, const Trace& trace) {
   w.EndObject();
 }
 
+// The decoder stores metadata as compact JSON text of an object, but an Annotation can be built
+// by hand too: anything that does not parse as an object is written as {} so the document stays
+// valid JSON whatever it carries.
+void Metadata(Writer& w, const std::string& json) {
+  rapidjson::Document d;
+  d.Parse(json.data(), json.size());
+  if (d.HasParseError() || !d.IsObject()) {
+    w.StartObject();
+    w.EndObject();
+    return;
+  }
+  d.Accept(w);
+}
+
 void WriteAnnotation(Writer& w, const Annotation& a) {
   w.StartObject();
   w.Key("trace_id"); String(w, a.trace_id);
@@ -142,14 +157,7 @@ void WriteAnnotation(Writer& w, const Annotation& a) {
   w.Key("label"); OptString(w, a.label);
   w.Key("explanation"); OptString(w, a.explanation);
   w.Key("source"); OptString(w, a.source);
-  w.Key("metadata");
-  // The decoder stores metadata as compact, validated JSON text of an object.
-  if (a.metadata_json.empty()) {
-    w.StartObject();
-    w.EndObject();
-  } else {
-    w.RawValue(a.metadata_json.data(), a.metadata_json.size(), rapidjson::kObjectType);
-  }
+  w.Key("metadata"); Metadata(w, a.metadata_json);
   w.Key("timestamp"); Time(w, a.timestamp_ns);
   w.EndObject();
 }
@@ -162,16 +170,12 @@ std::string_view TriggerName(Trigger trigger) {
 
 std::string RoutedItemId(std::string_view trace_id, std::string_view rule,
                          std::string_view destination) {
-  XXH64_state_t* state = XXH64_createState();
-  XXH64_reset(state, 0);
-  const char zero = '\0';
-  XXH64_update(state, trace_id.data(), trace_id.size());
-  XXH64_update(state, &zero, 1);
-  XXH64_update(state, rule.data(), rule.size());
-  XXH64_update(state, &zero, 1);
-  XXH64_update(state, destination.data(), destination.size());
-  const uint64_t h = XXH64_digest(state);
-  XXH64_freeState(state);
+  std::string key;
+  key.reserve(trace_id.size() + rule.size() + destination.size() + 2);
+  key.append(trace_id).push_back('\0');
+  key.append(rule).push_back('\0');
+  key.append(destination);
+  const uint64_t h = XXH64(key.data(), key.size(), 0);
   char buf[17];
   std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
   return buf;
@@ -192,7 +196,10 @@ std::string SerializeRoutedItem(const RoutedItem& item) {
   w.Key("kind"); String(w, DestinationKindName(dest.kind));
   w.Key("rule"); String(w, rule.name);
   w.Key("priority"); String(w, rule.priority);
-  w.Key("sample_rate"); w.Double(rule.sample_rate);
+  // Written as a double, so 1 reads 1.0 as in DESIGN §4. The config loader keeps it within
+  // [0, 1]; null only guards against a hand-built NaN.
+  w.Key("sample_rate");
+  if (std::isfinite(rule.sample_rate)) w.Double(rule.sample_rate); else w.Null();
   w.Key("trigger"); String(w, TriggerName(item.trigger));
   w.Key("routed_at"); String(w, FormatRfc3339(item.routed_at_ns));
   w.Key("config_version"); String(w, item.config_version);
