@@ -53,10 +53,15 @@ std::string_view OutcomeName(RuleVerdict::Outcome outcome) {
   return "unknown";
 }
 
-Engine::Engine(std::shared_ptr<const RuleSet> rules, std::shared_ptr<RateLimits> limits)
+Engine::Engine(std::shared_ptr<const RuleSet> rules, std::shared_ptr<EngineGroup> group)
     : rules_(std::move(rules)),
-      limits_(limits ? std::move(limits) : std::make_shared<RateLimits>()) {
+      group_(group ? std::move(group) : std::make_shared<EngineGroup>()) {
   rule_counters_.resize(rules_->rules.size());
+}
+
+Engine::~Engine() {
+  group_->traces -= traces_.size();
+  group_->tombstones -= tombstones_.size();
 }
 
 void Engine::SetRuleSet(std::shared_ptr<const RuleSet> rules) {
@@ -67,7 +72,7 @@ void Engine::SetRuleSet(std::shared_ptr<const RuleSet> rules) {
     }
   }
   rule_counters_ = std::move(counters);
-  limits_->Reconfigure(*rules);
+  group_->limits.Reconfigure(*rules);
   rules_ = std::move(rules);
   // Deadlines depend on the trace settings: reschedule open traces.
   for (auto& [id, entry] : traces_) {
@@ -158,9 +163,10 @@ void Engine::Evict(const std::string& trace_id, std::string_view reason, int64_t
   Tombstone tomb{std::move(entry.routed), std::move(entry.counted_match),
                  std::move(entry.counted_sampled_out), ++generation_};
   tombstone_order_.emplace_back(trace_id, tomb.gen);
-  tombstones_.insert_or_assign(trace_id, std::move(tomb));
+  if (tombstones_.insert_or_assign(trace_id, std::move(tomb)).second) ++group_->tombstones;
   TrimTombstones();
   traces_.erase(it);
+  --group_->traces;
 }
 
 void Engine::TrimTombstones() {
@@ -170,8 +176,11 @@ void Engine::TrimTombstones() {
     return it != tombstones_.end() && it->second.gen == e.second;
   };
   while (!tombstone_order_.empty() &&
-         (tombstones_.size() > cap || !live(tombstone_order_.front()))) {
-    if (live(tombstone_order_.front())) tombstones_.erase(tombstone_order_.front().first);
+         (group_->tombstones > cap || !live(tombstone_order_.front()))) {
+    if (live(tombstone_order_.front())) {
+      tombstones_.erase(tombstone_order_.front().first);
+      --group_->tombstones;
+    }
     tombstone_order_.pop_front();
   }
   // Stale entries behind the front (revived traces) are dropped once they outnumber the live.
@@ -182,7 +191,7 @@ void Engine::TrimTombstones() {
 
 void Engine::MakeRoom(int64_t now_ns, RouteSink& sink) {
   const uint64_t cap = std::max<uint64_t>(rules_->trace.max_open_traces, 1);
-  while (traces_.size() >= cap) {
+  while (group_->traces >= cap) {
     // Forget the oldest closed trace first; only then decide the oldest open one early.
     bool evicted = false;
     while (!closed_order_.empty() && !evicted) {
@@ -215,7 +224,8 @@ Engine::Entry& Engine::Open(const std::string& trace_id, int64_t now_ns, RouteSi
     return it->second;
   }
   MakeRoom(now_ns, sink);
-  auto [it, inserted] = traces_.try_emplace(trace_id, trace_id);
+  auto it = traces_.try_emplace(trace_id, trace_id).first;
+  ++group_->traces;  // not there before: found above
   Entry& entry = it->second;
   entry.opened_ns = now_ns;
   if (auto tomb = tombstones_.find(trace_id); tomb != tombstones_.end()) {
@@ -224,6 +234,7 @@ Engine::Entry& Engine::Open(const std::string& trace_id, int64_t now_ns, RouteSi
     entry.counted_match = std::move(tomb->second.counted_match);
     entry.counted_sampled_out = std::move(tomb->second.counted_sampled_out);
     tombstones_.erase(tomb);  // its place in tombstone_order_ goes stale
+    --group_->tombstones;
     entry.state = State::kClosed;
     entry.deadline_ns = now_ns + rules_->trace.late_feedback_window_ns;
     entry.order_gen = ++generation_;
@@ -367,7 +378,7 @@ void Engine::Evaluate(Entry& entry, Trigger trigger, int64_t now_ns, RouteSink& 
     for (size_t d : rule.destinations) {
       if (Contains(entry.routed, NameHash(rule.name, rs.destinations[d].name))) charged = true;
     }
-    if (rule.limit && !charged && !limits_->Rule(rule).Available(now_ns)) {
+    if (rule.limit && !charged && !group_->limits.Rule(rule).Available(now_ns)) {
       v.outcome = O::kRateLimited;
       ++counters.rate_limited;
       continue;
@@ -376,7 +387,7 @@ void Engine::Evaluate(Entry& entry, Trigger trigger, int64_t now_ns, RouteSink& 
       const DestinationSpec& dest = rs.destinations[d];
       const uint64_t key = NameHash(rule.name, dest.name);
       if (Contains(entry.routed, key)) continue;
-      if (dest.limit && !limits_->Destination(dest).TryTake(now_ns)) {
+      if (dest.limit && !group_->limits.Destination(dest).TryTake(now_ns)) {
         v.limited.push_back(d);
         continue;
       }
@@ -393,7 +404,7 @@ void Engine::Evaluate(Entry& entry, Trigger trigger, int64_t now_ns, RouteSink& 
       sink.OnRoute(item);
     }
     if (!v.routed.empty()) {
-      if (rule.limit && !charged) limits_->Rule(rule).TryTake(now_ns);
+      if (rule.limit && !charged) group_->limits.Rule(rule).TryTake(now_ns);
       v.outcome = O::kRouted;
     } else {
       v.outcome = O::kDestinationLimited;

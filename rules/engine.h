@@ -84,12 +84,25 @@ struct AddResult {
   size_t spans_rejected = 0;  // refused because the trace would exceed max_trace_bytes
 };
 
+// What the engines of one process (the daemon runs one per partition) share: the rate-limit
+// buckets, so a limit caps the process, and the count of retained traces and tombstones, so
+// max_open_traces bounds the process's memory rather than each partition's. An engine that
+// needs room evicts its own oldest traces, so the sum stays within max_open_traces plus one
+// per engine.
+struct EngineGroup {
+  RateLimits limits;
+  uint64_t traces = 0;      // open + closed within the late window, over every engine
+  uint64_t tombstones = 0;  // routed state of forgotten traces, over every engine
+};
+
 class Engine {
  public:
-  // `limits` may be shared with other engines (one per partition) so limits cap them together;
-  // null = the engine's own.
+  // `group` null = the engine is alone.
   explicit Engine(std::shared_ptr<const RuleSet> rules,
-                  std::shared_ptr<RateLimits> limits = nullptr);
+                  std::shared_ptr<EngineGroup> group = nullptr);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
 
   // Swaps the rule set at a tick boundary. Open traces, routed state (by rule and destination
   // name) and rate-limit buckets of rules that keep their names survive.
@@ -180,7 +193,7 @@ class Engine {
   void TrimTombstones();
   std::unordered_map<std::string, Tombstone> tombstones_;
   std::deque<std::pair<std::string, uint64_t>> tombstone_order_;
-  std::shared_ptr<RateLimits> limits_;
+  std::shared_ptr<EngineGroup> group_;
   std::vector<RuleCounters> rule_counters_;  // by index into rules_->rules
   EngineCounters counters_;
 };

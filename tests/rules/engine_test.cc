@@ -459,6 +459,40 @@ TEST_F(EngineTest, CapacityEvictsTheOldestClosedTraceFirst) {
   EXPECT_THAT(sink_.items, IsEmpty());
 }
 
+// The daemon's partition engines share one max_open_traces: together they hold at most the cap
+// plus one trace per engine, each making room by deciding its own oldest; a destroyed engine
+// (a revoked partition) gives its share back.
+TEST(EngineGroupTest, PartitionEnginesShareMaxOpenTraces) {
+  RuleSetBuilder b;
+  b.trace().max_open_traces = 10;
+  b.Dest("review");
+  b.Rule("all", Always(), {"review"});
+  const std::shared_ptr<const RuleSet> rules = b.Build();
+  auto group = std::make_shared<EngineGroup>();
+  RecordingSink sink;
+  Engine p0(rules, group);
+  auto p1 = std::make_unique<Engine>(rules, group);
+  for (int i = 0; i < 8; ++i) p0.Add(Msg(Child("a" + std::to_string(i), "s")), kT0 + i, sink);
+  EXPECT_EQ(group->traces, 8u);
+  for (int i = 0; i < 8; ++i) p1->Add(Msg(Child("b" + std::to_string(i), "s")), kT0 + 10 + i, sink);
+  // p1 opened 2 in the room left, then made room for 6 more by deciding its own oldest.
+  EXPECT_EQ(p0.retained_traces(), 8u);
+  EXPECT_EQ(p1->retained_traces(), 2u);
+  EXPECT_EQ(group->traces, 10u);
+  EXPECT_EQ(p1->counters().evicted_capacity, 6u);
+  EXPECT_EQ(sink.items.size(), 6u);  // decided early, not lost
+  // An engine with nothing of its own to evict still opens one trace.
+  Engine p2(rules, group);
+  p2.Add(Msg(Child("c0", "s")), kT0 + 30, sink);
+  p2.Add(Msg(Child("c1", "s")), kT0 + 31, sink);
+  EXPECT_EQ(p2.retained_traces(), 1u);
+  EXPECT_EQ(group->traces, 11u);
+  EXPECT_EQ(group->tombstones, 7u);  // routed state of the 6 + 1 forgotten traces
+  p1.reset();
+  EXPECT_EQ(group->traces, 9u);
+  EXPECT_EQ(group->tombstones, 1u);
+}
+
 TEST_F(EngineTest, CapacityForceClosesTheOldestOpenTraceAndEvaluatesIt) {
   builder().trace().max_open_traces = 2;
   builder().Rule("thumbs-down", FeedbackLabel("thumbs", "down"), {"review"});

@@ -304,8 +304,8 @@ TEST(SharedRateLimitsTest, EnginesSharingLimitsSpendOneBudget) {
   b.Rule("limited", Always(), {"queue"}).limit = Limit(2, Sec(3600));
   b.Rule("to-queue", Always(), {"queue"});
   const std::shared_ptr<const RuleSet> rules = b.Build();
-  auto limits = std::make_shared<RateLimits>();
-  Engine p0(rules, limits), p1(rules, limits), alone(rules);
+  auto group = std::make_shared<EngineGroup>();
+  Engine p0(rules, group), p1(rules, group), alone(rules);
   RecordingSink sink0, sink1, sink_alone;
   for (int i = 0; i < 3; ++i) {
     p0.Add(Msg(Child("p0-" + std::to_string(i), "a")), kT0, sink0);
