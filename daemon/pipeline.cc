@@ -8,6 +8,7 @@
 #include <atomic>
 #include <mutex>
 #include <chrono>
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <ostream>
@@ -80,8 +81,8 @@ class Daemon;
 // Per-partition state: the engine deciding this partition's traces and its offsets.
 struct Partition {
   Partition(Daemon* d, int32_t id, std::shared_ptr<const RuleSet> rules,
-            std::shared_ptr<RateLimits> limits, uint64_t gen)
-      : daemon(d), number(id), engine(std::move(rules), std::move(limits)), generation(gen) {}
+            std::shared_ptr<EngineGroup> group, uint64_t gen)
+      : daemon(d), number(id), engine(std::move(rules), std::move(group)), generation(gen) {}
   Daemon* daemon;
   int32_t number;
   Engine engine;
@@ -131,11 +132,13 @@ class Daemon : public RouteSink, public EngineObserver {
  private:
   bool Start();
   bool CheckCoPartitioned();
+  void CheckOutputTopics();
   void Handle(rd_kafka_message_t* msg);
   void DeadLetter(Partition& p, int input, const rd_kafka_message_t* msg, const Error& error);
   void Produce(const std::string& topic, std::string_view key, const std::string& value,
                const std::vector<std::pair<std::string, std::string>>& headers, Delivery* opaque);
   void Tick(int64_t now);
+  void Backpressure();
   void Commit(bool sync, const std::set<int32_t>* only = nullptr);
   void Reload(const char* why);
   void Shutdown();
@@ -152,8 +155,9 @@ class Daemon : public RouteSink, public EngineObserver {
   rd_kafka_t* consumer_ = nullptr;
   rd_kafka_t* producer_ = nullptr;
   std::map<int32_t, std::unique_ptr<Partition>> partitions_;
-  // Limits cap the process, not each partition; they survive rebalances.
-  std::shared_ptr<RateLimits> limits_ = std::make_shared<RateLimits>();
+  // Rate limits and max_open_traces bound the process, not each partition; limits survive
+  // rebalances.
+  std::shared_ptr<EngineGroup> engines_ = std::make_shared<EngineGroup>();
   Partition* current_ = nullptr;  // the partition whose engine is running
   uint64_t generation_ = 0;
   int64_t last_commit_ns_ = 0;
@@ -163,6 +167,8 @@ class Daemon : public RouteSink, public EngineObserver {
   uint64_t routed_ = 0;
   uint64_t dead_lettered_ = 0;
   bool fatal_ = false;
+  bool paused_ = false;  // consumption paused while the producer queue drains
+  int max_queued_ = 100'000;  // the producer's queue.buffering.max.messages
 
   Metrics metrics_;
   std::unique_ptr<AdminServer> admin_;
@@ -218,6 +224,12 @@ bool Daemon::Start() {
       !ApplyUserProperties(pconf.get(), *config_, error)) {
     log::Error("invalid producer settings", {{"error", error}});
     return false;
+  }
+  char value[64];
+  size_t value_size = sizeof value;
+  if (rd_kafka_conf_get(pconf.get(), "queue.buffering.max.messages", value, &value_size) ==
+      RD_KAFKA_CONF_OK) {
+    max_queued_ = std::max(10, std::atoi(value));
   }
   rd_kafka_conf_set_dr_msg_cb(pconf.get(), DeliveryReport);
   rd_kafka_conf_set_opaque(pconf.get(), this);
@@ -308,6 +320,7 @@ bool Daemon::CheckCoPartitioned() {
     rd_kafka_topic_destroy(t);
     if (counts[i] < 0) return false;
   }
+  CheckOutputTopics();
   if (counts[0] != counts[1]) {
     log::Error("input topics are not co-partitioned: spans and feedback must have the same "
                "partition count, keyed by trace id",
@@ -320,10 +333,29 @@ bool Daemon::CheckCoPartitioned() {
   return true;
 }
 
+// A destination or dead-letter topic that does not exist is reported at start; it is not fatal,
+// since brokers with auto.create.topics.enable create it on the first produce.
+void Daemon::CheckOutputTopics() {
+  const rd_kafka_metadata_t* md = nullptr;
+  if (rd_kafka_metadata(consumer_, 1, nullptr, &md, 15000) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
+  std::set<std::string> existing;
+  for (int i = 0; i < md->topic_cnt; ++i) {
+    if (md->topics[i].err == RD_KAFKA_RESP_ERR_NO_ERROR) existing.insert(md->topics[i].topic);
+  }
+  rd_kafka_metadata_destroy(md);
+  for (const std::string& topic : ConfigTopics(*config_)) {
+    if (existing.count(topic) == 0) {
+      log::Warn("output topic does not exist; producing to it fails unless the broker creates "
+                "topics automatically",
+                {{"topic", topic}});
+    }
+  }
+}
+
 Partition& Daemon::PartitionFor(int32_t number) {
   auto& slot = partitions_[number];
   if (!slot) {
-    slot = std::make_unique<Partition>(this, number, config_->rules, limits_, ++generation_);
+    slot = std::make_unique<Partition>(this, number, config_->rules, engines_, ++generation_);
     slot->engine.set_observer(this);
   }
   return *slot;
@@ -517,6 +549,29 @@ void Daemon::Tick(int64_t now) {
   }
 }
 
+// With half the producer's queue (queue.buffering.max.messages) waiting for the broker, stop
+// fetching until it is back under a tenth; the consumer keeps polling, so group membership and
+// rebalances are served. Memory stays bounded instead of growing with a slow or absent broker.
+void Daemon::Backpressure() {
+  const int queued = rd_kafka_outq_len(producer_);
+  const bool pause = paused_ ? queued > max_queued_ / 10 : queued >= max_queued_ / 2;
+  if (!pause && !paused_) return;
+  rd_kafka_topic_partition_list_t* assigned = nullptr;
+  if (rd_kafka_assignment(consumer_, &assigned) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
+  // Re-applied while paused, so partitions assigned meanwhile are paused too.
+  if (pause) {
+    rd_kafka_pause_partitions(consumer_, assigned);
+  } else {
+    rd_kafka_resume_partitions(consumer_, assigned);
+  }
+  rd_kafka_topic_partition_list_destroy(assigned);
+  if (pause != paused_) {
+    paused_ = pause;
+    log::Warn(pause ? "producer queue full: consumption paused" : "consumption resumed",
+              {{"queued", std::to_string(queued)}});
+  }
+}
+
 void Daemon::Commit(bool sync, const std::set<int32_t>* only) {
   rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(8);
   for (auto& [number, p] : partitions_) {
@@ -698,6 +753,7 @@ int Daemon::Run() {
     const int sig = sigtimedwait(&signals, nullptr, &no_wait);
     if (sig == SIGTERM || sig == SIGINT) break;
     if (sig == SIGHUP) Reload("SIGHUP");
+    Backpressure();
     if (rd_kafka_message_t* msg = rd_kafka_consumer_poll(consumer_, 100)) {
       Handle(msg);
       rd_kafka_message_destroy(msg);

@@ -97,6 +97,59 @@ TEST(GeneratedTraffic, RoutesOnRealKafkaAsReplayDoes) {
   GeneratedTrafficRoutesAsReplay(/*embedded=*/false);
 }
 
+// Sum of the samples of a metric family whose line starts with `prefix` (name and labels).
+double MetricSum(const std::string& metrics, const std::string& prefix) {
+  double sum = 0;
+  for (const std::string& line : Lines(metrics)) {
+    if (line.rfind(prefix, 0) == 0) sum += std::stod(line.substr(line.rfind(' ') + 1));
+  }
+  return sum;
+}
+
+// Memory is bounded by max_open_traces for the whole process, not per partition: with traces
+// that would stay open for ten minutes, the daemon holds at most the cap (plus one per
+// partition engine) and decides the oldest early.
+TEST(GeneratedTraffic, OpenTracesStayWithinMaxOpenTraces) {
+  if (Bootstrap().empty()) GTEST_SKIP() << "no Kafka broker (scripts/kafka-dev.sh start)";
+  TempDir dir;
+  Topics t;
+  CreateTopics(t);
+  const std::string config = dir.Write(
+      "rules.yaml",
+      std::regex_replace(ConfigFor(t), std::regex(R"(\ntrace: \{[^\n]*\})"),
+                         "\ntrace: {decision_wait: 10m, root_grace: 10m, max_wait: 10m, "
+                         "max_open_traces: 200}"));
+  const std::string log = dir.path() + "/daemon.log";
+  Daemon daemon(config, log);
+  const std::string port = AdminPort(log);
+  ASSERT_FALSE(port.empty()) << ReadFile(log);
+  const testing::Run produced =
+      RunTriaged("generate --burst --events 3000 --seed 4 -b " + Bootstrap() +
+                 " --spans-topic " + t.spans + " --feedback-topic " + t.feedback);
+  ASSERT_EQ(produced.exit_code, 0) << produced.err;
+  const double delivered = std::stod(LogValue(produced.err, "generated", "delivered"));
+  const double traces = std::stod(LogValue(produced.err, "generated", "traces"));
+
+  std::string metrics;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (std::chrono::steady_clock::now() < deadline) {
+    metrics = Get(port, "/metrics");
+    if (MetricSum(metrics, "triaged_events_consumed_total") >= delivered &&
+        MetricSum(metrics, "triaged_traces_evicted_total{reason=\"capacity\"}") >= traces - 204) {
+      break;
+    }
+    usleep(100'000);
+  }
+  EXPECT_EQ(MetricSum(metrics, "triaged_events_consumed_total"), delivered) << metrics;
+  EXPECT_LE(MetricSum(metrics, "triaged_traces_open "), 204.0) << metrics;
+  EXPECT_GE(MetricSum(metrics, "triaged_traces_open "), 150.0) << metrics;
+  EXPECT_GE(MetricSum(metrics, "triaged_traces_evicted_total{reason=\"capacity\"}"),
+            traces - 204)
+      << metrics;
+  EXPECT_GT(MetricSum(metrics, "triaged_routed_total"), 0.0) << metrics;  // decided early
+  EXPECT_EQ(daemon.Stop(SIGTERM, std::chrono::seconds(40)), 0) << ReadFile(log);
+}
+
 // `triaged broker` prints its bootstrap on stdout, creates the config's topics, serves a
 // Kafka client, and exits 0 on SIGTERM.
 TEST(EmbeddedBroker, ServesKcatAndStopsOnSigterm) {

@@ -54,6 +54,8 @@ TEST_F(RunIntegration, RoutesTheCorpusExactlyAsReplayDoes) {
   EXPECT_EQ(daemon.Stop(SIGTERM, std::chrono::seconds(40)), 0)
       << ReadFile(dir.path() + "/daemon.log");
   EXPECT_THAT(ReadFile(dir.path() + "/daemon.log"), HasSubstr("\"msg\":\"stopped\""));
+  EXPECT_THAT(ReadFile(dir.path() + "/daemon.log"),
+              ::testing::Not(HasSubstr("output topic does not exist")));
 }
 
 // Stopping the daemon while traces are still open, then starting it again: the open traces
@@ -248,6 +250,10 @@ TEST_F(RunIntegration, RefusesInputsThatAreNotCoPartitioned) {
   Daemon daemon(config, dir.path() + "/daemon.log");
   EXPECT_EQ(daemon.Wait(std::chrono::seconds(30)), 1);
   EXPECT_THAT(ReadFile(dir.path() + "/daemon.log"), HasSubstr("not co-partitioned"));
+  // The destination topics were not created either: named at start.
+  EXPECT_THAT(ReadFile(dir.path() + "/daemon.log"),
+              HasSubstr("\"msg\":\"output topic does not exist; producing to it fails unless the "
+                        "broker creates topics automatically\",\"topic\":\"" + t.support + "\""));
 }
 
 }  // namespace
