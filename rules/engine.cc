@@ -30,11 +30,16 @@ bool Contains(const std::vector<uint64_t>& v, uint64_t x) {
 
 std::string_view CloseReasonName(CloseReason reason) {
   switch (reason) {
-    case CloseReason::kDecisionWait: return "decision_wait";
-    case CloseReason::kRootGrace: return "root_grace";
-    case CloseReason::kMaxWait: return "max_wait";
-    case CloseReason::kCapacity: return "max_open_traces";
-    case CloseReason::kEndOfInput: return "end_of_input";
+    case CloseReason::kDecisionWait:
+      return "decision_wait";
+    case CloseReason::kRootGrace:
+      return "root_grace";
+    case CloseReason::kMaxWait:
+      return "max_wait";
+    case CloseReason::kCapacity:
+      return "max_open_traces";
+    case CloseReason::kEndOfInput:
+      return "end_of_input";
   }
   return "unknown";
 }
@@ -42,20 +47,26 @@ std::string_view CloseReasonName(CloseReason reason) {
 std::string_view OutcomeName(RuleVerdict::Outcome outcome) {
   using O = RuleVerdict::Outcome;
   switch (outcome) {
-    case O::kNoMatch: return "no_match";
-    case O::kShadowed: return "shadowed";
-    case O::kAlreadyRouted: return "already_routed";
-    case O::kSampledOut: return "sampled_out";
-    case O::kRateLimited: return "rate_limited";
-    case O::kRouted: return "routed";
-    case O::kDestinationLimited: return "destination_limited";
+    case O::kNoMatch:
+      return "no_match";
+    case O::kShadowed:
+      return "shadowed";
+    case O::kAlreadyRouted:
+      return "already_routed";
+    case O::kSampledOut:
+      return "sampled_out";
+    case O::kRateLimited:
+      return "rate_limited";
+    case O::kRouted:
+      return "routed";
+    case O::kDestinationLimited:
+      return "destination_limited";
   }
   return "unknown";
 }
 
 Engine::Engine(std::shared_ptr<const RuleSet> rules, std::shared_ptr<EngineGroup> group)
-    : rules_(std::move(rules)),
-      group_(group ? std::move(group) : std::make_shared<EngineGroup>()) {
+    : rules_(std::move(rules)), group_(group ? std::move(group) : std::make_shared<EngineGroup>()) {
   rule_counters_.resize(rules_->rules.size());
 }
 
@@ -158,7 +169,10 @@ void Engine::Evict(const std::string& trace_id, std::string_view reason, int64_t
   }
   if (observer_ != nullptr) observer_->OnEvict(it->second.trace, reason, now_ns);
   if (it->second.state == State::kOpen) --open_count_;
-  if (reason == "expired") ++counters_.evicted_expired; else ++counters_.evicted_capacity;
+  if (reason == "expired")
+    ++counters_.evicted_expired;
+  else
+    ++counters_.evicted_capacity;
   Entry& entry = it->second;
   Tombstone tomb{std::move(entry.routed), std::move(entry.counted_match),
                  std::move(entry.counted_sampled_out), ++generation_};
@@ -167,6 +181,26 @@ void Engine::Evict(const std::string& trace_id, std::string_view reason, int64_t
   TrimTombstones();
   traces_.erase(it);
   --group_->traces;
+}
+
+void Engine::SeedRouted(const std::string& trace_id, std::string_view rule,
+                        std::string_view destination) {
+  const uint64_t key = NameHash(rule, destination);
+  std::vector<uint64_t>* routed = nullptr;
+  if (auto it = traces_.find(trace_id); it != traces_.end()) {
+    routed = &it->second.routed;
+  } else {
+    auto [tomb, inserted] = tombstones_.try_emplace(trace_id);
+    if (inserted) {
+      tomb->second.gen = ++generation_;
+      tomb->second.decided = false;
+      tombstone_order_.emplace_back(trace_id, tomb->second.gen);
+      ++group_->tombstones;
+    }
+    routed = &tomb->second.routed;
+  }
+  if (!Contains(*routed, key)) routed->push_back(key);
+  TrimTombstones();
 }
 
 void Engine::TrimTombstones() {
@@ -198,7 +232,8 @@ void Engine::MakeRoom(int64_t now_ns, RouteSink& sink) {
       auto [id, gen] = closed_order_.front();
       closed_order_.pop_front();
       auto it = traces_.find(id);
-      if (it != traces_.end() && it->second.state == State::kClosed && it->second.order_gen == gen) {
+      if (it != traces_.end() && it->second.state == State::kClosed &&
+          it->second.order_gen == gen) {
         Evict(id, "capacity", now_ns, sink);
         evicted = true;
       }
@@ -229,19 +264,22 @@ Engine::Entry& Engine::Open(const std::string& trace_id, int64_t now_ns, RouteSi
   Entry& entry = it->second;
   entry.opened_ns = now_ns;
   if (auto tomb = tombstones_.find(trace_id); tomb != tombstones_.end()) {
-    // The trace was decided and forgotten: this event is late, its context is gone.
     entry.routed = std::move(tomb->second.routed);
     entry.counted_match = std::move(tomb->second.counted_match);
     entry.counted_sampled_out = std::move(tomb->second.counted_sampled_out);
+    const bool decided = tomb->second.decided;
     tombstones_.erase(tomb);  // its place in tombstone_order_ goes stale
     --group_->tombstones;
-    entry.state = State::kClosed;
-    entry.deadline_ns = now_ns + rules_->trace.late_feedback_window_ns;
-    entry.order_gen = ++generation_;
-    closed_order_.emplace_back(trace_id, entry.order_gen);
-    Schedule(entry);
-    late = true;
-    return entry;
+    if (decided) {
+      // The trace was decided and forgotten: this event is late, its context is gone.
+      entry.state = State::kClosed;
+      entry.deadline_ns = now_ns + rules_->trace.late_feedback_window_ns;
+      entry.order_gen = ++generation_;
+      closed_order_.emplace_back(trace_id, entry.order_gen);
+      Schedule(entry);
+      late = true;
+      return entry;
+    }
   }
   ++counters_.traces_opened;
   ++open_count_;

@@ -36,20 +36,20 @@ std::string_view CloseReasonName(CloseReason reason);
 // What one rule did in one evaluation of one trace.
 struct RuleVerdict {
   enum class Outcome {
-    kNoMatch,          // `when` was false
-    kShadowed,         // first_match: an earlier rule matched
-    kAlreadyRouted,    // every destination was routed by an earlier evaluation
-    kSampledOut,       // matched, but u >= sample rate
-    kRateLimited,      // matched and sampled, but the rule's limit was spent
-    kRouted,           // routed to at least one destination
+    kNoMatch,             // `when` was false
+    kShadowed,            // first_match: an earlier rule matched
+    kAlreadyRouted,       // every destination was routed by an earlier evaluation
+    kSampledOut,          // matched, but u >= sample rate
+    kRateLimited,         // matched and sampled, but the rule's limit was spent
+    kRouted,              // routed to at least one destination
     kDestinationLimited,  // matched and sampled, but every remaining destination's limit was spent
   };
   size_t rule = 0;
   Outcome outcome = Outcome::kNoMatch;
-  double sample_unit = 0;          // u of §2.3 (when the rule matched)
-  std::string sample_key;          // the key u was computed from
-  std::vector<size_t> routed;      // destinations routed in this evaluation
-  std::vector<size_t> limited;     // destinations skipped by their limit
+  double sample_unit = 0;       // u of §2.3 (when the rule matched)
+  std::string sample_key;       // the key u was computed from
+  std::vector<size_t> routed;   // destinations routed in this evaluation
+  std::vector<size_t> limited;  // destinations skipped by their limit
 };
 std::string_view OutcomeName(RuleVerdict::Outcome outcome);
 
@@ -118,6 +118,11 @@ class Engine {
   // Adds a message's spans and annotations at `now_ns`; late events re-evaluate at once.
   AddResult Add(DecodedMessage message, int64_t now_ns, RouteSink& sink);
 
+  // Records that (rule, destination) was already routed for a trace by an earlier run (the
+  // exactly-once decisions topic), so it is never routed again. The trace itself opens normally
+  // when its events come. Seeds count against max_open_traces like forgotten traces.
+  void SeedRouted(const std::string& trace_id, std::string_view rule, std::string_view destination);
+
   // Closes every open trace now (end of a replay).
   void CloseAll(int64_t now_ns, RouteSink& sink);
 
@@ -145,7 +150,7 @@ class Engine {
     int64_t last_span_ns = 0;
     bool has_span = false;
     std::optional<int64_t> root_end_ns;
-    int64_t deadline_ns = 0;  // close deadline (open) or eviction time (closed)
+    int64_t deadline_ns = 0;              // close deadline (open) or eviction time (closed)
     std::vector<uint64_t> routed;         // hashes of (rule, destination) names routed
     std::vector<uint64_t> counted_match;  // hashes of rule names counted as matched
     std::vector<uint64_t> counted_sampled_out;
@@ -155,15 +160,16 @@ class Engine {
     int64_t at_ns;
     uint64_t seq;
     std::string trace_id;
-    bool operator>(const Timer& o) const { return at_ns != o.at_ns ? at_ns > o.at_ns : seq > o.seq; }
+    bool operator>(const Timer& o) const {
+      return at_ns != o.at_ns ? at_ns > o.at_ns : seq > o.seq;
+    }
   };
 
   Entry& Open(const std::string& trace_id, int64_t now_ns, RouteSink& sink, bool& late);
   void Schedule(Entry& entry);
   void UpdateDeadline(Entry& entry);
   void Close(Entry& entry, CloseReason reason, int64_t now_ns, RouteSink& sink);
-  void Evict(const std::string& trace_id, std::string_view reason, int64_t now_ns,
-             RouteSink& sink);
+  void Evict(const std::string& trace_id, std::string_view reason, int64_t now_ns, RouteSink& sink);
   void MakeRoom(int64_t now_ns, RouteSink& sink);
   void Evaluate(Entry& entry, Trigger trigger, int64_t now_ns, RouteSink& sink);
   CloseReason ReasonFor(const Entry& entry) const;
@@ -189,6 +195,9 @@ class Engine {
     std::vector<uint64_t> counted_match;
     std::vector<uint64_t> counted_sampled_out;
     uint64_t gen = 0;
+    // False for routed state seeded from an earlier run (SeedRouted): the trace was not
+    // forgotten here, its events may still come and open it normally.
+    bool decided = true;
   };
   void TrimTombstones();
   std::unordered_map<std::string, Tombstone> tombstones_;

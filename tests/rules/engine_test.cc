@@ -354,12 +354,12 @@ TEST_F(EngineTest, TombstonesSurviveRepeatedEviction) {
   Advance(kWait);  // t closes and routes
   EXPECT_THAT(sink_.Take(), ElementsAre("t/thumbs-down/review"));
 
-  Add(Msg(Child("a", "1")), Sec(100));      // a closes at 110, evicted at 210
-  Advance(kWait + kWindow);                 // t evicted at 110
-  Add(Msg(ThumbsDown("t")), Sec(120));      // t revived (context missing), evicted at 220
+  Add(Msg(Child("a", "1")), Sec(100));  // a closes at 110, evicted at 210
+  Advance(kWait + kWindow);             // t evicted at 110
+  Add(Msg(ThumbsDown("t")), Sec(120));  // t revived (context missing), evicted at 220
   EXPECT_THAT(sink_.items, IsEmpty());
-  Advance(Sec(210));                        // a evicted
-  Advance(Sec(220));                        // t evicted again
+  Advance(Sec(210));  // a evicted
+  Advance(Sec(220));  // t evicted again
   EXPECT_EQ(engine().retained_traces(), 0u);
 
   Add(Msg(ThumbsDown("t")), Sec(230));
@@ -432,6 +432,31 @@ TEST_F(EngineTest, TombstonesAreBounded) {
 }
 
 // --- capacity and size limits ------------------------------------------------------------------
+
+// --- routed state seeded from an earlier run (exactly-once restarts) -----------------------------
+
+TEST_F(EngineTest, SeededPairsAreNotRoutedAgainAndTheTraceOpensNormally) {
+  builder().Rule("all", Always(), {"review", "dataset"});
+  builder().Rule("other", Always(), {"review"});
+  engine().SeedRouted("t1", "all", "review");
+  engine().SeedRouted("t1", "all", "review");  // twice: still one pair
+  Add(Msg(Child("t1", "a")), kT0);
+  EXPECT_EQ(engine().open_traces(), 1u);  // open, not a late event on a forgotten trace
+  Advance(kT0 + kWait);
+  EXPECT_THAT(sink_.Take(), ElementsAre("t1/all/dataset", "t1/other/review"));
+  ASSERT_EQ(obs_.evaluations.size(), 1u);
+  EXPECT_EQ(obs_.evaluations[0].trigger, Trigger::kClose);
+}
+
+TEST_F(EngineTest, SeedingAnOpenTraceMarksItsPairs) {
+  builder().Rule("all", Always(), {"review"});
+  Add(Msg(Child("t1", "a")), kT0);
+  engine().SeedRouted("t1", "all", "review");
+  Advance(kT0 + kWait);
+  EXPECT_THAT(sink_.items, IsEmpty());
+  ASSERT_EQ(obs_.evaluations.size(), 1u);
+  EXPECT_EQ(obs_.evaluations[0].verdicts[0].outcome, O::kAlreadyRouted);
+}
 
 TEST_F(EngineTest, CapacityEvictsTheOldestClosedTraceFirst) {
   builder().trace().max_open_traces = 3;
@@ -586,8 +611,8 @@ TEST_F(EngineTest, FanOutRoutesEveryMatchingRule) {
   builder().Rule("third", Always(), {"review", "dataset"});
   Add(Msg(Child("t1", "a")), kT0);
   Advance(kT0 + kWait);
-  EXPECT_THAT(sink_.Take(), ElementsAre("t1/first/review", "t1/second/dataset",
-                                        "t1/third/review", "t1/third/dataset"));
+  EXPECT_THAT(sink_.Take(), ElementsAre("t1/first/review", "t1/second/dataset", "t1/third/review",
+                                        "t1/third/dataset"));
   ASSERT_EQ(obs_.evaluations.size(), 1u);
   EXPECT_THAT(Outcomes(obs_.evaluations[0]),
               ElementsAre(O::kNoMatch, O::kRouted, O::kRouted, O::kRouted));
