@@ -1,35 +1,36 @@
 #include "daemon/pipeline.h"
 
 #include <librdkafka/rdkafka.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 #include <signal.h>
 #include <sys/stat.h>
 
 #include <algorithm>
 #include <atomic>
-#include <mutex>
 #include <chrono>
 #include <cstdlib>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <ostream>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "config/config.h"
+#include "daemon/admin_server.h"
 #include "daemon/command_util.h"
 #include "daemon/embedded_broker.h"
+#include "daemon/exactly_once.h"
 #include "daemon/ingest.h"
-#include "daemon/admin_server.h"
 #include "daemon/kafka_errors.h"
 #include "daemon/log.h"
 #include "daemon/metrics.h"
-#include "daemon/version.h"
 #include "daemon/offset_tracker.h"
+#include "daemon/version.h"
 #include "rules/engine.h"
-
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 
 namespace triaged {
 namespace {
@@ -57,13 +58,32 @@ bool Set(rd_kafka_conf_t* conf, const std::string& key, const std::string& value
 
 // Client settings shared by the consumer and the producer; the user's `kafka.properties`
 // (SASL, TLS, ...) are applied last, so they win.
+// librdkafka's own log lines, as JSON lines like ours.
+void KafkaLog(const rd_kafka_t*, int level, const char* facility, const char* message) {
+  const std::initializer_list<log::Field> fields = {{"facility", facility}, {"detail", message}};
+  if (level <= 3) {
+    log::Error("kafka client", fields);
+  } else if (level <= 5) {
+    log::Warn("kafka client", fields);
+  } else {
+    log::Info("kafka client", fields);
+  }
+}
+
 ConfPtr BaseConf(const std::string& bootstrap, std::string& error) {
   ConfPtr conf(rd_kafka_conf_new());
+  rd_kafka_conf_set_log_cb(conf.get(), KafkaLog);
   if (!Set(conf.get(), "bootstrap.servers", bootstrap, error) ||
       !Set(conf.get(), "client.id", "triaged", error)) {
     return nullptr;
   }
   return conf;
+}
+
+// `transactional.id` of kafka.properties, else the instance's name.
+std::string TransactionalIdOf(const Config& config, const InstanceId& instance) {
+  auto it = config.kafka.properties.find("transactional.id");
+  return it != config.kafka.properties.end() ? it->second : instance.id();
 }
 
 bool ApplyUserProperties(rd_kafka_conf_t* conf, const Config& config, std::string& error) {
@@ -89,6 +109,9 @@ struct Partition {
   PartitionOffsets offsets;
   uint64_t generation;
   int64_t next_offset[2] = {-1, -1};  // for consumer lag
+  // Exactly-once: input offsets an earlier process already dead-lettered (from the decisions
+  // topic), by input; forgotten once the committed offset passes them.
+  std::set<int64_t> dead_lettered[2];
   // Engine counts already added to the daemon's totals (metrics, /v1/rules).
   std::map<std::string, RuleCounters> synced_rules;
   EngineCounters synced_engine;
@@ -131,12 +154,24 @@ class Daemon : public RouteSink, public EngineObserver {
 
  private:
   bool Start();
+  bool CreateProducer();
+  bool CreateDecisionsReader();
+  bool SeedDecisions(const std::vector<int32_t>& numbers);
+  // Exactly-once: the transaction holding what was routed since the last commit.
+  bool BeginTransaction();
+  void CommitTransaction();
+  void HandleTransactionError(rd_kafka_error_t* error, const char* during);
+  void Recover();
+  void Rewind(const std::string& why);
+  rd_kafka_topic_partition_list_t* CommittableOffsets(const std::set<int32_t>* only,
+                                                      bool changed_only);
   bool CheckCoPartitioned();
   void CheckOutputTopics();
   void Handle(rd_kafka_message_t* msg);
   void DeadLetter(Partition& p, int input, const rd_kafka_message_t* msg, const Error& error);
   void Produce(const std::string& topic, std::string_view key, const std::string& value,
-               const std::vector<std::pair<std::string, std::string>>& headers, Delivery* opaque);
+               const std::vector<std::pair<std::string, std::string>>& headers, Delivery* opaque,
+               int32_t partition = RD_KAFKA_PARTITION_UA);
   void Tick(int64_t now);
   void Backpressure();
   void Commit(bool sync, const std::set<int32_t>* only = nullptr);
@@ -168,6 +203,19 @@ class Daemon : public RouteSink, public EngineObserver {
   uint64_t dead_lettered_ = 0;
   bool fatal_ = false;
   bool paused_ = false;  // consumption paused while the producer queue drains
+  // Exactly-once (guarantee: exactly_once).
+  bool eos_ = false;
+  int input_partitions_ = 0;
+  std::optional<InstanceId> instance_;
+  rd_kafka_t* decisions_reader_ = nullptr;
+  std::string decisions_topic_;
+  bool txn_open_ = false;
+  bool txn_failed_ = false;  // a message of the open transaction was not delivered
+  // A failed transaction waiting for Recover() in the main loop (never inside an engine
+  // callback): nothing is produced or committed meanwhile.
+  std::string rewind_why_;
+  bool producer_fatal_ = false;
+  std::map<std::pair<int, int32_t>, int64_t> committed_;  // (input, partition) -> offset
   int max_queued_ = 100'000;  // the producer's queue.buffering.max.messages
 
   Metrics metrics_;
@@ -199,6 +247,97 @@ int64_t FileMtime(const std::string& path) {
   return static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
 }
 
+bool Daemon::CreateProducer() {
+  std::string error;
+  // Idempotent, so retries never duplicate a routed item within a session; transactional for
+  // exactly-once.
+  ConfPtr pconf = BaseConf(bootstrap_, error);
+  if (!pconf || !Set(pconf.get(), "enable.idempotence", "true", error) ||
+      !Set(pconf.get(), "linger.ms", "5", error) ||
+      !ApplyUserProperties(pconf.get(), *config_, error) ||
+      (eos_ &&
+       !Set(pconf.get(), "transactional.id", TransactionalIdOf(*config_, *instance_), error))) {
+    log::Error("invalid producer settings", {{"error", error}});
+    return false;
+  }
+  char value[64];
+  size_t value_size = sizeof value;
+  if (rd_kafka_conf_get(pconf.get(), "queue.buffering.max.messages", value, &value_size) ==
+      RD_KAFKA_CONF_OK) {
+    max_queued_ = std::max(10, std::atoi(value));
+  }
+  rd_kafka_conf_set_dr_msg_cb(pconf.get(), DeliveryReport);
+  rd_kafka_conf_set_opaque(pconf.get(), this);
+  char err[512];
+  producer_ = rd_kafka_new(RD_KAFKA_PRODUCER, pconf.release(), err, sizeof err);
+  if (producer_ == nullptr) {
+    log::Error("cannot create producer", {{"error", err}});
+    return false;
+  }
+  if (eos_) {
+    // Fences an earlier producer with this id and aborts what it left open.
+    if (rd_kafka_error_t* e = rd_kafka_init_transactions(producer_, 60000)) {
+      log::Error("cannot initialize transactions",
+                 {{"transactional_id", TransactionalIdOf(*config_, *instance_)},
+                  {"error", rd_kafka_error_string(e)}});
+      rd_kafka_error_destroy(e);
+      return false;
+    }
+    log::Info("transactions initialized",
+              {{"transactional_id", TransactionalIdOf(*config_, *instance_)}});
+  }
+  return true;
+}
+
+// A plain consumer (no group membership) that reads decision records on assignment.
+bool Daemon::CreateDecisionsReader() {
+  std::string error;
+  ConfPtr conf = BaseConf(bootstrap_, error);
+  if (!conf || !Set(conf.get(), "group.id", config_->kafka.group_id + ".decisions-reader", error) ||
+      !Set(conf.get(), "enable.auto.commit", "false", error) ||
+      !Set(conf.get(), "enable.partition.eof", "true", error) ||
+      !Set(conf.get(), "isolation.level", "read_committed", error) ||
+      !ApplyUserProperties(conf.get(), *config_, error)) {
+    log::Error("invalid consumer settings", {{"error", error}});
+    return false;
+  }
+  char err[512];
+  decisions_reader_ = rd_kafka_new(RD_KAFKA_CONSUMER, conf.release(), err, sizeof err);
+  if (decisions_reader_ == nullptr) {
+    log::Error("cannot create the decisions reader", {{"error", err}});
+    return false;
+  }
+  rd_kafka_poll_set_consumer(decisions_reader_);
+  return true;
+}
+
+// Marks every pair routed by earlier processes for these partitions (exactly-once).
+bool Daemon::SeedDecisions(const std::vector<int32_t>& numbers) {
+  Result<uint64_t> read = ReadDecisions(
+      decisions_reader_, decisions_topic_, numbers,
+      [this](int32_t partition, const Decision& d) {
+        auto it = partitions_.find(partition);
+        if (it == partitions_.end()) return;
+        Partition& p = *it->second;
+        if (d.dead_letter_offset >= 0) {
+          const int input =
+              d.dead_letter_topic == config_->inputs.spans_topic ? kSpansInput : kFeedbackInput;
+          p.dead_lettered[input].insert(d.dead_letter_offset);
+        } else {
+          p.engine.SeedRouted(d.trace_id, d.rule, d.destination);
+        }
+      },
+      120000);
+  if (!read.ok()) {
+    log::Error("cannot read the decisions topic", {{"error", read.error().message}});
+    return false;
+  }
+  log::Info("decisions read", {{"topic", decisions_topic_},
+                               {"partitions", std::to_string(numbers.size())},
+                               {"records", std::to_string(read.value())}});
+  return true;
+}
+
 bool Daemon::Start() {
   std::string error;
   bootstrap_ = config_->kafka.bootstrap_servers;
@@ -217,38 +356,30 @@ bool Daemon::Start() {
                {"partitions", std::to_string(kEmbeddedPartitions)},
                {"note", "in-memory librdkafka mock cluster, for demos; not for production"}});
   }
-  // Producer: idempotent, so retries never duplicate a routed item within a session.
-  ConfPtr pconf = BaseConf(bootstrap_, error);
-  if (!pconf || !Set(pconf.get(), "enable.idempotence", "true", error) ||
-      !Set(pconf.get(), "linger.ms", "5", error) ||
-      !ApplyUserProperties(pconf.get(), *config_, error)) {
-    log::Error("invalid producer settings", {{"error", error}});
+  eos_ = config_->kafka.guarantee == Guarantee::kExactlyOnce;
+  decisions_topic_ = DecisionsTopic(*config_);
+  Result<InstanceId> instance = InstanceId::Choose(*config_);
+  if (!instance.ok()) {
+    log::Error("cannot choose an instance id", {{"error", instance.error().message}});
     return false;
   }
-  char value[64];
-  size_t value_size = sizeof value;
-  if (rd_kafka_conf_get(pconf.get(), "queue.buffering.max.messages", value, &value_size) ==
-      RD_KAFKA_CONF_OK) {
-    max_queued_ = std::max(10, std::atoi(value));
-  }
-  rd_kafka_conf_set_dr_msg_cb(pconf.get(), DeliveryReport);
-  rd_kafka_conf_set_opaque(pconf.get(), this);
-  char err[512];
-  producer_ = rd_kafka_new(RD_KAFKA_PRODUCER, pconf.release(), err, sizeof err);
-  if (producer_ == nullptr) {
-    log::Error("cannot create producer", {{"error", err}});
-    return false;
-  }
+  instance_.emplace(std::move(instance.value()));
+  if (eos_ && embedded_) embedded_->CreateTopic(decisions_topic_, kEmbeddedPartitions);
+  if (!CreateProducer()) return false;
 
   // Consumer. Offsets are stored and committed by hand (at-least-once). The range assignor
   // gives partition p of both co-partitioned topics to the same member, which joining traces
   // requires; cooperative-sticky does not promise that.
   ConfPtr cconf = BaseConf(bootstrap_, error);
+  char err[512];
   if (!cconf || !Set(cconf.get(), "group.id", config_->kafka.group_id, error) ||
+      // Inputs written in transactions are read once committed; aborted ones never.
+      !Set(cconf.get(), "isolation.level", "read_committed", error) ||
       !Set(cconf.get(), "enable.auto.commit", "false", error) ||
       !Set(cconf.get(), "enable.auto.offset.store", "false", error) ||
       !Set(cconf.get(), "auto.offset.reset", "earliest", error) ||
       !Set(cconf.get(), "partition.assignment.strategy", "range", error) ||
+      !Set(cconf.get(), "group.instance.id", instance_->id(), error) ||
       !ApplyUserProperties(cconf.get(), *config_, error)) {
     log::Error("invalid consumer settings", {{"error", error}});
     return false;
@@ -263,6 +394,15 @@ bool Daemon::Start() {
   }
   rd_kafka_poll_set_consumer(consumer_);
   if (!CheckCoPartitioned()) return false;
+  if (eos_) {
+    Result<bool> ensured = EnsureDecisionsTopic(producer_, decisions_topic_, input_partitions_,
+                                                DecisionsRetentionMs(*config_));
+    if (!ensured.ok()) {
+      log::Error("exactly_once needs the decisions topic", {{"error", ensured.error().message}});
+      return false;
+    }
+    if (!CreateDecisionsReader()) return false;
+  }
   broker_reachable_ = true;
 
   AdminProviders providers;
@@ -278,8 +418,8 @@ bool Daemon::Start() {
                {{"listen", config_->admin_listen}, {"error", port.error().message}});
     return false;
   }
-  log::Info("admin server listening", {{"listen", config_->admin_listen},
-                                        {"port", std::to_string(port.value())}});
+  log::Info("admin server listening",
+            {{"listen", config_->admin_listen}, {"port", std::to_string(port.value())}});
 
   rd_kafka_topic_partition_list_t* topics = rd_kafka_topic_partition_list_new(2);
   rd_kafka_topic_partition_list_add(topics, config_->inputs.spans_topic.c_str(),
@@ -295,6 +435,8 @@ bool Daemon::Start() {
   config_mtime_ = FileMtime(options_.config_path);
   log::Info("started", {{"bootstrap", bootstrap_},
                         {"group_id", config_->kafka.group_id},
+                        {"guarantee", eos_ ? "exactly_once" : "at_least_once"},
+                        {"instance", instance_->id()},
                         {"config_version", config_->rules->config_version}});
   return true;
 }
@@ -311,9 +453,8 @@ bool Daemon::CheckCoPartitioned() {
         md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
       counts[i] = md->topics[0].partition_cnt;
     } else {
-      const std::string why = e != RD_KAFKA_RESP_ERR_NO_ERROR
-                                  ? rd_kafka_err2str(e)
-                                  : rd_kafka_err2str(md->topics[0].err);
+      const std::string why = e != RD_KAFKA_RESP_ERR_NO_ERROR ? rd_kafka_err2str(e)
+                                                              : rd_kafka_err2str(md->topics[0].err);
       log::Error("cannot read topic metadata", {{"topic", *names[i]}, {"error", why}});
     }
     if (md != nullptr) rd_kafka_metadata_destroy(md);
@@ -321,13 +462,15 @@ bool Daemon::CheckCoPartitioned() {
     if (counts[i] < 0) return false;
   }
   CheckOutputTopics();
+  input_partitions_ = counts[0];
   if (counts[0] != counts[1]) {
-    log::Error("input topics are not co-partitioned: spans and feedback must have the same "
-               "partition count, keyed by trace id",
-               {{"spans_topic", *names[0]},
-                {"spans_partitions", std::to_string(counts[0])},
-                {"feedback_topic", *names[1]},
-                {"feedback_partitions", std::to_string(counts[1])}});
+    log::Error(
+        "input topics are not co-partitioned: spans and feedback must have the same "
+        "partition count, keyed by trace id",
+        {{"spans_topic", *names[0]},
+         {"spans_partitions", std::to_string(counts[0])},
+         {"feedback_topic", *names[1]},
+         {"feedback_partitions", std::to_string(counts[1])}});
     return false;
   }
   return true;
@@ -345,9 +488,10 @@ void Daemon::CheckOutputTopics() {
   rd_kafka_metadata_destroy(md);
   for (const std::string& topic : ConfigTopics(*config_)) {
     if (existing.count(topic) == 0) {
-      log::Warn("output topic does not exist; producing to it fails unless the broker creates "
-                "topics automatically",
-                {{"topic", topic}});
+      log::Warn(
+          "output topic does not exist; producing to it fails unless the broker creates "
+          "topics automatically",
+          {{"topic", topic}});
     }
   }
 }
@@ -363,7 +507,16 @@ Partition& Daemon::PartitionFor(int32_t number) {
 
 void Daemon::OnRebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts) {
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-    for (int i = 0; i < parts->cnt; ++i) PartitionFor(parts->elems[i].partition);
+    std::set<int32_t> numbers;
+    for (int i = 0; i < parts->cnt; ++i) {
+      if (partitions_.count(parts->elems[i].partition) == 0)
+        numbers.insert(parts->elems[i].partition);
+      PartitionFor(parts->elems[i].partition);
+    }
+    if (eos_ && !SeedDecisions({numbers.begin(), numbers.end()})) {
+      // Without them a pair routed by the previous owner could be routed again: stop.
+      fatal_ = true;
+    }
     partitions_assigned_ = true;
     log::Info("partitions assigned", {{"count", std::to_string(parts->cnt)}});
     rd_kafka_assign(consumer_, parts);
@@ -373,10 +526,18 @@ void Daemon::OnRebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_
   // them from the committed offset.
   std::set<int32_t> revoked;
   for (int i = 0; i < parts->cnt; ++i) revoked.insert(parts->elems[i].partition);
-  rd_kafka_flush(producer_, 10000);
-  Commit(/*sync=*/true, &revoked);
+  if (eos_) {
+    CommitTransaction();
+  } else {
+    rd_kafka_flush(producer_, 10000);
+    Commit(/*sync=*/true, &revoked);
+  }
   SyncCounters();
-  for (int32_t p : revoked) partitions_.erase(p);
+  for (int32_t p : revoked) {
+    partitions_.erase(p);
+    committed_.erase({kSpansInput, p});
+    committed_.erase({kFeedbackInput, p});
+  }
   partitions_assigned_ = false;
   log::Info("partitions revoked", {{"count", std::to_string(parts->cnt)}});
   rd_kafka_assign(consumer_, nullptr);
@@ -384,7 +545,7 @@ void Daemon::OnRebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_
 
 void Daemon::Produce(const std::string& topic, std::string_view key, const std::string& value,
                      const std::vector<std::pair<std::string, std::string>>& headers,
-                     Delivery* opaque) {
+                     Delivery* opaque, int32_t partition) {
   while (true) {
     rd_kafka_headers_t* hdrs = rd_kafka_headers_new(headers.size());
     for (const auto& [name, v] : headers) {
@@ -392,7 +553,7 @@ void Daemon::Produce(const std::string& topic, std::string_view key, const std::
                           static_cast<ssize_t>(v.size()));
     }
     const rd_kafka_resp_err_t e = rd_kafka_producev(
-        producer_, RD_KAFKA_V_TOPIC(topic.c_str()),
+        producer_, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(partition),
         RD_KAFKA_V_KEY(const_cast<char*>(key.data()), key.size()),
         RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
@@ -406,6 +567,7 @@ void Daemon::Produce(const std::string& topic, std::string_view key, const std::
     }
     ++produce_errors_;
     metrics_.ProduceError();
+    txn_failed_ = true;
     log::Error("produce failed", {{"topic", topic}, {"error", rd_kafka_err2str(e)}});
     // The hold stays: offsets are not committed past an item that was not produced.
     delete opaque;
@@ -415,33 +577,40 @@ void Daemon::Produce(const std::string& topic, std::string_view key, const std::
 
 void Daemon::OnRoute(const RoutedItem& item) {
   Partition& p = *current_;
+  if (eos_ && (!rewind_why_.empty() || !BeginTransaction())) return;
   auto* d = new Delivery{p.number, p.generation, p.offsets.Hold(item.trace->id())};
   ++routed_;
   metrics_.Routed(item.rule->name, item.destination->name);
   const std::string json = SerializeRoutedItem(item);
   admin_->Publish(item.rule->name, json);
   Produce(item.destination->topic, item.trace->id(), json,
-          {{"triaged-rule", item.rule->name}, {"triaged-destination", item.destination->name}},
-          d);
+          {{"triaged-rule", item.rule->name}, {"triaged-destination", item.destination->name}}, d);
+  if (eos_) {
+    // In the same transaction: the pair is routed, for whoever owns this partition next.
+    Produce(decisions_topic_,
+            RoutedItemId(item.trace->id(), item.rule->name, item.destination->name),
+            DecisionRecord(item), {}, nullptr, p.number);
+  }
 }
 
 void Daemon::OnDelivery(const rd_kafka_message_t* msg) {
   std::unique_ptr<Delivery> d(static_cast<Delivery*>(msg->_private));
-  if (!d) return;
   if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    txn_failed_ = true;  // exactly-once: the transaction is aborted and the input re-read
     ++produce_errors_;
     metrics_.ProduceError();
-    log::Error("delivery failed", {{"topic", rd_kafka_topic_name(msg->rkt)},
-                                   {"error", rd_kafka_err2str(msg->err)},
-                                   {"class", std::string(KafkaErrorClassName(
-                                                 ClassifyKafkaError(msg->err)))}});
+    log::Error("delivery failed",
+               {{"topic", rd_kafka_topic_name(msg->rkt)},
+                {"error", rd_kafka_err2str(msg->err)},
+                {"class", std::string(KafkaErrorClassName(ClassifyKafkaError(msg->err)))}});
     // The hold stays, so nothing past this item is committed; a fatal producer cannot deliver
     // anything else: stop, and the restart re-reads from the committed offset.
-    if (ClassifyKafkaError(msg->err) == KafkaErrorClass::kFatal ||
-        rd_kafka_fatal_error(producer_, nullptr, 0) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    if (!eos_ && (ClassifyKafkaError(msg->err) == KafkaErrorClass::kFatal ||
+                  rd_kafka_fatal_error(producer_, nullptr, 0) != RD_KAFKA_RESP_ERR_NO_ERROR)) {
       fatal_ = true;
     }
   }
+  if (!d) return;
   auto it = partitions_.find(d->partition);
   if (it == partitions_.end() || it->second->generation != d->generation) return;
   it->second->offsets.Release(d->ticket, msg->err == RD_KAFKA_RESP_ERR_NO_ERROR);
@@ -449,12 +618,15 @@ void Daemon::OnDelivery(const rd_kafka_message_t* msg) {
 
 void Daemon::DeadLetter(Partition& p, int input, const rd_kafka_message_t* msg,
                         const Error& error) {
+  if (eos_ && p.dead_lettered[input].count(msg->offset) > 0) return;  // sent by an earlier run
   MessageOrigin origin;
   origin.topic = rd_kafka_topic_name(msg->rkt);
   origin.partition = msg->partition;
   origin.offset = msg->offset;
   const std::string_view payload(static_cast<const char*>(msg->payload), msg->len);
-  const std::string record = DeadLetterToJson(triaged::DeadLetter{error.reason, error.message, origin, payload});
+  const std::string record =
+      DeadLetterToJson(triaged::DeadLetter{error.reason, error.message, origin, payload});
+  if (eos_ && (!rewind_why_.empty() || !BeginTransaction())) return;
   auto* d = new Delivery{p.number, p.generation, p.offsets.HoldOffset(input, msg->offset)};
   ++dead_lettered_;
   metrics_.DeadLettered();
@@ -464,8 +636,13 @@ void Daemon::DeadLetter(Partition& p, int input, const rd_kafka_message_t* msg,
                               {"partition", std::to_string(msg->partition)},
                               {"offset", std::to_string(msg->offset)}});
   Produce(config_->dead_letter_topic,
-          std::string_view(static_cast<const char*>(msg->key), msg->key ? msg->key_len : 0),
-          record, {{"triaged-reason", error.reason}}, d);
+          std::string_view(static_cast<const char*>(msg->key), msg->key ? msg->key_len : 0), record,
+          {{"triaged-reason", error.reason}}, d);
+  if (eos_) {
+    Produce(decisions_topic_, DeadLetterDecisionKey(origin.topic, msg->partition, msg->offset),
+            DeadLetterDecisionRecord(origin.topic, msg->partition, msg->offset), {}, nullptr,
+            p.number);
+  }
 }
 
 void Daemon::Handle(rd_kafka_message_t* msg) {
@@ -512,8 +689,7 @@ void Daemon::Handle(rd_kafka_message_t* msg) {
     if (!p.engine.IsOpen(id)) p.offsets.Decided(id);
   }
   if (added.spans_rejected > 0) {
-    DeadLetter(p, input, msg,
-               TraceTooLargeError(added.spans_rejected, spans));
+    DeadLetter(p, input, msg, TraceTooLargeError(added.spans_rejected, spans));
   }
   current_ = nullptr;
 }
@@ -572,23 +748,179 @@ void Daemon::Backpressure() {
   }
 }
 
-void Daemon::Commit(bool sync, const std::set<int32_t>* only) {
+// The offsets that are safe to commit; with `changed_only`, only those not committed yet.
+rd_kafka_topic_partition_list_t* Daemon::CommittableOffsets(const std::set<int32_t>* only,
+                                                            bool changed_only) {
   rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(8);
   for (auto& [number, p] : partitions_) {
     if (only != nullptr && only->count(number) == 0) continue;
     for (int input : {kSpansInput, kFeedbackInput}) {
       const std::optional<int64_t> at = p->offsets.Committable(input);
       if (!at) continue;
+      if (changed_only) {
+        auto it = committed_.find({input, number});
+        if (it != committed_.end() && it->second == *at) continue;
+      }
       const std::string& topic =
           input == kSpansInput ? config_->inputs.spans_topic : config_->inputs.feedback_topic;
       rd_kafka_topic_partition_list_add(list, topic.c_str(), number)->offset = *at;
     }
   }
+  return list;
+}
+
+void Daemon::Commit(bool sync, const std::set<int32_t>* only) {
+  if (eos_) {
+    CommitTransaction();
+    return;
+  }
+  rd_kafka_topic_partition_list_t* list = CommittableOffsets(only, /*changed_only=*/false);
   if (list->cnt > 0) {
     const rd_kafka_resp_err_t e = rd_kafka_commit(consumer_, list, sync ? 0 : 1);
     if (e != RD_KAFKA_RESP_ERR_NO_ERROR && e != RD_KAFKA_RESP_ERR__NO_OFFSET) {
       log::Warn("commit failed", {{"error", rd_kafka_err2str(e)}});
     }
+  }
+  rd_kafka_topic_partition_list_destroy(list);
+}
+
+bool Daemon::BeginTransaction() {
+  if (txn_open_) return true;
+  if (rd_kafka_error_t* e = rd_kafka_begin_transaction(producer_)) {
+    HandleTransactionError(e, "begin");
+    return false;
+  }
+  txn_open_ = true;
+  return true;
+}
+
+// Routed items, dead letters and decision records of the open transaction, with the input
+// offsets they make safe, committed atomically. Nothing to commit, no transaction.
+void Daemon::CommitTransaction() {
+  if (!rewind_why_.empty()) return;
+  if (txn_open_) {
+    // Every message of the transaction acknowledged, so the holds it pinned are released.
+    rd_kafka_flush(producer_, 60000);
+    if (txn_failed_ || rd_kafka_outq_len(producer_) > 0) {
+      rewind_why_ = "a message of the transaction was not delivered";
+      return;
+    }
+  }
+  rd_kafka_topic_partition_list_t* offsets = CommittableOffsets(nullptr, /*changed_only=*/true);
+  if (!txn_open_ && offsets->cnt == 0) {
+    rd_kafka_topic_partition_list_destroy(offsets);
+    return;
+  }
+  if (!BeginTransaction()) {
+    rd_kafka_topic_partition_list_destroy(offsets);
+    return;
+  }
+  if (offsets->cnt > 0) {
+    rd_kafka_consumer_group_metadata_t* group = rd_kafka_consumer_group_metadata(consumer_);
+    rd_kafka_error_t* e = rd_kafka_send_offsets_to_transaction(producer_, offsets, group, 60000);
+    rd_kafka_consumer_group_metadata_destroy(group);
+    if (e != nullptr) {
+      rd_kafka_topic_partition_list_destroy(offsets);
+      HandleTransactionError(e, "send_offsets_to_transaction");
+      return;
+    }
+  }
+  if (rd_kafka_error_t* e = rd_kafka_commit_transaction(producer_, 60000)) {
+    rd_kafka_topic_partition_list_destroy(offsets);
+    HandleTransactionError(e, "commit");
+    return;
+  }
+  txn_open_ = false;
+  for (int i = 0; i < offsets->cnt; ++i) {
+    const rd_kafka_topic_partition_t& o = offsets->elems[i];
+    const int input = config_->inputs.spans_topic == o.topic ? kSpansInput : kFeedbackInput;
+    committed_[{input, o.partition}] = o.offset;
+    if (auto it = partitions_.find(o.partition); it != partitions_.end()) {
+      std::set<int64_t>& done = it->second->dead_lettered[input];
+      done.erase(done.begin(), done.lower_bound(o.offset));
+    }
+  }
+  rd_kafka_topic_partition_list_destroy(offsets);
+}
+
+// A failed transaction is retried when the error says so, else recovered from in the main loop.
+void Daemon::HandleTransactionError(rd_kafka_error_t* error, const char* during) {
+  const bool fatal = rd_kafka_error_is_fatal(error);
+  const bool retriable = rd_kafka_error_is_retriable(error);
+  log::Warn("transaction failed", {{"during", during},
+                                   {"error", rd_kafka_error_string(error)},
+                                   {"fatal", fatal ? "true" : "false"}});
+  rd_kafka_error_destroy(error);
+  ++produce_errors_;
+  metrics_.ProduceError();
+  if (retriable && !fatal && txn_open_) return;  // the next commit tries again
+  producer_fatal_ = producer_fatal_ || fatal;
+  rewind_why_ = std::string("transaction ") + during + " failed";
+}
+
+// Aborts the failed transaction — or, when the producer is fenced or otherwise unusable,
+// replaces it (the new one fences it for good) — then rewinds.
+void Daemon::Recover() {
+  if (!producer_fatal_ && txn_open_) {
+    if (rd_kafka_error_t* e = rd_kafka_abort_transaction(producer_, 60000)) {
+      log::Warn("abort failed; starting a new producer", {{"error", rd_kafka_error_string(e)}});
+      producer_fatal_ = true;
+      rd_kafka_error_destroy(e);
+    }
+  }
+  if (producer_fatal_) {
+    rd_kafka_purge(producer_, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_poll(producer_, 0);  // delivery reports of the purged messages
+    rd_kafka_destroy(producer_);
+    producer_ = nullptr;
+    if (!CreateProducer()) {
+      fatal_ = true;
+      return;
+    }
+  }
+  txn_open_ = false;
+  producer_fatal_ = false;
+  const std::string why = rewind_why_;
+  rewind_why_.clear();
+  Rewind(why);
+}
+
+// Exactly-once recovery: forget every partition's state, seed the decisions again and seek the
+// inputs back to their committed offsets, so what the aborted transaction held is decided
+// again (and only what was not routed before is routed).
+void Daemon::Rewind(const std::string& why) {
+  txn_failed_ = false;
+  SyncCounters();
+  std::vector<int32_t> numbers;
+  for (const auto& [number, p] : partitions_) numbers.push_back(number);
+  partitions_.clear();
+  committed_.clear();
+  log::Warn("rewinding to the committed offsets",
+            {{"why", why}, {"partitions", std::to_string(numbers.size())}});
+  if (numbers.empty()) return;
+  for (int32_t n : numbers) PartitionFor(n);
+  if (!SeedDecisions(numbers)) {
+    fatal_ = true;
+    return;
+  }
+  rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(8);
+  for (int32_t n : numbers) {
+    rd_kafka_topic_partition_list_add(list, config_->inputs.spans_topic.c_str(), n);
+    rd_kafka_topic_partition_list_add(list, config_->inputs.feedback_topic.c_str(), n);
+  }
+  rd_kafka_resp_err_t e = rd_kafka_committed(consumer_, list, 60000);
+  if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    for (int i = 0; i < list->cnt; ++i) {
+      if (list->elems[i].offset < 0) list->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
+    }
+    if (rd_kafka_error_t* se = rd_kafka_seek_partitions(consumer_, list, 60000)) {
+      log::Error("cannot seek to the committed offsets", {{"error", rd_kafka_error_string(se)}});
+      rd_kafka_error_destroy(se);
+      fatal_ = true;
+    }
+  } else {
+    log::Error("cannot read the committed offsets", {{"error", rd_kafka_err2str(e)}});
+    fatal_ = true;
   }
   rd_kafka_topic_partition_list_destroy(list);
 }
@@ -703,7 +1035,8 @@ void Daemon::Reload(const char* why) {
   ConfigLoadResult loaded = LoadConfigFile(options_.config_path);
   if (!loaded.config) {
     std::string errors;
-    for (const ConfigError& e : loaded.errors) errors += (errors.empty() ? "" : "; ") + e.ToString();
+    for (const ConfigError& e : loaded.errors)
+      errors += (errors.empty() ? "" : "; ") + e.ToString();
     log::Error("reload failed; the running config stays", {{"why", why}, {"errors", errors}});
     metrics_.ConfigReload(false);
     return;
@@ -724,7 +1057,7 @@ void Daemon::Shutdown() {
   // restart. Flush what was routed, then commit what is safe.
   log::Info("stopping");
   SyncCounters();
-  rd_kafka_flush(producer_, 30000);
+  if (!eos_) rd_kafka_flush(producer_, 30000);
   Commit(/*sync=*/true);
   rd_kafka_consumer_close(consumer_);
   log::Info("stopped", {{"routed", std::to_string(routed_)},
@@ -734,6 +1067,8 @@ void Daemon::Shutdown() {
 
 void Daemon::Destroy() {
   if (consumer_ != nullptr) rd_kafka_destroy(consumer_);
+  if (decisions_reader_ != nullptr) rd_kafka_destroy(decisions_reader_);
+  decisions_reader_ = nullptr;
   if (producer_ != nullptr) rd_kafka_destroy(producer_);
   consumer_ = producer_ = nullptr;
 }
@@ -759,6 +1094,7 @@ int Daemon::Run() {
       rd_kafka_message_destroy(msg);
     }
     Tick(WallNanos());
+    if (!rewind_why_.empty()) Recover();
     if (fatal_) break;
   }
   Shutdown();

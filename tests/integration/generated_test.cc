@@ -97,6 +97,51 @@ TEST(GeneratedTraffic, RoutesOnRealKafkaAsReplayDoes) {
   GeneratedTrafficRoutesAsReplay(/*embedded=*/false);
 }
 
+// Exactly-once: kill -9 twice while traffic flows (paced, so traces keep opening and closing
+// and the committed offsets trail the committed routes), restarting each time. The routed
+// topics (read committed) hold every expected (trace, rule, destination) exactly once.
+TEST(GeneratedTraffic, ExactlyOnceKillAndRestartRoutesEachPairOnce) {
+  if (Bootstrap().empty()) GTEST_SKIP() << "no Kafka broker (scripts/kafka-dev.sh start)";
+  TempDir dir;
+  Topics t;
+  CreateTopics(t);
+  std::string text = WithoutLimits(ConfigFor(t));
+  text.replace(text.find("\n  group_id:"), 0, "\n  guarantee: exactly_once");
+  const std::string config = dir.Write("rules.yaml", text);
+  const std::string topics = " --spans-topic " + t.spans + " --feedback-topic " + t.feedback;
+  const std::string traffic = "--events 3000 --seed 33 --invalid 0.01 --rate 400";
+  const std::string file = dir.path() + "/traffic.jsonl";
+  const testing::Run written = RunTriaged("generate " + traffic + topics + " -o " + file);
+  ASSERT_EQ(written.exit_code, 0) << written.err;
+  const size_t invalid = std::stoul(LogValue(written.err, "generated", "invalid_messages"));
+  const RouteSet want = Expected(config, file);
+  ASSERT_GT(want.size(), 100u);
+
+  // About 8 s of traffic in the background.
+  FILE* producer = popen((std::string(TRIAGED_BINARY) + " generate " + traffic + topics + " -b " +
+                          Bootstrap() + " 2>&1")
+                             .c_str(),
+                         "r");
+  ASSERT_NE(producer, nullptr);
+  std::string logs;
+  for (size_t round = 1; round <= 2; ++round) {
+    const std::string log = dir.path() + "/run" + std::to_string(round) + ".log";
+    Daemon daemon(config, log);
+    WaitForRoutes(t, want.size() * round / 4, 0);
+    EXPECT_EQ(daemon.Stop(SIGKILL, std::chrono::seconds(10)), -1);
+    logs += ReadFile(log);
+  }
+  const std::string log = dir.path() + "/last.log";
+  Daemon daemon(config, log);
+  std::vector<Consumed> dead;
+  const RouteSet got = WaitForRoutes(t, want.size(), invalid, &dead);
+  EXPECT_EQ(pclose(producer), 0);
+  EXPECT_EQ(got, want) << logs << ReadFile(log);
+  EXPECT_EQ(dead.size(), invalid);
+  EXPECT_THAT(logs + ReadFile(log), HasSubstr("\"msg\":\"decisions read\""));
+  EXPECT_EQ(daemon.Stop(SIGTERM, std::chrono::seconds(40)), 0) << ReadFile(log);
+}
+
 // Sum of the samples of a metric family whose line starts with `prefix` (name and labels).
 double MetricSum(const std::string& metrics, const std::string& prefix) {
   double sum = 0;
@@ -114,18 +159,18 @@ TEST(GeneratedTraffic, OpenTracesStayWithinMaxOpenTraces) {
   TempDir dir;
   Topics t;
   CreateTopics(t);
-  const std::string config = dir.Write(
-      "rules.yaml",
-      std::regex_replace(ConfigFor(t), std::regex(R"(\ntrace: \{[^\n]*\})"),
-                         "\ntrace: {decision_wait: 10m, root_grace: 10m, max_wait: 10m, "
-                         "max_open_traces: 200}"));
+  const std::string config =
+      dir.Write("rules.yaml",
+                std::regex_replace(ConfigFor(t), std::regex(R"(\ntrace: \{[^\n]*\})"),
+                                   "\ntrace: {decision_wait: 10m, root_grace: 10m, max_wait: 10m, "
+                                   "max_open_traces: 200}"));
   const std::string log = dir.path() + "/daemon.log";
   Daemon daemon(config, log);
   const std::string port = AdminPort(log);
   ASSERT_FALSE(port.empty()) << ReadFile(log);
   const testing::Run produced =
-      RunTriaged("generate --burst --events 3000 --seed 4 -b " + Bootstrap() +
-                 " --spans-topic " + t.spans + " --feedback-topic " + t.feedback);
+      RunTriaged("generate --burst --events 3000 --seed 4 -b " + Bootstrap() + " --spans-topic " +
+                 t.spans + " --feedback-topic " + t.feedback);
   ASSERT_EQ(produced.exit_code, 0) << produced.err;
   const double delivered = std::stod(LogValue(produced.err, "generated", "delivered"));
   const double traces = std::stod(LogValue(produced.err, "generated", "traces"));
@@ -143,8 +188,7 @@ TEST(GeneratedTraffic, OpenTracesStayWithinMaxOpenTraces) {
   EXPECT_EQ(MetricSum(metrics, "triaged_events_consumed_total"), delivered) << metrics;
   EXPECT_LE(MetricSum(metrics, "triaged_traces_open "), 204.0) << metrics;
   EXPECT_GE(MetricSum(metrics, "triaged_traces_open "), 150.0) << metrics;
-  EXPECT_GE(MetricSum(metrics, "triaged_traces_evicted_total{reason=\"capacity\"}"),
-            traces - 204)
+  EXPECT_GE(MetricSum(metrics, "triaged_traces_evicted_total{reason=\"capacity\"}"), traces - 204)
       << metrics;
   EXPECT_GT(MetricSum(metrics, "triaged_routed_total"), 0.0) << metrics;  // decided early
   EXPECT_EQ(daemon.Stop(SIGTERM, std::chrono::seconds(40)), 0) << ReadFile(log);

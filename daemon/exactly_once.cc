@@ -1,0 +1,267 @@
+#include "daemon/exactly_once.h"
+
+#include <fcntl.h>
+#include <librdkafka/rdkafka.h>
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <memory>
+
+#include "config/config.h"
+#include "daemon/kafka_errors.h"
+#include "rules/decode.h"
+#include "rules/trace.h"
+
+namespace triaged {
+
+std::string DecisionsTopic(const Config& config) { return config.kafka.group_id + ".decisions"; }
+
+int64_t DecisionsRetentionMs(const Config& config) {
+  const TraceSettings& t = config.rules->trace;
+  return (std::max(t.max_wait_ns, t.late_feedback_window_ns) + 3600 * kNanosPerSecond) / 1'000'000;
+}
+
+std::string DecisionRecord(const RoutedItem& item) {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  w.StartObject();
+  w.Key("trace_id");
+  w.String(item.trace->id().c_str());
+  w.Key("rule");
+  w.String(item.rule->name.c_str());
+  w.Key("destination");
+  w.String(item.destination->name.c_str());
+  w.Key("routed_at");
+  w.String(FormatRfc3339(item.routed_at_ns).c_str());
+  w.EndObject();
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+std::string DeadLetterDecisionKey(std::string_view topic, int32_t partition, int64_t offset) {
+  return "dead-letter/" + std::string(topic) + "/" + std::to_string(partition) + "/" +
+         std::to_string(offset);
+}
+
+std::string DeadLetterDecisionRecord(std::string_view topic, int32_t partition, int64_t offset) {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  w.StartObject();
+  w.Key("dead_letter");
+  w.StartObject();
+  w.Key("topic");
+  w.String(topic.data(), static_cast<rapidjson::SizeType>(topic.size()));
+  w.Key("partition");
+  w.Int(partition);
+  w.Key("offset");
+  w.Int64(offset);
+  w.EndObject();
+  w.EndObject();
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+Result<Decision> ParseDecisionRecord(std::string_view value) {
+  rapidjson::Document d;
+  d.Parse(value.data(), value.size());
+  if (d.HasParseError() || !d.IsObject()) {
+    return MakeError("invalid_json", "a decision record is not a JSON object");
+  }
+  Decision out;
+  if (auto dl = d.FindMember("dead_letter"); dl != d.MemberEnd()) {
+    if (!dl->value.IsObject() || !dl->value.HasMember("topic") || !dl->value["topic"].IsString() ||
+        !dl->value.HasMember("offset") || !dl->value["offset"].IsInt64()) {
+      return MakeError("missing_field", "a dead-letter decision needs topic and offset");
+    }
+    out.dead_letter_topic = dl->value["topic"].GetString();
+    out.dead_letter_offset = dl->value["offset"].GetInt64();
+    return out;
+  }
+  for (auto [key, field] : {std::pair{"trace_id", &out.trace_id},
+                            {"rule", &out.rule},
+                            {"destination", &out.destination}}) {
+    auto it = d.FindMember(key);
+    if (it == d.MemberEnd() || !it->value.IsString()) {
+      return MakeError("missing_field", std::string("a decision record has no string ") + key);
+    }
+    field->assign(it->value.GetString(), it->value.GetStringLength());
+  }
+  return out;
+}
+
+// ---- instance id ----
+
+Result<InstanceId> InstanceId::Choose(const Config& config) {
+  InstanceId out;
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "localhost");
+  std::string group = config.kafka.group_id;
+  for (char& c : group) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-' && c != '_') c = '_';
+  }
+  const char* tmp = std::getenv("TMPDIR");
+  const std::string dir = tmp != nullptr && *tmp != '\0' ? tmp : "/tmp";
+  for (int slot = 0; slot < 256; ++slot) {
+    const std::string path = dir + "/triaged-" + group + "-" + std::to_string(slot) + ".lock";
+    const int fd = open(path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+    if (fd < 0) return MakeError("transactional_id", "cannot open " + path);
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+      out.id_ = config.kafka.group_id + "-" + host + "-" + std::to_string(slot);
+      out.lock_fd_ = fd;
+      return out;
+    }
+    close(fd);
+  }
+  return MakeError("transactional_id", "256 instances of this group on one host");
+}
+
+InstanceId::InstanceId(InstanceId&& other) noexcept
+    : id_(std::move(other.id_)), lock_fd_(other.lock_fd_) {
+  other.lock_fd_ = -1;
+}
+
+InstanceId& InstanceId::operator=(InstanceId&& other) noexcept {
+  if (this != &other) {
+    if (lock_fd_ >= 0) close(lock_fd_);
+    id_ = std::move(other.id_);
+    lock_fd_ = other.lock_fd_;
+    other.lock_fd_ = -1;
+  }
+  return *this;
+}
+
+InstanceId::~InstanceId() {
+  if (lock_fd_ >= 0) close(lock_fd_);  // releases the flock
+}
+
+// ---- the decisions topic ----
+
+namespace {
+
+// The partition count of `topic`, 0 if it does not exist, -1 if the broker did not answer.
+int PartitionCount(rd_kafka_t* rk, const std::string& topic) {
+  rd_kafka_topic_t* t = rd_kafka_topic_new(rk, topic.c_str(), nullptr);
+  const rd_kafka_metadata_t* md = nullptr;
+  int count = -1;
+  if (rd_kafka_metadata(rk, 0, t, &md, 15000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    count = md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR
+                ? md->topics[0].partition_cnt
+                : 0;
+  }
+  if (md != nullptr) rd_kafka_metadata_destroy(md);
+  rd_kafka_topic_destroy(t);
+  return count;
+}
+
+}  // namespace
+
+Result<bool> EnsureDecisionsTopic(rd_kafka_t* admin, const std::string& topic, int partitions,
+                                  int64_t retention_ms) {
+  int count = PartitionCount(admin, topic);
+  if (count < 0) return MakeError("decisions_topic", "cannot read metadata of " + topic);
+  if (count == 0) {
+    char err[512];
+    rd_kafka_NewTopic_t* nt = rd_kafka_NewTopic_new(topic.c_str(), partitions, -1, err, sizeof err);
+    if (nt == nullptr) return MakeError("decisions_topic", err);
+    rd_kafka_NewTopic_set_config(nt, "cleanup.policy", "compact,delete");
+    rd_kafka_NewTopic_set_config(nt, "retention.ms", std::to_string(retention_ms).c_str());
+    rd_kafka_queue_t* queue = rd_kafka_queue_new(admin);
+    rd_kafka_CreateTopics(admin, &nt, 1, nullptr, queue);
+    rd_kafka_event_t* ev = rd_kafka_queue_poll(queue, 30000);
+    std::string error;
+    if (ev == nullptr) {
+      error = "no answer to CreateTopics";
+    } else if (rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      error = rd_kafka_event_error_string(ev);
+    } else if (const rd_kafka_CreateTopics_result_t* res = rd_kafka_event_CreateTopics_result(ev)) {
+      size_t n = 0;
+      const rd_kafka_topic_result_t** results = rd_kafka_CreateTopics_result_topics(res, &n);
+      for (size_t i = 0; i < n; ++i) {
+        const rd_kafka_resp_err_t e = rd_kafka_topic_result_error(results[i]);
+        if (e != RD_KAFKA_RESP_ERR_NO_ERROR && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+          const char* why = rd_kafka_topic_result_error_string(results[i]);
+          error = why != nullptr ? why : rd_kafka_err2str(e);
+        }
+      }
+    }
+    if (ev != nullptr) rd_kafka_event_destroy(ev);
+    rd_kafka_queue_destroy(queue);
+    rd_kafka_NewTopic_destroy(nt);
+    if (!error.empty()) {
+      return MakeError("decisions_topic", "cannot create " + topic + ": " + error);
+    }
+    // Metadata catches up with a new topic shortly after; wait for it (with a deadline).
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while ((count = PartitionCount(admin, topic)) <= 0 &&
+           std::chrono::steady_clock::now() < deadline) {
+      usleep(100'000);
+    }
+  }
+  if (count < partitions) {
+    return MakeError("decisions_topic", topic + " has " + std::to_string(count) +
+                                            " partitions; it needs one per input partition (" +
+                                            std::to_string(partitions) + ")");
+  }
+  return true;
+}
+
+Result<uint64_t> ReadDecisions(rd_kafka_t* reader, const std::string& topic,
+                               const std::vector<int32_t>& partitions, const DecisionSink& sink,
+                               int timeout_ms) {
+  if (partitions.empty()) return uint64_t{0};
+  rd_kafka_topic_partition_list_t* list =
+      rd_kafka_topic_partition_list_new(static_cast<int>(partitions.size()));
+  for (int32_t p : partitions) {
+    rd_kafka_topic_partition_list_add(list, topic.c_str(), p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+  }
+  rd_kafka_resp_err_t e = rd_kafka_assign(reader, list);
+  rd_kafka_topic_partition_list_destroy(list);
+  if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return MakeError("decisions_topic",
+                     std::string("cannot read ") + topic + ": " + rd_kafka_err2str(e));
+  }
+  std::map<int32_t, bool> at_end;
+  for (int32_t p : partitions) at_end[p] = false;
+  size_t remaining = partitions.size();
+  uint64_t read = 0;
+  std::string error;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (remaining > 0 && std::chrono::steady_clock::now() < deadline) {
+    rd_kafka_message_t* msg = rd_kafka_consumer_poll(reader, 100);
+    if (msg == nullptr) continue;
+    if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      if (auto it = at_end.find(msg->partition); it != at_end.end() && !it->second) {
+        it->second = true;
+        --remaining;
+      }
+    } else if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      if (ClassifyKafkaError(msg->err) == KafkaErrorClass::kFatal) {
+        error = rd_kafka_message_errstr(msg);
+      }
+    } else if (msg->payload != nullptr) {
+      Result<Decision> d =
+          ParseDecisionRecord(std::string_view(static_cast<const char*>(msg->payload), msg->len));
+      if (d.ok()) {
+        sink(msg->partition, d.value());
+        ++read;
+      }
+    }
+    rd_kafka_message_destroy(msg);
+    if (!error.empty()) break;
+  }
+  rd_kafka_assign(reader, nullptr);
+  if (!error.empty()) return MakeError("decisions_topic", "reading " + topic + ": " + error);
+  if (remaining > 0) {
+    return MakeError("decisions_topic", "timed out reading " + topic);
+  }
+  return read;
+}
+
+}  // namespace triaged
