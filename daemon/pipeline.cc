@@ -46,11 +46,13 @@ struct ConfDeleter {
 };
 using ConfPtr = std::unique_ptr<rd_kafka_conf_t, ConfDeleter>;
 
+std::string Redact(std::string text);
+
 bool Set(rd_kafka_conf_t* conf, const std::string& key, const std::string& value,
          std::string& error) {
   char err[512];
   if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK) {
-    error = key + ": " + err;
+    error = key + ": " + Redact(err);
     return false;
   }
   return true;
@@ -58,9 +60,33 @@ bool Set(rd_kafka_conf_t* conf, const std::string& key, const std::string& value
 
 // Client settings shared by the consumer and the producer; the user's `kafka.properties`
 // (SASL, TLS, ...) are applied last, so they win.
+// Values of secret settings (passwords, keys, tokens) of kafka.properties, never to be logged.
+std::vector<std::string>& Secrets() {
+  static std::vector<std::string> secrets;
+  return secrets;
+}
+
+void RememberSecrets(const Config& config) {
+  for (const auto& [key, value] : config.kafka.properties) {
+    for (const char* word : {"password", "secret", "token", "key.pem", "oauthbearer.config"}) {
+      if (key.find(word) != std::string::npos && value.size() >= 3) Secrets().push_back(value);
+    }
+  }
+}
+
+std::string Redact(std::string text) {
+  for (const std::string& secret : Secrets()) {
+    for (size_t at = text.find(secret); at != std::string::npos; at = text.find(secret, at)) {
+      text.replace(at, secret.size(), "[redacted]");
+    }
+  }
+  return text;
+}
+
 // librdkafka's own log lines, as JSON lines like ours.
 void KafkaLog(const rd_kafka_t*, int level, const char* facility, const char* message) {
-  const std::initializer_list<log::Field> fields = {{"facility", facility}, {"detail", message}};
+  const std::initializer_list<log::Field> fields = {{"facility", facility},
+                                                    {"detail", Redact(message)}};
   if (level <= 3) {
     log::Error("kafka client", fields);
   } else if (level <= 5) {
@@ -340,6 +366,7 @@ bool Daemon::SeedDecisions(const std::vector<int32_t>& numbers) {
 
 bool Daemon::Start() {
   std::string error;
+  RememberSecrets(*config_);
   bootstrap_ = config_->kafka.bootstrap_servers;
   if (bootstrap_ == "embedded") {
     Result<std::unique_ptr<EmbeddedBroker>> broker = EmbeddedBroker::Start();
@@ -365,7 +392,6 @@ bool Daemon::Start() {
   }
   instance_.emplace(std::move(instance.value()));
   if (eos_ && embedded_) embedded_->CreateTopic(decisions_topic_, kEmbeddedPartitions);
-  if (!CreateProducer()) return false;
 
   // Consumer. Offsets are stored and committed by hand (at-least-once). The range assignor
   // gives partition p of both co-partitioned topics to the same member, which joining traces
@@ -394,6 +420,7 @@ bool Daemon::Start() {
   }
   rd_kafka_poll_set_consumer(consumer_);
   if (!CheckCoPartitioned()) return false;
+  if (!CreateProducer()) return false;
   if (eos_) {
     Result<bool> ensured = EnsureDecisionsTopic(producer_, decisions_topic_, input_partitions_,
                                                 DecisionsRetentionMs(*config_));
@@ -448,11 +475,18 @@ bool Daemon::CheckCoPartitioned() {
   for (int i = 0; i < 2; ++i) {
     rd_kafka_topic_t* t = rd_kafka_topic_new(consumer_, names[i]->c_str(), nullptr);
     const rd_kafka_metadata_t* md = nullptr;
-    const rd_kafka_resp_err_t e = rd_kafka_metadata(consumer_, 0, t, &md, 15000);
+    // Up to 15 s in 1 s steps, serving the client's errors in between: a failed
+    // authentication stops it at once (OnClientError) with the reason.
+    rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR__TIMED_OUT;
+    for (int attempt = 0; attempt < 15 && !fatal_; ++attempt) {
+      e = rd_kafka_metadata(consumer_, 0, t, &md, 1000);
+      if (e != RD_KAFKA_RESP_ERR__TIMED_OUT && e != RD_KAFKA_RESP_ERR__TRANSPORT) break;
+      if (rd_kafka_message_t* m = rd_kafka_consumer_poll(consumer_, 0)) rd_kafka_message_destroy(m);
+    }
     if (e == RD_KAFKA_RESP_ERR_NO_ERROR && md->topic_cnt == 1 &&
         md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
       counts[i] = md->topics[0].partition_cnt;
-    } else {
+    } else if (!fatal_) {
       const std::string why = e != RD_KAFKA_RESP_ERR_NO_ERROR ? rd_kafka_err2str(e)
                                                               : rd_kafka_err2str(md->topics[0].err);
       log::Error("cannot read topic metadata", {{"topic", *names[i]}, {"error", why}});
@@ -933,7 +967,15 @@ void ErrorCallback(rd_kafka_t*, int err, const char* reason, void* opaque) {
 void Daemon::OnClientError(rd_kafka_resp_err_t err, const char* reason) {
   if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) broker_reachable_ = false;
   if (ClassifyKafkaError(err) == KafkaErrorClass::kFatal) fatal_ = true;
-  log::Warn("kafka client error", {{"error", rd_kafka_err2str(err)}, {"reason", reason}});
+  const std::string why = Redact(reason);
+  if (err == RD_KAFKA_RESP_ERR__AUTHENTICATION) {
+    // Retrying cannot fix credentials: say so and stop.
+    log::Error("authentication failed; check the sasl.* / ssl.* settings in kafka.properties",
+               {{"reason", why}});
+    fatal_ = true;
+    return;
+  }
+  log::Warn("kafka client error", {{"error", rd_kafka_err2str(err)}, {"reason", why}});
 }
 
 // Adds each partition engine's counts since the last sync to the process totals, then
