@@ -19,6 +19,7 @@
 #include "config/config.h"
 #include "daemon/command_util.h"
 #include "daemon/commands.h"
+#include "daemon/kafka_errors.h"
 #include "daemon/log.h"
 #include "rules/decode.h"
 
@@ -836,6 +837,8 @@ int RunGenerate(const GenerateOptions& options, std::ostream& out, std::ostream&
         return kExitUsage;
       }
     }
+    RememberSecrets(properties);
+    LogKafkaClientAsJson(conf);
     rd_kafka_conf_set_dr_msg_cb(conf, OnDelivery);
     rd_kafka_conf_set_opaque(conf, &stats);
     rd_kafka_t* producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);

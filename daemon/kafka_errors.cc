@@ -1,5 +1,12 @@
 #include "daemon/kafka_errors.h"
 
+#include <initializer_list>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "daemon/log.h"
+
 namespace triaged {
 
 KafkaErrorClass ClassifyKafkaError(rd_kafka_resp_err_t err) {
@@ -48,11 +55,58 @@ KafkaErrorClass ClassifyKafkaError(rd_kafka_resp_err_t err) {
 
 std::string_view KafkaErrorClassName(KafkaErrorClass c) {
   switch (c) {
-    case KafkaErrorClass::kIgnore: return "ignore";
-    case KafkaErrorClass::kRetriable: return "retriable";
-    case KafkaErrorClass::kFatal: return "fatal";
+    case KafkaErrorClass::kIgnore:
+      return "ignore";
+    case KafkaErrorClass::kRetriable:
+      return "retriable";
+    case KafkaErrorClass::kFatal:
+      return "fatal";
   }
   return "retriable";
 }
+
+namespace {
+
+std::vector<std::string>& Secrets() {
+  static std::vector<std::string> secrets;
+  return secrets;
+}
+
+}  // namespace
+
+void RememberSecrets(const std::map<std::string, std::string>& properties) {
+  for (const auto& [key, value] : properties) {
+    for (const char* word : {"password", "secret", "token", "key.pem", "oauthbearer.config"}) {
+      if (key.find(word) != std::string::npos && value.size() >= 3) Secrets().push_back(value);
+    }
+  }
+}
+
+std::string Redact(std::string text) {
+  for (const std::string& secret : Secrets()) {
+    for (size_t at = text.find(secret); at != std::string::npos; at = text.find(secret, at)) {
+      text.replace(at, secret.size(), "[redacted]");
+    }
+  }
+  return text;
+}
+
+namespace {
+
+void KafkaLog(const rd_kafka_t*, int level, const char* facility, const char* message) {
+  const std::initializer_list<log::Field> fields = {{"facility", facility},
+                                                    {"detail", Redact(message)}};
+  if (level <= 3) {
+    log::Error("kafka client", fields);
+  } else if (level <= 5) {
+    log::Warn("kafka client", fields);
+  } else {
+    log::Info("kafka client", fields);
+  }
+}
+
+}  // namespace
+
+void LogKafkaClientAsJson(rd_kafka_conf_t* conf) { rd_kafka_conf_set_log_cb(conf, KafkaLog); }
 
 }  // namespace triaged

@@ -4,6 +4,8 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include <map>
+#include <string>
 #include <string_view>
 
 namespace triaged {
@@ -16,5 +18,13 @@ enum class KafkaErrorClass {
 
 KafkaErrorClass ClassifyKafkaError(rd_kafka_resp_err_t err);
 std::string_view KafkaErrorClassName(KafkaErrorClass c);
+
+// Values of secret settings (names containing password, secret, token, ...) of
+// kafka.properties, to be replaced by "[redacted]" wherever a message could show them.
+void RememberSecrets(const std::map<std::string, std::string>& properties);
+std::string Redact(std::string text);
+
+// librdkafka's own log lines as JSON lines like ours (redacted).
+void LogKafkaClientAsJson(rd_kafka_conf_t* conf);
 
 }  // namespace triaged

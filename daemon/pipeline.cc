@@ -46,8 +46,6 @@ struct ConfDeleter {
 };
 using ConfPtr = std::unique_ptr<rd_kafka_conf_t, ConfDeleter>;
 
-std::string Redact(std::string text);
-
 bool Set(rd_kafka_conf_t* conf, const std::string& key, const std::string& value,
          std::string& error) {
   char err[512];
@@ -60,45 +58,9 @@ bool Set(rd_kafka_conf_t* conf, const std::string& key, const std::string& value
 
 // Client settings shared by the consumer and the producer; the user's `kafka.properties`
 // (SASL, TLS, ...) are applied last, so they win.
-// Values of secret settings (passwords, keys, tokens) of kafka.properties, never to be logged.
-std::vector<std::string>& Secrets() {
-  static std::vector<std::string> secrets;
-  return secrets;
-}
-
-void RememberSecrets(const Config& config) {
-  for (const auto& [key, value] : config.kafka.properties) {
-    for (const char* word : {"password", "secret", "token", "key.pem", "oauthbearer.config"}) {
-      if (key.find(word) != std::string::npos && value.size() >= 3) Secrets().push_back(value);
-    }
-  }
-}
-
-std::string Redact(std::string text) {
-  for (const std::string& secret : Secrets()) {
-    for (size_t at = text.find(secret); at != std::string::npos; at = text.find(secret, at)) {
-      text.replace(at, secret.size(), "[redacted]");
-    }
-  }
-  return text;
-}
-
-// librdkafka's own log lines, as JSON lines like ours.
-void KafkaLog(const rd_kafka_t*, int level, const char* facility, const char* message) {
-  const std::initializer_list<log::Field> fields = {{"facility", facility},
-                                                    {"detail", Redact(message)}};
-  if (level <= 3) {
-    log::Error("kafka client", fields);
-  } else if (level <= 5) {
-    log::Warn("kafka client", fields);
-  } else {
-    log::Info("kafka client", fields);
-  }
-}
-
 ConfPtr BaseConf(const std::string& bootstrap, std::string& error) {
   ConfPtr conf(rd_kafka_conf_new());
-  rd_kafka_conf_set_log_cb(conf.get(), KafkaLog);
+  LogKafkaClientAsJson(conf.get());
   if (!Set(conf.get(), "bootstrap.servers", bootstrap, error) ||
       !Set(conf.get(), "client.id", "triaged", error)) {
     return nullptr;
@@ -366,7 +328,7 @@ bool Daemon::SeedDecisions(const std::vector<int32_t>& numbers) {
 
 bool Daemon::Start() {
   std::string error;
-  RememberSecrets(*config_);
+  RememberSecrets(config_->kafka.properties);
   bootstrap_ = config_->kafka.bootstrap_servers;
   if (bootstrap_ == "embedded") {
     Result<std::unique_ptr<EmbeddedBroker>> broker = EmbeddedBroker::Start();

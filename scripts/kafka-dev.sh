@@ -5,6 +5,8 @@
 #   scripts/kafka-dev.sh start                      start (or reuse) a broker; prints bootstrap as last stdout line
 #   scripts/kafka-dev.sh stop                       stop the broker and remove its state dir
 #   scripts/kafka-dev.sh status                     print bootstrap and exit 0 if running, else exit 1
+#   scripts/kafka-dev.sh kill                       SIGKILL the broker, keeping its data (fault tests)
+#   scripts/kafka-dev.sh resume                     start a killed broker again on its data and ports
 #   scripts/kafka-dev.sh sasl-status                print the SASL_PLAINTEXT listener (PLAIN, user
 #                                                   "triaged", password $KAFKA_DEV_SASL_PASSWORD)
 #   scripts/kafka-dev.sh create-topic NAME PARTITIONS   create a topic (replication factor 1) on the
@@ -65,7 +67,7 @@ die() { printf 'kafka-dev: error: %s\n' "$*" >&2; exit 1; }
 
 usage() {
     cat >&2 <<EOF
-usage: $0 start|stop|status|sasl-status
+usage: $0 start|stop|status|sasl-status|kill|resume
        $0 create-topic NAME PARTITIONS
 EOF
     exit 2
@@ -319,16 +321,23 @@ cmd_start() {
         die "storage format failed"
 
     log "starting Kafka $KAFKA_VERSION on $bootstrap (controller 127.0.0.1:$cport)"
+    printf '%s\n' "$bootstrap" >"$BOOTSTRAP_FILE"
+    printf '127.0.0.1:%s\n' "$sport" >"$SASL_BOOTSTRAP_FILE"
+    launch_and_wait "$bootstrap"
+}
+
+# launch_and_wait BOOTSTRAP: run the broker on the state dir's config and data; wait until it
+# answers; print the bootstrap.
+launch_and_wait() {
+    local bootstrap="$1" pid
     nohup java -Xmx512m -Xms256m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
         -Djava.awt.headless=true \
         -Dkafka.logs.dir="$STATE_DIR/logs" \
         -Dlog4j.configuration="file:$STATE_DIR/log4j.properties" \
         -cp "$LIBS/*" kafka.Kafka "$STATE_DIR/server.properties" \
-        </dev/null >"$STATE_DIR/logs/kafka.out" 2>&1 9>&- &
+        </dev/null >>"$STATE_DIR/logs/kafka.out" 2>&1 9>&- &
     pid=$!
     printf '%s\n' "$pid" >"$PID_FILE"
-    printf '%s\n' "$bootstrap" >"$BOOTSTRAP_FILE"
-    printf '127.0.0.1:%s\n' "$sport" >"$SASL_BOOTSTRAP_FILE"
 
     local deadline=$((SECONDS + START_TIMEOUT))
     until probe "$bootstrap"; do
@@ -347,6 +356,35 @@ cmd_start() {
     done
     log "broker ready (pid $pid, logs in $STATE_DIR/logs)"
     printf '%s\n' "$bootstrap"
+}
+
+# For fault tests: kill -9 the broker, keeping its state; `resume` starts it again on the same
+# data and ports.
+cmd_kill() {
+    [[ -z "${KAFKA_BOOTSTRAP:-}" ]] || die "KAFKA_BOOTSTRAP is set: not killing a broker of yours"
+    with_lock
+    local pid i
+    pid="$(running_pid)" || die "no broker running"
+    log "killing broker (pid $pid) with SIGKILL; state kept"
+    kill -KILL "$pid"
+    for ((i = 0; i < 100; i++)); do
+        kill -0 "$pid" 2>/dev/null || return 0
+        sleep 0.1
+    done
+    die "broker pid $pid did not die"
+}
+
+cmd_resume() {
+    [[ -z "${KAFKA_BOOTSTRAP:-}" ]] || die "KAFKA_BOOTSTRAP is set: nothing to resume"
+    need java timeout kcat
+    with_lock
+    [[ -f "$BOOTSTRAP_FILE" && -f "$STATE_DIR/server.properties" ]] || die "no broker state in $STATE_DIR"
+    if running_pid >/dev/null; then
+        cat "$BOOTSTRAP_FILE"
+        return 0
+    fi
+    log "resuming broker on $(cat "$BOOTSTRAP_FILE") with the state in $STATE_DIR"
+    launch_and_wait "$(cat "$BOOTSTRAP_FILE")"
 }
 
 cmd_stop() {
@@ -424,6 +462,8 @@ main() {
         start)        [[ $# -eq 0 ]] || usage; cmd_start ;;
         stop)         [[ $# -eq 0 ]] || usage; cmd_stop ;;
         status)       [[ $# -eq 0 ]] || usage; cmd_status ;;
+        kill)         [[ $# -eq 0 ]] || usage; cmd_kill ;;
+        resume)       [[ $# -eq 0 ]] || usage; cmd_resume ;;
         sasl-status)  [[ $# -eq 0 ]] || usage; cmd_sasl_status ;;
         create-topic) cmd_create_topic "$@" ;;
         -h|--help|help) usage ;;

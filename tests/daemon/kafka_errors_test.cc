@@ -1,6 +1,6 @@
-#include <gtest/gtest.h>
-
 #include "daemon/kafka_errors.h"
+
+#include <gtest/gtest.h>
 
 namespace triaged {
 namespace {
@@ -14,9 +14,20 @@ TEST(KafkaErrors, Classifies) {
   EXPECT_EQ(ClassifyKafkaError(RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS),
             KafkaErrorClass::kRetriable);
   // A code the table does not know is retriable, not a crash.
-  EXPECT_EQ(ClassifyKafkaError(RD_KAFKA_RESP_ERR_POLICY_VIOLATION),
-            KafkaErrorClass::kRetriable);
+  EXPECT_EQ(ClassifyKafkaError(RD_KAFKA_RESP_ERR_POLICY_VIOLATION), KafkaErrorClass::kRetriable);
   EXPECT_EQ(KafkaErrorClassName(KafkaErrorClass::kFatal), "fatal");
+}
+
+TEST(RedactTest, SecretPropertyValuesNeverShow) {
+  RememberSecrets({{"sasl.password", "hunter22"},
+                   {"sasl.username", "bob"},
+                   {"ssl.key.password", "kp-secret"},
+                   {"sasl.oauthbearer.client.secret", "s3cr3t"},
+                   {"security.protocol", "SASL_SSL"}});
+  EXPECT_EQ(Redact("user bob, password hunter22 (hunter22)"),
+            "user bob, password [redacted] ([redacted])");
+  EXPECT_EQ(Redact("key kp-secret, client s3cr3t"), "key [redacted], client [redacted]");
+  EXPECT_EQ(Redact("SASL_SSL to broker"), "SASL_SSL to broker");  // not a secret
 }
 
 }  // namespace

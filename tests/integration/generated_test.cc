@@ -8,8 +8,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <regex>
-
 #include "daemon/commands.h"
 #include "tests/integration/integration_util.h"
 
@@ -22,21 +20,6 @@ using ::triaged::testing::RunTriaged;
 
 // One traffic, named by its seed and start: written to a file for replay, produced for run.
 const std::string kTraffic = "--events 1500 --seed 21 --invalid 0.01 --start 2026-11-01T10:00:00Z";
-
-// Limits depend on arrival order, which differs between replay (event time) and a consumer
-// reading two topics; without them the routed set is a function of the traffic alone.
-std::string WithoutLimits(const std::string& config) {
-  return std::regex_replace(config, std::regex(R"(\n *limit:[^\n]*)"), "");
-}
-
-std::string LogValue(const std::string& text, const std::string& msg, const std::string& key) {
-  const size_t line = text.find("\"msg\":\"" + msg + "\"");
-  if (line == std::string::npos) return "";
-  const size_t at = text.find("\"" + key + "\":\"", line);
-  if (at == std::string::npos) return "";
-  const size_t begin = at + key.size() + 4;
-  return text.substr(begin, text.find('"', begin) - begin);
-}
 
 void GeneratedTrafficRoutesAsReplay(bool embedded) {
   TempDir dir;
@@ -105,9 +88,8 @@ TEST(GeneratedTraffic, ExactlyOnceKillAndRestartRoutesEachPairOnce) {
   TempDir dir;
   Topics t;
   CreateTopics(t);
-  std::string text = WithoutLimits(ConfigFor(t));
-  text.replace(text.find("\n  group_id:"), 0, "\n  guarantee: exactly_once");
-  const std::string config = dir.Write("rules.yaml", text);
+  const std::string config =
+      dir.Write("rules.yaml", WithGuarantee(WithoutLimits(ConfigFor(t)), "exactly_once"));
   const std::string topics = " --spans-topic " + t.spans + " --feedback-topic " + t.feedback;
   const std::string traffic = "--events 3000 --seed 33 --invalid 0.01 --rate 400";
   const std::string file = dir.path() + "/traffic.jsonl";
@@ -119,7 +101,7 @@ TEST(GeneratedTraffic, ExactlyOnceKillAndRestartRoutesEachPairOnce) {
 
   // About 8 s of traffic in the background.
   FILE* producer = popen((std::string(TRIAGED_BINARY) + " generate " + traffic + topics + " -b " +
-                          Bootstrap() + " 2>&1")
+                          Bootstrap() + " >" + dir.path() + "/generate.log 2>&1")
                              .c_str(),
                          "r");
   ASSERT_NE(producer, nullptr);

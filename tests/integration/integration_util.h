@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <fstream>
 #include <map>
+#include <regex>
 #include <set>
 #include <string>
 #include <tuple>
@@ -50,8 +51,9 @@ inline std::string Bootstrap() {
   return boot;
 }
 
-inline void CreateTopic(const std::string& name, int partitions) {
-  const std::string cmd = "KAFKA_BOOTSTRAP=" + Bootstrap() + " " +
+inline void CreateTopic(const std::string& name, int partitions,
+                        const std::string& bootstrap = Bootstrap()) {
+  const std::string cmd = "KAFKA_BOOTSTRAP=" + bootstrap + " " +
                           SourcePath("scripts/kafka-dev.sh") + " create-topic " + name + " " +
                           std::to_string(partitions) + " >/dev/null 2>&1";
   ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
@@ -245,11 +247,11 @@ inline RouteSet WaitForRoutes(const Topics& t, size_t routes, size_t dead_letter
   return got;
 }
 
-inline void CreateTopics(const Topics& t) {
-  for (const std::string* topic : {&t.spans, &t.feedback}) CreateTopic(*topic, 4);
+inline void CreateTopics(const Topics& t, const std::string& bootstrap = Bootstrap()) {
+  for (const std::string* topic : {&t.spans, &t.feedback}) CreateTopic(*topic, 4, bootstrap);
   for (const std::string* topic :
        {&t.support, &t.agent, &t.regressions, &t.sessions, &t.dead_letter}) {
-    CreateTopic(*topic, 1);
+    CreateTopic(*topic, 1, bootstrap);
   }
 }
 
@@ -266,12 +268,14 @@ inline bool WaitForLog(const std::string& path, const std::string& text) {
 using RouteKeys = std::set<std::tuple<std::string, std::string, std::string>>;
 
 // Waits until the routed topics hold every expected (trace, rule, destination) at least once.
-inline RouteKeys WaitForUniqueRoutes(const Topics& t, const RouteSet& want, size_t* duplicates) {
-  RouteSet got = WaitForRoutes(t, want.size(), 8);
+inline RouteKeys WaitForUniqueRoutes(const Topics& t, const RouteSet& want, size_t* duplicates,
+                                     size_t dead_letters = 8,
+                                     const std::string& bootstrap = Bootstrap()) {
+  RouteSet got = WaitForRoutes(t, want.size(), dead_letters, nullptr, bootstrap);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (RouteKeys(got.begin(), got.end()).size() < RouteKeys(want.begin(), want.end()).size() &&
          std::chrono::steady_clock::now() < deadline) {
-    got = WaitForRoutes(t, got.size() + 1, 8);
+    got = WaitForRoutes(t, got.size() + 1, dead_letters, nullptr, bootstrap);
   }
   RouteKeys unique(got.begin(), got.end());
   *duplicates = got.size() - unique.size();
@@ -293,6 +297,28 @@ inline std::string Get(const std::string& port, const std::string& path, int* st
   const size_t nl = out.rfind('\n');
   if (status != nullptr) *status = nl == std::string::npos ? 0 : std::atoi(out.c_str() + nl + 1);
   return nl == std::string::npos ? out : out.substr(0, nl);
+}
+
+// Limits depend on arrival order, which differs between replay (event time) and a consumer
+// reading two topics; without them the routed set is a function of the traffic alone.
+inline std::string WithoutLimits(const std::string& config) {
+  return std::regex_replace(config, std::regex(R"(\n *limit:[^\n]*)"), "");
+}
+
+inline std::string LogValue(const std::string& text, const std::string& msg,
+                            const std::string& key) {
+  const size_t line = text.find("\"msg\":\"" + msg + "\"");
+  if (line == std::string::npos) return "";
+  const size_t at = text.find("\"" + key + "\":\"", line);
+  if (at == std::string::npos) return "";
+  const size_t begin = at + key.size() + 4;
+  return text.substr(begin, text.find('"', begin) - begin);
+}
+
+// The config with `kafka.guarantee` set.
+inline std::string WithGuarantee(std::string config, const std::string& guarantee) {
+  config.replace(config.find("\n  group_id:"), 0, "\n  guarantee: " + guarantee);
+  return config;
 }
 
 }  // namespace triaged::it
