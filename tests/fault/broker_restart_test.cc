@@ -16,7 +16,6 @@ namespace triaged {
 namespace {
 
 using namespace ::triaged::it;  // NOLINT(google-build-using-namespace)
-using ::triaged::testing::RunTriaged;
 
 std::string Trim(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
@@ -66,31 +65,25 @@ TEST_P(BrokerCrash, TheDaemonRidesItOutAndLosesNothing) {
   CreateTopics(t, boot);
   const std::string config =
       dir.Write("rules.yaml", WithGuarantee(WithoutLimits(ConfigFor(t, boot)), guarantee));
-  const std::string topics = " --spans-topic " + t.spans + " --feedback-topic " + t.feedback;
-  const std::string traffic = "--events 2000 --seed 8 --invalid 0.01 --rate 200";  // ~10 s
-  const std::string file = dir.path() + "/traffic.jsonl";
-  const testing::Run written = RunTriaged("generate " + traffic + topics + " -o " + file);
-  ASSERT_EQ(written.exit_code, 0) << written.err;
-  const size_t invalid = std::stoul(LogValue(written.err, "generated", "invalid_messages"));
-  const RouteSet want = Expected(config, file);
+  Traffic traffic(dir, t, "--events 2000 --seed 8 --invalid 0.01 --rate 200");  // ~10 s
+  ASSERT_EQ(traffic.error(), "");
+  const size_t invalid = traffic.invalid();
+  const RouteSet want = Expected(config, traffic.file());
   ASSERT_GT(want.size(), 50u);
 
   const std::string log = dir.path() + "/daemon.log";
   Daemon daemon(config, log);
   const std::string port = AdminPort(log);
   ASSERT_FALSE(port.empty()) << ReadFile(log);
-  FILE* producer = popen((std::string(TRIAGED_BINARY) + " generate " + traffic + topics + " -b " +
-                          boot + " >" + dir.path() + "/generate.log 2>&1")
-                             .c_str(),
-                         "r");
-  ASSERT_NE(producer, nullptr);
+  traffic.StartPaced(boot);
   WaitForRoutes(t, want.size() / 4, 0, nullptr, boot);
 
   ASSERT_TRUE(broker.Kill());
   EXPECT_TRUE(WaitForReadiness(port, false, std::chrono::seconds(30))) << ReadFile(log);
   ASSERT_TRUE(broker.Resume());
   EXPECT_TRUE(WaitForReadiness(port, true, std::chrono::seconds(90))) << ReadFile(log);
-  EXPECT_EQ(pclose(producer), 0);  // its messages were queued and sent once the broker was back
+  // Its messages were queued while the broker was down and sent once it was back.
+  EXPECT_EQ(traffic.WaitPaced(), 0) << traffic.Log();
 
   size_t duplicates = 0;
   const RouteKeys got = WaitForUniqueRoutes(t, want, &duplicates, invalid, boot);

@@ -16,7 +16,6 @@ namespace triaged {
 namespace {
 
 using namespace ::triaged::it;  // NOLINT(google-build-using-namespace)
-using ::triaged::testing::RunTriaged;
 
 // triaged_routed_total summed over its labels, from the daemon's /metrics.
 double RoutedSoFar(const std::string& port) {
@@ -37,20 +36,13 @@ TEST_P(KillLoop, TwentyKillsLoseNothing) {
   CreateTopics(t);
   const std::string config =
       dir.Write("rules.yaml", WithGuarantee(WithoutLimits(ConfigFor(t)), guarantee));
-  const std::string topics = " --spans-topic " + t.spans + " --feedback-topic " + t.feedback;
-  const std::string traffic = "--events 6000 --seed 20 --invalid 0.005 --rate 300";  // ~20 s
-  const std::string file = dir.path() + "/traffic.jsonl";
-  const testing::Run written = RunTriaged("generate " + traffic + topics + " -o " + file);
-  ASSERT_EQ(written.exit_code, 0) << written.err;
-  const size_t invalid = std::stoul(LogValue(written.err, "generated", "invalid_messages"));
-  const RouteSet want = Expected(config, file);
+  Traffic traffic(dir, t, "--events 6000 --seed 20 --invalid 0.005 --rate 300");  // ~20 s
+  ASSERT_EQ(traffic.error(), "");
+  const size_t invalid = traffic.invalid();
+  const RouteSet want = Expected(config, traffic.file());
   ASSERT_GT(want.size(), 300u);
 
-  FILE* producer = popen((std::string(TRIAGED_BINARY) + " generate " + traffic + topics + " -b " +
-                          Bootstrap() + " >" + dir.path() + "/generate.log 2>&1")
-                             .c_str(),
-                         "r");
-  ASSERT_NE(producer, nullptr);
+  traffic.StartPaced(Bootstrap());
   // Kill points: after 1..40 more routed items of this process, or 3 s, whichever is first.
   uint64_t seed = 0x9E3779B97F4A7C15ULL;
   constexpr int kCycles = 20;
@@ -69,7 +61,7 @@ TEST_P(KillLoop, TwentyKillsLoseNothing) {
     if (daemon.Stop(SIGKILL, std::chrono::seconds(10)) == -1) ++killed;
   }
   EXPECT_EQ(killed, kCycles);
-  EXPECT_EQ(pclose(producer), 0) << ReadFile(dir.path() + "/generate.log");
+  EXPECT_EQ(traffic.WaitPaced(), 0) << traffic.Log();
 
   const std::string log = dir.path() + "/last.log";
   Daemon daemon(config, log);

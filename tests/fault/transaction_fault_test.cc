@@ -24,7 +24,6 @@ namespace {
 
 using namespace ::triaged::it;  // NOLINT(google-build-using-namespace)
 using ::testing::HasSubstr;
-using ::triaged::testing::RunTriaged;
 
 constexpr int16_t kAddOffsetsToTxn = 25;
 constexpr int16_t kEndTxn = 26;
@@ -53,14 +52,11 @@ TEST_P(TransactionFaults, TheDaemonRecoversAndLosesNothing) {
   ASSERT_TRUE(broker.CreateTopicsFor(*loaded.config).ok());
   ASSERT_TRUE(broker.CreateTopic(DecisionsTopic(*loaded.config), kEmbeddedPartitions).ok());
 
-  const std::string topics = " --spans-topic " + t.spans + " --feedback-topic " + t.feedback;
-  const std::string traffic = "--events 1500 --seed 12";
-  const std::string file = dir.path() + "/traffic.jsonl";
-  ASSERT_EQ(RunTriaged("generate " + traffic + topics + " -o " + file).exit_code, 0);
-  const RouteSet want = Expected(config, file);
+  const Traffic traffic(dir, t, "--events 1500 --seed 12");
+  ASSERT_EQ(traffic.error(), "");
+  const RouteSet want = Expected(config, traffic.file());
   ASSERT_GT(want.size(), 50u);
-  const testing::Run produced =
-      RunTriaged("generate --burst " + traffic + topics + " -b " + broker.bootstrap());
+  const testing::Run produced = traffic.Burst(broker.bootstrap());
   ASSERT_EQ(produced.exit_code, 0) << produced.err;
 
   // The first two such requests fail.

@@ -27,13 +27,11 @@ void GeneratedTrafficRoutesAsReplay(bool embedded) {
   if (!embedded) CreateTopics(t);
   const std::string config =
       dir.Write("rules.yaml", WithoutLimits(ConfigFor(t, embedded ? "embedded" : Bootstrap())));
-  const std::string topics = " --spans-topic " + t.spans + " --feedback-topic " + t.feedback;
-  const std::string file = dir.path() + "/traffic.jsonl";
-  const testing::Run written = RunTriaged("generate " + kTraffic + topics + " -o " + file);
-  ASSERT_EQ(written.exit_code, 0) << written.err;
-  const size_t invalid = std::stoul(LogValue(written.err, "generated", "invalid_messages"));
+  const Traffic traffic(dir, t, kTraffic);
+  ASSERT_EQ(traffic.error(), "");
+  const size_t invalid = traffic.invalid();
   ASSERT_GT(invalid, 0u);
-  const RouteSet want = Expected(config, file);
+  const RouteSet want = Expected(config, traffic.file());
   ASSERT_GT(want.size(), 100u);
 
   const std::string log = dir.path() + "/daemon.log";
@@ -45,8 +43,7 @@ void GeneratedTrafficRoutesAsReplay(bool embedded) {
   }
   const std::string port = AdminPort(log);
   ASSERT_FALSE(port.empty()) << ReadFile(log);
-  const testing::Run produced =
-      RunTriaged("generate --burst " + kTraffic + topics + " -b " + bootstrap);
+  const testing::Run produced = traffic.Burst(bootstrap);
   ASSERT_EQ(produced.exit_code, 0) << produced.err;
   EXPECT_EQ(LogValue(produced.err, "generated", "failed"), "0");
 
@@ -78,50 +75,6 @@ TEST(GeneratedTraffic, RoutesOnTheEmbeddedBrokerAsReplayDoes) {
 TEST(GeneratedTraffic, RoutesOnRealKafkaAsReplayDoes) {
   if (Bootstrap().empty()) GTEST_SKIP() << "no Kafka broker (scripts/kafka-dev.sh start)";
   GeneratedTrafficRoutesAsReplay(/*embedded=*/false);
-}
-
-// Exactly-once: kill -9 twice while traffic flows (paced, so traces keep opening and closing
-// and the committed offsets trail the committed routes), restarting each time. The routed
-// topics (read committed) hold every expected (trace, rule, destination) exactly once.
-TEST(GeneratedTraffic, ExactlyOnceKillAndRestartRoutesEachPairOnce) {
-  if (Bootstrap().empty()) GTEST_SKIP() << "no Kafka broker (scripts/kafka-dev.sh start)";
-  TempDir dir;
-  Topics t;
-  CreateTopics(t);
-  const std::string config =
-      dir.Write("rules.yaml", WithGuarantee(WithoutLimits(ConfigFor(t)), "exactly_once"));
-  const std::string topics = " --spans-topic " + t.spans + " --feedback-topic " + t.feedback;
-  const std::string traffic = "--events 3000 --seed 33 --invalid 0.01 --rate 400";
-  const std::string file = dir.path() + "/traffic.jsonl";
-  const testing::Run written = RunTriaged("generate " + traffic + topics + " -o " + file);
-  ASSERT_EQ(written.exit_code, 0) << written.err;
-  const size_t invalid = std::stoul(LogValue(written.err, "generated", "invalid_messages"));
-  const RouteSet want = Expected(config, file);
-  ASSERT_GT(want.size(), 100u);
-
-  // About 8 s of traffic in the background.
-  FILE* producer = popen((std::string(TRIAGED_BINARY) + " generate " + traffic + topics + " -b " +
-                          Bootstrap() + " >" + dir.path() + "/generate.log 2>&1")
-                             .c_str(),
-                         "r");
-  ASSERT_NE(producer, nullptr);
-  std::string logs;
-  for (size_t round = 1; round <= 2; ++round) {
-    const std::string log = dir.path() + "/run" + std::to_string(round) + ".log";
-    Daemon daemon(config, log);
-    WaitForRoutes(t, want.size() * round / 4, 0);
-    EXPECT_EQ(daemon.Stop(SIGKILL, std::chrono::seconds(10)), -1);
-    logs += ReadFile(log);
-  }
-  const std::string log = dir.path() + "/last.log";
-  Daemon daemon(config, log);
-  std::vector<Consumed> dead;
-  const RouteSet got = WaitForRoutes(t, want.size(), invalid, &dead);
-  EXPECT_EQ(pclose(producer), 0);
-  EXPECT_EQ(got, want) << logs << ReadFile(log);
-  EXPECT_EQ(dead.size(), invalid);
-  EXPECT_THAT(logs + ReadFile(log), HasSubstr("\"msg\":\"decisions read\""));
-  EXPECT_EQ(daemon.Stop(SIGTERM, std::chrono::seconds(40)), 0) << ReadFile(log);
 }
 
 // Sum of the samples of a metric family whose line starts with `prefix` (name and labels).

@@ -321,4 +321,49 @@ inline std::string WithGuarantee(std::string config, const std::string& guarante
   return config;
 }
 
+// One generated traffic (`triaged generate ARGS`) for the input topics of `t`: written to a file
+// for replay, and sent to a broker for run — at once (`--burst`) or paced in the background.
+class Traffic {
+ public:
+  Traffic(const TempDir& dir, const Topics& t, std::string args)
+      : args_(std::move(args) + " --spans-topic " + t.spans + " --feedback-topic " + t.feedback),
+        file_(dir.path() + "/traffic.jsonl"),
+        log_(dir.path() + "/generate.log") {
+    const ::triaged::testing::Run written =
+        ::triaged::testing::RunTriaged("generate " + args_ + " -o " + file_);
+    error_ = written.exit_code == 0 ? "" : written.err;
+    const std::string n = LogValue(written.err, "generated", "invalid_messages");
+    invalid_ = n.empty() ? 0 : std::stoul(n);
+  }
+  ~Traffic() {
+    if (paced_ != nullptr) pclose(paced_);
+  }
+  const std::string& error() const { return error_; }  // "" when the file was written
+  const std::string& file() const { return file_; }
+  size_t invalid() const { return invalid_; }  // malformed messages in it
+
+  ::triaged::testing::Run Burst(const std::string& bootstrap) const {
+    return ::triaged::testing::RunTriaged("generate --burst " + args_ + " -b " + bootstrap);
+  }
+  void StartPaced(const std::string& bootstrap) {
+    paced_ = popen((std::string(TRIAGED_BINARY) + " generate " + args_ + " -b " + bootstrap + " >" +
+                    log_ + " 2>&1")
+                       .c_str(),
+                   "r");
+  }
+  // Waits for the paced generator; its exit code (0: every message delivered).
+  int WaitPaced() {
+    if (paced_ == nullptr) return -1;
+    const int status = pclose(paced_);
+    paced_ = nullptr;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+  std::string Log() const { return ReadFile(log_); }
+
+ private:
+  std::string args_, file_, log_, error_;
+  size_t invalid_ = 0;
+  FILE* paced_ = nullptr;
+};
+
 }  // namespace triaged::it

@@ -253,7 +253,8 @@ TEST_F(RunIntegration, RefusesInputsThatAreNotCoPartitioned) {
   // The destination topics were not created either: named at start.
   EXPECT_THAT(ReadFile(dir.path() + "/daemon.log"),
               HasSubstr("\"msg\":\"output topic does not exist; producing to it fails unless the "
-                        "broker creates topics automatically\",\"topic\":\"" + t.support + "\""));
+                        "broker creates topics automatically\",\"topic\":\"" +
+                        t.support + "\""));
 }
 
 }  // namespace
