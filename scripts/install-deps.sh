@@ -10,6 +10,7 @@ PACKAGES=(
   libcli11-dev
   kcat prometheus curl
   openjdk-17-jre-headless maven
+  clang libclang-rt-14-dev
 )
 
 missing=()

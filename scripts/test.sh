@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds triaged with AddressSanitizer + UndefinedBehaviorSanitizer and -Werror, and runs every
-# test (ctest labels: unit, integration, fault).
+# Builds triaged with AddressSanitizer + UndefinedBehaviorSanitizer and -Werror, runs every
+# test (ctest labels: unit, integration, fault), then each libFuzzer target for a few seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,3 +13,8 @@ cmake --build "$BUILD_DIR" -j "$(nproc)"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$(nproc)" "$@"
+
+# The fuzzers, briefly: every target on its corpus for FUZZ_SECONDS (default 10; 0 skips).
+if [[ "${FUZZ_SECONDS:-10}" != 0 ]]; then
+  FUZZ_SECONDS=${FUZZ_SECONDS:-10} scripts/fuzz.sh
+fi
