@@ -137,7 +137,7 @@ class Daemon : public RouteSink, public EngineObserver {
   }
 
   void OnDelivery(const rd_kafka_message_t* msg);
-  void OnClientError(rd_kafka_resp_err_t err, const char* reason);
+  void OnClientError(rd_kafka_resp_err_t err, const char* reason, bool producer = false);
   void OnRebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts);
 
  private:
@@ -219,6 +219,7 @@ class Daemon : public RouteSink, public EngineObserver {
 };
 
 void ErrorCallback(rd_kafka_t*, int err, const char* reason, void* opaque);
+void ProducerErrorCallback(rd_kafka_t*, int err, const char* reason, void* opaque);
 
 void DeliveryReport(rd_kafka_t*, const rd_kafka_message_t* msg, void* opaque) {
   static_cast<Daemon*>(opaque)->OnDelivery(msg);
@@ -255,6 +256,8 @@ bool Daemon::CreateProducer() {
     max_queued_ = std::max(10, std::atoi(value));
   }
   rd_kafka_conf_set_dr_msg_cb(pconf.get(), DeliveryReport);
+  // Served while flushing too, so /readyz sees the broker go even when the loop waits on it.
+  rd_kafka_conf_set_error_cb(pconf.get(), ProducerErrorCallback);
   rd_kafka_conf_set_opaque(pconf.get(), this);
   char err[512];
   producer_ = rd_kafka_new(RD_KAFKA_PRODUCER, pconf.release(), err, sizeof err);
@@ -926,9 +929,16 @@ void ErrorCallback(rd_kafka_t*, int err, const char* reason, void* opaque) {
   d->OnClientError(static_cast<rd_kafka_resp_err_t>(err), reason);
 }
 
-void Daemon::OnClientError(rd_kafka_resp_err_t err, const char* reason) {
+// The producer's fatal errors are handled where they surface (delivery reports, transaction
+// calls: exit at-least-once, recover exactly-once); the consumer's stop the daemon.
+void ProducerErrorCallback(rd_kafka_t*, int err, const char* reason, void* opaque) {
+  static_cast<Daemon*>(opaque)->OnClientError(static_cast<rd_kafka_resp_err_t>(err), reason,
+                                              /*producer=*/true);
+}
+
+void Daemon::OnClientError(rd_kafka_resp_err_t err, const char* reason, bool producer) {
   if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) broker_reachable_ = false;
-  if (ClassifyKafkaError(err) == KafkaErrorClass::kFatal) fatal_ = true;
+  if (!producer && ClassifyKafkaError(err) == KafkaErrorClass::kFatal) fatal_ = true;
   const std::string why = Redact(reason);
   if (err == RD_KAFKA_RESP_ERR__AUTHENTICATION) {
     // Retrying cannot fix credentials: say so and stop.
