@@ -1,5 +1,6 @@
 // YAML -> Config. Every key is checked against the schema of DESIGN §3; every problem becomes a
 // ConfigError at the line and column of the original file, and all of them are reported.
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -10,6 +11,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <sstream>
 
 #include "config/config.h"
 #include "config/sha256.h"
@@ -677,6 +679,56 @@ bool ErrorLess(const ConfigError& a, const ConfigError& b) {
   return a.line != b.line ? a.line < b.line : a.column < b.column;
 }
 
+// yaml-cpp 0.7 loops forever, allocating, on a few malformed inputs (a tag or an anchor before a
+// stray ',' at the top level: `!t ,`). A well-formed stream yields at most a few events per
+// byte, so a first pass counts events and refuses the text where they run past that.
+class EventBudget : public YAML::EventHandler {
+ public:
+  struct Exceeded {
+    YAML::Mark mark;
+  };
+  explicit EventBudget(size_t bytes) : left_(4 * bytes + 64) {}
+
+  void OnDocumentStart(const YAML::Mark& mark) override { Spend(mark); }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t) override { Spend(mark); }
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override { Spend(mark); }
+  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                const std::string&) override {
+    Spend(mark);
+  }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {
+    Spend(mark);
+  }
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {
+    Spend(mark);
+  }
+  void OnMapEnd() override {}
+
+ private:
+  void Spend(const YAML::Mark& mark) {
+    if (left_-- == 0) throw Exceeded{mark};
+  }
+  size_t left_;
+};
+
+// Throws YAML::ParserException for a syntax error, as YAML::LoadAll would.
+std::optional<YAML::Mark> ParserStalls(const std::string& text) {
+  std::istringstream in(text);
+  YAML::Parser parser(in);
+  EventBudget budget(text.size());
+  try {
+    while (parser.HandleNextDocument(budget)) {
+    }
+  } catch (const EventBudget::Exceeded& e) {
+    return e.mark;
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 ConfigLoadResult LoadConfigString(const std::string& text, const std::string& path,
@@ -692,11 +744,15 @@ ConfigLoadResult LoadConfigString(const std::string& text, const std::string& pa
   auto rules = std::make_shared<RuleSet>();
   rules->config_version = Sha256Hex(text);
   try {
-    std::vector<YAML::Node> docs = YAML::LoadAll(expanded.text());
-    if (docs.size() > 1) {
-      loader.Error(docs[1], "a config file must hold a single YAML document");
+    if (std::optional<YAML::Mark> stall = ParserStalls(expanded.text())) {
+      loader.Error(*stall, "YAML syntax error: the parser cannot get past this point");
+    } else {
+      std::vector<YAML::Node> docs = YAML::LoadAll(expanded.text());
+      if (docs.size() > 1) {
+        loader.Error(docs[1], "a config file must hold a single YAML document");
+      }
+      if (!docs.empty()) loader.Load(docs[0], *config, *rules);
     }
-    if (!docs.empty()) loader.Load(docs[0], *config, *rules);
   } catch (const YAML::Exception& e) {
     loader.Error(e.mark, "YAML syntax error: " + e.msg);
   } catch (const std::exception& e) {

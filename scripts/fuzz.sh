@@ -1,15 +1,25 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (fuzz/) with clang and runs each for FUZZ_SECONDS (default 15)
-# on a scratch copy of its checked-in corpus (fuzz/corpus/TARGET). A crash, leak, timeout or
+# on a scratch copy of its checked-in corpus (fuzz/corpus/TARGET). With FUZZ_RUNS=N each target
+# instead runs N inputs from FUZZ_SEED (default 1): the same inputs on every machine, which is
+# how scripts/test.sh runs them. A crash, leak, timeout or
 # out-of-memory fails the run; the input that did it is copied to fuzz/regressions/TARGET/,
 # where tests/fuzz/fuzz_regression_test.cc replays it in every test run from then on.
 #
 #   scripts/fuzz.sh                    # every target, 15 s each
 #   FUZZ_SECONDS=600 scripts/fuzz.sh config expression
+#   FUZZ_RUNS=20000 scripts/fuzz.sh      # deterministic
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SECONDS_PER_TARGET=${FUZZ_SECONDS:-15}
+if [[ -n "${FUZZ_RUNS:-}" ]]; then
+  BUDGET=(-runs="$FUZZ_RUNS" -seed="${FUZZ_SEED:-1}")
+  BUDGET_TEXT="$FUZZ_RUNS inputs from seed ${FUZZ_SEED:-1}"
+else
+  BUDGET=(-max_total_time="$SECONDS_PER_TARGET")
+  BUDGET_TEXT="${SECONDS_PER_TARGET}s"
+fi
 TARGETS=("$@")
 [[ ${#TARGETS[@]} -gt 0 ]] || TARGETS=(decode_spans decode_feedback replay_line config expression)
 
@@ -26,8 +36,8 @@ for target in "${TARGETS[@]}"; do
   corpus="$WORK/$target"
   mkdir -p "$corpus" "$WORK/artifacts-$target"
   cp fuzz/corpus/"$target"/* "$corpus"/
-  echo "fuzz: $target for ${SECONDS_PER_TARGET}s" >&2
-  if ! "$BUILD_DIR/fuzz/${target}_fuzz" "$corpus" -max_total_time="$SECONDS_PER_TARGET" \
+  echo "fuzz: $target, $BUDGET_TEXT" >&2
+  if ! "$BUILD_DIR/fuzz/${target}_fuzz" "$corpus" "${BUDGET[@]}" \
       -rss_limit_mb=2048 -timeout=10 -max_len=65536 -print_final_stats=1 \
       -artifact_prefix="$WORK/artifacts-$target/" 2>"$WORK/$target.log"; then
     failed=1

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds triaged with AddressSanitizer + UndefinedBehaviorSanitizer and -Werror, runs every
-# test (ctest labels: unit, integration, fault), then each libFuzzer target for a few seconds.
+# test (ctest labels: unit, integration, fault), then each libFuzzer target on a fixed number of inputs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,7 +14,8 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$(nproc)" "$@"
 
-# The fuzzers, briefly: every target on its corpus for FUZZ_SECONDS (default 10; 0 skips).
-if [[ "${FUZZ_SECONDS:-10}" != 0 ]]; then
-  FUZZ_SECONDS=${FUZZ_SECONDS:-10} scripts/fuzz.sh
+# The fuzzers, briefly and reproducibly: every target runs FUZZ_RUNS inputs (default 20000;
+# 0 skips) from a fixed seed on its corpus.
+if [[ "${FUZZ_RUNS:-20000}" != 0 ]]; then
+  FUZZ_RUNS=${FUZZ_RUNS:-20000} FUZZ_SEED=${FUZZ_SEED:-1} scripts/fuzz.sh
 fi

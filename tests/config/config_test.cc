@@ -778,6 +778,16 @@ TEST_F(ConfigTest, YamlSyntaxErrorHasAPosition) {
               ElementsAre("rules.yaml:3:2: YAML syntax error: end of map not found"));
 }
 
+TEST_F(ConfigTest, InputsThatStallTheYamlParserAreRefusedAtTheirPlace) {
+  // yaml-cpp 0.7 loops without end on these; the loader must answer, with a position.
+  EXPECT_THAT(Errors("!t ,"), ElementsAre("rules.yaml:1:4: YAML syntax error: the parser cannot "
+                                          "get past this point"));
+  EXPECT_THAT(Errors("rules:\n  - name: a\n&x ,y\n"),
+              ElementsAre(StartsWith("rules.yaml:")));
+  EXPECT_THAT(Errors("!destinations:\n  ,support}\nrules:\n  - e:high\n"),
+              ElementsAre(StartsWith("rules.yaml:2:3: YAML syntax error: ")));
+}
+
 TEST_F(ConfigTest, MultipleDocumentsAreRejected) {
   EXPECT_THAT(Errors("mode: fan_out\n---\nmode: first_match\n"),
               ElementsAre(StartsWith("rules.yaml:3:1: a config file must hold a single")));
