@@ -450,6 +450,8 @@ void Engine::Evaluate(Entry& entry, Trigger trigger, int64_t now_ns, RouteSink& 
     if (!v.limited.empty()) ++counters.rate_limited;
   }
   if (observer_ != nullptr) observer_->OnEvaluation(trace, trigger, now_ns, verdicts);
+  // Back to its packed form until late feedback (if any) evaluates it again.
+  trace.Release();
 }
 
 }  // namespace triaged

@@ -64,6 +64,7 @@ struct Span {
     if (!start_ns || !end_ns) return std::nullopt;
     return static_cast<double>(*end_ns - *start_ns) / 1e6;
   }
+  friend bool operator==(const Span&, const Span&) = default;
 };
 
 // Fills the canonical fields of `span` from its attributes (first name present wins).

@@ -20,28 +20,46 @@ void AddOptional(std::optional<double>& sum, const std::optional<double>& v) {
 }  // namespace
 
 bool Trace::AddSpan(Span span) {
-  if (!span_id_hashes_.insert(std::hash<std::string_view>{}(span.span_id)).second) return false;
+  const uint64_t hash = std::hash<std::string_view>{}(span.span_id);
+  auto at = std::lower_bound(span_id_hashes_.begin(), span_id_hashes_.end(), hash);
+  if (at != span_id_hashes_.end() && *at == hash) return false;
+  span_id_hashes_.insert(at, hash);
   bytes_ += span.bytes;
-  spans_.push_back(std::move(span));
-  dirty_ = true;
+  packed_.emplace_back(span);
+  Release();
   return true;
 }
 
 void Trace::AddAnnotation(Annotation annotation) {
   bytes_ += annotation.bytes;
   annotations_.push_back(std::move(annotation));
-  dirty_ = true;
+  summary_.reset();
+}
+
+const std::vector<Span>& Trace::spans() const {
+  if (!unpacked_) {
+    spans_.reserve(packed_.size());
+    for (const PackedSpan& p : packed_) spans_.push_back(p.Unpack(id_));
+    unpacked_ = true;
+  }
+  return spans_;
+}
+
+void Trace::Release() const {
+  std::vector<Span>().swap(spans_);
+  unpacked_ = packed_.empty();
+  summary_.reset();
 }
 
 const Attributes& Trace::root_attributes() const {
   const TraceSummary& summary = this->summary();
-  return summary.root_index >= 0 ? spans_[summary.root_index].attributes : kEmptyAttributes;
+  return summary.root_index >= 0 ? spans()[summary.root_index].attributes : kEmptyAttributes;
 }
 
 const Attributes& Trace::resource() const {
   const TraceSummary& summary = this->summary();
-  if (summary.root_index >= 0) return spans_[summary.root_index].resource;
-  for (const Span& s : spans_) {
+  if (summary.root_index >= 0) return spans()[summary.root_index].resource;
+  for (const Span& s : spans()) {
     if (!s.resource.empty()) return s.resource;
   }
   return kEmptyAttributes;
@@ -65,16 +83,17 @@ int64_t Trace::AnnotationCount(std::string_view name) const {
 }
 
 void Trace::Recompute() const {
+  const std::vector<Span>& spans = this->spans();
   TraceSummary s;
-  s.span_count = static_cast<int64_t>(spans_.size());
+  s.span_count = static_cast<int64_t>(spans.size());
 
   // The root: a span without a parent; with several, the earliest-starting one.
-  for (size_t i = 0; i < spans_.size(); ++i) {
-    const Span& span = spans_[i];
+  for (size_t i = 0; i < spans.size(); ++i) {
+    const Span& span = spans[i];
     if (span.status == SpanStatus::kError) ++s.error_count;
     if (span.start_ns && (!s.start_ns || *span.start_ns < *s.start_ns)) s.start_ns = span.start_ns;
     if (span.end_ns && (!s.end_ns || *span.end_ns > *s.end_ns)) s.end_ns = span.end_ns;
-    if (span.is_root() && (s.root_index < 0 || SortStart(span) < SortStart(spans_[s.root_index]))) {
+    if (span.is_root() && (s.root_index < 0 || SortStart(span) < SortStart(spans[s.root_index]))) {
       s.root_index = static_cast<int64_t>(i);
     }
     AddOptional(s.input_tokens, span.input_tokens);
@@ -91,11 +110,11 @@ void Trace::Recompute() const {
 
   // Canonical string fields: the root's if it has them, else the earliest-starting span's.
   std::vector<const Span*> order;
-  order.reserve(spans_.size());
-  if (s.root_index >= 0) order.push_back(&spans_[s.root_index]);
+  order.reserve(spans.size());
+  if (s.root_index >= 0) order.push_back(&spans[s.root_index]);
   std::vector<const Span*> rest;
-  for (size_t i = 0; i < spans_.size(); ++i) {
-    if (static_cast<int64_t>(i) != s.root_index) rest.push_back(&spans_[i]);
+  for (size_t i = 0; i < spans.size(); ++i) {
+    if (static_cast<int64_t>(i) != s.root_index) rest.push_back(&spans[i]);
   }
   std::stable_sort(rest.begin(), rest.end(),
                    [](const Span* a, const Span* b) { return SortStart(*a) < SortStart(*b); });
@@ -112,7 +131,7 @@ void Trace::Recompute() const {
   s.session_id = first(&Span::session_id);
   s.user_id = first(&Span::user_id);
   s.prompt_version = first(&Span::prompt_version);
-  if (s.root_index >= 0) s.name = spans_[s.root_index].name;
+  if (s.root_index >= 0) s.name = spans[s.root_index].name;
 
   s.feedback_count = static_cast<int64_t>(annotations_.size());
   for (const Annotation& a : annotations_) {
@@ -120,8 +139,7 @@ void Trace::Recompute() const {
     if (!s.min_score || *a.score < *s.min_score) s.min_score = a.score;
     if (!s.max_score || *a.score > *s.max_score) s.max_score = a.score;
   }
-  summary_ = std::move(s);
-  dirty_ = false;
+  summary_ = std::make_unique<TraceSummary>(std::move(s));
 }
 
 }  // namespace triaged

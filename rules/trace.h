@@ -6,10 +6,12 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_set>
 #include <vector>
 
+#include <memory>
+
 #include "rules/event.h"
+#include "rules/packed_span.h"
 
 namespace triaged {
 
@@ -36,13 +38,18 @@ class Trace {
   explicit Trace(std::string id) : id_(std::move(id)) {}
 
   const std::string& id() const { return id_; }
-  const std::vector<Span>& spans() const { return spans_; }
+  // The spans, in arrival order. Held packed; unpacked on first use after a change or a
+  // Release(), so references stay valid until the next AddSpan or Release.
+  const std::vector<Span>& spans() const;
   const std::vector<Annotation>& annotations() const { return annotations_; }
   // Recomputed lazily: adding N spans costs O(N), not O(N^2).
   const TraceSummary& summary() const {
-    if (dirty_) Recompute();
-    return summary_;
+    if (!summary_) Recompute();
+    return *summary_;
   }
+  // Frees the unpacked spans and the summary (they come back on the next use): an open trace
+  // at rest costs its packed spans, its annotations and a few words.
+  void Release() const;
 
   // Adds a span; a second span with the same span id (a retried export) is ignored and false
   // is returned.
@@ -63,11 +70,12 @@ class Trace {
   void Recompute() const;
 
   std::string id_;
-  std::vector<Span> spans_;
+  std::vector<PackedSpan> packed_;
   std::vector<Annotation> annotations_;
-  std::unordered_set<size_t> span_id_hashes_;
-  mutable TraceSummary summary_;
-  mutable bool dirty_ = false;
+  std::vector<uint64_t> span_id_hashes_;  // sorted
+  mutable std::vector<Span> spans_;       // packed_ unpacked, or empty
+  mutable bool unpacked_ = true;
+  mutable std::unique_ptr<TraceSummary> summary_;
   size_t bytes_ = 0;
 };
 
