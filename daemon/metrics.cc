@@ -27,6 +27,12 @@ std::vector<double> Metrics::DecisionLatencyBuckets() {
           1,     2.5,    5,     10,   15,    20,   30,  45,   60};
 }
 
+// Fine below 100 ms, where a healthy broker acknowledges.
+std::vector<double> Metrics::RouteAckLatencyBuckets() {
+  return {0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03,
+          0.05,   0.075, 0.1,   0.25,  0.5,   1,      2.5,  5,     10};
+}
+
 Metrics::Metrics(std::string_view version)
     : registry_(std::make_shared<prometheus::Registry>()),
       events_consumed_(BuildCounter()
@@ -73,6 +79,11 @@ Metrics::Metrics(std::string_view version)
                             .Name("triaged_decision_latency_seconds")
                             .Help("Delay between a trace's close deadline and its decision.")
                             .Register(*registry_)),
+      route_ack_latency_(
+          BuildHistogram()
+              .Name("triaged_route_ack_latency_seconds")
+              .Help("Delay between a routing decision and the broker's acknowledgement of the item.")
+              .Register(*registry_)),
       consumer_lag_(BuildGauge()
                         .Name("triaged_consumer_lag")
                         .Help("Messages between the committed offset and the partition's end.")
@@ -89,6 +100,7 @@ Metrics::Metrics(std::string_view version)
       traces_open_gauge_(traces_open_.Add({})),
       produce_errors_total_(produce_errors_.Add({})),
       decision_latency_seconds_(decision_latency_.Add({}, DecisionLatencyBuckets())),
+      route_ack_latency_seconds_(route_ack_latency_.Add({}, RouteAckLatencyBuckets())),
       reloads_success_(config_reloads_.Add({{"result", "success"}})),
       reloads_failure_(config_reloads_.Add({{"result", "failure"}})) {
   build_info_.Add({{"version", S(version)}}).Set(1);
@@ -121,6 +133,10 @@ void Metrics::ProduceError(uint64_t count) { Bump(produce_errors_total_, count);
 
 void Metrics::ObserveDecisionLatency(double seconds) {
   decision_latency_seconds_.Observe(seconds < 0 ? 0 : seconds);
+}
+
+void Metrics::ObserveRouteAckLatency(double seconds) {
+  route_ack_latency_seconds_.Observe(seconds < 0 ? 0 : seconds);
 }
 
 void Metrics::SetConsumerLag(std::string_view topic, int32_t partition, int64_t lag) {

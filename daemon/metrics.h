@@ -44,6 +44,7 @@ class Metrics {
   void ProduceError(uint64_t count = 1);
   // Time from a trace's close deadline to its decision, in seconds.
   void ObserveDecisionLatency(double seconds);
+  void ObserveRouteAckLatency(double seconds);
   void SetConsumerLag(std::string_view topic, int32_t partition, int64_t lag);
   void ConfigReload(bool success);
 
@@ -63,6 +64,7 @@ class Metrics {
 
   // Default decision-latency buckets, 1 ms .. 60 s.
   static std::vector<double> DecisionLatencyBuckets();
+  static std::vector<double> RouteAckLatencyBuckets();
 
  private:
   struct RuleSeen {
@@ -83,6 +85,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& routed_;
   prometheus::Family<prometheus::Counter>& produce_errors_;
   prometheus::Family<prometheus::Histogram>& decision_latency_;
+  prometheus::Family<prometheus::Histogram>& route_ack_latency_;
   prometheus::Family<prometheus::Gauge>& consumer_lag_;
   prometheus::Family<prometheus::Counter>& config_reloads_;
   prometheus::Family<prometheus::Gauge>& build_info_;
@@ -92,6 +95,7 @@ class Metrics {
   prometheus::Gauge& traces_open_gauge_;
   prometheus::Counter& produce_errors_total_;
   prometheus::Histogram& decision_latency_seconds_;
+  prometheus::Histogram& route_ack_latency_seconds_;
   prometheus::Counter& reloads_success_;
   prometheus::Counter& reloads_failure_;
 

@@ -35,6 +35,12 @@
 namespace triaged {
 namespace {
 
+int64_t SteadyNanos() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 int64_t WallNanos() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -112,6 +118,7 @@ struct Delivery {
   int32_t partition;
   uint64_t generation;
   uint64_t ticket;
+  int64_t routed_at_ns = 0;  // steady clock, routed items only
 };
 
 class Daemon : public RouteSink, public EngineObserver {
@@ -577,7 +584,7 @@ void Daemon::Produce(const std::string& topic, std::string_view key, const std::
 void Daemon::OnRoute(const RoutedItem& item) {
   Partition& p = *current_;
   if (eos_ && (!rewind_why_.empty() || !BeginTransaction())) return;
-  auto* d = new Delivery{p.number, p.generation, p.offsets.Hold(item.trace->id())};
+  auto* d = new Delivery{p.number, p.generation, p.offsets.Hold(item.trace->id()), SteadyNanos()};
   ++routed_;
   metrics_.Routed(item.rule->name, item.destination->name);
   const std::string json = SerializeRoutedItem(item);
@@ -610,6 +617,9 @@ void Daemon::OnDelivery(const rd_kafka_message_t* msg) {
     }
   }
   if (!d) return;
+  if (d->routed_at_ns != 0 && msg->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    metrics_.ObserveRouteAckLatency(static_cast<double>(SteadyNanos() - d->routed_at_ns) / 1e9);
+  }
   auto it = partitions_.find(d->partition);
   if (it == partitions_.end() || it->second->generation != d->generation) return;
   it->second->offsets.Release(d->ticket, msg->err == RD_KAFKA_RESP_ERR_NO_ERROR);

@@ -62,7 +62,7 @@ TEST(MetricsTest, EveryFamilyHasHelpAndType) {
         "triaged_rule_matched_total", "triaged_rule_sampled_out_total",
         "triaged_rule_rate_limited_total", "triaged_routed_total", "triaged_produce_errors_total",
         "triaged_decision_latency_seconds", "triaged_consumer_lag", "triaged_config_reloads_total",
-        "triaged_build_info"}) {
+        "triaged_build_info", "triaged_route_ack_latency_seconds"}) {
     EXPECT_THAT(text, HasSubstr(std::string("# HELP ") + name + " ")) << name;
     EXPECT_THAT(text, HasSubstr(std::string("# TYPE ") + name + " ")) << name;
   }
@@ -133,6 +133,19 @@ TEST(MetricsTest, LabelledBumps) {
   EXPECT_THAT(text, HasSubstr("triaged_decision_latency_seconds_bucket{le=\"0.001\"} 1"));
   EXPECT_THAT(text, HasSubstr("triaged_decision_latency_seconds_bucket{le=\"60\"} 2"));
   EXPECT_THAT(text, HasSubstr("triaged_decision_latency_seconds_bucket{le=\"+Inf\"} 2"));
+}
+
+TEST(MetricsTest, RouteAckLatencyIsResolvedBelowAHundredMilliseconds) {
+  Metrics metrics("test");
+  metrics.ObserveRouteAckLatency(0.0004);
+  metrics.ObserveRouteAckLatency(0.004);
+  metrics.ObserveRouteAckLatency(0.04);
+  metrics.ObserveRouteAckLatency(-1);  // clock trouble counts as instant, never negative
+  const std::string text = metrics.Serialize();
+  EXPECT_THAT(text, HasSubstr("triaged_route_ack_latency_seconds_bucket{le=\"0.0005\"} 2"));
+  EXPECT_THAT(text, HasSubstr("triaged_route_ack_latency_seconds_bucket{le=\"0.005\"} 3"));
+  EXPECT_THAT(text, HasSubstr("triaged_route_ack_latency_seconds_bucket{le=\"0.05\"} 4"));
+  EXPECT_THAT(text, HasSubstr("triaged_route_ack_latency_seconds_count 4"));
 }
 
 TEST(MetricsTest, DecisionLatencyBucketsAreIncreasingFromOneMsToAMinute) {

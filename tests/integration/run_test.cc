@@ -203,6 +203,7 @@ TEST_F(RunIntegration, AdminEndpointsMetricsAndAPrometheusScrape) {
        {"triaged_events_consumed_total", "triaged_events_invalid_total",
         "triaged_dead_lettered_total 8", "triaged_traces_open", "triaged_rule_matched_total",
         "triaged_routed_total", "triaged_decision_latency_seconds_bucket", "triaged_consumer_lag",
+        "triaged_route_ack_latency_seconds_bucket",
         "triaged_config_reloads_total", "triaged_build_info"}) {
     EXPECT_THAT(metrics, HasSubstr(family));
   }
