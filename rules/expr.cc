@@ -71,6 +71,7 @@ Val FromAttr(const AttrValue* v) {
 }
 
 Val FromOpt(const std::optional<std::string>& s) { return s ? Val::String(*s) : Val{}; }
+Val FromOpt(const std::string* s) { return s ? Val::String(*s) : Val{}; }
 Val FromOpt(const std::optional<double>& d) { return d ? Val::Number(*d) : Val{}; }
 
 bool Equal(const Val& a, const Val& b);

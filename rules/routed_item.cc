@@ -25,6 +25,10 @@ void OptString(Writer& w, const std::optional<std::string>& s) {
   if (s) String(w, *s); else w.Null();
 }
 
+void OptString(Writer& w, const std::string* s) {
+  if (s) String(w, *s); else w.Null();
+}
+
 // Integral values are written as integers (42, not 42.0); NaN and infinities, which JSON cannot
 // carry, as null.
 void Number(Writer& w, double v) {
@@ -203,8 +207,8 @@ std::string SerializeRoutedItem(const RoutedItem& item) {
   w.Key("trigger"); String(w, TriggerName(item.trigger));
   w.Key("routed_at"); String(w, FormatRfc3339(item.routed_at_ns));
   w.Key("config_version"); String(w, item.config_version);
-  w.Key("input"); OptString(w, has_context ? trace.summary().input : std::nullopt);
-  w.Key("output"); OptString(w, has_context ? trace.summary().output : std::nullopt);
+  w.Key("input"); OptString(w, has_context ? trace.summary().input : nullptr);
+  w.Key("output"); OptString(w, has_context ? trace.summary().output : nullptr);
   w.Key("trace");
   if (has_context) WriteTrace(w, trace); else w.Null();
   if (!has_context) {

@@ -119,11 +119,11 @@ void Trace::Recompute() const {
   std::stable_sort(rest.begin(), rest.end(),
                    [](const Span* a, const Span* b) { return SortStart(*a) < SortStart(*b); });
   order.insert(order.end(), rest.begin(), rest.end());
-  auto first = [&](std::optional<std::string> Span::*field) -> std::optional<std::string> {
+  auto first = [&](std::optional<std::string> Span::*field) -> const std::string* {
     for (const Span* span : order) {
-      if (span->*field) return span->*field;
+      if (span->*field) return &*(span->*field);
     }
-    return std::nullopt;
+    return nullptr;
   };
   s.model = first(&Span::model);
   s.input = first(&Span::input);
@@ -131,7 +131,7 @@ void Trace::Recompute() const {
   s.session_id = first(&Span::session_id);
   s.user_id = first(&Span::user_id);
   s.prompt_version = first(&Span::prompt_version);
-  if (s.root_index >= 0) s.name = spans[s.root_index].name;
+  if (s.root_index >= 0) s.name = &spans[s.root_index].name;
 
   s.feedback_count = static_cast<int64_t>(annotations_.size());
   for (const Annotation& a : annotations_) {

@@ -17,13 +17,15 @@ namespace triaged {
 
 // Derived trace-level fields. Recomputed whenever a span or annotation is added.
 struct TraceSummary {
-  std::optional<std::string> name;  // root span name
+  // The string fields point into spans(): valid until the trace changes or is released.
+  const std::string* name = nullptr;  // root span name
   bool error = false;
   int64_t error_count = 0;
   int64_t span_count = 0;
   std::optional<double> duration_ms;  // latest end - earliest start
   std::optional<int64_t> start_ns, end_ns;
-  std::optional<std::string> model, input, output, session_id, user_id, prompt_version;
+  const std::string *model = nullptr, *input = nullptr, *output = nullptr, *session_id = nullptr,
+                    *user_id = nullptr, *prompt_version = nullptr;
   std::optional<double> input_tokens, output_tokens, total_tokens;
   double retry_count = 0;
   int64_t root_index = -1;  // index into spans of the root span, or -1

@@ -76,9 +76,11 @@ TEST(PackedSpan, ATraceUnpacksAgainAfterRelease) {
   Trace trace("4bf92f3577b34da6a3ce929d0e0e4736");
   ASSERT_TRUE(trace.AddSpan(Full()));
   EXPECT_EQ(trace.spans().at(0), Full());
-  EXPECT_EQ(trace.summary().model, "gpt-4o");
+  ASSERT_NE(trace.summary().model, nullptr);
+  EXPECT_EQ(*trace.summary().model, "gpt-4o");
   trace.Release();
-  EXPECT_EQ(trace.summary().model, "gpt-4o");
+  ASSERT_NE(trace.summary().model, nullptr);
+  EXPECT_EQ(*trace.summary().model, "gpt-4o");
   EXPECT_EQ(trace.spans().at(0), Full());
   EXPECT_FALSE(trace.AddSpan(Full()));  // the same span id again
   EXPECT_EQ(trace.spans().size(), 1u);

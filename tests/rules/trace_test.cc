@@ -24,10 +24,11 @@ TEST(Trace, SummaryFollowsEveryAddition) {
   EXPECT_FALSE(t.summary().duration_ms.has_value());
   t.AddSpan(MakeSpan("b", "a", 100, 300));
   EXPECT_EQ(t.summary().span_count, 1);
-  EXPECT_FALSE(t.summary().name.has_value());  // no root yet
+  EXPECT_EQ(t.summary().name, nullptr);  // no root yet
   t.AddSpan(MakeSpan("a", "", 0, 1000));
   EXPECT_EQ(t.summary().span_count, 2);
-  EXPECT_EQ(t.summary().name, "span-a");
+  ASSERT_NE(t.summary().name, nullptr);
+  EXPECT_EQ(*t.summary().name, "span-a");
   EXPECT_DOUBLE_EQ(*t.summary().duration_ms, 1000.0);
   EXPECT_DOUBLE_EQ(*t.summary().input_tokens, 20.0);
   Annotation a;
