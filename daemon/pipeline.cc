@@ -393,6 +393,7 @@ bool Daemon::Start() {
   rd_kafka_poll_set_consumer(consumer_);
   if (!CheckCoPartitioned()) return false;
   if (!CreateProducer()) return false;
+  CheckOutputTopics();
   if (eos_) {
     Result<bool> ensured = EnsureDecisionsTopic(producer_, decisions_topic_, input_partitions_,
                                                 DecisionsRetentionMs(*config_));
@@ -467,7 +468,6 @@ bool Daemon::CheckCoPartitioned() {
     rd_kafka_topic_destroy(t);
     if (counts[i] < 0) return false;
   }
-  CheckOutputTopics();
   input_partitions_ = counts[0];
   if (counts[0] != counts[1]) {
     log::Error(
@@ -483,10 +483,11 @@ bool Daemon::CheckCoPartitioned() {
 }
 
 // A destination or dead-letter topic that does not exist is reported at start; it is not fatal,
-// since brokers with auto.create.topics.enable create it on the first produce.
+// since brokers with auto.create.topics.enable create it on the first produce. Asked through the
+// producer, which so connects to the cluster before the first routed item rather than with it.
 void Daemon::CheckOutputTopics() {
   const rd_kafka_metadata_t* md = nullptr;
-  if (rd_kafka_metadata(consumer_, 1, nullptr, &md, 15000) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
+  if (rd_kafka_metadata(producer_, 1, nullptr, &md, 15000) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
   std::set<std::string> existing;
   for (int i = 0; i < md->topic_cnt; ++i) {
     if (md->topics[i].err == RD_KAFKA_RESP_ERR_NO_ERROR) existing.insert(md->topics[i].topic);
@@ -1113,7 +1114,10 @@ int Daemon::Run() {
     if (sig == SIGTERM || sig == SIGINT) break;
     if (sig == SIGHUP) Reload("SIGHUP");
     Backpressure();
-    if (rd_kafka_message_t* msg = rd_kafka_consumer_poll(consumer_, 100)) {
+    // Delivery reports are served between polls: while items are in flight, wait for input at
+    // most a millisecond so acknowledgements are seen (and holds released) when they come.
+    const int wait_ms = rd_kafka_outq_len(producer_) > 0 ? 1 : 100;
+    if (rd_kafka_message_t* msg = rd_kafka_consumer_poll(consumer_, wait_ms)) {
       Handle(msg);
       rd_kafka_message_destroy(msg);
     }
