@@ -9,7 +9,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev libxxhash-dev libre2-dev libspdlog-dev
   libcli11-dev
   kcat prometheus curl
-  openjdk-17-jre-headless maven
+  openjdk-17-jdk-headless maven python3 time
   clang libclang-rt-14-dev
 )
 

@@ -1,0 +1,191 @@
+#!/usr/bin/env python3
+"""Turns bench/run.sh's raw results into bench/RESULTS.md (on stdout)."""
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import subprocess
+
+
+def sh(cmd):
+    try:
+        out = subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=60)
+        return (out.stdout + out.stderr).strip().splitlines()[0] if (out.stdout + out.stderr).strip() else "?"
+    except Exception:  # noqa: BLE001 - a missing tool is reported as "?"
+        return "?"
+
+
+def histogram_quantile(q, buckets):
+    """Prometheus' histogram_quantile over [(le, cumulative count)], linear within a bucket."""
+    buckets = sorted(buckets)
+    total = buckets[-1][1]
+    if total == 0:
+        return None
+    rank = q * total
+    prev_le, prev_count = 0.0, 0.0
+    for le, count in buckets:
+        if count >= rank:
+            if le == float("inf"):
+                return prev_le
+            return prev_le + (le - prev_le) * (rank - prev_count) / max(count - prev_count, 1e-12)
+        prev_le, prev_count = le, count
+    return buckets[-1][0]
+
+
+def latency(path):
+    buckets = []
+    with open(path) as f:
+        for line in f:
+            m = re.match(r'triaged_route_ack_latency_seconds_bucket\{le="([^"]+)"\} (\S+)', line)
+            if m:
+                buckets.append((float(m.group(1)), float(m.group(2))))
+    if not buckets:
+        return None, None, 0
+    return histogram_quantile(0.5, buckets), histogram_quantile(0.99, buckets), int(max(c for _, c in buckets))
+
+
+def machine():
+    model = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as f:
+        mem_kib = int(f.readline().split()[1])
+    return model, os.cpu_count(), mem_kib / 1024 / 1024
+
+
+def ok(value, goal, higher_is_better=True):
+    if value is None:
+        return "n/a"
+    met = value >= goal if higher_is_better else value <= goal
+    return "yes" if met else "**no**"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--results", required=True)
+    ap.add_argument("--micro", required=True)
+    ap.add_argument("--work", required=True, help="bench/run.sh's scratch directory")
+    ap.add_argument("--triaged", required=True)
+    ap.add_argument("--tiny", default="0")
+    args = ap.parse_args()
+
+    r = {"memory": [], "latency": []}
+    raw_lines = []
+    with open(args.results) as f:
+        for line in f:
+            raw_lines.append(line.rstrip())
+            obj = json.loads(line)
+            for k, v in obj.items():
+                if k in ("memory", "latency"):
+                    r[k].append(v)
+                else:
+                    r[k] = v
+
+    corpus, replay, e2e, peer = r["corpus"], r["replay"], r["end_to_end"], r["peer"]
+    events = corpus["events"]
+    model, cores, mem_gib = machine()
+
+    out = []
+    w = out.append
+    w("# Benchmark results")
+    w("")
+    w(f"Written by `bench/run.sh`{' --tiny (a smoke run: the figures mean nothing)' if args.tiny == '1' else ''} "
+      f"on {datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}. Every ratio "
+      "compares two runs made one after the other in the same run of the script, on the same "
+      "input and machine; absolute times on these shared machines mean little.")
+    w("")
+    w("## Machine and versions")
+    w("")
+    w(f"- CPU: {model}, {cores} cores; memory {mem_gib:.1f} GiB; {platform.system()} {platform.release()}")
+    w(f"- triaged: {sh('git describe --always --dirty')} (Release, {sh('c++ --version')})")
+    w(f"- librdkafka {sh('pkg-config --modversion rdkafka')}; kcat: {sh('kcat -V 2>&1 | head -1')}")
+    w(f"- Apache Kafka 3.9.2, KRaft, single node (scripts/kafka-dev.sh); {e2e['partitions']} partitions per topic")
+    w(f"- Java: {sh('java -version 2>&1 | head -1')}; Kafka Streams 3.9.2 (bench/peers/streams-router)")
+    w("")
+    w("## Corpus")
+    w("")
+    w(f"`triaged generate --rate 1000 --events {events} --seed 1 --start {corpus['start']}`: "
+      f"{events:,} messages (spans and feedback of every shape), {corpus['bytes'] / 1e6:.1f} MB as "
+      "kcat JSONL envelopes. Rule set: `bench/rules.yaml` (the example policy, 8 rules, no rate limits).")
+    w("")
+    w("## Figures")
+    w("")
+    w("| figure | triaged | baseline | ratio | goal | met |")
+    w("|---|---|---|---|---|---|")
+    # Throughput rows: (figure, triaged seconds, baseline name, baseline seconds, goal or None).
+    throughput = [
+        ("replay ceiling (events/s)", replay["replay_s"], "parse-only", replay["parse_s"], 0.5),
+        ("end to end on the broker (msg/s)", e2e["triaged_s"], "kcat consume", e2e["kcat_consume_s"], 0.5),
+        ("end to end vs pass-through (msg/s)", e2e["triaged_s"], "kcat consume→produce", e2e["kcat_pass_s"], None),
+        ("vs Kafka Streams peer (msg/s)", e2e["triaged_s"], "peer", peer["seconds"], 3),
+    ]
+    for figure, ours, name, theirs, goal in throughput:
+        ratio = theirs / max(ours, 1e-3)
+        w(f"| {figure} | {events / max(ours, 1e-3):,.0f} | {name} {events / max(theirs, 1e-3):,.0f} | {ratio:.2f} | "
+          f"{'≥ ' + str(goal) if goal else '—'} | {ok(ratio, goal) if goal else '—'} |")
+    mem = e2e["triaged_peak_kib"] / max(peer["peak_kib"], 1)
+    w(f"| peak RSS vs the peer (MiB) | {e2e['triaged_peak_kib'] / 1024:,.0f} | peer {peer['peak_kib'] / 1024:,.0f} | "
+      f"{mem:.2f} | ≤ 0.25 | {ok(mem, 0.25, False)} |")
+    for m in r["memory"]:
+        w(f"| memory at {m['open_traces']:,} open traces (bytes/trace) | {m['bytes_per_trace']:,.0f} | "
+          f"raw spans {m['raw_span_bytes_per_trace']:,.0f} | {m['ratio_to_raw_spans']:.2f} | ≤ 1.5 | "
+          f"{ok(m['ratio_to_raw_spans'], 1.5, False)} |")
+    lat_counts = []
+    for lat in r["latency"]:
+        p50, p99, count = latency(os.path.join(args.work, lat["metrics"]))
+        lat_counts.append(f"{count:,} items at {lat['percent']}%")
+        goal = "p99 ≤ 50" if lat["percent"] == 50 else "—"
+        met = ok(p99 * 1e3 if p99 is not None else None, 50, False) if lat["percent"] == 50 else "—"
+        value = f"{p50 * 1e3:.1f} / {p99 * 1e3:.1f}" if p99 is not None else "nothing routed"
+        w(f"| latency decision→ack p50 / p99 (ms), {lat['percent']}% of max = {lat['rate']:,} msg/s | "
+          f"{value} | — | — | {goal} | {met} |")
+    w("")
+    w("How each is measured:")
+    w("- replay ceiling: wall time of `triaged replay -q -c bench/rules.yaml CORPUS` against "
+      f"`bench/parse_baseline CORPUS` (RapidJSON parse of every line), median of {replay['runs']} runs each, "
+      f"alternating. Replay routed {replay['routed']:,} items; its peak RSS was {replay['replay_peak_kib'] / 1024:,.0f} MiB.")
+    w("- end to end: the corpus pre-produced to two co-partitioned topics; `triaged run` timed from "
+      "its start (group join included) until every message is consumed and every trace decided "
+      f"(`decision_wait` 1 s included), routing {int(e2e['routed']):,} items; against two `kcat -C -e` "
+      "(one per topic, concurrently) to /dev/null, and against `kcat -C | kcat -P` of every message.")
+    w("- peer: `bench/peers/streams-router` (Kafka Streams, in-memory state store, at-least-once), "
+      "timed from JVM start until it has processed every message and decided every trace; peak RSS by "
+      f"`/usr/bin/time`. It routed {peer['routed']:,} items.")
+    w("- memory: `bench/memory_bench N`: generated traffic decoded into one engine whose traces never "
+      "close, RSS growth ÷ N, against the raw JSON bytes of the span messages held.")
+    w("- latency: a fresh `triaged run` fed by `triaged generate --rate R` (R = 50% and 10% of the "
+      "end-to-end rate above) for "
+      f"{r['latency'][0]['seconds'] if r['latency'] else 0} s; quantiles of `triaged_route_ack_latency_seconds` "
+      f"({'; '.join(lat_counts)}), interpolated as `histogram_quantile` does.")
+    w("")
+    w("## Micro-benchmarks (Google Benchmark)")
+    w("")
+    w("| benchmark | time (ns) | throughput |")
+    w("|---|---|---|")
+    with open(args.micro) as f:
+        micro = json.load(f)
+    for b in micro["benchmarks"]:
+        extra = []
+        if "bytes_per_second" in b:
+            extra.append(f"{b['bytes_per_second'] / 1e6:,.0f} MB/s")
+        if "items_per_second" in b:
+            extra.append(f"{b['items_per_second']:,.0f} items/s")
+        if "ns_per_rule" in b:
+            extra.append(f"{b['ns_per_rule']:.1f} ns per rule per trace")
+        w(f"| {b['name']} | {b['real_time']:,.0f} | {', '.join(extra)} |")
+    w("")
+    w("## Raw results")
+    w("")
+    w("```")
+    out.extend(raw_lines)
+    w("```")
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()
