@@ -11,6 +11,8 @@
 #include <exception>
 #include <utility>
 
+#include "daemon/status_page.h"
+
 namespace triaged {
 
 namespace asio = boost::asio;
@@ -214,7 +216,8 @@ class AdminServer::Session : public std::enable_shared_from_this<Session> {
     const std::string_view path = target.substr(0, q);
     const std::string_view query = q == std::string_view::npos ? "" : target.substr(q + 1);
     const bool known = path == "/metrics" || path == "/healthz" || path == "/readyz" ||
-                       path == "/v1/rules" || path == "/v1/tap";
+                       path == "/v1/rules" || path == "/v1/tap" || path == "/" ||
+                       path == "/v1/status";
     if (!known) return Send(Text(req, http::status::not_found, "not found\n"));
     if (req.method() != http::verb::get) {
       auto res = Text(req, http::status::method_not_allowed, "method not allowed\n");
@@ -223,6 +226,15 @@ class AdminServer::Session : public std::enable_shared_from_this<Session> {
     }
     const AdminProviders& p = server_.providers_;
     if (path == "/healthz") return Send(Text(req, http::status::ok, "ok\n"));
+    if (path == "/") {
+      return Send(Text(req, http::status::ok, kStatusPageHtml, "text/html; charset=utf-8"));
+    }
+    if (path == "/v1/status") {
+      if (!p.status_json) {
+        return Send(Text(req, http::status::service_unavailable, "no status\n"));
+      }
+      return Send(Text(req, http::status::ok, p.status_json(), kJsonContentType));
+    }
     if (path == "/metrics") {
       if (!p.metrics) return Send(Text(req, http::status::service_unavailable, "no metrics\n"));
       return Send(Text(req, http::status::ok, p.metrics(), kMetricsContentType));

@@ -1,5 +1,6 @@
 // The admin HTTP server (DESIGN §6): /metrics, /healthz, /readyz, /v1/rules and the /v1/tap
-// live stream of routed items, served by Boost.Beast on a thread of its own.
+// live stream of routed items, plus the status page at / and its /v1/status document, served
+// by Boost.Beast on a thread of its own.
 #pragma once
 
 #include <atomic>
@@ -34,7 +35,8 @@ struct Readiness {
 struct AdminProviders {
   std::function<std::string()> metrics;  // Prometheus text format (Metrics::Serialize)
   std::function<Readiness()> readiness;
-  std::function<std::string()> rules_json;  // the /v1/rules document
+  std::function<std::string()> rules_json;   // the /v1/rules document
+  std::function<std::string()> status_json;  // the /v1/status document (the status page's)
 };
 
 struct AdminOptions {

@@ -96,11 +96,16 @@ Metrics::Metrics(std::string_view version)
                       .Name("triaged_build_info")
                       .Help("Always 1; the version label says which build is running.")
                       .Register(*registry_)),
+      max_open_traces_family_(BuildGauge()
+                                  .Name("triaged_max_open_traces")
+                                  .Help("The configured bound on open traces (trace.max_open_traces).")
+                                  .Register(*registry_)),
       dead_lettered_total_(dead_lettered_.Add({})),
       traces_open_gauge_(traces_open_.Add({})),
       produce_errors_total_(produce_errors_.Add({})),
       decision_latency_seconds_(decision_latency_.Add({}, DecisionLatencyBuckets())),
       route_ack_latency_seconds_(route_ack_latency_.Add({}, RouteAckLatencyBuckets())),
+      max_open_traces_(max_open_traces_family_.Add({})),
       reloads_success_(config_reloads_.Add({{"result", "success"}})),
       reloads_failure_(config_reloads_.Add({{"result", "failure"}})) {
   build_info_.Add({{"version", S(version)}}).Set(1);
@@ -120,6 +125,8 @@ void Metrics::EventInvalid(std::string_view input, std::string_view reason) {
 void Metrics::DeadLettered(uint64_t count) { Bump(dead_lettered_total_, count); }
 
 void Metrics::SetTracesOpen(uint64_t open) { traces_open_gauge_.Set(static_cast<double>(open)); }
+
+void Metrics::SetMaxOpenTraces(uint64_t max) { max_open_traces_.Set(static_cast<double>(max)); }
 
 void Metrics::TraceEvicted(std::string_view reason, uint64_t count) {
   Bump(traces_evicted_.Add({{"reason", S(reason)}}), count);

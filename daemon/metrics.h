@@ -38,6 +38,8 @@ class Metrics {
   void EventInvalid(std::string_view input, std::string_view reason);
   void DeadLettered(uint64_t count = 1);
   void SetTracesOpen(uint64_t open);
+  // The configured bound (trace.max_open_traces), so alerts can compare against it.
+  void SetMaxOpenTraces(uint64_t max);
   void TraceEvicted(std::string_view reason, uint64_t count = 1);
   // One routed item handed to the producer.
   void Routed(std::string_view rule, std::string_view destination);
@@ -89,6 +91,7 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& consumer_lag_;
   prometheus::Family<prometheus::Counter>& config_reloads_;
   prometheus::Family<prometheus::Gauge>& build_info_;
+  prometheus::Family<prometheus::Gauge>& max_open_traces_family_;
 
   // Unlabelled children, created once.
   prometheus::Counter& dead_lettered_total_;
@@ -96,6 +99,7 @@ class Metrics {
   prometheus::Counter& produce_errors_total_;
   prometheus::Histogram& decision_latency_seconds_;
   prometheus::Histogram& route_ack_latency_seconds_;
+  prometheus::Gauge& max_open_traces_;
   prometheus::Counter& reloads_success_;
   prometheus::Counter& reloads_failure_;
 

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <deque>
 #include <cstdlib>
 #include <map>
 #include <memory>
@@ -221,8 +222,21 @@ class Daemon : public RouteSink, public EngineObserver {
   std::map<std::string, RuleCounters> rule_totals_;
   EngineCounters engine_totals_;
   uint64_t open_traces_ = 0;
-  mutable std::mutex rules_json_mu_;
+  uint64_t consumed_ = 0;
+  int64_t lag_total_ = 0;
+  std::map<std::string, uint64_t> routed_by_destination_;
+  // The last routed items, newest last, for the status page.
+  struct Recent {
+    int64_t routed_at_ns;
+    std::string trace_id, rule, destination, trigger, priority, when;
+  };
+  std::deque<Recent> recent_;
+  static constexpr size_t kRecentItems = 25;
+  mutable std::mutex rules_json_mu_;  // guards rules_json_ and status_json_
   std::string rules_json_ = "{}";
+  std::string status_json_ = "{}";
+  std::string StatusJson() const;
+  void BuildStatusJson(const RuleSet& rules);
 };
 
 void ErrorCallback(rd_kafka_t*, int err, const char* reason, void* opaque);
@@ -411,6 +425,7 @@ bool Daemon::Start() {
     return Readiness{broker_reachable_.load(), partitions_assigned_.load(), true};
   };
   providers.rules_json = [this] { return RulesJson(); };
+  providers.status_json = [this] { return StatusJson(); };
   admin_ = std::make_unique<AdminServer>(std::move(providers));
   Result<uint16_t> port = admin_->Start(config_->admin_listen);
   if (!port.ok()) {
@@ -588,6 +603,11 @@ void Daemon::OnRoute(const RoutedItem& item) {
   auto* d = new Delivery{p.number, p.generation, p.offsets.Hold(item.trace->id()), SteadyNanos()};
   ++routed_;
   metrics_.Routed(item.rule->name, item.destination->name);
+  ++routed_by_destination_[item.destination->name];
+  recent_.push_back({item.routed_at_ns, item.trace->id(), item.rule->name, item.destination->name,
+                     std::string(TriggerName(item.trigger)), item.rule->priority,
+                     item.rule->when_text});
+  if (recent_.size() > kRecentItems) recent_.pop_front();
   const std::string json = SerializeRoutedItem(item);
   admin_->Publish(item.rule->name, json);
   Produce(item.destination->topic, item.trace->id(), json,
@@ -672,6 +692,7 @@ void Daemon::Handle(rd_kafka_message_t* msg) {
   current_ = &p;
   broker_reachable_ = true;
   metrics_.EventConsumed(InputName(input));
+  ++consumed_;
   p.next_offset[input] = msg->offset + 1;
   const std::string_view payload(static_cast<const char*>(msg->payload),
                                  msg->payload ? msg->len : 0);
@@ -1029,8 +1050,12 @@ void Daemon::SyncCounters() {
   }
   w.EndArray();
   w.EndObject();
-  std::lock_guard lock(rules_json_mu_);
-  rules_json_.assign(buf.GetString(), buf.GetSize());
+  metrics_.SetMaxOpenTraces(rules.trace.max_open_traces);
+  {
+    std::lock_guard lock(rules_json_mu_);
+    rules_json_.assign(buf.GetString(), buf.GetSize());
+  }
+  BuildStatusJson(rules);
 }
 
 std::string Daemon::RulesJson() const {
@@ -1038,8 +1063,100 @@ std::string Daemon::RulesJson() const {
   return rules_json_;
 }
 
+// The status page's document (/v1/status): the process, its inputs and outputs, and the last
+// routed items with the rule that routed them. Rebuilt with the counters, once a second.
+void Daemon::BuildStatusJson(const RuleSet& rules) {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  w.StartObject();
+  w.Key("version");
+  w.String(kTriagedVersion);
+  w.Key("config_version");
+  w.String(rules.config_version.c_str());
+  w.Key("group_id");
+  w.String(config_->kafka.group_id.c_str());
+  w.Key("guarantee");
+  w.String(eos_ ? "exactly_once" : "at_least_once");
+  w.Key("ready");
+  w.StartObject();
+  w.Key("broker_reachable");
+  w.Bool(broker_reachable_.load());
+  w.Key("partitions_assigned");
+  w.Bool(partitions_assigned_.load());
+  w.EndObject();
+  w.Key("partitions");
+  w.Uint64(partitions_.size());
+  w.Key("events_consumed");
+  w.Uint64(consumed_);
+  w.Key("dead_lettered");
+  w.Uint64(dead_lettered_);
+  w.Key("routed");
+  w.Uint64(routed_);
+  w.Key("produce_errors");
+  w.Uint64(produce_errors_);
+  w.Key("traces_open");
+  w.Uint64(open_traces_);
+  w.Key("max_open_traces");
+  w.Uint64(rules.trace.max_open_traces);
+  w.Key("consumer_lag");
+  w.Int64(lag_total_);
+  w.Key("inputs");
+  w.StartObject();
+  w.Key("spans");
+  w.String(config_->inputs.spans_topic.c_str());
+  w.Key("feedback");
+  w.String(config_->inputs.feedback_topic.c_str());
+  w.EndObject();
+  w.Key("destinations");
+  w.StartArray();
+  for (const DestinationSpec& d : rules.destinations) {
+    w.StartObject();
+    w.Key("name");
+    w.String(d.name.c_str());
+    w.Key("kind");
+    w.String(std::string(DestinationKindName(d.kind)).c_str());
+    w.Key("topic");
+    w.String(d.topic.c_str());
+    w.Key("routed");
+    auto it = routed_by_destination_.find(d.name);
+    w.Uint64(it == routed_by_destination_.end() ? 0 : it->second);
+    w.EndObject();
+  }
+  w.EndArray();
+  w.Key("recent");
+  w.StartArray();
+  for (auto it = recent_.rbegin(); it != recent_.rend(); ++it) {
+    w.StartObject();
+    w.Key("routed_at");
+    w.String(FormatRfc3339(it->routed_at_ns).c_str());
+    w.Key("trace_id");
+    w.String(it->trace_id.c_str());
+    w.Key("rule");
+    w.String(it->rule.c_str());
+    w.Key("destination");
+    w.String(it->destination.c_str());
+    w.Key("trigger");
+    w.String(it->trigger.c_str());
+    w.Key("priority");
+    w.String(it->priority.c_str());
+    w.Key("reason");
+    w.String(it->when.c_str());
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+  std::lock_guard lock(rules_json_mu_);
+  status_json_.assign(buf.GetString(), buf.GetSize());
+}
+
+std::string Daemon::StatusJson() const {
+  std::lock_guard lock(rules_json_mu_);
+  return status_json_;
+}
+
 // Lag per input partition: the high watermark librdkafka last saw minus the next offset to read.
 void Daemon::UpdateLag() {
+  lag_total_ = 0;
   for (auto& [number, p] : partitions_) {
     for (int input : {kSpansInput, kFeedbackInput}) {
       const std::string& topic =
@@ -1052,6 +1169,7 @@ void Daemon::UpdateLag() {
       }
       const int64_t next = p->next_offset[input] >= 0 ? p->next_offset[input] : low;
       metrics_.SetConsumerLag(topic, number, std::max<int64_t>(0, high - next));
+      lag_total_ += std::max<int64_t>(0, high - next);
     }
   }
 }

@@ -198,6 +198,7 @@ class AdminServerTest : public ::testing::Test {
       return r;
     };
     providers.rules_json = [] { return std::string(R"({"rules":[{"name":"a"}]})"); };
+    providers.status_json = [] { return std::string(R"({"traces_open":3})"); };
     server_ = std::make_unique<AdminServer>(std::move(providers), options);
     Result<uint16_t> port = server_->Start("127.0.0.1:0");
     ASSERT_TRUE(port.ok()) << port.error().message;
@@ -322,6 +323,24 @@ TEST_F(AdminServerTest, Rules) {
   EXPECT_EQ(r->status, 200);
   EXPECT_EQ(r->headers["content-type"], "application/json");
   EXPECT_EQ(r->body, R"({"rules":[{"name":"a"}]})");
+}
+
+TEST_F(AdminServerTest, StatusPageAndItsDocument) {
+  StartServer();
+  std::optional<Reply> page = Fetch(port_, Get("/"));
+  ASSERT_TRUE(page);
+  EXPECT_EQ(page->status, 200);
+  EXPECT_EQ(page->headers["content-type"], "text/html; charset=utf-8");
+  // Self-contained: it reads its two documents and loads nothing from elsewhere.
+  EXPECT_THAT(page->body, HasSubstr("fetch(path"));
+  EXPECT_THAT(page->body, HasSubstr(R"(get("/v1/status"), get("/v1/rules"))"));
+  EXPECT_THAT(page->body, Not(HasSubstr("http://")));
+  EXPECT_THAT(page->body, Not(HasSubstr("https://")));
+  std::optional<Reply> status = Fetch(port_, Get("/v1/status"));
+  ASSERT_TRUE(status);
+  EXPECT_EQ(status->status, 200);
+  EXPECT_EQ(status->headers["content-type"], "application/json");
+  EXPECT_EQ(status->body, R"({"traces_open":3})");
 }
 
 TEST_F(AdminServerTest, UnknownPathIs404) {
