@@ -4,7 +4,10 @@
 
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -12,6 +15,7 @@
 #include <cstdio>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <regex>
 #include <set>
 #include <string>
@@ -308,6 +312,85 @@ inline std::string Get(const std::string& port, const std::string& path, int* st
   if (status != nullptr) *status = nl == std::string::npos ? 0 : std::atoi(out.c_str() + nl + 1);
   return nl == std::string::npos ? out : out.substr(0, nl);
 }
+
+// The example corpus routed by a daemon: topics created, the daemon started on
+// `config_for(topics)`, the corpus produced, every expected route (and the 8 dead letters)
+// waited for. Use as ASSERT_NO_FATAL_FAILURE(RouteExample(x, ...)).
+struct RoutedExample {
+  TempDir dir;
+  Topics t;
+  std::string config, log, port;
+  RouteSet want;
+  std::unique_ptr<Daemon> daemon;
+};
+
+template <typename ConfigFn>
+void RouteExample(RoutedExample& x, ConfigFn config_for) {
+  CreateTopics(x.t);
+  x.config = x.dir.Write("rules.yaml", config_for(x.t));
+  x.want = Expected(x.config);
+  x.log = x.dir.path() + "/daemon.log";
+  x.daemon = std::make_unique<Daemon>(x.config, x.log);
+  x.port = AdminPort(x.log);
+  ASSERT_FALSE(x.port.empty()) << ReadFile(x.log);
+  ProduceCorpus(x.t, x.dir.path());
+  ASSERT_EQ(WaitForRoutes(x.t, x.want.size(), 8), x.want) << ReadFile(x.log);
+}
+
+// A real Prometheus server (Debian's) scraping the admin server on `target_port` every second,
+// with `rule_file` (if any) loaded and evaluated every second. Stopped when destroyed.
+class Prometheus {
+ public:
+  Prometheus(const TempDir& dir, const std::string& target_port,
+             const std::string& rule_file = "")
+      : log_(dir.path() + "/prometheus.log") {
+    port_ = FreePort();
+    const std::string config = dir.Write(
+        "prometheus.yml",
+        "global: {scrape_interval: 1s, evaluation_interval: 1s}\n" +
+            (rule_file.empty() ? std::string() : "rule_files: ['" + rule_file + "']\n") +
+            "scrape_configs:\n  - job_name: triaged\n    static_configs:\n"
+            "      - targets: ['127.0.0.1:" + target_port + "']\n");
+    pid_ = fork();
+    if (pid_ == 0) {
+      freopen(log_.c_str(), "w", stderr);
+      execlp("prometheus", "prometheus", ("--config.file=" + config).c_str(),
+             ("--storage.tsdb.path=" + dir.path() + "/tsdb").c_str(),
+             ("--web.listen-address=127.0.0.1:" + std::to_string(port_)).c_str(), nullptr);
+      _exit(127);
+    }
+  }
+  ~Prometheus() {
+    kill(pid_, SIGTERM);
+    waitpid(pid_, nullptr, 0);
+  }
+  Prometheus(const Prometheus&) = delete;
+  Prometheus& operator=(const Prometheus&) = delete;
+
+  int port() const { return port_; }
+  std::string Log() const { return ReadFile(log_); }
+  // GET on its HTTP API, e.g. Api("/api/v1/rules").
+  std::string Api(const std::string& path) const {
+    return Shell("curl -s 'http://127.0.0.1:" + std::to_string(port_) + path + "'");
+  }
+
+  static int FreePort() {
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    socklen_t len = sizeof addr;
+    getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    close(fd);
+    return ntohs(addr.sin_port);
+  }
+
+ private:
+  std::string log_;
+  int port_ = 0;
+  pid_t pid_ = -1;
+};
 
 // Limits depend on arrival order, which differs between replay (event time) and a consumer
 // reading two topics; without them the routed set is a function of the traffic alone.

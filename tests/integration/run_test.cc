@@ -163,17 +163,12 @@ TEST_F(RunIntegration, ARebalanceMidStreamLosesNothing) {
 // /metrics, /healthz, /readyz and /v1/rules of a running daemon; promtool accepts the metrics
 // and a real Prometheus server scrapes them.
 TEST_F(RunIntegration, AdminEndpointsMetricsAndAPrometheusScrape) {
-  TempDir dir;
-  Topics t;
-  CreateTopics(t);
-  const std::string config = dir.Write("rules.yaml", ConfigFor(t));
-  const RouteSet want = Expected(config);
-  const std::string log = dir.path() + "/daemon.log";
-  Daemon daemon(config, log);
-  const std::string port = AdminPort(log);
-  ASSERT_FALSE(port.empty()) << ReadFile(log);
-  ProduceCorpus(t, dir.path());
-  ASSERT_EQ(WaitForRoutes(t, want.size(), 8), want) << ReadFile(log);
+  RoutedExample x;
+  ASSERT_NO_FATAL_FAILURE(RouteExample(x, [](const Topics& t) { return ConfigFor(t); }));
+  const TempDir& dir = x.dir;
+  const std::string& port = x.port;
+  const std::string& log = x.log;
+  const RouteSet& want = x.want;
 
   int status = 0;
   EXPECT_EQ(Get(port, "/healthz", &status), "ok\n");
@@ -214,32 +209,18 @@ TEST_F(RunIntegration, AdminEndpointsMetricsAndAPrometheusScrape) {
       << Shell("promtool check metrics < " + metrics_file + " 2>&1");
 
   // A real Prometheus server scrapes the daemon.
-  const int prom_port = 20000 + getpid() % 10000;
-  const std::string prom_config = dir.Write("prometheus.yml",
-                                            "global: {scrape_interval: 1s}\nscrape_configs:\n"
-                                            "  - job_name: triaged\n    static_configs:\n"
-                                            "      - targets: ['127.0.0.1:" +
-                                                port + "']\n");
-  const pid_t prom = fork();
-  if (prom == 0) {
-    freopen((dir.path() + "/prometheus.log").c_str(), "w", stderr);
-    execlp("prometheus", "prometheus", ("--config.file=" + prom_config).c_str(),
-           ("--storage.tsdb.path=" + dir.path() + "/tsdb").c_str(),
-           ("--web.listen-address=127.0.0.1:" + std::to_string(prom_port)).c_str(), nullptr);
-    _exit(127);
-  }
   std::string answer;
-  const auto scrape_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (std::chrono::steady_clock::now() < scrape_deadline) {
-    answer = Shell("curl -s 'http://127.0.0.1:" + std::to_string(prom_port) +
-                   "/api/v1/query?query=triaged_dead_lettered_total'");
-    if (answer.find("\"value\"") != std::string::npos) break;
-    usleep(200'000);
+  {
+    Prometheus prometheus(dir, port);
+    const auto scrape_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (std::chrono::steady_clock::now() < scrape_deadline) {
+      answer = prometheus.Api("/api/v1/query?query=triaged_dead_lettered_total");
+      if (answer.find("\"value\"") != std::string::npos) break;
+      usleep(200'000);
+    }
+    EXPECT_THAT(answer, HasSubstr("\"8\"")) << answer << prometheus.Log();
   }
-  kill(prom, SIGTERM);
-  waitpid(prom, nullptr, 0);
-  EXPECT_THAT(answer, HasSubstr("\"8\"")) << answer << ReadFile(dir.path() + "/prometheus.log");
-  EXPECT_EQ(daemon.Stop(SIGTERM, std::chrono::seconds(40)), 0) << ReadFile(log);
+  EXPECT_EQ(x.daemon->Stop(SIGTERM, std::chrono::seconds(40)), 0) << ReadFile(log);
 }
 
 TEST_F(RunIntegration, RefusesInputsThatAreNotCoPartitioned) {

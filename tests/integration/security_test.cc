@@ -47,22 +47,13 @@ class Security : public ::testing::Test {
 TEST_F(Security, SaslPlainRoutesTheCorpusAndNeverShowsThePassword) {
   const std::string password = "triaged-dev-secret";  // kafka-dev.sh's default
   setenv("TRIAGED_TEST_SASL_PASSWORD", password.c_str(), 1);
-  TempDir dir;
-  Topics t;
-  CreateTopics(t);
-  const std::string config = dir.Write("rules.yaml", SaslConfig(t));
-  const RouteSet want = Expected(config);
-  const std::string log = dir.path() + "/daemon.log";
-  Daemon daemon(config, log);
-  const std::string port = AdminPort(log);
-  ASSERT_FALSE(port.empty()) << ReadFile(log);
-  ProduceCorpus(t, dir.path());
-  EXPECT_EQ(WaitForRoutes(t, want.size(), 8), want) << ReadFile(log);
-  EXPECT_THAT(ReadFile(log), HasSubstr(SaslBootstrap()));
-  EXPECT_THAT(Get(port, "/v1/rules"), Not(HasSubstr(password)));
-  EXPECT_THAT(Get(port, "/metrics"), Not(HasSubstr(password)));
-  EXPECT_EQ(daemon.Stop(SIGTERM, std::chrono::seconds(40)), 0) << ReadFile(log);
-  EXPECT_THAT(ReadFile(log), Not(HasSubstr(password)));
+  RoutedExample x;
+  ASSERT_NO_FATAL_FAILURE(RouteExample(x, [](const Topics& t) { return SaslConfig(t); }));
+  EXPECT_THAT(ReadFile(x.log), HasSubstr(SaslBootstrap()));
+  EXPECT_THAT(Get(x.port, "/v1/rules"), Not(HasSubstr(password)));
+  EXPECT_THAT(Get(x.port, "/metrics"), Not(HasSubstr(password)));
+  EXPECT_EQ(x.daemon->Stop(SIGTERM, std::chrono::seconds(40)), 0) << ReadFile(x.log);
+  EXPECT_THAT(ReadFile(x.log), Not(HasSubstr(password)));
 }
 
 TEST_F(Security, AWrongPasswordIsAClearErrorNotAHang) {
