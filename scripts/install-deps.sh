@@ -11,7 +11,10 @@ PACKAGES=(
   kcat prometheus curl
   openjdk-17-jdk-headless maven python3 time
   clang libclang-rt-14-dev
+  chromium systemd
 )
+# Node.js for the status page's browser test: Debian's, unless a node is already installed.
+command -v node >/dev/null && command -v npm >/dev/null || PACKAGES+=(nodejs npm)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -1,0 +1,150 @@
+// deploy/: the Kubernetes manifests, the compose file and the Grafana provisioning read back
+// as YAML and checked against what the daemon actually does (probe paths, admin port, the
+// rules in the ConfigMap load), so they cannot drift from it unnoticed.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+
+namespace triaged {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string Deploy(const std::string& path) {
+  return std::string(TRIAGED_SOURCE_DIR) + "/deploy/" + path;
+}
+
+// Every document of every manifest in deploy/k8s, by kind (a kind may appear once).
+std::map<std::string, YAML::Node> Manifests() {
+  std::map<std::string, YAML::Node> by_kind;
+  for (const auto& entry : fs::directory_iterator(Deploy("k8s"))) {
+    if (entry.path().filename() == "kustomization.yaml") continue;
+    for (const YAML::Node& doc : YAML::LoadAllFromFile(entry.path().string())) {
+      EXPECT_TRUE(doc["apiVersion"] && doc["kind"] && doc["metadata"]["name"]) << entry.path();
+      by_kind[doc["kind"].as<std::string>()] = doc;
+    }
+  }
+  return by_kind;
+}
+
+TEST(DeployKubernetes, EveryManifestIsListedInTheKustomization) {
+  const YAML::Node k = YAML::LoadFile(Deploy("k8s/kustomization.yaml"));
+  std::vector<std::string> listed;
+  for (const YAML::Node& r : k["resources"]) listed.push_back(r.as<std::string>());
+  std::vector<std::string> present;
+  for (const auto& entry : fs::directory_iterator(Deploy("k8s"))) {
+    if (entry.path().filename() != "kustomization.yaml") present.push_back(entry.path().filename());
+  }
+  EXPECT_THAT(listed, ::testing::UnorderedElementsAreArray(present));
+}
+
+TEST(DeployKubernetes, TheDeploymentProbesTheAdminServerAndRunsLockedDown) {
+  auto m = Manifests();
+  for (const char* kind : {"ConfigMap", "Deployment", "Service", "PodDisruptionBudget",
+                           "PodMonitor", "ServiceMonitor"}) {
+    EXPECT_TRUE(m.count(kind)) << kind;
+  }
+  const YAML::Node pod = m["Deployment"]["spec"]["template"]["spec"];
+  const YAML::Node c = pod["containers"][0];
+  EXPECT_EQ(c["livenessProbe"]["httpGet"]["path"].as<std::string>(), "/healthz");
+  EXPECT_EQ(c["readinessProbe"]["httpGet"]["path"].as<std::string>(), "/readyz");
+  EXPECT_EQ(c["ports"][0]["name"].as<std::string>(), "admin");
+  EXPECT_EQ(c["ports"][0]["containerPort"].as<int>(), 9464);
+  EXPECT_TRUE(c["resources"]["requests"]["memory"] && c["resources"]["limits"]["memory"]);
+  EXPECT_TRUE(pod["securityContext"]["runAsNonRoot"].as<bool>());
+  EXPECT_TRUE(c["securityContext"]["readOnlyRootFilesystem"].as<bool>());
+  EXPECT_FALSE(c["securityContext"]["allowPrivilegeEscalation"].as<bool>());
+  // The admin server binds 127.0.0.1 unless told otherwise: probes need it on the pod IP.
+  bool admin_on_all = false;
+  for (const YAML::Node& env : c["env"]) {
+    if (env["name"].as<std::string>() == "TRIAGED_ADMIN") {
+      admin_on_all = env["value"].as<std::string>() == "0.0.0.0:9464";
+    }
+  }
+  EXPECT_TRUE(admin_on_all);
+  // Grace for the flush on SIGTERM.
+  EXPECT_GE(pod["terminationGracePeriodSeconds"].as<int>(), 30);
+  // Selectors all find the pods.
+  const YAML::Node labels = m["Deployment"]["spec"]["template"]["metadata"]["labels"];
+  for (const char* kind : {"PodDisruptionBudget", "PodMonitor", "ServiceMonitor"}) {
+    for (const auto& kv : m[kind]["spec"]["selector"]["matchLabels"]) {
+      EXPECT_EQ(labels[kv.first.as<std::string>()].as<std::string>(), kv.second.as<std::string>())
+          << kind;
+    }
+  }
+  for (const auto& kv : m["Service"]["spec"]["selector"]) {
+    EXPECT_EQ(labels[kv.first.as<std::string>()].as<std::string>(), kv.second.as<std::string>());
+  }
+  EXPECT_EQ(m["PodMonitor"]["spec"]["podMetricsEndpoints"][0]["port"].as<std::string>(), "admin");
+  EXPECT_EQ(m["ServiceMonitor"]["spec"]["endpoints"][0]["port"].as<std::string>(), "admin");
+  EXPECT_EQ(m["Service"]["spec"]["ports"][0]["targetPort"].as<std::string>(), "admin");
+  // The rules are mounted where the container is told to read them.
+  EXPECT_EQ(c["args"][2].as<std::string>(), "/etc/triaged/rules.yaml");
+  EXPECT_EQ(c["volumeMounts"][0]["mountPath"].as<std::string>(), "/etc/triaged");
+  EXPECT_EQ(pod["volumes"][0]["configMap"]["name"].as<std::string>(),
+            m["ConfigMap"]["metadata"]["name"].as<std::string>());
+}
+
+TEST(DeployKubernetes, TheConfigMapRulesLoad) {
+  auto m = Manifests();
+  const std::string rules = m["ConfigMap"]["data"]["rules.yaml"].as<std::string>();
+  ConfigLoadResult loaded = LoadConfigString(rules, "configmap/rules.yaml");
+  for (const ConfigError& e : loaded.errors) ADD_FAILURE() << e.ToString();
+  ASSERT_TRUE(loaded.config);
+  EXPECT_GE(loaded.config->rules->rules.size(), 1u);
+}
+
+TEST(DeployCompose, ServicesAndMountsExist) {
+  const YAML::Node compose = YAML::LoadFile(Deploy("compose.yaml"));
+  for (const char* s : {"kafka", "topics", "triaged", "prometheus", "grafana"}) {
+    EXPECT_TRUE(compose["services"][s]) << s;
+  }
+  // Every bind mount's source exists (relative to deploy/).
+  for (const auto& service : compose["services"]) {
+    for (const YAML::Node& v : service.second["volumes"]) {
+      const std::string spec = v.as<std::string>();
+      const std::string source = spec.substr(0, spec.find(':'));
+      EXPECT_TRUE(fs::exists(Deploy(source))) << service.first.as<std::string>() << ": " << spec;
+    }
+  }
+  EXPECT_EQ(compose["services"]["triaged"]["build"]["dockerfile"].as<std::string>(),
+            "deploy/Dockerfile");
+  EXPECT_TRUE(fs::exists(Deploy("Dockerfile")));
+  // The topics it creates are the ones the mounted config reads and writes.
+  const std::string script = compose["services"]["topics"]["command"][0].as<std::string>();
+  ConfigLoadResult loaded = LoadConfigFile(Deploy("../config/examples/rules.yaml"));
+  ASSERT_TRUE(loaded.config);
+  for (const std::string& topic : {loaded.config->inputs.spans_topic,
+                                   loaded.config->inputs.feedback_topic,
+                                   loaded.config->dead_letter_topic}) {
+    EXPECT_THAT(script, ::testing::HasSubstr(topic));
+  }
+  for (const DestinationSpec& d : loaded.config->rules->destinations) {
+    EXPECT_THAT(script, ::testing::HasSubstr(d.topic));
+  }
+}
+
+TEST(DeployGrafana, ProvisioningFindsTheDashboardAndPrometheus) {
+  const YAML::Node ds = YAML::LoadFile(Deploy("grafana/provisioning/datasources/prometheus.yaml"));
+  EXPECT_EQ(ds["datasources"][0]["type"].as<std::string>(), "prometheus");
+  const YAML::Node dash = YAML::LoadFile(Deploy("grafana/provisioning/dashboards/triaged.yaml"));
+  const std::string path = dash["providers"][0]["options"]["path"].as<std::string>();
+  const YAML::Node compose = YAML::LoadFile(Deploy("compose.yaml"));
+  bool mounted = false;
+  for (const YAML::Node& v : compose["services"]["grafana"]["volumes"]) {
+    mounted |= v.as<std::string>().find(":" + path + "/triaged.json") != std::string::npos;
+  }
+  EXPECT_TRUE(mounted) << "the dashboard file is mounted where the provider looks: " << path;
+}
+
+}  // namespace
+}  // namespace triaged
