@@ -1232,9 +1232,10 @@ int Daemon::Run() {
     if (sig == SIGTERM || sig == SIGINT) break;
     if (sig == SIGHUP) Reload("SIGHUP");
     Backpressure();
-    // Delivery reports are served between polls: while items are in flight, wait for input at
-    // most a millisecond so acknowledgements are seen (and holds released) when they come.
-    const int wait_ms = rd_kafka_outq_len(producer_) > 0 ? 1 : 100;
+    // Delivery reports are served between polls: while items are in flight to a reachable
+    // broker, wait for input at most a millisecond so acknowledgements are seen (and holds
+    // released) when they come; with the broker gone, do not spin.
+    const int wait_ms = broker_reachable_ && rd_kafka_outq_len(producer_) > 0 ? 1 : 100;
     if (rd_kafka_message_t* msg = rd_kafka_consumer_poll(consumer_, wait_ms)) {
       Handle(msg);
       rd_kafka_message_destroy(msg);
