@@ -150,6 +150,15 @@ class Daemon : public RouteSink, public EngineObserver {
 
  private:
   bool Start();
+  bool CreateConsumer();
+  bool Subscribe();
+  void Rejoin();
+  bool ResetTransaction();
+  // The consumer's fatal error is FENCED_INSTANCE_ID (another join with our instance id).
+  bool FencedMember() const {
+    return consumer_ != nullptr && rd_kafka_fatal_error(consumer_, nullptr, 0) ==
+                                       RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID;
+  }
   bool CreateProducer();
   bool CreateDecisionsReader();
   bool SeedDecisions(const std::vector<int32_t>& numbers);
@@ -210,6 +219,15 @@ class Daemon : public RouteSink, public EngineObserver {
   // A failed transaction waiting for Recover() in the main loop (never inside an engine
   // callback): nothing is produced or committed meanwhile.
   std::string rewind_why_;
+  // The group fenced this member (static membership, after a coordinator restart): a new
+  // consumer rejoins in the main loop, at most kMaxRejoins times in kRejoinWindow.
+  std::string rejoin_why_;
+  std::deque<int64_t> rejoins_;
+  static constexpr size_t kMaxRejoins = 3;
+  static constexpr int64_t kRejoinWindowNs = 600 * kNanosPerSecond;
+  // When the main loop last went round (steady clock): a loop stuck in a call to a broker that
+  // is gone is not ready, whatever the last callback said.
+  std::atomic<int64_t> loop_at_ns_{0};
   bool producer_fatal_ = false;
   std::map<std::pair<int, int32_t>, int64_t> committed_;  // (input, partition) -> offset
   int max_queued_ = 100'000;  // the producer's queue.buffering.max.messages
@@ -379,32 +397,7 @@ bool Daemon::Start() {
   instance_.emplace(std::move(instance.value()));
   if (eos_ && embedded_) embedded_->CreateTopic(decisions_topic_, kEmbeddedPartitions);
 
-  // Consumer. Offsets are stored and committed by hand (at-least-once). The range assignor
-  // gives partition p of both co-partitioned topics to the same member, which joining traces
-  // requires; cooperative-sticky does not promise that.
-  ConfPtr cconf = BaseConf(bootstrap_, error);
-  char err[512];
-  if (!cconf || !Set(cconf.get(), "group.id", config_->kafka.group_id, error) ||
-      // Inputs written in transactions are read once committed; aborted ones never.
-      !Set(cconf.get(), "isolation.level", "read_committed", error) ||
-      !Set(cconf.get(), "enable.auto.commit", "false", error) ||
-      !Set(cconf.get(), "enable.auto.offset.store", "false", error) ||
-      !Set(cconf.get(), "auto.offset.reset", "earliest", error) ||
-      !Set(cconf.get(), "partition.assignment.strategy", "range", error) ||
-      !Set(cconf.get(), "group.instance.id", instance_->id(), error) ||
-      !ApplyUserProperties(cconf.get(), *config_, error)) {
-    log::Error("invalid consumer settings", {{"error", error}});
-    return false;
-  }
-  rd_kafka_conf_set_rebalance_cb(cconf.get(), Rebalance);
-  rd_kafka_conf_set_error_cb(cconf.get(), ErrorCallback);
-  rd_kafka_conf_set_opaque(cconf.get(), this);
-  consumer_ = rd_kafka_new(RD_KAFKA_CONSUMER, cconf.release(), err, sizeof err);
-  if (consumer_ == nullptr) {
-    log::Error("cannot create consumer", {{"error", err}});
-    return false;
-  }
-  rd_kafka_poll_set_consumer(consumer_);
+  if (!CreateConsumer()) return false;
   if (!CheckCoPartitioned()) return false;
   if (!CreateProducer()) return false;
   CheckOutputTopics();
@@ -422,7 +415,9 @@ bool Daemon::Start() {
   AdminProviders providers;
   providers.metrics = [this] { return metrics_.Serialize(); };
   providers.readiness = [this] {
-    return Readiness{broker_reachable_.load(), partitions_assigned_.load(), true};
+    // A main loop stuck for seconds is waiting on a broker that does not answer.
+    const bool looping = SteadyNanos() - loop_at_ns_.load() < 5 * kNanosPerSecond;
+    return Readiness{broker_reachable_.load() && looping, partitions_assigned_.load(), true};
   };
   providers.rules_json = [this] { return RulesJson(); };
   providers.status_json = [this] { return StatusJson(); };
@@ -436,17 +431,7 @@ bool Daemon::Start() {
   log::Info("admin server listening",
             {{"listen", config_->admin_listen}, {"port", std::to_string(port.value())}});
 
-  rd_kafka_topic_partition_list_t* topics = rd_kafka_topic_partition_list_new(2);
-  rd_kafka_topic_partition_list_add(topics, config_->inputs.spans_topic.c_str(),
-                                    RD_KAFKA_PARTITION_UA);
-  rd_kafka_topic_partition_list_add(topics, config_->inputs.feedback_topic.c_str(),
-                                    RD_KAFKA_PARTITION_UA);
-  const rd_kafka_resp_err_t e = rd_kafka_subscribe(consumer_, topics);
-  rd_kafka_topic_partition_list_destroy(topics);
-  if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    log::Error("cannot subscribe", {{"error", rd_kafka_err2str(e)}});
-    return false;
-  }
+  if (!Subscribe()) return false;
   config_mtime_ = FileMtime(options_.config_path);
   log::Info("started", {{"bootstrap", bootstrap_},
                         {"group_id", config_->kafka.group_id},
@@ -678,7 +663,9 @@ void Daemon::DeadLetter(Partition& p, int input, const rd_kafka_message_t* msg,
 void Daemon::Handle(rd_kafka_message_t* msg) {
   if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     const KafkaErrorClass c = ClassifyKafkaError(msg->err);
-    if (c == KafkaErrorClass::kFatal) {
+    if (c == KafkaErrorClass::kFatal && FencedMember()) {
+      rejoin_why_ = rd_kafka_message_errstr(msg);
+    } else if (c == KafkaErrorClass::kFatal) {
       log::Error("fatal consumer error", {{"error", rd_kafka_message_errstr(msg)}});
       fatal_ = true;
     } else if (c == KafkaErrorClass::kRetriable) {
@@ -891,7 +878,83 @@ void Daemon::HandleTransactionError(rd_kafka_error_t* error, const char* during)
 
 // Aborts the failed transaction — or, when the producer is fenced or otherwise unusable,
 // replaces it (the new one fences it for good) — then rewinds.
-void Daemon::Recover() {
+// The group consumer. Offsets are stored and committed by hand. The range assignor gives
+// partition p of both co-partitioned topics to the same member, which joining traces requires;
+// cooperative-sticky does not promise that.
+bool Daemon::CreateConsumer() {
+  std::string error;
+  ConfPtr cconf = BaseConf(bootstrap_, error);
+  char err[512];
+  if (!cconf || !Set(cconf.get(), "group.id", config_->kafka.group_id, error) ||
+      // Inputs written in transactions are read once committed; aborted ones never.
+      !Set(cconf.get(), "isolation.level", "read_committed", error) ||
+      !Set(cconf.get(), "enable.auto.commit", "false", error) ||
+      !Set(cconf.get(), "enable.auto.offset.store", "false", error) ||
+      !Set(cconf.get(), "auto.offset.reset", "earliest", error) ||
+      !Set(cconf.get(), "partition.assignment.strategy", "range", error) ||
+      !Set(cconf.get(), "group.instance.id", instance_->id(), error) ||
+      !ApplyUserProperties(cconf.get(), *config_, error)) {
+    log::Error("invalid consumer settings", {{"error", error}});
+    return false;
+  }
+  rd_kafka_conf_set_rebalance_cb(cconf.get(), Rebalance);
+  rd_kafka_conf_set_error_cb(cconf.get(), ErrorCallback);
+  rd_kafka_conf_set_opaque(cconf.get(), this);
+  consumer_ = rd_kafka_new(RD_KAFKA_CONSUMER, cconf.release(), err, sizeof err);
+  if (consumer_ == nullptr) {
+    log::Error("cannot create consumer", {{"error", err}});
+    return false;
+  }
+  rd_kafka_poll_set_consumer(consumer_);
+  return true;
+}
+
+bool Daemon::Subscribe() {
+  rd_kafka_topic_partition_list_t* topics = rd_kafka_topic_partition_list_new(2);
+  rd_kafka_topic_partition_list_add(topics, config_->inputs.spans_topic.c_str(),
+                                    RD_KAFKA_PARTITION_UA);
+  rd_kafka_topic_partition_list_add(topics, config_->inputs.feedback_topic.c_str(),
+                                    RD_KAFKA_PARTITION_UA);
+  const rd_kafka_resp_err_t e = rd_kafka_subscribe(consumer_, topics);
+  rd_kafka_topic_partition_list_destroy(topics);
+  if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    log::Error("cannot subscribe", {{"error", rd_kafka_err2str(e)}});
+    return false;
+  }
+  return true;
+}
+
+// A fenced member cannot consume or commit again; a process restart would rejoin with a new
+// consumer and re-read from the committed offsets. Do that here, keeping the process (and
+// its admin server, metrics and producer) up: abort the open transaction, forget every
+// partition's state, replace the consumer. The new assignment seeds and re-reads as usual.
+void Daemon::Rejoin() {
+  const std::string why = rejoin_why_;
+  rejoin_why_.clear();
+  const int64_t now = SteadyNanos();
+  while (!rejoins_.empty() && now - rejoins_.front() > kRejoinWindowNs) rejoins_.pop_front();
+  if (rejoins_.size() >= kMaxRejoins) {
+    log::Error("fenced again: another process uses this group.instance.id",
+               {{"why", why}, {"rejoins", std::to_string(rejoins_.size())}});
+    fatal_ = true;
+    return;
+  }
+  rejoins_.push_back(now);
+  log::Warn("rejoining the group with a new consumer", {{"why", why}});
+  if (eos_ && !ResetTransaction()) return;
+  SyncCounters();
+  partitions_.clear();
+  committed_.clear();
+  partitions_assigned_ = false;
+  // No close: the group already replaced this member, and leaving would fence the new one.
+  rd_kafka_destroy_flags(consumer_, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+  consumer_ = nullptr;
+  if (!CreateConsumer() || !Subscribe()) fatal_ = true;
+}
+
+// Aborts the open transaction, or replaces a producer that cannot abort. False when no producer
+// could be made (fatal_ is set).
+bool Daemon::ResetTransaction() {
   if (!producer_fatal_ && txn_open_) {
     if (rd_kafka_error_t* e = rd_kafka_abort_transaction(producer_, 60000)) {
       log::Warn("abort failed; starting a new producer", {{"error", rd_kafka_error_string(e)}});
@@ -906,11 +969,16 @@ void Daemon::Recover() {
     producer_ = nullptr;
     if (!CreateProducer()) {
       fatal_ = true;
-      return;
+      return false;
     }
   }
   txn_open_ = false;
   producer_fatal_ = false;
+  return true;
+}
+
+void Daemon::Recover() {
+  if (!ResetTransaction()) return;
   const std::string why = rewind_why_;
   rewind_why_.clear();
   Rewind(why);
@@ -938,6 +1006,12 @@ void Daemon::Rewind(const std::string& why) {
   for (int32_t n : numbers) {
     rd_kafka_topic_partition_list_add(list, config_->inputs.spans_topic.c_str(), n);
     rd_kafka_topic_partition_list_add(list, config_->inputs.feedback_topic.c_str(), n);
+  }
+  if (FencedMember()) {
+    // A new consumer re-reads from the committed offsets anyway.
+    rejoin_why_ = "fenced while rewinding";
+    rd_kafka_topic_partition_list_destroy(list);
+    return;
   }
   rd_kafka_resp_err_t e = rd_kafka_committed(consumer_, list, 60000);
   if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -970,7 +1044,13 @@ void ProducerErrorCallback(rd_kafka_t*, int err, const char* reason, void* opaqu
 
 void Daemon::OnClientError(rd_kafka_resp_err_t err, const char* reason, bool producer) {
   if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) broker_reachable_ = false;
-  if (!producer && ClassifyKafkaError(err) == KafkaErrorClass::kFatal) fatal_ = true;
+  if (!producer && ClassifyKafkaError(err) == KafkaErrorClass::kFatal) {
+    if (FencedMember()) {
+      rejoin_why_ = reason;
+    } else {
+      fatal_ = true;
+    }
+  }
   const std::string why = Redact(reason);
   if (err == RD_KAFKA_RESP_ERR__AUTHENTICATION) {
     // Retrying cannot fix credentials: say so and stop.
@@ -1227,6 +1307,7 @@ int Daemon::Run() {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   if (!Start()) return 1;
   const timespec no_wait{0, 0};
+  loop_at_ns_ = SteadyNanos();
   while (true) {
     const int sig = sigtimedwait(&signals, nullptr, &no_wait);
     if (sig == SIGTERM || sig == SIGINT) break;
@@ -1241,7 +1322,9 @@ int Daemon::Run() {
       rd_kafka_message_destroy(msg);
     }
     Tick(WallNanos());
+    if (!rejoin_why_.empty()) Rejoin();
     if (!rewind_why_.empty()) Recover();
+    loop_at_ns_ = SteadyNanos();
     if (fatal_) break;
   }
   Shutdown();

@@ -23,6 +23,7 @@ using namespace ::triaged::it;  // NOLINT(google-build-using-namespace)
 using ::testing::HasSubstr;
 
 constexpr int16_t kProduce = 0;
+constexpr int16_t kHeartbeat = 12;
 
 // A mock cluster with this test's topics, and the config pointing at it.
 struct MockSetup {
@@ -69,6 +70,37 @@ TEST(MockBrokerFaults, RetriableProduceErrorsAreRetriedWithoutLossOrDuplicates) 
   const RouteKeys got = WaitForUniqueRoutes(t, want, &duplicates, 0, mock.broker->bootstrap());
   EXPECT_EQ(got, RouteKeys(want.begin(), want.end())) << ReadFile(log);
   EXPECT_EQ(duplicates, 0u) << ReadFile(log);
+  EXPECT_EQ(daemon.Stop(SIGTERM, std::chrono::seconds(40)), 0) << ReadFile(log);
+}
+
+// The group fences the daemon's static member (as a coordinator that restarted can): the
+// daemon replaces its consumer, rejoins, re-reads from the committed offsets and routes
+// everything; it does not exit.
+TEST(MockBrokerFaults, AFencedGroupMemberRejoinsAndLosesNothing) {
+  TempDir dir;
+  Topics t;
+  // The mock does not replace a static member on a new join as brokers do: the old one stays
+  // until its session times out, so keep that short.
+  MockSetup mock = StartMock(
+      dir, t, "\n  properties: {session.timeout.ms: '6000', heartbeat.interval.ms: '500'}");
+  ASSERT_TRUE(mock.broker);
+  const Traffic traffic(dir, t, "--events 1500 --seed 32");
+  ASSERT_EQ(traffic.error(), "");
+  const RouteSet want = Expected(mock.config, traffic.file());
+  ASSERT_EQ(traffic.Burst(mock.broker->bootstrap()).exit_code, 0);
+
+  rd_kafka_mock_push_request_errors(mock.broker->cluster(), kHeartbeat, 1,
+                                    RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID);
+  const std::string log = dir.path() + "/daemon.log";
+  Daemon daemon(mock.config, log);
+  ASSERT_TRUE(WaitForLog(log, "rejoining the group with a new consumer")) << ReadFile(log);
+  size_t duplicates = 0;
+  const RouteKeys got = WaitForUniqueRoutes(t, want, &duplicates, 0, mock.broker->bootstrap());
+  EXPECT_EQ(got, RouteKeys(want.begin(), want.end())) << ReadFile(log);
+  std::cerr << "fenced member: rejoined; " << want.size() << " routes expected, "
+            << RouteKeys(want.begin(), want.end()).size() - got.size() << " lost, " << duplicates
+            << " duplicated\n";
+  EXPECT_THAT(ReadFile(log), ::testing::Not(HasSubstr("fatal consumer error")));
   EXPECT_EQ(daemon.Stop(SIGTERM, std::chrono::seconds(40)), 0) << ReadFile(log);
 }
 
