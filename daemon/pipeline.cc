@@ -400,7 +400,11 @@ bool Daemon::Start() {
   if (!CreateConsumer()) return false;
   if (!CheckCoPartitioned()) return false;
   if (!CreateProducer()) return false;
-  CheckOutputTopics();
+  // Connects the producer to the cluster now rather than with the first routed item.
+  if (const rd_kafka_metadata_t* md = nullptr;
+      rd_kafka_metadata(producer_, 1, nullptr, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    rd_kafka_metadata_destroy(md);
+  }
   if (eos_) {
     Result<bool> ensured = EnsureDecisionsTopic(producer_, decisions_topic_, input_partitions_,
                                                 DecisionsRetentionMs(*config_));
@@ -468,6 +472,7 @@ bool Daemon::CheckCoPartitioned() {
     rd_kafka_topic_destroy(t);
     if (counts[i] < 0) return false;
   }
+  CheckOutputTopics();
   input_partitions_ = counts[0];
   if (counts[0] != counts[1]) {
     log::Error(
@@ -483,11 +488,10 @@ bool Daemon::CheckCoPartitioned() {
 }
 
 // A destination or dead-letter topic that does not exist is reported at start; it is not fatal,
-// since brokers with auto.create.topics.enable create it on the first produce. Asked through the
-// producer, which so connects to the cluster before the first routed item rather than with it.
+// since brokers with auto.create.topics.enable create it on the first produce.
 void Daemon::CheckOutputTopics() {
   const rd_kafka_metadata_t* md = nullptr;
-  if (rd_kafka_metadata(producer_, 1, nullptr, &md, 15000) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
+  if (rd_kafka_metadata(consumer_, 1, nullptr, &md, 15000) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
   std::set<std::string> existing;
   for (int i = 0; i < md->topic_cnt; ++i) {
     if (md->topics[i].err == RD_KAFKA_RESP_ERR_NO_ERROR) existing.insert(md->topics[i].topic);
