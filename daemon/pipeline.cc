@@ -153,6 +153,7 @@ class Daemon : public RouteSink, public EngineObserver {
   bool CreateConsumer();
   bool Subscribe();
   void Rejoin();
+  std::vector<int32_t> ForgetPartitions();
   bool ResetTransaction();
   // The consumer's fatal error is FENCED_INSTANCE_ID (another join with our instance id).
   bool FencedMember() const {
@@ -932,6 +933,17 @@ bool Daemon::Subscribe() {
 // consumer and re-read from the committed offsets. Do that here, keeping the process (and
 // its admin server, metrics and producer) up: abort the open transaction, forget every
 // partition's state, replace the consumer. The new assignment seeds and re-reads as usual.
+// Drops every partition's state (open traces, holds, committed offsets) after adding its
+// counts to the totals; returns the partition numbers it held.
+std::vector<int32_t> Daemon::ForgetPartitions() {
+  SyncCounters();
+  std::vector<int32_t> numbers;
+  for (const auto& [number, p] : partitions_) numbers.push_back(number);
+  partitions_.clear();
+  committed_.clear();
+  return numbers;
+}
+
 void Daemon::Rejoin() {
   const std::string why = rejoin_why_;
   rejoin_why_.clear();
@@ -946,9 +958,7 @@ void Daemon::Rejoin() {
   rejoins_.push_back(now);
   log::Warn("rejoining the group with a new consumer", {{"why", why}});
   if (eos_ && !ResetTransaction()) return;
-  SyncCounters();
-  partitions_.clear();
-  committed_.clear();
+  ForgetPartitions();
   partitions_assigned_ = false;
   // No close: the group already replaced this member, and leaving would fence the new one.
   rd_kafka_destroy_flags(consumer_, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
@@ -993,11 +1003,7 @@ void Daemon::Recover() {
 // again (and only what was not routed before is routed).
 void Daemon::Rewind(const std::string& why) {
   txn_failed_ = false;
-  SyncCounters();
-  std::vector<int32_t> numbers;
-  for (const auto& [number, p] : partitions_) numbers.push_back(number);
-  partitions_.clear();
-  committed_.clear();
+  const std::vector<int32_t> numbers = ForgetPartitions();
   log::Warn("rewinding to the committed offsets",
             {{"why", why}, {"partitions", std::to_string(numbers.size())}});
   if (numbers.empty()) return;

@@ -48,15 +48,23 @@ MockSetup StartMock(const TempDir& dir, const Topics& t, const std::string& extr
   return m;
 }
 
+// Generated traffic (`triaged generate ARGS`) burst into the mock; `want` is what replay routes
+// for it. Use as ASSERT_NO_FATAL_FAILURE(BurstTraffic(...)).
+void BurstTraffic(const TempDir& dir, const Topics& t, const MockSetup& mock,
+                  const std::string& args, RouteSet& want) {
+  const Traffic traffic(dir, t, args);
+  ASSERT_EQ(traffic.error(), "");
+  want = Expected(mock.config, traffic.file());
+  ASSERT_EQ(traffic.Burst(mock.broker->bootstrap()).exit_code, 0);
+}
+
 TEST(MockBrokerFaults, RetriableProduceErrorsAreRetriedWithoutLossOrDuplicates) {
   TempDir dir;
   Topics t;
   MockSetup mock = StartMock(dir, t, "");
   ASSERT_TRUE(mock.broker);
-  const Traffic traffic(dir, t, "--events 1500 --seed 31");
-  ASSERT_EQ(traffic.error(), "");
-  const RouteSet want = Expected(mock.config, traffic.file());
-  ASSERT_EQ(traffic.Burst(mock.broker->bootstrap()).exit_code, 0);
+  RouteSet want;
+  ASSERT_NO_FATAL_FAILURE(BurstTraffic(dir, t, mock, "--events 1500 --seed 31", want));
 
   // The daemon's first six produce requests fail; librdkafka retries them.
   rd_kafka_mock_push_request_errors(
@@ -84,10 +92,8 @@ TEST(MockBrokerFaults, AFencedGroupMemberRejoinsAndLosesNothing) {
   MockSetup mock = StartMock(
       dir, t, "\n  properties: {session.timeout.ms: '6000', heartbeat.interval.ms: '500'}");
   ASSERT_TRUE(mock.broker);
-  const Traffic traffic(dir, t, "--events 1500 --seed 32");
-  ASSERT_EQ(traffic.error(), "");
-  const RouteSet want = Expected(mock.config, traffic.file());
-  ASSERT_EQ(traffic.Burst(mock.broker->bootstrap()).exit_code, 0);
+  RouteSet want;
+  ASSERT_NO_FATAL_FAILURE(BurstTraffic(dir, t, mock, "--events 1500 --seed 32", want));
 
   rd_kafka_mock_push_request_errors(mock.broker->cluster(), kHeartbeat, 1,
                                     RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID);
@@ -117,10 +123,8 @@ TEST(MockBrokerFaults, ASlowBrokerPausesConsumptionAndMemoryStaysFlat) {
                      "  - name: everything\n    when: trace.span_count > 0\n"
                      "    route_to: [regressions]\n";
   dir.Write("rules.yaml", text);
-  const Traffic traffic(dir, t, "--events 1000 --seed 32");
-  ASSERT_EQ(traffic.error(), "");
-  const RouteSet want = Expected(mock.config, traffic.file());
-  ASSERT_EQ(traffic.Burst(mock.broker->bootstrap()).exit_code, 0);
+  RouteSet want;
+  ASSERT_NO_FATAL_FAILURE(BurstTraffic(dir, t, mock, "--events 1000 --seed 32", want));
 
   rd_kafka_mock_broker_set_rtt(mock.broker->cluster(), 1, 200);
   const std::string log = dir.path() + "/daemon.log";
