@@ -43,20 +43,6 @@ bool ForEachInputLine(const std::vector<std::string>& inputs, std::ostream& err,
   return true;
 }
 
-namespace {
-
-// Writes each routed item as one JSON line.
-class JsonLinesSink : public RouteSink {
- public:
-  explicit JsonLinesSink(std::ostream& out) : out_(out) {}
-  void OnRoute(const RoutedItem& item) override { out_ << SerializeRoutedItem(item) << '\n'; }
-
- private:
-  std::ostream& out_;
-};
-
-}  // namespace
-
 int RunValidate(const ValidateOptions& options, std::ostream& out, std::ostream& err) {
   std::shared_ptr<const Config> config = LoadConfigOrReport(options.config_path, err);
   if (!config) return kExitConfig;
@@ -78,8 +64,8 @@ int RunReplay(const ReplayOptions& options, std::ostream& out, std::ostream& err
       return kExitNoInput;
     }
   }
-  JsonLinesSink sink(out);
-  Replayer replayer(config, sink);
+  // Each routed item as one JSON line.
+  Replayer replayer(config, [&out](const Route& route) { out << route.document << '\n'; });
   if (dead_letters.is_open()) {
     replayer.set_dead_letter_fn(
         [&](const DeadLetter& record) { dead_letters << DeadLetterToJson(record) << '\n'; });

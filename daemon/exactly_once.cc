@@ -30,18 +30,18 @@ int64_t DecisionsRetentionMs(const Config& config) {
   return (std::max(t.max_wait_ns, t.late_feedback_window_ns) + 3600 * kNanosPerSecond) / 1'000'000;
 }
 
-std::string DecisionRecord(const RoutedItem& item) {
+std::string DecisionRecord(const Route& route) {
   rapidjson::StringBuffer buf;
   rapidjson::Writer<rapidjson::StringBuffer> w(buf);
   w.StartObject();
   w.Key("trace_id");
-  w.String(item.trace->id().c_str());
+  w.String(route.trace_id.c_str());
   w.Key("rule");
-  w.String(item.rule->name.c_str());
+  w.String(route.rule->name.c_str());
   w.Key("destination");
-  w.String(item.destination->name.c_str());
+  w.String(route.destination->name.c_str());
   w.Key("routed_at");
-  w.String(FormatRfc3339(item.routed_at_ns).c_str());
+  w.String(FormatRfc3339(route.routed_at_ns).c_str());
   w.EndObject();
   return std::string(buf.GetString(), buf.GetSize());
 }

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "rules/result.h"
-#include "rules/routed_item.h"
+#include "rules/engine.h"
 
 typedef struct rd_kafka_s rd_kafka_t;
 
@@ -30,7 +30,7 @@ int64_t DecisionsRetentionMs(const Config& config);
 
 // The value of a decision record: a routed item (keyed by its id), or a message sent to the
 // dead-letter topic (keyed "dead-letter/<topic>/<partition>/<offset>").
-std::string DecisionRecord(const RoutedItem& item);
+std::string DecisionRecord(const Route& route);
 std::string DeadLetterDecisionKey(std::string_view topic, int32_t partition, int64_t offset);
 std::string DeadLetterDecisionRecord(std::string_view topic, int32_t partition, int64_t offset);
 

@@ -18,11 +18,6 @@ std::string FormatNumber(double v) {
   return buf;
 }
 
-class DiscardSink : public RouteSink {
- public:
-  void OnRoute(const RoutedItem& /*item*/) override {}
-};
-
 class ExplainObserver : public EngineObserver {
  public:
   ExplainObserver(std::string trace_id, std::ostream& out)
@@ -122,8 +117,7 @@ int RunExplain(const ExplainOptions& options, std::ostream& out, std::ostream& e
     err << "explain: \"" << options.trace_id << "\" is not a trace id\n";
     return kExitUsage;
   }
-  DiscardSink sink;
-  Replayer replayer(config, sink);
+  Replayer replayer(config, /*on_route=*/{}, /*documents=*/false);
   ExplainObserver observer(trace_id, out);
   observer.set_rules(config->rules.get());
   replayer.engine().set_observer(&observer);

@@ -122,27 +122,16 @@ struct Delivery {
   int64_t routed_at_ns = 0;  // steady clock, routed items only
 };
 
-class Daemon : public RouteSink, public EngineObserver {
+class Daemon {
  public:
   Daemon(const RunOptions& options, std::shared_ptr<const Config> config)
       : options_(options), config_(std::move(config)), metrics_(kTriagedVersion) {}
-  ~Daemon() override {
+  ~Daemon() {
     if (admin_) admin_->Stop();
     Destroy();
   }
 
   int Run();
-
-  // RouteSink: produce one routed item, holding its trace's offsets until acknowledged.
-  void OnRoute(const RoutedItem& item) override;
-  // EngineObserver: a trace was evaluated, so it no longer pins offsets by itself.
-  void OnEvaluation(const Trace& trace, Trigger, int64_t,
-                    const std::vector<RuleVerdict>&) override {
-    if (current_ != nullptr) current_->offsets.Decided(trace.id());
-  }
-  void OnClose(const Trace&, CloseReason, int64_t deadline_ns) override {
-    metrics_.ObserveDecisionLatency(static_cast<double>(WallNanos() - deadline_ns) / 1e9);
-  }
 
   void OnDelivery(const rd_kafka_message_t* msg);
   void OnClientError(rd_kafka_resp_err_t err, const char* reason, bool producer = false);
@@ -174,6 +163,10 @@ class Daemon : public RouteSink, public EngineObserver {
   bool CheckCoPartitioned();
   void CheckOutputTopics();
   void Handle(rd_kafka_message_t* msg);
+  // Acts on what partition `p`'s engine decided (outbox_), then empties it.
+  void Drain(Partition& p);
+  // Produces one routed item, holding its trace's offsets until it is acknowledged.
+  void Publish(Partition& p, const Route& route);
   void DeadLetter(Partition& p, int input, const rd_kafka_message_t* msg, const Error& error);
   void Produce(const std::string& topic, std::string_view key, const std::string& value,
                const std::vector<std::pair<std::string, std::string>>& headers, Delivery* opaque,
@@ -199,7 +192,7 @@ class Daemon : public RouteSink, public EngineObserver {
   // Rate limits and max_open_traces bound the process, not each partition; limits survive
   // rebalances.
   std::shared_ptr<EngineGroup> engines_ = std::make_shared<EngineGroup>();
-  Partition* current_ = nullptr;  // the partition whose engine is running
+  Outbox outbox_;  // what the engine being called decided; drained after each call
   uint64_t generation_ = 0;
   int64_t last_commit_ns_ = 0;
   int64_t last_watch_ns_ = 0;
@@ -512,7 +505,6 @@ Partition& Daemon::PartitionFor(int32_t number) {
   auto& slot = partitions_[number];
   if (!slot) {
     slot = std::make_unique<Partition>(this, number, config_->rules, engines_, ++generation_);
-    slot->engine.set_observer(this);
   }
   return *slot;
 }
@@ -587,26 +579,34 @@ void Daemon::Produce(const std::string& topic, std::string_view key, const std::
   }
 }
 
-void Daemon::OnRoute(const RoutedItem& item) {
-  Partition& p = *current_;
+void Daemon::Drain(Partition& p) {
+  for (const Route& route : outbox_.routes) Publish(p, route);
+  // An evaluated trace no longer pins offsets by itself (its routed items above still do).
+  for (const std::string& id : outbox_.decided) p.offsets.Decided(id);
+  for (const ClosedTrace& closed : outbox_.closed) {
+    metrics_.ObserveDecisionLatency(static_cast<double>(WallNanos() - closed.deadline_ns) / 1e9);
+  }
+  outbox_.clear();
+}
+
+void Daemon::Publish(Partition& p, const Route& route) {
   if (eos_ && (!rewind_why_.empty() || !BeginTransaction())) return;
-  auto* d = new Delivery{p.number, p.generation, p.offsets.Hold(item.trace->id()), SteadyNanos()};
+  const RuleSpec& rule = *route.rule;
+  const DestinationSpec& dest = *route.destination;
+  auto* d = new Delivery{p.number, p.generation, p.offsets.Hold(route.trace_id), SteadyNanos()};
   ++routed_;
-  metrics_.Routed(item.rule->name, item.destination->name);
-  ++routed_by_destination_[item.destination->name];
-  recent_.push_back({item.routed_at_ns, item.trace->id(), item.rule->name, item.destination->name,
-                     std::string(TriggerName(item.trigger)), item.rule->priority,
-                     item.rule->when_text});
+  metrics_.Routed(rule.name, dest.name);
+  ++routed_by_destination_[dest.name];
+  recent_.push_back({route.routed_at_ns, route.trace_id, rule.name, dest.name,
+                     std::string(TriggerName(route.trigger)), rule.priority, rule.when_text});
   if (recent_.size() > kRecentItems) recent_.pop_front();
-  const std::string json = SerializeRoutedItem(item);
-  admin_->Publish(item.rule->name, json);
-  Produce(item.destination->topic, item.trace->id(), json,
-          {{"triaged-rule", item.rule->name}, {"triaged-destination", item.destination->name}}, d);
+  admin_->Publish(rule.name, route.document);
+  Produce(dest.topic, route.trace_id, route.document,
+          {{"triaged-rule", rule.name}, {"triaged-destination", dest.name}}, d);
   if (eos_) {
     // In the same transaction: the pair is routed, for whoever owns this partition next.
-    Produce(decisions_topic_,
-            RoutedItemId(item.trace->id(), item.rule->name, item.destination->name),
-            DecisionRecord(item), {}, nullptr, p.number);
+    Produce(decisions_topic_, RoutedItemId(route.trace_id, rule.name, dest.name),
+            DecisionRecord(route), {}, nullptr, p.number);
   }
 }
 
@@ -681,7 +681,6 @@ void Daemon::Handle(rd_kafka_message_t* msg) {
   const std::string_view topic = rd_kafka_topic_name(msg->rkt);
   const int input = topic == config_->inputs.spans_topic ? kSpansInput : kFeedbackInput;
   Partition& p = PartitionFor(msg->partition);
-  current_ = &p;
   broker_reachable_ = true;
   metrics_.EventConsumed(InputName(input));
   ++consumed_;
@@ -696,7 +695,6 @@ void Daemon::Handle(rd_kafka_message_t* msg) {
   if (!decoded.ok()) {
     p.offsets.Consumed(input, msg->offset, {});
     DeadLetter(p, input, msg, decoded.error());
-    current_ = nullptr;
     return;
   }
   std::vector<std::string> ids;
@@ -706,7 +704,8 @@ void Daemon::Handle(rd_kafka_message_t* msg) {
   ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
   p.offsets.Consumed(input, msg->offset, ids);
   const size_t spans = decoded->spans.size();
-  const AddResult added = p.engine.Add(std::move(decoded.value()), WallNanos(), *this);
+  const AddResult added = p.engine.Add(std::move(decoded.value()), WallNanos(), outbox_);
+  Drain(p);
   // A trace the engine did not keep open (evaluated at once as late, or refused) pins nothing.
   for (const std::string& id : ids) {
     if (!p.engine.IsOpen(id)) p.offsets.Decided(id);
@@ -714,15 +713,13 @@ void Daemon::Handle(rd_kafka_message_t* msg) {
   if (added.spans_rejected > 0) {
     DeadLetter(p, input, msg, TraceTooLargeError(added.spans_rejected, spans));
   }
-  current_ = nullptr;
 }
 
 void Daemon::Tick(int64_t now) {
   for (auto& [number, p] : partitions_) {
-    current_ = p.get();
-    p->engine.Advance(now, *this);
+    p->engine.Advance(now, outbox_);
+    Drain(*p);
   }
-  current_ = nullptr;
   rd_kafka_poll(producer_, 0);
   if (now - last_commit_ns_ >= kNanosPerSecond) {
     Commit(/*sync=*/false);

@@ -6,10 +6,18 @@
 
 namespace triaged {
 
-Replayer::Replayer(std::shared_ptr<const Config> config, RouteSink& sink)
-    : config_(std::move(config)), engine_(config_->rules) {
-  sink_.inner = &sink;
-  sink_.count = &stats_.routed_items;
+Replayer::Replayer(std::shared_ptr<const Config> config, RouteFn on_route, bool documents)
+    : config_(std::move(config)),
+      on_route_(std::move(on_route)),
+      outbox_(documents),
+      engine_(config_->rules) {}
+
+void Replayer::Drain() {
+  stats_.routed_items += outbox_.routes.size();
+  if (on_route_) {
+    for (const Route& route : outbox_.routes) on_route_(route);
+  }
+  outbox_.clear();
 }
 
 void Replayer::Reject(const std::string& reason, const std::string& message,
@@ -45,14 +53,18 @@ void Replayer::Line(std::string_view line, uint64_t line_no) {
     t = *parsed.origin.timestamp_ms * kNanosPerMilli;
   }
   const size_t total_spans = msg.spans.size();
-  AddResult added = engine_.Add(std::move(msg), t, sink_);
+  AddResult added = engine_.Add(std::move(msg), t, outbox_);
+  Drain();
   if (added.spans_rejected > 0) {
     const Error error = TraceTooLargeError(added.spans_rejected, total_spans);
     Reject(error.reason, error.message, parsed.origin, parsed.payload);
   }
 }
 
-void Replayer::Finish() { engine_.CloseAll(engine_.now(), sink_); }
+void Replayer::Finish() {
+  engine_.CloseAll(engine_.now(), outbox_);
+  Drain();
+}
 
 std::string FormatReplaySummary(const Engine& engine, const ReplayStats& stats) {
   const RuleSet& rs = engine.rules();

@@ -27,9 +27,13 @@ struct ReplayStats {
 
 class Replayer {
  public:
+  using RouteFn = std::function<void(const Route&)>;
   using DeadLetterFn = std::function<void(const DeadLetter&)>;
 
-  Replayer(std::shared_ptr<const Config> config, RouteSink& sink);
+  // `on_route` (may be empty) sees every routed item, in routing order; with `documents` false
+  // the routes carry no serialized document (callers that only look at who was routed).
+  explicit Replayer(std::shared_ptr<const Config> config, RouteFn on_route = {},
+                    bool documents = true);
 
   void set_dead_letter_fn(DeadLetterFn fn) { dead_letter_ = std::move(fn); }
   Engine& engine() { return engine_; }
@@ -44,19 +48,12 @@ class Replayer {
  private:
   void Reject(const std::string& reason, const std::string& message, const MessageOrigin& origin,
               std::string_view payload);
-
-  // Counts routed items on their way to the caller's sink.
-  struct CountingSink : RouteSink {
-    RouteSink* inner = nullptr;
-    uint64_t* count = nullptr;
-    void OnRoute(const RoutedItem& item) override {
-      ++*count;
-      inner->OnRoute(item);
-    }
-  };
+  // Hands what the engine decided to `on_route_` and empties the outbox.
+  void Drain();
 
   std::shared_ptr<const Config> config_;
-  CountingSink sink_;
+  RouteFn on_route_;
+  Outbox outbox_;
   Engine engine_;
   DeadLetterFn dead_letter_;
   ReplayStats stats_;

@@ -237,36 +237,33 @@ std::vector<RuleTest> ParseTestFile(const YAML::Node& root, const RuleSet& rules
   return tests;
 }
 
-class CollectingSink : public RouteSink {
- public:
-  void OnRoute(const RoutedItem& item) override {
-    routed.push_back({item.rule->name, item.destination->name, item.trace->id(),
-                      std::string(TriggerName(item.trigger))});
-  }
-  std::vector<Routed> routed;
-};
-
 // Runs one test; returns the failure descriptions (empty = passed).
 std::vector<std::string> RunOne(const RuleTest& test, const std::shared_ptr<const Config>& config) {
-  CollectingSink sink;
-  Replayer replayer(config, sink);
+  std::vector<Routed> routed;
+  Replayer replayer(
+      config,
+      [&routed](const Route& r) {
+        routed.push_back(
+            {r.rule->name, r.destination->name, r.trace_id, std::string(TriggerName(r.trigger))});
+      },
+      /*documents=*/false);
   uint64_t n = 0;
   for (const std::string& event : test.events) replayer.Line(event, ++n);
   replayer.Finish();
   std::vector<std::string> failures;
   for (const RoutePattern& p : test.routes) {
-    if (std::none_of(sink.routed.begin(), sink.routed.end(),
+    if (std::none_of(routed.begin(), routed.end(),
                      [&](const Routed& r) { return Matches(p, r); })) {
       failures.push_back("expected a route " + p.ToString() + ", got none");
     }
   }
   for (const RoutePattern& p : test.no_routes) {
-    for (const Routed& r : sink.routed) {
+    for (const Routed& r : routed) {
       if (Matches(p, r)) failures.push_back("unexpected route " + r.ToString());
     }
   }
   if (test.exact) {
-    for (const Routed& r : sink.routed) {
+    for (const Routed& r : routed) {
       if (std::none_of(test.routes.begin(), test.routes.end(),
                        [&](const RoutePattern& p) { return Matches(p, r); })) {
         failures.push_back("route not in the expected set: " + r.ToString());
@@ -284,8 +281,8 @@ std::vector<std::string> RunOne(const RuleTest& test, const std::shared_ptr<cons
   }
   if (!failures.empty()) {
     std::string got = "routed:";
-    if (sink.routed.empty()) got += " nothing";
-    for (const Routed& r : sink.routed) got += "\n      " + r.ToString();
+    if (routed.empty()) got += " nothing";
+    for (const Routed& r : routed) got += "\n      " + r.ToString();
     failures.push_back(got);
   }
   return failures;

@@ -116,7 +116,7 @@ CloseReason Engine::ReasonFor(const Entry& entry) const {
   return CloseReason::kMaxWait;
 }
 
-void Engine::Advance(int64_t now_ns, RouteSink& sink) {
+void Engine::Advance(int64_t now_ns, Outbox& out) {
   now_ns_ = std::max(now_ns_, now_ns);
   while (!timers_.empty() && timers_.top().at_ns <= now_ns_) {
     Timer timer = timers_.top();
@@ -126,9 +126,9 @@ void Engine::Advance(int64_t now_ns, RouteSink& sink) {
     Entry& entry = it->second;
     if (entry.state == State::kOpen) {
       // Close at the deadline itself, so routed_at does not depend on when we looked.
-      Close(entry, ReasonFor(entry), timer.at_ns, sink);
+      Close(entry, ReasonFor(entry), timer.at_ns, out);
     } else {
-      Evict(timer.trace_id, "expired", timer.at_ns, sink);
+      Evict(timer.trace_id, "expired", timer.at_ns, out);
     }
   }
 }
@@ -143,12 +143,13 @@ std::optional<int64_t> Engine::NextDeadline() {
   return std::nullopt;
 }
 
-void Engine::Close(Entry& entry, CloseReason reason, int64_t now_ns, RouteSink& sink) {
+void Engine::Close(Entry& entry, CloseReason reason, int64_t now_ns, Outbox& out) {
   entry.state = State::kClosed;
   --open_count_;
   ++counters_.traces_closed;
   if (observer_ != nullptr) observer_->OnClose(entry.trace, reason, now_ns);
-  Evaluate(entry, Trigger::kClose, now_ns, sink);
+  out.closed.push_back(ClosedTrace{reason, now_ns});
+  Evaluate(entry, Trigger::kClose, now_ns, out);
   entry.deadline_ns = now_ns + rules_->trace.late_feedback_window_ns;
   entry.order_gen = ++generation_;
   closed_order_.emplace_back(entry.trace.id(), entry.order_gen);
@@ -156,7 +157,7 @@ void Engine::Close(Entry& entry, CloseReason reason, int64_t now_ns, RouteSink& 
 }
 
 void Engine::Evict(const std::string& trace_id, std::string_view reason, int64_t now_ns,
-                   RouteSink& sink) {
+                   Outbox& out) {
   auto it = traces_.find(trace_id);
   if (it == traces_.end()) return;
   // Late events of the message being added must not be lost when that same message evicts
@@ -165,7 +166,7 @@ void Engine::Evict(const std::string& trace_id, std::string_view reason, int64_t
       p != pending_late_.end()) {
     pending_late_.erase(p);
     ++counters_.late_evaluations;
-    Evaluate(it->second, Trigger::kLateFeedback, now_ns, sink);
+    Evaluate(it->second, Trigger::kLateFeedback, now_ns, out);
   }
   if (observer_ != nullptr) observer_->OnEvict(it->second.trace, reason, now_ns);
   if (it->second.state == State::kOpen) --open_count_;
@@ -223,7 +224,7 @@ void Engine::TrimTombstones() {
   }
 }
 
-void Engine::MakeRoom(int64_t now_ns, RouteSink& sink) {
+void Engine::MakeRoom(int64_t now_ns, Outbox& out) {
   const uint64_t cap = std::max<uint64_t>(rules_->trace.max_open_traces, 1);
   while (group_->traces >= cap) {
     // Forget the oldest closed trace first; only then decide the oldest open one early.
@@ -234,7 +235,7 @@ void Engine::MakeRoom(int64_t now_ns, RouteSink& sink) {
       auto it = traces_.find(id);
       if (it != traces_.end() && it->second.state == State::kClosed &&
           it->second.order_gen == gen) {
-        Evict(id, "capacity", now_ns, sink);
+        Evict(id, "capacity", now_ns, out);
         evicted = true;
       }
     }
@@ -243,8 +244,8 @@ void Engine::MakeRoom(int64_t now_ns, RouteSink& sink) {
       open_order_.pop_front();
       auto it = traces_.find(id);
       if (it != traces_.end() && it->second.state == State::kOpen && it->second.order_gen == gen) {
-        Close(it->second, CloseReason::kCapacity, now_ns, sink);
-        Evict(id, "capacity", now_ns, sink);
+        Close(it->second, CloseReason::kCapacity, now_ns, out);
+        Evict(id, "capacity", now_ns, out);
         evicted = true;
       }
     }
@@ -252,13 +253,13 @@ void Engine::MakeRoom(int64_t now_ns, RouteSink& sink) {
   }
 }
 
-Engine::Entry& Engine::Open(const std::string& trace_id, int64_t now_ns, RouteSink& sink,
+Engine::Entry& Engine::Open(const std::string& trace_id, int64_t now_ns, Outbox& out,
                             bool& late) {
   if (auto it = traces_.find(trace_id); it != traces_.end()) {
     late = it->second.state == State::kClosed;
     return it->second;
   }
-  MakeRoom(now_ns, sink);
+  MakeRoom(now_ns, out);
   auto it = traces_.try_emplace(trace_id, trace_id).first;
   ++group_->traces;  // not there before: found above
   Entry& entry = it->second;
@@ -291,8 +292,8 @@ Engine::Entry& Engine::Open(const std::string& trace_id, int64_t now_ns, RouteSi
   return entry;
 }
 
-AddResult Engine::Add(DecodedMessage message, int64_t now_ns, RouteSink& sink) {
-  Advance(now_ns, sink);
+AddResult Engine::Add(DecodedMessage message, int64_t now_ns, Outbox& out) {
+  Advance(now_ns, out);
   now_ns = now_ns_;
   AddResult result;
   // Group by trace so one message re-evaluates a late trace once, after all its events.
@@ -312,7 +313,7 @@ AddResult Engine::Add(DecodedMessage message, int64_t now_ns, RouteSink& sink) {
       continue;
     }
     bool late = false;
-    Entry& entry = Open(span.trace_id, now_ns, sink, late);
+    Entry& entry = Open(span.trace_id, now_ns, out, late);
     if (!late) {
       entry.has_span = true;
       entry.last_span_ns = now_ns;
@@ -326,7 +327,7 @@ AddResult Engine::Add(DecodedMessage message, int64_t now_ns, RouteSink& sink) {
   }
   for (Annotation& annotation : message.annotations) {
     bool late = false;
-    Entry& entry = Open(annotation.trace_id, now_ns, sink, late);
+    Entry& entry = Open(annotation.trace_id, now_ns, out, late);
     const std::string id = annotation.trace_id;
     entry.trace.AddAnnotation(std::move(annotation));
     touch(late ? pending_late_ : touched_open, id);
@@ -335,7 +336,7 @@ AddResult Engine::Add(DecodedMessage message, int64_t now_ns, RouteSink& sink) {
     auto it = traces_.find(id);
     if (it == traces_.end() || it->second.state != State::kOpen) continue;
     UpdateDeadline(it->second);
-    if (it->second.deadline_ns <= now_ns) Close(it->second, ReasonFor(it->second), now_ns, sink);
+    if (it->second.deadline_ns <= now_ns) Close(it->second, ReasonFor(it->second), now_ns, out);
   }
   const std::vector<std::string> touched_late = std::move(pending_late_);
   pending_late_.clear();
@@ -343,25 +344,25 @@ AddResult Engine::Add(DecodedMessage message, int64_t now_ns, RouteSink& sink) {
     auto it = traces_.find(id);
     if (it == traces_.end()) continue;
     ++counters_.late_evaluations;
-    Evaluate(it->second, Trigger::kLateFeedback, now_ns, sink);
+    Evaluate(it->second, Trigger::kLateFeedback, now_ns, out);
   }
   return result;
 }
 
-void Engine::CloseAll(int64_t now_ns, RouteSink& sink) {
-  Advance(now_ns, sink);
+void Engine::CloseAll(int64_t now_ns, Outbox& out) {
+  Advance(now_ns, out);
   // Close in opening order so the output does not depend on hash-map iteration.
   while (!open_order_.empty()) {
     auto [id, gen] = open_order_.front();
     open_order_.pop_front();
     auto it = traces_.find(id);
     if (it != traces_.end() && it->second.state == State::kOpen && it->second.order_gen == gen) {
-      Close(it->second, CloseReason::kEndOfInput, now_ns_, sink);
+      Close(it->second, CloseReason::kEndOfInput, now_ns_, out);
     }
   }
 }
 
-void Engine::Evaluate(Entry& entry, Trigger trigger, int64_t now_ns, RouteSink& sink) {
+void Engine::Evaluate(Entry& entry, Trigger trigger, int64_t now_ns, Outbox& out) {
   using O = RuleVerdict::Outcome;
   const RuleSet& rs = *rules_;
   const Trace& trace = entry.trace;
@@ -432,14 +433,19 @@ void Engine::Evaluate(Entry& entry, Trigger trigger, int64_t now_ns, RouteSink& 
       entry.routed.push_back(key);
       v.routed.push_back(d);
       ++counters.routed;
-      RoutedItem item;
-      item.trace = &trace;
-      item.rule = &rule;
-      item.destination = &dest;
-      item.trigger = trigger;
-      item.routed_at_ns = now_ns;
-      item.config_version = rs.config_version;
-      sink.OnRoute(item);
+      Route& route = out.routes.emplace_back();
+      route.trace_id = trace.id();
+      route.rules = rules_;
+      route.rule = &rule;
+      route.destination = &dest;
+      route.trigger = trigger;
+      route.routed_at_ns = now_ns;
+      route.span_count = trace.spans().size();
+      route.annotation_count = trace.annotations().size();
+      if (out.documents) {
+        route.document = SerializeRoutedItem(
+            RoutedItem{&trace, &rule, &dest, trigger, now_ns, rs.config_version});
+      }
     }
     if (!v.routed.empty()) {
       if (rule.limit && !charged) group_->limits.Rule(rule).TryTake(now_ns);
@@ -450,6 +456,7 @@ void Engine::Evaluate(Entry& entry, Trigger trigger, int64_t now_ns, RouteSink& 
     if (!v.limited.empty()) ++counters.rate_limited;
   }
   if (observer_ != nullptr) observer_->OnEvaluation(trace, trigger, now_ns, verdicts);
+  out.decided.push_back(trace.id());
   // Back to its packed form until late feedback (if any) evaluates it again.
   trace.Release();
 }

@@ -1,7 +1,7 @@
 // The decision engine: assembles traces from decoded events on an injected clock, closes them
 // (decision_wait / root_grace / max_wait), evaluates every rule at close and again on late
-// events, samples, applies rate limits and hands each (trace, rule, destination) to a sink at
-// most once. It decides; it never does I/O.
+// events, samples, applies rate limits and decides each (trace, rule, destination) at most once.
+// It returns what it decided in an Outbox; it never does I/O.
 #pragma once
 
 #include <cstdint>
@@ -22,16 +22,50 @@
 
 namespace triaged {
 
-// Receives every routed item. The item (and the trace it points to) is valid only during the
-// call.
-class RouteSink {
- public:
-  virtual ~RouteSink() = default;
-  virtual void OnRoute(const RoutedItem& item) = 0;
-};
-
 enum class CloseReason { kDecisionWait, kRootGrace, kMaxWait, kCapacity, kEndOfInput };
 std::string_view CloseReasonName(CloseReason reason);
+
+// One routed (trace, rule, destination): the routed item's document and what a publisher needs
+// to send it. Self-contained: it stays valid after the call that decided it and after a reload
+// (`rules` keeps `rule` and `destination` alive).
+struct Route {
+  std::string trace_id;
+  std::shared_ptr<const RuleSet> rules;
+  const RuleSpec* rule = nullptr;
+  const DestinationSpec* destination = nullptr;
+  Trigger trigger = Trigger::kClose;
+  int64_t routed_at_ns = 0;
+  size_t span_count = 0;        // of the trace when it was routed
+  size_t annotation_count = 0;
+  std::string document;         // SerializeRoutedItem (DESIGN §4); empty without documents
+};
+
+// A trace that closed, for decision-latency accounting.
+struct ClosedTrace {
+  CloseReason reason = CloseReason::kDecisionWait;
+  int64_t deadline_ns = 0;
+};
+
+// What calls into an engine decided, appended in order; the caller drains it after each call
+// (and clears it). Owned by the caller, so engines of different partitions can run on different
+// threads, each with its own outbox.
+struct Outbox {
+  // `documents` false: routes carry no serialized document (tools that only count or explain).
+  explicit Outbox(bool with_documents = true) : documents(with_documents) {}
+
+  std::vector<Route> routes;
+  // Every trace evaluated (at close or on a late event), in order; a trace may appear again.
+  std::vector<std::string> decided;
+  std::vector<ClosedTrace> closed;
+  bool documents = true;
+
+  bool empty() const { return routes.empty() && decided.empty() && closed.empty(); }
+  void clear() {
+    routes.clear();
+    decided.clear();
+    closed.clear();
+  }
+};
 
 // What one rule did in one evaluation of one trace.
 struct RuleVerdict {
@@ -53,7 +87,8 @@ struct RuleVerdict {
 };
 std::string_view OutcomeName(RuleVerdict::Outcome outcome);
 
-// Optional hooks for tools that explain decisions (triaged explain) and for metrics.
+// Optional read-only hooks for tools that explain decisions (`triaged explain`, tests): they see
+// the trace while it is unpacked. Not for acting on decisions (that is the Outbox's job).
 class EngineObserver {
  public:
   virtual ~EngineObserver() = default;
@@ -112,11 +147,11 @@ class Engine {
   void set_observer(EngineObserver* observer) { observer_ = observer; }
 
   // Moves the clock to `now_ns` (never backwards): closes traces whose deadline passed and
-  // forgets closed traces whose late window is over.
-  void Advance(int64_t now_ns, RouteSink& sink);
+  // forgets closed traces whose late window is over. What is decided is appended to `out`.
+  void Advance(int64_t now_ns, Outbox& out);
 
   // Adds a message's spans and annotations at `now_ns`; late events re-evaluate at once.
-  AddResult Add(DecodedMessage message, int64_t now_ns, RouteSink& sink);
+  AddResult Add(DecodedMessage message, int64_t now_ns, Outbox& out);
 
   // Records that (rule, destination) was already routed for a trace by an earlier run (the
   // exactly-once decisions topic), so it is never routed again. The trace itself opens normally
@@ -124,7 +159,7 @@ class Engine {
   void SeedRouted(const std::string& trace_id, std::string_view rule, std::string_view destination);
 
   // Closes every open trace now (end of a replay).
-  void CloseAll(int64_t now_ns, RouteSink& sink);
+  void CloseAll(int64_t now_ns, Outbox& out);
 
   // The earliest pending deadline (close or eviction), if any.
   std::optional<int64_t> NextDeadline();
@@ -165,13 +200,13 @@ class Engine {
     }
   };
 
-  Entry& Open(const std::string& trace_id, int64_t now_ns, RouteSink& sink, bool& late);
+  Entry& Open(const std::string& trace_id, int64_t now_ns, Outbox& out, bool& late);
   void Schedule(Entry& entry);
   void UpdateDeadline(Entry& entry);
-  void Close(Entry& entry, CloseReason reason, int64_t now_ns, RouteSink& sink);
-  void Evict(const std::string& trace_id, std::string_view reason, int64_t now_ns, RouteSink& sink);
-  void MakeRoom(int64_t now_ns, RouteSink& sink);
-  void Evaluate(Entry& entry, Trigger trigger, int64_t now_ns, RouteSink& sink);
+  void Close(Entry& entry, CloseReason reason, int64_t now_ns, Outbox& out);
+  void Evict(const std::string& trace_id, std::string_view reason, int64_t now_ns, Outbox& out);
+  void MakeRoom(int64_t now_ns, Outbox& out);
+  void Evaluate(Entry& entry, Trigger trigger, int64_t now_ns, Outbox& out);
   CloseReason ReasonFor(const Entry& entry) const;
 
   std::shared_ptr<const RuleSet> rules_;

@@ -41,13 +41,13 @@ TEST(ExactlyOnceTest, DecisionsTopicAndRetention) {
 TEST(ExactlyOnceTest, RoutedItemDecisionRoundTrips) {
   auto config = Load(kConfig);
   ASSERT_TRUE(config);
-  Trace trace("4bf92f3577b34da6a3ce929d0e0e4736");
-  RoutedItem item;
-  item.trace = &trace;
-  item.rule = &config->rules->rules[0];
-  item.destination = &config->rules->destinations[0];
-  item.routed_at_ns = 1'793'527'200'000'000'000;
-  Result<Decision> d = ParseDecisionRecord(DecisionRecord(item));
+  Route route;
+  route.trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+  route.rules = config->rules;
+  route.rule = &config->rules->rules[0];
+  route.destination = &config->rules->destinations[0];
+  route.routed_at_ns = 1'793'527'200'000'000'000;
+  Result<Decision> d = ParseDecisionRecord(DecisionRecord(route));
   ASSERT_TRUE(d.ok()) << d.error().message;
   EXPECT_EQ(d->trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
   EXPECT_EQ(d->rule, "all");

@@ -60,7 +60,7 @@ class EngineTest : public ::testing::Test {
 
   std::unique_ptr<RuleSetBuilder> builder_;
   std::unique_ptr<Engine> engine_;
-  RecordingSink sink_;
+  RecordingOutbox sink_;
   RecordingObserver obs_;
 };
 
@@ -79,16 +79,16 @@ TEST_F(EngineTest, DecisionWaitIsExtendedByEachSpan) {
 
   // The first deadlines have passed, but each span pushed the close further.
   Advance(kT0 + Sec(9) + kWait - 1);
-  EXPECT_THAT(sink_.items, IsEmpty());
+  EXPECT_THAT(sink_.items(), IsEmpty());
   EXPECT_EQ(engine().open_traces(), 1u);
   EXPECT_THAT(obs_.closes, IsEmpty());
 
   Advance(kT0 + Sec(9) + kWait);
-  ASSERT_EQ(sink_.items.size(), 1u);
-  EXPECT_EQ(sink_.items[0].trace_id, "t1");
-  EXPECT_EQ(sink_.items[0].trigger, Trigger::kClose);
-  EXPECT_EQ(sink_.items[0].routed_at_ns, kT0 + Sec(9) + kWait);
-  EXPECT_EQ(sink_.items[0].span_count, 3u);
+  ASSERT_EQ(sink_.items().size(), 1u);
+  EXPECT_EQ(sink_.items()[0].trace_id, "t1");
+  EXPECT_EQ(sink_.items()[0].trigger, Trigger::kClose);
+  EXPECT_EQ(sink_.items()[0].routed_at_ns, kT0 + Sec(9) + kWait);
+  EXPECT_EQ(sink_.items()[0].span_count, 3u);
   ASSERT_EQ(obs_.closes.size(), 1u);
   EXPECT_EQ(obs_.closes[0].reason, CloseReason::kDecisionWait);
   EXPECT_EQ(engine().open_traces(), 0u);
@@ -104,10 +104,10 @@ TEST_F(EngineTest, RootGraceClosesAfterRootEnds) {
   EXPECT_EQ(engine().NextDeadline(), kT0 + Sec(1) + kGrace);
 
   Advance(kT0 + Sec(1) + kGrace - 1);
-  EXPECT_THAT(sink_.items, IsEmpty());
+  EXPECT_THAT(sink_.items(), IsEmpty());
   Advance(kT0 + Sec(1) + kGrace);
-  ASSERT_EQ(sink_.items.size(), 1u);
-  EXPECT_EQ(sink_.items[0].routed_at_ns, kT0 + Sec(1) + kGrace);
+  ASSERT_EQ(sink_.items().size(), 1u);
+  EXPECT_EQ(sink_.items()[0].routed_at_ns, kT0 + Sec(1) + kGrace);
   ASSERT_EQ(obs_.closes.size(), 1u);
   EXPECT_EQ(obs_.closes[0].reason, CloseReason::kRootGrace);
 }
@@ -118,13 +118,13 @@ TEST_F(EngineTest, RootGraceClosesAfterRootEnds) {
 TEST_F(EngineTest, RootGraceRunsFromTheRootsArrival) {
   builder().Rule("all", Always(), {"review"});
   Add(Msg(Root("t1", kT0 - Sec(30), kT0 - Sec(20))), kT0);
-  EXPECT_THAT(sink_.items, IsEmpty());
+  EXPECT_THAT(sink_.items(), IsEmpty());
   EXPECT_EQ(engine().NextDeadline(), kT0 + kGrace);
   Advance(kT0 + kGrace - 1);
-  EXPECT_THAT(sink_.items, IsEmpty());
+  EXPECT_THAT(sink_.items(), IsEmpty());
   Advance(kT0 + kGrace);
-  ASSERT_EQ(sink_.items.size(), 1u);
-  EXPECT_EQ(sink_.items[0].routed_at_ns, kT0 + kGrace);
+  ASSERT_EQ(sink_.items().size(), 1u);
+  EXPECT_EQ(sink_.items()[0].routed_at_ns, kT0 + kGrace);
   ASSERT_EQ(obs_.closes.size(), 1u);
   EXPECT_EQ(obs_.closes[0].reason, CloseReason::kRootGrace);
   EXPECT_EQ(engine().open_traces(), 0u);
@@ -135,16 +135,16 @@ TEST_F(EngineTest, MaxWaitCapsATraceThatKeepsReceivingSpans) {
   int64_t t = kT0;
   for (int i = 0; t < kT0 + kMaxWait; ++i, t += Sec(5)) {
     Advance(t);
-    EXPECT_THAT(sink_.items, IsEmpty()) << "at +" << (t - kT0) / kNanosPerSecond << "s";
+    EXPECT_THAT(sink_.items(), IsEmpty()) << "at +" << (t - kT0) / kNanosPerSecond << "s";
     Add(Msg(Child("busy", "s" + std::to_string(i))), t);
     EXPECT_EQ(engine().NextDeadline(), std::min(t + kWait, kT0 + kMaxWait));
   }
   Advance(kT0 + kMaxWait - 1);
-  EXPECT_THAT(sink_.items, IsEmpty());
+  EXPECT_THAT(sink_.items(), IsEmpty());
   Advance(kT0 + kMaxWait);
-  ASSERT_EQ(sink_.items.size(), 1u);
-  EXPECT_EQ(sink_.items[0].routed_at_ns, kT0 + kMaxWait);
-  EXPECT_EQ(sink_.items[0].span_count, 12u);
+  ASSERT_EQ(sink_.items().size(), 1u);
+  EXPECT_EQ(sink_.items()[0].routed_at_ns, kT0 + kMaxWait);
+  EXPECT_EQ(sink_.items()[0].span_count, 12u);
   ASSERT_EQ(obs_.closes.size(), 1u);
   EXPECT_EQ(obs_.closes[0].reason, CloseReason::kMaxWait);
 }
@@ -158,13 +158,13 @@ TEST_F(EngineTest, FeedbackOnlyTraceIsDecidedDecisionWaitAfterOpening) {
   EXPECT_EQ(engine().NextDeadline(), kT0 + kWait);
 
   Advance(kT0 + kWait - 1);
-  EXPECT_THAT(sink_.items, IsEmpty());
+  EXPECT_THAT(sink_.items(), IsEmpty());
   Advance(kT0 + kWait);
-  ASSERT_EQ(sink_.items.size(), 1u);
-  EXPECT_EQ(sink_.items[0].trace_id, "fb");
-  EXPECT_EQ(sink_.items[0].span_count, 0u);
-  EXPECT_EQ(sink_.items[0].annotation_count, 2u);
-  EXPECT_EQ(sink_.items[0].trigger, Trigger::kClose);
+  ASSERT_EQ(sink_.items().size(), 1u);
+  EXPECT_EQ(sink_.items()[0].trace_id, "fb");
+  EXPECT_EQ(sink_.items()[0].span_count, 0u);
+  EXPECT_EQ(sink_.items()[0].annotation_count, 2u);
+  EXPECT_EQ(sink_.items()[0].trigger, Trigger::kClose);
   ASSERT_EQ(obs_.closes.size(), 1u);
   EXPECT_EQ(obs_.closes[0].reason, CloseReason::kDecisionWait);
   EXPECT_EQ(obs_.closes[0].span_count, 0u);
@@ -176,10 +176,10 @@ TEST_F(EngineTest, SpanAfterFeedbackStartsTheDecisionWaitAgain) {
   Add(Msg(Child("t1", "a")), kT0 + Sec(8));
   EXPECT_EQ(engine().NextDeadline(), kT0 + Sec(8) + kWait);
   Advance(kT0 + Sec(8) + kWait - 1);
-  EXPECT_THAT(sink_.items, IsEmpty());
+  EXPECT_THAT(sink_.items(), IsEmpty());
   Advance(kT0 + Sec(8) + kWait);
-  ASSERT_EQ(sink_.items.size(), 1u);
-  EXPECT_EQ(sink_.items[0].span_count, 1u);
+  ASSERT_EQ(sink_.items().size(), 1u);
+  EXPECT_EQ(sink_.items()[0].span_count, 1u);
 }
 
 TEST_F(EngineTest, AdvancingFarClosesAtEachDeadlineInOrder) {
@@ -253,8 +253,8 @@ TEST_F(EngineTest, LateFeedbackWithinWindowRoutesOnlyNewPairs) {
   Advance(late);
   EXPECT_EQ(engine().retained_traces(), 1u);
   Add(Msg(ThumbsDown("t1")), late);
-  ASSERT_EQ(sink_.items.size(), 2u);
-  for (const Routed& r : sink_.items) {
+  ASSERT_EQ(sink_.items().size(), 2u);
+  for (const Routed& r : sink_.items()) {
     EXPECT_EQ(r.trigger, Trigger::kLateFeedback);
     EXPECT_EQ(r.routed_at_ns, late);
     EXPECT_EQ(r.span_count, 1u);  // the context is still there
@@ -269,7 +269,7 @@ TEST_F(EngineTest, LateFeedbackWithinWindowRoutesOnlyNewPairs) {
 
   // Yet another late event: every pair has been routed.
   Add(Msg(ThumbsDown("t1")), late);
-  EXPECT_THAT(sink_.items, IsEmpty());
+  EXPECT_THAT(sink_.items(), IsEmpty());
   ASSERT_EQ(obs_.evaluations.size(), 3u);
   EXPECT_THAT(Outcomes(obs_.evaluations[2]), ElementsAre(O::kAlreadyRouted, O::kAlreadyRouted));
   EXPECT_EQ(Counters(0).routed, 1u);
@@ -280,11 +280,11 @@ TEST_F(EngineTest, LateSpanWithinWindowIsAddedAndReEvaluates) {
   builder().Rule("errors", HasError(), {"review"});
   Add(Msg(Child("t1", "a")), kT0);
   Advance(kT0 + kWait);
-  EXPECT_THAT(sink_.items, IsEmpty());
+  EXPECT_THAT(sink_.items(), IsEmpty());
   Add(Msg(ErrorSpan("t1", "b")), kT0 + kWait + Sec(1));
-  ASSERT_EQ(sink_.items.size(), 1u);
-  EXPECT_EQ(sink_.items[0].trigger, Trigger::kLateFeedback);
-  EXPECT_EQ(sink_.items[0].span_count, 2u);
+  ASSERT_EQ(sink_.items().size(), 1u);
+  EXPECT_EQ(sink_.items()[0].trigger, Trigger::kLateFeedback);
+  EXPECT_EQ(sink_.items()[0].span_count, 2u);
   EXPECT_EQ(engine().open_traces(), 0u);
 }
 
@@ -299,7 +299,7 @@ TEST_F(EngineTest, OneMessageReEvaluatesALateTraceOnce) {
   Add(std::move(m), kT0 + kWait + Sec(1));
   EXPECT_EQ(engine().counters().late_evaluations, 1u);
   ASSERT_EQ(obs_.evaluations.size(), 2u);
-  EXPECT_THAT(sink_.items, IsEmpty());
+  EXPECT_THAT(sink_.items(), IsEmpty());
 }
 
 TEST_F(EngineTest, LateEventAfterEvictionIsContextMissingAndNeverReRoutes) {
@@ -322,8 +322,8 @@ TEST_F(EngineTest, LateEventAfterEvictionIsContextMissingAndNeverReRoutes) {
   m2.annotations.push_back(MakeAnnotation("t1", "judge", "bad"));
   Add(std::move(m2), late);
   // Evaluated at once, without its spans; thumbs-down/review is not routed a second time.
-  ASSERT_EQ(sink_.items.size(), 2u);
-  for (const Routed& r : sink_.items) {
+  ASSERT_EQ(sink_.items().size(), 2u);
+  for (const Routed& r : sink_.items()) {
     EXPECT_EQ(r.trigger, Trigger::kLateFeedback);
     EXPECT_EQ(r.routed_at_ns, late);
     EXPECT_EQ(r.span_count, 0u);
@@ -339,7 +339,7 @@ TEST_F(EngineTest, LateEventAfterEvictionIsContextMissingAndNeverReRoutes) {
   // It is kept for another window, then forgotten again.
   EXPECT_EQ(engine().NextDeadline(), late + kWindow);
   Add(Msg(ThumbsDown("t1")), late + Sec(1));
-  EXPECT_THAT(sink_.items, IsEmpty());
+  EXPECT_THAT(sink_.items(), IsEmpty());
 }
 
 TEST_F(EngineTest, TombstonesSurviveRepeatedEviction) {
@@ -357,14 +357,14 @@ TEST_F(EngineTest, TombstonesSurviveRepeatedEviction) {
   Add(Msg(Child("a", "1")), Sec(100));  // a closes at 110, evicted at 210
   Advance(kWait + kWindow);             // t evicted at 110
   Add(Msg(ThumbsDown("t")), Sec(120));  // t revived (context missing), evicted at 220
-  EXPECT_THAT(sink_.items, IsEmpty());
+  EXPECT_THAT(sink_.items(), IsEmpty());
   Advance(Sec(210));  // a evicted
   Advance(Sec(220));  // t evicted again
   EXPECT_EQ(engine().retained_traces(), 0u);
 
   Add(Msg(ThumbsDown("t")), Sec(230));
   Advance(Sec(300));
-  EXPECT_THAT(sink_.items, IsEmpty());
+  EXPECT_THAT(sink_.items(), IsEmpty());
 }
 
 TEST_F(EngineTest, ManyRevivalsKeepTheTombstonesAndTheBound) {
@@ -385,13 +385,13 @@ TEST_F(EngineTest, ManyRevivalsKeepTheTombstonesAndTheBound) {
     Advance(now);  // evicted
     ASSERT_EQ(engine().retained_traces(), 0u) << i;
     Add(Msg(ThumbsDown("t")), now);  // revived, decided at once, nothing new
-    ASSERT_THAT(sink_.items, IsEmpty()) << i;
+    ASSERT_THAT(sink_.items(), IsEmpty()) << i;
     ASSERT_EQ(engine().open_traces(), 0u) << i;
   }
   EXPECT_EQ(engine().counters().evicted_expired, 201u);
   EXPECT_EQ(engine().rule_counters()[0].matched, 2u);
   Add(Msg(ThumbsDown("z")), now);
-  EXPECT_THAT(sink_.items, IsEmpty());
+  EXPECT_THAT(sink_.items(), IsEmpty());
   EXPECT_EQ(engine().open_traces(), 0u);
 
   // Two newer tombstones push both out: after that, t is a new trace again.
@@ -428,7 +428,7 @@ TEST_F(EngineTest, TombstonesAreBounded) {
   EXPECT_EQ(engine().open_traces(), 1u);
   Add(Msg(ThumbsDown("t2")), kT0 + kWait + kWindow + 1);  // tombstone kept: evaluated at once
   EXPECT_EQ(engine().open_traces(), 1u);
-  EXPECT_THAT(sink_.items, IsEmpty());
+  EXPECT_THAT(sink_.items(), IsEmpty());
 }
 
 // --- capacity and size limits ------------------------------------------------------------------
@@ -453,7 +453,7 @@ TEST_F(EngineTest, SeedingAnOpenTraceMarksItsPairs) {
   Add(Msg(Child("t1", "a")), kT0);
   engine().SeedRouted("t1", "all", "review");
   Advance(kT0 + kWait);
-  EXPECT_THAT(sink_.items, IsEmpty());
+  EXPECT_THAT(sink_.items(), IsEmpty());
   ASSERT_EQ(obs_.evaluations.size(), 1u);
   EXPECT_EQ(obs_.evaluations[0].verdicts[0].outcome, O::kAlreadyRouted);
 }
@@ -475,13 +475,13 @@ TEST_F(EngineTest, CapacityEvictsTheOldestClosedTraceFirst) {
   ASSERT_EQ(obs_.evicts.size(), 1u);
   EXPECT_EQ(obs_.evicts[0].trace_id, "c1");
   EXPECT_EQ(obs_.evicts[0].reason, "capacity");
-  EXPECT_THAT(sink_.items, IsEmpty());  // nothing was decided early
+  EXPECT_THAT(sink_.items(), IsEmpty());  // nothing was decided early
   EXPECT_EQ(obs_.closes.size(), 2u);
 
   Add(Msg(Child("o3", "a")), kT0 + Sec(14));
   ASSERT_EQ(obs_.evicts.size(), 2u);
   EXPECT_EQ(obs_.evicts[1].trace_id, "c2");
-  EXPECT_THAT(sink_.items, IsEmpty());
+  EXPECT_THAT(sink_.items(), IsEmpty());
 }
 
 // The daemon's partition engines share one max_open_traces: together they hold at most the cap
@@ -494,7 +494,7 @@ TEST(EngineGroupTest, PartitionEnginesShareMaxOpenTraces) {
   b.Rule("all", Always(), {"review"});
   const std::shared_ptr<const RuleSet> rules = b.Build();
   auto group = std::make_shared<EngineGroup>();
-  RecordingSink sink;
+  RecordingOutbox sink;
   Engine p0(rules, group);
   auto p1 = std::make_unique<Engine>(rules, group);
   for (int i = 0; i < 8; ++i) p0.Add(Msg(Child("a" + std::to_string(i), "s")), kT0 + i, sink);
@@ -505,7 +505,7 @@ TEST(EngineGroupTest, PartitionEnginesShareMaxOpenTraces) {
   EXPECT_EQ(p1->retained_traces(), 2u);
   EXPECT_EQ(group->traces, 10u);
   EXPECT_EQ(p1->counters().evicted_capacity, 6u);
-  EXPECT_EQ(sink.items.size(), 6u);  // decided early, not lost
+  EXPECT_EQ(sink.items().size(), 6u);  // decided early, not lost
   // An engine with nothing of its own to evict still opens one trace.
   Engine p2(rules, group);
   p2.Add(Msg(Child("c0", "s")), kT0 + 30, sink);
@@ -529,11 +529,11 @@ TEST_F(EngineTest, CapacityForceClosesTheOldestOpenTraceAndEvaluatesIt) {
   Add(Msg(Child("o3", "a")), kT0 + Sec(2));
 
   // o1 was decided early (and routed), then forgotten.
-  ASSERT_EQ(sink_.items.size(), 1u);
-  EXPECT_EQ(sink_.items[0].trace_id, "o1");
-  EXPECT_EQ(sink_.items[0].trigger, Trigger::kClose);
-  EXPECT_EQ(sink_.items[0].routed_at_ns, kT0 + Sec(2));
-  EXPECT_EQ(sink_.items[0].span_count, 1u);
+  ASSERT_EQ(sink_.items().size(), 1u);
+  EXPECT_EQ(sink_.items()[0].trace_id, "o1");
+  EXPECT_EQ(sink_.items()[0].trigger, Trigger::kClose);
+  EXPECT_EQ(sink_.items()[0].routed_at_ns, kT0 + Sec(2));
+  EXPECT_EQ(sink_.items()[0].span_count, 1u);
   sink_.Take();
   ASSERT_EQ(obs_.closes.size(), 1u);
   EXPECT_EQ(obs_.closes[0].trace_id, "o1");
@@ -544,7 +544,7 @@ TEST_F(EngineTest, CapacityForceClosesTheOldestOpenTraceAndEvaluatesIt) {
 
   // Late feedback for it: context missing, and the routed pair is not routed again.
   Add(Msg(ThumbsDown("o1")), kT0 + Sec(3));
-  EXPECT_THAT(sink_.items, IsEmpty());
+  EXPECT_THAT(sink_.items(), IsEmpty());
   ASSERT_FALSE(obs_.evaluations.empty());
   EXPECT_EQ(obs_.evaluations.back().trace_id, "o1");
   EXPECT_EQ(obs_.evaluations.back().trigger, Trigger::kLateFeedback);
@@ -561,20 +561,20 @@ TEST_F(EngineTest, LateFeedbackIsEvaluatedEvenIfTheSameMessageEvictsItsTrace) {
   Add(Msg(Child("a", "1")), kT0);
   Advance(kT0 + kWait);  // a closed, retained
   Add(Msg(Child("c", "1")), kT0 + kWait);
-  EXPECT_THAT(sink_.items, IsEmpty());
+  EXPECT_THAT(sink_.items(), IsEmpty());
   // One message: late feedback for a, then a new trace b that needs a's room.
   DecodedMessage m;
   m.annotations.push_back(ThumbsDown("a"));
   m.annotations.push_back(MakeAnnotation("b", "judge", "ok"));
   Add(std::move(m), kT0 + kWait + Sec(1));
-  ASSERT_EQ(sink_.items.size(), 1u);
-  EXPECT_EQ(sink_.items[0].trace_id, "a");
-  EXPECT_EQ(sink_.items[0].trigger, Trigger::kLateFeedback);
-  EXPECT_EQ(sink_.items[0].span_count, 1u);
+  ASSERT_EQ(sink_.items().size(), 1u);
+  EXPECT_EQ(sink_.items()[0].trace_id, "a");
+  EXPECT_EQ(sink_.items()[0].trigger, Trigger::kLateFeedback);
+  EXPECT_EQ(sink_.items()[0].span_count, 1u);
   EXPECT_EQ(engine().counters().evicted_capacity, 1u);
   // And a stays decided: more feedback revives it without routing again.
   Add(Msg(ThumbsDown("a")), kT0 + kWait + Sec(2));
-  EXPECT_EQ(sink_.items.size(), 1u);
+  EXPECT_EQ(sink_.items().size(), 1u);
 }
 
 TEST_F(EngineTest, MaxTraceBytesRejectsSpansThatWouldExceedIt) {
@@ -597,9 +597,9 @@ TEST_F(EngineTest, MaxTraceBytesRejectsSpansThatWouldExceedIt) {
   EXPECT_EQ(engine().open_traces(), 1u);
 
   Advance(kT0 + Sec(6) + kWait);
-  ASSERT_EQ(sink_.items.size(), 1u);
-  EXPECT_EQ(sink_.items[0].trace_id, "t1");
-  EXPECT_EQ(sink_.items[0].span_count, 3u);
+  ASSERT_EQ(sink_.items().size(), 1u);
+  EXPECT_EQ(sink_.items()[0].trace_id, "t1");
+  EXPECT_EQ(sink_.items()[0].span_count, 3u);
 }
 
 // --- routing modes -----------------------------------------------------------------------------
@@ -639,7 +639,7 @@ TEST_F(EngineTest, FirstMatchRoutesOnlyTheFirstMatchingRule) {
 
   // On re-evaluation the winner stays the winner: the shadowed rule still does not route.
   Add(Msg(ThumbsDown("t1")), kT0 + kWait + Sec(1));
-  EXPECT_THAT(sink_.items, IsEmpty());
+  EXPECT_THAT(sink_.items(), IsEmpty());
   ASSERT_EQ(obs_.evaluations.size(), 2u);
   EXPECT_THAT(Outcomes(obs_.evaluations[1]),
               ElementsAre(O::kNoMatch, O::kAlreadyRouted, O::kShadowed, O::kNoMatch));
@@ -651,7 +651,7 @@ TEST_F(EngineTest, FirstMatchSampledOutWinnerStillShadowsLaterRules) {
   builder().Rule("fallback", Always(), {"dataset"});
   Add(Msg(Child("t1", "a")), kT0);
   Advance(kT0 + kWait);
-  EXPECT_THAT(sink_.items, IsEmpty());
+  EXPECT_THAT(sink_.items(), IsEmpty());
   ASSERT_EQ(obs_.evaluations.size(), 1u);
   EXPECT_THAT(Outcomes(obs_.evaluations[0]), ElementsAre(O::kSampledOut, O::kShadowed));
 }
@@ -671,7 +671,7 @@ TEST_F(EngineTest, CloseAllClosesEveryOpenTraceInOpeningOrder) {
 
   engine().CloseAll(kT0 + Sec(15), sink_);
   EXPECT_EQ(engine().open_traces(), 0u);
-  for (const Routed& r : sink_.items) EXPECT_EQ(r.routed_at_ns, kT0 + Sec(15));
+  for (const Routed& r : sink_.items()) EXPECT_EQ(r.routed_at_ns, kT0 + Sec(15));
   EXPECT_THAT(sink_.Take(), ElementsAre("z/all/review", "a/all/review", "m/all/review"));
   ASSERT_EQ(obs_.closes.size(), 4u);
   for (size_t i = 1; i < 4; ++i) EXPECT_EQ(obs_.closes[i].reason, CloseReason::kEndOfInput);
@@ -679,7 +679,7 @@ TEST_F(EngineTest, CloseAllClosesEveryOpenTraceInOpeningOrder) {
   EXPECT_EQ(engine().retained_traces(), 4u);
   engine().CloseAll(kT0 + Sec(16), sink_);
   Advance(kT0 + Sec(60));
-  EXPECT_THAT(sink_.items, IsEmpty());
+  EXPECT_THAT(sink_.items(), IsEmpty());
   EXPECT_EQ(obs_.closes.size(), 4u);
 }
 
@@ -717,7 +717,7 @@ TEST_F(EngineTest, SetRuleSetKeepsOpenTracesAndRoutedState) {
 
   // The closed trace re-evaluates under the new set: only the new pairs route.
   Add(Msg(ErrorSpan("closed", "b")), kT0 + Sec(30));
-  for (const Routed& r : sink_.items) EXPECT_EQ(r.config_version, "v2");
+  for (const Routed& r : sink_.items()) EXPECT_EQ(r.config_version, "v2");
   EXPECT_THAT(sink_.Take(), ElementsAre("closed/errors/archive", "closed/thumbs-down/dataset"));
   EXPECT_EQ(Counters(1).matched, 2u);
   EXPECT_EQ(Counters(1).routed, 4u);
@@ -781,10 +781,10 @@ TEST_F(EngineTest, RoutedItemCarriesRuleDestinationAndConfigVersion) {
   rs->config_version = "abc123";
   Add(Msg(Child("t1", "a")), kT0);
   Advance(kT0 + kWait);
-  ASSERT_EQ(sink_.items.size(), 1u);
-  EXPECT_EQ(sink_.items[0].rule, "all");
-  EXPECT_EQ(sink_.items[0].destination, "dataset");
-  EXPECT_EQ(sink_.items[0].config_version, "abc123");
+  ASSERT_EQ(sink_.items().size(), 1u);
+  EXPECT_EQ(sink_.items()[0].rule, "all");
+  EXPECT_EQ(sink_.items()[0].destination, "dataset");
+  EXPECT_EQ(sink_.items()[0].config_version, "abc123");
 }
 
 }  // namespace

@@ -202,21 +202,27 @@ struct Routed {
   friend bool operator==(const Routed&, const Routed&) = default;
 };
 
-class RecordingSink : public RouteSink {
+// An outbox that the engine fills directly; items() reads the routes as plain records.
+class RecordingOutbox : public Outbox {
  public:
-  void OnRoute(const RoutedItem& item) override {
-    items.push_back(Routed{item.trace->id(), item.rule->name, item.destination->name,
-                           item.trigger, item.routed_at_ns, item.trace->spans().size(),
-                           item.trace->annotations().size(), std::string(item.config_version)});
+  std::vector<Routed> items() const {
+    std::vector<Routed> out;
+    for (const Route& r : routes) {
+      out.push_back(Routed{r.trace_id, r.rule->name, r.destination->name, r.trigger,
+                           r.routed_at_ns, r.span_count, r.annotation_count,
+                           r.rules->config_version});
+    }
+    return out;
   }
   // "trace/rule/destination" strings, in routing order; clears the record.
   std::vector<std::string> Take() {
     std::vector<std::string> out;
-    for (const Routed& r : items) out.push_back(r.trace_id + "/" + r.rule + "/" + r.destination);
-    items.clear();
+    for (const Route& r : routes) {
+      out.push_back(r.trace_id + "/" + r.rule->name + "/" + r.destination->name);
+    }
+    clear();
     return out;
   }
-  std::vector<Routed> items;
 };
 
 class RecordingObserver : public EngineObserver {

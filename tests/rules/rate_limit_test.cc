@@ -145,11 +145,11 @@ class EngineLimitTest : public ::testing::Test {
   }
   size_t RoutedTo(const std::string& rule, const std::string& dest) {
     size_t n = 0;
-    for (const Routed& r : sink_.items) n += (r.rule == rule && r.destination == dest) ? 1 : 0;
+    for (const Routed& r : sink_.items()) n += (r.rule == rule && r.destination == dest) ? 1 : 0;
     return n;
   }
   std::unique_ptr<Engine> engine_;
-  RecordingSink sink_;
+  RecordingOutbox sink_;
   RecordingObserver obs_;
 };
 
@@ -174,7 +174,7 @@ TEST_F(EngineLimitTest, SpentRuleLimitCountsRateLimitedAndOtherRulesStillRoute) 
   EXPECT_EQ(obs_.evaluations[4].verdicts[1].outcome, O::kRouted);
 
   // 30 s later one token is back (2 per 60 s).
-  sink_.items.clear();
+  sink_.clear();
   Open("u0", kT0 + Sec(30));
   Open("u1", kT0 + Sec(30));
   engine_->Advance(kT0 + Sec(31), sink_);
@@ -306,7 +306,7 @@ TEST(SharedRateLimitsTest, EnginesSharingLimitsSpendOneBudget) {
   const std::shared_ptr<const RuleSet> rules = b.Build();
   auto group = std::make_shared<EngineGroup>();
   Engine p0(rules, group), p1(rules, group), alone(rules);
-  RecordingSink sink0, sink1, sink_alone;
+  RecordingOutbox sink0, sink1, sink_alone;
   for (int i = 0; i < 3; ++i) {
     p0.Add(Msg(Child("p0-" + std::to_string(i), "a")), kT0, sink0);
     p1.Add(Msg(Child("p1-" + std::to_string(i), "a")), kT0, sink1);
@@ -316,8 +316,8 @@ TEST(SharedRateLimitsTest, EnginesSharingLimitsSpendOneBudget) {
   p1.Advance(kT0 + Sec(1), sink1);
   alone.Advance(kT0 + Sec(1), sink_alone);
   // Three queue tokens for the two partitions together; the unshared engine has its own three.
-  EXPECT_EQ(sink0.items.size() + sink1.items.size(), 3u);
-  EXPECT_EQ(sink_alone.items.size(), 3u);
+  EXPECT_EQ(sink0.items().size() + sink1.items().size(), 3u);
+  EXPECT_EQ(sink_alone.items().size(), 3u);
   EXPECT_EQ(p0.rule_counters()[0].routed + p1.rule_counters()[0].routed, 2u);
 }
 

@@ -179,7 +179,7 @@ TEST(EngineSamplingTest, VerdictReportsTheKeyAndUnit) {
   b.Rule("half", Always(), {"review"}).sample_rate = 0.5;
   b.Rule("salted", Always(), {"review"}).sample_salt = "s1";
   Engine engine(b.Build());
-  RecordingSink sink;
+  RecordingOutbox sink;
   RecordingObserver obs;
   engine.set_observer(&obs);
   const std::vector<std::string> ids = GeneratedIds(200);
@@ -187,7 +187,7 @@ TEST(EngineSamplingTest, VerdictReportsTheKeyAndUnit) {
   engine.CloseAll(Sec(1), sink);
   ASSERT_EQ(obs.evaluations.size(), ids.size());
   std::set<std::string> routed_half;
-  for (const Routed& r : sink.items) {
+  for (const Routed& r : sink.items()) {
     if (r.rule == "half") routed_half.insert(r.trace_id);
   }
   for (const auto& e : obs.evaluations) {
@@ -215,7 +215,7 @@ TEST(EngineSamplingTest, SampleKeyOnSessionKeepsWholeSessions) {
   rule.sample_key_text = "trace.session_id";
   rule.sample_key = SessionKey();
   Engine engine(b.Build());
-  RecordingSink sink;
+  RecordingOutbox sink;
   RecordingObserver obs;
   engine.set_observer(&obs);
 
@@ -235,7 +235,7 @@ TEST(EngineSamplingTest, SampleKeyOnSessionKeepsWholeSessions) {
   engine.CloseAll(Sec(kSessions + 10), sink);
 
   std::map<std::string, int> routed_per_session;
-  for (const Routed& r : sink.items) ++routed_per_session[session_of.at(r.trace_id)];
+  for (const Routed& r : sink.items()) ++routed_per_session[session_of.at(r.trace_id)];
   for (const auto& [session, n] : routed_per_session) {
     EXPECT_EQ(n, kPerSession) << session << " was split";
     EXPECT_LT(Unit(Xxh(session)), 0.3) << session;
@@ -258,7 +258,7 @@ TEST(EngineSamplingTest, MissingSampleKeyFallsBackToTraceId) {
   rule.sample_rate = 0.5;
   rule.sample_key = SessionKey();
   Engine engine(b.Build());
-  RecordingSink sink;
+  RecordingOutbox sink;
   RecordingObserver obs;
   engine.set_observer(&obs);
   engine.Add(Msg(Child("abc", "a")), 0, sink);  // no session id
