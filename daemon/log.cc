@@ -40,7 +40,23 @@ std::string Line(std::string_view level, std::string_view msg,
   w.String(msg.data(), static_cast<rapidjson::SizeType>(msg.size()));
   for (const auto& [key, value] : fields) {
     w.Key(key.data(), static_cast<rapidjson::SizeType>(key.size()));
-    w.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
+    switch (value.kind()) {
+      case Value::Kind::kString:
+        w.String(value.str().data(), static_cast<rapidjson::SizeType>(value.str().size()));
+        break;
+      case Value::Kind::kInt:
+        w.Int64(value.i());
+        break;
+      case Value::Kind::kUint:
+        w.Uint64(value.u());
+        break;
+      case Value::Kind::kDouble:
+        w.Double(value.d());
+        break;
+      case Value::Kind::kBool:
+        w.Bool(value.b());
+        break;
+    }
   }
   w.EndObject();
   return std::string(buf.GetString(), buf.GetSize());

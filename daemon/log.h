@@ -1,6 +1,9 @@
-// Structured logs: one JSON object per line on stderr (DESIGN §6). No event payloads at info.
+// Structured logs: one JSON object per line on stderr (DESIGN §6). Field values keep their type:
+// numbers and booleans are written as JSON numbers and booleans. No event payloads at info.
 #pragma once
 
+#include <concepts>
+#include <cstdint>
 #include <initializer_list>
 #include <string>
 #include <string_view>
@@ -8,7 +11,38 @@
 
 namespace triaged::log {
 
-using Field = std::pair<std::string_view, std::string>;
+// A field's value: text, an integer, a floating-point number or a boolean.
+class Value {
+ public:
+  enum class Kind { kString, kInt, kUint, kDouble, kBool };
+  Value(std::string s) : kind_(Kind::kString), s_(std::move(s)) {}  // NOLINT
+  Value(std::string_view s) : kind_(Kind::kString), s_(s) {}        // NOLINT
+  Value(const char* s) : kind_(Kind::kString), s_(s != nullptr ? s : "") {}  // NOLINT
+  Value(bool b) : kind_(Kind::kBool), b_(b) {}                      // NOLINT
+  template <std::signed_integral T>
+  Value(T n) : kind_(Kind::kInt), i_(n) {}  // NOLINT
+  template <std::unsigned_integral T>
+    requires(!std::same_as<T, bool>)
+  Value(T n) : kind_(Kind::kUint), u_(n) {}  // NOLINT
+  Value(double d) : kind_(Kind::kDouble), d_(d) {}  // NOLINT
+
+  Kind kind() const { return kind_; }
+  const std::string& str() const { return s_; }
+  int64_t i() const { return i_; }
+  uint64_t u() const { return u_; }
+  double d() const { return d_; }
+  bool b() const { return b_; }
+
+ private:
+  Kind kind_;
+  std::string s_;
+  int64_t i_ = 0;
+  uint64_t u_ = 0;
+  double d_ = 0;
+  bool b_ = false;
+};
+
+using Field = std::pair<std::string_view, Value>;
 
 void Info(std::string_view msg, std::initializer_list<Field> fields = {});
 void Warn(std::string_view msg, std::initializer_list<Field> fields = {});

@@ -114,7 +114,14 @@ Metrics::Metrics(std::string_view version)
   traces_evicted_.Add({{"reason", "capacity"}});
 }
 
+uint64_t Metrics::routed_to(const std::string& destination) const {
+  std::lock_guard lock(destinations_mu_);
+  auto it = routed_by_destination_.find(destination);
+  return it == routed_by_destination_.end() ? 0 : it->second;
+}
+
 void Metrics::EventConsumed(std::string_view input, uint64_t count) {
+  consumed_ += count;
   Bump(events_consumed_.Add({{"input", S(input)}}), count);
 }
 
@@ -122,7 +129,10 @@ void Metrics::EventInvalid(std::string_view input, std::string_view reason) {
   events_invalid_.Add({{"input", S(input)}, {"reason", S(reason)}}).Increment();
 }
 
-void Metrics::DeadLettered(uint64_t count) { Bump(dead_lettered_total_, count); }
+void Metrics::DeadLettered(uint64_t count) {
+  dead_lettered_count_ += count;
+  Bump(dead_lettered_total_, count);
+}
 
 void Metrics::SetTracesOpen(uint64_t open) { traces_open_gauge_.Set(static_cast<double>(open)); }
 
@@ -134,9 +144,17 @@ void Metrics::TraceEvicted(std::string_view reason, uint64_t count) {
 
 void Metrics::Routed(std::string_view rule, std::string_view destination) {
   routed_.Add({{"rule", S(rule)}, {"destination", S(destination)}}).Increment();
+  ++routed_count_;
+  std::lock_guard lock(destinations_mu_);
+  auto it = routed_by_destination_.find(destination);
+  if (it == routed_by_destination_.end()) it = routed_by_destination_.emplace(S(destination), 0).first;
+  ++it->second;
 }
 
-void Metrics::ProduceError(uint64_t count) { Bump(produce_errors_total_, count); }
+void Metrics::ProduceError(uint64_t count) {
+  produce_error_count_ += count;
+  Bump(produce_errors_total_, count);
+}
 
 void Metrics::ObserveDecisionLatency(double seconds) {
   decision_latency_seconds_.Observe(seconds < 0 ? 0 : seconds);

@@ -8,6 +8,7 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -31,6 +32,13 @@ class Metrics {
   explicit Metrics(std::string_view version);
   Metrics(const Metrics&) = delete;
   Metrics& operator=(const Metrics&) = delete;
+
+  // Totals for the status document, counted by the methods below.
+  uint64_t consumed() const { return consumed_.load(); }
+  uint64_t routed() const { return routed_count_.load(); }
+  uint64_t dead_lettered() const { return dead_lettered_count_.load(); }
+  uint64_t produce_errors() const { return produce_error_count_.load(); }
+  uint64_t routed_to(const std::string& destination) const;
 
   // Input messages read from a topic (`input` is "spans" or "feedback").
   void EventConsumed(std::string_view input, uint64_t count = 1);
@@ -102,6 +110,13 @@ class Metrics {
   prometheus::Gauge& max_open_traces_;
   prometheus::Counter& reloads_success_;
   prometheus::Counter& reloads_failure_;
+
+  std::atomic<uint64_t> consumed_{0};
+  std::atomic<uint64_t> routed_count_{0};
+  std::atomic<uint64_t> dead_lettered_count_{0};
+  std::atomic<uint64_t> produce_error_count_{0};
+  mutable std::mutex destinations_mu_;
+  std::map<std::string, uint64_t, std::less<>> routed_by_destination_;
 
   std::mutex sync_mu_;  // guards the last-seen counts below
   std::map<std::string, RuleSeen, std::less<>> rules_seen_;

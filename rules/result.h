@@ -37,6 +37,22 @@ class Result {
   std::variant<T, Error> v_;
 };
 
+// Success or an Error: `return {};` is success.
+template <>
+class Result<void> {
+ public:
+  Result() = default;
+  Result(Error error) : error_(std::move(error)), ok_(false) {}  // NOLINT(google-explicit-constructor)
+
+  bool ok() const { return ok_; }
+  explicit operator bool() const { return ok(); }
+  const Error& error() const { return error_; }
+
+ private:
+  Error error_;
+  bool ok_ = true;
+};
+
 inline Error MakeError(std::string reason, std::string message) {
   return Error{std::move(reason), std::move(message)};
 }

@@ -297,13 +297,11 @@ inline RouteKeys WaitForUniqueRoutes(const Topics& t, const RouteSet& want, size
 }
 
 // The admin port the daemon logged (the tests listen on 127.0.0.1:0).
+inline std::string LogValue(const std::string& text, const std::string& msg,
+                            const std::string& key);
 inline std::string AdminPort(const std::string& log) {
   if (!WaitForLog(log, "admin server listening")) return "";
-  const std::string text = ReadFile(log);
-  const size_t at = text.find("\"port\":\"", text.find("admin server listening"));
-  if (at == std::string::npos) return "";
-  const size_t begin = at + 8;
-  return text.substr(begin, text.find('"', begin) - begin);
+  return LogValue(ReadFile(log), "admin server listening", "port");
 }
 
 inline std::string Get(const std::string& port, const std::string& path, int* status = nullptr) {
@@ -398,14 +396,17 @@ inline std::string WithoutLimits(const std::string& config) {
   return std::regex_replace(config, std::regex(R"(\n *limit:[^\n]*)"), "");
 }
 
+// The value of `key` in the first log line with `msg`, as text: a string without its quotes, or
+// a number or boolean as written.
 inline std::string LogValue(const std::string& text, const std::string& msg,
                             const std::string& key) {
   const size_t line = text.find("\"msg\":\"" + msg + "\"");
   if (line == std::string::npos) return "";
-  const size_t at = text.find("\"" + key + "\":\"", line);
-  if (at == std::string::npos) return "";
-  const size_t begin = at + key.size() + 4;
-  return text.substr(begin, text.find('"', begin) - begin);
+  const size_t at = text.find("\"" + key + "\":", line);
+  if (at == std::string::npos || at > text.find('\n', line)) return "";
+  size_t begin = at + key.size() + 3;
+  if (text[begin] == '"') return text.substr(begin + 1, text.find('"', begin + 1) - begin - 1);
+  return text.substr(begin, text.find_first_of(",}", begin) - begin);
 }
 
 // The config with `kafka.guarantee` set.

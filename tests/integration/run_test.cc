@@ -122,6 +122,36 @@ TEST_F(RunIntegration, SighupWithABadConfigKeepsRouting) {
   EXPECT_EQ(daemon.Stop(SIGTERM, std::chrono::seconds(40)), 0) << ReadFile(log);
 }
 
+// Only rules, destinations, mode, sampling, limits and trace timings may change in a reload
+// (DESIGN §6): renaming an input topic would leave the consumer on the old topics while the
+// daemon decoded and committed by the new names. It is refused, counted, and routing goes on.
+TEST_F(RunIntegration, SighupRenamingAnInputTopicIsRefusedAndRoutingGoesOn) {
+  TempDir dir;
+  Topics t;
+  CreateTopics(t);
+  const std::string good = ConfigFor(t);
+  const std::string config = dir.Write("rules.yaml", good);
+  const RouteSet want = Expected(config);
+  const std::string log = dir.path() + "/daemon.log";
+  Daemon daemon(config, log);
+  const std::string port = AdminPort(log);
+  ASSERT_FALSE(port.empty()) << ReadFile(log);
+  ASSERT_TRUE(WaitForLog(log, "\"msg\":\"started\""));
+  std::string renamed = good;
+  const size_t at = renamed.find(t.spans);
+  ASSERT_NE(at, std::string::npos);
+  renamed.replace(at, t.spans.size(), t.spans + ".renamed");
+  dir.Write("rules.yaml", renamed);
+  daemon.Signal(SIGHUP);
+  ASSERT_TRUE(WaitForLog(log, "reload failed")) << ReadFile(log);
+  EXPECT_THAT(ReadFile(log), HasSubstr("restart required: inputs.spans.topic changed"));
+  EXPECT_THAT(Get(port, "/metrics"), HasSubstr("triaged_config_reloads_total{result=\"failure\"} 1"));
+  // The running config stays: the corpus on the original topics routes as before.
+  ProduceCorpus(t, dir.path());
+  EXPECT_EQ(WaitForRoutes(t, want.size(), 8), want) << ReadFile(log);
+  EXPECT_EQ(daemon.Stop(SIGTERM, std::chrono::seconds(40)), 0) << ReadFile(log);
+}
+
 TEST_F(RunIntegration, TwoReplicasSplitThePartitionsAndRouteTheExpectedSet) {
   TempDir dir;
   Topics t;
@@ -130,7 +160,7 @@ TEST_F(RunIntegration, TwoReplicasSplitThePartitionsAndRouteTheExpectedSet) {
   const RouteSet want = Expected(config);
   Daemon a(config, dir.path() + "/a.log"), b(config, dir.path() + "/b.log");
   // Range assignment: each replica gets partitions 0-1 or 2-3 of both inputs, 4 in all.
-  const std::string four = "\"msg\":\"partitions assigned\",\"count\":\"4\"";
+  const std::string four = "\"msg\":\"partitions assigned\",\"count\":4";
   ASSERT_TRUE(WaitForLog(dir.path() + "/a.log", four)) << ReadFile(dir.path() + "/a.log");
   ASSERT_TRUE(WaitForLog(dir.path() + "/b.log", four)) << ReadFile(dir.path() + "/b.log");
   ProduceCorpus(t, dir.path());

@@ -1,0 +1,64 @@
+#include "daemon/partitions.h"
+
+namespace triaged {
+
+const char* InputName(int input) { return input == kSpansInput ? "spans" : "feedback"; }
+
+Partition& PartitionTable::At(int32_t number, const std::shared_ptr<const RuleSet>& rules) {
+  auto& slot = partitions_[number];
+  if (!slot) slot = std::make_unique<Partition>(number, rules, group_, ++generation_);
+  return *slot;
+}
+
+Partition* PartitionTable::Find(int32_t number) {
+  auto it = partitions_.find(number);
+  return it == partitions_.end() ? nullptr : it->second.get();
+}
+
+void PartitionTable::Erase(int32_t number) {
+  partitions_.erase(number);
+  committed_.erase({kSpansInput, number});
+  committed_.erase({kFeedbackInput, number});
+}
+
+std::vector<int32_t> PartitionTable::Clear() {
+  std::vector<int32_t> numbers;
+  for (const auto& [number, p] : partitions_) numbers.push_back(number);
+  partitions_.clear();
+  committed_.clear();
+  return numbers;
+}
+
+PartitionList PartitionTable::Committable(const InputsConfig& inputs, const std::set<int32_t>* only,
+                                          bool changed_only) const {
+  PartitionList list = NewPartitionList();
+  for (const auto& [number, p] : partitions_) {
+    if (only != nullptr && only->count(number) == 0) continue;
+    for (int input : {kSpansInput, kFeedbackInput}) {
+      const std::optional<int64_t> at = p->offsets.Committable(input);
+      if (!at) continue;
+      if (changed_only) {
+        auto it = committed_.find({input, number});
+        if (it != committed_.end() && it->second == *at) continue;
+      }
+      const std::string& topic = input == kSpansInput ? inputs.spans_topic : inputs.feedback_topic;
+      rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), number)->offset = *at;
+    }
+  }
+  return list;
+}
+
+void PartitionTable::Committed(const InputsConfig& inputs,
+                               const rd_kafka_topic_partition_list_t& offsets) {
+  for (int i = 0; i < offsets.cnt; ++i) {
+    const rd_kafka_topic_partition_t& o = offsets.elems[i];
+    const int input = inputs.spans_topic == o.topic ? kSpansInput : kFeedbackInput;
+    committed_[{input, o.partition}] = o.offset;
+    if (Partition* p = Find(o.partition)) {
+      std::set<int64_t>& done = p->dead_lettered[input];
+      done.erase(done.begin(), done.lower_bound(o.offset));
+    }
+  }
+}
+
+}  // namespace triaged

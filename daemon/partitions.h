@@ -1,0 +1,73 @@
+// The partitions this process owns: for each partition number of the co-partitioned inputs, the
+// engine deciding its traces, its offset bookkeeping, and what an earlier process already
+// dead-lettered (exactly-once). Also the offsets last committed, and the list of offsets that
+// are safe to commit now. No I/O.
+#pragma once
+
+#include <librdkafka/rdkafka.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "daemon/kafka_client.h"
+#include "daemon/offset_tracker.h"
+#include "rules/engine.h"
+
+namespace triaged {
+
+enum Input : int { kSpansInput = 0, kFeedbackInput = 1 };
+const char* InputName(int input);
+
+struct Partition {
+  Partition(int32_t id, std::shared_ptr<const RuleSet> rules, std::shared_ptr<EngineGroup> group,
+            uint64_t gen)
+      : number(id), engine(std::move(rules), std::move(group)), generation(gen) {}
+  int32_t number;
+  Engine engine;
+  PartitionOffsets offsets;
+  // Tells a delivery report of a partition this process owned before apart from one of now.
+  uint64_t generation;
+  int64_t next_offset[2] = {-1, -1};  // for consumer lag
+  // Exactly-once: input offsets an earlier process already dead-lettered (from the decisions
+  // topic), by input; forgotten once the committed offset passes them.
+  std::set<int64_t> dead_lettered[2];
+  // Engine counts already added to the process's totals.
+  std::map<std::string, RuleCounters> synced_rules;
+  EngineCounters synced_engine;
+};
+
+class PartitionTable {
+ public:
+  explicit PartitionTable(std::shared_ptr<EngineGroup> group) : group_(std::move(group)) {}
+
+  // The partition, created (with `rules`) if this process did not own it.
+  Partition& At(int32_t number, const std::shared_ptr<const RuleSet>& rules);
+  Partition* Find(int32_t number);
+  bool Owns(int32_t number) const { return partitions_.count(number) > 0; }
+  void Erase(int32_t number);
+  // Drops every partition's state and the committed offsets; returns the numbers it held.
+  std::vector<int32_t> Clear();
+
+  std::map<int32_t, std::unique_ptr<Partition>>& all() { return partitions_; }
+  size_t size() const { return partitions_.size(); }
+
+  // The offsets that are safe to commit (of `only`, when given); with `changed_only`, only those
+  // that differ from the last commit.
+  PartitionList Committable(const InputsConfig& inputs, const std::set<int32_t>* only,
+                            bool changed_only) const;
+  // A commit of `offsets` succeeded.
+  void Committed(const InputsConfig& inputs, const rd_kafka_topic_partition_list_t& offsets);
+
+ private:
+  std::shared_ptr<EngineGroup> group_;
+  std::map<int32_t, std::unique_ptr<Partition>> partitions_;
+  std::map<std::pair<int, int32_t>, int64_t> committed_;  // (input, partition) -> offset
+  uint64_t generation_ = 0;
+};
+
+}  // namespace triaged

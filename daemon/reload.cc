@@ -1,0 +1,32 @@
+#include "daemon/reload.h"
+
+#include <string>
+
+namespace triaged {
+
+Result<void> CheckReloadable(const Config& running, const Config& next) {
+  const struct {
+    const char* field;
+    bool same;
+  } fixed[] = {
+      {"kafka.bootstrap_servers",
+       running.kafka.bootstrap_servers == next.kafka.bootstrap_servers},
+      {"kafka.group_id", running.kafka.group_id == next.kafka.group_id},
+      {"kafka.guarantee", running.kafka.guarantee == next.kafka.guarantee},
+      {"kafka.properties", running.kafka.properties == next.kafka.properties},
+      {"inputs.spans.topic", running.inputs.spans_topic == next.inputs.spans_topic},
+      {"inputs.spans.format", running.inputs.spans_format == next.inputs.spans_format},
+      {"inputs.feedback.topic", running.inputs.feedback_topic == next.inputs.feedback_topic},
+      {"inputs.feedback.format", running.inputs.feedback_format == next.inputs.feedback_format},
+      {"dead_letter.topic", running.dead_letter_topic == next.dead_letter_topic},
+      {"admin.listen", running.admin_listen == next.admin_listen},
+  };
+  for (const auto& f : fixed) {
+    if (!f.same) {
+      return MakeError("restart_required", std::string("restart required: ") + f.field + " changed");
+    }
+  }
+  return {};
+}
+
+}  // namespace triaged

@@ -1,0 +1,51 @@
+// The daemon's status documents: /v1/rules (every rule with its counters) and /v1/status (the
+// status page's: the process, its inputs and outputs, the last routed items with the condition
+// that routed them). Rebuilt by the pipeline once a second, read by the admin thread.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "daemon/metrics.h"
+#include "rules/engine.h"
+
+namespace triaged {
+
+// What the documents say about the process, gathered by the pipeline.
+struct StatusFacts {
+  bool exactly_once = false;
+  bool broker_reachable = false;
+  bool partitions_assigned = false;
+  size_t partitions = 0;
+  uint64_t traces_open = 0;
+  int64_t consumer_lag = 0;
+};
+
+class StatusDocuments {
+ public:
+  // A routed item handed to the producer: kept among the last ones.
+  void Routed(const Route& route);
+  // Rebuilds both documents; `totals[i]` are the counts of `config.rules->rules[i]`.
+  void Rebuild(const Config& config, const std::vector<RuleCounters>& totals,
+               const StatusFacts& facts, const Metrics& metrics);
+
+  std::string rules_json() const;
+  std::string status_json() const;
+
+ private:
+  struct Recent {
+    int64_t routed_at_ns;
+    std::string trace_id, rule, destination, trigger, priority, when;
+  };
+  static constexpr size_t kRecentItems = 25;
+  std::deque<Recent> recent_;  // newest last
+  mutable std::mutex mu_;      // guards the documents
+  std::string rules_json_ = "{}";
+  std::string status_json_ = "{}";
+};
+
+}  // namespace triaged
