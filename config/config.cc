@@ -116,11 +116,11 @@ bool ParseSize(std::string_view text, uint64_t& out_bytes) {
   return true;
 }
 
-ConfigLoadResult LoadConfigFile(const std::string& path, EnvLookup getenv_fn) {
+Result<std::shared_ptr<const Config>, std::vector<ConfigError>> LoadConfigFile(
+    const std::string& path, EnvLookup getenv_fn) {
   auto fail = [&](int err) {
-    ConfigLoadResult result;
-    result.errors.push_back({path, 0, 0, std::string("cannot read: ") + std::strerror(err)});
-    return result;
+    return std::vector<ConfigError>{
+        {path, 0, 0, std::string("cannot read: ") + std::strerror(err)}};
   };
   std::FILE* f = std::fopen(path.c_str(), "rb");
   if (f == nullptr) return fail(errno);

@@ -375,7 +375,7 @@ bool Daemon::Start() {
   bootstrap_ = config_->kafka.bootstrap_servers;
   if (bootstrap_ == "embedded") {
     Result<std::unique_ptr<EmbeddedBroker>> broker = EmbeddedBroker::Start();
-    Result<bool> created = broker.ok() ? broker.value()->CreateTopicsFor(*config_) : true;
+    Result<void> created = broker.ok() ? broker.value()->CreateTopicsFor(*config_) : Result<void>();
     if (!broker.ok() || !created.ok()) {
       log::Error("cannot start the embedded broker",
                  {{"error", (broker.ok() ? created.error() : broker.error()).message}});
@@ -407,7 +407,7 @@ bool Daemon::Start() {
     rd_kafka_metadata_destroy(md);
   }
   if (eos_) {
-    Result<bool> ensured = EnsureDecisionsTopic(producer_, decisions_topic_, input_partitions_,
+    Result<void> ensured = EnsureDecisionsTopic(producer_, decisions_topic_, input_partitions_,
                                                 DecisionsRetentionMs(*config_));
     if (!ensured.ok()) {
       log::Error("exactly_once needs the decisions topic", {{"error", ensured.error().message}});
@@ -1265,20 +1265,20 @@ void Daemon::UpdateLag() {
 }
 
 void Daemon::Reload(const char* why) {
-  ConfigLoadResult loaded = LoadConfigFile(options_.config_path);
-  if (!loaded.config) {
+  auto loaded = LoadConfigFile(options_.config_path);
+  if (!loaded.ok()) {
     std::string errors;
-    for (const ConfigError& e : loaded.errors)
+    for (const ConfigError& e : loaded.error())
       errors += (errors.empty() ? "" : "; ") + e.ToString();
     log::Error("reload failed; the running config stays", {{"why", why}, {"errors", errors}});
     metrics_.ConfigReload(false);
     return;
   }
   if (embedded_) {
-    Result<bool> created = embedded_->CreateTopicsFor(*loaded.config);
+    Result<void> created = embedded_->CreateTopicsFor(**loaded);
     if (!created.ok()) log::Warn("embedded broker", {{"error", created.error().message}});
   }
-  config_ = loaded.config;
+  config_ = *loaded;
   for (auto& [number, p] : partitions_) p->engine.SetRuleSet(config_->rules);
   metrics_.ConfigReload(true);
   SyncCounters();
