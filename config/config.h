@@ -60,6 +60,9 @@ Result<std::shared_ptr<const Config>, std::vector<ConfigError>> LoadConfigString
 bool ParseDuration(std::string_view text, int64_t& out_ns);
 bool ParseSize(std::string_view text, uint64_t& out_bytes);
 
+// Lowercase hex SHA-256 of `data` (libcrypto), the config_version stamped on routed items.
+std::string Sha256Hex(std::string_view data);
+
 // Exit code for config errors (sysexits EX_CONFIG).
 constexpr int kExitConfig = 78;
 

@@ -14,7 +14,6 @@
 #include <sstream>
 
 #include "config/config.h"
-#include "config/sha256.h"
 #include "config/source_map.h"
 
 namespace triaged {

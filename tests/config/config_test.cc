@@ -8,7 +8,6 @@
 #include <map>
 #include <string>
 
-#include "config/sha256.h"
 #include "config/source_map.h"
 
 namespace triaged {
@@ -103,24 +102,6 @@ TEST(Sha256Test, Fips180Vectors) {
             "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
   EXPECT_EQ(Sha256Hex(std::string(1'000'000, 'a')),
             "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
-}
-
-TEST(Sha256Test, IncrementalUpdatesMatchOneShot) {
-  std::string msg(1000, 'x');
-  for (size_t i = 0; i < msg.size(); ++i) msg[i] = static_cast<char>('a' + i % 26);
-  for (size_t split : {0, 1, 55, 56, 63, 64, 65, 127, 999}) {
-    Sha256 sha;
-    sha.Update(std::string_view(msg).substr(0, split));
-    sha.Update(std::string_view(msg).substr(split));
-    auto digest = sha.Final();
-    std::string hex;
-    for (uint8_t b : digest) {
-      char buf[3];
-      std::snprintf(buf, sizeof buf, "%02x", b);
-      hex += buf;
-    }
-    EXPECT_EQ(hex, Sha256Hex(msg)) << "split at " << split;
-  }
 }
 
 // ---------------------------------------------------------------------------------------------
