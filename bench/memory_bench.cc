@@ -41,9 +41,9 @@ int Main(int argc, char** argv) {
       "  max_open_traces: " + std::to_string(target * 2 + 1000) + "\n"
       "destinations:\n  q: {kind: queue, topic: q}\n"
       "rules:\n  - name: down\n    when: feedback.thumbs.label == \"down\"\n    route_to: [q]\n";
-  ConfigLoadResult loaded = LoadConfigString(yaml, "memory_bench.yaml");
-  if (!loaded.config) {
-    for (const auto& e : loaded.errors) std::fprintf(stderr, "%s\n", e.ToString().c_str());
+  auto loaded = LoadConfigString(yaml, "memory_bench.yaml");
+  if (!loaded.ok()) {
+    for (const auto& e : loaded.error()) std::fprintf(stderr, "%s\n", e.ToString().c_str());
     return 1;
   }
   TrafficOptions options;
@@ -52,7 +52,7 @@ int Main(int argc, char** argv) {
   options.start_ns = 1'793'527'200'000'000'000;
   TrafficGenerator generator(options);
 
-  Engine engine(loaded.config->rules);
+  Engine engine((*loaded)->rules);
   Outbox outbox(/*with_documents=*/false);
   uint64_t routed = 0;
   malloc_trim(0);

@@ -127,12 +127,12 @@ std::shared_ptr<const Config> RuleSetOf(int n, const std::string& trace_yaml = "
     yaml += "  - name: r" + std::to_string(i) + "\n    when: \"" + conditions[i % 6] +
             "\"\n    sample: 50%\n    route_to: [" + (i % 2 ? "q" : "d") + "]\n";
   }
-  ConfigLoadResult loaded = LoadConfigString(yaml, "bench.yaml");
-  if (!loaded.config) {
-    for (const auto& e : loaded.errors) std::fprintf(stderr, "%s\n", e.ToString().c_str());
+  auto loaded = LoadConfigString(yaml, "bench.yaml");
+  if (!loaded.ok()) {
+    for (const auto& e : loaded.error()) std::fprintf(stderr, "%s\n", e.ToString().c_str());
     std::abort();
   }
-  return loaded.config;
+  return *std::move(loaded);
 }
 
 // A closed trace: a root span, four children, a thumbs-down and a judge score.

@@ -1,8 +1,11 @@
 #include "config/config.h"
 
+#include <openssl/evp.h>
+
 #include <cerrno>
 #include <cstring>
 #include <cstdio>
+#include <new>
 
 namespace triaged {
 namespace {
@@ -35,6 +38,23 @@ std::string ConfigError::ToString() const {
   out += ": ";
   out += message;
   return out;
+}
+
+std::string Sha256Hex(std::string_view data) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int size = 0;
+  // With the built-in SHA-256 this fails only when libcrypto cannot allocate.
+  if (EVP_Digest(data.data(), data.size(), digest, &size, EVP_sha256(), nullptr) != 1) {
+    throw std::bad_alloc();
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hex;
+  hex.reserve(2 * size);
+  for (unsigned int i = 0; i < size; ++i) {
+    hex += kHex[digest[i] >> 4];
+    hex += kHex[digest[i] & 0xf];
+  }
+  return hex;
 }
 
 bool ParseDuration(std::string_view text, int64_t& out_ns) {
@@ -116,11 +136,11 @@ bool ParseSize(std::string_view text, uint64_t& out_bytes) {
   return true;
 }
 
-ConfigLoadResult LoadConfigFile(const std::string& path, EnvLookup getenv_fn) {
+Result<std::shared_ptr<const Config>, std::vector<ConfigError>> LoadConfigFile(
+    const std::string& path, EnvLookup getenv_fn) {
   auto fail = [&](int err) {
-    ConfigLoadResult result;
-    result.errors.push_back({path, 0, 0, std::string("cannot read: ") + std::strerror(err)});
-    return result;
+    return std::vector<ConfigError>{
+        {path, 0, 0, std::string("cannot read: ") + std::strerror(err)}};
   };
   std::FILE* f = std::fopen(path.c_str(), "rb");
   if (f == nullptr) return fail(errno);

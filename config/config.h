@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "rules/decode.h"
+#include "rules/result.h"
 #include "rules/ruleset.h"
 
 namespace triaged {
@@ -46,21 +47,21 @@ struct ConfigError {
   std::string ToString() const;
 };
 
-struct ConfigLoadResult {
-  std::shared_ptr<const Config> config;  // null on error
-  std::vector<ConfigError> errors;       // all errors found, in file order
-};
-
-// Loads and validates a config file. `getenv` is injectable for tests (null = ::getenv).
+// Loads and validates a config file: the config (never null), or all errors found, in file
+// order (never empty). `getenv` is injectable for tests (null = ::getenv).
 using EnvLookup = const char* (*)(const char*);
-ConfigLoadResult LoadConfigFile(const std::string& path, EnvLookup getenv_fn = nullptr);
-ConfigLoadResult LoadConfigString(const std::string& text, const std::string& path,
-                                  EnvLookup getenv_fn = nullptr);
+Result<std::shared_ptr<const Config>, std::vector<ConfigError>> LoadConfigFile(
+    const std::string& path, EnvLookup getenv_fn = nullptr);
+Result<std::shared_ptr<const Config>, std::vector<ConfigError>> LoadConfigString(
+    const std::string& text, const std::string& path, EnvLookup getenv_fn = nullptr);
 
 // Parses `10s`, `250ms`, `5m`, `1h`, `2d` into nanoseconds; `4MiB`, `512KiB`, `1GiB`, `100` into
 // bytes. Return false on a malformed value.
 bool ParseDuration(std::string_view text, int64_t& out_ns);
 bool ParseSize(std::string_view text, uint64_t& out_bytes);
+
+// Lowercase hex SHA-256 of `data` (libcrypto), the config_version stamped on routed items.
+std::string Sha256Hex(std::string_view data);
 
 // Exit code for config errors (sysexits EX_CONFIG).
 constexpr int kExitConfig = 78;

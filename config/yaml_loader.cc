@@ -14,7 +14,6 @@
 #include <sstream>
 
 #include "config/config.h"
-#include "config/sha256.h"
 #include "config/source_map.h"
 
 namespace triaged {
@@ -590,19 +589,19 @@ void Loader::LoadRule(const YAML::Node& node, size_t index, RuleSet& rules,
           if (is_when) has_when = true;
           auto text = String(v, w, key);
           if (!text) return;
-          CompileResult compiled =
+          auto compiled =
               CompileExpression(*text, is_when ? ExprKind::kBoolean : ExprKind::kString);
-          if (compiled.error || compiled.expr == nullptr) {
-            ExprError err = compiled.error.value_or(ExprError{0, "invalid expression"});
+          if (!compiled.ok()) {
+            const ExprError& err = compiled.error();
             ErrorInScalar(v, std::min(err.offset, text->size()), w.prefix + err.message);
             return;
           }
           if (is_when) {
             rule.when_text = *text;
-            rule.when = compiled.expr;
+            rule.when = *std::move(compiled);
           } else {
             rule.sample_key_text = *text;
-            rule.sample_key = compiled.expr;
+            rule.sample_key = *std::move(compiled);
           }
         } else if (key == "route_to") {
           has_route = true;
@@ -731,9 +730,8 @@ std::optional<YAML::Mark> ParserStalls(const std::string& text) {
 
 }  // namespace
 
-ConfigLoadResult LoadConfigString(const std::string& text, const std::string& path,
-                                  EnvLookup getenv_fn) {
-  ConfigLoadResult result;
+Result<std::shared_ptr<const Config>, std::vector<ConfigError>> LoadConfigString(
+    const std::string& text, const std::string& path, EnvLookup getenv_fn) {
   std::vector<ExpandError> expand_errors;
   ExpandedText expanded = ExpandedText::Expand(text, getenv_fn, expand_errors);
   Loader loader(path, text, expanded);
@@ -759,13 +757,13 @@ ConfigLoadResult LoadConfigString(const std::string& text, const std::string& pa
     loader.Error(YAML::Mark::null_mark(), std::string("cannot parse: ") + e.what());
   }
 
-  result.errors = std::move(loader.errors());
-  std::stable_sort(result.errors.begin(), result.errors.end(), ErrorLess);
-  if (result.errors.empty()) {
-    config->rules = std::move(rules);
-    result.config = std::move(config);
+  std::vector<ConfigError>& errors = loader.errors();
+  if (!errors.empty()) {
+    std::stable_sort(errors.begin(), errors.end(), ErrorLess);
+    return std::move(errors);
   }
-  return result;
+  config->rules = std::move(rules);
+  return config;
 }
 
 }  // namespace triaged

@@ -37,7 +37,7 @@ int RunBroker(const BrokerOptions& options, std::ostream& out, std::ostream& err
     return kExitFailure;
   }
   {
-    Result<bool> created = broker.value()->CreateTopicsFor(*config, options.partitions);
+    Result<void> created = broker.value()->CreateTopicsFor(*config, options.partitions);
     if (!created.ok()) {
       log::Error("cannot create topics", {{"error", created.error().message}});
       return kExitFailure;

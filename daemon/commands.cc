@@ -16,9 +16,10 @@
 namespace triaged {
 
 std::shared_ptr<const Config> LoadConfigOrReport(const std::string& path, std::ostream& err) {
-  ConfigLoadResult loaded = LoadConfigFile(path);
-  for (const ConfigError& e : loaded.errors) err << e.ToString() << "\n";
-  return loaded.config;
+  auto loaded = LoadConfigFile(path);
+  if (loaded.ok()) return *std::move(loaded);
+  for (const ConfigError& e : loaded.error()) err << e.ToString() << "\n";
+  return nullptr;
 }
 
 bool ForEachInputLine(const std::vector<std::string>& inputs, std::ostream& err,

@@ -35,20 +35,17 @@ EmbeddedBroker::~EmbeddedBroker() {
   if (handle_ != nullptr) rd_kafka_destroy(handle_);
 }
 
-Result<bool> EmbeddedBroker::CreateTopic(const std::string& name, int partitions) {
+Result<void> EmbeddedBroker::CreateTopic(const std::string& name, int partitions) {
   const rd_kafka_resp_err_t e = rd_kafka_mock_topic_create(cluster_, name.c_str(), partitions, 1);
   if (e != RD_KAFKA_RESP_ERR_NO_ERROR && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
     return MakeError("embedded_broker", "cannot create topic " + name + ": " + rd_kafka_err2str(e));
   }
-  return true;
+  return {};
 }
 
-Result<bool> EmbeddedBroker::CreateTopicsFor(const Config& config, int partitions) {
-  for (const std::string& topic : ConfigTopics(config)) {
-    Result<bool> created = CreateTopic(topic, partitions);
-    if (!created.ok()) return created;
-  }
-  return true;
+Result<void> EmbeddedBroker::CreateTopicsFor(const Config& config, int partitions) {
+  for (const std::string& topic : ConfigTopics(config)) TRIAGED_TRY(CreateTopic(topic, partitions));
+  return {};
 }
 
 std::vector<std::string> ConfigTopics(const Config& config) {

@@ -33,9 +33,9 @@ class EmbeddedBroker {
   const std::string& bootstrap() const { return bootstrap_; }
 
   // Creates a topic; an existing topic is left as it is.
-  Result<bool> CreateTopic(const std::string& name, int partitions);
+  Result<void> CreateTopic(const std::string& name, int partitions);
   // The topics a config names: both inputs (co-partitioned), every destination, dead letters.
-  Result<bool> CreateTopicsFor(const Config& config, int partitions = kEmbeddedPartitions);
+  Result<void> CreateTopicsFor(const Config& config, int partitions = kEmbeddedPartitions);
 
   // For fault injection (rd_kafka_mock_broker_set_down, push_request_errors, ...).
   rd_kafka_mock_cluster_t* cluster() const { return cluster_; }

@@ -162,7 +162,7 @@ int PartitionCount(rd_kafka_t* rk, const std::string& topic) {
 
 }  // namespace
 
-Result<bool> EnsureDecisionsTopic(rd_kafka_t* admin, const std::string& topic, int partitions,
+Result<void> EnsureDecisionsTopic(rd_kafka_t* admin, const std::string& topic, int partitions,
                                   int64_t retention_ms) {
   int count = PartitionCount(admin, topic);
   if (count < 0) return MakeError("decisions_topic", "cannot read metadata of " + topic);
@@ -209,7 +209,7 @@ Result<bool> EnsureDecisionsTopic(rd_kafka_t* admin, const std::string& topic, i
                                             " partitions; it needs one per input partition (" +
                                             std::to_string(partitions) + ")");
   }
-  return true;
+  return {};
 }
 
 Result<uint64_t> ReadDecisions(rd_kafka_t* reader, const std::string& topic,

@@ -66,7 +66,7 @@ class InstanceId {
 
 // Creates the decisions topic (compact,delete; `partitions` partitions) unless it exists, and
 // checks an existing one has at least `partitions` partitions. `admin` is any client handle.
-Result<bool> EnsureDecisionsTopic(rd_kafka_t* admin, const std::string& topic, int partitions,
+Result<void> EnsureDecisionsTopic(rd_kafka_t* admin, const std::string& topic, int partitions,
                                   int64_t retention_ms);
 
 // Reads the committed decision records of `partitions` from the beginning to their end.

@@ -318,7 +318,7 @@ bool Daemon::Start() {
   // Connects the producer to the cluster now rather than with the first routed item.
   ClusterAnswers(clients_.producer.get(), 5000);
   if (eos_) {
-    Result<bool> ensured = EnsureDecisionsTopic(clients_.producer.get(), decisions_topic_,
+    Result<void> ensured = EnsureDecisionsTopic(clients_.producer.get(), decisions_topic_,
                                                 input_partitions_, DecisionsRetentionMs(*config_));
     if (!ensured.ok()) {
       log::Error("exactly_once needs the decisions topic", {{"error", ensured.error().message}});
@@ -784,13 +784,14 @@ void Daemon::UpdateLag() {
 // Only what can change safely is swapped (DESIGN §6 Reload): the rules and what goes with them.
 // The clients keep the topics, group and settings they were started with.
 void Daemon::Reload(const char* why) {
-  ConfigLoadResult loaded = LoadConfigFile(options_.config_path);
+  auto loaded = LoadConfigFile(options_.config_path);
   std::string errors;
-  for (const ConfigError& e : loaded.errors) errors += (errors.empty() ? "" : "; ") + e.ToString();
-  if (loaded.config) {
-    if (Result<void> reloadable = CheckReloadable(*config_, *loaded.config); !reloadable.ok()) {
-      errors = reloadable.error().message;
+  if (!loaded.ok()) {
+    for (const ConfigError& e : loaded.error()) {
+      errors += (errors.empty() ? "" : "; ") + e.ToString();
     }
+  } else if (Result<void> reloadable = CheckReloadable(*config_, **loaded); !reloadable.ok()) {
+    errors = reloadable.error().message;
   }
   if (!errors.empty()) {
     log::Error("reload failed; the running config stays", {{"why", why}, {"errors", errors}});
@@ -798,10 +799,10 @@ void Daemon::Reload(const char* why) {
     return;
   }
   if (embedded_) {
-    Result<bool> created = embedded_->CreateTopicsFor(*loaded.config);
+    Result<void> created = embedded_->CreateTopicsFor(**loaded);
     if (!created.ok()) log::Warn("embedded broker", {{"error", created.error().message}});
   }
-  config_ = loaded.config;
+  config_ = *loaded;
   for (auto& [number, p] : partitions_.all()) p->engine.SetRuleSet(config_->rules);
   metrics_.ConfigReload(true);
   SyncCounters();

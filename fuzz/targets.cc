@@ -74,10 +74,10 @@ void ReplayLineTarget(const uint8_t* data, size_t size) {
 }
 
 void ConfigTarget(const uint8_t* data, size_t size) {
-  const ConfigLoadResult r =
-      LoadConfigString(std::string(View(data, size)), "fuzz.yaml", NoEnvironment);
-  Check((r.config != nullptr) != !r.errors.empty(), "a config both loaded and refused");
-  for (const ConfigError& e : r.errors) {
+  const auto r = LoadConfigString(std::string(View(data, size)), "fuzz.yaml", NoEnvironment);
+  Check(r.ok() ? *r != nullptr : !r.error().empty(), "a config neither loaded nor refused");
+  if (r.ok()) return;
+  for (const ConfigError& e : r.error()) {
     Check(e.line >= 0 && e.column >= 0 && !e.message.empty(), "an error without a place");
   }
 }
@@ -85,12 +85,12 @@ void ConfigTarget(const uint8_t* data, size_t size) {
 void ExpressionTarget(const uint8_t* data, size_t size) {
   const std::string_view text = View(data, size);
   for (ExprKind kind : {ExprKind::kBoolean, ExprKind::kString, ExprKind::kAny}) {
-    const CompileResult r = CompileExpression(text, kind);
-    Check((r.expr != nullptr) != r.error.has_value(), "an expression both compiled and refused");
-    if (!r.expr) continue;
+    const auto r = CompileExpression(text, kind);
+    Check(!r.ok() || *r != nullptr, "an expression compiled to nothing");
+    if (!r.ok()) continue;
     // Evaluate on an empty trace and on one with a span and an annotation.
     Trace empty("t0");
-    (void)r.expr->Evaluate(empty);
+    (void)(*r)->Evaluate(empty);
     Trace full("t1");
     Span s;
     s.trace_id = "t1";
@@ -105,7 +105,7 @@ void ExpressionTarget(const uint8_t* data, size_t size) {
     a.score = 0;
     a.label = "down";
     full.AddAnnotation(std::move(a));
-    (void)r.expr->Evaluate(full);
+    (void)(*r)->Evaluate(full);
   }
 }
 

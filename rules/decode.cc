@@ -24,14 +24,6 @@ namespace triaged {
 namespace {
 
 using rapidjson::Value;
-using MaybeError = std::optional<Error>;
-
-#define DECODE_TRY(expr)                   \
-  do {                                     \
-    if (MaybeError decode_err_ = (expr)) { \
-      return *std::move(decode_err_);      \
-    }                                      \
-  } while (false)
 
 Error Err(const char* reason, std::string message) { return Error{reason, std::move(message)}; }
 
@@ -109,7 +101,7 @@ bool DepthWithin(std::string_view bytes, int max_depth) {
   return true;
 }
 
-MaybeError Parse(std::string_view bytes, const DecodeLimits& limits, rapidjson::Document& doc) {
+Result<void> Parse(std::string_view bytes, const DecodeLimits& limits, rapidjson::Document& doc) {
   if (bytes.size() > limits.max_message_bytes) {
     return Err(reason::kTooLarge, "message of " + std::to_string(bytes.size()) +
                                       " bytes exceeds the limit of " +
@@ -129,15 +121,15 @@ MaybeError Parse(std::string_view bytes, const DecodeLimits& limits, rapidjson::
   if (!doc.IsObject()) {
     return Err(reason::kNotAnObject, "the message must be a JSON object");
   }
-  return std::nullopt;
+  return {};
 }
 
 // ---------------------------------------------------------------------------------------------
-// Field readers. Each returns an Error naming the field, or nullopt on success.
+// Field readers. Each returns an Error naming the field, or success.
 
 // An id: required ones report `missing_reason` when absent, null or empty.
-MaybeError ReadId(const Value& obj, std::string_view where, std::string_view key, bool required,
-                  const char* missing_reason, std::string& out) {
+Result<void> ReadId(const Value& obj, std::string_view where, std::string_view key, bool required,
+                    const char* missing_reason, std::string& out) {
   out.clear();
   const Value* v = Member(obj, key);
   if (v != nullptr && !v->IsString()) {
@@ -145,43 +137,43 @@ MaybeError ReadId(const Value& obj, std::string_view where, std::string_view key
   }
   if (v == nullptr || v->GetStringLength() == 0) {
     if (required) return Err(missing_reason, Path(where, key) + " is missing");
-    return std::nullopt;
+    return {};
   }
   if (!NormalizeId(Str(*v), out)) {
     return Err(reason::kInvalidValue,
                Path(where, key) + " must be printable ASCII of at most 128 bytes");
   }
-  return std::nullopt;
+  return {};
 }
 
-MaybeError ReadString(const Value& obj, std::string_view where, std::string_view key,
-                      std::optional<std::string>& out) {
+Result<void> ReadString(const Value& obj, std::string_view where, std::string_view key,
+                        std::optional<std::string>& out) {
   out.reset();
   const Value* v = Member(obj, key);
-  if (v == nullptr) return std::nullopt;
+  if (v == nullptr) return {};
   if (!v->IsString()) return Err(reason::kWrongType, Path(where, key) + " must be a string");
   out.emplace(Str(*v));
-  return std::nullopt;
+  return {};
 }
 
-MaybeError ReadRequiredString(const Value& obj, std::string_view where, std::string_view key,
-                              std::string& out) {
+Result<void> ReadRequiredString(const Value& obj, std::string_view where, std::string_view key,
+                                std::string& out) {
   std::optional<std::string> s;
-  DECODE_TRY(ReadString(obj, where, key, s));
+  TRIAGED_TRY(ReadString(obj, where, key, s));
   if (!s) return Err(reason::kMissingField, Path(where, key) + " is missing");
   out = std::move(*s);
-  return std::nullopt;
+  return {};
 }
 
 // Unix nanoseconds: a non-negative integer, or the same as a decimal string (OTLP writes
 // 64-bit integers as strings). Anything beyond int64 is garbage, not a time.
-MaybeError ReadNanos(const Value* v, const std::string& field, std::optional<int64_t>& out) {
+Result<void> ReadNanos(const Value* v, const std::string& field, std::optional<int64_t>& out) {
   out.reset();
-  if (v == nullptr) return std::nullopt;
+  if (v == nullptr) return {};
   if (v->IsNumber()) {
     if (v->IsInt64() && v->GetInt64() >= 0) {
       out = v->GetInt64();
-      return std::nullopt;
+      return {};
     }
     return Err(reason::kInvalidValue,
                field + " must be a non-negative integer of unix nanoseconds within int64");
@@ -199,7 +191,7 @@ MaybeError ReadNanos(const Value* v, const std::string& field, std::optional<int
                field + " must be a decimal string of unix nanoseconds within int64");
   }
   out = static_cast<int64_t>(n);
-  return std::nullopt;
+  return {};
 }
 
 // RFC 3339. A timestamp without an offset is read as UTC: Python's isoformat() of a naive
@@ -215,36 +207,36 @@ bool ParseTimeLenient(std::string_view text, int64_t& ns) {
   return ParseRfc3339(with_zone, ns);
 }
 
-MaybeError ReadRfc3339(const Value* v, const std::string& field, std::optional<int64_t>& out) {
+Result<void> ReadRfc3339(const Value* v, const std::string& field, std::optional<int64_t>& out) {
   out.reset();
-  if (v == nullptr) return std::nullopt;
+  if (v == nullptr) return {};
   if (!v->IsString()) return Err(reason::kWrongType, field + " must be an RFC 3339 string");
   int64_t ns = 0;
   if (!ParseTimeLenient(Str(*v), ns)) {
     return Err(reason::kInvalidValue, field + " is not a valid RFC 3339 timestamp");
   }
   out = ns;
-  return std::nullopt;
+  return {};
 }
 
 // A score: a finite number or null/absent.
-MaybeError ReadScore(const Value* v, const std::string& field, std::optional<double>& out) {
+Result<void> ReadScore(const Value* v, const std::string& field, std::optional<double>& out) {
   out.reset();
-  if (v == nullptr) return std::nullopt;
+  if (v == nullptr) return {};
   if (!v->IsNumber()) return Err(reason::kWrongType, field + " must be a number or null");
   const double d = v->GetDouble();
   if (!std::isfinite(d)) return Err(reason::kInvalidValue, field + " must be finite");
   out = d;
-  return std::nullopt;
+  return {};
 }
 
-MaybeError ReadMetadata(const Value& obj, std::string_view key, std::string& out) {
+Result<void> ReadMetadata(const Value& obj, std::string_view key, std::string& out) {
   out = "{}";
   const Value* v = Member(obj, key);
-  if (v == nullptr) return std::nullopt;
+  if (v == nullptr) return {};
   if (!v->IsObject()) return Err(reason::kWrongType, Path("", key) + " must be an object");
   out = CompactJson(*v);
-  return std::nullopt;
+  return {};
 }
 
 // Status as OTLP writes it (0/1/2, STATUS_CODE_*) or as people write it (ok/error/unset).
@@ -296,12 +288,13 @@ const char* MapName(std::string_view text, std::initializer_list<Mapping> table)
 // ---------------------------------------------------------------------------------------------
 // Attributes
 
-MaybeError CheckCount(const Attributes& out, const DecodeLimits& limits, const std::string& field) {
+Result<void> CheckCount(const Attributes& out, const DecodeLimits& limits,
+                        const std::string& field) {
   if (out.size() > limits.max_attributes) {
     return Err(reason::kTooLarge,
                field + " has more than " + std::to_string(limits.max_attributes) + " attributes");
   }
-  return std::nullopt;
+  return {};
 }
 
 // A plain JSON value as an attribute value. Objects inside arrays cannot be flattened into
@@ -321,36 +314,36 @@ AttrValue FromJson(const Value& v) {
 }
 
 // A native attribute object; nested objects flatten into dotted keys.
-MaybeError FlattenObject(const Value& obj, const std::string& prefix, const DecodeLimits& limits,
-                         const std::string& field, Attributes& out) {
+Result<void> FlattenObject(const Value& obj, const std::string& prefix, const DecodeLimits& limits,
+                           const std::string& field, Attributes& out) {
   for (const auto& m : obj.GetObject()) {
     std::string key =
         prefix.empty() ? std::string(Str(m.name)) : prefix + "." + std::string(Str(m.name));
     if (m.value.IsObject()) {
-      DECODE_TRY(FlattenObject(m.value, key, limits, field, out));
+      TRIAGED_TRY(FlattenObject(m.value, key, limits, field, out));
       continue;
     }
     out.emplace_back(std::move(key), FromJson(m.value));
-    DECODE_TRY(CheckCount(out, limits, field));
+    TRIAGED_TRY(CheckCount(out, limits, field));
   }
-  return std::nullopt;
+  return {};
 }
 
-MaybeError ReadNativeAttributes(const Value& obj, std::string_view key, const DecodeLimits& limits,
-                                Attributes& out) {
+Result<void> ReadNativeAttributes(const Value& obj, std::string_view key,
+                                  const DecodeLimits& limits, Attributes& out) {
   const Value* v = Member(obj, key);
-  if (v == nullptr) return std::nullopt;
+  if (v == nullptr) return {};
   const std::string field = Path("", key);
   if (!v->IsObject()) return Err(reason::kWrongType, field + " must be an object");
   return FlattenObject(*v, "", limits, field, out);
 }
 
-MaybeError OtlpKeyValues(const Value& list, const std::string& prefix, const DecodeLimits& limits,
-                         const std::string& field, Attributes& out);
+Result<void> OtlpKeyValues(const Value& list, const std::string& prefix, const DecodeLimits& limits,
+                           const std::string& field, Attributes& out);
 
 // One OTLP AnyValue. kvlistValue is handled by the caller (it flattens into several keys);
 // inside an array it is kept as compact JSON text.
-MaybeError OtlpAnyValue(const Value& any, const std::string& field, AttrValue& out) {
+Result<void> OtlpAnyValue(const Value& any, const std::string& field, AttrValue& out) {
   if (!any.IsObject()) return Err(reason::kWrongType, field + " must be an AnyValue object");
   if (const Value* v = Member(any, "stringValue")) {
     if (!v->IsString()) return Err(reason::kWrongType, field + ".stringValue must be a string");
@@ -409,7 +402,7 @@ MaybeError OtlpAnyValue(const Value& any, const std::string& field, AttrValue& o
           continue;
         }
         AttrValue value;
-        DECODE_TRY(OtlpAnyValue(item, item_field, value));
+        TRIAGED_TRY(OtlpAnyValue(item, item_field, value));
         items.push_back(std::move(value));
       }
     }
@@ -422,19 +415,19 @@ MaybeError OtlpAnyValue(const Value& any, const std::string& field, AttrValue& o
   } else {
     out = AttrValue::Null();  // an empty AnyValue
   }
-  return std::nullopt;
+  return {};
 }
 
 // An OTLP list of KeyValue {key, value: AnyValue}; kvlistValue flattens into `key.subkey`.
-MaybeError OtlpKeyValues(const Value& list, const std::string& prefix, const DecodeLimits& limits,
-                         const std::string& field, Attributes& out) {
+Result<void> OtlpKeyValues(const Value& list, const std::string& prefix, const DecodeLimits& limits,
+                           const std::string& field, Attributes& out) {
   if (!list.IsArray()) return Err(reason::kWrongType, field + " must be an array");
   size_t idx = 0;
   for (const Value& kv : list.GetArray()) {
     const std::string kv_field = field + "[" + std::to_string(idx++) + "]";
     if (!kv.IsObject()) return Err(reason::kWrongType, kv_field + " must be an object");
     std::string key;
-    DECODE_TRY(ReadRequiredString(kv, kv_field, "key", key));
+    TRIAGED_TRY(ReadRequiredString(kv, kv_field, "key", key));
     if (!prefix.empty()) key = prefix + "." + key;
     const Value* value = Member(kv, "value");
     if (value != nullptr && value->IsObject()) {
@@ -443,18 +436,18 @@ MaybeError OtlpKeyValues(const Value& list, const std::string& prefix, const Dec
           return Err(reason::kWrongType, kv_field + ".value.kvlistValue must be an object");
         }
         if (const Value* values = Member(*kvlist, "values")) {
-          DECODE_TRY(
+          TRIAGED_TRY(
               OtlpKeyValues(*values, key, limits, kv_field + ".value.kvlistValue.values", out));
         }
         continue;
       }
     }
     AttrValue attr;
-    if (value != nullptr) DECODE_TRY(OtlpAnyValue(*value, kv_field + ".value", attr));
+    if (value != nullptr) TRIAGED_TRY(OtlpAnyValue(*value, kv_field + ".value", attr));
     out.emplace_back(std::move(key), std::move(attr));
-    DECODE_TRY(CheckCount(out, limits, field));
+    TRIAGED_TRY(CheckCount(out, limits, field));
   }
-  return std::nullopt;
+  return {};
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -483,7 +476,7 @@ void FinishMessage(std::string_view bytes, DecodedMessage& msg) {
 }
 
 // A time given as unix nanos (`<base>_unix_nano`) or RFC 3339 (`<base>`); nanos win.
-MaybeError ReadNativeTime(const Value& obj, std::string_view base, std::optional<int64_t>& out) {
+Result<void> ReadNativeTime(const Value& obj, std::string_view base, std::optional<int64_t>& out) {
   const std::string nano_key = std::string(base) + "_unix_nano";
   if (const Value* v = Member(obj, nano_key)) return ReadNanos(v, nano_key, out);
   return ReadRfc3339(Member(obj, base), std::string(base), out);
@@ -497,23 +490,23 @@ std::optional<std::string> ReadText(const Value& obj, std::string_view key) {
   return CompactJson(*v);
 }
 
-MaybeError DecodeNativeSpan(const Value& obj, const DecodeLimits& limits, Span& span) {
-  DECODE_TRY(ReadId(obj, "", "trace_id", true, reason::kMissingTraceId, span.trace_id));
-  DECODE_TRY(ReadId(obj, "", "span_id", true, reason::kMissingField, span.span_id));
-  DECODE_TRY(ReadId(obj, "", "parent_span_id", false, reason::kMissingField, span.parent_span_id));
+Result<void> DecodeNativeSpan(const Value& obj, const DecodeLimits& limits, Span& span) {
+  TRIAGED_TRY(ReadId(obj, "", "trace_id", true, reason::kMissingTraceId, span.trace_id));
+  TRIAGED_TRY(ReadId(obj, "", "span_id", true, reason::kMissingField, span.span_id));
+  TRIAGED_TRY(ReadId(obj, "", "parent_span_id", false, reason::kMissingField, span.parent_span_id));
   std::optional<std::string> s;
-  DECODE_TRY(ReadString(obj, "", "name", s));
+  TRIAGED_TRY(ReadString(obj, "", "name", s));
   span.name = s.value_or("");
-  DECODE_TRY(ReadNativeTime(obj, "start_time", span.start_ns));
-  DECODE_TRY(ReadNativeTime(obj, "end_time", span.end_ns));
-  DECODE_TRY(ReadString(obj, "", "status_message", s));
+  TRIAGED_TRY(ReadNativeTime(obj, "start_time", span.start_ns));
+  TRIAGED_TRY(ReadNativeTime(obj, "end_time", span.end_ns));
+  TRIAGED_TRY(ReadString(obj, "", "status_message", s));
   span.status_message = s.value_or("");
   if (const Value* status = Member(obj, "status")) {
     const Value* code = status;
     if (status->IsObject()) {  // {"code": ..., "message": ...}, as OTLP nests it
       code = Member(*status, "code");
       if (span.status_message.empty()) {
-        DECODE_TRY(ReadString(*status, "status", "message", s));
+        TRIAGED_TRY(ReadString(*status, "status", "message", s));
         span.status_message = s.value_or("");
       }
     } else if (!status->IsString()) {
@@ -523,26 +516,26 @@ MaybeError DecodeNativeSpan(const Value& obj, const DecodeLimits& limits, Span& 
       return Err(reason::kInvalidValue, "status must be one of ok, error, unset");
     }
   }
-  DECODE_TRY(ReadNativeAttributes(obj, "attributes", limits, span.attributes));
-  DECODE_TRY(ReadNativeAttributes(obj, "resource", limits, span.resource));
+  TRIAGED_TRY(ReadNativeAttributes(obj, "attributes", limits, span.attributes));
+  TRIAGED_TRY(ReadNativeAttributes(obj, "resource", limits, span.resource));
   span.input = ReadText(obj, "input");
   span.output = ReadText(obj, "output");
-  DECODE_TRY(ReadString(obj, "", "kind", s));
+  TRIAGED_TRY(ReadString(obj, "", "kind", s));
   span.kind = s.value_or("");
   ApplyCanonicalMapping(span);
-  return std::nullopt;
+  return {};
 }
 
 // A span event named gen_ai.evaluation.result: the OTel GenAI evaluation, attached to the span.
-MaybeError OtlpEvaluationEvent(const Value& event, const Span& span, const std::string& where,
-                               const DecodeLimits& limits, Annotation& a) {
+Result<void> OtlpEvaluationEvent(const Value& event, const Span& span, const std::string& where,
+                                 const DecodeLimits& limits, Annotation& a) {
   a.trace_id = span.trace_id;
   a.span_id = span.span_id;
   a.source = "llm_judge";
-  DECODE_TRY(ReadNanos(Member(event, "timeUnixNano"), where + ".timeUnixNano", a.timestamp_ns));
+  TRIAGED_TRY(ReadNanos(Member(event, "timeUnixNano"), where + ".timeUnixNano", a.timestamp_ns));
   Attributes attrs;
   if (const Value* list = Member(event, "attributes")) {
-    DECODE_TRY(OtlpKeyValues(*list, "", limits, where + ".attributes", attrs));
+    TRIAGED_TRY(OtlpKeyValues(*list, "", limits, where + ".attributes", attrs));
   }
   rapidjson::StringBuffer buf;
   rapidjson::Writer<rapidjson::StringBuffer> meta(buf);
@@ -587,22 +580,23 @@ MaybeError OtlpEvaluationEvent(const Value& event, const Span& span, const std::
   if (!have_name) {
     return Err(reason::kMissingField, where + " has no gen_ai.evaluation.name attribute");
   }
-  return std::nullopt;
+  return {};
 }
 
-MaybeError DecodeOtlpSpan(const Value& obj, const std::string& where, const Attributes& resource,
-                          const DecodeLimits& limits, DecodedMessage& msg) {
+Result<void> DecodeOtlpSpan(const Value& obj, const std::string& where, const Attributes& resource,
+                            const DecodeLimits& limits, DecodedMessage& msg) {
   if (!obj.IsObject()) return Err(reason::kWrongType, where + " must be an object");
   Span span;
-  DECODE_TRY(ReadId(obj, where, "traceId", true, reason::kMissingTraceId, span.trace_id));
-  DECODE_TRY(ReadId(obj, where, "spanId", true, reason::kMissingField, span.span_id));
-  DECODE_TRY(ReadId(obj, where, "parentSpanId", false, reason::kMissingField, span.parent_span_id));
+  TRIAGED_TRY(ReadId(obj, where, "traceId", true, reason::kMissingTraceId, span.trace_id));
+  TRIAGED_TRY(ReadId(obj, where, "spanId", true, reason::kMissingField, span.span_id));
+  TRIAGED_TRY(
+      ReadId(obj, where, "parentSpanId", false, reason::kMissingField, span.parent_span_id));
   std::optional<std::string> s;
-  DECODE_TRY(ReadString(obj, where, "name", s));
+  TRIAGED_TRY(ReadString(obj, where, "name", s));
   span.name = s.value_or("");
-  DECODE_TRY(
+  TRIAGED_TRY(
       ReadNanos(Member(obj, "startTimeUnixNano"), Path(where, "startTimeUnixNano"), span.start_ns));
-  DECODE_TRY(
+  TRIAGED_TRY(
       ReadNanos(Member(obj, "endTimeUnixNano"), Path(where, "endTimeUnixNano"), span.end_ns));
   if (const Value* status = Member(obj, "status")) {
     if (!status->IsObject())
@@ -612,11 +606,11 @@ MaybeError DecodeOtlpSpan(const Value& obj, const std::string& where, const Attr
         return Err(reason::kInvalidValue, Path(where, "status.code") + " must be 0, 1 or 2");
       }
     }
-    DECODE_TRY(ReadString(*status, Path(where, "status"), "message", s));
+    TRIAGED_TRY(ReadString(*status, Path(where, "status"), "message", s));
     span.status_message = s.value_or("");
   }
   if (const Value* attrs = Member(obj, "attributes")) {
-    DECODE_TRY(OtlpKeyValues(*attrs, "", limits, Path(where, "attributes"), span.attributes));
+    TRIAGED_TRY(OtlpKeyValues(*attrs, "", limits, Path(where, "attributes"), span.attributes));
   }
   span.resource = resource;
   if (const Value* events = Member(obj, "events")) {
@@ -630,16 +624,16 @@ MaybeError DecodeOtlpSpan(const Value& obj, const std::string& where, const Attr
       if (name == nullptr || !name->IsString() || Str(*name) != "gen_ai.evaluation.result")
         continue;
       Annotation a;
-      DECODE_TRY(OtlpEvaluationEvent(event, span, event_where, limits, a));
+      TRIAGED_TRY(OtlpEvaluationEvent(event, span, event_where, limits, a));
       msg.annotations.push_back(std::move(a));
     }
   }
   ApplyCanonicalMapping(span);
   msg.spans.push_back(std::move(span));
-  return std::nullopt;
+  return {};
 }
 
-MaybeError DecodeOtlp(const Value& root, const DecodeLimits& limits, DecodedMessage& msg) {
+Result<void> DecodeOtlp(const Value& root, const DecodeLimits& limits, DecodedMessage& msg) {
   const Value* rs_list = Member(root, "resourceSpans");
   if (rs_list == nullptr) return Err(reason::kMissingField, "resourceSpans is missing");
   if (!rs_list->IsArray()) return Err(reason::kWrongType, "resourceSpans must be an array");
@@ -652,7 +646,7 @@ MaybeError DecodeOtlp(const Value& root, const DecodeLimits& limits, DecodedMess
       if (!res->IsObject())
         return Err(reason::kWrongType, rs_where + ".resource must be an object");
       if (const Value* attrs = Member(*res, "attributes")) {
-        DECODE_TRY(OtlpKeyValues(*attrs, "", limits, rs_where + ".resource.attributes", resource));
+        TRIAGED_TRY(OtlpKeyValues(*attrs, "", limits, rs_where + ".resource.attributes", resource));
       }
     }
     // instrumentationLibrarySpans is the pre-1.0 name of scopeSpans.
@@ -671,13 +665,13 @@ MaybeError DecodeOtlp(const Value& root, const DecodeLimits& limits, DecodedMess
         if (!spans->IsArray()) return Err(reason::kWrongType, ss_where + ".spans must be an array");
         size_t sp_idx = 0;
         for (const Value& sp : spans->GetArray()) {
-          DECODE_TRY(
+          TRIAGED_TRY(
               DecodeOtlpSpan(sp, Indexed(ss_where, "spans", sp_idx++), resource, limits, msg));
         }
       }
     }
   }
-  return std::nullopt;
+  return {};
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -685,7 +679,7 @@ MaybeError DecodeOtlp(const Value& root, const DecodeLimits& limits, DecodedMess
 
 // The feedback timestamp: `timestamp_unix_nano` (nanos) wins over `timestamp` (RFC 3339), then
 // `created_at` (LangSmith, Phoenix API responses).
-MaybeError ReadFeedbackTime(const Value& obj, Annotation& a) {
+Result<void> ReadFeedbackTime(const Value& obj, Annotation& a) {
   if (const Value* v = Member(obj, "timestamp_unix_nano")) {
     return ReadNanos(v, "timestamp_unix_nano", a.timestamp_ns);
   }
@@ -693,14 +687,14 @@ MaybeError ReadFeedbackTime(const Value& obj, Annotation& a) {
   return ReadRfc3339(Member(obj, "created_at"), "created_at", a.timestamp_ns);
 }
 
-MaybeError DecodeNativeFeedback(const Value& obj, Annotation& a) {
-  DECODE_TRY(ReadId(obj, "", "trace_id", true, reason::kMissingTraceId, a.trace_id));
-  DECODE_TRY(ReadId(obj, "", "span_id", false, reason::kMissingField, a.span_id));
-  DECODE_TRY(ReadRequiredString(obj, "", "name", a.name));
-  DECODE_TRY(ReadScore(Member(obj, "score"), "score", a.score));
-  DECODE_TRY(ReadString(obj, "", "label", a.label));
-  DECODE_TRY(ReadString(obj, "", "explanation", a.explanation));
-  DECODE_TRY(ReadString(obj, "", "source", a.source));
+Result<void> DecodeNativeFeedback(const Value& obj, Annotation& a) {
+  TRIAGED_TRY(ReadId(obj, "", "trace_id", true, reason::kMissingTraceId, a.trace_id));
+  TRIAGED_TRY(ReadId(obj, "", "span_id", false, reason::kMissingField, a.span_id));
+  TRIAGED_TRY(ReadRequiredString(obj, "", "name", a.name));
+  TRIAGED_TRY(ReadScore(Member(obj, "score"), "score", a.score));
+  TRIAGED_TRY(ReadString(obj, "", "label", a.label));
+  TRIAGED_TRY(ReadString(obj, "", "explanation", a.explanation));
+  TRIAGED_TRY(ReadString(obj, "", "source", a.source));
   if (a.source) {
     *a.source = Lower(*a.source);
     if (*a.source != "end_user" && *a.source != "llm_judge" && *a.source != "human" &&
@@ -709,17 +703,17 @@ MaybeError DecodeNativeFeedback(const Value& obj, Annotation& a) {
                  "source must be one of end_user, llm_judge, human, code, support");
     }
   }
-  DECODE_TRY(ReadMetadata(obj, "metadata", a.metadata_json));
+  TRIAGED_TRY(ReadMetadata(obj, "metadata", a.metadata_json));
   return ReadFeedbackTime(obj, a);
 }
 
-MaybeError DecodePhoenix(const Value& obj, Annotation& a) {
+Result<void> DecodePhoenix(const Value& obj, Annotation& a) {
   // A span annotation without its trace id cannot be joined to a trace: dead letter.
-  DECODE_TRY(ReadId(obj, "", "trace_id", true, reason::kMissingTraceId, a.trace_id));
-  DECODE_TRY(ReadId(obj, "", "span_id", false, reason::kMissingField, a.span_id));
-  DECODE_TRY(ReadRequiredString(obj, "", "name", a.name));
+  TRIAGED_TRY(ReadId(obj, "", "trace_id", true, reason::kMissingTraceId, a.trace_id));
+  TRIAGED_TRY(ReadId(obj, "", "span_id", false, reason::kMissingField, a.span_id));
+  TRIAGED_TRY(ReadRequiredString(obj, "", "name", a.name));
   std::optional<std::string> kind;
-  DECODE_TRY(ReadString(obj, "", "annotator_kind", kind));
+  TRIAGED_TRY(ReadString(obj, "", "annotator_kind", kind));
   if (kind) {
     const char* source =
         MapName(*kind, {{"human", "human"}, {"llm", "llm_judge"}, {"code", "code"}});
@@ -730,21 +724,21 @@ MaybeError DecodePhoenix(const Value& obj, Annotation& a) {
   }
   if (const Value* result = Member(obj, "result")) {
     if (!result->IsObject()) return Err(reason::kWrongType, "result must be an object");
-    DECODE_TRY(ReadString(*result, "result", "label", a.label));
-    DECODE_TRY(ReadScore(Member(*result, "score"), "result.score", a.score));
-    DECODE_TRY(ReadString(*result, "result", "explanation", a.explanation));
+    TRIAGED_TRY(ReadString(*result, "result", "label", a.label));
+    TRIAGED_TRY(ReadScore(Member(*result, "score"), "result.score", a.score));
+    TRIAGED_TRY(ReadString(*result, "result", "explanation", a.explanation));
   }
-  DECODE_TRY(ReadMetadata(obj, "metadata", a.metadata_json));
+  TRIAGED_TRY(ReadMetadata(obj, "metadata", a.metadata_json));
   return ReadFeedbackTime(obj, a);
 }
 
-MaybeError DecodeLangfuse(const Value& obj, Annotation& a) {
-  DECODE_TRY(ReadId(obj, "", "traceId", true, reason::kMissingTraceId, a.trace_id));
-  DECODE_TRY(ReadId(obj, "", "observationId", false, reason::kMissingField, a.span_id));
-  DECODE_TRY(ReadRequiredString(obj, "", "name", a.name));
+Result<void> DecodeLangfuse(const Value& obj, Annotation& a) {
+  TRIAGED_TRY(ReadId(obj, "", "traceId", true, reason::kMissingTraceId, a.trace_id));
+  TRIAGED_TRY(ReadId(obj, "", "observationId", false, reason::kMissingField, a.span_id));
+  TRIAGED_TRY(ReadRequiredString(obj, "", "name", a.name));
   const Value* value = Member(obj, "value");
   std::optional<std::string> type;
-  DECODE_TRY(ReadString(obj, "", "dataType", type));
+  TRIAGED_TRY(ReadString(obj, "", "dataType", type));
   std::string t;
   if (type) {
     t = Lower(*type);
@@ -752,9 +746,9 @@ MaybeError DecodeLangfuse(const Value& obj, Annotation& a) {
     t = value->IsString() ? "categorical" : value->IsBool() ? "boolean" : "numeric";
   }
   std::optional<std::string> string_value;
-  DECODE_TRY(ReadString(obj, "", "stringValue", string_value));
+  TRIAGED_TRY(ReadString(obj, "", "stringValue", string_value));
   if (t == "numeric") {
-    DECODE_TRY(ReadScore(value, "value", a.score));
+    TRIAGED_TRY(ReadScore(value, "value", a.score));
   } else if (t == "boolean") {
     if (value != nullptr && value->IsBool()) {
       a.score = value->GetBool() ? 1.0 : 0.0;
@@ -777,9 +771,9 @@ MaybeError DecodeLangfuse(const Value& obj, Annotation& a) {
   } else if (type) {
     return Err(reason::kInvalidValue, "dataType must be one of NUMERIC, CATEGORICAL, BOOLEAN");
   }
-  DECODE_TRY(ReadString(obj, "", "comment", a.explanation));
+  TRIAGED_TRY(ReadString(obj, "", "comment", a.explanation));
   std::optional<std::string> source;
-  DECODE_TRY(ReadString(obj, "", "source", source));
+  TRIAGED_TRY(ReadString(obj, "", "source", source));
   if (source) {
     const char* mapped =
         MapName(*source, {{"api", "end_user"}, {"annotation", "human"}, {"eval", "llm_judge"}});
@@ -788,7 +782,7 @@ MaybeError DecodeLangfuse(const Value& obj, Annotation& a) {
     }
     a.source = mapped;
   }
-  DECODE_TRY(ReadMetadata(obj, "metadata", a.metadata_json));
+  TRIAGED_TRY(ReadMetadata(obj, "metadata", a.metadata_json));
   return ReadFeedbackTime(obj, a);
 }
 
@@ -798,15 +792,15 @@ MaybeError DecodeLangfuse(const Value& obj, Annotation& a) {
 //   "model"     -> llm_judge  (model-assisted feedback, evaluators)
 //   "auto_eval" -> llm_judge  (LangSmith's online evaluators)
 //   anything else, or no feedback_source -> no source; the raw object stays in metadata.
-MaybeError DecodeLangSmith(const Value& obj, Annotation& a) {
-  DECODE_TRY(ReadId(obj, "", "trace_id", true, reason::kMissingTraceId, a.trace_id));
-  DECODE_TRY(ReadId(obj, "", "run_id", false, reason::kMissingField, a.span_id));
-  DECODE_TRY(ReadRequiredString(obj, "", "key", a.name));
+Result<void> DecodeLangSmith(const Value& obj, Annotation& a) {
+  TRIAGED_TRY(ReadId(obj, "", "trace_id", true, reason::kMissingTraceId, a.trace_id));
+  TRIAGED_TRY(ReadId(obj, "", "run_id", false, reason::kMissingField, a.span_id));
+  TRIAGED_TRY(ReadRequiredString(obj, "", "key", a.name));
   if (const Value* score = Member(obj, "score")) {
     if (score->IsBool()) {
       a.score = score->GetBool() ? 1.0 : 0.0;
     } else {
-      DECODE_TRY(ReadScore(score, "score", a.score));
+      TRIAGED_TRY(ReadScore(score, "score", a.score));
     }
   }
   if (const Value* value = Member(obj, "value")) {
@@ -820,11 +814,11 @@ MaybeError DecodeLangSmith(const Value& obj, Annotation& a) {
       a.label = CompactJson(*value);
     }
   }
-  DECODE_TRY(ReadString(obj, "", "comment", a.explanation));
+  TRIAGED_TRY(ReadString(obj, "", "comment", a.explanation));
   if (const Value* fs = Member(obj, "feedback_source")) {
     if (!fs->IsObject()) return Err(reason::kWrongType, "feedback_source must be an object");
     std::optional<std::string> type;
-    DECODE_TRY(ReadString(*fs, "feedback_source", "type", type));
+    TRIAGED_TRY(ReadString(*fs, "feedback_source", "type", type));
     if (type) {
       const char* mapped = MapName(*type, {{"api", "end_user"},
                                            {"app", "human"},
@@ -837,24 +831,24 @@ MaybeError DecodeLangSmith(const Value& obj, Annotation& a) {
   return ReadFeedbackTime(obj, a);
 }
 
-MaybeError DecodeOtelEval(const Value& obj, Annotation& a) {
-  DECODE_TRY(ReadId(obj, "", "trace_id", true, reason::kMissingTraceId, a.trace_id));
-  DECODE_TRY(ReadId(obj, "", "span_id", false, reason::kMissingField, a.span_id));
-  DECODE_TRY(ReadRequiredString(obj, "", "gen_ai.evaluation.name", a.name));
-  DECODE_TRY(ReadScore(Member(obj, "gen_ai.evaluation.score.value"),
-                       "gen_ai.evaluation.score.value", a.score));
-  DECODE_TRY(ReadString(obj, "", "gen_ai.evaluation.score.label", a.label));
-  DECODE_TRY(ReadString(obj, "", "gen_ai.evaluation.explanation", a.explanation));
+Result<void> DecodeOtelEval(const Value& obj, Annotation& a) {
+  TRIAGED_TRY(ReadId(obj, "", "trace_id", true, reason::kMissingTraceId, a.trace_id));
+  TRIAGED_TRY(ReadId(obj, "", "span_id", false, reason::kMissingField, a.span_id));
+  TRIAGED_TRY(ReadRequiredString(obj, "", "gen_ai.evaluation.name", a.name));
+  TRIAGED_TRY(ReadScore(Member(obj, "gen_ai.evaluation.score.value"),
+                        "gen_ai.evaluation.score.value", a.score));
+  TRIAGED_TRY(ReadString(obj, "", "gen_ai.evaluation.score.label", a.label));
+  TRIAGED_TRY(ReadString(obj, "", "gen_ai.evaluation.explanation", a.explanation));
   a.source = "llm_judge";
-  DECODE_TRY(ReadMetadata(obj, "metadata", a.metadata_json));
+  TRIAGED_TRY(ReadMetadata(obj, "metadata", a.metadata_json));
   return ReadFeedbackTime(obj, a);
 }
 
-MaybeError DecodeThumbs(const Value& obj, Annotation& a) {
-  DECODE_TRY(ReadId(obj, "", "trace_id", true, reason::kMissingTraceId, a.trace_id));
-  DECODE_TRY(ReadId(obj, "", "span_id", false, reason::kMissingField, a.span_id));
+Result<void> DecodeThumbs(const Value& obj, Annotation& a) {
+  TRIAGED_TRY(ReadId(obj, "", "trace_id", true, reason::kMissingTraceId, a.trace_id));
+  TRIAGED_TRY(ReadId(obj, "", "span_id", false, reason::kMissingField, a.span_id));
   std::string thumbs;
-  DECODE_TRY(ReadRequiredString(obj, "", "thumbs", thumbs));
+  TRIAGED_TRY(ReadRequiredString(obj, "", "thumbs", thumbs));
   thumbs = Lower(thumbs);
   if (thumbs != "up" && thumbs != "down") {
     return Err(reason::kInvalidValue, "thumbs must be \"up\" or \"down\"");
@@ -863,9 +857,9 @@ MaybeError DecodeThumbs(const Value& obj, Annotation& a) {
   a.score = thumbs == "up" ? 1.0 : 0.0;
   a.label = thumbs;
   a.source = "end_user";
-  DECODE_TRY(ReadString(obj, "", "explanation", a.explanation));
-  if (!a.explanation) DECODE_TRY(ReadString(obj, "", "comment", a.explanation));
-  DECODE_TRY(ReadMetadata(obj, "metadata", a.metadata_json));
+  TRIAGED_TRY(ReadString(obj, "", "explanation", a.explanation));
+  if (!a.explanation) TRIAGED_TRY(ReadString(obj, "", "comment", a.explanation));
+  TRIAGED_TRY(ReadMetadata(obj, "metadata", a.metadata_json));
   return ReadFeedbackTime(obj, a);
 }
 
@@ -896,30 +890,30 @@ Result<DecodedMessage> FeedbackFromDoc(std::string_view bytes, const Value& obj,
                                        FeedbackShape shape) {
   if (shape == FeedbackShape::kAuto) shape = DetectFeedback(obj);
   Annotation a;
-  MaybeError err;
+  Result<void> decoded;
   switch (shape) {
     case FeedbackShape::kNative:
-      err = DecodeNativeFeedback(obj, a);
+      decoded = DecodeNativeFeedback(obj, a);
       break;
     case FeedbackShape::kPhoenix:
-      err = DecodePhoenix(obj, a);
+      decoded = DecodePhoenix(obj, a);
       break;
     case FeedbackShape::kLangfuse:
-      err = DecodeLangfuse(obj, a);
+      decoded = DecodeLangfuse(obj, a);
       break;
     case FeedbackShape::kLangSmith:
-      err = DecodeLangSmith(obj, a);
+      decoded = DecodeLangSmith(obj, a);
       break;
     case FeedbackShape::kOtelGenAi:
-      err = DecodeOtelEval(obj, a);
+      decoded = DecodeOtelEval(obj, a);
       break;
     case FeedbackShape::kThumbs:
-      err = DecodeThumbs(obj, a);
+      decoded = DecodeThumbs(obj, a);
       break;
     case FeedbackShape::kAuto:
       return Err(reason::kUnknownShape, "not a known feedback shape");
   }
-  if (err) return *std::move(err);
+  TRIAGED_TRY(std::move(decoded));
   DecodedMessage msg;
   msg.annotations.push_back(std::move(a));
   FinishMessage(bytes, msg);
@@ -933,14 +927,14 @@ Result<DecodedMessage> SpansFromDoc(std::string_view bytes, const Value& obj, Sp
   }
   DecodedMessage msg;
   if (shape == SpanShape::kOtlpJson) {
-    DECODE_TRY(DecodeOtlp(obj, limits, msg));
+    TRIAGED_TRY(DecodeOtlp(obj, limits, msg));
     if (msg.spans.empty() && msg.annotations.empty()) {
       // A message that carries nothing is dead-lettered, never silently dropped.
       return Err(reason::kMissingField, "no spans");
     }
   } else {
     Span span;
-    DECODE_TRY(DecodeNativeSpan(obj, limits, span));
+    TRIAGED_TRY(DecodeNativeSpan(obj, limits, span));
     msg.spans.push_back(std::move(span));
   }
   FinishMessage(bytes, msg);
@@ -983,14 +977,14 @@ bool NormalizeId(std::string_view in, std::string& out) {
 Result<DecodedMessage> DecodeSpans(std::string_view bytes, SpanShape shape,
                                    const DecodeLimits& limits) {
   rapidjson::Document doc;
-  DECODE_TRY(Parse(bytes, limits, doc));
+  TRIAGED_TRY(Parse(bytes, limits, doc));
   return SpansFromDoc(bytes, doc, shape, limits);
 }
 
 Result<DecodedMessage> DecodeFeedback(std::string_view bytes, FeedbackShape shape,
                                       const DecodeLimits& limits) {
   rapidjson::Document doc;
-  DECODE_TRY(Parse(bytes, limits, doc));
+  TRIAGED_TRY(Parse(bytes, limits, doc));
   return FeedbackFromDoc(bytes, doc, shape);
 }
 
@@ -1000,12 +994,10 @@ Result<DecodedMessage> DecodeFeedback(std::string_view bytes, FeedbackShape shap
 //   3. otherwise the feedback detection (DetectFeedback), else unknown_shape.
 Result<DecodedMessage> DecodeAny(std::string_view bytes, const DecodeLimits& limits) {
   rapidjson::Document doc;
-  DECODE_TRY(Parse(bytes, limits, doc));
+  TRIAGED_TRY(Parse(bytes, limits, doc));
   if (Has(doc, "resourceSpans")) return SpansFromDoc(bytes, doc, SpanShape::kOtlpJson, limits);
   if (LooksLikeNativeSpan(doc)) return SpansFromDoc(bytes, doc, SpanShape::kNative, limits);
   return FeedbackFromDoc(bytes, doc, FeedbackShape::kAuto);
 }
 
 }  // namespace triaged
-
-#undef DECODE_TRY

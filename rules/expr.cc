@@ -421,11 +421,8 @@ struct Token {
   double number = 0;
 };
 
-struct CompileFailure {
-  size_t offset;
-  std::string message;
-};
-
+// Compile errors unwind the recursive-descent parser as an ExprError exception; it never
+// leaves this file: CompileExpression catches it and returns it as its Result's error.
 class Lexer {
  public:
   explicit Lexer(std::string_view text) : text_(text) {}
@@ -441,7 +438,7 @@ class Lexer {
 
  private:
   [[noreturn]] void Fail(size_t at, std::string message) {
-    throw CompileFailure{at, std::move(message)};
+    throw ExprError{at, std::move(message)};
   }
 
   Token Next() {
@@ -591,7 +588,7 @@ class Parser {
   }
 
   [[noreturn]] static void Fail(size_t at, std::string message) {
-    throw CompileFailure{at, std::move(message)};
+    throw ExprError{at, std::move(message)};
   }
 
  private:
@@ -1099,27 +1096,26 @@ std::string FormatExprValue(const ExprValue& v) {
   return "<missing>";
 }
 
-CompileResult CompileExpression(std::string_view text, ExprKind kind) {
-  CompileResult result;
+Result<std::shared_ptr<const CompiledExpr>, ExprError> CompileExpression(std::string_view text,
+                                                                         ExprKind kind) {
   try {
     if (text.find_first_not_of(" \t\r\n") == std::string_view::npos) {
-      throw CompileFailure{0, "empty expression"};
+      return ExprError{0, "empty expression"};
     }
     Parser parser(text, Lexer(text).Run());
     NodePtr root = parser.ParseAll();
     if (kind == ExprKind::kBoolean && root->type != Type::kBool && root->type != Type::kAny) {
-      throw CompileFailure{root->begin, "a condition must be a boolean, got " +
-                                            std::string(TypeName(root->type))};
+      return ExprError{root->begin,
+                       "a condition must be a boolean, got " + std::string(TypeName(root->type))};
     }
     if (kind == ExprKind::kString && root->type != Type::kString && root->type != Type::kAny) {
-      throw CompileFailure{root->begin, "a sample key must be a string field, got " +
-                                            std::string(TypeName(root->type))};
+      return ExprError{root->begin, "a sample key must be a string field, got " +
+                                        std::string(TypeName(root->type))};
     }
-    result.expr = std::make_shared<Program>(std::string(text), std::move(root));
-  } catch (const CompileFailure& f) {
-    result.error = ExprError{f.offset, f.message};
+    return std::make_shared<Program>(std::string(text), std::move(root));
+  } catch (ExprError& e) {
+    return std::move(e);
   }
-  return result;
 }
 
 }  // namespace triaged

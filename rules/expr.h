@@ -3,11 +3,11 @@
 
 #include <cstddef>
 #include <memory>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "rules/result.h"
 #include "rules/trace.h"
 
 namespace triaged {
@@ -54,11 +54,8 @@ class CompiledExpr {
 enum class ExprKind { kBoolean, kString, kAny };
 
 // Parses and type-checks `text`. kBoolean requires a bool expression (rule `when:`); kString a
-// string-typed one (`sample_key:`).
-struct CompileResult {
-  std::shared_ptr<const CompiledExpr> expr;  // null on error
-  std::optional<ExprError> error;
-};
-CompileResult CompileExpression(std::string_view text, ExprKind kind = ExprKind::kBoolean);
+// string-typed one (`sample_key:`). The compiled expression is never null.
+Result<std::shared_ptr<const CompiledExpr>, ExprError> CompileExpression(
+    std::string_view text, ExprKind kind = ExprKind::kBoolean);
 
 }  // namespace triaged

@@ -1,4 +1,5 @@
 // RFC 3339 timestamps <-> unix nanoseconds, without the C library's time-zone state.
+#include <chrono>
 #include <cstdio>
 #include <string>
 #include <string_view>
@@ -8,28 +9,7 @@
 namespace triaged {
 namespace {
 
-// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil).
-int64_t DaysFromCivil(int64_t y, int64_t m, int64_t d) {
-  y -= m <= 2 ? 1 : 0;
-  const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const int64_t yoe = y - era * 400;
-  const int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + doe - 719468;
-}
-
-void CivilFromDays(int64_t z, int64_t& y, int64_t& m, int64_t& d) {
-  z += 719468;
-  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  const int64_t doe = z - era * 146097;
-  const int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  y = yoe + era * 400;
-  const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const int64_t mp = (5 * doy + 2) / 153;
-  d = doy - (153 * mp + 2) / 5 + 1;
-  m = mp + (mp < 10 ? 3 : -9);
-  y += m <= 2 ? 1 : 0;
-}
+namespace chrono = std::chrono;
 
 bool Digits(std::string_view text, size_t pos, size_t count, int64_t& out) {
   if (pos + count > text.size()) return false;
@@ -43,12 +23,6 @@ bool Digits(std::string_view text, size_t pos, size_t count, int64_t& out) {
   return true;
 }
 
-int DaysInMonth(int64_t y, int64_t m) {
-  static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  const bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-  return m == 2 && leap ? 29 : kDays[m - 1];
-}
-
 }  // namespace
 
 bool ParseRfc3339(std::string_view text, int64_t& out_ns) {
@@ -60,9 +34,11 @@ bool ParseRfc3339(std::string_view text, int64_t& out_ns) {
       !Digits(text, 17, 2, second)) {
     return false;
   }
+  const chrono::year_month_day date{chrono::year{static_cast<int>(year)},
+                                    chrono::month{static_cast<unsigned>(month)},
+                                    chrono::day{static_cast<unsigned>(day)}};
   // Years before 1678 or after 2261 do not fit int64 nanoseconds.
-  if (year < 1678 || year > 2261 || month < 1 || month > 12 || day < 1 ||
-      day > DaysInMonth(year, month) || hour > 23 || minute > 59 || second > 60) {
+  if (year < 1678 || year > 2261 || !date.ok() || hour > 23 || minute > 59 || second > 60) {
     return false;
   }
   size_t pos = 19;
@@ -93,32 +69,24 @@ bool ParseRfc3339(std::string_view text, int64_t& out_ns) {
     return false;
   }
   if (pos != text.size()) return false;
-  const int64_t seconds =
-      DaysFromCivil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second - offset_s;
+  const int64_t seconds = chrono::sys_seconds{chrono::sys_days{date}}.time_since_epoch().count() +
+                          hour * 3600 + minute * 60 + second - offset_s;
   out_ns = seconds * 1'000'000'000 + frac_ns;
   return true;
 }
 
 std::string FormatRfc3339(int64_t ns) {
-  int64_t seconds = ns / 1'000'000'000;
-  int64_t rem = ns % 1'000'000'000;
-  if (rem < 0) {
-    rem += 1'000'000'000;
-    --seconds;
-  }
-  int64_t days = seconds / 86400;
-  int64_t sod = seconds % 86400;
-  if (sod < 0) {
-    sod += 86400;
-    --days;
-  }
-  int64_t y, m, d;
-  CivilFromDays(days, y, m, d);
+  const chrono::sys_time<chrono::nanoseconds> t{chrono::nanoseconds{ns}};
+  const chrono::sys_days day = chrono::floor<chrono::days>(t);
+  const chrono::year_month_day date{day};
+  const chrono::hh_mm_ss time{chrono::floor<chrono::milliseconds>(t - day)};
   char buf[40];
-  std::snprintf(buf, sizeof buf, "%04lld-%02lld-%02lldT%02lld:%02lld:%02lld.%03lldZ",
-                static_cast<long long>(y), static_cast<long long>(m), static_cast<long long>(d),
-                static_cast<long long>(sod / 3600), static_cast<long long>(sod / 60 % 60),
-                static_cast<long long>(sod % 60), static_cast<long long>(rem / 1'000'000));
+  std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02lld:%02lld:%02lld.%03lldZ",
+                static_cast<int>(date.year()), static_cast<unsigned>(date.month()),
+                static_cast<unsigned>(date.day()), static_cast<long long>(time.hours().count()),
+                static_cast<long long>(time.minutes().count()),
+                static_cast<long long>(time.seconds().count()),
+                static_cast<long long>(time.subseconds().count()));
   return buf;
 }
 

@@ -97,10 +97,12 @@ TEST(DeployKubernetes, TheDeploymentProbesTheAdminServerAndRunsLockedDown) {
 TEST(DeployKubernetes, TheConfigMapRulesLoad) {
   auto m = Manifests();
   const std::string rules = m["ConfigMap"]["data"]["rules.yaml"].as<std::string>();
-  ConfigLoadResult loaded = LoadConfigString(rules, "configmap/rules.yaml");
-  for (const ConfigError& e : loaded.errors) ADD_FAILURE() << e.ToString();
-  ASSERT_TRUE(loaded.config);
-  EXPECT_GE(loaded.config->rules->rules.size(), 1u);
+  auto loaded = LoadConfigString(rules, "configmap/rules.yaml");
+  if (!loaded.ok()) {
+    for (const ConfigError& e : loaded.error()) ADD_FAILURE() << e.ToString();
+  }
+  ASSERT_TRUE(loaded.ok());
+  EXPECT_GE((*loaded)->rules->rules.size(), 1u);
 }
 
 TEST(DeployCompose, ServicesAndMountsExist) {
@@ -121,14 +123,14 @@ TEST(DeployCompose, ServicesAndMountsExist) {
   EXPECT_TRUE(fs::exists(Deploy("Dockerfile")));
   // The topics it creates are the ones the mounted config reads and writes.
   const std::string script = compose["services"]["topics"]["command"][0].as<std::string>();
-  ConfigLoadResult loaded = LoadConfigFile(Deploy("../config/examples/rules.yaml"));
-  ASSERT_TRUE(loaded.config);
-  for (const std::string& topic : {loaded.config->inputs.spans_topic,
-                                   loaded.config->inputs.feedback_topic,
-                                   loaded.config->dead_letter_topic}) {
+  auto loaded = LoadConfigFile(Deploy("../config/examples/rules.yaml"));
+  ASSERT_TRUE(loaded.ok());
+  for (const std::string& topic : {(*loaded)->inputs.spans_topic,
+                                   (*loaded)->inputs.feedback_topic,
+                                   (*loaded)->dead_letter_topic}) {
     EXPECT_THAT(script, ::testing::HasSubstr(topic));
   }
-  for (const DestinationSpec& d : loaded.config->rules->destinations) {
+  for (const DestinationSpec& d : (*loaded)->rules->destinations) {
     EXPECT_THAT(script, ::testing::HasSubstr(d.topic));
   }
 }

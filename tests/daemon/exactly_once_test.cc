@@ -19,9 +19,9 @@ using ::testing::StartsWith;
 using ::triaged::testing::TempDir;
 
 std::shared_ptr<const Config> Load(const std::string& text) {
-  ConfigLoadResult r = LoadConfigString(text, "test.yaml");
-  EXPECT_TRUE(r.config) << (r.errors.empty() ? "" : r.errors[0].ToString());
-  return r.config;
+  auto r = LoadConfigString(text, "test.yaml");
+  EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error()[0].ToString());
+  return r.ok() ? *r : nullptr;
 }
 
 const char* kConfig =

@@ -25,8 +25,11 @@ rules:
 
 std::shared_ptr<const Config> Load(const std::string& text) {
   auto loaded = LoadConfigString(text, "rules.yaml");
-  EXPECT_TRUE(loaded.config) << (loaded.errors.empty() ? "" : loaded.errors[0].ToString());
-  return loaded.config;
+  if (!loaded.ok()) {
+    ADD_FAILURE() << loaded.error().front().ToString();
+    return nullptr;
+  }
+  return *loaded;
 }
 
 std::string Replace(std::string text, const std::string& from, const std::string& to) {

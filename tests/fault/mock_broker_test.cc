@@ -40,10 +40,10 @@ MockSetup StartMock(const TempDir& dir, const Topics& t, const std::string& extr
   std::string text = WithoutLimits(ConfigFor(t, m.broker->bootstrap()));
   text.replace(text.find("\n  group_id:"), 0, extra_kafka);
   m.config = dir.Write("rules.yaml", text);
-  ConfigLoadResult loaded = LoadConfigString(text, m.config);
-  EXPECT_TRUE(loaded.config) << (loaded.errors.empty() ? "" : loaded.errors[0].ToString());
-  if (loaded.config) {
-    EXPECT_TRUE(m.broker->CreateTopicsFor(*loaded.config).ok());
+  auto loaded = LoadConfigString(text, m.config);
+  EXPECT_TRUE(loaded.ok()) << (loaded.ok() ? "" : loaded.error()[0].ToString());
+  if (loaded.ok()) {
+    EXPECT_TRUE(m.broker->CreateTopicsFor(**loaded).ok());
   }
   return m;
 }

@@ -47,10 +47,10 @@ TEST_P(TransactionFaults, TheDaemonRecoversAndLosesNothing) {
   const std::string text =
       WithGuarantee(WithoutLimits(ConfigFor(t, broker.bootstrap())), "exactly_once");
   const std::string config = dir.Write("rules.yaml", text);
-  ConfigLoadResult loaded = LoadConfigString(text, config);
-  ASSERT_TRUE(loaded.config);
-  ASSERT_TRUE(broker.CreateTopicsFor(*loaded.config).ok());
-  ASSERT_TRUE(broker.CreateTopic(DecisionsTopic(*loaded.config), kEmbeddedPartitions).ok());
+  auto loaded = LoadConfigString(text, config);
+  ASSERT_TRUE(loaded.ok());
+  ASSERT_TRUE(broker.CreateTopicsFor(**loaded).ok());
+  ASSERT_TRUE(broker.CreateTopic(DecisionsTopic(**loaded), kEmbeddedPartitions).ok());
 
   const Traffic traffic(dir, t, "--events 1500 --seed 12");
   ASSERT_EQ(traffic.error(), "");

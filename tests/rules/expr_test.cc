@@ -74,17 +74,16 @@ Trace RichTrace() {
 Trace EmptyTrace() { return Trace("empty"); }
 
 bool Eval(const std::string& text, const Trace& trace) {
-  CompileResult r = CompileExpression(text);
-  EXPECT_FALSE(r.error.has_value()) << text << ": " << (r.error ? r.error->message : "");
-  if (!r.expr) return false;
-  return r.expr->Matches(trace);
+  auto r = CompileExpression(text);
+  EXPECT_TRUE(r.ok()) << text << ": " << (r.ok() ? "" : r.error().message);
+  if (!r.ok()) return false;
+  return (*r)->Matches(trace);
 }
 
 ExprError CompileError(const std::string& text, ExprKind kind = ExprKind::kBoolean) {
-  CompileResult r = CompileExpression(text, kind);
-  EXPECT_TRUE(r.error.has_value()) << text << " compiled";
-  EXPECT_EQ(r.expr, nullptr);
-  return r.error.value_or(ExprError{});
+  auto r = CompileExpression(text, kind);
+  EXPECT_FALSE(r.ok()) << text << " compiled";
+  return r.ok() ? ExprError{} : r.error();
 }
 
 TEST(ExprFields, TraceFields) {
@@ -232,9 +231,9 @@ TEST(ExprMissing, RuntimeTypeMismatchIsFalse) {
 TEST(ExprEvaluate, ReturnsValues) {
   const Trace t = RichTrace();
   auto value = [&](const char* text) {
-    CompileResult r = CompileExpression(text, ExprKind::kAny);
-    EXPECT_TRUE(r.expr) << text;
-    return r.expr ? FormatExprValue(r.expr->Evaluate(t)) : "";
+    auto r = CompileExpression(text, ExprKind::kAny);
+    EXPECT_TRUE(r.ok()) << text;
+    return r.ok() ? FormatExprValue((*r)->Evaluate(t)) : "";
   };
   EXPECT_EQ(value("trace.session_id"), "\"sess-1\"");
   EXPECT_EQ(value("trace.duration_ms"), "6200");
@@ -248,20 +247,20 @@ TEST(ExprEvaluate, ReturnsValues) {
 }
 
 TEST(ExprEvaluate, TypeNames) {
-  EXPECT_EQ(CompileExpression("trace.error").expr->type_name(), "bool");
-  EXPECT_EQ(CompileExpression("trace.model", ExprKind::kAny).expr->type_name(), "string");
-  EXPECT_EQ(CompileExpression("trace.span_count", ExprKind::kAny).expr->type_name(), "number");
-  EXPECT_EQ(CompileExpression("trace.attributes.x").expr->type_name(), "any");
-  EXPECT_EQ(CompileExpression("[1]", ExprKind::kAny).expr->type_name(), "list");
+  EXPECT_EQ(CompileExpression("trace.error").value()->type_name(), "bool");
+  EXPECT_EQ(CompileExpression("trace.model", ExprKind::kAny).value()->type_name(), "string");
+  EXPECT_EQ(CompileExpression("trace.span_count", ExprKind::kAny).value()->type_name(), "number");
+  EXPECT_EQ(CompileExpression("trace.attributes.x").value()->type_name(), "any");
+  EXPECT_EQ(CompileExpression("[1]", ExprKind::kAny).value()->type_name(), "list");
 }
 
 TEST(ExprExplain, RecordsEachEvaluatedLeafWithItsValues) {
   const Trace t = RichTrace();
-  CompileResult r = CompileExpression(
+  auto r = CompileExpression(
       R"(feedback.thumbs.label == "down" and (trace.duration_ms > 9000 or trace.model == "gpt-4o"))");
-  ASSERT_TRUE(r.expr);
+  ASSERT_TRUE(r.ok());
   std::vector<ExplainStep> steps;
-  EXPECT_TRUE(r.expr->Explain(t, steps));
+  EXPECT_TRUE((*r)->Explain(t, steps));
   ASSERT_EQ(steps.size(), 3u);
   EXPECT_EQ(steps[0].text, R"(feedback.thumbs.label == "down")");
   EXPECT_EQ(steps[0].detail, R"(feedback.thumbs.label = "down")");
@@ -271,7 +270,8 @@ TEST(ExprExplain, RecordsEachEvaluatedLeafWithItsValues) {
   EXPECT_TRUE(steps[2].result);
   // Short circuit: a false left side of `and` is the only step.
   steps.clear();
-  EXPECT_FALSE(CompileExpression("trace.span_count > 5 and trace.error").expr->Explain(t, steps));
+  EXPECT_FALSE(
+      CompileExpression("trace.span_count > 5 and trace.error").value()->Explain(t, steps));
   EXPECT_EQ(steps.size(), 1u);
   EXPECT_EQ(steps[0].detail, "trace.span_count = 3");
 }
@@ -281,8 +281,9 @@ TEST(ExprExplain, AgreesWithMatches) {
   for (const char* text : {"trace.error and not trace.error", "feedback.thumbs.score < 0.5",
                            R"(any_span(span.kind == "TOOL"))", "exists(trace.user_id)",
                            "feedback.nothing.score != 1 or trace.span_count == 3"}) {
-    auto expr = CompileExpression(text).expr;
-    ASSERT_TRUE(expr) << text;
+    auto compiled = CompileExpression(text);
+    ASSERT_TRUE(compiled.ok()) << text;
+    const auto& expr = *compiled;
     std::vector<ExplainStep> steps;
     EXPECT_EQ(expr->Explain(t, steps), expr->Matches(t)) << text;
     EXPECT_FALSE(steps.empty()) << text;
@@ -290,7 +291,7 @@ TEST(ExprExplain, AgreesWithMatches) {
 }
 
 TEST(ExprCompile, DeepNestingIsAnErrorNotACrash) {
-  EXPECT_TRUE(CompileExpression(std::string(150, '(') + "true" + std::string(150, ')')).expr);
+  EXPECT_TRUE(CompileExpression(std::string(150, '(') + "true" + std::string(150, ')')).ok());
   const ExprError parens =
       CompileError(std::string(100000, '(') + "true" + std::string(100000, ')'));
   EXPECT_NE(parens.message.find("nested too deeply"), std::string::npos) << parens.message;
@@ -301,8 +302,8 @@ TEST(ExprCompile, DeepNestingIsAnErrorNotACrash) {
 }
 
 TEST(ExprCompile, SampleKeyMustBeAString) {
-  EXPECT_TRUE(CompileExpression("trace.session_id", ExprKind::kString).expr);
-  EXPECT_TRUE(CompileExpression("trace.attributes.tenant", ExprKind::kString).expr);
+  EXPECT_TRUE(CompileExpression("trace.session_id", ExprKind::kString).ok());
+  EXPECT_TRUE(CompileExpression("trace.attributes.tenant", ExprKind::kString).ok());
   const ExprError e = CompileError("trace.span_count", ExprKind::kString);
   EXPECT_EQ(e.offset, 0u);
   EXPECT_NE(e.message.find("string"), std::string::npos) << e.message;
