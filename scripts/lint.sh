@@ -1,10 +1,8 @@
 #!/usr/bin/env bash
 # clang-tidy (.clang-tidy) over the project's sources, for developers (CI does not run it).
 #   scripts/lint.sh [FILE...]
-# Uses the compile_commands.json of BUILD_DIR (default: build), which CMake writes when
-# configured with -DCMAKE_EXPORT_COMPILE_COMMANDS=ON, e.g.
-#   cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Debug -DTRIAGED_TESTS=ON \
-#     -DCMAKE_EXPORT_COMPILE_COMMANDS=ON
+# Uses the compile_commands.json of BUILD_DIR (default: build), which every configure writes, e.g.
+#   cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Debug -DTRIAGED_TESTS=ON
 # Without FILEs: every *.cc of rules/ config/ daemon/ tests/ bench/ fuzz/ in that database (the
 # headers are checked through them). LINT_JOBS parallel runs (default: nproc). Exits 1 if any
 # finding is reported.
@@ -16,7 +14,7 @@ CLANG_TIDY=${CLANG_TIDY:-clang-tidy}
 JOBS=${LINT_JOBS:-$(nproc)}
 db="$BUILD_DIR/compile_commands.json"
 if [[ ! -f "$db" ]]; then
-  echo "lint: no $db; configure with -DCMAKE_EXPORT_COMPILE_COMMANDS=ON (see the top of $0)" >&2
+  echo "lint: no $db; configure a build there first (see the top of $0)" >&2
   exit 2
 fi
 command -v "$CLANG_TIDY" >/dev/null || {
