@@ -41,8 +41,10 @@ function(triaged_test name)
   target_compile_definitions(${name} PRIVATE
     TRIAGED_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
     TRIAGED_BINARY_DIR="${PROJECT_BINARY_DIR}")
+  # NO_PRETTY_VALUES: a parameterized case is named by its INSTANTIATE_TEST_SUITE_P name
+  # generator (or its index), never by the printed parameter value.
   gtest_discover_tests(${name}
-    DISCOVERY_MODE PRE_TEST
+    DISCOVERY_MODE PRE_TEST NO_PRETTY_VALUES
     PROPERTIES LABELS "${ARG_LABELS}" FIXTURES_REQUIRED "${ARG_FIXTURES}")
 endfunction()
 

@@ -1,4 +1,4 @@
-// Pieces shared by the offline subcommands.
+// Pieces shared by the subcommands.
 #pragma once
 
 #include <cstdint>

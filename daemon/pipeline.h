@@ -2,7 +2,8 @@
 // group, keeps one engine per partition (the two topics are co-partitioned, so partition p of
 // both carries the same traces), produces routed items and dead letters, and commits offsets
 // at-least-once (DESIGN §6): never past the first event of an undecided trace, never before the
-// routed items of a decided trace are acknowledged.
+// routed items of a decided trace are acknowledged; with `guarantee: exactly_once`, in Kafka
+// transactions instead (daemon/exactly_once.h).
 #pragma once
 
 #include <iosfwd>

@@ -10,7 +10,7 @@ PACKAGES=(
   libcli11-dev
   kcat prometheus curl
   openjdk-17-jdk-headless maven python3 time
-  clang libclang-rt-14-dev
+  clang libclang-rt-14-dev clang-format clang-tidy
   chromium systemd
 )
 # Node.js for the status page's browser test: Debian's, unless a node is already installed.

@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh
+# A tree that is not clang-formatted fails here, before the build (scripts/format.sh fixes it).
+scripts/format.sh --check
 
 BUILD_DIR=${BUILD_DIR:-build-test}
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Debug \

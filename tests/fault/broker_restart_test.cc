@@ -11,6 +11,7 @@
 
 #include "tests/daemon/cli_test_util.h"
 #include "tests/integration/integration_util.h"
+#include "tests/param_name.h"
 
 namespace triaged {
 namespace {
@@ -102,7 +103,10 @@ TEST_P(BrokerCrash, TheDaemonRidesItOutAndLosesNothing) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Guarantees, BrokerCrash,
-                         ::testing::Values("at_least_once", "exactly_once"));
+                         ::testing::Values("at_least_once", "exactly_once"),
+                         [](const ::testing::TestParamInfo<std::string>& p) {
+                           return ::triaged::testing::ParamName(p.param);
+                         });
 
 }  // namespace
 }  // namespace triaged

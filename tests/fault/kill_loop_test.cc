@@ -11,6 +11,7 @@
 
 #include "tests/daemon/cli_test_util.h"
 #include "tests/integration/integration_util.h"
+#include "tests/param_name.h"
 
 namespace triaged {
 namespace {
@@ -88,7 +89,10 @@ TEST_P(KillLoop, TwentyKillsLoseNothing) {
   EXPECT_EQ(daemon.Stop(SIGTERM, std::chrono::seconds(60)), 0) << ReadFile(log);
 }
 
-INSTANTIATE_TEST_SUITE_P(Guarantees, KillLoop, ::testing::Values("at_least_once", "exactly_once"));
+INSTANTIATE_TEST_SUITE_P(Guarantees, KillLoop, ::testing::Values("at_least_once", "exactly_once"),
+                         [](const ::testing::TestParamInfo<std::string>& p) {
+                           return ::triaged::testing::ParamName(p.param);
+                         });
 
 }  // namespace
 }  // namespace triaged

@@ -10,6 +10,7 @@
 #include <fstream>
 
 #include "tests/integration/integration_util.h"
+#include "tests/param_name.h"
 
 namespace triaged {
 namespace {
@@ -123,8 +124,10 @@ TEST_P(PoisonPill, InEveryPositionOfABatch) {
   EXPECT_EQ(daemon.Stop(SIGTERM, std::chrono::seconds(40)), 0) << ReadFile(log);
 }
 
-INSTANTIATE_TEST_SUITE_P(Guarantees, PoisonPill,
-                         ::testing::Values("at_least_once", "exactly_once"));
+INSTANTIATE_TEST_SUITE_P(Guarantees, PoisonPill, ::testing::Values("at_least_once", "exactly_once"),
+                         [](const ::testing::TestParamInfo<std::string>& p) {
+                           return ::triaged::testing::ParamName(p.param);
+                         });
 
 }  // namespace
 }  // namespace triaged

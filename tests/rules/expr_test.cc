@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "rules/expr.h"
+#include "tests/param_name.h"
 
 namespace triaged {
 namespace {
@@ -362,7 +363,11 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{"trace.attributes.x == [1]", 0, "lists cannot be compared"},
         ErrorCase{"1abc == 1", 1, "after a number"},
         ErrorCase{"trace.model == #", 15, "unexpected character '#'"},
-        ErrorCase{"   ", 0, "empty expression"}));
+        ErrorCase{"   ", 0, "empty expression"}),
+    // The index keeps apart texts that differ only in punctuation ("&&" and " ").
+    [](const ::testing::TestParamInfo<ErrorCase>& p) {
+      return std::to_string(p.index) + "_" + testing::ParamName(p.param.text);
+    });
 
 }  // namespace
 }  // namespace triaged
