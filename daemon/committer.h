@@ -12,24 +12,17 @@
 #include <string>
 
 #include "config/config.h"
-#include "daemon/kafka_client.h"
+#include "daemon/kafka.h"
 #include "daemon/partitions.h"
 
 namespace triaged {
-
-// The clients a committer works with, owned by the pipeline.
-struct KafkaClients {
-  KafkaHandle consumer;
-  KafkaHandle producer;
-  KafkaHandle decisions_reader;  // exactly-once only
-};
 
 class Committer {
  public:
   virtual ~Committer() = default;
 
   // Before producing a routed item or a dead letter: false = not now (a failed transaction is
-  // waiting for Recover(); what would be produced is decided again after the rewind).
+  // waiting for Reset(); what would be produced is decided again after the rewind).
   virtual bool BeforeProduce() = 0;
   // A message could not be handed to the producer, or was not delivered.
   virtual void ProduceFailed() = 0;
@@ -41,21 +34,16 @@ class Committer {
   // Makes the producer usable again after a failure (abort, or a new producer), and clears the
   // rewind reason; false when no producer could be made.
   virtual bool Reset() = 0;
-  virtual bool transactional() const = 0;
 };
 
-// Counts a failed commit, transaction or delivery (triaged_produce_errors_total).
+// Counts a failed transaction call (triaged_produce_errors_total).
 using ErrorCounter = std::function<void()>;
-// Makes a new producer in clients.producer (the old one already destroyed); false on failure.
-using ProducerFactory = std::function<bool()>;
 
-std::unique_ptr<Committer> NewAtLeastOnceCommitter(KafkaClients& clients,
-                                                   PartitionTable& partitions,
+std::unique_ptr<Committer> NewAtLeastOnceCommitter(KafkaClient& client, PartitionTable& partitions,
                                                    const InputsConfig& inputs);
-std::unique_ptr<Committer> NewTransactionalCommitter(KafkaClients& clients,
+std::unique_ptr<Committer> NewTransactionalCommitter(KafkaClient& client,
                                                      PartitionTable& partitions,
                                                      const InputsConfig& inputs,
-                                                     ErrorCounter count_error,
-                                                     ProducerFactory new_producer);
+                                                     ErrorCounter count_error);
 
 }  // namespace triaged

@@ -56,6 +56,15 @@ Result<KafkaHandle> NewClient(rd_kafka_type_t type, KafkaConf conf, const char* 
   return KafkaHandle(client);
 }
 
+// The callbacks a client reports to; `opaque` is passed back to each.
+struct ClientCallbacks {
+  void* opaque = nullptr;
+  void (*error)(rd_kafka_t*, int, const char*, void*) = nullptr;
+  void (*rebalance)(rd_kafka_t*, rd_kafka_resp_err_t, rd_kafka_topic_partition_list_t*,
+                    void*) = nullptr;
+  void (*delivery)(rd_kafka_t*, const rd_kafka_message_t*, void*) = nullptr;
+};
+
 void SetCallbacks(rd_kafka_conf_t* conf, const ClientCallbacks& callbacks) {
   if (callbacks.rebalance != nullptr) rd_kafka_conf_set_rebalance_cb(conf, callbacks.rebalance);
   if (callbacks.error != nullptr) rd_kafka_conf_set_error_cb(conf, callbacks.error);
@@ -63,8 +72,9 @@ void SetCallbacks(rd_kafka_conf_t* conf, const ClientCallbacks& callbacks) {
   rd_kafka_conf_set_opaque(conf, callbacks.opaque);
 }
 
-}  // namespace
-
+// The group consumer. Offsets are stored and committed by hand. The range assignor gives
+// partition p of both co-partitioned topics to the same member, which joining traces requires;
+// cooperative-sticky does not promise that.
 Result<KafkaHandle> NewGroupConsumer(const Config& config, const std::string& bootstrap,
                                      const std::string& instance_id,
                                      const ClientCallbacks& callbacks) {
@@ -172,6 +182,283 @@ bool ClusterAnswers(rd_kafka_t* client, int timeout_ms) {
                   RD_KAFKA_RESP_ERR_NO_ERROR;
   KafkaMetadata md(raw);
   return ok;
+}
+
+}  // namespace
+
+namespace {
+
+TopicPartitions FromList(const rd_kafka_topic_partition_list_t& list) {
+  TopicPartitions out;
+  out.reserve(static_cast<size_t>(list.cnt));
+  for (int i = 0; i < list.cnt; ++i) {
+    out.push_back({list.elems[i].topic, list.elems[i].partition, list.elems[i].offset});
+  }
+  return out;
+}
+
+PartitionList ToList(const TopicPartitions& partitions) {
+  PartitionList list = NewPartitionList(static_cast<int>(partitions.size()) + 1);
+  for (const TopicPartition& tp : partitions) {
+    rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)->offset =
+        tp.offset;
+  }
+  return list;
+}
+
+TxnResult TxnOutcome(rd_kafka_error_t* raw) {
+  KafkaError e(raw);
+  if (!e) return {};
+  return TxnError{rd_kafka_error_string(e.get()), rd_kafka_error_is_fatal(e.get()) != 0,
+                  rd_kafka_error_is_retriable(e.get()) != 0};
+}
+
+constexpr int kTxnTimeoutMs = 60000;
+
+}  // namespace
+
+LibrdkafkaClient::LibrdkafkaClient(const Config& config, std::string bootstrap,
+                                   std::string instance_id, std::string transactional_id,
+                                   KafkaListener& listener)
+    : config_(config),
+      bootstrap_(std::move(bootstrap)),
+      instance_id_(std::move(instance_id)),
+      transactional_id_(std::move(transactional_id)),
+      listener_(listener) {}
+
+LibrdkafkaClient::~LibrdkafkaClient() {
+  // The consumer first, then the decisions reader, then the producer.
+  consumer_.reset();
+  decisions_reader_.reset();
+  producer_.reset();
+}
+
+Result<std::unique_ptr<LibrdkafkaClient>> LibrdkafkaClient::Connect(
+    const Config& config, const std::string& bootstrap, const std::string& instance_id,
+    const std::string& transactional_id, KafkaListener& listener) {
+  std::unique_ptr<LibrdkafkaClient> client(
+      new LibrdkafkaClient(config, bootstrap, instance_id, transactional_id, listener));
+  TRIAGED_TRY(client->NewConsumer());
+  return client;
+}
+
+Result<void> LibrdkafkaClient::NewConsumer() {
+  TRIAGED_ASSIGN_OR_RETURN(consumer_, NewGroupConsumer(config_, bootstrap_, instance_id_,
+                                                       {this, OnConsumerError, OnRebalance, nullptr}));
+  return {};
+}
+
+Result<void> LibrdkafkaClient::StartProducer() {
+  // Errors of the producer are served while flushing too, so readiness sees the broker go even
+  // when the loop waits on it.
+  TRIAGED_ASSIGN_OR_RETURN(producer_,
+                           NewProducer(config_, bootstrap_, transactional_id_,
+                                       {this, OnProducerError, nullptr, OnDeliveryReport}, max_queued_));
+  return {};
+}
+
+void LibrdkafkaClient::OnConsumerError(rd_kafka_t*, int err, const char* reason, void* opaque) {
+  static_cast<LibrdkafkaClient*>(opaque)->listener_.OnClientError(
+      static_cast<rd_kafka_resp_err_t>(err), reason, /*producer=*/false);
+}
+
+void LibrdkafkaClient::OnProducerError(rd_kafka_t*, int err, const char* reason, void* opaque) {
+  static_cast<LibrdkafkaClient*>(opaque)->listener_.OnClientError(
+      static_cast<rd_kafka_resp_err_t>(err), reason, /*producer=*/true);
+}
+
+void LibrdkafkaClient::OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
+                                   rd_kafka_topic_partition_list_t* parts, void* opaque) {
+  auto* self = static_cast<LibrdkafkaClient*>(opaque);
+  if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+    self->listener_.OnAssigned(FromList(*parts));
+    rd_kafka_assign(rk, parts);
+  } else {
+    self->listener_.OnRevoked(FromList(*parts));
+    rd_kafka_assign(rk, nullptr);
+  }
+}
+
+void LibrdkafkaClient::OnDeliveryReport(rd_kafka_t*, const rd_kafka_message_t* msg,
+                                        void* opaque) {
+  static_cast<LibrdkafkaClient*>(opaque)->listener_.OnDelivery(msg->_private, msg->err,
+                                                               rd_kafka_topic_name(msg->rkt));
+}
+
+Result<void> LibrdkafkaClient::Subscribe(const std::vector<std::string>& topics) {
+  PartitionList list = NewPartitionList(static_cast<int>(topics.size()));
+  for (const std::string& t : topics) {
+    rd_kafka_topic_partition_list_add(list.get(), t.c_str(), RD_KAFKA_PARTITION_UA);
+  }
+  const rd_kafka_resp_err_t e = rd_kafka_subscribe(consumer_.get(), list.get());
+  if (e != RD_KAFKA_RESP_ERR_NO_ERROR) return MakeError("subscribe", rd_kafka_err2str(e));
+  return {};
+}
+
+void LibrdkafkaClient::Poll(milliseconds wait) {
+  KafkaMessage msg(rd_kafka_consumer_poll(consumer_.get(), static_cast<int>(wait.count())));
+  if (!msg) return;
+  InputMessage in;
+  in.err = msg->err;
+  if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    in.error_text = rd_kafka_message_errstr(msg.get());
+    listener_.OnMessage(in);
+    return;
+  }
+  in.topic = rd_kafka_topic_name(msg->rkt);
+  in.partition = msg->partition;
+  in.offset = msg->offset;
+  if (msg->key != nullptr) in.key = std::string_view(static_cast<const char*>(msg->key), msg->key_len);
+  if (msg->payload != nullptr) {
+    in.payload = std::string_view(static_cast<const char*>(msg->payload), msg->len);
+  }
+  listener_.OnMessage(in);
+}
+
+Result<void> LibrdkafkaClient::Commit(const TopicPartitions& offsets, bool sync) {
+  if (offsets.empty()) return {};
+  PartitionList list = ToList(offsets);
+  const rd_kafka_resp_err_t e = rd_kafka_commit(consumer_.get(), list.get(), sync ? 0 : 1);
+  if (e != RD_KAFKA_RESP_ERR_NO_ERROR && e != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+    return MakeError("commit", rd_kafka_err2str(e));
+  }
+  return {};
+}
+
+Result<TopicPartitions> LibrdkafkaClient::Committed(const TopicPartitions& partitions) {
+  PartitionList list = ToList(partitions);
+  const rd_kafka_resp_err_t e = rd_kafka_committed(consumer_.get(), list.get(), kTxnTimeoutMs);
+  if (e != RD_KAFKA_RESP_ERR_NO_ERROR) return MakeError("committed", rd_kafka_err2str(e));
+  return FromList(*list);
+}
+
+Result<void> LibrdkafkaClient::Seek(const TopicPartitions& offsets) {
+  PartitionList list = ToList(offsets);
+  if (KafkaError e{rd_kafka_seek_partitions(consumer_.get(), list.get(), kTxnTimeoutMs)}) {
+    return MakeError("seek", rd_kafka_error_string(e.get()));
+  }
+  return {};
+}
+
+void LibrdkafkaClient::PauseAssigned(bool pause) {
+  rd_kafka_topic_partition_list_t* raw = nullptr;
+  if (rd_kafka_assignment(consumer_.get(), &raw) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
+  PartitionList assigned(raw);
+  if (pause) {
+    rd_kafka_pause_partitions(consumer_.get(), assigned.get());
+  } else {
+    rd_kafka_resume_partitions(consumer_.get(), assigned.get());
+  }
+}
+
+std::optional<std::pair<int64_t, int64_t>> LibrdkafkaClient::Watermarks(const std::string& topic,
+                                                                        int32_t partition) {
+  int64_t low = -1, high = -1;
+  if (rd_kafka_get_watermark_offsets(consumer_.get(), topic.c_str(), partition, &low, &high) !=
+          RD_KAFKA_RESP_ERR_NO_ERROR ||
+      high < 0) {
+    return std::nullopt;
+  }
+  return std::pair{low, high};
+}
+
+bool LibrdkafkaClient::Fenced() {
+  return consumer_ != nullptr && rd_kafka_fatal_error(consumer_.get(), nullptr, 0) ==
+                                     RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID;
+}
+
+Result<void> LibrdkafkaClient::ReplaceConsumer() {
+  // No close: the group already replaced this member, and leaving would fence the new one.
+  rd_kafka_destroy_flags(consumer_.release(), RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+  return NewConsumer();
+}
+
+void LibrdkafkaClient::CloseConsumer() { rd_kafka_consumer_close(consumer_.get()); }
+
+Result<int> LibrdkafkaClient::PartitionCount(const std::string& topic,
+                                             const std::function<bool()>& stop) {
+  return triaged::PartitionCount(consumer_.get(), topic, stop);
+}
+
+std::vector<std::string> LibrdkafkaClient::MissingTopics(const std::vector<std::string>& wanted) {
+  return triaged::MissingTopics(consumer_.get(), wanted);
+}
+
+bool LibrdkafkaClient::ClusterAnswers(milliseconds timeout) {
+  // Asked through the producer once it exists, which also connects it.
+  return triaged::ClusterAnswers(producer_ ? producer_.get() : consumer_.get(),
+                                 static_cast<int>(timeout.count()));
+}
+
+rd_kafka_resp_err_t LibrdkafkaClient::Produce(const OutputRecord& record, void* opaque) {
+  rd_kafka_headers_t* hdrs = rd_kafka_headers_new(record.headers.size());
+  for (const auto& [name, v] : record.headers) {
+    rd_kafka_header_add(hdrs, name.data(), static_cast<ssize_t>(name.size()), v.data(),
+                        static_cast<ssize_t>(v.size()));
+  }
+  const rd_kafka_resp_err_t e = rd_kafka_producev(
+      producer_.get(), RD_KAFKA_V_TOPIC(record.topic.c_str()),
+      RD_KAFKA_V_PARTITION(record.partition),
+      RD_KAFKA_V_KEY(const_cast<char*>(record.key.data()), record.key.size()),
+      RD_KAFKA_V_VALUE(const_cast<char*>(record.value.data()), record.value.size()),
+      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
+      RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+  if (e != RD_KAFKA_RESP_ERR_NO_ERROR) rd_kafka_headers_destroy(hdrs);
+  return e;
+}
+
+void LibrdkafkaClient::PollProducer(milliseconds wait) {
+  rd_kafka_poll(producer_.get(), static_cast<int>(wait.count()));
+}
+
+void LibrdkafkaClient::Flush(milliseconds timeout) {
+  rd_kafka_flush(producer_.get(), static_cast<int>(timeout.count()));
+}
+
+int LibrdkafkaClient::InFlight() { return rd_kafka_outq_len(producer_.get()); }
+
+bool LibrdkafkaClient::ProducerFailed() {
+  return rd_kafka_fatal_error(producer_.get(), nullptr, 0) != RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
+TxnResult LibrdkafkaClient::BeginTransaction() {
+  return TxnOutcome(rd_kafka_begin_transaction(producer_.get()));
+}
+
+TxnResult LibrdkafkaClient::SendOffsetsToTransaction(const TopicPartitions& offsets) {
+  PartitionList list = ToList(offsets);
+  GroupMetadata group(rd_kafka_consumer_group_metadata(consumer_.get()));
+  return TxnOutcome(
+      rd_kafka_send_offsets_to_transaction(producer_.get(), list.get(), group.get(), kTxnTimeoutMs));
+}
+
+TxnResult LibrdkafkaClient::CommitTransaction() {
+  return TxnOutcome(rd_kafka_commit_transaction(producer_.get(), kTxnTimeoutMs));
+}
+
+TxnResult LibrdkafkaClient::AbortTransaction() {
+  return TxnOutcome(rd_kafka_abort_transaction(producer_.get(), kTxnTimeoutMs));
+}
+
+Result<void> LibrdkafkaClient::ReplaceProducer() {
+  rd_kafka_purge(producer_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+  rd_kafka_poll(producer_.get(), 0);  // delivery reports of the purged messages
+  producer_.reset();
+  return StartProducer();
+}
+
+Result<void> LibrdkafkaClient::EnsureDecisionsTopic(const std::string& topic, int partitions,
+                                                    int64_t retention_ms) {
+  return triaged::EnsureDecisionsTopic(producer_.get(), topic, partitions, retention_ms);
+}
+
+Result<uint64_t> LibrdkafkaClient::ReadDecisions(const std::string& topic,
+                                                 const std::vector<int32_t>& partitions,
+                                                 const DecisionSink& sink) {
+  if (!decisions_reader_) {
+    TRIAGED_ASSIGN_OR_RETURN(decisions_reader_, NewDecisionsReader(config_, bootstrap_));
+  }
+  return triaged::ReadDecisions(decisions_reader_.get(), topic, partitions, sink, 120000);
 }
 
 }  // namespace triaged

@@ -1,6 +1,7 @@
-// The daemon's Kafka client layer: RAII handles for librdkafka objects, the client settings
-// (ours, then the user's `kafka.properties`), creating the group consumer, the producer and the
-// decisions reader, and the topic checks made at start (partition counts, missing outputs).
+// The daemon's Kafka client layer on librdkafka: RAII handles, the client settings (ours, then
+// the user's `kafka.properties`), creating the group consumer, the producer and the decisions
+// reader, the topic checks made at start, and LibrdkafkaClient, the KafkaClient the daemon runs
+// on.
 #pragma once
 
 #include <librdkafka/rdkafka.h>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "daemon/kafka.h"
 #include "rules/result.h"
 
 namespace triaged {
@@ -50,41 +52,66 @@ Result<KafkaConf> BaseConf(const std::string& bootstrap);
 Result<void> SetProperty(rd_kafka_conf_t* conf, const std::string& key, const std::string& value);
 Result<void> ApplyUserProperties(rd_kafka_conf_t* conf, const Config& config);
 
-// The callbacks a client reports to; `opaque` is passed back to each.
-struct ClientCallbacks {
-  void* opaque = nullptr;
-  void (*error)(rd_kafka_t*, int, const char*, void*) = nullptr;
-  void (*rebalance)(rd_kafka_t*, rd_kafka_resp_err_t, rd_kafka_topic_partition_list_t*,
-                    void*) = nullptr;
-  void (*delivery)(rd_kafka_t*, const rd_kafka_message_t*, void*) = nullptr;
+class LibrdkafkaClient final : public KafkaClient {
+ public:
+  // Creates the group consumer; the producer comes with StartProducer(). A non-empty
+  // `transactional_id` makes the producer transactional.
+  static Result<std::unique_ptr<LibrdkafkaClient>> Connect(const Config& config,
+                                                           const std::string& bootstrap,
+                                                           const std::string& instance_id,
+                                                           const std::string& transactional_id,
+                                                           KafkaListener& listener);
+  Result<void> StartProducer() override;
+  ~LibrdkafkaClient() override;
+
+  Result<void> Subscribe(const std::vector<std::string>& topics) override;
+  void Poll(milliseconds wait) override;
+  Result<void> Commit(const TopicPartitions& offsets, bool sync) override;
+  Result<TopicPartitions> Committed(const TopicPartitions& partitions) override;
+  Result<void> Seek(const TopicPartitions& offsets) override;
+  void PauseAssigned(bool pause) override;
+  std::optional<std::pair<int64_t, int64_t>> Watermarks(const std::string& topic,
+                                                        int32_t partition) override;
+  bool Fenced() override;
+  Result<void> ReplaceConsumer() override;
+  void CloseConsumer() override;
+  Result<int> PartitionCount(const std::string& topic, const std::function<bool()>& stop) override;
+  std::vector<std::string> MissingTopics(const std::vector<std::string>& wanted) override;
+  bool ClusterAnswers(milliseconds timeout) override;
+  rd_kafka_resp_err_t Produce(const OutputRecord& record, void* opaque) override;
+  void PollProducer(milliseconds wait) override;
+  void Flush(milliseconds timeout) override;
+  int InFlight() override;
+  bool ProducerFailed() override;
+  TxnResult BeginTransaction() override;
+  TxnResult SendOffsetsToTransaction(const TopicPartitions& offsets) override;
+  TxnResult CommitTransaction() override;
+  TxnResult AbortTransaction() override;
+  Result<void> ReplaceProducer() override;
+  Result<void> EnsureDecisionsTopic(const std::string& topic, int partitions,
+                                    int64_t retention_ms) override;
+  Result<uint64_t> ReadDecisions(const std::string& topic, const std::vector<int32_t>& partitions,
+                                 const DecisionSink& sink) override;
+
+ private:
+  LibrdkafkaClient(const Config& config, std::string bootstrap, std::string instance_id,
+                   std::string transactional_id, KafkaListener& listener);
+  Result<void> NewConsumer();
+
+  static void OnConsumerError(rd_kafka_t* rk, int err, const char* reason, void* opaque);
+  static void OnProducerError(rd_kafka_t* rk, int err, const char* reason, void* opaque);
+  static void OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
+                          rd_kafka_topic_partition_list_t* parts, void* opaque);
+  static void OnDeliveryReport(rd_kafka_t* rk, const rd_kafka_message_t* msg, void* opaque);
+
+  const Config& config_;
+  std::string bootstrap_;
+  std::string instance_id_;
+  std::string transactional_id_;
+  KafkaListener& listener_;
+  KafkaHandle consumer_;
+  KafkaHandle producer_;
+  KafkaHandle decisions_reader_;
 };
-
-// The group consumer. Offsets are stored and committed by hand. The range assignor gives
-// partition p of both co-partitioned topics to the same member, which joining traces requires;
-// cooperative-sticky does not promise that.
-Result<KafkaHandle> NewGroupConsumer(const Config& config, const std::string& bootstrap,
-                                     const std::string& instance_id,
-                                     const ClientCallbacks& callbacks);
-
-// The producer: idempotent, so retries never duplicate a routed item within a session;
-// transactional when `transactional_id` is not empty (it then fences an earlier producer with
-// that id and aborts what it left open). `max_queued` receives queue.buffering.max.messages.
-Result<KafkaHandle> NewProducer(const Config& config, const std::string& bootstrap,
-                                const std::string& transactional_id,
-                                const ClientCallbacks& callbacks, int& max_queued);
-
-// A plain consumer (no group membership) that reads decision records on assignment.
-Result<KafkaHandle> NewDecisionsReader(const Config& config, const std::string& bootstrap);
-
-// The partition count of `topic`, asking for up to 15 s in 1 s steps and serving the client's
-// callbacks in between; `stop()` true gives up early (a failed authentication, say).
-Result<int> PartitionCount(rd_kafka_t* client, const std::string& topic,
-                           const std::function<bool()>& stop);
-
-// The topics of `wanted` the cluster does not have (empty when the cluster cannot be asked).
-std::vector<std::string> MissingTopics(rd_kafka_t* client, const std::vector<std::string>& wanted);
-
-// True when the cluster answers a metadata request within `timeout_ms`.
-bool ClusterAnswers(rd_kafka_t* client, int timeout_ms);
 
 }  // namespace triaged

@@ -29,9 +29,10 @@ std::vector<int32_t> PartitionTable::Clear() {
   return numbers;
 }
 
-PartitionList PartitionTable::Committable(const InputsConfig& inputs, const std::set<int32_t>* only,
-                                          bool changed_only) const {
-  PartitionList list = NewPartitionList();
+TopicPartitions PartitionTable::Committable(const InputsConfig& inputs,
+                                            const std::set<int32_t>* only,
+                                            bool changed_only) const {
+  TopicPartitions list;
   for (const auto& [number, p] : partitions_) {
     if (only != nullptr && only->count(number) == 0) continue;
     for (int input : {kSpansInput, kFeedbackInput}) {
@@ -42,16 +43,14 @@ PartitionList PartitionTable::Committable(const InputsConfig& inputs, const std:
         if (it != committed_.end() && it->second == *at) continue;
       }
       const std::string& topic = input == kSpansInput ? inputs.spans_topic : inputs.feedback_topic;
-      rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), number)->offset = *at;
+      list.push_back({topic, number, *at});
     }
   }
   return list;
 }
 
-void PartitionTable::Committed(const InputsConfig& inputs,
-                               const rd_kafka_topic_partition_list_t& offsets) {
-  for (int i = 0; i < offsets.cnt; ++i) {
-    const rd_kafka_topic_partition_t& o = offsets.elems[i];
+void PartitionTable::Committed(const InputsConfig& inputs, const TopicPartitions& offsets) {
+  for (const TopicPartition& o : offsets) {
     const int input = inputs.spans_topic == o.topic ? kSpansInput : kFeedbackInput;
     committed_[{input, o.partition}] = o.offset;
     if (Partition* p = Find(o.partition)) {

@@ -4,8 +4,6 @@
 // are safe to commit now. No I/O.
 #pragma once
 
-#include <librdkafka/rdkafka.h>
-
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -14,7 +12,7 @@
 #include <vector>
 
 #include "config/config.h"
-#include "daemon/kafka_client.h"
+#include "daemon/kafka.h"
 #include "daemon/offset_tracker.h"
 #include "rules/engine.h"
 
@@ -58,10 +56,10 @@ class PartitionTable {
 
   // The offsets that are safe to commit (of `only`, when given); with `changed_only`, only those
   // that differ from the last commit.
-  PartitionList Committable(const InputsConfig& inputs, const std::set<int32_t>* only,
-                            bool changed_only) const;
+  TopicPartitions Committable(const InputsConfig& inputs, const std::set<int32_t>* only,
+                              bool changed_only) const;
   // A commit of `offsets` succeeded.
-  void Committed(const InputsConfig& inputs, const rd_kafka_topic_partition_list_t& offsets);
+  void Committed(const InputsConfig& inputs, const TopicPartitions& offsets);
 
  private:
   std::shared_ptr<EngineGroup> group_;

@@ -1,13 +1,35 @@
 // `triaged run`: the long-running job. Consumes the spans and feedback topics in a consumer
 // group, keeps one engine per partition (the two topics are co-partitioned, so partition p of
 // both carries the same traces), produces routed items and dead letters, and commits offsets
-// at-least-once (DESIGN §6): never past the first event of an undecided trace, never before the
-// routed items of a decided trace are acknowledged; with `guarantee: exactly_once`, in Kafka
-// transactions instead (daemon/exactly_once.h).
+// (DESIGN §6): at-least-once never past the first event of an undecided trace nor before the
+// routed items of a decided trace are acknowledged; exactly-once in Kafka transactions.
+//
+// The Pipeline is the loop's state; Kafka is behind a KafkaClient (a fake in tests) and time
+// behind a Clock. pipeline.cc holds the message path, membership.cc start, rebalances,
+// recovery, reload and shutdown.
 #pragma once
 
+#include <atomic>
+#include <deque>
+#include <functional>
 #include <iosfwd>
+#include <map>
+#include <memory>
+#include <optional>
 #include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "daemon/admin_server.h"
+#include "daemon/clock.h"
+#include "daemon/committer.h"
+#include "daemon/embedded_broker.h"
+#include "daemon/exactly_once.h"
+#include "daemon/kafka.h"
+#include "daemon/metrics.h"
+#include "daemon/partitions.h"
+#include "daemon/status.h"
+#include "rules/engine.h"
 
 namespace triaged {
 
@@ -18,5 +40,111 @@ struct RunOptions {
 
 // Runs until SIGTERM/SIGINT; SIGHUP reloads the config. Returns the exit code.
 int RunDaemon(const RunOptions& options, std::ostream& err);
+
+// Makes the Kafka client for a bootstrap, an instance id and a transactional id ("" = none).
+using KafkaClientFactory = std::function<Result<std::unique_ptr<KafkaClient>>(
+    const Config& config, const std::string& bootstrap, const std::string& instance_id,
+    const std::string& transactional_id, KafkaListener& listener)>;
+KafkaClientFactory LibrdkafkaClientFactory();
+
+class Pipeline final : public KafkaListener {
+ public:
+  Pipeline(RunOptions options, std::shared_ptr<const Config> config, const Clock& clock,
+           KafkaClientFactory new_client);
+  ~Pipeline() override;
+  Pipeline(const Pipeline&) = delete;
+  Pipeline& operator=(const Pipeline&) = delete;
+
+  // Connects, checks the topics, starts the admin server and subscribes. False: exit 1.
+  bool Start();
+  // One turn of the main loop: take a message (waiting at most `wait`, less while items are
+  // in flight), advance the engines to now, commit when a second has passed, recover.
+  void Step(milliseconds wait = milliseconds(100));
+  // True once the daemon must stop (a fatal error).
+  bool failed() const { return fatal_; }
+  // Reloads the config file; a broken or non-reloadable config keeps the running one.
+  void Reload(const char* why);
+  // Stops consuming, flushes, commits what is safe. Returns the exit code.
+  int Shutdown();
+
+  Metrics& metrics() { return metrics_; }
+  const StatusDocuments& status() const { return status_; }
+  uint16_t admin_port() const { return admin_port_; }
+
+  // KafkaListener
+  void OnMessage(const InputMessage& message) override;
+  void OnAssigned(const TopicPartitions& partitions) override;
+  void OnRevoked(const TopicPartitions& partitions) override;
+  void OnDelivery(void* opaque, rd_kafka_resp_err_t err, std::string_view topic) override;
+  void OnClientError(rd_kafka_resp_err_t err, std::string_view reason, bool producer) override;
+
+ private:
+  bool StartEmbeddedBroker();
+  bool CheckTopics();
+  bool StartAdmin();
+  bool SeedDecisions(const std::vector<int32_t>& numbers);
+
+  // Acts on what partition `p`'s engine decided (outbox_), then empties it.
+  void Drain(Partition& p);
+  // Produces one routed item, holding its trace's offsets until it is acknowledged.
+  void Publish(Partition& p, const Route& route);
+  void DeadLetter(Partition& p, int input, const InputMessage& msg, const Error& error);
+  struct Delivery;
+  void Produce(const std::string& topic, std::string_view key, const std::string& value,
+               const Headers& headers, std::unique_ptr<Delivery> delivery, int32_t partition = -1);
+
+  void Tick();
+  void Backpressure();
+  void Rejoin();
+  void Recover();
+  void Rewind(const std::string& why);
+  std::vector<int32_t> ForgetPartitions();
+  void SyncCounters();
+  void UpdateLag();
+  // The config file's modification time in nanoseconds, 0 when it cannot be read.
+  static int64_t FileMtime(const std::string& path);
+
+  RunOptions options_;
+  std::shared_ptr<const Config> config_;
+  const Clock& clock_;
+  KafkaClientFactory new_client_;
+  std::unique_ptr<EmbeddedBroker> embedded_;  // `bootstrap_servers: embedded`; outlives client_
+  std::string bootstrap_;
+  std::optional<InstanceId> instance_;
+  bool eos_ = false;
+  std::string decisions_topic_;
+  int input_partitions_ = 0;
+  std::unique_ptr<KafkaClient> client_;
+  // Rate limits and max_open_traces bound the process, not each partition; limits survive
+  // rebalances.
+  std::shared_ptr<EngineGroup> engines_ = std::make_shared<EngineGroup>();
+  PartitionTable partitions_{engines_};
+  std::unique_ptr<Committer> committer_;
+  Outbox outbox_;  // what the engine being called decided; drained after each call
+
+  SteadyTime last_commit_{};
+  SteadyTime last_watch_{};
+  int64_t config_mtime_ = 0;
+  bool fatal_ = false;
+  bool paused_ = false;  // consumption paused while the producer queue drains
+  // The group fenced this member (static membership, after a coordinator restart): a new
+  // consumer rejoins in the main loop, at most kMaxRejoins times in kRejoinWindow.
+  std::string rejoin_why_;
+  std::deque<SteadyTime> rejoins_;
+  // When the main loop last went round: a loop stuck in a call to a broker that is gone is not
+  // ready, whatever the last callback said.
+  std::atomic<SteadyTime> loop_at_{SteadyTime{}};
+
+  Metrics metrics_;
+  StatusDocuments status_;
+  std::unique_ptr<AdminServer> admin_;
+  uint16_t admin_port_ = 0;
+  std::atomic<bool> broker_reachable_{false};
+  std::atomic<bool> partitions_assigned_{false};
+  // Totals over every partition this process has owned, by rule name.
+  std::map<std::string, RuleCounters> rule_totals_;
+  EngineCounters engine_totals_;
+  int64_t lag_total_ = 0;
+};
 
 }  // namespace triaged
