@@ -13,9 +13,9 @@
 #include <string>
 
 #include "config/config.h"
-#include "daemon/generate.h"
 #include "rules/decode.h"
 #include "rules/engine.h"
+#include "tools/generate.h"
 
 namespace triaged {
 namespace {

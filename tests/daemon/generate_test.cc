@@ -1,7 +1,7 @@
 // The traffic generator: deterministic per seed, every message decodes as the shape it claims,
 // keys partition by trace id, the rate holds in event time, and the traffic is rich enough that
 // every example rule has something to route.
-#include "daemon/generate.h"
+#include "tools/generate.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -12,9 +12,9 @@
 #include <set>
 #include <sstream>
 
-#include "daemon/commands.h"
 #include "rules/decode.h"
 #include "tests/daemon/cli_test_util.h"
+#include "tools/commands.h"
 
 namespace triaged {
 namespace {

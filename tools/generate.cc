@@ -1,4 +1,4 @@
-#include "daemon/generate.h"
+#include "tools/generate.h"
 
 #include <librdkafka/rdkafka.h>
 #include <rapidjson/stringbuffer.h>
@@ -18,10 +18,10 @@
 
 #include "config/config.h"
 #include "daemon/command_util.h"
-#include "daemon/commands.h"
 #include "daemon/kafka_errors.h"
 #include "daemon/log.h"
 #include "rules/decode.h"
+#include "tools/commands.h"
 
 namespace triaged {
 

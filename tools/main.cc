@@ -3,12 +3,12 @@
 #include <iostream>
 
 #include "config/config.h"
-#include "daemon/broker.h"
-#include "daemon/commands.h"
-#include "daemon/generate.h"
 #include "daemon/pipeline.h"
 #include "daemon/version.h"
 #include "rules/decode.h"
+#include "tools/broker.h"
+#include "tools/commands.h"
+#include "tools/generate.h"
 
 namespace {
 
