@@ -15,7 +15,7 @@
 #include "config/config.h"
 #include "rules/decode.h"
 #include "rules/engine.h"
-#include "tools/generate.h"
+#include "tools/generate_traffic.h"
 
 namespace triaged {
 namespace {

@@ -1,7 +1,7 @@
 // The traffic generator: deterministic per seed, every message decodes as the shape it claims,
 // keys partition by trace id, the rate holds in event time, and the traffic is rich enough that
 // every example rule has something to route.
-#include "tools/generate.h"
+#include "tools/generate_traffic.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
