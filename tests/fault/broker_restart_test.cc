@@ -9,8 +9,8 @@
 #include <cstdio>
 #include <iostream>
 
-#include "tests/daemon/cli_test_util.h"
 #include "tests/integration/integration_util.h"
+#include "tests/tools/cli_test_util.h"
 
 namespace triaged {
 namespace {

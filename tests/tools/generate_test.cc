@@ -13,7 +13,7 @@
 #include <sstream>
 
 #include "rules/decode.h"
-#include "tests/daemon/cli_test_util.h"
+#include "tests/tools/cli_test_util.h"
 #include "tools/commands.h"
 
 namespace triaged {

@@ -8,7 +8,7 @@
 #include <set>
 #include <tuple>
 
-#include "tests/daemon/cli_test_util.h"
+#include "tests/tools/cli_test_util.h"
 
 namespace triaged {
 namespace {
@@ -153,7 +153,7 @@ TEST(CliReplay, RoutesExactlyTheExpectedSet) {
                 doc["destination"].GetString(), doc["trigger"].GetString());
   }
   const std::multiset<std::tuple<std::string, std::string, std::string, std::string>> want =
-#include "tests/daemon/example_routes.inc"
+#include "tests/tools/example_routes.inc"
       ;
   EXPECT_EQ(got, want);
 }
