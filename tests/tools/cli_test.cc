@@ -8,6 +8,7 @@
 #include <set>
 #include <tuple>
 
+#include "daemon/version.h"
 #include "tests/tools/cli_test_util.h"
 
 namespace triaged {
@@ -243,6 +244,24 @@ TEST(CliExplain, ShowsEachRuleVerdictAndValues) {
   EXPECT_THAT(run.out, HasSubstr("rule thumbs-down: routed -> support-review"));
   EXPECT_THAT(run.out, HasSubstr("\"down\""));
   EXPECT_THAT(run.out, HasSubstr("rule slow: no_match"));
+}
+
+TEST(CliExplain, WithoutEventsAndTraceIdIsAUsageError) {
+  const auto one = RunTriaged("explain -c " + kRules + " " + kEvents);
+  EXPECT_EQ(one.exit_code, 64);
+  EXPECT_EQ(one.err, "explain: expected EVENTS... TRACE_ID\n");
+  // None at all: CLI11's missing required argument.
+  EXPECT_EQ(RunTriaged("explain -c " + kRules).exit_code, 106);
+}
+
+TEST(CliTest, HelpAndVersionExitZero) {
+  const auto help = RunTriaged("--help");
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_THAT(help.out, HasSubstr("explain"));
+  EXPECT_EQ(RunTriaged("generate --help").exit_code, 0);
+  const auto version = RunTriaged("--version");
+  EXPECT_EQ(version.exit_code, 0);
+  EXPECT_EQ(version.out, std::string(kTriagedVersion) + "\n");
 }
 
 TEST(CliExplain, UnknownTraceExitsOne) {
