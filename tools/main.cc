@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "daemon/log.h"
 #include "daemon/pipeline.h"
 #include "daemon/version.h"
 #include "rules/decode.h"
@@ -52,9 +53,10 @@ std::pair<const CLI::App*, const CLI::Option*> FailedOption(const CLI::App& app,
 }
 
 // The exit code of a parse error, after its message. A bad value (a validator's: --duration,
-// --start) and `explain` without both EVENTS and TRACE_ID are the commands' usage errors: exit
-// kExitUsage, the message prefixed with the subcommand like the commands' own. Anything else
-// exits as CLI11 has it (0 for --help and --version, 106 for a missing required option, ...).
+// --start, --log-level) and `explain` without both EVENTS and TRACE_ID are the commands' usage
+// errors: exit kExitUsage, the message prefixed with the subcommand like the commands' own.
+// Anything else exits as CLI11 has it (0 for --help and --version, 106 for a missing required
+// option, ...).
 int ParseErrorExit(const CLI::App& app, const CLI::ParseError& e, const CLI::Option* explain_args) {
   const std::string_view what = e.what();
   const auto [command, option] = FailedOption(app, what);
@@ -81,6 +83,11 @@ int main(int argc, char** argv) {
   CLI::App app{"triaged: routes LLM traces and their feedback to review queues and datasets"};
   app.set_version_flag("--version", kVersion);
   app.require_subcommand(1);
+  std::string log_level = "info";
+  app.add_option("--log-level", log_level, "Log lines at this level and above (before the command)")
+      ->envname("TRIAGED_LOG_LEVEL")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
+      ->capture_default_str();
 
   ValidateOptions validate;
   CLI::App* validate_cmd = app.add_subcommand("validate", "Check a config; exit 78 on an error");
@@ -167,6 +174,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return ParseErrorExit(app, e, explain_args_option);
   }
+  log::SetLevel(log_level);
 
   if (*broker_cmd) return RunBroker(broker, std::cout, std::cerr);
   if (*generate_cmd) return RunGenerate(generate, std::cout, std::cerr);

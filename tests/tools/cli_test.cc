@@ -5,6 +5,7 @@
 #include <rapidjson/document.h>
 #include <rapidjson/schema.h>
 
+#include <cstdlib>
 #include <set>
 #include <tuple>
 
@@ -262,6 +263,25 @@ TEST(CliTest, HelpAndVersionExitZero) {
   const auto version = RunTriaged("--version");
   EXPECT_EQ(version.exit_code, 0);
   EXPECT_EQ(version.out, std::string(kTriagedVersion) + "\n");
+}
+
+// --log-level (or TRIAGED_LOG_LEVEL) drops the log lines below it; generate logs "generated" at
+// info on its way out.
+TEST(CliTest, LogLevelDropsLinesBelowIt) {
+  const std::string generate = "generate --events 5 --start 2026-11-01T10:00:00Z -o -";
+  EXPECT_THAT(RunTriaged(generate).err, HasSubstr("\"msg\":\"generated\""));
+  const auto warn = RunTriaged("--log-level warn " + generate);
+  EXPECT_EQ(warn.exit_code, 0) << warn.err;
+  EXPECT_EQ(warn.err, "");
+  EXPECT_FALSE(warn.out.empty());
+  ::setenv("TRIAGED_LOG_LEVEL", "error", 1);
+  const auto from_env = RunTriaged(generate);
+  ::unsetenv("TRIAGED_LOG_LEVEL");
+  EXPECT_EQ(from_env.exit_code, 0) << from_env.err;
+  EXPECT_EQ(from_env.err, "");
+  const auto loud = RunTriaged("--log-level loud " + generate);
+  EXPECT_EQ(loud.exit_code, 64);
+  EXPECT_THAT(loud.err, HasSubstr("--log-level: loud not in {trace,debug,info,warn,error}"));
 }
 
 TEST(CliExplain, UnknownTraceExitsOne) {
