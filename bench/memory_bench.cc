@@ -13,9 +13,9 @@
 #include <string>
 
 #include "config/config.h"
-#include "daemon/generate.h"
 #include "rules/decode.h"
 #include "rules/engine.h"
+#include "tools/generate_traffic.h"
 
 namespace triaged {
 namespace {
@@ -89,8 +89,9 @@ int Main(int argc, char** argv) {
       ",\"span_bytes\":%" PRIu64 ",\"feedback_bytes\":%" PRIu64 ",\"rss_growth_bytes\":%.0f"
       ",\"bytes_per_trace\":%.1f,\"raw_span_bytes_per_trace\":%.1f"
       ",\"ratio_to_raw_spans\":%.3f,\"ratio_to_raw_messages\":%.3f,\"routed\":%" PRIu64 "}\n",
-      open, spans, messages, span_bytes, feedback_bytes, grown, grown / open,
-      static_cast<double>(span_bytes) / open, grown / static_cast<double>(span_bytes),
+      open, spans, messages, span_bytes, feedback_bytes, grown, grown / static_cast<double>(open),
+      static_cast<double>(span_bytes) / static_cast<double>(open),
+      grown / static_cast<double>(span_bytes),
       grown / static_cast<double>(span_bytes + feedback_bytes), routed);
   return 0;
 }

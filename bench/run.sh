@@ -51,7 +51,7 @@ scripts/install-deps.sh
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTRIAGED_BENCH=ON \
   -DTRIAGED_TESTS=OFF >/dev/null
 cmake --build "$BUILD_DIR" -j "$(nproc)" >&2
-TRIAGED=$BUILD_DIR/daemon/triaged
+TRIAGED=$BUILD_DIR/bin/triaged
 RESULTS=$WORK/results.jsonl
 record() { echo "$1" >>"$RESULTS"; }
 START=2026-11-01T00:00:00Z

@@ -1,5 +1,5 @@
 // Turns one raw input message (from a topic, or a replay line) into decoded events or a
-// dead-letter record. Shared by `replay`, `test`, `explain` and the Kafka pipeline (`run`).
+// dead-letter record. Shared by the daemon's Kafka pipeline and by `replay`, `test` and `explain`.
 #pragma once
 
 #include <cstdint>

@@ -74,4 +74,16 @@ void Error(std::string_view msg, std::initializer_list<Field> fields) {
   Logger().error(Line("error", msg, fields));
 }
 
+void SetLevel(std::string_view level) {
+  static constexpr std::pair<std::string_view, spdlog::level::level_enum> kLevels[] = {
+      {"trace", spdlog::level::trace},
+      {"debug", spdlog::level::debug},
+      {"info", spdlog::level::info},
+      {"warn", spdlog::level::warn},
+      {"error", spdlog::level::err}};
+  for (const auto& [name, value] : kLevels) {
+    if (level == name) Logger().set_level(value);
+  }
+}
+
 }  // namespace triaged::log

@@ -48,4 +48,8 @@ void Info(std::string_view msg, std::initializer_list<Field> fields = {});
 void Warn(std::string_view msg, std::initializer_list<Field> fields = {});
 void Error(std::string_view msg, std::initializer_list<Field> fields = {});
 
+// Drops the lines below `level`: trace, debug, info (the default), warn or error. Any other
+// value leaves the level as it is.
+void SetLevel(std::string_view level);
+
 }  // namespace triaged::log

@@ -22,7 +22,7 @@ scripts/install-deps.sh
 BUILD_DIR=${BUILD_DIR:-build}
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTRIAGED_TESTS=OFF >/dev/null
 cmake --build "$BUILD_DIR" -j "$(nproc)" --target triaged >&2
-TRIAGED="$BUILD_DIR/daemon/triaged"
+TRIAGED="$BUILD_DIR/bin/triaged"
 CONFIG=config/examples/rules.yaml
 LOGS="$BUILD_DIR/demo"
 mkdir -p "$LOGS"

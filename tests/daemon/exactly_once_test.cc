@@ -9,7 +9,7 @@
 
 #include "config/config.h"
 #include "rules/trace.h"
-#include "tests/daemon/cli_test_util.h"
+#include "tests/tools/cli_test_util.h"
 
 namespace triaged {
 namespace {

@@ -9,9 +9,9 @@
 #include <cstdio>
 #include <iostream>
 
-#include "tests/daemon/cli_test_util.h"
 #include "tests/integration/integration_util.h"
 #include "tests/param_name.h"
+#include "tests/tools/cli_test_util.h"
 
 namespace triaged {
 namespace {

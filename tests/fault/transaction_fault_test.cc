@@ -16,8 +16,8 @@
 #include "config/config.h"
 #include "daemon/embedded_broker.h"
 #include "daemon/exactly_once.h"
-#include "tests/daemon/cli_test_util.h"
 #include "tests/integration/integration_util.h"
+#include "tests/tools/cli_test_util.h"
 
 namespace triaged {
 namespace {

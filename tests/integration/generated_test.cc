@@ -8,8 +8,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "daemon/commands.h"
 #include "tests/integration/integration_util.h"
+#include "tools/commands.h"
 
 namespace triaged {
 namespace {

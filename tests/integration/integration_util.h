@@ -24,7 +24,7 @@
 
 #include "daemon/ingest.h"
 #include "rules/decode.h"
-#include "tests/daemon/cli_test_util.h"
+#include "tests/tools/cli_test_util.h"
 
 namespace triaged::it {
 

@@ -25,9 +25,9 @@
 #include <sstream>
 
 #include "daemon/command_util.h"
-#include "daemon/commands.h"
-#include "daemon/replay.h"
 #include "rules/decode.h"
+#include "tools/commands.h"
+#include "tools/replay.h"
 
 namespace triaged {
 namespace {

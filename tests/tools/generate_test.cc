@@ -1,7 +1,7 @@
 // The traffic generator: deterministic per seed, every message decodes as the shape it claims,
 // keys partition by trace id, the rate holds in event time, and the traffic is rich enough that
 // every example rule has something to route.
-#include "daemon/generate.h"
+#include "tools/generate_traffic.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -12,9 +12,9 @@
 #include <set>
 #include <sstream>
 
-#include "daemon/commands.h"
 #include "rules/decode.h"
-#include "tests/daemon/cli_test_util.h"
+#include "tests/tools/cli_test_util.h"
+#include "tools/commands.h"
 
 namespace triaged {
 namespace {
@@ -169,7 +169,19 @@ TEST(GenerateTest, RefusesToRunWithoutABrokerOrABound) {
   const testing::Run no_broker = RunTriaged("generate --duration 1s -b embedded");
   EXPECT_EQ(no_broker.exit_code, kExitUsage);
   EXPECT_THAT(no_broker.err, HasSubstr("-b HOST:PORT"));
-  EXPECT_EQ(RunTriaged("generate --duration soon -o -").exit_code, kExitUsage);
+}
+
+// --duration and --start are checked while parsing; a bad one is a usage error, as before.
+TEST(GenerateTest, RefusesABadDurationOrStart) {
+  const testing::Run duration = RunTriaged("generate --duration soon -o -");
+  EXPECT_EQ(duration.exit_code, kExitUsage);
+  EXPECT_EQ(duration.err,
+            "generate: --duration: expected a duration such as 30s or 5m, got \"soon\"\n");
+  const testing::Run start = RunTriaged("generate --start yesterday --events 5 -o -");
+  EXPECT_EQ(start.exit_code, kExitUsage);
+  EXPECT_EQ(start.err, "generate: --start: expected an RFC 3339 time, got \"yesterday\"\n");
+  // A missing value is CLI11's own error, with its own code.
+  EXPECT_EQ(RunTriaged("generate --duration").exit_code, 114);
 }
 
 }  // namespace

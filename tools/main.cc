@@ -1,20 +1,80 @@
-// triaged: routes LLM traces with their feedback to annotation queues and datasets.
+// triaged: routes LLM traces with their feedback to annotation queues and datasets. This is
+// its command line only: it parses the arguments and hands them to the daemon (`run`) or to one
+// of the offline commands.
 #include <CLI/CLI.hpp>
+#include <cstdint>
 #include <iostream>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 #include "config/config.h"
-#include "daemon/broker.h"
-#include "daemon/commands.h"
-#include "daemon/generate.h"
+#include "daemon/log.h"
 #include "daemon/pipeline.h"
 #include "daemon/version.h"
 #include "rules/decode.h"
+#include "tools/broker.h"
+#include "tools/commands.h"
+#include "tools/generate.h"
 
+namespace triaged {
 namespace {
 
-constexpr const char* kVersion = triaged::kTriagedVersion;
+constexpr const char* kVersion = kTriagedVersion;
+
+// A CLI11 transform from `parse` (text to nanoseconds) to the number it stores; `what` is the
+// expected form for the error message. An empty value stays 0 (no limit, now).
+CLI::Validator Nanoseconds(bool (*parse)(std::string_view, int64_t&), const std::string& what) {
+  return CLI::Validator(
+      [parse, what](std::string& value) -> std::string {
+        int64_t ns = 0;
+        if (!value.empty() && !parse(value, ns)) {
+          return "expected " + what + ", got \"" + value + "\"";
+        }
+        value = std::to_string(ns);
+        return {};
+      },
+      "");
+}
+
+// The option of a parsed (sub)command that a parse error names (CLI11 starts its messages with
+// the option's name), and that command.
+std::pair<const CLI::App*, const CLI::Option*> FailedOption(const CLI::App& app,
+                                                            std::string_view what) {
+  std::vector<const CLI::App*> commands = {&app};
+  for (const CLI::App* sub : app.get_subcommands()) commands.push_back(sub);
+  for (const CLI::App* command : commands) {
+    for (const CLI::Option* option : command->get_options()) {
+      if (what.starts_with(option->get_name() + ":")) return {command, option};
+    }
+  }
+  return {nullptr, nullptr};
+}
+
+// The exit code of a parse error, after its message. A bad value (a validator's: --duration,
+// --start, --log-level) and `explain` without both EVENTS and TRACE_ID are the commands' usage
+// errors: exit kExitUsage, the message prefixed with the subcommand like the commands' own.
+// Anything else exits as CLI11 has it (0 for --help and --version, 106 for a missing required
+// option, ...).
+int ParseErrorExit(const CLI::App& app, const CLI::ParseError& e, const CLI::Option* explain_args) {
+  const std::string_view what = e.what();
+  const auto [command, option] = FailedOption(app, what);
+  const bool usage =
+      dynamic_cast<const CLI::ValidationError*>(&e) != nullptr ||
+      (dynamic_cast<const CLI::ArgumentMismatch*>(&e) != nullptr && option == explain_args);
+  if (!usage) return app.exit(e);
+  if (option == explain_args) {
+    std::cerr << "explain: expected EVENTS... TRACE_ID\n";
+  } else {
+    if (command != nullptr && command != &app) std::cerr << command->get_name() << ": ";
+    std::cerr << what << "\n";
+  }
+  return kExitUsage;
+}
 
 }  // namespace
+}  // namespace triaged
 
 int main(int argc, char** argv) {
   using namespace triaged;
@@ -23,6 +83,11 @@ int main(int argc, char** argv) {
   CLI::App app{"triaged: routes LLM traces and their feedback to review queues and datasets"};
   app.set_version_flag("--version", kVersion);
   app.require_subcommand(1);
+  std::string log_level = "info";
+  app.add_option("--log-level", log_level, "Log lines at this level and above (before the command)")
+      ->envname("TRIAGED_LOG_LEVEL")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
+      ->capture_default_str();
 
   ValidateOptions validate;
   CLI::App* validate_cmd = app.add_subcommand("validate", "Check a config; exit 78 on an error");
@@ -48,7 +113,10 @@ int main(int argc, char** argv) {
   CLI::App* explain_cmd =
       app.add_subcommand("explain", "Why each rule did or did not route one trace");
   explain_cmd->add_option("-c,--config", explain.config_path, "Config file")->required();
-  explain_cmd->add_option("args", explain_args, "EVENTS... TRACE_ID")->required();
+  const CLI::Option* explain_args_option =
+      explain_cmd->add_option("args", explain_args, "EVENTS... TRACE_ID")
+          ->required()
+          ->expected(2, -1);
 
   RunOptions run;
   CLI::App* run_cmd = app.add_subcommand(
@@ -68,15 +136,17 @@ int main(int argc, char** argv) {
       ->capture_default_str();
 
   GenerateOptions generate;
-  std::string duration, start;
   CLI::App* generate_cmd = app.add_subcommand(
       "generate", "Realistic synthetic spans and feedback of every shape, to Kafka or a file");
   generate_cmd->add_option("--rate", generate.rate, "Messages per second (of event time)")
       ->capture_default_str();
   generate_cmd->add_flag("--burst", generate.burst,
                          "Send as fast as the broker takes it: the same traffic, not paced");
-  generate_cmd->add_option("--duration", duration,
-                           "Start traces for this long (10s, 5m, ...); their feedback follows");
+  generate_cmd
+      ->add_option("--duration", generate.duration_ns,
+                   "Start traces for this long (10s, 5m, ...); their feedback follows")
+      ->type_name("DURATION")
+      ->transform(Nanoseconds(ParseDuration, "a duration such as 30s or 5m"));
   generate_cmd->add_option("--events", generate.max_events,
                            "Stop starting traces after N messages");
   generate_cmd->add_option("-b,--bootstrap", generate.bootstrap,
@@ -87,8 +157,11 @@ int main(int argc, char** argv) {
   generate_cmd->add_option("--feedback-topic", generate.feedback_topic)->capture_default_str();
   generate_cmd->add_option("--seed", generate.seed, "The same seed and start give the same traffic")
       ->capture_default_str();
-  generate_cmd->add_option("--start", start,
-                           "Event time of the first trace, RFC 3339 (default: now)");
+  generate_cmd
+      ->add_option("--start", generate.start_ns,
+                   "Event time of the first trace, RFC 3339 (default: now)")
+      ->type_name("TIME")
+      ->transform(Nanoseconds(ParseRfc3339, "an RFC 3339 time"));
   generate_cmd
       ->add_option("--invalid", generate.invalid_ratio,
                    "Share of malformed messages, 0..1 (they are dead-lettered)")
@@ -96,21 +169,15 @@ int main(int argc, char** argv) {
   generate_cmd->add_option("-o,--out", generate.out_path,
                            "Write kcat -J style JSONL here instead of producing ('-' = stdout)");
 
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return ParseErrorExit(app, e, explain_args_option);
+  }
+  log::SetLevel(log_level);
 
   if (*broker_cmd) return RunBroker(broker, std::cout, std::cerr);
-  if (*generate_cmd) {
-    if (!duration.empty() && !ParseDuration(duration, generate.duration_ns)) {
-      std::cerr << "generate: --duration: expected a duration such as 30s or 5m, got \"" << duration
-                << "\"\n";
-      return kExitUsage;
-    }
-    if (!start.empty() && !ParseRfc3339(start, generate.start_ns)) {
-      std::cerr << "generate: --start: expected an RFC 3339 time, got \"" << start << "\"\n";
-      return kExitUsage;
-    }
-    return RunGenerate(generate, std::cout, std::cerr);
-  }
+  if (*generate_cmd) return RunGenerate(generate, std::cout, std::cerr);
 
   if (*run_cmd) return RunDaemon(run, std::cerr);
 
@@ -121,10 +188,6 @@ int main(int argc, char** argv) {
     return RunReplay(replay, std::cout, std::cerr);
   }
   if (*explain_cmd) {
-    if (explain_args.size() < 2) {
-      std::cerr << "explain: expected EVENTS... TRACE_ID\n";
-      return kExitUsage;
-    }
     explain.trace_id = explain_args.back();
     explain_args.pop_back();
     explain.inputs = explain_args;

@@ -5,9 +5,10 @@
 #include <sstream>
 
 #include "daemon/command_util.h"
-#include "daemon/commands.h"
-#include "daemon/replay.h"
 #include "rules/decode.h"
+#include "tools/commands.h"
+#include "tools/input_lines.h"
+#include "tools/replay.h"
 
 namespace triaged {
 namespace {

@@ -1,4 +1,4 @@
-#include "daemon/broker.h"
+#include "tools/broker.h"
 
 #include <signal.h>
 
@@ -6,9 +6,9 @@
 
 #include "config/config.h"
 #include "daemon/command_util.h"
-#include "daemon/commands.h"
 #include "daemon/embedded_broker.h"
 #include "daemon/log.h"
+#include "tools/commands.h"
 
 namespace triaged {
 

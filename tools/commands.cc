@@ -1,4 +1,4 @@
-#include "daemon/commands.h"
+#include "tools/commands.h"
 
 #include <cerrno>
 #include <cstring>
@@ -9,40 +9,12 @@
 
 #include "config/config.h"
 #include "daemon/command_util.h"
-#include "daemon/replay.h"
 #include "rules/decode.h"
 #include "rules/routed_item.h"
+#include "tools/input_lines.h"
+#include "tools/replay.h"
 
 namespace triaged {
-
-std::shared_ptr<const Config> LoadConfigOrReport(const std::string& path, std::ostream& err) {
-  auto loaded = LoadConfigFile(path);
-  if (loaded.ok()) return *std::move(loaded);
-  for (const ConfigError& e : loaded.error()) err << e.ToString() << "\n";
-  return nullptr;
-}
-
-bool ForEachInputLine(const std::vector<std::string>& inputs, std::ostream& err,
-                      const std::function<void(std::string_view, uint64_t)>& fn) {
-  std::vector<std::string> files = inputs;
-  if (files.empty()) files.push_back("-");
-  std::string line;
-  for (const std::string& file : files) {
-    std::ifstream in;
-    std::istream* stream = &std::cin;
-    if (file != "-") {
-      in.open(file, std::ios::binary);
-      if (!in) {
-        err << file << ": cannot read: " << std::strerror(errno) << "\n";
-        return false;
-      }
-      stream = &in;
-    }
-    uint64_t line_no = 0;
-    while (std::getline(*stream, line)) fn(line, ++line_no);
-  }
-  return true;
-}
 
 int RunValidate(const ValidateOptions& options, std::ostream& out, std::ostream& err) {
   std::shared_ptr<const Config> config = LoadConfigOrReport(options.config_path, err);

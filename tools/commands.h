@@ -8,7 +8,7 @@
 
 namespace triaged {
 
-// Exit codes shared by every subcommand.
+// Exit codes of the offline commands and of usage errors on the command line.
 constexpr int kExitOk = 0;
 constexpr int kExitFailure = 1;  // tests failed, trace not found
 constexpr int kExitUsage = 64;   // sysexits EX_USAGE

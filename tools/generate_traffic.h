@@ -1,19 +1,18 @@
-// `triaged generate`: realistic synthetic traffic for demos, tests and benchmarks. Traces of
-// three kinds of LLM application (a RAG support bot, a tool-calling agent, a summarizer) as
-// native spans or OTLP/JSON requests, and the sparse, late feedback real users and evaluators
-// give them, in every accepted shape (DESIGN §1): thumbs, LLM-judge scores, Phoenix, Langfuse
-// and LangSmith annotations, support escalations. Errors, retries, tool failures and slow
-// traces occur at realistic rates, so every kind of rule has something to match.
+// The traffic model of `triaged generate`: traces of three kinds of LLM application (a RAG
+// support bot, a tool-calling agent, a summarizer) and the sparse, late feedback real users and
+// evaluators give them. Errors, retries, tool failures and slow traces occur at realistic
+// rates, so every kind of rule has something to match; about `invalid_ratio` of the messages
+// are malformed the way real producers' are. The shapes are written by generate_shapes.h.
 //
 // The traffic is a pure function of the seed and the start time; the event times follow the
-// rate. `RunGenerate` sends it to Kafka paced in real time, or writes it as JSONL for replay.
+// rate.
 #pragma once
 
 #include <cstdint>
-#include <iosfwd>
 #include <memory>
 #include <queue>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace triaged {
@@ -74,23 +73,5 @@ class TrafficGenerator {
                       std::vector<std::pair<GeneratedEvent, uint64_t>>, Later>
       pending_;
 };
-
-struct GenerateOptions {
-  std::string bootstrap;    // -b; "" = the config's, else $KAFKA_BOOTSTRAP
-  std::string config_path;  // optional: topics (and bootstrap) from this config
-  std::string spans_topic = "llm.spans";
-  std::string feedback_topic = "llm.feedback";
-  double rate = 100;        // messages per second of event time; paced unless `burst`
-  bool burst = false;       // send as fast as the broker takes it (the same traffic, not paced)
-  int64_t duration_ns = 0;  // stop starting traces after this much event time (0 = no limit)
-  uint64_t max_events = 0;  // ... or after this many messages (0 = no limit)
-  uint64_t seed = 1;
-  int64_t start_ns = 0;  // event time of the first trace (0 = now)
-  double invalid_ratio = 0;
-  std::string out_path;  // write JSONL (one kcat -J envelope per line) instead; "-" = stdout
-};
-
-// Exit codes: 0 ok, 1 delivery failures, 64 usage, 69 broker unreachable (EX_UNAVAILABLE).
-int RunGenerate(const GenerateOptions& options, std::ostream& out, std::ostream& err);
 
 }  // namespace triaged

@@ -1,4 +1,4 @@
-#include "daemon/replay.h"
+#include "tools/replay.h"
 
 #include <algorithm>
 #include <cstdio>

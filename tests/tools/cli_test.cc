@@ -5,10 +5,12 @@
 #include <rapidjson/document.h>
 #include <rapidjson/schema.h>
 
+#include <cstdlib>
 #include <set>
 #include <tuple>
 
-#include "tests/daemon/cli_test_util.h"
+#include "daemon/version.h"
+#include "tests/tools/cli_test_util.h"
 
 namespace triaged {
 namespace {
@@ -153,7 +155,7 @@ TEST(CliReplay, RoutesExactlyTheExpectedSet) {
                 doc["destination"].GetString(), doc["trigger"].GetString());
   }
   const std::multiset<std::tuple<std::string, std::string, std::string, std::string>> want =
-#include "tests/daemon/example_routes.inc"
+#include "tests/tools/example_routes.inc"
       ;
   EXPECT_EQ(got, want);
 }
@@ -243,6 +245,43 @@ TEST(CliExplain, ShowsEachRuleVerdictAndValues) {
   EXPECT_THAT(run.out, HasSubstr("rule thumbs-down: routed -> support-review"));
   EXPECT_THAT(run.out, HasSubstr("\"down\""));
   EXPECT_THAT(run.out, HasSubstr("rule slow: no_match"));
+}
+
+TEST(CliExplain, WithoutEventsAndTraceIdIsAUsageError) {
+  const auto one = RunTriaged("explain -c " + kRules + " " + kEvents);
+  EXPECT_EQ(one.exit_code, 64);
+  EXPECT_EQ(one.err, "explain: expected EVENTS... TRACE_ID\n");
+  // None at all: CLI11's missing required argument.
+  EXPECT_EQ(RunTriaged("explain -c " + kRules).exit_code, 106);
+}
+
+TEST(CliTest, HelpAndVersionExitZero) {
+  const auto help = RunTriaged("--help");
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_THAT(help.out, HasSubstr("explain"));
+  EXPECT_EQ(RunTriaged("generate --help").exit_code, 0);
+  const auto version = RunTriaged("--version");
+  EXPECT_EQ(version.exit_code, 0);
+  EXPECT_EQ(version.out, std::string(kTriagedVersion) + "\n");
+}
+
+// --log-level (or TRIAGED_LOG_LEVEL) drops the log lines below it; generate logs "generated" at
+// info on its way out.
+TEST(CliTest, LogLevelDropsLinesBelowIt) {
+  const std::string generate = "generate --events 5 --start 2026-11-01T10:00:00Z -o -";
+  EXPECT_THAT(RunTriaged(generate).err, HasSubstr("\"msg\":\"generated\""));
+  const auto warn = RunTriaged("--log-level warn " + generate);
+  EXPECT_EQ(warn.exit_code, 0) << warn.err;
+  EXPECT_EQ(warn.err, "");
+  EXPECT_FALSE(warn.out.empty());
+  ::setenv("TRIAGED_LOG_LEVEL", "error", 1);
+  const auto from_env = RunTriaged(generate);
+  ::unsetenv("TRIAGED_LOG_LEVEL");
+  EXPECT_EQ(from_env.exit_code, 0) << from_env.err;
+  EXPECT_EQ(from_env.err, "");
+  const auto loud = RunTriaged("--log-level loud " + generate);
+  EXPECT_EQ(loud.exit_code, 64);
+  EXPECT_THAT(loud.err, HasSubstr("--log-level: loud not in {trace,debug,info,warn,error}"));
 }
 
 TEST(CliExplain, UnknownTraceExitsOne) {
