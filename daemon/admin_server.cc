@@ -1,6 +1,5 @@
 #include "daemon/admin_server.h"
 
-#include <spdlog/spdlog.h>
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
@@ -11,6 +10,7 @@
 #include <exception>
 #include <utility>
 
+#include "daemon/log.h"
 #include "daemon/status_page.h"
 
 namespace triaged {
@@ -191,8 +191,9 @@ class AdminServer::Session : public std::enable_shared_from_this<Session> {
     try {
       Handle(req);
     } catch (const std::exception& e) {
-      spdlog::warn("admin: {} {} failed: {}", std::string(req.method_string()),
-                   std::string(req.target()), e.what());
+      log::Warn("admin request failed", {{"method", std::string(req.method_string())},
+                                         {"target", std::string(req.target())},
+                                         {"error", e.what()}});
       Send(Text(req, http::status::internal_server_error, "internal error\n"));
     }
   }
@@ -397,7 +398,7 @@ Result<uint16_t> AdminServer::Start(std::string_view listen) {
         ioc_.run();
         return;
       } catch (const std::exception& e) {
-        spdlog::error("admin server: {}", e.what());
+        log::Error("admin server failed", {{"error", e.what()}});
       }
     }
   });
@@ -434,7 +435,7 @@ void AdminServer::DoAccept() {
       return;
     }
     // Out of descriptors or similar: back off instead of spinning on the error.
-    spdlog::warn("admin server: accept: {}", ec.message());
+    log::Warn("admin server cannot accept", {{"error", ec.message()}});
     accept_retry_->expires_after(std::chrono::milliseconds(100));
     accept_retry_->async_wait([this](beast::error_code wait_ec) {
       if (!wait_ec && acceptor_->is_open()) DoAccept();
