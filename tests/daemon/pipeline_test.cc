@@ -1,0 +1,217 @@
+// The pipeline against an in-memory Kafka (FakeKafka) on a clock the test moves by hand: what
+// is routed, what is dead-lettered, which offsets are committed and when, reloads, revocations,
+// and both guarantees' commit protocols.
+#include "daemon/pipeline.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <string>
+
+#include "tests/daemon/fake_kafka.h"
+#include "tests/tools/cli_test_util.h"
+
+namespace triaged {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::FakeKafka;
+using testing::TempDir;
+
+constexpr const char* kTrace = "4bf92f3577b34da6a3ce929d0e0e4736";
+constexpr const char* kOther = "5c0a3f4688c45eb7b4df03ae1f1f5847";
+
+std::string ConfigText(const std::string& guarantee, const std::string& spans_topic = "spans") {
+  return "kafka:\n  bootstrap_servers: fake:9092\n  group_id: unit\n  guarantee: " + guarantee +
+         "\ninputs:\n  spans: {topic: " + spans_topic +
+         "}\n  feedback: {topic: feedback}\n"
+         "trace: {decision_wait: 2s, root_grace: 1s, max_wait: 30s, late_feedback_window: 1h}\n"
+         "destinations:\n  review: {kind: queue, topic: review}\n"
+         "dead_letter: {topic: dlq}\n"
+         "admin: {listen: \"127.0.0.1:0\"}\n"
+         "rules:\n  - name: thumbs-down\n    when: feedback.thumbs.label == \"down\"\n"
+         "    route_to: [review]\n";
+}
+
+std::string Span(const std::string& trace, const std::string& span, bool root = true) {
+  return "{\"trace_id\":\"" + trace + "\",\"span_id\":\"" + span + "\"," +
+         (root ? "" : "\"parent_span_id\":\"ff\",") +
+         "\"name\":\"chat\",\"start_time\":\"2026-11-01T10:00:00Z\","
+         "\"end_time\":\"2026-11-01T10:00:01Z\"}";
+}
+
+std::string ThumbsDown(const std::string& trace) {
+  return "{\"trace_id\":\"" + trace + "\",\"thumbs\":\"down\"}";
+}
+
+class PipelineTest : public ::testing::Test {
+ protected:
+  // Starts a pipeline whose Kafka is a FakeKafka with topics spans, feedback (1 partition
+  // each), review, dlq and unit.decisions; `setup` fills the inputs before it starts.
+  void Start(const std::string& guarantee, const std::function<void(FakeKafka&)>& setup = {}) {
+    config_path_ = dir_.Write("rules.yaml", ConfigText(guarantee));
+    auto loaded = LoadConfigFile(config_path_);
+    ASSERT_TRUE(loaded.ok()) << loaded.error().front().ToString();
+    const bool transactional = guarantee == "exactly_once";
+    pipeline_ = std::make_unique<Pipeline>(
+        RunOptions{config_path_, false}, *loaded, clock_,
+        [&, transactional, setup](const Config&, const std::string&, const std::string&,
+                                  const std::string&, KafkaListener& listener)
+            -> Result<std::unique_ptr<KafkaClient>> {
+          auto fake = std::make_unique<FakeKafka>(listener, transactional);
+          for (const char* t : {"spans", "feedback", "review", "dlq"}) fake->CreateTopic(t, 1);
+          if (setup) setup(*fake);
+          kafka_ = fake.get();
+          return std::unique_ptr<KafkaClient>(std::move(fake));
+        });
+    ASSERT_TRUE(pipeline_->Start());
+  }
+
+  // Turns the loop, 100 ms of clock a turn, until `done` (at most `turns` turns).
+  bool StepUntil(const std::function<bool()>& done, int turns = 600) {
+    for (int i = 0; i < turns; ++i) {
+      if (done()) return true;
+      clock_.Advance(std::chrono::milliseconds(100));
+      pipeline_->Step(milliseconds(0));
+    }
+    return done();
+  }
+  void StepFor(std::chrono::milliseconds d) {
+    StepUntil([] { return false; }, static_cast<int>(d.count() / 100));
+  }
+  int64_t Committed(const std::string& topic) {
+    return kafka_->CommittedOffset(topic, 0).value_or(-1);
+  }
+
+  TempDir dir_;
+  std::string config_path_;
+  ManualClock clock_;
+  std::unique_ptr<Pipeline> pipeline_;
+  FakeKafka* kafka_ = nullptr;
+};
+
+TEST_F(PipelineTest, RoutesADecidedTraceThenCommitsPastIt) {
+  Start("at_least_once", [](FakeKafka& k) {
+    k.Append("spans", 0, kTrace, Span(kTrace, "a1"));
+    k.Append("feedback", 0, kTrace, ThumbsDown(kTrace));
+  });
+  ASSERT_TRUE(StepUntil([&] { return kafka_->Records("review").size() == 1; }));
+  const testing::FakeRecord item = kafka_->Records("review")[0];
+  EXPECT_EQ(item.key, kTrace);
+  EXPECT_EQ(item.Header("triaged-rule"), "thumbs-down");
+  EXPECT_EQ(item.Header("triaged-destination"), "review");
+  EXPECT_THAT(*item.value, HasSubstr("\"schema\":\"triaged.routed_item/v1\""));
+  // Acknowledged and decided: both inputs are committed past their message.
+  EXPECT_TRUE(StepUntil([&] { return Committed("spans") == 1 && Committed("feedback") == 1; }));
+  EXPECT_EQ(kafka_->Records("review").size(), 1u);
+  EXPECT_EQ(pipeline_->metrics().routed(), 1u);
+  EXPECT_EQ(pipeline_->Shutdown(), 0);
+  EXPECT_TRUE(kafka_->closed);
+}
+
+TEST_F(PipelineTest, NeverCommitsPastTheFirstEventOfAnUndecidedTrace) {
+  Start("at_least_once", [](FakeKafka& k) {
+    k.Append("spans", 0, kTrace, Span(kTrace, "a1", /*root=*/false));
+    k.Append("spans", 0, kOther, Span(kOther, "b1", /*root=*/false));
+  });
+  // Both spans read; the traces stay open for decision_wait (2 s) after their last span.
+  StepFor(std::chrono::milliseconds(1500));
+  EXPECT_LE(Committed("spans"), 0);
+  ASSERT_TRUE(StepUntil([&] { return Committed("spans") == 2; }, 60));
+  EXPECT_TRUE(kafka_->Records("review").empty());
+}
+
+TEST_F(PipelineTest, AFailedDeliveryKeepsItsOffsetUncommitted) {
+  Start("at_least_once", [](FakeKafka& k) {
+    k.fail_delivery["review"] = RD_KAFKA_RESP_ERR__MSG_TIMED_OUT;
+    k.Append("spans", 0, kTrace, Span(kTrace, "a1"));
+    k.Append("feedback", 0, kTrace, ThumbsDown(kTrace));
+  });
+  ASSERT_TRUE(StepUntil([&] { return pipeline_->metrics().produce_errors() == 1; }));
+  StepFor(std::chrono::seconds(5));
+  // Nothing is committed past the trace whose routed item was not delivered.
+  EXPECT_LE(Committed("spans"), 0);
+  EXPECT_LE(Committed("feedback"), 0);
+  EXPECT_FALSE(pipeline_->failed());  // a retriable error does not stop the daemon
+}
+
+TEST_F(PipelineTest, BadInputIsDeadLetteredWithItsReasonAndCommitted) {
+  Start("at_least_once", [](FakeKafka& k) { k.Append("feedback", 0, "k", "not json"); });
+  ASSERT_TRUE(StepUntil([&] { return kafka_->Records("dlq").size() == 1; }));
+  const testing::FakeRecord dead = kafka_->Records("dlq")[0];
+  EXPECT_EQ(dead.Header("triaged-reason"), "invalid_json");
+  EXPECT_EQ(dead.key, "k");
+  EXPECT_THAT(*dead.value, HasSubstr("\"offset\":0"));
+  EXPECT_TRUE(StepUntil([&] { return Committed("feedback") == 1; }));
+  EXPECT_EQ(pipeline_->metrics().dead_lettered(), 1u);
+}
+
+TEST_F(PipelineTest, AReloadThatRenamesAnInputIsRefusedAndTheRunningConfigStays) {
+  Start("at_least_once");
+  dir_.Write("rules.yaml", ConfigText("at_least_once", "spans.renamed"));
+  pipeline_->Reload("test");
+  EXPECT_THAT(pipeline_->metrics().Serialize(),
+              HasSubstr("triaged_config_reloads_total{result=\"failure\"} 1"));
+  // Still reading `spans`: a trace there routes.
+  kafka_->Append("spans", 0, kTrace, Span(kTrace, "a1"));
+  kafka_->Append("feedback", 0, kTrace, ThumbsDown(kTrace));
+  EXPECT_TRUE(StepUntil([&] { return kafka_->Records("review").size() == 1; }));
+}
+
+TEST_F(PipelineTest, ARevocationCommitsWhatIsSafeAndTheNextOwnerRoutesNothingTwice) {
+  Start("at_least_once", [](FakeKafka& k) {
+    k.Append("spans", 0, kTrace, Span(kTrace, "a1"));
+    k.Append("feedback", 0, kTrace, ThumbsDown(kTrace));
+  });
+  ASSERT_TRUE(StepUntil([&] { return kafka_->Records("review").size() == 1; }));
+  kafka_->RevokeAtNextPoll();
+  StepFor(std::chrono::milliseconds(200));
+  // Committed synchronously at revocation, so the reassigned partitions start after the trace.
+  EXPECT_EQ(Committed("spans"), 1);
+  EXPECT_EQ(Committed("feedback"), 1);
+  kafka_->Append("spans", 0, kOther, Span(kOther, "b1"));
+  kafka_->Append("feedback", 0, kOther, ThumbsDown(kOther));
+  ASSERT_TRUE(StepUntil([&] { return kafka_->Records("review").size() == 2; }));
+  EXPECT_EQ(kafka_->Records("review")[1].key, kOther);
+}
+
+TEST_F(PipelineTest, ExactlyOnceRoutedItemsAndOffsetsBecomeVisibleTogether) {
+  Start("exactly_once", [](FakeKafka& k) {
+    k.Append("spans", 0, kTrace, Span(kTrace, "a1"));
+    k.Append("feedback", 0, kTrace, ThumbsDown(kTrace));
+  });
+  ASSERT_TRUE(StepUntil([&] { return kafka_->transactions_committed > 0 &&
+                                     kafka_->Records("review").size() == 1; }));
+  EXPECT_EQ(kafka_->Records("unit.decisions").size(), 1u);  // the pair, for the next owner
+  EXPECT_TRUE(StepUntil([&] { return Committed("spans") == 1 && Committed("feedback") == 1; }));
+  EXPECT_EQ(kafka_->commits, 0);  // offsets go through the transaction, never a plain commit
+}
+
+TEST_F(PipelineTest, ExactlyOnceAFailedCommitIsAbortedRewoundAndRoutedOnce) {
+  Start("exactly_once", [](FakeKafka& k) {
+    k.fail_next_commit = TxnError{"Broker: coordinator load in progress", false, false};
+    k.Append("spans", 0, kTrace, Span(kTrace, "a1"));
+    k.Append("feedback", 0, kTrace, ThumbsDown(kTrace));
+  });
+  ASSERT_TRUE(StepUntil([&] { return kafka_->transactions_aborted == 1; }));
+  // Re-read from the committed offsets and decided again: one routed item in the end.
+  ASSERT_TRUE(StepUntil([&] { return Committed("spans") == 1 && Committed("feedback") == 1; }));
+  EXPECT_EQ(kafka_->Records("review").size(), 1u);
+  EXPECT_EQ(kafka_->Records("unit.decisions").size(), 1u);
+  EXPECT_FALSE(pipeline_->failed());
+}
+
+TEST_F(PipelineTest, ExactlyOnceAFencedProducerIsReplaced) {
+  Start("exactly_once", [](FakeKafka& k) {
+    k.fail_next_commit = TxnError{"Broker: producer fenced", /*fatal=*/true, false};
+    k.Append("spans", 0, kTrace, Span(kTrace, "a1"));
+    k.Append("feedback", 0, kTrace, ThumbsDown(kTrace));
+  });
+  ASSERT_TRUE(StepUntil([&] { return kafka_->producers_replaced == 1; }));
+  ASSERT_TRUE(StepUntil([&] { return Committed("feedback") == 1; }));
+  EXPECT_EQ(kafka_->Records("review").size(), 1u);
+}
+
+}  // namespace
+}  // namespace triaged
