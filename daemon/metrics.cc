@@ -13,9 +13,6 @@ using prometheus::BuildHistogram;
 
 std::string S(std::string_view v) { return std::string(v); }
 
-// The engine's counts only grow, except when a rule is re-created and starts again from zero.
-uint64_t Delta(uint64_t now, uint64_t seen) { return now >= seen ? now - seen : now; }
-
 void Bump(prometheus::Counter& counter, uint64_t delta) {
   if (delta > 0) counter.Increment(static_cast<double>(delta));
 }
@@ -173,32 +170,31 @@ void Metrics::ConfigReload(bool success) {
   (success ? reloads_success_ : reloads_failure_).Increment();
 }
 
-void Metrics::SyncRuleCounters(const RuleSet& rules, const std::vector<RuleCounters>& counters) {
-  std::lock_guard lock(sync_mu_);
-  std::map<std::string, RuleSeen, std::less<>> seen;
-  const size_t n = std::min(rules.rules.size(), counters.size());
-  for (size_t i = 0; i < n; ++i) {
-    const std::string& name = rules.rules[i].name;
-    const RuleCounters& now = counters[i];
-    RuleSeen before;
-    if (auto it = rules_seen_.find(name); it != rules_seen_.end()) before = it->second;
-    const prometheus::Labels labels{{"rule", name}};
-    Bump(rule_matched_.Add(labels), Delta(now.matched, before.matched));
-    Bump(rule_sampled_out_.Add(labels), Delta(now.sampled_out, before.sampled_out));
-    Bump(rule_rate_limited_.Add(labels), Delta(now.rate_limited, before.rate_limited));
-    seen[name] = RuleSeen{now.matched, now.sampled_out, now.rate_limited};
-  }
-  // Rules removed by a reload are forgotten; their series keep their last value.
-  rules_seen_ = std::move(seen);
+void Metrics::AddRuleCounts(const std::string& rule, const RuleCounters& delta) {
+  const prometheus::Labels labels{{"rule", rule}};
+  Bump(rule_matched_.Add(labels), delta.matched);
+  Bump(rule_sampled_out_.Add(labels), delta.sampled_out);
+  Bump(rule_rate_limited_.Add(labels), delta.rate_limited);
+  std::lock_guard lock(rules_mu_);
+  RuleCounters& total = rule_totals_[rule];
+  total.matched += delta.matched;
+  total.sampled_out += delta.sampled_out;
+  total.rate_limited += delta.rate_limited;
+  total.routed += delta.routed;
 }
 
-void Metrics::SyncEngineCounters(const EngineCounters& counters, uint64_t open_traces) {
-  std::lock_guard lock(sync_mu_);
-  TraceEvicted("expired", Delta(counters.evicted_expired, evicted_expired_seen_));
-  TraceEvicted("capacity", Delta(counters.evicted_capacity, evicted_capacity_seen_));
-  evicted_expired_seen_ = counters.evicted_expired;
-  evicted_capacity_seen_ = counters.evicted_capacity;
-  SetTracesOpen(open_traces);
+std::vector<RuleCounters> Metrics::RuleTotals(const RuleSet& rules) {
+  std::vector<RuleCounters> totals;
+  std::lock_guard lock(rules_mu_);
+  for (const RuleSpec& r : rules.rules) {
+    const prometheus::Labels labels{{"rule", r.name}};
+    rule_matched_.Add(labels);
+    rule_sampled_out_.Add(labels);
+    rule_rate_limited_.Add(labels);
+    auto it = rule_totals_.find(r.name);
+    totals.push_back(it == rule_totals_.end() ? RuleCounters{} : it->second);
+  }
+  return totals;
 }
 
 std::string Metrics::Serialize() const {

@@ -22,10 +22,11 @@
 
 namespace triaged {
 
-// Thread-safety: every method may be called from any thread. prometheus-cpp counters, gauges
-// and histograms are atomic and families serialise their own child creation; the delta
-// bookkeeping of the Sync* methods has its own mutex. In practice the pipeline thread bumps and
-// syncs, and the admin thread calls Serialize().
+// The probe owns every count the daemon keeps: it increments, exports (/metrics) and answers
+// the status documents. Thread-safety: every method may be called from any thread.
+// prometheus-cpp counters, gauges and histograms are atomic and families serialise their own
+// child creation; the rule totals have their own mutex. In practice the pipeline thread bumps,
+// and the admin thread calls Serialize().
 class Metrics {
  public:
   // `version` goes into triaged_build_info{version}.
@@ -58,13 +59,11 @@ class Metrics {
   void SetConsumerLag(std::string_view topic, int32_t partition, int64_t lag);
   void ConfigReload(bool success);
 
-  // Brings triaged_rule_{matched,sampled_out,rate_limited}_total up to the engine's cumulative
-  // per-rule counts (`counters[i]` belongs to `rules.rules[i]`). Increments by the delta since
-  // the previous sync, remembered by rule name, so a reload that reorders, adds or removes rules
-  // is fine; a count lower than last seen (a rule re-created from zero) counts from zero.
-  void SyncRuleCounters(const RuleSet& rules, const std::vector<RuleCounters>& counters);
-  // Same for the engine-wide counts: evictions (reasons "expired", "capacity") and open traces.
-  void SyncEngineCounters(const EngineCounters& counters, uint64_t open_traces);
+  // Adds counts of `rule` (a partition engine's, since its last sync) to the process totals.
+  void AddRuleCounts(const std::string& rule, const RuleCounters& delta);
+  // The process totals of each rule of `rules`, in order (zero for a rule not counted yet);
+  // every rule's series exists from here on, so rate() works from the first scrape.
+  std::vector<RuleCounters> RuleTotals(const RuleSet& rules);
 
   // Prometheus text exposition format 0.0.4.
   std::string Serialize() const;
@@ -77,12 +76,6 @@ class Metrics {
   static std::vector<double> RouteAckLatencyBuckets();
 
  private:
-  struct RuleSeen {
-    uint64_t matched = 0;
-    uint64_t sampled_out = 0;
-    uint64_t rate_limited = 0;
-  };
-
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Counter>& events_consumed_;
   prometheus::Family<prometheus::Counter>& events_invalid_;
@@ -118,10 +111,8 @@ class Metrics {
   mutable std::mutex destinations_mu_;
   std::map<std::string, uint64_t, std::less<>> routed_by_destination_;
 
-  std::mutex sync_mu_;  // guards the last-seen counts below
-  std::map<std::string, RuleSeen, std::less<>> rules_seen_;
-  uint64_t evicted_expired_seen_ = 0;
-  uint64_t evicted_capacity_seen_ = 0;
+  mutable std::mutex rules_mu_;  // guards rule_totals_
+  std::map<std::string, RuleCounters, std::less<>> rule_totals_;
 };
 
 }  // namespace triaged

@@ -229,35 +229,33 @@ void Pipeline::Backpressure() {
   }
 }
 
-// Adds each partition engine's counts since the last sync to the process totals, then
-// publishes them (metrics, /v1/rules, /v1/status). Totals survive revocations and reloads.
+// Hands each partition engine's counts since the last sync to the probe, then publishes the
+// totals (/v1/rules, /v1/status). Totals survive revocations and reloads.
 void Pipeline::SyncCounters() {
+  // An engine's counts only grow, except for a rule a reload re-created, which restarts at zero.
+  auto delta = [](uint64_t now, uint64_t seen) { return now - std::min(now, seen); };
   uint64_t open_traces = 0;
   for (auto& [number, p] : partitions_.all()) {
     const RuleSet& prs = p->engine.rules();
     const auto& counters = p->engine.rule_counters();
     for (size_t i = 0; i < prs.rules.size() && i < counters.size(); ++i) {
       RuleCounters& seen = p->synced_rules[prs.rules[i].name];
-      RuleCounters& total = rule_totals_[prs.rules[i].name];
-      total.matched += counters[i].matched - std::min(seen.matched, counters[i].matched);
-      total.sampled_out +=
-          counters[i].sampled_out - std::min(seen.sampled_out, counters[i].sampled_out);
-      total.rate_limited +=
-          counters[i].rate_limited - std::min(seen.rate_limited, counters[i].rate_limited);
-      total.routed += counters[i].routed - std::min(seen.routed, counters[i].routed);
-      seen = counters[i];
+      const RuleCounters& now = counters[i];
+      metrics_.AddRuleCounts(prs.rules[i].name,
+                             {delta(now.matched, seen.matched), delta(now.sampled_out, seen.sampled_out),
+                              delta(now.rate_limited, seen.rate_limited),
+                              delta(now.routed, seen.routed)});
+      seen = now;
     }
     const EngineCounters& ec = p->engine.counters();
-    engine_totals_.evicted_expired += ec.evicted_expired - p->synced_engine.evicted_expired;
-    engine_totals_.evicted_capacity += ec.evicted_capacity - p->synced_engine.evicted_capacity;
+    metrics_.TraceEvicted("expired", ec.evicted_expired - p->synced_engine.evicted_expired);
+    metrics_.TraceEvicted("capacity", ec.evicted_capacity - p->synced_engine.evicted_capacity);
     p->synced_engine = ec;
     open_traces += p->engine.open_traces();
   }
   const RuleSet& rules = *config_->rules;
-  std::vector<RuleCounters> ordered;
-  for (const RuleSpec& r : rules.rules) ordered.push_back(rule_totals_[r.name]);
-  metrics_.SyncRuleCounters(rules, ordered);
-  metrics_.SyncEngineCounters(engine_totals_, open_traces);
+  const std::vector<RuleCounters> totals = metrics_.RuleTotals(rules);
+  metrics_.SetTracesOpen(open_traces);
   metrics_.SetMaxOpenTraces(rules.trace.max_open_traces);
   StatusFacts facts;
   facts.exactly_once = eos_;
@@ -266,7 +264,7 @@ void Pipeline::SyncCounters() {
   facts.partitions = partitions_.size();
   facts.traces_open = open_traces;
   facts.consumer_lag = lag_total_;
-  status_.Rebuild(*config_, ordered, facts, metrics_);
+  status_.Rebuild(*config_, totals, facts, metrics_);
 }
 
 // Lag per input partition: the high watermark last seen minus the next offset to read.

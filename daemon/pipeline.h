@@ -141,9 +141,6 @@ class Pipeline final : public KafkaListener {
   uint16_t admin_port_ = 0;
   std::atomic<bool> broker_reachable_{false};
   std::atomic<bool> partitions_assigned_{false};
-  // Totals over every partition this process has owned, by rule name.
-  std::map<std::string, RuleCounters> rule_totals_;
-  EngineCounters engine_totals_;
   int64_t lag_total_ = 0;
 };
 

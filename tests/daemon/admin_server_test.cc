@@ -274,7 +274,8 @@ TEST_F(AdminServerTest, MetricsPassPromtool) {
   metrics_.ConfigReload(true);
   RuleSet rules;
   rules.rules.emplace_back().name = "errors";
-  metrics_.SyncRuleCounters(rules, {RuleCounters{1, 0, 0, 1}});
+  metrics_.AddRuleCounts("errors", RuleCounters{1, 0, 0, 1});
+  metrics_.RuleTotals(rules);
   std::optional<Reply> r = Fetch(port_, Get("/metrics"));
   ASSERT_TRUE(r);
   ASSERT_EQ(r->status, 200);

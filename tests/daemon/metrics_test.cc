@@ -54,7 +54,7 @@ TEST(MetricsTest, EveryFamilyHasHelpAndType) {
   metrics.SetConsumerLag("t", 0, 1);
   RuleSet rules;
   rules.rules.emplace_back().name = "r";
-  metrics.SyncRuleCounters(rules, {RuleCounters{}});
+  metrics.RuleTotals(rules);
   const std::string text = metrics.Serialize();
   for (const char* name :
        {"triaged_events_consumed_total", "triaged_events_invalid_total",
@@ -156,82 +156,51 @@ TEST(MetricsTest, DecisionLatencyBucketsAreIncreasingFromOneMsToAMinute) {
   EXPECT_TRUE(std::is_sorted(buckets.begin(), buckets.end()));
 }
 
-TEST(MetricsTest, SyncRuleCountersAddsDeltas) {
+TEST(MetricsTest, RuleCountsAddUpAndAreReadBackInRuleOrder) {
   Metrics metrics("v");
   const RuleSet rules = Rules({"errors", "slow"});
-  std::vector<RuleCounters> counters(2);
-  counters[0] = {.matched = 3, .sampled_out = 1, .rate_limited = 0, .routed = 2};
-  metrics.SyncRuleCounters(rules, counters);
-  EXPECT_EQ(Value(metrics, "triaged_rule_matched_total", {{"rule", "errors"}}), 3.0);
-  EXPECT_EQ(Value(metrics, "triaged_rule_sampled_out_total", {{"rule", "errors"}}), 1.0);
-  EXPECT_EQ(Value(metrics, "triaged_rule_rate_limited_total", {{"rule", "errors"}}), 0.0);
   // A rule with nothing yet still has its series.
+  EXPECT_EQ(metrics.RuleTotals(rules).size(), 2u);
   EXPECT_EQ(Value(metrics, "triaged_rule_matched_total", {{"rule", "slow"}}), 0.0);
-
-  // Syncing the same counts again changes nothing.
-  metrics.SyncRuleCounters(rules, counters);
-  EXPECT_EQ(Value(metrics, "triaged_rule_matched_total", {{"rule", "errors"}}), 3.0);
-
-  counters[0].matched = 10;
-  counters[0].rate_limited = 4;
-  counters[1].matched = 2;
-  counters[1].sampled_out = 2;
-  metrics.SyncRuleCounters(rules, counters);
+  // Two partitions' engines report for the same rule.
+  metrics.AddRuleCounts("errors", {.matched = 3, .sampled_out = 1, .rate_limited = 0, .routed = 2});
+  metrics.AddRuleCounts("errors", {.matched = 7, .sampled_out = 0, .rate_limited = 4, .routed = 1});
+  metrics.AddRuleCounts("slow", {.matched = 2, .sampled_out = 2, .rate_limited = 0, .routed = 0});
   EXPECT_EQ(Value(metrics, "triaged_rule_matched_total", {{"rule", "errors"}}), 10.0);
+  EXPECT_EQ(Value(metrics, "triaged_rule_sampled_out_total", {{"rule", "errors"}}), 1.0);
   EXPECT_EQ(Value(metrics, "triaged_rule_rate_limited_total", {{"rule", "errors"}}), 4.0);
-  EXPECT_EQ(Value(metrics, "triaged_rule_matched_total", {{"rule", "slow"}}), 2.0);
   EXPECT_EQ(Value(metrics, "triaged_rule_sampled_out_total", {{"rule", "slow"}}), 2.0);
+  const std::vector<RuleCounters> totals = metrics.RuleTotals(Rules({"slow", "errors", "new"}));
+  ASSERT_EQ(totals.size(), 3u);
+  EXPECT_EQ(totals[0].matched, 2u);
+  EXPECT_EQ(totals[1].matched, 10u);
+  EXPECT_EQ(totals[1].routed, 3u);
+  EXPECT_EQ(totals[2].matched, 0u);
 }
 
-TEST(MetricsTest, SyncRuleCountersFollowsReloads) {
+TEST(MetricsTest, ARuleRemovedByAReloadKeepsItsSeriesAndComesBackWithItsTotal) {
   Metrics metrics("v");
-  std::vector<RuleCounters> counters(2);
-  counters[0].matched = 5;  // errors
-  counters[1].matched = 7;  // slow
-  metrics.SyncRuleCounters(Rules({"errors", "slow"}), counters);
-
-  // Reload: rules reordered, "slow" removed, "new" added. The engine carries counts by name.
-  std::vector<RuleCounters> after(2);
-  after[0].matched = 0;  // new
-  after[1].matched = 6;  // errors, one more match
-  metrics.SyncRuleCounters(Rules({"new", "errors"}), after);
-  EXPECT_EQ(Value(metrics, "triaged_rule_matched_total", {{"rule", "errors"}}), 6.0);
-  EXPECT_EQ(Value(metrics, "triaged_rule_matched_total", {{"rule", "new"}}), 0.0);
+  metrics.AddRuleCounts("slow", {.matched = 7});
+  metrics.RuleTotals(Rules({"errors"}));  // "slow" removed
   EXPECT_EQ(Value(metrics, "triaged_rule_matched_total", {{"rule", "slow"}}), 7.0);
-
-  // "slow" comes back; the engine starts it from zero, so its counts are all new.
-  std::vector<RuleCounters> back(3);
-  back[1].matched = 6;
-  back[2].matched = 2;
-  metrics.SyncRuleCounters(Rules({"new", "errors", "slow"}), back);
-  EXPECT_EQ(Value(metrics, "triaged_rule_matched_total", {{"rule", "slow"}}), 9.0);
-
-  // A count lower than last seen (the rule was re-created) counts from zero.
-  back[1].matched = 1;
-  metrics.SyncRuleCounters(Rules({"new", "errors", "slow"}), back);
-  EXPECT_EQ(Value(metrics, "triaged_rule_matched_total", {{"rule", "errors"}}), 7.0);
+  metrics.AddRuleCounts("slow", {.matched = 2});  // back, counting again
+  EXPECT_EQ(metrics.RuleTotals(Rules({"slow"}))[0].matched, 9u);
 }
 
-TEST(MetricsTest, SyncRuleCountersToleratesShortCounterVector) {
+TEST(MetricsTest, StatusTotalsFollowTheBumps) {
   Metrics metrics("v");
-  std::vector<RuleCounters> counters(1);
-  counters[0].matched = 1;
-  metrics.SyncRuleCounters(Rules({"a", "b"}), counters);
-  EXPECT_EQ(Value(metrics, "triaged_rule_matched_total", {{"rule", "a"}}), 1.0);
-  EXPECT_EQ(Value(metrics, "triaged_rule_matched_total", {{"rule", "b"}}), std::nullopt);
-}
-
-TEST(MetricsTest, SyncEngineCountersAddsEvictionDeltas) {
-  Metrics metrics("v");
-  EngineCounters counters;
-  counters.evicted_expired = 4;
-  counters.evicted_capacity = 1;
-  metrics.SyncEngineCounters(counters, 12);
-  counters.evicted_expired = 6;
-  metrics.SyncEngineCounters(counters, 3);
-  EXPECT_EQ(Value(metrics, "triaged_traces_evicted_total", {{"reason", "expired"}}), 6.0);
-  EXPECT_EQ(Value(metrics, "triaged_traces_evicted_total", {{"reason", "capacity"}}), 1.0);
-  EXPECT_EQ(Value(metrics, "triaged_traces_open"), 3.0);
+  metrics.EventConsumed("spans", 3);
+  metrics.Routed("r", "review");
+  metrics.Routed("r", "review");
+  metrics.Routed("r", "dataset");
+  metrics.DeadLettered();
+  metrics.ProduceError(2);
+  EXPECT_EQ(metrics.consumed(), 3u);
+  EXPECT_EQ(metrics.routed(), 3u);
+  EXPECT_EQ(metrics.routed_to("review"), 2u);
+  EXPECT_EQ(metrics.routed_to("nowhere"), 0u);
+  EXPECT_EQ(metrics.dead_lettered(), 1u);
+  EXPECT_EQ(metrics.produce_errors(), 2u);
 }
 
 }  // namespace
