@@ -6,21 +6,22 @@
 #include <set>
 
 #include "config/config.h"
+#include "daemon/kafka_client.h"
 
 namespace triaged {
 
 Result<std::unique_ptr<EmbeddedBroker>> EmbeddedBroker::Start(int brokers) {
   std::unique_ptr<EmbeddedBroker> b(new EmbeddedBroker());
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  KafkaConf conf(rd_kafka_conf_new());
   char err[512];
   // The owning handle never connects anywhere; keep it from logging that it has no brokers.
-  if (rd_kafka_conf_set(conf, "log_level", "3", err, sizeof err) != RD_KAFKA_CONF_OK ||
-      rd_kafka_conf_set(conf, "client.id", "triaged-embedded-broker", err, sizeof err) !=
+  if (rd_kafka_conf_set(conf.get(), "log_level", "3", err, sizeof err) != RD_KAFKA_CONF_OK ||
+      rd_kafka_conf_set(conf.get(), "client.id", "triaged-embedded-broker", err, sizeof err) !=
           RD_KAFKA_CONF_OK) {
-    rd_kafka_conf_destroy(conf);
     return MakeError("embedded_broker", err);
   }
-  b->handle_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+  b->handle_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), err, sizeof err);
+  if (b->handle_ != nullptr) conf.release();  // the handle owns it now
   if (b->handle_ == nullptr) return MakeError("embedded_broker", err);
   b->cluster_ = rd_kafka_mock_cluster_new(b->handle_, brokers);
   if (b->cluster_ == nullptr) {

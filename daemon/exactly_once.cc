@@ -17,6 +17,7 @@
 #include <memory>
 
 #include "config/config.h"
+#include "daemon/kafka_client.h"
 #include "daemon/kafka_errors.h"
 #include "rules/decode.h"
 #include "rules/trace.h"
@@ -146,41 +147,40 @@ InstanceId::~InstanceId() {
 namespace {
 
 // The partition count of `topic`, 0 if it does not exist, -1 if the broker did not answer.
-int PartitionCount(rd_kafka_t* rk, const std::string& topic) {
-  rd_kafka_topic_t* t = rd_kafka_topic_new(rk, topic.c_str(), nullptr);
-  const rd_kafka_metadata_t* md = nullptr;
-  int count = -1;
-  if (rd_kafka_metadata(rk, 0, t, &md, 15000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-    count = md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR
-                ? md->topics[0].partition_cnt
-                : 0;
-  }
-  if (md != nullptr) rd_kafka_metadata_destroy(md);
-  rd_kafka_topic_destroy(t);
-  return count;
+int TopicPartitionCount(rd_kafka_t* rk, const std::string& topic) {
+  KafkaTopic t(rd_kafka_topic_new(rk, topic.c_str(), nullptr));
+  const rd_kafka_metadata_t* raw = nullptr;
+  const bool answered = rd_kafka_metadata(rk, 0, t.get(), &raw, 15000) == RD_KAFKA_RESP_ERR_NO_ERROR;
+  KafkaMetadata md(raw);
+  if (!answered) return -1;
+  return md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR
+             ? md->topics[0].partition_cnt
+             : 0;
 }
 
 }  // namespace
 
 Result<void> EnsureDecisionsTopic(rd_kafka_t* admin, const std::string& topic, int partitions,
                                   int64_t retention_ms) {
-  int count = PartitionCount(admin, topic);
+  int count = TopicPartitionCount(admin, topic);
   if (count < 0) return MakeError("decisions_topic", "cannot read metadata of " + topic);
   if (count == 0) {
     char err[512];
-    rd_kafka_NewTopic_t* nt = rd_kafka_NewTopic_new(topic.c_str(), partitions, -1, err, sizeof err);
-    if (nt == nullptr) return MakeError("decisions_topic", err);
-    rd_kafka_NewTopic_set_config(nt, "cleanup.policy", "compact,delete");
-    rd_kafka_NewTopic_set_config(nt, "retention.ms", std::to_string(retention_ms).c_str());
-    rd_kafka_queue_t* queue = rd_kafka_queue_new(admin);
-    rd_kafka_CreateTopics(admin, &nt, 1, nullptr, queue);
-    rd_kafka_event_t* ev = rd_kafka_queue_poll(queue, 30000);
+    KafkaNewTopic nt(rd_kafka_NewTopic_new(topic.c_str(), partitions, -1, err, sizeof err));
+    if (!nt) return MakeError("decisions_topic", err);
+    rd_kafka_NewTopic_set_config(nt.get(), "cleanup.policy", "compact,delete");
+    rd_kafka_NewTopic_set_config(nt.get(), "retention.ms", std::to_string(retention_ms).c_str());
+    KafkaQueue queue(rd_kafka_queue_new(admin));
+    rd_kafka_NewTopic_t* topics[] = {nt.get()};
+    rd_kafka_CreateTopics(admin, topics, 1, nullptr, queue.get());
+    KafkaEvent ev(rd_kafka_queue_poll(queue.get(), 30000));
     std::string error;
-    if (ev == nullptr) {
+    if (!ev) {
       error = "no answer to CreateTopics";
-    } else if (rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      error = rd_kafka_event_error_string(ev);
-    } else if (const rd_kafka_CreateTopics_result_t* res = rd_kafka_event_CreateTopics_result(ev)) {
+    } else if (rd_kafka_event_error(ev.get()) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      error = rd_kafka_event_error_string(ev.get());
+    } else if (const rd_kafka_CreateTopics_result_t* res =
+                   rd_kafka_event_CreateTopics_result(ev.get())) {
       size_t n = 0;
       const rd_kafka_topic_result_t** results = rd_kafka_CreateTopics_result_topics(res, &n);
       for (size_t i = 0; i < n; ++i) {
@@ -191,15 +191,12 @@ Result<void> EnsureDecisionsTopic(rd_kafka_t* admin, const std::string& topic, i
         }
       }
     }
-    if (ev != nullptr) rd_kafka_event_destroy(ev);
-    rd_kafka_queue_destroy(queue);
-    rd_kafka_NewTopic_destroy(nt);
     if (!error.empty()) {
       return MakeError("decisions_topic", "cannot create " + topic + ": " + error);
     }
     // Metadata catches up with a new topic shortly after; wait for it (with a deadline).
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    while ((count = PartitionCount(admin, topic)) <= 0 &&
+    while ((count = TopicPartitionCount(admin, topic)) <= 0 &&
            std::chrono::steady_clock::now() < deadline) {
       usleep(100'000);
     }
@@ -216,13 +213,12 @@ Result<uint64_t> ReadDecisions(rd_kafka_t* reader, const std::string& topic,
                                const std::vector<int32_t>& partitions, const DecisionSink& sink,
                                int timeout_ms) {
   if (partitions.empty()) return uint64_t{0};
-  rd_kafka_topic_partition_list_t* list =
-      rd_kafka_topic_partition_list_new(static_cast<int>(partitions.size()));
+  PartitionList list = NewPartitionList(static_cast<int>(partitions.size()));
   for (int32_t p : partitions) {
-    rd_kafka_topic_partition_list_add(list, topic.c_str(), p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), p)->offset =
+        RD_KAFKA_OFFSET_BEGINNING;
   }
-  rd_kafka_resp_err_t e = rd_kafka_assign(reader, list);
-  rd_kafka_topic_partition_list_destroy(list);
+  const rd_kafka_resp_err_t e = rd_kafka_assign(reader, list.get());
   if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
     return MakeError("decisions_topic",
                      std::string("cannot read ") + topic + ": " + rd_kafka_err2str(e));
@@ -234,8 +230,8 @@ Result<uint64_t> ReadDecisions(rd_kafka_t* reader, const std::string& topic,
   std::string error;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   while (remaining > 0 && std::chrono::steady_clock::now() < deadline) {
-    rd_kafka_message_t* msg = rd_kafka_consumer_poll(reader, 100);
-    if (msg == nullptr) continue;
+    KafkaMessage msg(rd_kafka_consumer_poll(reader, 100));
+    if (!msg) continue;
     if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
       if (auto it = at_end.find(msg->partition); it != at_end.end() && !it->second) {
         it->second = true;
@@ -243,7 +239,7 @@ Result<uint64_t> ReadDecisions(rd_kafka_t* reader, const std::string& topic,
       }
     } else if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       if (ClassifyKafkaError(msg->err) == KafkaErrorClass::kFatal) {
-        error = rd_kafka_message_errstr(msg);
+        error = rd_kafka_message_errstr(msg.get());
       }
     } else if (msg->payload != nullptr) {
       Result<Decision> d =
@@ -253,7 +249,6 @@ Result<uint64_t> ReadDecisions(rd_kafka_t* reader, const std::string& topic,
         ++read;
       }
     }
-    rd_kafka_message_destroy(msg);
     if (!error.empty()) break;
   }
   rd_kafka_assign(reader, nullptr);

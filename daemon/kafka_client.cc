@@ -137,8 +137,7 @@ Result<KafkaHandle> NewDecisionsReader(const Config& config, const std::string& 
 
 Result<int> PartitionCount(rd_kafka_t* client, const std::string& topic,
                            const std::function<bool()>& stop) {
-  std::unique_ptr<rd_kafka_topic_t, kafka_detail::Destroy> t(
-      rd_kafka_topic_new(client, topic.c_str(), nullptr));
+  KafkaTopic t(rd_kafka_topic_new(client, topic.c_str(), nullptr));
   // Up to 15 s in 1 s steps, serving the client's errors in between: a failed authentication
   // stops it at once with the reason.
   rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR__TIMED_OUT;
@@ -391,9 +390,9 @@ bool LibrdkafkaClient::ClusterAnswers(milliseconds timeout) {
 }
 
 rd_kafka_resp_err_t LibrdkafkaClient::Produce(const OutputRecord& record, void* opaque) {
-  rd_kafka_headers_t* hdrs = rd_kafka_headers_new(record.headers.size());
+  KafkaHeaders hdrs(rd_kafka_headers_new(record.headers.size()));
   for (const auto& [name, v] : record.headers) {
-    rd_kafka_header_add(hdrs, name.data(), static_cast<ssize_t>(name.size()), v.data(),
+    rd_kafka_header_add(hdrs.get(), name.data(), static_cast<ssize_t>(name.size()), v.data(),
                         static_cast<ssize_t>(v.size()));
   }
   const rd_kafka_resp_err_t e = rd_kafka_producev(
@@ -401,9 +400,9 @@ rd_kafka_resp_err_t LibrdkafkaClient::Produce(const OutputRecord& record, void* 
       RD_KAFKA_V_PARTITION(record.partition),
       RD_KAFKA_V_KEY(const_cast<char*>(record.key.data()), record.key.size()),
       RD_KAFKA_V_VALUE(const_cast<char*>(record.value.data()), record.value.size()),
-      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
+      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs.get()),
       RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
-  if (e != RD_KAFKA_RESP_ERR_NO_ERROR) rd_kafka_headers_destroy(hdrs);
+  if (e == RD_KAFKA_RESP_ERR_NO_ERROR) hdrs.release();  // the message owns them now
   return e;
 }
 

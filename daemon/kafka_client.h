@@ -31,6 +31,10 @@ struct Destroy {
     rd_kafka_consumer_group_metadata_destroy(g);
   }
   void operator()(rd_kafka_topic_t* t) const { rd_kafka_topic_destroy(t); }
+  void operator()(rd_kafka_NewTopic_t* t) const { rd_kafka_NewTopic_destroy(t); }
+  void operator()(rd_kafka_queue_t* q) const { rd_kafka_queue_destroy(q); }
+  void operator()(rd_kafka_event_t* e) const { rd_kafka_event_destroy(e); }
+  void operator()(rd_kafka_headers_t* h) const { rd_kafka_headers_destroy(h); }
 };
 }  // namespace kafka_detail
 
@@ -40,6 +44,11 @@ using PartitionList = std::unique_ptr<rd_kafka_topic_partition_list_t, kafka_det
 using KafkaError = std::unique_ptr<rd_kafka_error_t, kafka_detail::Destroy>;
 using KafkaMetadata = std::unique_ptr<const rd_kafka_metadata_t, kafka_detail::Destroy>;
 using KafkaMessage = std::unique_ptr<rd_kafka_message_t, kafka_detail::Destroy>;
+using KafkaTopic = std::unique_ptr<rd_kafka_topic_t, kafka_detail::Destroy>;
+using KafkaNewTopic = std::unique_ptr<rd_kafka_NewTopic_t, kafka_detail::Destroy>;
+using KafkaQueue = std::unique_ptr<rd_kafka_queue_t, kafka_detail::Destroy>;
+using KafkaEvent = std::unique_ptr<rd_kafka_event_t, kafka_detail::Destroy>;
+using KafkaHeaders = std::unique_ptr<rd_kafka_headers_t, kafka_detail::Destroy>;
 using GroupMetadata =
     std::unique_ptr<rd_kafka_consumer_group_metadata_t, kafka_detail::Destroy>;
 

@@ -47,7 +47,7 @@ int RunBroker(const BrokerOptions& options, std::ostream& out, std::ostream& err
   for (const std::string& t : ConfigTopics(*config)) topics += (topics.empty() ? "" : ",") + t;
   log::Info("embedded broker listening", {{"bootstrap", broker.value()->bootstrap()},
                                           {"topics", topics},
-                                          {"partitions", std::to_string(options.partitions)}});
+                                          {"partitions", options.partitions}});
   out << broker.value()->bootstrap() << std::endl;  // flushed: scripts read it from a pipe
 
   int sig = 0;

@@ -15,6 +15,7 @@
 
 #include "config/config.h"
 #include "daemon/command_util.h"
+#include "daemon/kafka_client.h"
 #include "daemon/kafka_errors.h"
 #include "daemon/log.h"
 #include "tools/commands.h"
@@ -138,7 +139,7 @@ int RunGenerate(const GenerateOptions& options, std::ostream& out, std::ostream&
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
     ProducerStats stats;
-    rd_kafka_conf_t* conf = rd_kafka_conf_new();
+    KafkaConf conf(rd_kafka_conf_new());
     char errstr[512];
     std::vector<std::pair<std::string, std::string>> settings = {
         {"bootstrap.servers", o.bootstrap},
@@ -149,30 +150,31 @@ int RunGenerate(const GenerateOptions& options, std::ostream& out, std::ostream&
         {"partitioner", "murmur2_random"}};
     for (const auto& kv : properties) settings.push_back(kv);
     for (const auto& [key, value] : settings) {
-      if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), errstr, sizeof errstr) !=
+      if (rd_kafka_conf_set(conf.get(), key.c_str(), value.c_str(), errstr, sizeof errstr) !=
           RD_KAFKA_CONF_OK) {
         err << "generate: " << key << ": " << errstr << "\n";
-        rd_kafka_conf_destroy(conf);
         return kExitUsage;
       }
     }
     RememberSecrets(properties);
-    LogKafkaClientAsJson(conf);
-    rd_kafka_conf_set_dr_msg_cb(conf, OnDelivery);
-    rd_kafka_conf_set_opaque(conf, &stats);
-    rd_kafka_t* producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
-    if (producer == nullptr) {
+    LogKafkaClientAsJson(conf.get());
+    rd_kafka_conf_set_dr_msg_cb(conf.get(), OnDelivery);
+    rd_kafka_conf_set_opaque(conf.get(), &stats);
+    KafkaHandle handle(rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), errstr, sizeof errstr));
+    if (!handle) {
       err << "generate: " << errstr << "\n";
       return kExitUsage;
     }
+    conf.release();  // the handle owns it now
+    rd_kafka_t* producer = handle.get();
     // Fail fast when nothing answers, rather than queueing forever.
     const rd_kafka_metadata_t* md = nullptr;
-    if (rd_kafka_metadata(producer, 0, nullptr, &md, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    const rd_kafka_resp_err_t reached = rd_kafka_metadata(producer, 0, nullptr, &md, 10000);
+    KafkaMetadata metadata(md);
+    if (reached != RD_KAFKA_RESP_ERR_NO_ERROR) {
       err << "generate: cannot reach the broker at " << o.bootstrap << "\n";
-      rd_kafka_destroy(producer);
       return 69;  // EX_UNAVAILABLE
     }
-    rd_kafka_metadata_destroy(md);
     log::Info("generating", {{"bootstrap", o.bootstrap},
                              {"spans_topic", o.spans_topic},
                              {"feedback_topic", o.feedback_topic},
@@ -212,21 +214,20 @@ int RunGenerate(const GenerateOptions& options, std::ostream& out, std::ostream&
     }
     rd_kafka_flush(producer, 30000);
     const int unsent = rd_kafka_outq_len(producer);
-    rd_kafka_destroy(producer);
+    handle.reset();
     const double secs =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
     const TrafficCounts& c = gen.counts();
     log::Info("generated",
-              {{"traces", std::to_string(c.traces)},
-               {"span_messages", std::to_string(c.span_messages)},
-               {"spans", std::to_string(c.spans)},
-               {"feedback_messages", std::to_string(c.feedback_messages)},
-               {"invalid_messages", std::to_string(c.invalid)},
-               {"delivered", std::to_string(stats.delivered)},
-               {"failed", std::to_string(stats.failed + static_cast<uint64_t>(unsent))},
-               {"seconds", std::to_string(secs)},
-               {"messages_per_second",
-                std::to_string(static_cast<double>(stats.delivered) / std::max(secs, 1e-9))}});
+              {{"traces", c.traces},
+               {"span_messages", c.span_messages},
+               {"spans", c.spans},
+               {"feedback_messages", c.feedback_messages},
+               {"invalid_messages", c.invalid},
+               {"delivered", stats.delivered},
+               {"failed", stats.failed + static_cast<uint64_t>(unsent)},
+               {"seconds", secs},
+               {"messages_per_second", static_cast<double>(stats.delivered) / std::max(secs, 1e-9)}});
     if (stats.failed > 0 || unsent > 0) {
       log::Error("delivery failed",
                  {{"error", stats.last_error.empty() ? "timed out" : stats.last_error}});
@@ -235,11 +236,11 @@ int RunGenerate(const GenerateOptions& options, std::ostream& out, std::ostream&
     return kExitOk;
   }
   const TrafficCounts& c = gen.counts();
-  log::Info("generated", {{"traces", std::to_string(c.traces)},
-                          {"span_messages", std::to_string(c.span_messages)},
-                          {"spans", std::to_string(c.spans)},
-                          {"feedback_messages", std::to_string(c.feedback_messages)},
-                          {"invalid_messages", std::to_string(c.invalid)},
+  log::Info("generated", {{"traces", c.traces},
+                          {"span_messages", c.span_messages},
+                          {"spans", c.spans},
+                          {"feedback_messages", c.feedback_messages},
+                          {"invalid_messages", c.invalid},
                           {"file", o.out_path}});
   return kExitOk;
 }
