@@ -380,7 +380,8 @@ Result<int> LibrdkafkaClient::PartitionCount(const std::string& topic,
 }
 
 std::vector<std::string> LibrdkafkaClient::MissingTopics(const std::vector<std::string>& wanted) {
-  return triaged::MissingTopics(consumer_.get(), wanted);
+  // The producer's view once it exists: it is the one that will produce to them.
+  return triaged::MissingTopics(producer_ ? producer_.get() : consumer_.get(), wanted);
 }
 
 bool LibrdkafkaClient::ClusterAnswers(milliseconds timeout) {

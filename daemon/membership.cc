@@ -362,15 +362,21 @@ void Pipeline::Reload(const char* why) {
     }
   } else if (Result<void> reloadable = CheckReloadable(*config_, **loaded); !reloadable.ok()) {
     errors = reloadable.error().message;
+  } else {
+    if (embedded_) {
+      Result<void> created = embedded_->CreateTopicsFor(**loaded);
+      if (!created.ok()) log::Warn("embedded broker", {{"error", created.error().message}});
+    }
+    // A destination that does not exist would fail its first routed item: refuse it now, while
+    // the running config still works.
+    for (const std::string& topic : client_->MissingTopics(ConfigTopics(**loaded))) {
+      errors += (errors.empty() ? "" : "; ") + ("topic " + topic + " does not exist");
+    }
   }
   if (!errors.empty()) {
     log::Error("reload failed; the running config stays", {{"why", why}, {"errors", errors}});
     metrics_.ConfigReload(false);
     return;
-  }
-  if (embedded_) {
-    Result<void> created = embedded_->CreateTopicsFor(**loaded);
-    if (!created.ok()) log::Warn("embedded broker", {{"error", created.error().message}});
   }
   config_ = *loaded;
   for (auto& [number, p] : partitions_.all()) p->engine.SetRuleSet(config_->rules);

@@ -159,6 +159,20 @@ TEST_F(PipelineTest, AReloadThatRenamesAnInputIsRefusedAndTheRunningConfigStays)
   EXPECT_TRUE(StepUntil([&] { return kafka_->Records("review").size() == 1; }));
 }
 
+TEST_F(PipelineTest, AReloadToADestinationTopicThatDoesNotExistIsRefused) {
+  Start("at_least_once");
+  std::string next = ConfigText("at_least_once");
+  next.replace(next.find("topic: review"), 13, "topic: nowhere");
+  dir_.Write("rules.yaml", next);
+  pipeline_->Reload("test");
+  EXPECT_THAT(pipeline_->metrics().Serialize(),
+              HasSubstr("triaged_config_reloads_total{result=\"failure\"} 1"));
+  kafka_->Append("spans", 0, kTrace, Span(kTrace, "a1"));
+  kafka_->Append("feedback", 0, kTrace, ThumbsDown(kTrace));
+  EXPECT_TRUE(StepUntil([&] { return kafka_->Records("review").size() == 1; }));
+  EXPECT_FALSE(pipeline_->failed());
+}
+
 TEST_F(PipelineTest, ARevocationCommitsWhatIsSafeAndTheNextOwnerRoutesNothingTwice) {
   Start("at_least_once", [](FakeKafka& k) {
     k.Append("spans", 0, kTrace, Span(kTrace, "a1"));

@@ -152,6 +152,31 @@ TEST_F(RunIntegration, SighupRenamingAnInputTopicIsRefusedAndRoutingGoesOn) {
   EXPECT_EQ(daemon.Stop(SIGTERM, std::chrono::seconds(40)), 0) << ReadFile(log);
 }
 
+// A reload naming a destination topic the cluster does not have used to be accepted; the first
+// item routed there failed as fatal and the daemon exited (and again after every restart).
+TEST_F(RunIntegration, SighupToAMissingDestinationTopicIsRefusedAndRoutingGoesOn) {
+  TempDir dir;
+  Topics t;
+  CreateTopics(t);
+  const std::string good = ConfigFor(t);
+  const std::string config = dir.Write("rules.yaml", good);
+  const RouteSet want = Expected(config);
+  const std::string log = dir.path() + "/daemon.log";
+  Daemon daemon(config, log);
+  ASSERT_TRUE(WaitForLog(log, "\"msg\":\"started\""));
+  std::string missing = good;
+  const size_t at = missing.find(t.support);
+  ASSERT_NE(at, std::string::npos);
+  missing.replace(at, t.support.size(), t.support + ".missing");
+  dir.Write("rules.yaml", missing);
+  daemon.Signal(SIGHUP);
+  ASSERT_TRUE(WaitForLog(log, "reload failed")) << ReadFile(log);
+  EXPECT_THAT(ReadFile(log), HasSubstr("topic " + t.support + ".missing does not exist"));
+  ProduceCorpus(t, dir.path());
+  EXPECT_EQ(WaitForRoutes(t, want.size(), 8), want) << ReadFile(log);
+  EXPECT_EQ(daemon.Stop(SIGTERM, std::chrono::seconds(40)), 0) << ReadFile(log);
+}
+
 TEST_F(RunIntegration, TwoReplicasSplitThePartitionsAndRouteTheExpectedSet) {
   TempDir dir;
   Topics t;
