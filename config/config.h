@@ -20,6 +20,8 @@ struct KafkaConfig {
   std::string group_id = "triaged";
   Guarantee guarantee = Guarantee::kAtLeastOnce;
   std::map<std::string, std::string> properties;  // passed to librdkafka as-is
+  // How long SIGTERM waits for routed items to be acknowledged and offsets committed.
+  int64_t shutdown_timeout_ns = 20'000'000'000;
 };
 
 struct InputsConfig {

@@ -399,12 +399,14 @@ void Loader::Load(const YAML::Node& root, Config& config, RuleSet& rules) {
 void Loader::LoadKafka(const YAML::Node& node, KafkaConfig& kafka) {
   const Where w{"", "kafka"};
   ForEachKey(
-      node, w, {"bootstrap_servers", "group_id", "guarantee", "properties"},
+      node, w, {"bootstrap_servers", "group_id", "guarantee", "properties", "shutdown_timeout"},
       [&](const std::string& key, const YAML::Node&, const YAML::Node& v) {
         if (key == "bootstrap_servers") {
           if (auto s = String(v, w, key)) kafka.bootstrap_servers = *s;
         } else if (key == "group_id") {
           if (auto s = String(v, w, key)) kafka.group_id = *s;
+        } else if (key == "shutdown_timeout") {
+          if (auto d = Duration(v, w, key, false)) kafka.shutdown_timeout_ns = *d;
         } else if (key == "guarantee") {
           if (auto g = Enum(v, w, key, {"at_least_once", "exactly_once"})) {
             kafka.guarantee = *g == 0 ? Guarantee::kAtLeastOnce : Guarantee::kExactlyOnce;

@@ -14,9 +14,10 @@ class AtLeastOnceCommitter final : public Committer {
   // The hold stays: offsets are not committed past an item that was not delivered.
   void ProduceFailed() override {}
 
-  void Commit(bool sync, const std::set<int32_t>* only) override {
-    Result<void> r = client_.Commit(partitions_.Committable(inputs_, only, false), sync);
+  bool Commit(bool sync, const std::set<int32_t>* only, milliseconds timeout) override {
+    Result<void> r = client_.Commit(partitions_.Committable(inputs_, only, false), sync, timeout);
     if (!r.ok()) log::Warn("commit failed", {{"error", r.error().message}});
+    return r.ok();
   }
 
   const std::string& rewind_reason() const override { return none_; }
@@ -44,31 +45,32 @@ class TransactionalCommitter final : public Committer {
   // Routed items, dead letters and decision records of the open transaction, with the input
   // offsets they make safe, committed atomically. Nothing to commit, no transaction. Always
   // waits: a transaction is committed or it is not.
-  void Commit(bool /*sync*/, const std::set<int32_t>* /*only*/) override {
-    if (!rewind_why_.empty()) return;
+  bool Commit(bool /*sync*/, const std::set<int32_t>* /*only*/, milliseconds timeout) override {
+    if (!rewind_why_.empty()) return false;
     if (open_) {
       // Every message of the transaction acknowledged, so the holds it pinned are released.
-      client_.Flush(std::chrono::seconds(60));
+      client_.Flush(timeout);
       if (failed_ || client_.InFlight() > 0) {
         rewind_why_ = "a message of the transaction was not delivered";
-        return;
+        return false;
       }
     }
     const TopicPartitions offsets = partitions_.Committable(inputs_, nullptr, true);
-    if (!open_ && offsets.empty()) return;
-    if (!Begin()) return;
+    if (!open_ && offsets.empty()) return true;
+    if (!Begin()) return false;
     if (!offsets.empty()) {
-      if (TxnResult r = client_.SendOffsetsToTransaction(offsets); !r.ok()) {
+      if (TxnResult r = client_.SendOffsetsToTransaction(offsets, timeout); !r.ok()) {
         Failed(r.error(), "send_offsets_to_transaction");
-        return;
+        return false;
       }
     }
-    if (TxnResult r = client_.CommitTransaction(); !r.ok()) {
+    if (TxnResult r = client_.CommitTransaction(timeout); !r.ok()) {
       Failed(r.error(), "commit");
-      return;
+      return false;
     }
     open_ = false;
     partitions_.Committed(inputs_, offsets);
+    return true;
   }
 
   const std::string& rewind_reason() const override { return rewind_why_; }
@@ -77,7 +79,7 @@ class TransactionalCommitter final : public Committer {
   // it for good).
   bool Reset() override {
     if (!producer_fatal_ && open_) {
-      if (TxnResult r = client_.AbortTransaction(); !r.ok()) {
+      if (TxnResult r = client_.AbortTransaction(std::chrono::seconds(60)); !r.ok()) {
         log::Warn("abort failed; starting a new producer", {{"error", r.error().message}});
         producer_fatal_ = true;
       }

@@ -27,8 +27,10 @@ class Committer {
   // A message could not be handed to the producer, or was not delivered.
   virtual void ProduceFailed() = 0;
   // Commits what is safe: `only` these partitions when given (a revocation); `sync` waits for
-  // the broker's answer (revocation, shutdown).
-  virtual void Commit(bool sync, const std::set<int32_t>* only = nullptr) = 0;
+  // the broker's answer (revocation, shutdown), at most `timeout` per call to the broker.
+  // True when everything that was safe is committed (or there was nothing to commit).
+  virtual bool Commit(bool sync, const std::set<int32_t>* only = nullptr,
+                      milliseconds timeout = std::chrono::seconds(60)) = 0;
   // Why a rewind to the committed offsets is needed (empty: none).
   virtual const std::string& rewind_reason() const = 0;
   // Makes the producer usable again after a failure (abort, or a new producer), and clears the

@@ -81,7 +81,9 @@ class KafkaClient {
   virtual Result<void> Subscribe(const std::vector<std::string>& topics) = 0;
   // Waits up to `wait` for a message; serves rebalances and errors meanwhile.
   virtual void Poll(milliseconds wait) = 0;
-  virtual Result<void> Commit(const TopicPartitions& offsets, bool sync) = 0;
+  // `sync`: waits for the broker's answer, at most `timeout`.
+  virtual Result<void> Commit(const TopicPartitions& offsets, bool sync,
+                              milliseconds timeout = std::chrono::seconds(60)) = 0;
   // The committed offsets of `partitions` (offset < 0: none).
   virtual Result<TopicPartitions> Committed(const TopicPartitions& partitions) = 0;
   virtual Result<void> Seek(const TopicPartitions& offsets) = 0;
@@ -93,7 +95,12 @@ class KafkaClient {
   virtual bool Fenced() = 0;
   // A new consumer in place of a fenced one (which is dropped without leaving the group).
   virtual Result<void> ReplaceConsumer() = 0;
-  virtual void CloseConsumer() = 0;
+  // Leaves the group, waiting at most `timeout` for the broker; false if it did not answer.
+  virtual bool CloseConsumer(milliseconds timeout) = 0;
+  // Shutdown past its deadline, just before the process exits: drops what the producer still
+  // holds and lets go of every client without waiting for the broker; what was not committed
+  // is read again after a restart. The client is unusable afterwards.
+  virtual void Abandon() = 0;
 
   // --- metadata
   // `stop()` true gives up early (a failed authentication, say).
@@ -117,9 +124,10 @@ class KafkaClient {
 
   // --- transactions (a transactional producer)
   virtual TxnResult BeginTransaction() = 0;
-  virtual TxnResult SendOffsetsToTransaction(const TopicPartitions& offsets) = 0;
-  virtual TxnResult CommitTransaction() = 0;
-  virtual TxnResult AbortTransaction() = 0;
+  virtual TxnResult SendOffsetsToTransaction(const TopicPartitions& offsets,
+                                             milliseconds timeout) = 0;
+  virtual TxnResult CommitTransaction(milliseconds timeout) = 0;
+  virtual TxnResult AbortTransaction(milliseconds timeout) = 0;
   // Drops what the producer holds and makes a new one (which fences the old for good).
   virtual Result<void> ReplaceProducer() = 0;
 

@@ -314,10 +314,23 @@ void LibrdkafkaClient::Poll(milliseconds wait) {
   listener_.OnMessage(in);
 }
 
-Result<void> LibrdkafkaClient::Commit(const TopicPartitions& offsets, bool sync) {
+Result<void> LibrdkafkaClient::Commit(const TopicPartitions& offsets, bool sync,
+                                      milliseconds timeout) {
   if (offsets.empty()) return {};
   PartitionList list = ToList(offsets);
-  const rd_kafka_resp_err_t e = rd_kafka_commit(consumer_.get(), list.get(), sync ? 0 : 1);
+  rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
+  if (!sync) {
+    e = rd_kafka_commit(consumer_.get(), list.get(), 1);
+  } else {
+    // rd_kafka_commit's own wait has no limit: take the result from a queue of our own.
+    KafkaQueue queue(rd_kafka_queue_new(consumer_.get()));
+    e = rd_kafka_commit_queue(consumer_.get(), list.get(), queue.get(), nullptr, nullptr);
+    if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      KafkaEvent ev(rd_kafka_queue_poll(queue.get(), static_cast<int>(timeout.count())));
+      if (!ev) return MakeError("commit", "no answer from the broker in time");
+      e = rd_kafka_event_error(ev.get());
+    }
+  }
   if (e != RD_KAFKA_RESP_ERR_NO_ERROR && e != RD_KAFKA_RESP_ERR__NO_OFFSET) {
     return MakeError("commit", rd_kafka_err2str(e));
   }
@@ -372,7 +385,37 @@ Result<void> LibrdkafkaClient::ReplaceConsumer() {
   return NewConsumer();
 }
 
-void LibrdkafkaClient::CloseConsumer() { rd_kafka_consumer_close(consumer_.get()); }
+bool LibrdkafkaClient::CloseConsumer(milliseconds timeout) {
+  // rd_kafka_consumer_close waits up to session.timeout.ms: close on a queue of our own, serving
+  // the revocation it brings, until it is done or the time is up.
+  KafkaQueue queue(rd_kafka_queue_new(consumer_.get()));
+  if (KafkaError e{rd_kafka_consumer_close_queue(consumer_.get(), queue.get())}) return false;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!rd_kafka_consumer_closed(consumer_.get())) {
+    const auto left = std::chrono::duration_cast<milliseconds>(deadline -
+                                                               std::chrono::steady_clock::now());
+    if (left <= milliseconds(0)) return false;
+    KafkaEvent ev(rd_kafka_queue_poll(queue.get(), static_cast<int>(std::min<int64_t>(
+                                                       left.count(), 100))));
+    if (ev && rd_kafka_event_type(ev.get()) == RD_KAFKA_EVENT_REBALANCE &&
+        rd_kafka_event_error(ev.get()) == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+      rd_kafka_assign(consumer_.get(), nullptr);
+    }
+  }
+  return true;
+}
+
+void LibrdkafkaClient::Abandon() {
+  if (producer_) {
+    rd_kafka_purge(producer_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT |
+                                        RD_KAFKA_PURGE_F_NON_BLOCKING);
+  }
+  // The process is about to exit. Destroying a client waits for its requests in flight, which
+  // a broker that does not answer holds for up to socket.timeout.ms: let the OS reclaim them.
+  (void)consumer_.release();
+  (void)decisions_reader_.release();
+  (void)producer_.release();
+}
 
 Result<int> LibrdkafkaClient::PartitionCount(const std::string& topic,
                                              const std::function<bool()>& stop) {
@@ -425,19 +468,21 @@ TxnResult LibrdkafkaClient::BeginTransaction() {
   return TxnOutcome(rd_kafka_begin_transaction(producer_.get()));
 }
 
-TxnResult LibrdkafkaClient::SendOffsetsToTransaction(const TopicPartitions& offsets) {
+TxnResult LibrdkafkaClient::SendOffsetsToTransaction(const TopicPartitions& offsets,
+                                                     milliseconds timeout) {
   PartitionList list = ToList(offsets);
   GroupMetadata group(rd_kafka_consumer_group_metadata(consumer_.get()));
+  return TxnOutcome(rd_kafka_send_offsets_to_transaction(producer_.get(), list.get(), group.get(),
+                                                         static_cast<int>(timeout.count())));
+}
+
+TxnResult LibrdkafkaClient::CommitTransaction(milliseconds timeout) {
   return TxnOutcome(
-      rd_kafka_send_offsets_to_transaction(producer_.get(), list.get(), group.get(), kTxnTimeoutMs));
+      rd_kafka_commit_transaction(producer_.get(), static_cast<int>(timeout.count())));
 }
 
-TxnResult LibrdkafkaClient::CommitTransaction() {
-  return TxnOutcome(rd_kafka_commit_transaction(producer_.get(), kTxnTimeoutMs));
-}
-
-TxnResult LibrdkafkaClient::AbortTransaction() {
-  return TxnOutcome(rd_kafka_abort_transaction(producer_.get(), kTxnTimeoutMs));
+TxnResult LibrdkafkaClient::AbortTransaction(milliseconds timeout) {
+  return TxnOutcome(rd_kafka_abort_transaction(producer_.get(), static_cast<int>(timeout.count())));
 }
 
 Result<void> LibrdkafkaClient::ReplaceProducer() {

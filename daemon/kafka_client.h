@@ -75,7 +75,7 @@ class LibrdkafkaClient final : public KafkaClient {
 
   Result<void> Subscribe(const std::vector<std::string>& topics) override;
   void Poll(milliseconds wait) override;
-  Result<void> Commit(const TopicPartitions& offsets, bool sync) override;
+  Result<void> Commit(const TopicPartitions& offsets, bool sync, milliseconds timeout) override;
   Result<TopicPartitions> Committed(const TopicPartitions& partitions) override;
   Result<void> Seek(const TopicPartitions& offsets) override;
   void PauseAssigned(bool pause) override;
@@ -83,7 +83,8 @@ class LibrdkafkaClient final : public KafkaClient {
                                                         int32_t partition) override;
   bool Fenced() override;
   Result<void> ReplaceConsumer() override;
-  void CloseConsumer() override;
+  bool CloseConsumer(milliseconds timeout) override;
+  void Abandon() override;
   Result<int> PartitionCount(const std::string& topic, const std::function<bool()>& stop) override;
   std::vector<std::string> MissingTopics(const std::vector<std::string>& wanted) override;
   bool ClusterAnswers(milliseconds timeout) override;
@@ -93,9 +94,10 @@ class LibrdkafkaClient final : public KafkaClient {
   int InFlight() override;
   bool ProducerFailed() override;
   TxnResult BeginTransaction() override;
-  TxnResult SendOffsetsToTransaction(const TopicPartitions& offsets) override;
-  TxnResult CommitTransaction() override;
-  TxnResult AbortTransaction() override;
+  TxnResult SendOffsetsToTransaction(const TopicPartitions& offsets,
+                                     milliseconds timeout) override;
+  TxnResult CommitTransaction(milliseconds timeout) override;
+  TxnResult AbortTransaction(milliseconds timeout) override;
   Result<void> ReplaceProducer() override;
   Result<void> EnsureDecisionsTopic(const std::string& topic, int partitions,
                                     int64_t retention_ms) override;

@@ -3,6 +3,8 @@
 // and recovery, rejoining after a fence, reload and shutdown.
 #include <sys/stat.h>
 
+#include <algorithm>
+
 #include "daemon/kafka_client.h"
 #include "daemon/kafka_errors.h"
 #include "daemon/log.h"
@@ -387,16 +389,32 @@ void Pipeline::Reload(const char* why) {
 
 int Pipeline::Shutdown() {
   // Stop consuming; decide nothing early: open traces stay uncommitted and are re-read after a
-  // restart. Flush what was routed, then commit what is safe.
+  // restart. Flush what was routed, then commit what is safe — within kafka.shutdown_timeout,
+  // so a broker that does not answer cannot hold the process past its supervisor's patience.
   log::Info("stopping");
+  const SteadyTime deadline = clock_.Steady() + std::chrono::nanoseconds(
+                                                    config_->kafka.shutdown_timeout_ns);
+  auto left = [&] {
+    return std::max(milliseconds(0),
+                    std::chrono::duration_cast<milliseconds>(deadline - clock_.Steady()));
+  };
   SyncCounters();
-  if (!eos_) client_->Flush(milliseconds(30000));
-  committer_->Commit(/*sync=*/true);
-  client_->CloseConsumer();
+  if (!eos_) client_->Flush(left());
+  const bool committed = committer_->Commit(/*sync=*/true, nullptr, left());
+  const int unflushed = client_->InFlight();
+  const bool clean = committed && unflushed == 0 && client_->CloseConsumer(left());
+  if (!clean) {
+    log::Warn("shutdown_timeout passed or the broker is unreachable: what was not acknowledged "
+              "and committed is read again after a restart",
+              {{"unflushed", unflushed}});
+    client_->Abandon();
+  }
   log::Info("stopped", {{"routed", metrics_.routed()},
                         {"dead_lettered", metrics_.dead_lettered()},
-                        {"produce_errors", metrics_.produce_errors()}});
-  return fatal_ ? 1 : 0;
+                        {"produce_errors", metrics_.produce_errors()},
+                        {"flushed", clean}});
+  if (fatal_) return 1;
+  return clean ? 0 : kExitUnflushed;
 }
 
 }  // namespace triaged

@@ -38,6 +38,9 @@ struct RunOptions {
   bool watch = false;  // reload when the config file changes
 };
 
+// Exit code of a shutdown that could not flush and commit everything in time (EX_TEMPFAIL).
+constexpr int kExitUnflushed = 75;
+
 // Runs until SIGTERM/SIGINT; SIGHUP reloads the config. Returns the exit code.
 int RunDaemon(const RunOptions& options, std::ostream& err);
 

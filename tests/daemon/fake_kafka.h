@@ -72,6 +72,9 @@ class FakeKafka final : public KafkaClient {
   int producers_replaced = 0;
   bool paused = false;
   bool closed = false;
+  bool abandoned = false;
+  // Delivery reports wait (a broker that does not answer) while this is set.
+  bool hold_deliveries = false;
 
   // --- the group consumer
   Result<void> Subscribe(const std::vector<std::string>& topics) override {
@@ -122,7 +125,8 @@ class FakeKafka final : public KafkaClient {
     }
   }
 
-  Result<void> Commit(const TopicPartitions& offsets, bool /*sync*/) override {
+  Result<void> Commit(const TopicPartitions& offsets, bool /*sync*/, milliseconds) override {
+    if (!reachable) return MakeError("commit", "no answer from the broker in time");
     ++commits;
     for (const TopicPartition& tp : offsets) committed_[{tp.topic, tp.partition}] = tp.offset;
     return {};
@@ -155,7 +159,14 @@ class FakeKafka final : public KafkaClient {
     assigned_ = false;
     return {};
   }
-  void CloseConsumer() override { closed = true; }
+  bool CloseConsumer(milliseconds) override {
+    closed = reachable;
+    return closed;
+  }
+  void Abandon() override {
+    abandoned = true;
+    pending_.clear();
+  }
 
   // --- metadata
   Result<int> PartitionCount(const std::string& topic, const std::function<bool()>&) override {
@@ -199,11 +210,11 @@ class FakeKafka final : public KafkaClient {
     in_txn_ = true;
     return {};
   }
-  TxnResult SendOffsetsToTransaction(const TopicPartitions& offsets) override {
+  TxnResult SendOffsetsToTransaction(const TopicPartitions& offsets, milliseconds) override {
     txn_offsets_ = offsets;
     return {};
   }
-  TxnResult CommitTransaction() override {
+  TxnResult CommitTransaction(milliseconds) override {
     if (fail_next_commit) {
       TxnError e = *fail_next_commit;
       fail_next_commit.reset();
@@ -219,7 +230,7 @@ class FakeKafka final : public KafkaClient {
     ++transactions_committed;
     return {};
   }
-  TxnResult AbortTransaction() override {
+  TxnResult AbortTransaction(milliseconds) override {
     txn_records_.clear();
     txn_offsets_.clear();
     in_txn_ = false;
@@ -275,6 +286,7 @@ class FakeKafka final : public KafkaClient {
   // Delivery reports of everything produced: a delivered record is appended to its topic (or,
   // inside a transaction, to what the transaction makes visible when it commits).
   void DeliverReports() {
+    if (hold_deliveries) return;
     std::deque<Pending> pending = std::move(pending_);
     pending_.clear();
     for (Pending& p : pending) {

@@ -110,6 +110,22 @@ TEST_F(PipelineTest, RoutesADecidedTraceThenCommitsPastIt) {
   EXPECT_TRUE(kafka_->closed);
 }
 
+TEST_F(PipelineTest, ShutdownWithTheBrokerGoneDoesNotWaitOnItAndSaysSo) {
+  Start("at_least_once", [](FakeKafka& k) {
+    k.Append("spans", 0, kTrace, Span(kTrace, "a1"));
+    k.Append("feedback", 0, kTrace, ThumbsDown(kTrace));
+  });
+  kafka_->hold_deliveries = true;  // the broker stops answering
+  ASSERT_TRUE(StepUntil([&] { return pipeline_->metrics().routed() == 1; }));
+  pipeline_->OnClientError(RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN, "1/1 brokers are down", false);
+  // The routed item is not acknowledged: the process lets go instead of waiting, and exits
+  // EX_TEMPFAIL; the trace is read again after a restart.
+  EXPECT_EQ(pipeline_->Shutdown(), kExitUnflushed);
+  EXPECT_TRUE(kafka_->abandoned);
+  EXPECT_FALSE(kafka_->closed);
+  EXPECT_LE(Committed("spans"), 0);
+}
+
 TEST_F(PipelineTest, NeverCommitsPastTheFirstEventOfAnUndecidedTrace) {
   Start("at_least_once", [](FakeKafka& k) {
     k.Append("spans", 0, kTrace, Span(kTrace, "a1", /*root=*/false));

@@ -144,5 +144,42 @@ TEST(MockBrokerFaults, ASlowBrokerPausesConsumptionAndMemoryStaysFlat) {
   EXPECT_EQ(daemon.Stop(SIGTERM, std::chrono::seconds(60)), 0) << ReadFile(log);
 }
 
+// SIGTERM while the broker does not answer: every call that waits on it (flush, the final
+// commit, leaving the group) used to wait as long as librdkafka lets it — the commit's request
+// timeout, session.timeout.ms, message.timeout.ms (5 minutes) for what is in flight. Now the
+// whole shutdown takes at most kafka.shutdown_timeout, and the exit code (75) says it gave up.
+TEST(MockBrokerFaults, SigtermWithAStalledBrokerExitsWithinTheShutdownTimeout) {
+  TempDir dir;
+  Topics t;
+  MockSetup mock = StartMock(dir, t, "\n  shutdown_timeout: 3s");
+  ASSERT_TRUE(mock.broker);
+  RouteSet want;
+  ASSERT_NO_FATAL_FAILURE(BurstTraffic(dir, t, mock, "--events 600 --seed 33", want));
+  const std::string log = dir.path() + "/daemon.log";
+  Daemon daemon(mock.config, log);
+  const std::string port = AdminPort(log);
+  ASSERT_FALSE(port.empty()) << ReadFile(log);
+  // Routing, then the broker stops answering (every request takes 30 s).
+  auto routed = [&] {
+    const std::string status = Get(port, "/v1/status");
+    const size_t at = status.find("\"routed\":");
+    return at == std::string::npos ? 0L : std::atol(status.c_str() + at + 9);
+  };
+  const auto routing_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (routed() == 0 && std::chrono::steady_clock::now() < routing_deadline) {
+    usleep(100'000);  // polling a condition with a deadline
+  }
+  ASSERT_GT(routed(), 0) << ReadFile(log);
+  rd_kafka_mock_broker_set_rtt(mock.broker->cluster(), 1, 30000);
+  const auto stopped_at = std::chrono::steady_clock::now();
+  const int code = daemon.Stop(SIGTERM, std::chrono::seconds(120));
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - stopped_at).count();
+  std::cerr << "SIGTERM with a stalled broker: exit " << code << " after " << seconds << " s\n";
+  EXPECT_LT(seconds, 15.0) << ReadFile(log);
+  EXPECT_EQ(code, 75) << ReadFile(log);
+  EXPECT_THAT(ReadFile(log), HasSubstr("\"flushed\":false")) << ReadFile(log);
+}
+
 }  // namespace
 }  // namespace triaged
