@@ -400,6 +400,8 @@ std::string Suggest(std::string_view path, const std::vector<std::string>& candi
   std::string best;
   size_t best_d = 3;
   for (const std::string& c : candidates) {
+    // The distance is at least the difference in length: no table for a hopeless pair.
+    if (std::max(path.size(), c.size()) - std::min(path.size(), c.size()) >= best_d) continue;
     const size_t d = EditDistance(path, c);
     if (d < best_d) {
       best_d = d;

@@ -105,6 +105,15 @@ INSTANTIATE_TEST_SUITE_P(
                      "topik"}),
     [](const ::testing::TestParamInfo<BrokenConfig>& p) { return p.param.name; });
 
+TEST(CliValidate, OversizedFileIsAConfigError) {
+  TempDir dir;
+  const std::string path =
+      dir.Write("rules.yaml", ConfigWith(0, "") + std::string(5 << 20, '#') + "\n");
+  const auto run = RunTriaged("validate -c " + path);
+  EXPECT_EQ(run.exit_code, 78) << run.err;
+  EXPECT_THAT(run.err, HasSubstr(path + ": config file is larger than 4 MiB")) << run.err;
+}
+
 TEST(CliValidate, MissingFileIsAConfigError) {
   const auto run = RunTriaged("validate -c /nonexistent/rules.yaml");
   EXPECT_EQ(run.exit_code, 78);
