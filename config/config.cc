@@ -2,6 +2,7 @@
 
 #include <openssl/evp.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <cstdio>
@@ -144,13 +145,23 @@ Result<std::shared_ptr<const Config>, std::vector<ConfigError>> LoadConfigFile(
   };
   std::FILE* f = std::fopen(path.c_str(), "rb");
   if (f == nullptr) return fail(errno);
+  // Reads at most one byte past the limit: a larger file is refused without being read whole.
   std::string text;
   char buf[65536];
   size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
+  while (text.size() <= kMaxConfigBytes &&
+         (n = std::fread(buf, 1, std::min(sizeof buf, kMaxConfigBytes + 1 - text.size()), f)) > 0) {
+    text.append(buf, n);
+  }
   int err = std::ferror(f) ? (errno != 0 ? errno : EIO) : 0;
   std::fclose(f);
   if (err != 0) return fail(err);
+  if (text.size() > kMaxConfigBytes) {
+    return std::vector<ConfigError>{
+        {path, 0, 0,
+         "config file is larger than " + std::to_string(kMaxConfigBytes >> 20) + " MiB (" +
+             std::to_string(kMaxConfigBytes) + " bytes)"}};
+  }
   return LoadConfigString(text, path, getenv_fn);
 }
 

@@ -65,6 +65,9 @@ bool ParseSize(std::string_view text, uint64_t& out_bytes);
 // Lowercase hex SHA-256 of `data` (libcrypto), the config_version stamped on routed items.
 std::string Sha256Hex(std::string_view data);
 
+// A larger config file is refused before it is parsed.
+constexpr size_t kMaxConfigBytes = size_t{4} << 20;
+
 // Exit code for config errors (sysexits EX_CONFIG).
 constexpr int kExitConfig = 78;
 

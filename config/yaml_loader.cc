@@ -25,21 +25,30 @@ using config_internal::LineIndex;
 using config_internal::ScalarValueOffsetToSource;
 
 // Optimal string alignment distance (Levenshtein plus adjacent transpositions, so `wehn` is one
-// edit from `when`).
-size_t EditDistance(std::string_view a, std::string_view b) {
-  std::vector<std::vector<size_t>> d(a.size() + 1, std::vector<size_t>(b.size() + 1));
-  for (size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
-  for (size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+// edit from `when`), or `limit + 1` as soon as it is known to be larger than `limit`. Three rows
+// of the shorter string: a word far longer than any candidate costs nothing.
+size_t EditDistance(std::string_view a, std::string_view b, size_t limit) {
+  if (a.size() < b.size()) std::swap(a, b);
+  if (a.size() - b.size() > limit) return limit + 1;
+  std::vector<size_t> before(b.size() + 1), prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
   for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    size_t row_min = i;
     for (size_t j = 1; j <= b.size(); ++j) {
       size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
-      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost});
       if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
-        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+        cur[j] = std::min(cur[j], before[j - 2] + 1);
       }
+      row_min = std::min(row_min, cur[j]);
     }
+    // No row has a smaller minimum than the one before it.
+    if (row_min > limit) return limit + 1;
+    std::swap(before, prev);
+    std::swap(prev, cur);
   }
-  return d[a.size()][b.size()];
+  return std::min(prev[b.size()], limit + 1);
 }
 
 // The closest candidate within two edits (and closer than the word's own length), or "".
@@ -47,7 +56,7 @@ std::string Suggest(std::string_view word, const std::vector<std::string>& candi
   std::string best;
   size_t best_d = 3;
   for (const std::string& c : candidates) {
-    size_t d = EditDistance(word, c);
+    size_t d = EditDistance(word, c, best_d - 1);
     if (d < best_d && d < std::max(word.size(), c.size())) {
       best_d = d;
       best = c;
@@ -59,6 +68,16 @@ std::string Suggest(std::string_view word, const std::vector<std::string>& candi
 std::string DidYouMean(std::string_view word, const std::vector<std::string>& candidates) {
   std::string s = Suggest(word, candidates);
   return s.empty() ? "" : " (did you mean \"" + s + "\"?)";
+}
+
+// A key as messages quote it: whole, or past 64 bytes its start and its size, so that a hostile
+// key does not fill the log.
+std::string QuotedKey(const std::string& key) {
+  constexpr size_t kShown = 64;
+  if (key.size() <= kShown) return "\"" + key + "\"";
+  size_t cut = kShown;
+  while (cut > 0 && (static_cast<unsigned char>(key[cut]) & 0xC0) == 0x80) --cut;  // UTF-8
+  return "\"" + key.substr(0, cut) + "...\" (" + std::to_string(key.size()) + " bytes)";
 }
 
 std::string JoinList(const std::vector<std::string>& items) {
@@ -167,11 +186,11 @@ class Loader {
       }
       const std::string& key = key_node.Scalar();
       if (!seen.insert(key).second) {
-        Error(key_node, where.prefix + "duplicate key \"" + where.Key(key) + "\"");
+        Error(key_node, where.prefix + "duplicate key " + QuotedKey(where.Key(key)));
         continue;
       }
       if (std::find(keys.begin(), keys.end(), key) == keys.end()) {
-        std::string msg = where.prefix + "unknown key \"" + where.Key(key) + "\"";
+        std::string msg = where.prefix + "unknown key " + QuotedKey(where.Key(key));
         std::string suggestion = Suggest(key, keys);
         if (!suggestion.empty()) {
           msg += " (did you mean \"" + where.Key(suggestion) + "\"?)";

@@ -165,6 +165,28 @@ Result<void> ReadRequiredString(const Value& obj, std::string_view where, std::s
   return {};
 }
 
+// Times before 2000-01-01 or from 2200-01-01 on are a broken clock or a unit mistake (seconds or
+// microseconds given as nanoseconds), not an event time. They are refused, so that one of them
+// cannot move event time (replay's clock, the daemon's trace timers) by centuries.
+constexpr int64_t kMinTimeNs = 946'684'800LL * 1'000'000'000;    // 2000-01-01T00:00:00Z
+constexpr int64_t kMaxTimeNs = 7'258'118'400LL * 1'000'000'000;  // 2200-01-01T00:00:00Z
+
+Result<void> CheckTimeRange(int64_t ns, const std::string& field) {
+  if (ns < kMinTimeNs || ns >= kMaxTimeNs) {
+    return Err(reason::kInvalidValue, field + " is not between 2000-01-01 and 2200-01-01");
+  }
+  return {};
+}
+
+// A span ends no earlier than it starts.
+Result<void> CheckSpanTimes(const Span& span, const std::string& start_field,
+                            const std::string& end_field) {
+  if (span.start_ns && span.end_ns && *span.end_ns < *span.start_ns) {
+    return Err(reason::kInvalidValue, end_field + " is before " + start_field);
+  }
+  return {};
+}
+
 // Unix nanoseconds: a non-negative integer, or the same as a decimal string (OTLP writes
 // 64-bit integers as strings). Anything beyond int64 is garbage, not a time.
 Result<void> ReadNanos(const Value* v, const std::string& field, std::optional<int64_t>& out) {
@@ -172,6 +194,7 @@ Result<void> ReadNanos(const Value* v, const std::string& field, std::optional<i
   if (v == nullptr) return {};
   if (v->IsNumber()) {
     if (v->IsInt64() && v->GetInt64() >= 0) {
+      TRIAGED_TRY(CheckTimeRange(v->GetInt64(), field));
       out = v->GetInt64();
       return {};
     }
@@ -190,6 +213,7 @@ Result<void> ReadNanos(const Value* v, const std::string& field, std::optional<i
     return Err(reason::kInvalidValue,
                field + " must be a decimal string of unix nanoseconds within int64");
   }
+  TRIAGED_TRY(CheckTimeRange(static_cast<int64_t>(n), field));
   out = static_cast<int64_t>(n);
   return {};
 }
@@ -215,6 +239,7 @@ Result<void> ReadRfc3339(const Value* v, const std::string& field, std::optional
   if (!ParseTimeLenient(Str(*v), ns)) {
     return Err(reason::kInvalidValue, field + " is not a valid RFC 3339 timestamp");
   }
+  TRIAGED_TRY(CheckTimeRange(ns, field));
   out = ns;
   return {};
 }
@@ -475,11 +500,14 @@ void FinishMessage(std::string_view bytes, DecodedMessage& msg) {
   }
 }
 
-// A time given as unix nanos (`<base>_unix_nano`) or RFC 3339 (`<base>`); nanos win.
-Result<void> ReadNativeTime(const Value& obj, std::string_view base, std::optional<int64_t>& out) {
-  const std::string nano_key = std::string(base) + "_unix_nano";
-  if (const Value* v = Member(obj, nano_key)) return ReadNanos(v, nano_key, out);
-  return ReadRfc3339(Member(obj, base), std::string(base), out);
+// A time given as unix nanos (`<base>_unix_nano`) or RFC 3339 (`<base>`); nanos win. `key` is
+// set to the key read.
+Result<void> ReadNativeTime(const Value& obj, std::string_view base, std::optional<int64_t>& out,
+                            std::string& key) {
+  key = std::string(base) + "_unix_nano";
+  if (const Value* v = Member(obj, key)) return ReadNanos(v, key, out);
+  key = std::string(base);
+  return ReadRfc3339(Member(obj, base), key, out);
 }
 
 // Native `input`/`output`: strings as they are, any other JSON as its compact text.
@@ -497,8 +525,10 @@ Result<void> DecodeNativeSpan(const Value& obj, const DecodeLimits& limits, Span
   std::optional<std::string> s;
   TRIAGED_TRY(ReadString(obj, "", "name", s));
   span.name = s.value_or("");
-  TRIAGED_TRY(ReadNativeTime(obj, "start_time", span.start_ns));
-  TRIAGED_TRY(ReadNativeTime(obj, "end_time", span.end_ns));
+  std::string start_key, end_key;
+  TRIAGED_TRY(ReadNativeTime(obj, "start_time", span.start_ns, start_key));
+  TRIAGED_TRY(ReadNativeTime(obj, "end_time", span.end_ns, end_key));
+  TRIAGED_TRY(CheckSpanTimes(span, start_key, end_key));
   TRIAGED_TRY(ReadString(obj, "", "status_message", s));
   span.status_message = s.value_or("");
   if (const Value* status = Member(obj, "status")) {
@@ -598,6 +628,8 @@ Result<void> DecodeOtlpSpan(const Value& obj, const std::string& where, const At
       ReadNanos(Member(obj, "startTimeUnixNano"), Path(where, "startTimeUnixNano"), span.start_ns));
   TRIAGED_TRY(
       ReadNanos(Member(obj, "endTimeUnixNano"), Path(where, "endTimeUnixNano"), span.end_ns));
+  TRIAGED_TRY(
+      CheckSpanTimes(span, Path(where, "startTimeUnixNano"), Path(where, "endTimeUnixNano")));
   if (const Value* status = Member(obj, "status")) {
     if (!status->IsObject())
       return Err(reason::kWrongType, Path(where, "status") + " must be an object");

@@ -193,19 +193,23 @@ struct NotNode : Node {
   }
 };
 
+// A chain of one operator, `a and b and c` or `a or b or c`: one node holding every operand, so
+// a long chain is walked in a loop, never by a recursion as deep as the chain is long.
 struct AndOr : Node {
   bool is_and = true;
-  NodePtr lhs, rhs;
+  std::vector<NodePtr> operands;  // two or more
   Val Eval(const Ctx& ctx) const override {
-    const bool l = lhs->Eval(ctx).truthy();
-    if (is_and ? !l : l) return Val::Bool(l);
-    return Val::Bool(rhs->Eval(ctx).truthy());
+    for (const NodePtr& operand : operands) {
+      if (operand->Eval(ctx).truthy() != is_and) return Val::Bool(!is_and);
+    }
+    return Val::Bool(is_and);
   }
   bool Explain(const Ctx& ctx, std::string_view text,
                std::vector<ExplainStep>& steps) const override {
-    const bool l = lhs->Explain(ctx, text, steps);
-    if (is_and ? !l : l) return l;
-    return rhs->Explain(ctx, text, steps);
+    for (const NodePtr& operand : operands) {
+      if (operand->Explain(ctx, text, steps) != is_and) return !is_and;
+    }
+    return is_and;
   }
 };
 
@@ -396,6 +400,8 @@ std::string Suggest(std::string_view path, const std::vector<std::string>& candi
   std::string best;
   size_t best_d = 3;
   for (const std::string& c : candidates) {
+    // The distance is at least the difference in length: no table for a hopeless pair.
+    if (std::max(path.size(), c.size()) - std::min(path.size(), c.size()) >= best_d) continue;
     const size_t d = EditDistance(path, c);
     if (d < best_d) {
       best_d = d;
@@ -427,12 +433,18 @@ class Lexer {
  public:
   explicit Lexer(std::string_view text) : text_(text) {}
 
+  // Every token and a final kEnd; more than kMaxExpressionTokens is an error at the first one
+  // past the limit.
   std::vector<Token> Run() {
     std::vector<Token> out;
     while (true) {
       Token t = Next();
-      out.push_back(t);
-      if (t.kind == Tok::kEnd) return out;
+      if (t.kind != Tok::kEnd && out.size() == kMaxExpressionTokens) {
+        Fail(t.begin, "expression too long (more than " + std::to_string(kMaxExpressionTokens) +
+                          " tokens); split it into several rules");
+      }
+      out.push_back(std::move(t));
+      if (out.back().kind == Tok::kEnd) return out;
     }
   }
 
@@ -633,32 +645,28 @@ class Parser {
 
   NodePtr Or() {
     Nest nest(*this);
-    NodePtr lhs = And();
-    while (Peek().kind == Tok::kOr) {
-      Take();
-      lhs = Logical(false, std::move(lhs), And());
-    }
-    return lhs;
+    return Logical(false);
   }
-  NodePtr And() {
-    NodePtr lhs = Not();
-    while (Peek().kind == Tok::kAnd) {
-      Take();
-      lhs = Logical(true, std::move(lhs), Not());
-    }
-    return lhs;
-  }
-  NodePtr Logical(bool is_and, NodePtr lhs, NodePtr rhs) {
+  NodePtr And() { return Logical(true); }
+  // A chain of `and` (of Not()s) or of `or` (of And()s), as one node.
+  NodePtr Logical(bool is_and) {
+    const Tok op = is_and ? Tok::kAnd : Tok::kOr;
+    auto operand = [&] { return is_and ? Not() : And(); };
+    NodePtr first = operand();
+    if (Peek().kind != op) return first;
     const char* name = is_and ? "'and'" : "'or'";
-    RequireBool(*lhs, name);
-    RequireBool(*rhs, name);
     auto n = std::make_unique<AndOr>();
     n->is_and = is_and;
-    n->begin = lhs->begin;
-    n->end = rhs->end;
+    n->begin = first->begin;
     n->type = Type::kBool;
-    n->lhs = std::move(lhs);
-    n->rhs = std::move(rhs);
+    n->operands.push_back(std::move(first));
+    while (Accept(op)) {
+      NodePtr next = operand();
+      if (n->operands.size() == 1) RequireBool(*n->operands[0], name);
+      RequireBool(*next, name);
+      n->operands.push_back(std::move(next));
+    }
+    n->end = n->operands.back()->end;
     return n;
   }
   NodePtr Not() {

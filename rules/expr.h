@@ -53,6 +53,10 @@ class CompiledExpr {
 
 enum class ExprKind { kBoolean, kString, kAny };
 
+// The most tokens an expression may have (a 5,000-term `or` chain of comparisons has 30,000; a
+// list of 40,000 literals about 80,000). Nesting (parentheses, `not`) is bounded separately.
+inline constexpr size_t kMaxExpressionTokens = 100'000;
+
 // Parses and type-checks `text`. kBoolean requires a bool expression (rule `when:`); kString a
 // string-typed one (`sample_key:`). The compiled expression is never null.
 Result<std::shared_ptr<const CompiledExpr>, ExprError> CompileExpression(

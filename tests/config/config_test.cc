@@ -3,7 +3,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <sys/resource.h>
+
+#include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <string>
@@ -440,6 +444,59 @@ rules:
                           "\"when\"?)"));
 }
 
+TEST_F(ConfigTest, SuggestionsReachTwoEditsAndNoFurther) {
+  EXPECT_THAT(Errors("trace:\n  max_open_tarces_: 5\n"),
+              ElementsAre("rules.yaml:2:3: unknown key \"trace.max_open_tarces_\" (did you "
+                          "mean \"trace.max_open_traces\"?)"));
+  EXPECT_THAT(Errors("trace:\n  max_open_traces___: 5\n"),
+              ElementsAre(StartsWith("rules.yaml:2:3: unknown key \"trace.max_open_traces___\" "
+                                     "(expected one of: ")));
+}
+
+// Runs `body` in a child process that may map at most `headroom` more bytes than the test has
+// now; the child's exit code is the answer (0 for success), so a bad_alloc, a crash or a wrong
+// result fails the test with the child's stderr.
+template <typename F>
+[[noreturn]] void ExitWithBoundedMemory(size_t headroom, F body) {
+  size_t pages = 0;
+  std::ifstream("/proc/self/statm") >> pages;
+  const rlim_t limit = static_cast<rlim_t>(pages) * 4096 + headroom;
+  const rlimit rl{limit, limit};
+  setrlimit(RLIMIT_AS, &rl);
+  std::exit(body());
+}
+
+template <typename F>
+void InBoundedMemory(size_t headroom, F body) {
+#if defined(__SANITIZE_ADDRESS__)
+  GTEST_SKIP() << "an address-space limit does not work with AddressSanitizer";
+#endif
+  ::testing::FLAGS_gtest_death_test_style = "threadsafe";
+  EXPECT_EXIT(ExitWithBoundedMemory(headroom, body), ::testing::ExitedWithCode(0), "");
+}
+
+TEST_F(ConfigTest, HugeUnknownKeyIsReportedQuicklyInBoundedMemory) {
+  // A 5 MB key: "did you mean" must not build an edit-distance table of it, and the message
+  // must not carry it whole.
+  InBoundedMemory(size_t{256} << 20, [] {
+    const std::string key(5'000'000, 'x');
+    const auto start = std::chrono::steady_clock::now();
+    // An explicit key (`? KEY`): yaml-cpp refuses implicit keys past 1024 bytes itself.
+    const std::vector<std::string> errors = Errors("? " + key + "\n: 1\n");
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const std::string want = "rules.yaml:1:3: unknown key \"" + std::string(64, 'x') +
+                             "...\" (5000000 bytes) (expected one of: schema_version, kafka, "
+                             "inputs, trace, destinations, dead_letter, admin, mode, rules)";
+    if (errors.size() != 1 || errors[0] != want) {
+      for (const std::string& e : errors) std::fprintf(stderr, "%.300s\n", e.c_str());
+      return 1;
+    }
+    std::fprintf(stderr, "reported in %.3f s\n", seconds);
+    return seconds < 5 ? 0 : 2;
+  });
+}
+
 TEST_F(ConfigTest, DuplicateKey) {
   EXPECT_THAT(Errors("kafka:\n  group_id: a\n  group_id: b\n"),
               ElementsAre("rules.yaml:3:3: duplicate key \"kafka.group_id\""));
@@ -525,6 +582,20 @@ TEST_F(ConfigTest, ExpressionErrorAfterEnvExpansion) {
   ASSERT_EQ(errors.size(), 1u);
   // The first failing field is the expanded one: reported at its `${`.
   EXPECT_THAT(errors[0], StartsWith("rules.yaml:5:11: rule \"e\": "));
+}
+
+TEST_F(ConfigTest, ExpressionTooLongIsAnErrorInsideIt) {
+  // 100,000 terms of `trace.error or `: the token past the limit is the `trace` of term 25,000.
+  std::string when;
+  for (int i = 0; i < 100000; ++i) when += i == 0 ? "trace.error" : " or trace.error";
+  auto errors = Errors(std::string(kDest) + "  - name: big\n    when: " + when +
+                       "\n    route_to: [q]\n");
+  ASSERT_EQ(errors.size(), 1u);
+  const size_t column = 11 + kMaxExpressionTokens / 4 * std::string(" or trace.error").size();
+  EXPECT_EQ(errors[0], "rules.yaml:5:" + std::to_string(column) +
+                           ": rule \"big\": expression too long (more than " +
+                           std::to_string(kMaxExpressionTokens) +
+                           " tokens); split it into several rules");
 }
 
 TEST_F(ConfigTest, EmptyOrMissingWhen) {
@@ -789,6 +860,26 @@ TEST_F(ConfigTest, MissingFile) {
   ASSERT_EQ(r.error().size(), 1u);
   EXPECT_EQ(r.error()[0].ToString(),
             "/nonexistent/triaged.yaml: cannot read: No such file or directory");
+}
+
+TEST_F(ConfigTest, OversizedFileIsRefused) {
+  const std::string path = std::string(TRIAGED_BINARY_DIR) + "/config_test_oversized.yaml";
+  {
+    std::ofstream out(path, std::ios::binary);
+    out << "mode: fan_out\n" << std::string(kMaxConfigBytes, '#') << "\n";
+  }
+  auto r = LoadConfigFile(path, &TestGetenv);
+  ASSERT_FALSE(r.ok());
+  ASSERT_EQ(r.error().size(), 1u);
+  EXPECT_EQ(r.error()[0].ToString(),
+            path + ": config file is larger than 4 MiB (4194304 bytes)");
+  // A file of exactly the limit loads.
+  {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out << "mode: fan_out\n" << std::string(kMaxConfigBytes - 15, '#') << "\n";
+  }
+  EXPECT_NE(Loaded(LoadConfigFile(path, &TestGetenv)), nullptr);
+  std::remove(path.c_str());
 }
 
 TEST_F(ConfigTest, ConfigVersionIsSha256OfTheFileBytes) {

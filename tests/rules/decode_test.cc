@@ -129,15 +129,16 @@ TEST(DecodeSpansNative, DecimalStringAndIntegerNanos) {
 
 TEST(DecodeSpansNative, NanosWinOverRfc3339) {
   Span s = OneSpan(DecodeSpans(R"({"trace_id":"t","span_id":"s",
-      "start_time_unix_nano":5,"start_time":"2024-05-01T12:00:00Z"})"));
-  EXPECT_EQ(s.start_ns, 5);
+      "start_time_unix_nano":1714564805000000000,"start_time":"2024-05-01T12:00:00Z"})"));
+  EXPECT_EQ(s.start_ns, kNoon + 5'000'000'000);
   EXPECT_FALSE(s.end_ns);
 }
 
 TEST(DecodeSpansNative, EventTimeFallsBackToStartThenNone) {
-  auto r = DecodeSpans(R"({"trace_id":"t","span_id":"s","start_time_unix_nano":7})");
+  auto r =
+      DecodeSpans(R"({"trace_id":"t","span_id":"s","start_time_unix_nano":1714564800000000007})");
   ASSERT_TRUE(r.ok());
-  EXPECT_EQ(r->event_time_ns, 7);
+  EXPECT_EQ(r->event_time_ns, kNoon + 7);
   r = DecodeSpans(R"({"trace_id":"t","span_id":"s"})");
   ASSERT_TRUE(r.ok());
   EXPECT_FALSE(r->event_time_ns);
@@ -229,12 +230,10 @@ TEST(DecodeSpansNative, BadTimes) {
            R"({"trace_id":"t","span_id":"s","start_time_unix_nano":"9223372036854775808"})",
            R"({"trace_id":"t","span_id":"s","end_time_unix_nano":"99999999999999999999999"})",
            R"({"trace_id":"t","span_id":"s","end_time_unix_nano":1e300})",
+           R"({"trace_id":"t","span_id":"s","start_time_unix_nano":"9223372036854775807"})",
        }) {
     EXPECT_EQ(ReasonOf(DecodeSpans(json)), "invalid_value") << json;
   }
-  Span s = OneSpan(DecodeSpans(
-      R"({"trace_id":"t","span_id":"s","start_time_unix_nano":"9223372036854775807"})"));
-  EXPECT_EQ(s.start_ns, INT64_MAX);
 }
 
 TEST(DecodeSpansNative, InvalidIds) {
@@ -343,6 +342,105 @@ TEST(DecodeSpansOtlp, SampleFile) {
 
 std::string OtlpWith(const std::string& span_fields) {
   return R"({"resourceSpans":[{"scopeSpans":[{"spans":[{)" + span_fields + "}]}]}]}";
+}
+
+// ---------------------------------------------------------------------------------------------
+// Timestamps: a span ends no earlier than it starts, and every time lies in 2000..2200, so one
+// bad clock cannot move event time (replay's clock, the daemon's trace timers) by centuries.
+
+constexpr int64_t k2000 = 946684800LL * 1'000'000'000;   // 2000-01-01T00:00:00Z
+constexpr int64_t k2200 = 7258118400LL * 1'000'000'000;  // 2200-01-01T00:00:00Z
+
+std::string Native(const std::string& times) {
+  return R"({"trace_id":"t","span_id":"s",)" + times + "}";
+}
+
+// The message of a decode that must fail with invalid_value.
+std::string InvalidValue(const Result<DecodedMessage>& r) {
+  EXPECT_EQ(ReasonOf(r), "invalid_value");
+  return r.ok() ? "" : r.error().message;
+}
+
+TEST(DecodeTimestamps, NativeSpanEndingBeforeItStartsIsInvalid) {
+  EXPECT_EQ(InvalidValue(DecodeSpans(Native(R"("start_time_unix_nano":1714564800000000002,)"
+                                            R"("end_time_unix_nano":"1714564800000000001")"))),
+            "end_time_unix_nano is before start_time_unix_nano");
+  EXPECT_EQ(InvalidValue(DecodeSpans(Native(R"("start_time":"2024-05-01T12:00:01Z",)"
+                                            R"("end_time":"2024-05-01T12:00:00Z")"))),
+            "end_time is before start_time");
+  EXPECT_EQ(InvalidValue(DecodeSpans(Native(R"("start_time":"2024-05-01T12:00:01Z",)"
+                                            R"("end_time_unix_nano":1714564800000000000)"))),
+            "end_time_unix_nano is before start_time");
+  // Through auto-detection too (replay's bare lines).
+  EXPECT_EQ(InvalidValue(DecodeAny(Native(R"("name":"x",)"
+                                          R"("start_time_unix_nano":1714564800000000002,)"
+                                          R"("end_time_unix_nano":1714564800000000001)"))),
+            "end_time_unix_nano is before start_time_unix_nano");
+  // A span of zero length, and one with a single time, are fine.
+  Span s = OneSpan(DecodeSpans(Native(R"("start_time_unix_nano":1714564800000000000,)"
+                                      R"("end_time_unix_nano":1714564800000000000)")));
+  EXPECT_EQ(s.duration_ms(), 0.0);
+  EXPECT_EQ(OneSpan(DecodeSpans(Native(R"("end_time_unix_nano":1714564800000000000)"))).end_ns,
+            kNoon);
+}
+
+TEST(DecodeTimestamps, NativeSpanTimesOutsideTheRangeAreInvalid) {
+  const std::string range = " is not between 2000-01-01 and 2200-01-01";
+  EXPECT_EQ(InvalidValue(DecodeSpans(Native(R"("start_time_unix_nano":9223372036854775807)"))),
+            "start_time_unix_nano" + range);
+  EXPECT_EQ(InvalidValue(DecodeSpans(Native(R"("end_time_unix_nano":"1")"))),
+            "end_time_unix_nano" + range);
+  EXPECT_EQ(InvalidValue(DecodeSpans(Native(R"("start_time_unix_nano":0)"))),
+            "start_time_unix_nano" + range);
+  EXPECT_EQ(InvalidValue(DecodeSpans(Native(R"("start_time":"1999-12-31T23:59:59.999Z")"))),
+            "start_time" + range);
+  EXPECT_EQ(InvalidValue(DecodeSpans(Native(R"("end_time":"2250-01-01T00:00:00Z")"))),
+            "end_time" + range);
+  EXPECT_EQ(InvalidValue(DecodeSpans(Native(R"("end_time":"2200-01-01T00:00:00Z")"))),
+            "end_time" + range);
+  // The bounds: 2000-01-01 is in, 2200-01-01 is out.
+  EXPECT_EQ(OneSpan(DecodeSpans(Native(R"("start_time":"2000-01-01T00:00:00Z")"))).start_ns,
+            k2000);
+  EXPECT_EQ(OneSpan(DecodeSpans(Native(R"("end_time_unix_nano":7258118399999999999)"))).end_ns,
+            k2200 - 1);
+}
+
+TEST(DecodeTimestamps, OtlpSpanTimesAreCheckedLikeNativeOnes) {
+  const std::string span = "resourceSpans[0].scopeSpans[0].spans[0].";
+  EXPECT_EQ(InvalidValue(DecodeSpans(OtlpWith(
+                R"("traceId":"a","spanId":"b","startTimeUnixNano":"1714564805000000000",)"
+                R"("endTimeUnixNano":"1714564800000000000")"))),
+            span + "endTimeUnixNano is before " + span + "startTimeUnixNano");
+  EXPECT_EQ(InvalidValue(DecodeSpans(OtlpWith(
+                R"("traceId":"a","spanId":"b","endTimeUnixNano":"9223372036854775807")"))),
+            span + "endTimeUnixNano is not between 2000-01-01 and 2200-01-01");
+  EXPECT_EQ(InvalidValue(DecodeSpans(
+                OtlpWith(R"("traceId":"a","spanId":"b","startTimeUnixNano":"0")"))),
+            span + "startTimeUnixNano is not between 2000-01-01 and 2200-01-01");
+  // An evaluation event's time, too.
+  EXPECT_EQ(InvalidValue(DecodeSpans(OtlpWith(R"("traceId":"a","spanId":"b","events":[
+      {"name":"gen_ai.evaluation.result","timeUnixNano":"9223372036854775807","attributes":[
+        {"key":"gen_ai.evaluation.name","value":{"stringValue":"tone"}}]}])"))),
+            span + "events[0].timeUnixNano is not between 2000-01-01 and 2200-01-01");
+}
+
+TEST(DecodeTimestamps, FeedbackTimesOutsideTheRangeAreInvalid) {
+  const std::string range = " is not between 2000-01-01 and 2200-01-01";
+  EXPECT_EQ(InvalidValue(DecodeFeedback(
+                R"({"trace_id":"t","name":"n","timestamp_unix_nano":9223372036854775807})")),
+            "timestamp_unix_nano" + range);
+  EXPECT_EQ(InvalidValue(DecodeFeedback(
+                R"({"trace_id":"t","name":"n","timestamp":"1970-01-01T00:00:00Z"})")),
+            "timestamp" + range);
+  EXPECT_EQ(InvalidValue(DecodeFeedback(
+                R"({"trace_id":"t","thumbs":"up","timestamp":"2250-06-30T12:00:00Z"})")),
+            "timestamp" + range);
+  EXPECT_EQ(InvalidValue(DecodeFeedback(
+                R"({"trace_id":"t","key":"k","run_id":"r","created_at":"2250-01-01T00:00:00"})")),
+            "created_at" + range);
+  EXPECT_EQ(InvalidValue(DecodeAny(
+                R"({"trace_id":"t","span_id":"s","name":"flag","timestamp_unix_nano":"12"})")),
+            "timestamp_unix_nano" + range);
 }
 
 TEST(DecodeSpansOtlp, StatusCodes) {
@@ -557,8 +655,9 @@ TEST(DecodeFeedbackNative, Timestamps) {
   Annotation a = OneAnnotation(
       DecodeFeedback(R"({"trace_id":"t","name":"n","timestamp_unix_nano":"1714564800000000009"})"));
   EXPECT_EQ(a.timestamp_ns, kNoon + 9);
-  a = OneAnnotation(DecodeFeedback(R"({"trace_id":"t","name":"n","timestamp_unix_nano":12})"));
-  EXPECT_EQ(a.timestamp_ns, 12);
+  a = OneAnnotation(
+      DecodeFeedback(R"({"trace_id":"t","name":"n","timestamp_unix_nano":1714564800000000012})"));
+  EXPECT_EQ(a.timestamp_ns, kNoon + 12);
   EXPECT_EQ(ReasonOf(DecodeFeedback(R"({"trace_id":"t","name":"n","timestamp":1714564800})")),
             "wrong_type");
   EXPECT_EQ(ReasonOf(DecodeFeedback(R"({"trace_id":"t","name":"n","timestamp":"2024-05-01"})")),
@@ -908,16 +1007,17 @@ TEST(DecodeDetect, AnySeparatesSpansFromSpanFeedback) {
   // span_id + name and no feedback marker: a native span.
   auto r = DecodeAny(R"({"trace_id":"t","span_id":"s","name":"llm"})");
   EXPECT_EQ(OneSpan(r).name, "llm");
-  r = DecodeAny(R"({"trace_id":"t","span_id":"s","start_time_unix_nano":1})");
-  EXPECT_EQ(OneSpan(r).start_ns, 1);
+  r = DecodeAny(R"({"trace_id":"t","span_id":"s","start_time_unix_nano":1714564800000000001})");
+  EXPECT_EQ(OneSpan(r).start_ns, kNoon + 1);
   // span_id + name + score: native feedback about a span.
   r = DecodeAny(R"({"trace_id":"t","span_id":"s","name":"quality","score":1})");
   EXPECT_EQ(OneAnnotation(r).span_id, "s");
   // span_id + name + metadata or timestamp: feedback too (spans carry neither).
   r = DecodeAny(R"({"trace_id":"t","span_id":"s","name":"flag","metadata":{"k":1}})");
   EXPECT_EQ(OneAnnotation(r).metadata_json, R"({"k":1})");
-  r = DecodeAny(R"({"trace_id":"t","span_id":"s","name":"flag","timestamp_unix_nano":3})");
-  EXPECT_EQ(OneAnnotation(r).timestamp_ns, 3);
+  r = DecodeAny(R"({"trace_id":"t","span_id":"s","name":"flag",)"
+                R"("timestamp_unix_nano":"1714564800000000003"})");
+  EXPECT_EQ(OneAnnotation(r).timestamp_ns, kNoon + 3);
   // Phoenix span annotation.
   r = DecodeAny(R"({"trace_id":"t","span_id":"s","name":"q","annotator_kind":"CODE"})");
   EXPECT_EQ(OneAnnotation(r).source, "code");

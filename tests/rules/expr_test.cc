@@ -1,6 +1,9 @@
 // The rule language of DESIGN §2.1-§2.2: every operator, every field, the missing-value rules,
 // and compile errors with their exact offsets.
 #include <gtest/gtest.h>
+#include <pthread.h>
+
+#include <functional>
 
 #include "rules/expr.h"
 #include "tests/param_name.h"
@@ -76,14 +79,14 @@ Trace EmptyTrace() { return Trace("empty"); }
 
 bool Eval(const std::string& text, const Trace& trace) {
   auto r = CompileExpression(text);
-  EXPECT_TRUE(r.ok()) << text << ": " << (r.ok() ? "" : r.error().message);
+  EXPECT_TRUE(r.ok()) << text.substr(0, 200) << ": " << (r.ok() ? "" : r.error().message);
   if (!r.ok()) return false;
   return (*r)->Matches(trace);
 }
 
 ExprError CompileError(const std::string& text, ExprKind kind = ExprKind::kBoolean) {
   auto r = CompileExpression(text, kind);
-  EXPECT_FALSE(r.ok()) << text << " compiled";
+  EXPECT_FALSE(r.ok()) << text.substr(0, 200) << (text.size() > 200 ? "..." : "") << " compiled";
   return r.ok() ? ExprError{} : r.error();
 }
 
@@ -294,12 +297,115 @@ TEST(ExprExplain, AgreesWithMatches) {
 TEST(ExprCompile, DeepNestingIsAnErrorNotACrash) {
   EXPECT_TRUE(CompileExpression(std::string(150, '(') + "true" + std::string(150, ')')).ok());
   const ExprError parens =
-      CompileError(std::string(100000, '(') + "true" + std::string(100000, ')'));
+      CompileError(std::string(10000, '(') + "true" + std::string(10000, ')'));
   EXPECT_NE(parens.message.find("nested too deeply"), std::string::npos) << parens.message;
   std::string nots;
-  for (int i = 0; i < 100000; ++i) nots += "not ";
+  for (int i = 0; i < 10000; ++i) nots += "not ";
   const ExprError n = CompileError(nots + "true");
   EXPECT_NE(n.message.find("nested too deeply"), std::string::npos) << n.message;
+  // Past the token limit, the length is what is reported.
+  const ExprError longer =
+      CompileError(std::string(100000, '(') + "true" + std::string(100000, ')'));
+  EXPECT_NE(longer.message.find("expression too long"), std::string::npos) << longer.message;
+}
+
+// `n` terms joined by `op`; term(i) gives the i-th.
+template <typename F>
+std::string Chain(size_t n, const char* op, F term) {
+  std::string out;
+  for (size_t i = 0; i < n; ++i) {
+    if (i > 0) out += op;
+    out += term(i);
+  }
+  return out;
+}
+
+TEST(ExprLimits, LongFlatChainsCompileEvaluateAndExplain) {
+  const Trace t = RichTrace();  // 3 spans
+  auto other = [](size_t i) { return "trace.span_count == " + std::to_string(i + 10); };
+  auto three_last = [&](size_t i) {
+    return i == 4999 ? std::string("trace.span_count == 3") : other(i);
+  };
+  EXPECT_FALSE(Eval(Chain(5000, " or ", other), t));
+  EXPECT_TRUE(Eval(Chain(5000, " or ", three_last), t));
+  auto positive = [](size_t i) { return "trace.span_count > -" + std::to_string(i); };
+  auto last_false = [&](size_t i) {
+    return i == 4999 ? std::string("trace.span_count > 3") : positive(i);
+  };
+  EXPECT_TRUE(Eval(Chain(5000, " and ", positive), t));
+  EXPECT_FALSE(Eval(Chain(5000, " and ", last_false), t));
+  // Mixed: `a and b or c and d or ...`, true only through its last pair.
+  auto pair = [&](size_t i) { return other(i) + " and trace.error"; };
+  EXPECT_FALSE(Eval(Chain(2500, " or ", pair), t));
+  EXPECT_TRUE(Eval(Chain(2500, " or ", pair) + " or trace.error and trace.span_count == 3", t));
+
+  // Explain walks the flat chain, one step per evaluated term, and stops where the value is known.
+  auto compiled = CompileExpression(Chain(5000, " or ", three_last));
+  ASSERT_TRUE(compiled.ok());
+  std::vector<ExplainStep> steps;
+  EXPECT_TRUE((*compiled)->Explain(t, steps));
+  ASSERT_EQ(steps.size(), 5000u);
+  EXPECT_EQ(steps[0].text, "trace.span_count == 10");
+  EXPECT_FALSE(steps[0].result);
+  EXPECT_EQ(steps[4999].text, "trace.span_count == 3");
+  EXPECT_TRUE(steps[4999].result);
+  steps.clear();
+  EXPECT_FALSE(CompileExpression(Chain(5000, " and ", last_false)).value()->Explain(t, steps));
+  EXPECT_EQ(steps.size(), 5000u);
+  steps.clear();
+  EXPECT_TRUE(CompileExpression(Chain(5000, " or ", positive)).value()->Explain(t, steps));
+  EXPECT_EQ(steps.size(), 1u);
+}
+
+// Runs `fn` on a thread with a 512 KiB stack, which a recursion as deep as a long chain overflows.
+void OnSmallStack(const std::function<void()>& fn) {
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, size_t{512} << 10);
+  auto run = [](void* arg) -> void* {
+    (*static_cast<const std::function<void()>*>(arg))();
+    return nullptr;
+  };
+  pthread_t thread;
+  const int created = pthread_create(&thread, &attr, run, const_cast<std::function<void()>*>(&fn));
+  pthread_attr_destroy(&attr);
+  ASSERT_EQ(created, 0);
+  pthread_join(thread, nullptr);
+}
+
+TEST(ExprLimits, ChainsJustUnderTheTokenLimitAreFlat) {
+  // 45,000 terms, 89,999 tokens: compiled, evaluated, explained and freed without a recursion
+  // as deep as the chain is long.
+  OnSmallStack([] {
+    const std::string text =
+        Chain(45000, " or ", [](size_t i) { return i == 44999 ? "true" : "false"; });
+    auto compiled = CompileExpression(text);
+    ASSERT_TRUE(compiled.ok());
+    EXPECT_TRUE((*compiled)->Matches(EmptyTrace()));
+    std::vector<ExplainStep> steps;
+    EXPECT_TRUE((*compiled)->Explain(EmptyTrace(), steps));
+    EXPECT_EQ(steps.size(), 45000u);
+    auto nots = CompileExpression(Chain(30000, " and ", [](size_t) { return "not false"; }));
+    ASSERT_TRUE(nots.ok());
+    EXPECT_TRUE((*nots)->Matches(EmptyTrace()));
+  });
+}
+
+TEST(ExprLimits, TooManyTokensIsAnErrorAtTheFirstTokenPastTheLimit) {
+  // 100,000 `trace.error` terms: 4 tokens a term with its `or`.
+  const std::string text = Chain(100000, " or ", [](size_t) { return "trace.error"; });
+  const ExprError e = CompileError(text);
+  EXPECT_EQ(e.message, "expression too long (more than " + std::to_string(kMaxExpressionTokens) +
+                           " tokens); split it into several rules");
+  // Token kMaxExpressionTokens (0-based) is the `trace` of term kMaxExpressionTokens / 4.
+  EXPECT_EQ(e.offset, kMaxExpressionTokens / 4 * std::string("trace.error or ").size());
+  // A million terms: refused as fast, without holding a million tokens.
+  const ExprError big = CompileError(Chain(1000000, " or ", [](size_t) { return "true"; }));
+  EXPECT_NE(big.message.find("expression too long"), std::string::npos) << big.message;
+  // A long list of literals counts its tokens too.
+  const ExprError list = CompileError(
+      "trace.user_id in [" + Chain(60000, ", ", [](size_t i) { return std::to_string(i); }) + "]");
+  EXPECT_NE(list.message.find("expression too long"), std::string::npos) << list.message;
 }
 
 TEST(ExprCompile, SampleKeyMustBeAString) {
