@@ -126,7 +126,11 @@ Result<tcp::endpoint> ParseListenAddress(std::string_view listen) {
 class AdminServer::Session : public std::enable_shared_from_this<Session> {
  public:
   Session(AdminServer& server, tcp::socket socket)
-      : server_(server), stream_(std::move(socket)), write_timer_(stream_.get_executor()) {}
+      : server_(server), stream_(std::move(socket)), write_timer_(stream_.get_executor()) {
+    beast::error_code ec;
+    const tcp::endpoint peer = stream_.socket().remote_endpoint(ec);
+    if (!ec) peer_ = peer.address().to_string() + ":" + std::to_string(peer.port());
+  }
 
   void Run() { DoRead(); }
 
@@ -137,6 +141,7 @@ class AdminServer::Session : public std::enable_shared_from_this<Session> {
       if (closed_) return;
       closed_ = true;
       queue_.clear();
+      Release(buffered_);
     }
     if (is_tap_) server_.RemoveTap(this);
     write_timer_.cancel();
@@ -147,16 +152,29 @@ class AdminServer::Session : public std::enable_shared_from_this<Session> {
 
   bool Wants(std::string_view rule) const { return !tap_rule_ || *tap_rule_ == rule; }
 
-  // Queues one line for a tap client; any thread.
+  // Queues one line for a tap client; any thread. A client whose lines would take its buffer
+  // past tap_queue_bytes reads too slowly to follow the stream: it is dropped, never waited on.
+  // (A line is taken into an empty buffer whatever its size.)
   void Offer(std::string_view json) {
     std::lock_guard lock(q_mu_);
-    if (closed_) return;
-    if (queue_.size() >= server_.options_.tap_queue_lines) {
-      ++dropped_;
-      server_.tap_dropped_.fetch_add(1, std::memory_order_relaxed);
+    if (closed_ || dropping_) return;
+    const size_t size = json.size() + 1;
+    if (buffered_ > 0 && buffered_ + size > server_.options_.tap_queue_bytes) {
+      dropping_ = true;
+      const size_t behind = buffered_;
+      queue_.clear();
+      Release(buffered_ - in_flight_);
+      server_.tap_clients_dropped_.fetch_add(1, std::memory_order_relaxed);
+      asio::post(stream_.get_executor(), [self = shared_from_this(), behind] {
+        log::Warn("admin server dropped a slow tap client",
+                  {{"peer", self->peer_}, {"buffered_bytes", behind}});
+        self->Close();
+      });
       return;
     }
     queue_.emplace_back(json);
+    buffered_ += size;
+    server_.tap_queued_bytes_.fetch_add(size, std::memory_order_relaxed);
     if (!writing_) {
       writing_ = true;
       asio::post(stream_.get_executor(), [self = shared_from_this()] { self->DoTapWrite(); });
@@ -310,44 +328,56 @@ class AdminServer::Session : public std::enable_shared_from_this<Session> {
   }
 
   void DoTapWrite() {
-    std::string body;
     {
       std::lock_guard lock(q_mu_);
-      if (closed_) return;
-      if (queue_.empty() && dropped_ == 0) {
+      if (closed_ || dropping_) return;
+      if (queue_.empty()) {
         writing_ = false;
         write_timer_.cancel();
         return;
       }
-      for (const std::string& line : queue_) {
-        body += line;
-        body += '\n';
+      // The lines move into one chunk: buffered_ counts them until it is written.
+      size_t bytes = 0;
+      for (const std::string& line : queue_) bytes += line.size() + 1;
+      out_.clear();
+      if (chunked_) {
+        char size[24];
+        const int n = std::snprintf(size, sizeof size, "%zx\r\n", bytes);
+        out_.reserve(static_cast<size_t>(n) + bytes + 2);
+        out_.assign(size, static_cast<size_t>(n));
+      } else {
+        out_.reserve(bytes);
       }
+      for (const std::string& line : queue_) {
+        out_ += line;
+        out_ += '\n';
+      }
+      if (chunked_) out_ += "\r\n";
       queue_.clear();
-      // Lines are only dropped while the queue is full, so the drops come after every line
-      // just taken: report them right after.
-      if (dropped_ > 0) body += "{\"dropped\":" + std::to_string(dropped_) + "}\n";
-      dropped_ = 0;
-    }
-    if (chunked_) {
-      char size[24];
-      const int n = std::snprintf(size, sizeof size, "%zx\r\n", body.size());
-      out_.assign(size, static_cast<size_t>(n));
-      out_ += body;
-      out_ += "\r\n";
-    } else {
-      out_ = std::move(body);
+      in_flight_ = bytes;
     }
     ArmWriteTimer();
     asio::async_write(stream_, asio::buffer(out_),
                       [self = shared_from_this()](beast::error_code ec, size_t) {
                         if (ec) return self->Close();
+                        {
+                          std::lock_guard lock(self->q_mu_);
+                          if (!self->closed_) self->Release(std::exchange(self->in_flight_, 0));
+                          self->out_ = std::string();  // its memory too
+                        }
                         self->DoTapWrite();
                       });
   }
 
+  // Forgets `bytes` of buffered lines (q_mu_ held).
+  void Release(size_t bytes) {
+    buffered_ -= bytes;
+    server_.tap_queued_bytes_.fetch_sub(bytes, std::memory_order_relaxed);
+  }
+
   AdminServer& server_;
   beast::tcp_stream stream_;
+  std::string peer_;  // ADDRESS:PORT, for the logs
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
 
@@ -363,8 +393,10 @@ class AdminServer::Session : public std::enable_shared_from_this<Session> {
 
   std::mutex q_mu_;  // guards the fields below (Offer runs on pipeline threads)
   std::deque<std::string> queue_;
-  uint64_t dropped_ = 0;  // since the last report line
-  bool writing_ = false;  // a DoTapWrite is posted or a write is in flight
+  size_t buffered_ = 0;    // bytes of the lines queued and in flight
+  size_t in_flight_ = 0;   // bytes of the lines being written
+  bool writing_ = false;   // a DoTapWrite is posted or a write is in flight
+  bool dropping_ = false;  // fell too far behind; its Close() is posted
   bool closed_ = false;
 };
 

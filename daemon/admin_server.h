@@ -40,7 +40,8 @@ struct AdminProviders {
 };
 
 struct AdminOptions {
-  size_t tap_queue_lines = 1000;                   // per tap client; lines beyond it are dropped
+  // Bytes of lines held for one tap client; a client that falls this far behind is dropped.
+  size_t tap_queue_bytes = 1 << 20;
   std::chrono::milliseconds idle_timeout{30'000};  // keep-alive and request reads
   std::chrono::milliseconds tap_write_timeout{60'000};  // a tap write stalled this long closes
   uint64_t max_request_body = 64 * 1024;
@@ -64,13 +65,18 @@ class AdminServer {
   void Stop();
 
   // Offers one routed item (JSON, one line, no newline) to the tap clients watching `rule`.
-  // Callable from any thread; never waits on a client: a full client queue drops the line.
+  // Callable from any thread; never waits on a client: one whose buffer is full is dropped
+  // (its connection closed).
   void Publish(std::string_view rule, std::string_view json);
 
-  // Tap lines dropped because a client's queue was full, over the server's life.
-  uint64_t tap_dropped_total() const { return tap_dropped_.load(std::memory_order_relaxed); }
   // Tap clients currently connected.
   size_t tap_clients() const { return tap_count_.load(std::memory_order_relaxed); }
+  // Tap clients dropped for falling tap_queue_bytes behind, over the server's life.
+  uint64_t tap_clients_dropped() const {
+    return tap_clients_dropped_.load(std::memory_order_relaxed);
+  }
+  // Bytes of tap lines held for all tap clients (queued or being written).
+  size_t tap_queued_bytes() const { return tap_queued_bytes_.load(std::memory_order_relaxed); }
 
  private:
   class Session;
@@ -86,7 +92,8 @@ class AdminServer {
   std::mutex taps_mu_;  // guards taps_
   std::vector<std::weak_ptr<Session>> taps_;
   std::atomic<size_t> tap_count_{0};
-  std::atomic<uint64_t> tap_dropped_{0};
+  std::atomic<uint64_t> tap_clients_dropped_{0};
+  std::atomic<size_t> tap_queued_bytes_{0};
 
   // Touched only on the admin thread.
   std::vector<std::weak_ptr<Session>> sessions_;
