@@ -143,6 +143,7 @@ class AdminServer::Session : public std::enable_shared_from_this<Session> {
       queue_.clear();
       Release(buffered_);
     }
+    server_.connections_.fetch_sub(1, std::memory_order_relaxed);
     if (is_tap_) server_.RemoveTap(this);
     write_timer_.cancel();
     beast::error_code ec;
@@ -270,7 +271,17 @@ class AdminServer::Session : public std::enable_shared_from_this<Session> {
       }
       return Send(Text(req, http::status::ok, p.rules_json(), kJsonContentType));
     }
-    StartTap(req, QueryParam(query, "rule"));
+    std::optional<std::string> rule = QueryParam(query, "rule");
+    if (rule && p.rule_exists && !p.rule_exists(*rule)) {
+      return Send(Text(req, http::status::not_found, "no rule named \"" + *rule + "\"\n"));
+    }
+    // Tap clients are exempt from the idle timeout; their number is what bounds them.
+    if (server_.tap_count_.load(std::memory_order_relaxed) >= server_.options_.max_tap_clients) {
+      return Send(Text(req, http::status::service_unavailable,
+                       "too many tap clients (" + std::to_string(server_.options_.max_tap_clients) +
+                           ")\n"));
+    }
+    StartTap(req, std::move(rule));
   }
 
   void Send(std::shared_ptr<Response> res) {
@@ -458,7 +469,13 @@ void AdminServer::Stop() {
 void AdminServer::DoAccept() {
   acceptor_->async_accept([this](beast::error_code ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted || !acceptor_->is_open()) return;
+    if (!ec && connections_.load(std::memory_order_relaxed) >= options_.max_connections) {
+      Refuse(std::move(socket));
+      DoAccept();
+      return;
+    }
     if (!ec) {
+      connections_.fetch_add(1, std::memory_order_relaxed);
       auto session = std::make_shared<Session>(*this, std::move(socket));
       std::erase_if(sessions_, [](const std::weak_ptr<Session>& w) { return w.expired(); });
       sessions_.push_back(session);
@@ -473,6 +490,24 @@ void AdminServer::DoAccept() {
       if (!wait_ec && acceptor_->is_open()) DoAccept();
     });
   });
+}
+
+// Answers 503 and closes at once, on the admin thread, without waiting on the client: the
+// answer fits in an empty socket buffer.
+void AdminServer::Refuse(tcp::socket socket) {
+  static constexpr std::string_view kBody = "too many admin connections\n";
+  static const std::string kResponse =
+      "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: " +
+      std::to_string(kBody.size()) + "\r\nConnection: close\r\n\r\n" + std::string(kBody);
+  connections_refused_.fetch_add(1, std::memory_order_relaxed);
+  beast::error_code ec;
+  socket.non_blocking(true, ec);
+  socket.write_some(asio::buffer(kResponse), ec);
+  // Read what already came, so that closing does not reset the connection over unread bytes.
+  char discard[4096];
+  socket.read_some(asio::buffer(discard), ec);
+  socket.shutdown(tcp::socket::shutdown_both, ec);
+  socket.close(ec);
 }
 
 void AdminServer::AddTap(const std::shared_ptr<Session>& session) {

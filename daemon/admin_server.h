@@ -37,12 +37,19 @@ struct AdminProviders {
   std::function<Readiness()> readiness;
   std::function<std::string()> rules_json;   // the /v1/rules document
   std::function<std::string()> status_json;  // the /v1/status document (the status page's)
+  // Whether a rule of that name exists: /v1/tap?rule=NAME answers 404 otherwise. Missing: any
+  // name is taken.
+  std::function<bool(std::string_view)> rule_exists;
 };
 
 struct AdminOptions {
   // Bytes of lines held for one tap client; a client that falls this far behind is dropped.
   size_t tap_queue_bytes = 1 << 20;
-  std::chrono::milliseconds idle_timeout{30'000};  // keep-alive and request reads
+  size_t max_tap_clients = 64;   // a tap request beyond it gets 503
+  size_t max_connections = 256;  // a connection beyond it gets 503 and is closed at once
+  // Keep-alive and request reads. Tap clients send nothing after their request and are exempt:
+  // max_tap_clients bounds them.
+  std::chrono::milliseconds idle_timeout{30'000};
   std::chrono::milliseconds tap_write_timeout{60'000};  // a tap write stalled this long closes
   uint64_t max_request_body = 64 * 1024;
 };
@@ -77,12 +84,19 @@ class AdminServer {
   }
   // Bytes of tap lines held for all tap clients (queued or being written).
   size_t tap_queued_bytes() const { return tap_queued_bytes_.load(std::memory_order_relaxed); }
+  // Connections currently open, taps included.
+  size_t connections() const { return connections_.load(std::memory_order_relaxed); }
+  // Connections refused for max_connections, over the server's life.
+  uint64_t connections_refused() const {
+    return connections_refused_.load(std::memory_order_relaxed);
+  }
 
  private:
   class Session;
   friend class Session;
 
   void DoAccept();
+  void Refuse(boost::asio::ip::tcp::socket socket);
   void AddTap(const std::shared_ptr<Session>& session);
   void RemoveTap(const Session* session);
 
@@ -94,6 +108,8 @@ class AdminServer {
   std::atomic<size_t> tap_count_{0};
   std::atomic<uint64_t> tap_clients_dropped_{0};
   std::atomic<size_t> tap_queued_bytes_{0};
+  std::atomic<size_t> connections_{0};
+  std::atomic<uint64_t> connections_refused_{0};
 
   // Touched only on the admin thread.
   std::vector<std::weak_ptr<Session>> sessions_;

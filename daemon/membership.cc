@@ -122,6 +122,9 @@ bool Pipeline::StartAdmin() {
   };
   providers.rules_json = [this] { return status_.rules_json(); };
   providers.status_json = [this] { return status_.status_json(); };
+  // The rules of config_ (read here, on the pipeline's thread), then of every reload.
+  status_.SetRules(*config_->rules);
+  providers.rule_exists = [this](std::string_view rule) { return status_.has_rule(rule); };
   admin_ = std::make_unique<AdminServer>(std::move(providers));
   Result<uint16_t> port = admin_->Start(config_->admin_listen);
   if (!port.ok()) {

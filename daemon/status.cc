@@ -137,9 +137,22 @@ void StatusDocuments::Rebuild(const Config& config, const std::vector<RuleCounte
   }
   w.EndArray();
   w.EndObject();
+  SetRules(rules);
   std::lock_guard lock(mu_);
   rules_json_ = std::move(rules_doc);
   status_json_.assign(buf.GetString(), buf.GetSize());
+}
+
+void StatusDocuments::SetRules(const RuleSet& rules) {
+  std::set<std::string, std::less<>> names;
+  for (const RuleSpec& r : rules.rules) names.insert(r.name);
+  std::lock_guard lock(mu_);
+  rule_names_ = std::move(names);
+}
+
+bool StatusDocuments::has_rule(std::string_view name) const {
+  std::lock_guard lock(mu_);
+  return rule_names_.find(name) != rule_names_.end();
 }
 
 std::string StatusDocuments::rules_json() const {

@@ -5,8 +5,11 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <mutex>
+#include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config/config.h"
@@ -36,6 +39,11 @@ class StatusDocuments {
   std::string rules_json() const;
   std::string status_json() const;
 
+  // Takes the rule names of `rules` (Rebuild does too), for has_rule().
+  void SetRules(const RuleSet& rules);
+  // Whether the rules last taken have a rule of that name.
+  bool has_rule(std::string_view name) const;
+
  private:
   struct Recent {
     int64_t routed_at_ns;
@@ -46,6 +54,7 @@ class StatusDocuments {
   mutable std::mutex mu_;      // guards the documents
   std::string rules_json_ = "{}";
   std::string status_json_ = "{}";
+  std::set<std::string, std::less<>> rule_names_;
 };
 
 }  // namespace triaged

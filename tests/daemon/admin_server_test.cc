@@ -145,7 +145,8 @@ class Client {
   std::optional<Reply> ReadResponse() {
     std::optional<Reply> reply = ReadHead();
     if (!reply) return std::nullopt;
-    const size_t length = std::stoul(reply->headers["content-length"]);
+    const size_t length =
+        reply->headers.count("content-length") ? std::stoul(reply->headers["content-length"]) : 0;
     while (buf_.size() < length) {
       if (!Fill()) return std::nullopt;
     }
@@ -200,6 +201,13 @@ std::optional<Reply> Fetch(uint16_t port, std::string_view request) {
   return client.ReadResponse();
 }
 
+// Sends a tap request on `client` and reads the head of the answer: its status, 0 if none came.
+int OpenTap(Client& client, std::string_view target = "/v1/tap") {
+  if (!client.Send(Get(target))) return 0;
+  std::optional<Reply> head = client.ReadHead();
+  return head ? head->status : 0;
+}
+
 class AdminServerTest : public ::testing::Test {
  protected:
   void StartServer(AdminOptions options = {}) {
@@ -214,6 +222,9 @@ class AdminServerTest : public ::testing::Test {
     };
     providers.rules_json = [] { return std::string(R"({"rules":[{"name":"a"}]})"); };
     providers.status_json = [] { return std::string(R"({"traces_open":3})"); };
+    providers.rule_exists = [](std::string_view name) {
+      return name == "a" || name == "b" || name == "slow calls";
+    };
     server_ = std::make_unique<AdminServer>(std::move(providers), options);
     Result<uint16_t> port = server_->Start("127.0.0.1:0");
     ASSERT_TRUE(port.ok()) << port.error().message;
@@ -543,6 +554,82 @@ TEST_F(AdminServerTest, ADroppedTapClientGetsEveryLineInOrderUntilItIsDropped) {
   EXPECT_TRUE(tap.ReadUntilClosed());
 }
 
+TEST_F(AdminServerTest, TapOnAnUnknownRuleIs404) {
+  StartServer();
+  std::optional<Reply> r = Fetch(port_, Get("/v1/tap?rule=doesnotexist"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 404);
+  EXPECT_THAT(r->body, HasSubstr("doesnotexist"));
+  EXPECT_EQ(server_->tap_clients(), 0u);
+}
+
+TEST_F(AdminServerTest, TapClientsBeyondTheLimitGet503AndHealthzStillAnswers) {
+  AdminOptions options;
+  options.max_tap_clients = 2;
+  StartServer(options);
+  Client first(port_), second(port_), third(port_);
+  EXPECT_EQ(OpenTap(first), 200);
+  EXPECT_EQ(OpenTap(second), 200);
+  ASSERT_TRUE(third.Send(Get("/v1/tap?rule=a")));
+  std::optional<Reply> refused = third.ReadResponse();
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 503);
+  EXPECT_EQ(server_->tap_clients(), 2u);
+
+  std::optional<Reply> r = Fetch(port_, Get("/healthz"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  // A freed place is taken again.
+  first.Close();
+  ASSERT_TRUE(WaitFor([&] { return server_->tap_clients() == 1; }));
+  EXPECT_EQ(OpenTap(third), 200);
+}
+
+TEST_F(AdminServerTest, ConnectionsBeyondTheLimitAreRefusedAndTheOthersServed) {
+  AdminOptions options;
+  options.max_connections = 3;
+  StartServer(options);
+  Client first(port_), second(port_), third(port_);
+  ASSERT_TRUE(WaitFor([&] { return server_->connections() == 3; }));
+  // The fourth is answered 503 and closed without a request.
+  Client extra(port_);
+  ASSERT_TRUE(extra.connected());
+  std::optional<Reply> refused = extra.ReadResponse();
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 503);
+  EXPECT_TRUE(extra.ReadUntilClosed());
+  EXPECT_EQ(server_->connections_refused(), 1u);
+  // The connections it holds are served.
+  ASSERT_TRUE(first.Send(Get("/healthz")));
+  std::optional<Reply> r = first.ReadResponse();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  // And a new one is, once a place is free.
+  second.Close();
+  ASSERT_TRUE(WaitFor([&] { return server_->connections() == 2; }));
+  r = Fetch(port_, Get("/healthz"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+}
+
+TEST_F(AdminServerTest, IdleConnectionsAreClosedButTapsAreNot) {
+  AdminOptions options;
+  options.idle_timeout = std::chrono::milliseconds(200);
+  StartServer(options);
+  Client tap(port_);
+  ASSERT_EQ(OpenTap(tap), 200);
+  Client silent(port_);  // connects and never sends a request
+  Client kept(port_);    // keep-alive, then nothing
+  ASSERT_TRUE(kept.Send(Get("/healthz")));
+  ASSERT_TRUE(kept.ReadResponse());
+  EXPECT_TRUE(silent.ReadUntilClosed());
+  EXPECT_TRUE(kept.ReadUntilClosed());
+  EXPECT_TRUE(WaitFor([&] { return server_->connections() == 1; }));
+  // The tap, older than both, outlived the timeout and still streams.
+  server_->Publish("a", "1");
+  EXPECT_EQ(tap.ReadLine(), "1");
+}
+
 TEST_F(AdminServerTest, StopClosesOpenConnections) {
   StartServer();
   Client idle(port_), tap(port_);
@@ -569,6 +656,9 @@ TEST(AdminServerNoProvidersTest, MissingProvidersAnswer503) {
   std::optional<Reply> r = Fetch(*port, Get("/healthz"));
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
+  // Without rule_exists, a tap on any rule is taken.
+  Client tap(*port);
+  EXPECT_EQ(OpenTap(tap, "/v1/tap?rule=anything"), 200);
 }
 
 TEST(AdminServerProviderErrorTest, AThrowingProviderIs500) {
