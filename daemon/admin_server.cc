@@ -86,6 +86,16 @@ bool IsParseError(const beast::error_code& ec) {
 
 }  // namespace
 
+bool LogThrottle::Allow(TimePoint now, uint64_t& held_back) {
+  if (last_ && now - *last_ < interval_) {
+    ++held_back_;
+    return false;
+  }
+  last_ = now;
+  held_back = std::exchange(held_back_, 0);
+  return true;
+}
+
 Result<tcp::endpoint> ParseListenAddress(std::string_view listen) {
   const size_t colon = listen.rfind(':');
   if (colon == std::string_view::npos) {
@@ -483,8 +493,12 @@ void AdminServer::DoAccept() {
       DoAccept();
       return;
     }
-    // Out of descriptors or similar: back off instead of spinning on the error.
-    log::Warn("admin server cannot accept", {{"error", ec.message()}});
+    // Out of descriptors or similar: back off instead of spinning on the error, and say so
+    // once a second at most.
+    if (uint64_t held_back; accept_log_.Allow(std::chrono::steady_clock::now(), held_back)) {
+      log::Warn("admin server cannot accept",
+                {{"error", ec.message()}, {"repeated", held_back}});
+    }
     accept_retry_->expires_after(std::chrono::milliseconds(100));
     accept_retry_->async_wait([this](beast::error_code wait_ec) {
       if (!wait_ec && acceptor_->is_open()) DoAccept();
@@ -500,6 +514,10 @@ void AdminServer::Refuse(tcp::socket socket) {
       "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: " +
       std::to_string(kBody.size()) + "\r\nConnection: close\r\n\r\n" + std::string(kBody);
   connections_refused_.fetch_add(1, std::memory_order_relaxed);
+  if (uint64_t held_back; refuse_log_.Allow(std::chrono::steady_clock::now(), held_back)) {
+    log::Warn("admin server refused a connection: too many",
+              {{"max_connections", options_.max_connections}, {"repeated", held_back}});
+  }
   beast::error_code ec;
   socket.non_blocking(true, ec);
   socket.write_some(asio::buffer(kResponse), ec);

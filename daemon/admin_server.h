@@ -54,6 +54,21 @@ struct AdminOptions {
   uint64_t max_request_body = 64 * 1024;
 };
 
+// Lets a repeated log line through at most once per `interval`, counting the ones held back.
+class LogThrottle {
+ public:
+  using TimePoint = std::chrono::steady_clock::time_point;
+  explicit LogThrottle(std::chrono::steady_clock::duration interval) : interval_(interval) {}
+  // Whether to log the line now; if so, `held_back` is set to how many were held back since
+  // the last one logged.
+  bool Allow(TimePoint now, uint64_t& held_back);
+
+ private:
+  std::chrono::steady_clock::duration interval_;
+  std::optional<TimePoint> last_;  // when a line was last let through
+  uint64_t held_back_ = 0;
+};
+
 // Splits "HOST:PORT" ("127.0.0.1:9464", "[::1]:9464", "localhost:0", ":9464" = all IPv4).
 Result<boost::asio::ip::tcp::endpoint> ParseListenAddress(std::string_view listen);
 
@@ -113,6 +128,8 @@ class AdminServer {
 
   // Touched only on the admin thread.
   std::vector<std::weak_ptr<Session>> sessions_;
+  LogThrottle accept_log_{std::chrono::seconds(1)};
+  LogThrottle refuse_log_{std::chrono::seconds(1)};
 
   // Declared after everything a session refers to, so it is destroyed first: the handlers it
   // still holds (and the sessions they own) go before the rest of the server.

@@ -257,6 +257,23 @@ TEST(AdminListenTest, ParsesHostAndPort) {
   EXPECT_FALSE(ParseListenAddress("not-an-ip:80").ok());
 }
 
+TEST(LogThrottleTest, LetsALineThroughOncePerIntervalAndCountsTheOthers) {
+  LogThrottle throttle(std::chrono::seconds(1));
+  const LogThrottle::TimePoint t0{};
+  uint64_t held_back = 99;
+  EXPECT_TRUE(throttle.Allow(t0, held_back));
+  EXPECT_EQ(held_back, 0u);
+  // Every 100 ms, as the accept loop retries: nine held back in the next second.
+  for (int i = 1; i < 10; ++i) {
+    EXPECT_FALSE(throttle.Allow(t0 + std::chrono::milliseconds(100 * i), held_back)) << i;
+  }
+  EXPECT_TRUE(throttle.Allow(t0 + std::chrono::seconds(1), held_back));
+  EXPECT_EQ(held_back, 9u);
+  EXPECT_FALSE(throttle.Allow(t0 + std::chrono::milliseconds(1500), held_back));
+  EXPECT_TRUE(throttle.Allow(t0 + std::chrono::seconds(5), held_back));
+  EXPECT_EQ(held_back, 1u);
+}
+
 TEST(AdminListenTest, StartFailsOnPortInUse) {
   AdminServer first{AdminProviders{}};
   Result<uint16_t> port = first.Start("127.0.0.1:0");
