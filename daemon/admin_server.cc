@@ -5,9 +5,14 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <cctype>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <deque>
 #include <exception>
+#include <fstream>
+#include <sstream>
 #include <utility>
 
 #include "daemon/log.h"
@@ -79,6 +84,33 @@ std::string ReadinessJson(const Readiness& r) {
          failed + "]}";
 }
 
+// Compares in a time that depends on the length of `expected` only, not on where they differ.
+bool ConstantTimeEquals(std::string_view given, std::string_view expected) {
+  unsigned char diff = given.size() == expected.size() ? 0 : 1;
+  for (size_t i = 0; i < expected.size(); ++i) {
+    const char g = i < given.size() ? given[i] : '\0';
+    diff |= static_cast<unsigned char>(g ^ expected[i]);
+  }
+  return diff == 0;
+}
+
+// Whether an Authorization header carries `Bearer <token>` (the scheme in any case).
+bool BearerMatches(std::string_view header, std::string_view token) {
+  constexpr std::string_view kScheme = "bearer ";
+  if (header.size() < kScheme.size()) return false;
+  for (size_t i = 0; i < kScheme.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(header[i])) != kScheme[i]) return false;
+  }
+  header.remove_prefix(kScheme.size());
+  while (!header.empty() && (header.front() == ' ' || header.front() == '\t')) {
+    header.remove_prefix(1);
+  }
+  while (!header.empty() && (header.back() == ' ' || header.back() == '\t')) {
+    header.remove_suffix(1);
+  }
+  return ConstantTimeEquals(header, token);
+}
+
 bool IsParseError(const beast::error_code& ec) {
   return ec.category() == http::make_error_code(http::error::bad_method).category() &&
          ec != http::error::end_of_stream;
@@ -128,6 +160,21 @@ Result<tcp::endpoint> ParseListenAddress(std::string_view listen) {
                                        "': " + ec.message());
   }
   return tcp::endpoint(address, static_cast<uint16_t>(port));
+}
+
+Result<std::string> ReadTokenFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream content;
+  if (!in || !(content << in.rdbuf())) {
+    return MakeError("admin_token", "cannot read admin.token_file " + path + ": " +
+                                        std::strerror(errno));
+  }
+  std::string token = content.str();
+  constexpr std::string_view kSpace = " \t\r\n\f\v";
+  token.erase(0, token.find_first_not_of(kSpace));
+  token.erase(token.find_last_not_of(kSpace) + 1);
+  if (token.empty()) return MakeError("admin_token", "admin.token_file " + path + " is empty");
+  return token;
 }
 
 // One client connection: request/response with keep-alive, or, after GET /v1/tap, a one-way
@@ -255,6 +302,7 @@ class AdminServer::Session : public std::enable_shared_from_this<Session> {
       return Send(std::move(res));
     }
     const AdminProviders& p = server_.providers_;
+    const http::status access = DataAccess(req);
     if (path == "/healthz") return Send(Text(req, http::status::ok, "ok\n"));
     if (path == "/") {
       return Send(Text(req, http::status::ok, kStatusPageHtml, "text/html; charset=utf-8"));
@@ -263,7 +311,13 @@ class AdminServer::Session : public std::enable_shared_from_this<Session> {
       if (!p.status_json) {
         return Send(Text(req, http::status::service_unavailable, "no status\n"));
       }
-      return Send(Text(req, http::status::ok, p.status_json(), kJsonContentType));
+      // The status page's document: served to all, its routed items only to whom may see them.
+      // A wrong token is told so.
+      if (access == http::status::unauthorized && req.count(http::field::authorization) > 0) {
+        return Send(Refusal(req, access));
+      }
+      return Send(Text(req, http::status::ok, p.status_json(access == http::status::ok),
+                       kJsonContentType));
     }
     if (path == "/metrics") {
       if (!p.metrics) return Send(Text(req, http::status::service_unavailable, "no metrics\n"));
@@ -281,6 +335,7 @@ class AdminServer::Session : public std::enable_shared_from_this<Session> {
       }
       return Send(Text(req, http::status::ok, p.rules_json(), kJsonContentType));
     }
+    if (access != http::status::ok) return Send(Refusal(req, access));
     std::optional<std::string> rule = QueryParam(query, "rule");
     if (rule && p.rule_exists && !p.rule_exists(*rule)) {
       return Send(Text(req, http::status::not_found, "no rule named \"" + *rule + "\"\n"));
@@ -292,6 +347,31 @@ class AdminServer::Session : public std::enable_shared_from_this<Session> {
                            ")\n"));
     }
     StartTap(req, std::move(rule));
+  }
+
+  // Whether `req` may see routed items (/v1/tap, the recent items of /v1/status): ok, or
+  // unauthorized (a token is set and the request does not carry it), or forbidden (no token is
+  // set and the listener is not loopback).
+  http::status DataAccess(const http::request<http::string_body>& req) const {
+    if (const std::optional<std::string>& token = server_.options_.token) {
+      const auto header = req[http::field::authorization];
+      return BearerMatches(std::string_view(header.data(), header.size()), *token)
+                 ? http::status::ok
+                 : http::status::unauthorized;
+    }
+    return server_.loopback_ ? http::status::ok : http::status::forbidden;
+  }
+
+  static std::shared_ptr<Response> Refusal(const http::request<http::string_body>& req,
+                                           http::status access) {
+    if (access == http::status::unauthorized) {
+      auto res = Text(req, access, "unauthorized: send Authorization: Bearer <admin token>\n");
+      res->set(http::field::www_authenticate, "Bearer realm=\"triaged admin\"");
+      return res;
+    }
+    return Text(req, access,
+                "forbidden: routed items are not served on a non-loopback admin listener without "
+                "a token; set admin.token_file\n");
   }
 
   void Send(std::shared_ptr<Response> res) {
@@ -428,8 +508,17 @@ AdminServer::~AdminServer() { Stop(); }
 
 Result<uint16_t> AdminServer::Start(std::string_view listen) {
   if (acceptor_) return MakeError("admin_started", "admin server already started");
+  if (options_.token && options_.token->empty()) {
+    return MakeError("admin_token", "the admin token is empty");
+  }
   Result<tcp::endpoint> endpoint = ParseListenAddress(listen);
   if (!endpoint) return endpoint.error();
+  loopback_ = endpoint->address().is_loopback();
+  if (!loopback_ && !options_.token) {
+    log::Warn("the admin listener is not loopback and has no token: /v1/tap and the recent "
+              "items of /v1/status are off",
+              {{"listen", listen}, {"hint", "set admin.token_file"}});
+  }
   beast::error_code ec;
   acceptor_.emplace(ioc_);
   auto fail = [&](std::string_view what) {

@@ -36,7 +36,9 @@ struct AdminProviders {
   std::function<std::string()> metrics;  // Prometheus text format (Metrics::Serialize)
   std::function<Readiness()> readiness;
   std::function<std::string()> rules_json;   // the /v1/rules document
-  std::function<std::string()> status_json;  // the /v1/status document (the status page's)
+  // The /v1/status document (the status page's); without its `recent` routed items (an empty
+  // array) for a client that may not see routed items.
+  std::function<std::string(bool with_recent)> status_json;
   // Whether a rule of that name exists: /v1/tap?rule=NAME answers 404 otherwise. Missing: any
   // name is taken.
   std::function<bool(std::string_view)> rule_exists;
@@ -52,6 +54,10 @@ struct AdminOptions {
   std::chrono::milliseconds idle_timeout{30'000};
   std::chrono::milliseconds tap_write_timeout{60'000};  // a tap write stalled this long closes
   uint64_t max_request_body = 64 * 1024;
+  // Routed items carry prompts and completions. With a token, /v1/tap and the recent items of
+  // /v1/status are served only to `Authorization: Bearer <token>`; without one, only on a
+  // loopback listener. Must not be empty.
+  std::optional<std::string> token;
 };
 
 // Lets a repeated log line through at most once per `interval`, counting the ones held back.
@@ -71,6 +77,10 @@ class LogThrottle {
 
 // Splits "HOST:PORT" ("127.0.0.1:9464", "[::1]:9464", "localhost:0", ":9464" = all IPv4).
 Result<boost::asio::ip::tcp::endpoint> ParseListenAddress(std::string_view listen);
+
+// The admin token in the file at `path` (admin.token_file): its content without surrounding
+// whitespace. A file that cannot be read or holds only whitespace is an error.
+Result<std::string> ReadTokenFile(const std::string& path);
 
 class AdminServer {
  public:
@@ -117,6 +127,7 @@ class AdminServer {
 
   AdminProviders providers_;
   AdminOptions options_;
+  bool loopback_ = false;  // the listener is on 127.0.0.0/8 or ::1 (set by Start)
 
   std::mutex taps_mu_;  // guards taps_
   std::vector<std::weak_ptr<Session>> taps_;

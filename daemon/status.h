@@ -37,7 +37,8 @@ class StatusDocuments {
                const StatusFacts& facts, const Metrics& metrics);
 
   std::string rules_json() const;
-  std::string status_json() const;
+  // `with_recent` false: the `recent` routed items left out (an empty array).
+  std::string status_json(bool with_recent = true) const;
 
   // Takes the rule names of `rules` (Rebuild does too), for has_rule().
   void SetRules(const RuleSet& rules);
@@ -54,6 +55,7 @@ class StatusDocuments {
   mutable std::mutex mu_;      // guards the documents
   std::string rules_json_ = "{}";
   std::string status_json_ = "{}";
+  std::string status_json_without_recent_ = "{}";
   std::set<std::string, std::less<>> rule_names_;
 };
 

@@ -195,6 +195,11 @@ std::string Get(std::string_view target, bool close = false) {
          (close ? "Connection: close\r\n" : "") + "\r\n";
 }
 
+std::string GetWithToken(std::string_view target, std::string_view token) {
+  return "GET " + std::string(target) + " HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer " +
+         std::string(token) + "\r\n\r\n";
+}
+
 std::optional<Reply> Fetch(uint16_t port, std::string_view request) {
   Client client(port);
   if (!client.connected() || !client.Send(request)) return std::nullopt;
@@ -210,7 +215,10 @@ int OpenTap(Client& client, std::string_view target = "/v1/tap") {
 
 class AdminServerTest : public ::testing::Test {
  protected:
-  void StartServer(AdminOptions options = {}) {
+  static constexpr std::string_view kStatus = R"({"traces_open":3,"recent":[{"trace_id":"t1"}]})";
+  static constexpr std::string_view kStatusWithoutRecent = R"({"traces_open":3,"recent":[]})";
+
+  void StartServer(AdminOptions options = {}, std::string_view listen = "127.0.0.1:0") {
     AdminProviders providers;
     providers.metrics = [this] { return metrics_.Serialize(); };
     providers.readiness = [this] {
@@ -221,12 +229,14 @@ class AdminServerTest : public ::testing::Test {
       return r;
     };
     providers.rules_json = [] { return std::string(R"({"rules":[{"name":"a"}]})"); };
-    providers.status_json = [] { return std::string(R"({"traces_open":3})"); };
+    providers.status_json = [](bool with_recent) {
+      return std::string(with_recent ? kStatus : kStatusWithoutRecent);
+    };
     providers.rule_exists = [](std::string_view name) {
       return name == "a" || name == "b" || name == "slow calls";
     };
     server_ = std::make_unique<AdminServer>(std::move(providers), options);
-    Result<uint16_t> port = server_->Start("127.0.0.1:0");
+    Result<uint16_t> port = server_->Start(listen);
     ASSERT_TRUE(port.ok()) << port.error().message;
     port_ = *port;
     ASSERT_NE(port_, 0);
@@ -383,7 +393,7 @@ TEST_F(AdminServerTest, StatusPageAndItsDocument) {
   ASSERT_TRUE(status);
   EXPECT_EQ(status->status, 200);
   EXPECT_EQ(status->headers["content-type"], "application/json");
-  EXPECT_EQ(status->body, R"({"traces_open":3})");
+  EXPECT_EQ(status->body, kStatus);  // a loopback listener without a token shows routed items
 }
 
 TEST_F(AdminServerTest, UnknownPathIs404) {
@@ -645,6 +655,104 @@ TEST_F(AdminServerTest, IdleConnectionsAreClosedButTapsAreNot) {
   // The tap, older than both, outlived the timeout and still streams.
   server_->Publish("a", "1");
   EXPECT_EQ(tap.ReadLine(), "1");
+}
+
+TEST_F(AdminServerTest, WithATokenRoutedItemsAreServedOnlyToItsBearer) {
+  AdminOptions options;
+  options.token = "s3cret";
+  StartServer(options);
+  for (std::string_view request : {Get("/v1/tap"), GetWithToken("/v1/tap", "s3cre"),
+                                   GetWithToken("/v1/tap", "s3cret!"),
+                                   GetWithToken("/v1/status", "wrong")}) {
+    std::optional<Reply> r = Fetch(port_, request);
+    ASSERT_TRUE(r) << request;
+    EXPECT_EQ(r->status, 401) << request;
+    EXPECT_THAT(r->headers["www-authenticate"], StartsWith("Bearer")) << request;
+  }
+  EXPECT_EQ(server_->tap_clients(), 0u);
+  // /v1/status without a token is the status page's: served, without the routed items.
+  std::optional<Reply> r = Fetch(port_, Get("/v1/status"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, kStatusWithoutRecent);
+  r = Fetch(port_, GetWithToken("/v1/status", "s3cret"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, kStatus);
+  // The rest stays open.
+  for (const char* path : {"/metrics", "/healthz", "/readyz", "/v1/rules", "/"}) {
+    r = Fetch(port_, Get(path));
+    ASSERT_TRUE(r) << path;
+    EXPECT_NE(r->status, 401) << path;
+  }
+
+  Client tap(port_);
+  ASSERT_TRUE(tap.Send(GetWithToken("/v1/tap?rule=a", "s3cret")));
+  std::optional<Reply> head = tap.ReadHead();
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->status, 200);
+  server_->Publish("a", "1");
+  EXPECT_EQ(tap.ReadLine(), "1");
+}
+
+TEST_F(AdminServerTest, BeyondLoopbackWithoutATokenRoutedItemsAreOff) {
+  StartServer({}, "0.0.0.0:0");  // reached through 127.0.0.1, bound to every address
+  std::optional<Reply> r = Fetch(port_, Get("/v1/tap?rule=a"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 403);
+  EXPECT_THAT(r->body, HasSubstr("admin.token_file"));
+  EXPECT_EQ(server_->tap_clients(), 0u);
+  r = Fetch(port_, Get("/v1/status"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, kStatusWithoutRecent);
+  for (const char* path : {"/metrics", "/healthz", "/v1/rules", "/"}) {
+    r = Fetch(port_, Get(path));
+    ASSERT_TRUE(r) << path;
+    EXPECT_EQ(r->status, 200) << path;
+  }
+}
+
+TEST_F(AdminServerTest, BeyondLoopbackWithATokenItsBearerSeesRoutedItems) {
+  AdminOptions options;
+  options.token = "s3cret";
+  StartServer(options, "0.0.0.0:0");
+  std::optional<Reply> r = Fetch(port_, Get("/v1/tap"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 401);
+  r = Fetch(port_, GetWithToken("/v1/status", "s3cret"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->body, kStatus);
+  Client tap(port_);
+  ASSERT_TRUE(tap.Send(GetWithToken("/v1/tap", "s3cret")));
+  std::optional<Reply> head = tap.ReadHead();
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->status, 200);
+}
+
+TEST(AdminServerTokenTest, AnEmptyTokenIsRefused) {
+  AdminOptions options;
+  options.token = "";
+  AdminServer server{AdminProviders{}, options};
+  EXPECT_FALSE(server.Start("127.0.0.1:0").ok());
+}
+
+TEST(AdminServerTokenTest, ReadTokenFileTrimsAndRefusesEmptyOrMissingFiles) {
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("admin_token." + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  auto write = [&](const char* name, std::string_view content) {
+    std::ofstream(dir / name) << content;
+    return (dir / name).string();
+  };
+  Result<std::string> token = ReadTokenFile(write("token", "  s3cret\n"));
+  ASSERT_TRUE(token.ok()) << token.error().message;
+  EXPECT_EQ(*token, "s3cret");
+  EXPECT_FALSE(ReadTokenFile(write("blank", " \n\t\n")).ok());
+  Result<std::string> missing = ReadTokenFile((dir / "missing").string());
+  ASSERT_FALSE(missing.ok());
+  EXPECT_THAT(missing.error().message, HasSubstr("missing"));
+  std::filesystem::remove_all(dir);
 }
 
 TEST_F(AdminServerTest, StopClosesOpenConnections) {
