@@ -359,7 +359,7 @@ class Loader {
   void LoadRules(const YAML::Node& node, RuleSet& rules);
   void LoadRule(const YAML::Node& node, size_t index, RuleSet& rules,
                 std::map<std::string, YAML::Mark>& names);
-  void LoadAdmin(const YAML::Node& node, std::string& listen);
+  void LoadAdmin(const YAML::Node& node, std::string& listen, std::string& token_file);
 
   std::string path_;
   LineIndex original_lines_;
@@ -400,7 +400,7 @@ void Loader::Load(const YAML::Node& root, Config& config, RuleSet& rules) {
             if (auto s = String(v, w, k)) config.dead_letter_topic = *s;
           });
         } else if (key == "admin") {
-          LoadAdmin(value, config.admin_listen);
+          LoadAdmin(value, config.admin_listen, config.admin_token_file);
         } else if (key == "mode") {
           if (auto m = Enum(value, top, key, {"fan_out", "first_match"})) {
             rules.mode = *m == 0 ? RoutingMode::kFanOut : RoutingMode::kFirstMatch;
@@ -668,12 +668,16 @@ void Loader::LoadRule(const YAML::Node& node, size_t index, RuleSet& rules,
   rules.rules.push_back(std::move(rule));
 }
 
-void Loader::LoadAdmin(const YAML::Node& node, std::string& listen) {
+void Loader::LoadAdmin(const YAML::Node& node, std::string& listen, std::string& token_file) {
   const Where w{"", "admin"};
-  ForEachKey(node, w, {"listen"},
+  ForEachKey(node, w, {"listen", "token_file"},
              [&](const std::string& key, const YAML::Node&, const YAML::Node& v) {
-               auto s = String(v, w, key);
+               auto s = String(v, w, key, /*allow_empty=*/key == "token_file");
                if (!s) return;
+               if (key == "token_file") {
+                 token_file = *s;  // read when the admin server starts; empty: none
+                 return;
+               }
                // HOST:PORT, with an IPv6 host in brackets.
                size_t colon = s->rfind(':');
                bool ok = colon != std::string::npos && colon > 0 && colon + 1 < s->size();

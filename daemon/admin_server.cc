@@ -5,9 +5,14 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <cctype>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <deque>
 #include <exception>
+#include <fstream>
+#include <sstream>
 #include <utility>
 
 #include "daemon/log.h"
@@ -79,12 +84,49 @@ std::string ReadinessJson(const Readiness& r) {
          failed + "]}";
 }
 
+// Compares in a time that depends on the length of `expected` only, not on where they differ.
+bool ConstantTimeEquals(std::string_view given, std::string_view expected) {
+  unsigned char diff = given.size() == expected.size() ? 0 : 1;
+  for (size_t i = 0; i < expected.size(); ++i) {
+    const char g = i < given.size() ? given[i] : '\0';
+    diff |= static_cast<unsigned char>(g ^ expected[i]);
+  }
+  return diff == 0;
+}
+
+// Whether an Authorization header carries `Bearer <token>` (the scheme in any case).
+bool BearerMatches(std::string_view header, std::string_view token) {
+  constexpr std::string_view kScheme = "bearer ";
+  if (header.size() < kScheme.size()) return false;
+  for (size_t i = 0; i < kScheme.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(header[i])) != kScheme[i]) return false;
+  }
+  header.remove_prefix(kScheme.size());
+  while (!header.empty() && (header.front() == ' ' || header.front() == '\t')) {
+    header.remove_prefix(1);
+  }
+  while (!header.empty() && (header.back() == ' ' || header.back() == '\t')) {
+    header.remove_suffix(1);
+  }
+  return ConstantTimeEquals(header, token);
+}
+
 bool IsParseError(const beast::error_code& ec) {
   return ec.category() == http::make_error_code(http::error::bad_method).category() &&
          ec != http::error::end_of_stream;
 }
 
 }  // namespace
+
+bool LogThrottle::Allow(TimePoint now, uint64_t& held_back) {
+  if (last_ && now - *last_ < interval_) {
+    ++held_back_;
+    return false;
+  }
+  last_ = now;
+  held_back = std::exchange(held_back_, 0);
+  return true;
+}
 
 Result<tcp::endpoint> ParseListenAddress(std::string_view listen) {
   const size_t colon = listen.rfind(':');
@@ -120,13 +162,32 @@ Result<tcp::endpoint> ParseListenAddress(std::string_view listen) {
   return tcp::endpoint(address, static_cast<uint16_t>(port));
 }
 
+Result<std::string> ReadTokenFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream content;
+  if (!in || !(content << in.rdbuf())) {
+    return MakeError("admin_token", "cannot read admin.token_file " + path + ": " +
+                                        std::strerror(errno));
+  }
+  std::string token = content.str();
+  constexpr std::string_view kSpace = " \t\r\n\f\v";
+  token.erase(0, token.find_first_not_of(kSpace));
+  token.erase(token.find_last_not_of(kSpace) + 1);
+  if (token.empty()) return MakeError("admin_token", "admin.token_file " + path + " is empty");
+  return token;
+}
+
 // One client connection: request/response with keep-alive, or, after GET /v1/tap, a one-way
 // stream of lines fed by Publish(). All its handlers run on the admin thread; Offer() is the
 // only entry point from other threads.
 class AdminServer::Session : public std::enable_shared_from_this<Session> {
  public:
   Session(AdminServer& server, tcp::socket socket)
-      : server_(server), stream_(std::move(socket)), write_timer_(stream_.get_executor()) {}
+      : server_(server), stream_(std::move(socket)), write_timer_(stream_.get_executor()) {
+    beast::error_code ec;
+    const tcp::endpoint peer = stream_.socket().remote_endpoint(ec);
+    if (!ec) peer_ = peer.address().to_string() + ":" + std::to_string(peer.port());
+  }
 
   void Run() { DoRead(); }
 
@@ -137,7 +198,9 @@ class AdminServer::Session : public std::enable_shared_from_this<Session> {
       if (closed_) return;
       closed_ = true;
       queue_.clear();
+      Release(buffered_);
     }
+    server_.connections_.fetch_sub(1, std::memory_order_relaxed);
     if (is_tap_) server_.RemoveTap(this);
     write_timer_.cancel();
     beast::error_code ec;
@@ -147,16 +210,29 @@ class AdminServer::Session : public std::enable_shared_from_this<Session> {
 
   bool Wants(std::string_view rule) const { return !tap_rule_ || *tap_rule_ == rule; }
 
-  // Queues one line for a tap client; any thread.
+  // Queues one line for a tap client; any thread. A client whose lines would take its buffer
+  // past tap_queue_bytes reads too slowly to follow the stream: it is dropped, never waited on.
+  // (A line is taken into an empty buffer whatever its size.)
   void Offer(std::string_view json) {
     std::lock_guard lock(q_mu_);
-    if (closed_) return;
-    if (queue_.size() >= server_.options_.tap_queue_lines) {
-      ++dropped_;
-      server_.tap_dropped_.fetch_add(1, std::memory_order_relaxed);
+    if (closed_ || dropping_) return;
+    const size_t size = json.size() + 1;
+    if (buffered_ > 0 && buffered_ + size > server_.options_.tap_queue_bytes) {
+      dropping_ = true;
+      const size_t behind = buffered_;
+      queue_.clear();
+      Release(buffered_ - in_flight_);
+      server_.tap_clients_dropped_.fetch_add(1, std::memory_order_relaxed);
+      asio::post(stream_.get_executor(), [self = shared_from_this(), behind] {
+        log::Warn("admin server dropped a slow tap client",
+                  {{"peer", self->peer_}, {"buffered_bytes", behind}});
+        self->Close();
+      });
       return;
     }
     queue_.emplace_back(json);
+    buffered_ += size;
+    server_.tap_queued_bytes_.fetch_add(size, std::memory_order_relaxed);
     if (!writing_) {
       writing_ = true;
       asio::post(stream_.get_executor(), [self = shared_from_this()] { self->DoTapWrite(); });
@@ -226,6 +302,7 @@ class AdminServer::Session : public std::enable_shared_from_this<Session> {
       return Send(std::move(res));
     }
     const AdminProviders& p = server_.providers_;
+    const http::status access = DataAccess(req);
     if (path == "/healthz") return Send(Text(req, http::status::ok, "ok\n"));
     if (path == "/") {
       return Send(Text(req, http::status::ok, kStatusPageHtml, "text/html; charset=utf-8"));
@@ -234,7 +311,13 @@ class AdminServer::Session : public std::enable_shared_from_this<Session> {
       if (!p.status_json) {
         return Send(Text(req, http::status::service_unavailable, "no status\n"));
       }
-      return Send(Text(req, http::status::ok, p.status_json(), kJsonContentType));
+      // The status page's document: served to all, its routed items only to whom may see them.
+      // A wrong token is told so.
+      if (access == http::status::unauthorized && req.count(http::field::authorization) > 0) {
+        return Send(Refusal(req, access));
+      }
+      return Send(Text(req, http::status::ok, p.status_json(access == http::status::ok),
+                       kJsonContentType));
     }
     if (path == "/metrics") {
       if (!p.metrics) return Send(Text(req, http::status::service_unavailable, "no metrics\n"));
@@ -252,7 +335,43 @@ class AdminServer::Session : public std::enable_shared_from_this<Session> {
       }
       return Send(Text(req, http::status::ok, p.rules_json(), kJsonContentType));
     }
-    StartTap(req, QueryParam(query, "rule"));
+    if (access != http::status::ok) return Send(Refusal(req, access));
+    std::optional<std::string> rule = QueryParam(query, "rule");
+    if (rule && p.rule_exists && !p.rule_exists(*rule)) {
+      return Send(Text(req, http::status::not_found, "no rule named \"" + *rule + "\"\n"));
+    }
+    // Tap clients are exempt from the idle timeout; their number is what bounds them.
+    if (server_.tap_count_.load(std::memory_order_relaxed) >= server_.options_.max_tap_clients) {
+      return Send(Text(req, http::status::service_unavailable,
+                       "too many tap clients (" + std::to_string(server_.options_.max_tap_clients) +
+                           ")\n"));
+    }
+    StartTap(req, std::move(rule));
+  }
+
+  // Whether `req` may see routed items (/v1/tap, the recent items of /v1/status): ok, or
+  // unauthorized (a token is set and the request does not carry it), or forbidden (no token is
+  // set and the listener is not loopback).
+  http::status DataAccess(const http::request<http::string_body>& req) const {
+    if (const std::optional<std::string>& token = server_.options_.token) {
+      const auto header = req[http::field::authorization];
+      return BearerMatches(std::string_view(header.data(), header.size()), *token)
+                 ? http::status::ok
+                 : http::status::unauthorized;
+    }
+    return server_.loopback_ ? http::status::ok : http::status::forbidden;
+  }
+
+  static std::shared_ptr<Response> Refusal(const http::request<http::string_body>& req,
+                                           http::status access) {
+    if (access == http::status::unauthorized) {
+      auto res = Text(req, access, "unauthorized: send Authorization: Bearer <admin token>\n");
+      res->set(http::field::www_authenticate, "Bearer realm=\"triaged admin\"");
+      return res;
+    }
+    return Text(req, access,
+                "forbidden: routed items are not served on a non-loopback admin listener without "
+                "a token; set admin.token_file\n");
   }
 
   void Send(std::shared_ptr<Response> res) {
@@ -310,44 +429,56 @@ class AdminServer::Session : public std::enable_shared_from_this<Session> {
   }
 
   void DoTapWrite() {
-    std::string body;
     {
       std::lock_guard lock(q_mu_);
-      if (closed_) return;
-      if (queue_.empty() && dropped_ == 0) {
+      if (closed_ || dropping_) return;
+      if (queue_.empty()) {
         writing_ = false;
         write_timer_.cancel();
         return;
       }
-      for (const std::string& line : queue_) {
-        body += line;
-        body += '\n';
+      // The lines move into one chunk: buffered_ counts them until it is written.
+      size_t bytes = 0;
+      for (const std::string& line : queue_) bytes += line.size() + 1;
+      out_.clear();
+      if (chunked_) {
+        char size[24];
+        const int n = std::snprintf(size, sizeof size, "%zx\r\n", bytes);
+        out_.reserve(static_cast<size_t>(n) + bytes + 2);
+        out_.assign(size, static_cast<size_t>(n));
+      } else {
+        out_.reserve(bytes);
       }
+      for (const std::string& line : queue_) {
+        out_ += line;
+        out_ += '\n';
+      }
+      if (chunked_) out_ += "\r\n";
       queue_.clear();
-      // Lines are only dropped while the queue is full, so the drops come after every line
-      // just taken: report them right after.
-      if (dropped_ > 0) body += "{\"dropped\":" + std::to_string(dropped_) + "}\n";
-      dropped_ = 0;
-    }
-    if (chunked_) {
-      char size[24];
-      const int n = std::snprintf(size, sizeof size, "%zx\r\n", body.size());
-      out_.assign(size, static_cast<size_t>(n));
-      out_ += body;
-      out_ += "\r\n";
-    } else {
-      out_ = std::move(body);
+      in_flight_ = bytes;
     }
     ArmWriteTimer();
     asio::async_write(stream_, asio::buffer(out_),
                       [self = shared_from_this()](beast::error_code ec, size_t) {
                         if (ec) return self->Close();
+                        {
+                          std::lock_guard lock(self->q_mu_);
+                          if (!self->closed_) self->Release(std::exchange(self->in_flight_, 0));
+                          self->out_ = std::string();  // its memory too
+                        }
                         self->DoTapWrite();
                       });
   }
 
+  // Forgets `bytes` of buffered lines (q_mu_ held).
+  void Release(size_t bytes) {
+    buffered_ -= bytes;
+    server_.tap_queued_bytes_.fetch_sub(bytes, std::memory_order_relaxed);
+  }
+
   AdminServer& server_;
   beast::tcp_stream stream_;
+  std::string peer_;  // ADDRESS:PORT, for the logs
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
 
@@ -363,8 +494,10 @@ class AdminServer::Session : public std::enable_shared_from_this<Session> {
 
   std::mutex q_mu_;  // guards the fields below (Offer runs on pipeline threads)
   std::deque<std::string> queue_;
-  uint64_t dropped_ = 0;  // since the last report line
-  bool writing_ = false;  // a DoTapWrite is posted or a write is in flight
+  size_t buffered_ = 0;    // bytes of the lines queued and in flight
+  size_t in_flight_ = 0;   // bytes of the lines being written
+  bool writing_ = false;   // a DoTapWrite is posted or a write is in flight
+  bool dropping_ = false;  // fell too far behind; its Close() is posted
   bool closed_ = false;
 };
 
@@ -375,8 +508,17 @@ AdminServer::~AdminServer() { Stop(); }
 
 Result<uint16_t> AdminServer::Start(std::string_view listen) {
   if (acceptor_) return MakeError("admin_started", "admin server already started");
+  if (options_.token && options_.token->empty()) {
+    return MakeError("admin_token", "the admin token is empty");
+  }
   Result<tcp::endpoint> endpoint = ParseListenAddress(listen);
   if (!endpoint) return endpoint.error();
+  loopback_ = endpoint->address().is_loopback();
+  if (!loopback_ && !options_.token) {
+    log::Warn("the admin listener is not loopback and has no token: /v1/tap and the recent "
+              "items of /v1/status are off",
+              {{"listen", listen}, {"hint", "set admin.token_file"}});
+  }
   beast::error_code ec;
   acceptor_.emplace(ioc_);
   auto fail = [&](std::string_view what) {
@@ -426,7 +568,13 @@ void AdminServer::Stop() {
 void AdminServer::DoAccept() {
   acceptor_->async_accept([this](beast::error_code ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted || !acceptor_->is_open()) return;
+    if (!ec && connections_.load(std::memory_order_relaxed) >= options_.max_connections) {
+      Refuse(std::move(socket));
+      DoAccept();
+      return;
+    }
     if (!ec) {
+      connections_.fetch_add(1, std::memory_order_relaxed);
       auto session = std::make_shared<Session>(*this, std::move(socket));
       std::erase_if(sessions_, [](const std::weak_ptr<Session>& w) { return w.expired(); });
       sessions_.push_back(session);
@@ -434,13 +582,39 @@ void AdminServer::DoAccept() {
       DoAccept();
       return;
     }
-    // Out of descriptors or similar: back off instead of spinning on the error.
-    log::Warn("admin server cannot accept", {{"error", ec.message()}});
+    // Out of descriptors or similar: back off instead of spinning on the error, and say so
+    // once a second at most.
+    if (uint64_t held_back; accept_log_.Allow(std::chrono::steady_clock::now(), held_back)) {
+      log::Warn("admin server cannot accept",
+                {{"error", ec.message()}, {"repeated", held_back}});
+    }
     accept_retry_->expires_after(std::chrono::milliseconds(100));
     accept_retry_->async_wait([this](beast::error_code wait_ec) {
       if (!wait_ec && acceptor_->is_open()) DoAccept();
     });
   });
+}
+
+// Answers 503 and closes at once, on the admin thread, without waiting on the client: the
+// answer fits in an empty socket buffer.
+void AdminServer::Refuse(tcp::socket socket) {
+  static constexpr std::string_view kBody = "too many admin connections\n";
+  static const std::string kResponse =
+      "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: " +
+      std::to_string(kBody.size()) + "\r\nConnection: close\r\n\r\n" + std::string(kBody);
+  connections_refused_.fetch_add(1, std::memory_order_relaxed);
+  if (uint64_t held_back; refuse_log_.Allow(std::chrono::steady_clock::now(), held_back)) {
+    log::Warn("admin server refused a connection: too many",
+              {{"max_connections", options_.max_connections}, {"repeated", held_back}});
+  }
+  beast::error_code ec;
+  socket.non_blocking(true, ec);
+  socket.write_some(asio::buffer(kResponse), ec);
+  // Read what already came, so that closing does not reset the connection over unread bytes.
+  char discard[4096];
+  socket.read_some(asio::buffer(discard), ec);
+  socket.shutdown(tcp::socket::shutdown_both, ec);
+  socket.close(ec);
 }
 
 void AdminServer::AddTap(const std::shared_ptr<Session>& session) {

@@ -36,18 +36,51 @@ struct AdminProviders {
   std::function<std::string()> metrics;  // Prometheus text format (Metrics::Serialize)
   std::function<Readiness()> readiness;
   std::function<std::string()> rules_json;   // the /v1/rules document
-  std::function<std::string()> status_json;  // the /v1/status document (the status page's)
+  // The /v1/status document (the status page's); without its `recent` routed items (an empty
+  // array) for a client that may not see routed items.
+  std::function<std::string(bool with_recent)> status_json;
+  // Whether a rule of that name exists: /v1/tap?rule=NAME answers 404 otherwise. Missing: any
+  // name is taken.
+  std::function<bool(std::string_view)> rule_exists;
 };
 
 struct AdminOptions {
-  size_t tap_queue_lines = 1000;                   // per tap client; lines beyond it are dropped
-  std::chrono::milliseconds idle_timeout{30'000};  // keep-alive and request reads
+  // Bytes of lines held for one tap client; a client that falls this far behind is dropped.
+  size_t tap_queue_bytes = 1 << 20;
+  size_t max_tap_clients = 64;   // a tap request beyond it gets 503
+  size_t max_connections = 256;  // a connection beyond it gets 503 and is closed at once
+  // Keep-alive and request reads. Tap clients send nothing after their request and are exempt:
+  // max_tap_clients bounds them.
+  std::chrono::milliseconds idle_timeout{30'000};
   std::chrono::milliseconds tap_write_timeout{60'000};  // a tap write stalled this long closes
   uint64_t max_request_body = 64 * 1024;
+  // Routed items carry prompts and completions. With a token, /v1/tap and the recent items of
+  // /v1/status are served only to `Authorization: Bearer <token>`; without one, only on a
+  // loopback listener. Must not be empty.
+  std::optional<std::string> token;
+};
+
+// Lets a repeated log line through at most once per `interval`, counting the ones held back.
+class LogThrottle {
+ public:
+  using TimePoint = std::chrono::steady_clock::time_point;
+  explicit LogThrottle(std::chrono::steady_clock::duration interval) : interval_(interval) {}
+  // Whether to log the line now; if so, `held_back` is set to how many were held back since
+  // the last one logged.
+  bool Allow(TimePoint now, uint64_t& held_back);
+
+ private:
+  std::chrono::steady_clock::duration interval_;
+  std::optional<TimePoint> last_;  // when a line was last let through
+  uint64_t held_back_ = 0;
 };
 
 // Splits "HOST:PORT" ("127.0.0.1:9464", "[::1]:9464", "localhost:0", ":9464" = all IPv4).
 Result<boost::asio::ip::tcp::endpoint> ParseListenAddress(std::string_view listen);
+
+// The admin token in the file at `path` (admin.token_file): its content without surrounding
+// whitespace. A file that cannot be read or holds only whitespace is an error.
+Result<std::string> ReadTokenFile(const std::string& path);
 
 class AdminServer {
  public:
@@ -64,32 +97,50 @@ class AdminServer {
   void Stop();
 
   // Offers one routed item (JSON, one line, no newline) to the tap clients watching `rule`.
-  // Callable from any thread; never waits on a client: a full client queue drops the line.
+  // Callable from any thread; never waits on a client: one whose buffer is full is dropped
+  // (its connection closed).
   void Publish(std::string_view rule, std::string_view json);
 
-  // Tap lines dropped because a client's queue was full, over the server's life.
-  uint64_t tap_dropped_total() const { return tap_dropped_.load(std::memory_order_relaxed); }
   // Tap clients currently connected.
   size_t tap_clients() const { return tap_count_.load(std::memory_order_relaxed); }
+  // Tap clients dropped for falling tap_queue_bytes behind, over the server's life.
+  uint64_t tap_clients_dropped() const {
+    return tap_clients_dropped_.load(std::memory_order_relaxed);
+  }
+  // Bytes of tap lines held for all tap clients (queued or being written).
+  size_t tap_queued_bytes() const { return tap_queued_bytes_.load(std::memory_order_relaxed); }
+  // Connections currently open, taps included.
+  size_t connections() const { return connections_.load(std::memory_order_relaxed); }
+  // Connections refused for max_connections, over the server's life.
+  uint64_t connections_refused() const {
+    return connections_refused_.load(std::memory_order_relaxed);
+  }
 
  private:
   class Session;
   friend class Session;
 
   void DoAccept();
+  void Refuse(boost::asio::ip::tcp::socket socket);
   void AddTap(const std::shared_ptr<Session>& session);
   void RemoveTap(const Session* session);
 
   AdminProviders providers_;
   AdminOptions options_;
+  bool loopback_ = false;  // the listener is on 127.0.0.0/8 or ::1 (set by Start)
 
   std::mutex taps_mu_;  // guards taps_
   std::vector<std::weak_ptr<Session>> taps_;
   std::atomic<size_t> tap_count_{0};
-  std::atomic<uint64_t> tap_dropped_{0};
+  std::atomic<uint64_t> tap_clients_dropped_{0};
+  std::atomic<size_t> tap_queued_bytes_{0};
+  std::atomic<size_t> connections_{0};
+  std::atomic<uint64_t> connections_refused_{0};
 
   // Touched only on the admin thread.
   std::vector<std::weak_ptr<Session>> sessions_;
+  LogThrottle accept_log_{std::chrono::seconds(1)};
+  LogThrottle refuse_log_{std::chrono::seconds(1)};
 
   // Declared after everything a session refers to, so it is destroyed first: the handlers it
   // still holds (and the sessions they own) go before the rest of the server.

@@ -123,8 +123,20 @@ bool Pipeline::StartAdmin() {
     return Readiness{broker_reachable_.load() && looping, partitions_assigned_.load(), true};
   };
   providers.rules_json = [this] { return status_.rules_json(); };
-  providers.status_json = [this] { return status_.status_json(); };
-  admin_ = std::make_unique<AdminServer>(std::move(providers));
+  providers.status_json = [this](bool with_recent) { return status_.status_json(with_recent); };
+  // The rules of config_ (read here, on the pipeline's thread), then of every reload.
+  status_.SetRules(*config_->rules);
+  providers.rule_exists = [this](std::string_view rule) { return status_.has_rule(rule); };
+  AdminOptions options;
+  if (!config_->admin_token_file.empty()) {
+    Result<std::string> token = ReadTokenFile(config_->admin_token_file);
+    if (!token.ok()) {
+      log::Error("cannot start the admin server", {{"error", token.error().message}});
+      return false;
+    }
+    options.token = std::move(token.value());
+  }
+  admin_ = std::make_unique<AdminServer>(std::move(providers), std::move(options));
   Result<uint16_t> port = admin_->Start(config_->admin_listen);
   if (!port.ok()) {
     log::Error("cannot start the admin server",
@@ -132,7 +144,9 @@ bool Pipeline::StartAdmin() {
     return false;
   }
   admin_port_ = port.value();
-  log::Info("admin server listening", {{"listen", config_->admin_listen}, {"port", admin_port_}});
+  log::Info("admin server listening", {{"listen", config_->admin_listen},
+                                       {"port", admin_port_},
+                                       {"token", !config_->admin_token_file.empty()}});
   return true;
 }
 

@@ -22,6 +22,7 @@ Result<void> CheckReloadable(const Config& running, const Config& next) {
       {"inputs.feedback.format", running.inputs.feedback_format == next.inputs.feedback_format},
       {"dead_letter.topic", running.dead_letter_topic == next.dead_letter_topic},
       {"admin.listen", running.admin_listen == next.admin_listen},
+      {"admin.token_file", running.admin_token_file == next.admin_token_file},
   };
   for (const auto& f : fixed) {
     if (!f.same) {

@@ -115,6 +115,10 @@ void StatusDocuments::Rebuild(const Config& config, const std::vector<RuleCounte
     w.EndObject();
   }
   w.EndArray();
+  // The items come last: the document without them is what is written so far, and an empty
+  // array.
+  std::string without_recent(buf.GetString(), buf.GetSize());
+  without_recent += ",\"recent\":[]}";
   w.Key("recent");
   w.StartArray();
   for (auto it = recent_.rbegin(); it != recent_.rend(); ++it) {
@@ -137,9 +141,23 @@ void StatusDocuments::Rebuild(const Config& config, const std::vector<RuleCounte
   }
   w.EndArray();
   w.EndObject();
+  SetRules(rules);
   std::lock_guard lock(mu_);
   rules_json_ = std::move(rules_doc);
   status_json_.assign(buf.GetString(), buf.GetSize());
+  status_json_without_recent_ = std::move(without_recent);
+}
+
+void StatusDocuments::SetRules(const RuleSet& rules) {
+  std::set<std::string, std::less<>> names;
+  for (const RuleSpec& r : rules.rules) names.insert(r.name);
+  std::lock_guard lock(mu_);
+  rule_names_ = std::move(names);
+}
+
+bool StatusDocuments::has_rule(std::string_view name) const {
+  std::lock_guard lock(mu_);
+  return rule_names_.find(name) != rule_names_.end();
 }
 
 std::string StatusDocuments::rules_json() const {
@@ -147,9 +165,9 @@ std::string StatusDocuments::rules_json() const {
   return rules_json_;
 }
 
-std::string StatusDocuments::status_json() const {
+std::string StatusDocuments::status_json(bool with_recent) const {
   std::lock_guard lock(mu_);
-  return status_json_;
+  return with_recent ? status_json_ : status_json_without_recent_;
 }
 
 }  // namespace triaged

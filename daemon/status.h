@@ -5,8 +5,11 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <mutex>
+#include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config/config.h"
@@ -34,7 +37,13 @@ class StatusDocuments {
                const StatusFacts& facts, const Metrics& metrics);
 
   std::string rules_json() const;
-  std::string status_json() const;
+  // `with_recent` false: the `recent` routed items left out (an empty array).
+  std::string status_json(bool with_recent = true) const;
+
+  // Takes the rule names of `rules` (Rebuild does too), for has_rule().
+  void SetRules(const RuleSet& rules);
+  // Whether the rules last taken have a rule of that name.
+  bool has_rule(std::string_view name) const;
 
  private:
   struct Recent {
@@ -46,6 +55,8 @@ class StatusDocuments {
   mutable std::mutex mu_;      // guards the documents
   std::string rules_json_ = "{}";
   std::string status_json_ = "{}";
+  std::string status_json_without_recent_ = "{}";
+  std::set<std::string, std::less<>> rule_names_;
 };
 
 }  // namespace triaged

@@ -428,7 +428,7 @@ TEST_F(ConfigTest, UnknownNestedKey) {
 TEST_F(ConfigTest, UnknownKeyWithoutSuggestionListsTheValidOnes) {
   EXPECT_THAT(Errors("admin:\n  port: 80\n"),
               ElementsAre("rules.yaml:2:3: unknown key \"admin.port\" (expected one of: "
-                          "listen)"));
+                          "listen, token_file)"));
 }
 
 TEST_F(ConfigTest, TypoInRuleField) {
@@ -775,6 +775,20 @@ TEST_F(ConfigTest, AdminListen) {
   EXPECT_THAT(Errors("admin: {listen: \"localhost:99999\"}\n"),
               ElementsAre(HasSubstr("admin.listen must be HOST:PORT")));
   EXPECT_NE(LoadOk("admin: {listen: 0.0.0.0:9464}\n"), nullptr);
+}
+
+TEST_F(ConfigTest, AdminTokenFile) {
+  auto config = LoadOk("admin: {listen: 0.0.0.0:9464, token_file: /run/secrets/admin_token}\n");
+  ASSERT_NE(config, nullptr);
+  EXPECT_EQ(config->admin_token_file, "/run/secrets/admin_token");
+  for (const char* no_token :
+       {"admin: {listen: 127.0.0.1:9464}\n", "admin: {token_file: \"\"}\n"}) {
+    config = LoadOk(no_token);
+    ASSERT_NE(config, nullptr) << no_token;
+    EXPECT_EQ(config->admin_token_file, "") << no_token;
+  }
+  EXPECT_THAT(Errors("admin: {token_fle: /t}\n"),
+              ElementsAre(HasSubstr("did you mean \"admin.token_file\"")));
 }
 
 TEST_F(ConfigTest, WrongNodeTypesAreErrorsNotExceptions) {

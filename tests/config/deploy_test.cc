@@ -5,11 +5,13 @@
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config/config.h"
@@ -94,6 +96,48 @@ TEST(DeployKubernetes, TheDeploymentProbesTheAdminServerAndRunsLockedDown) {
             m["ConfigMap"]["metadata"]["name"].as<std::string>());
 }
 
+// The value of the environment variable `name` in a container's or a service's env.
+std::string EnvValue(const YAML::Node& env, const std::string& name) {
+  if (env.IsMap()) return env[name] ? env[name].as<std::string>() : "";
+  for (const YAML::Node& e : env) {
+    if (e["name"].as<std::string>() == name) return e["value"].as<std::string>();
+  }
+  return "";
+}
+
+// The environment of a container told where its token is: the config reads it from there.
+const char* TokenFileEnv(const char* name) {
+  if (std::string_view(name) == "TRIAGED_ADMIN_TOKEN_FILE") return "/from/the/environment";
+  return std::getenv(name);
+}
+
+TEST(DeployKubernetes, TheAdminTokenComesFromASecret) {
+  auto m = Manifests();
+  const YAML::Node pod = m["Deployment"]["spec"]["template"]["spec"];
+  const YAML::Node c = pod["containers"][0];
+  // Its admin listener is not loopback: routed items need the token.
+  const fs::path token_file = EnvValue(c["env"], "TRIAGED_ADMIN_TOKEN_FILE");
+  ASSERT_FALSE(token_file.empty());
+  EXPECT_EQ(token_file.filename(), "token");  // the Secret's key
+  std::string volume;
+  for (const YAML::Node& mount : c["volumeMounts"]) {
+    if (mount["mountPath"].as<std::string>() == token_file.parent_path().string()) {
+      volume = mount["name"].as<std::string>();
+    }
+  }
+  ASSERT_FALSE(volume.empty()) << "nothing is mounted at " << token_file.parent_path();
+  bool from_secret = false;
+  for (const YAML::Node& v : pod["volumes"]) {
+    if (v["name"].as<std::string>() == volume) from_secret = v["secret"]["secretName"].IsDefined();
+  }
+  EXPECT_TRUE(from_secret) << volume;
+  // The rules in the ConfigMap take admin.token_file from that variable.
+  auto loaded = LoadConfigString(m["ConfigMap"]["data"]["rules.yaml"].as<std::string>(),
+                                 "configmap/rules.yaml", &TokenFileEnv);
+  ASSERT_TRUE(loaded.ok());
+  EXPECT_EQ((*loaded)->admin_token_file, "/from/the/environment");
+}
+
 TEST(DeployKubernetes, TheConfigMapRulesLoad) {
   auto m = Manifests();
   const std::string rules = m["ConfigMap"]["data"]["rules.yaml"].as<std::string>();
@@ -133,6 +177,22 @@ TEST(DeployCompose, ServicesAndMountsExist) {
   for (const DestinationSpec& d : (*loaded)->rules->destinations) {
     EXPECT_THAT(script, ::testing::HasSubstr(d.topic));
   }
+}
+
+TEST(DeployCompose, TheAdminTokenIsASecret) {
+  const YAML::Node compose = YAML::LoadFile(Deploy("compose.yaml"));
+  const YAML::Node triaged = compose["services"]["triaged"];
+  const std::string token_file = EnvValue(triaged["environment"], "TRIAGED_ADMIN_TOKEN_FILE");
+  ASSERT_FALSE(token_file.empty());
+  bool mounted = false;
+  for (const YAML::Node& secret : triaged["secrets"]) {
+    const std::string name = secret.as<std::string>();
+    mounted |= token_file == "/run/secrets/" + name && compose["secrets"][name]["file"];
+  }
+  EXPECT_TRUE(mounted) << token_file << " is a secret of the compose file";
+  auto loaded = LoadConfigFile(Deploy("../config/examples/rules.yaml"), &TokenFileEnv);
+  ASSERT_TRUE(loaded.ok());
+  EXPECT_EQ((*loaded)->admin_token_file, "/from/the/environment");
 }
 
 TEST(DeployGrafana, ProvisioningFindsTheDashboardAndPrometheus) {

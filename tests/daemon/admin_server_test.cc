@@ -9,18 +9,22 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "daemon/metrics.h"
 
@@ -94,6 +98,17 @@ class Client {
     return true;
   }
 
+  // Reads and discards until the server closes the connection: true on EOF or a reset, false
+  // on a timeout.
+  bool ReadUntilClosed() {
+    char chunk[4096];
+    for (;;) {
+      const ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
+      if (n == 0) return true;
+      if (n < 0) return errno == ECONNRESET;
+    }
+  }
+
   std::string ReadToEof() {
     while (Fill()) {
     }
@@ -130,7 +145,8 @@ class Client {
   std::optional<Reply> ReadResponse() {
     std::optional<Reply> reply = ReadHead();
     if (!reply) return std::nullopt;
-    const size_t length = std::stoul(reply->headers["content-length"]);
+    const size_t length =
+        reply->headers.count("content-length") ? std::stoul(reply->headers["content-length"]) : 0;
     while (buf_.size() < length) {
       if (!Fill()) return std::nullopt;
     }
@@ -179,15 +195,30 @@ std::string Get(std::string_view target, bool close = false) {
          (close ? "Connection: close\r\n" : "") + "\r\n";
 }
 
+std::string GetWithToken(std::string_view target, std::string_view token) {
+  return "GET " + std::string(target) + " HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer " +
+         std::string(token) + "\r\n\r\n";
+}
+
 std::optional<Reply> Fetch(uint16_t port, std::string_view request) {
   Client client(port);
   if (!client.connected() || !client.Send(request)) return std::nullopt;
   return client.ReadResponse();
 }
 
+// Sends a tap request on `client` and reads the head of the answer: its status, 0 if none came.
+int OpenTap(Client& client, std::string_view target = "/v1/tap") {
+  if (!client.Send(Get(target))) return 0;
+  std::optional<Reply> head = client.ReadHead();
+  return head ? head->status : 0;
+}
+
 class AdminServerTest : public ::testing::Test {
  protected:
-  void StartServer(AdminOptions options = {}) {
+  static constexpr std::string_view kStatus = R"({"traces_open":3,"recent":[{"trace_id":"t1"}]})";
+  static constexpr std::string_view kStatusWithoutRecent = R"({"traces_open":3,"recent":[]})";
+
+  void StartServer(AdminOptions options = {}, std::string_view listen = "127.0.0.1:0") {
     AdminProviders providers;
     providers.metrics = [this] { return metrics_.Serialize(); };
     providers.readiness = [this] {
@@ -198,9 +229,14 @@ class AdminServerTest : public ::testing::Test {
       return r;
     };
     providers.rules_json = [] { return std::string(R"({"rules":[{"name":"a"}]})"); };
-    providers.status_json = [] { return std::string(R"({"traces_open":3})"); };
+    providers.status_json = [](bool with_recent) {
+      return std::string(with_recent ? kStatus : kStatusWithoutRecent);
+    };
+    providers.rule_exists = [](std::string_view name) {
+      return name == "a" || name == "b" || name == "slow calls";
+    };
     server_ = std::make_unique<AdminServer>(std::move(providers), options);
-    Result<uint16_t> port = server_->Start("127.0.0.1:0");
+    Result<uint16_t> port = server_->Start(listen);
     ASSERT_TRUE(port.ok()) << port.error().message;
     port_ = *port;
     ASSERT_NE(port_, 0);
@@ -229,6 +265,23 @@ TEST(AdminListenTest, ParsesHostAndPort) {
   EXPECT_FALSE(ParseListenAddress("127.0.0.1:99999").ok());
   EXPECT_FALSE(ParseListenAddress("127.0.0.1:x").ok());
   EXPECT_FALSE(ParseListenAddress("not-an-ip:80").ok());
+}
+
+TEST(LogThrottleTest, LetsALineThroughOncePerIntervalAndCountsTheOthers) {
+  LogThrottle throttle(std::chrono::seconds(1));
+  const LogThrottle::TimePoint t0{};
+  uint64_t held_back = 99;
+  EXPECT_TRUE(throttle.Allow(t0, held_back));
+  EXPECT_EQ(held_back, 0u);
+  // Every 100 ms, as the accept loop retries: nine held back in the next second.
+  for (int i = 1; i < 10; ++i) {
+    EXPECT_FALSE(throttle.Allow(t0 + std::chrono::milliseconds(100 * i), held_back)) << i;
+  }
+  EXPECT_TRUE(throttle.Allow(t0 + std::chrono::seconds(1), held_back));
+  EXPECT_EQ(held_back, 9u);
+  EXPECT_FALSE(throttle.Allow(t0 + std::chrono::milliseconds(1500), held_back));
+  EXPECT_TRUE(throttle.Allow(t0 + std::chrono::seconds(5), held_back));
+  EXPECT_EQ(held_back, 1u);
 }
 
 TEST(AdminListenTest, StartFailsOnPortInUse) {
@@ -341,7 +394,7 @@ TEST_F(AdminServerTest, StatusPageAndItsDocument) {
   ASSERT_TRUE(status);
   EXPECT_EQ(status->status, 200);
   EXPECT_EQ(status->headers["content-type"], "application/json");
-  EXPECT_EQ(status->body, R"({"traces_open":3})");
+  EXPECT_EQ(status->body, kStatus);  // a loopback listener without a token shows routed items
 }
 
 TEST_F(AdminServerTest, UnknownPathIs404) {
@@ -464,63 +517,243 @@ TEST_F(AdminServerTest, TapWithoutRuleStreamsEverythingAndDecodesTheName) {
   EXPECT_EQ(encoded.ReadLine(), "2");
 }
 
-TEST_F(AdminServerTest, StalledTapClientNeverBlocksPublish) {
+TEST_F(AdminServerTest, SlowTapClientIsDroppedOnceItsBufferIsFull) {
   AdminOptions options;
-  options.tap_queue_lines = 100;
+  options.tap_queue_bytes = 256 * 1024;
   StartServer(options);
   Client stalled(port_, /*rcvbuf=*/4096);
   ASSERT_TRUE(stalled.Send(Get("/v1/tap")));
   ASSERT_TRUE(stalled.ReadHead());
-  // It never reads again. 10,000 lines of 4 KiB are far more than the socket buffers and the
-  // queue can hold.
-  const std::string item = "{\"pad\":\"" + std::string(4096, 'x') + "\"}";
+  // It never reads again: 1,800 items of 50 KB (90 MB) are far more than the socket buffers
+  // hold, and the server must not keep them for it.
+  const std::string item = "{\"pad\":\"" + std::string(50 * 1024, 'x') + "\"}";
+  size_t peak = 0;
   const auto start = Clock::now();
-  for (int i = 0; i < 10'000; ++i) server_->Publish("a", item);
-  EXPECT_LT(Clock::now() - start, kDeadline);
-  EXPECT_GT(server_->tap_dropped_total(), 0u);
+  for (int i = 0; i < 1800; ++i) {
+    server_->Publish("a", item);
+    peak = std::max(peak, server_->tap_queued_bytes());
+  }
+  EXPECT_LT(Clock::now() - start, kDeadline);  // Publish never waits on the client
+  EXPECT_LE(peak, options.tap_queue_bytes);
+  EXPECT_TRUE(WaitFor([&] { return server_->tap_clients() == 0; }));
+  EXPECT_EQ(server_->tap_clients_dropped(), 1u);
+  EXPECT_EQ(server_->tap_queued_bytes(), 0u);
+  EXPECT_TRUE(stalled.ReadUntilClosed());
 
-  // Everyone else is still served.
+  // Everyone else is still served, and a new tap client gets lines.
   std::optional<Reply> r = Fetch(port_, Get("/healthz"));
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
-
-  stalled.Close();
-  EXPECT_TRUE(WaitFor([&] { return server_->tap_clients() == 0; }));
+  Client tap(port_);
+  ASSERT_TRUE(tap.Send(Get("/v1/tap")));
+  ASSERT_TRUE(tap.ReadHead());
+  server_->Publish("a", "1");
+  EXPECT_EQ(tap.ReadLine(), "1");
 }
 
-TEST_F(AdminServerTest, TapReportsDroppedLines) {
+TEST_F(AdminServerTest, ADroppedTapClientGetsEveryLineInOrderUntilItIsDropped) {
   AdminOptions options;
-  options.tap_queue_lines = 2;
+  options.tap_queue_bytes = 2 * 4200;
   StartServer(options);
   Client tap(port_, /*rcvbuf=*/4096);
   ASSERT_TRUE(tap.Send(Get("/v1/tap")));
   ASSERT_TRUE(tap.ReadHead());
-  // The client reads nothing until lines have been dropped: the socket buffers fill, then the
-  // queue of two, then lines are dropped.
   const std::string pad(4096, 'x');
   uint64_t published = 0;
-  while (server_->tap_dropped_total() == 0 && published < 100'000) {
+  for (; published < 2; ++published) server_->Publish("a", std::to_string(published) + pad);
+  for (uint64_t n = 0; n < 2; ++n) {
+    std::optional<std::string> line = tap.ReadLine();
+    ASSERT_TRUE(line);
+    EXPECT_EQ(std::stoul(*line), n);
+  }
+  // Then it reads nothing until it has been dropped: the socket buffers fill, then its buffer
+  // of two lines.
+  while (server_->tap_clients_dropped() == 0 && published < 100'000) {
     server_->Publish("a", std::to_string(published++) + pad);
   }
-  ASSERT_GT(server_->tap_dropped_total(), 0u);
-  const uint64_t dropped = server_->tap_dropped_total();
-  // Every line published is either delivered, in order, or counted in a report line that
-  // follows the lines queued before the drops.
-  uint64_t delivered = 0, reported = 0, next = 0;
-  while (delivered + reported < published) {
-    std::optional<std::string> line = tap.ReadLine();
-    ASSERT_TRUE(line) << delivered << " + " << reported << " of " << published;
-    if (line->rfind("{\"dropped\":", 0) == 0) {
-      reported += std::stoul(line->substr(11));
-    } else {
-      const uint64_t n = std::stoul(*line);
-      EXPECT_GE(n, next);
-      next = n + 1;
-      ++delivered;
-    }
+  ASSERT_EQ(server_->tap_clients_dropped(), 1u);
+  // What it gets is a gapless run of what was published, then the end of the connection.
+  uint64_t next = 2;
+  while (std::optional<std::string> line = tap.ReadLine()) {
+    EXPECT_EQ(std::stoul(*line), next);
+    ++next;
   }
-  EXPECT_EQ(reported, dropped);
-  EXPECT_EQ(delivered + reported, published);
+  EXPECT_LT(next, published);
+  EXPECT_TRUE(tap.ReadUntilClosed());
+}
+
+TEST_F(AdminServerTest, TapOnAnUnknownRuleIs404) {
+  StartServer();
+  std::optional<Reply> r = Fetch(port_, Get("/v1/tap?rule=doesnotexist"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 404);
+  EXPECT_THAT(r->body, HasSubstr("doesnotexist"));
+  EXPECT_EQ(server_->tap_clients(), 0u);
+}
+
+TEST_F(AdminServerTest, TapClientsBeyondTheLimitGet503AndHealthzStillAnswers) {
+  AdminOptions options;
+  options.max_tap_clients = 2;
+  StartServer(options);
+  Client first(port_), second(port_), third(port_);
+  EXPECT_EQ(OpenTap(first), 200);
+  EXPECT_EQ(OpenTap(second), 200);
+  ASSERT_TRUE(third.Send(Get("/v1/tap?rule=a")));
+  std::optional<Reply> refused = third.ReadResponse();
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 503);
+  EXPECT_EQ(server_->tap_clients(), 2u);
+
+  std::optional<Reply> r = Fetch(port_, Get("/healthz"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  // A freed place is taken again.
+  first.Close();
+  ASSERT_TRUE(WaitFor([&] { return server_->tap_clients() == 1; }));
+  EXPECT_EQ(OpenTap(third), 200);
+}
+
+TEST_F(AdminServerTest, ConnectionsBeyondTheLimitAreRefusedAndTheOthersServed) {
+  AdminOptions options;
+  options.max_connections = 3;
+  StartServer(options);
+  Client first(port_), second(port_), third(port_);
+  ASSERT_TRUE(WaitFor([&] { return server_->connections() == 3; }));
+  // The fourth is answered 503 and closed without a request.
+  Client extra(port_);
+  ASSERT_TRUE(extra.connected());
+  std::optional<Reply> refused = extra.ReadResponse();
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 503);
+  EXPECT_TRUE(extra.ReadUntilClosed());
+  EXPECT_EQ(server_->connections_refused(), 1u);
+  // The connections it holds are served.
+  ASSERT_TRUE(first.Send(Get("/healthz")));
+  std::optional<Reply> r = first.ReadResponse();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  // And a new one is, once a place is free.
+  second.Close();
+  ASSERT_TRUE(WaitFor([&] { return server_->connections() == 2; }));
+  r = Fetch(port_, Get("/healthz"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+}
+
+TEST_F(AdminServerTest, IdleConnectionsAreClosedButTapsAreNot) {
+  AdminOptions options;
+  options.idle_timeout = std::chrono::milliseconds(200);
+  StartServer(options);
+  Client tap(port_);
+  ASSERT_EQ(OpenTap(tap), 200);
+  Client silent(port_);  // connects and never sends a request
+  Client kept(port_);    // keep-alive, then nothing
+  ASSERT_TRUE(kept.Send(Get("/healthz")));
+  ASSERT_TRUE(kept.ReadResponse());
+  EXPECT_TRUE(silent.ReadUntilClosed());
+  EXPECT_TRUE(kept.ReadUntilClosed());
+  EXPECT_TRUE(WaitFor([&] { return server_->connections() == 1; }));
+  // The tap, older than both, outlived the timeout and still streams.
+  server_->Publish("a", "1");
+  EXPECT_EQ(tap.ReadLine(), "1");
+}
+
+TEST_F(AdminServerTest, WithATokenRoutedItemsAreServedOnlyToItsBearer) {
+  AdminOptions options;
+  options.token = "s3cret";
+  StartServer(options);
+  for (std::string_view request : {Get("/v1/tap"), GetWithToken("/v1/tap", "s3cre"),
+                                   GetWithToken("/v1/tap", "s3cret!"),
+                                   GetWithToken("/v1/status", "wrong")}) {
+    std::optional<Reply> r = Fetch(port_, request);
+    ASSERT_TRUE(r) << request;
+    EXPECT_EQ(r->status, 401) << request;
+    EXPECT_THAT(r->headers["www-authenticate"], StartsWith("Bearer")) << request;
+  }
+  EXPECT_EQ(server_->tap_clients(), 0u);
+  // /v1/status without a token is the status page's: served, without the routed items.
+  std::optional<Reply> r = Fetch(port_, Get("/v1/status"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, kStatusWithoutRecent);
+  r = Fetch(port_, GetWithToken("/v1/status", "s3cret"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, kStatus);
+  // The rest stays open.
+  for (const char* path : {"/metrics", "/healthz", "/readyz", "/v1/rules", "/"}) {
+    r = Fetch(port_, Get(path));
+    ASSERT_TRUE(r) << path;
+    EXPECT_NE(r->status, 401) << path;
+  }
+
+  Client tap(port_);
+  ASSERT_TRUE(tap.Send(GetWithToken("/v1/tap?rule=a", "s3cret")));
+  std::optional<Reply> head = tap.ReadHead();
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->status, 200);
+  server_->Publish("a", "1");
+  EXPECT_EQ(tap.ReadLine(), "1");
+}
+
+TEST_F(AdminServerTest, BeyondLoopbackWithoutATokenRoutedItemsAreOff) {
+  StartServer({}, "0.0.0.0:0");  // reached through 127.0.0.1, bound to every address
+  std::optional<Reply> r = Fetch(port_, Get("/v1/tap?rule=a"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 403);
+  EXPECT_THAT(r->body, HasSubstr("admin.token_file"));
+  EXPECT_EQ(server_->tap_clients(), 0u);
+  r = Fetch(port_, Get("/v1/status"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, kStatusWithoutRecent);
+  for (const char* path : {"/metrics", "/healthz", "/v1/rules", "/"}) {
+    r = Fetch(port_, Get(path));
+    ASSERT_TRUE(r) << path;
+    EXPECT_EQ(r->status, 200) << path;
+  }
+}
+
+TEST_F(AdminServerTest, BeyondLoopbackWithATokenItsBearerSeesRoutedItems) {
+  AdminOptions options;
+  options.token = "s3cret";
+  StartServer(options, "0.0.0.0:0");
+  std::optional<Reply> r = Fetch(port_, Get("/v1/tap"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 401);
+  r = Fetch(port_, GetWithToken("/v1/status", "s3cret"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->body, kStatus);
+  Client tap(port_);
+  ASSERT_TRUE(tap.Send(GetWithToken("/v1/tap", "s3cret")));
+  std::optional<Reply> head = tap.ReadHead();
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->status, 200);
+}
+
+TEST(AdminServerTokenTest, AnEmptyTokenIsRefused) {
+  AdminOptions options;
+  options.token = "";
+  AdminServer server{AdminProviders{}, options};
+  EXPECT_FALSE(server.Start("127.0.0.1:0").ok());
+}
+
+TEST(AdminServerTokenTest, ReadTokenFileTrimsAndRefusesEmptyOrMissingFiles) {
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("admin_token." + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  auto write = [&](const char* name, std::string_view content) {
+    std::ofstream(dir / name) << content;
+    return (dir / name).string();
+  };
+  Result<std::string> token = ReadTokenFile(write("token", "  s3cret\n"));
+  ASSERT_TRUE(token.ok()) << token.error().message;
+  EXPECT_EQ(*token, "s3cret");
+  EXPECT_FALSE(ReadTokenFile(write("blank", " \n\t\n")).ok());
+  Result<std::string> missing = ReadTokenFile((dir / "missing").string());
+  ASSERT_FALSE(missing.ok());
+  EXPECT_THAT(missing.error().message, HasSubstr("missing"));
+  std::filesystem::remove_all(dir);
 }
 
 TEST_F(AdminServerTest, StopClosesOpenConnections) {
@@ -549,6 +782,9 @@ TEST(AdminServerNoProvidersTest, MissingProvidersAnswer503) {
   std::optional<Reply> r = Fetch(*port, Get("/healthz"));
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
+  // Without rule_exists, a tap on any rule is taken.
+  Client tap(*port);
+  EXPECT_EQ(OpenTap(tap, "/v1/tap?rule=anything"), 200);
 }
 
 TEST(AdminServerProviderErrorTest, AThrowingProviderIs500) {

@@ -80,7 +80,9 @@ INSTANTIATE_TEST_SUITE_P(
                    "inputs.spans.format"},
         FixedField{"topic: llm.feedback}", "topic: llm.feedback.v2}", "inputs.feedback.topic"},
         FixedField{"triaged.dead-letter", "triaged.dlq", "dead_letter.topic"},
-        FixedField{"127.0.0.1:9464", "127.0.0.1:9465", "admin.listen"}),
+        FixedField{"127.0.0.1:9464", "127.0.0.1:9465", "admin.listen"},
+        FixedField{"listen: 127.0.0.1:9464}", "listen: 127.0.0.1:9464, token_file: /t}",
+                   "admin.token_file"}),
     [](const ::testing::TestParamInfo<FixedField>& p) {
       std::string name = p.param.field;
       for (char& c : name) {
