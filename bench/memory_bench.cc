@@ -38,7 +38,9 @@ int Main(int argc, char** argv) {
   // Nothing closes and nothing is evicted while the traces are loaded.
   const std::string yaml =
       "trace:\n  decision_wait: 24h\n  max_wait: 48h\n  root_grace: 24h\n"
-      "  max_open_traces: " + std::to_string(target * 2 + 1000) + "\n"
+      "  max_open_traces: " +
+      std::to_string(target * 2 + 1000) +
+      "\n"
       "destinations:\n  q: {kind: queue, topic: q}\n"
       "rules:\n  - name: down\n    when: feedback.thumbs.label == \"down\"\n    route_to: [q]\n";
   auto loaded = LoadConfigString(yaml, "memory_bench.yaml");
@@ -86,7 +88,8 @@ int Main(int argc, char** argv) {
   const double grown = static_cast<double>(rss_after - rss_before);
   std::printf(
       "{\"open_traces\":%" PRIu64 ",\"spans\":%" PRIu64 ",\"messages\":%" PRIu64
-      ",\"span_bytes\":%" PRIu64 ",\"feedback_bytes\":%" PRIu64 ",\"rss_growth_bytes\":%.0f"
+      ",\"span_bytes\":%" PRIu64 ",\"feedback_bytes\":%" PRIu64
+      ",\"rss_growth_bytes\":%.0f"
       ",\"bytes_per_trace\":%.1f,\"raw_span_bytes_per_trace\":%.1f"
       ",\"ratio_to_raw_spans\":%.3f,\"ratio_to_raw_messages\":%.3f,\"routed\":%" PRIu64 "}\n",
       open, spans, messages, span_bytes, feedback_bytes, grown, grown / static_cast<double>(open),

@@ -113,7 +113,8 @@ BENCHMARK(BM_SampleUnit);
 
 // A rule set of N rules (a mix of feedback, latency, error, model and content conditions).
 std::shared_ptr<const Config> RuleSetOf(int n, const std::string& trace_yaml = "") {
-  std::string yaml = trace_yaml +
+  std::string yaml =
+      trace_yaml +
       "destinations:\n  q: {kind: queue, topic: q}\n  d: {kind: dataset, topic: d}\nrules:\n";
   const char* conditions[] = {
       R"(feedback.thumbs.label == \"down\")",
@@ -161,9 +162,9 @@ void BM_EvaluateRules(benchmark::State& state) {
   }
   benchmark::DoNotOptimize(matched);
   // Inverted rate of (rule evaluations / 1e9): nanoseconds per rule evaluation.
-  state.counters["ns_per_rule"] = benchmark::Counter(
-      static_cast<double>(state.iterations()) * n / 1e9,
-      benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  state.counters["ns_per_rule"] =
+      benchmark::Counter(static_cast<double>(state.iterations()) * n / 1e9,
+                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 BENCHMARK(BM_EvaluateRules)->RangeMultiplier(4)->Range(1, 1024);
 
@@ -171,8 +172,9 @@ BENCHMARK(BM_EvaluateRules)->RangeMultiplier(4)->Range(1, 1024);
 // its second span): what trace assembly costs as the table grows.
 void BM_TraceAssembly(benchmark::State& state) {
   const int64_t open = state.range(0);
-  auto config = RuleSetOf(6, "trace:\n  decision_wait: 24h\n  max_wait: 48h\n  root_grace: 24h\n"
-                             "  max_open_traces: 4000000\n");
+  auto config = RuleSetOf(6,
+                          "trace:\n  decision_wait: 24h\n  max_wait: 48h\n  root_grace: 24h\n"
+                          "  max_open_traces: 4000000\n");
   Engine engine(config->rules);
   Outbox sink;
   const std::string first = NativeSpan(0, 600, 0, true);

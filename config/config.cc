@@ -4,8 +4,8 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstring>
 #include <cstdio>
+#include <cstring>
 #include <new>
 
 namespace triaged {
@@ -157,10 +157,10 @@ Result<std::shared_ptr<const Config>, std::vector<ConfigError>> LoadConfigFile(
   std::fclose(f);
   if (err != 0) return fail(err);
   if (text.size() > kMaxConfigBytes) {
-    return std::vector<ConfigError>{
-        {path, 0, 0,
-         "config file is larger than " + std::to_string(kMaxConfigBytes >> 20) + " MiB (" +
-             std::to_string(kMaxConfigBytes) + " bytes)"}};
+    return std::vector<ConfigError>{{path, 0, 0,
+                                     "config file is larger than " +
+                                         std::to_string(kMaxConfigBytes >> 20) + " MiB (" +
+                                         std::to_string(kMaxConfigBytes) + " bytes)"}};
   }
   return LoadConfigString(text, path, getenv_fn);
 }

@@ -37,7 +37,7 @@ struct Config {
   InputsConfig inputs;
   std::string dead_letter_topic = "triaged.dead-letter";
   std::string admin_listen = "127.0.0.1:9464";
-  std::string admin_token_file;  // empty: no admin token
+  std::string admin_token_file;          // empty: no admin token
   std::shared_ptr<const RuleSet> rules;  // destinations, rules, mode, trace settings, version
 };
 

@@ -8,9 +8,7 @@ namespace {
 
 bool IsBlank(char c) { return c == ' ' || c == '\t'; }
 bool IsWhite(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
-bool IsNameStart(char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
-}
+bool IsNameStart(char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_'; }
 bool IsNameChar(char c) { return IsNameStart(c) || (c >= '0' && c <= '9'); }
 
 // Bytes of the UTF-8 encoding of a code point given in hex; 1 if the hex is malformed (yaml-cpp
@@ -61,9 +59,8 @@ void LineIndex::LineColumnOf(size_t offset, int& line, int& column) const {
 
 ExpandedText ExpandedText::Expand(std::string_view original, EnvLookup getenv_fn,
                                   std::vector<ExpandError>& errors) {
-  if (getenv_fn == nullptr) getenv_fn = [](const char* name) -> const char* {
-    return std::getenv(name);
-  };
+  if (getenv_fn == nullptr)
+    getenv_fn = [](const char* name) -> const char* { return std::getenv(name); };
   ExpandedText out;
   size_t literal_start = 0;
   auto flush_literal = [&](size_t end) {
@@ -145,8 +142,9 @@ ExpandedText ExpandedText::Expand(std::string_view original, EnvLookup getenv_fn
     }
     ok = ok && j < original.size() && original[j] == '}';
     if (!ok) {
-      errors.push_back({i, "malformed environment reference (expected ${NAME} or "
-                           "${NAME:-default}; write $$ for a literal $)"});
+      errors.push_back({i,
+                        "malformed environment reference (expected ${NAME} or "
+                        "${NAME:-default}; write $$ for a literal $)"});
       ++i;
       continue;
     }
@@ -168,9 +166,8 @@ ExpandedText ExpandedText::Expand(std::string_view original, EnvLookup getenv_fn
 
 size_t ExpandedText::ToOriginal(size_t expanded_offset) const {
   if (segments_.empty()) return expanded_offset;
-  auto it = std::upper_bound(
-      segments_.begin(), segments_.end(), expanded_offset,
-      [](size_t off, const Segment& s) { return off < s.expanded_begin; });
+  auto it = std::upper_bound(segments_.begin(), segments_.end(), expanded_offset,
+                             [](size_t off, const Segment& s) { return off < s.expanded_begin; });
   if (it == segments_.begin()) return expanded_offset;
   const Segment& s = *(it - 1);
   return s.literal ? s.original_begin + (expanded_offset - s.expanded_begin) : s.original_begin;

@@ -92,8 +92,8 @@ std::string JoinList(const std::vector<std::string>& items) {
 bool IsValidName(std::string_view name) {
   if (name.empty()) return false;
   return std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '.' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '.' || c == '-';
   });
 }
 
@@ -157,8 +157,8 @@ class Loader {
   // An error inside a scalar's value, at byte `offset` of node.Scalar().
   void ErrorInScalar(const YAML::Node& node, size_t offset, std::string message) {
     if (node.Mark().is_null()) return Error(node, std::move(message));
-    size_t pos = ScalarValueOffsetToSource(expanded_.text(), MarkOffset(node.Mark()),
-                                           node.Scalar(), offset);
+    size_t pos =
+        ScalarValueOffsetToSource(expanded_.text(), MarkOffset(node.Mark()), node.Scalar(), offset);
     ErrorAtExpanded(pos, std::move(message));
   }
 
@@ -173,8 +173,8 @@ class Loader {
   bool ForEachKey(const YAML::Node& node, const Where& where, const std::vector<std::string>& keys,
                   const KeyHandler& handle) {
     if (!node.IsMap()) {
-      Error(node, where.prefix + (where.path.empty() ? "the config" : where.path) +
-                      " must be a mapping");
+      Error(node,
+            where.prefix + (where.path.empty() ? "the config" : where.path) + " must be a mapping");
       return false;
     }
     std::set<std::string> seen;
@@ -307,11 +307,17 @@ class Loader {
                                if (key == "max") {
                                  has_max = true;
                                  auto m = Integer(v, where, key, 1);
-                                 if (m) spec.max = *m; else ok = false;
+                                 if (m)
+                                   spec.max = *m;
+                                 else
+                                   ok = false;
                                } else {
                                  has_per = true;
                                  auto p = Duration(v, where, key, false);
-                                 if (p) spec.per_ns = *p; else ok = false;
+                                 if (p)
+                                   spec.per_ns = *p;
+                                 else
+                                   ok = false;
                                }
                              });
     if (!is_map) return std::nullopt;
@@ -374,42 +380,41 @@ void Loader::Load(const YAML::Node& root, Config& config, RuleSet& rules) {
   YAML::Node destinations, rule_list;
   bool have_destinations = false, have_rules = false;
   const Where top{};
-  ForEachKey(
-      root, top,
-      {"schema_version", "kafka", "inputs", "trace", "destinations", "dead_letter", "admin",
-       "mode", "rules"},
-      [&](const std::string& key, const YAML::Node&, const YAML::Node& value) {
-        if (key == "schema_version") {
-          if (!value.IsScalar() || value.Scalar() != "1") {
-            Error(value, "schema_version must be 1" +
-                             (value.IsScalar() ? ", got \"" + value.Scalar() + "\"" : ""));
-          }
-        } else if (key == "kafka") {
-          LoadKafka(value, config.kafka);
-        } else if (key == "inputs") {
-          LoadInputs(value, config.inputs);
-        } else if (key == "trace") {
-          LoadTrace(value, rules.trace);
-        } else if (key == "destinations") {
-          destinations = value;
-          have_destinations = true;
-        } else if (key == "dead_letter") {
-          Where w{"", "dead_letter"};
-          ForEachKey(value, w, {"topic"}, [&](const std::string& k, const YAML::Node&,
-                                              const YAML::Node& v) {
-            if (auto s = String(v, w, k)) config.dead_letter_topic = *s;
-          });
-        } else if (key == "admin") {
-          LoadAdmin(value, config.admin_listen, config.admin_token_file);
-        } else if (key == "mode") {
-          if (auto m = Enum(value, top, key, {"fan_out", "first_match"})) {
-            rules.mode = *m == 0 ? RoutingMode::kFanOut : RoutingMode::kFirstMatch;
-          }
-        } else if (key == "rules") {
-          rule_list = value;
-          have_rules = true;
-        }
-      });
+  ForEachKey(root, top,
+             {"schema_version", "kafka", "inputs", "trace", "destinations", "dead_letter", "admin",
+              "mode", "rules"},
+             [&](const std::string& key, const YAML::Node&, const YAML::Node& value) {
+               if (key == "schema_version") {
+                 if (!value.IsScalar() || value.Scalar() != "1") {
+                   Error(value, "schema_version must be 1" +
+                                    (value.IsScalar() ? ", got \"" + value.Scalar() + "\"" : ""));
+                 }
+               } else if (key == "kafka") {
+                 LoadKafka(value, config.kafka);
+               } else if (key == "inputs") {
+                 LoadInputs(value, config.inputs);
+               } else if (key == "trace") {
+                 LoadTrace(value, rules.trace);
+               } else if (key == "destinations") {
+                 destinations = value;
+                 have_destinations = true;
+               } else if (key == "dead_letter") {
+                 Where w{"", "dead_letter"};
+                 ForEachKey(value, w, {"topic"},
+                            [&](const std::string& k, const YAML::Node&, const YAML::Node& v) {
+                              if (auto s = String(v, w, k)) config.dead_letter_topic = *s;
+                            });
+               } else if (key == "admin") {
+                 LoadAdmin(value, config.admin_listen, config.admin_token_file);
+               } else if (key == "mode") {
+                 if (auto m = Enum(value, top, key, {"fan_out", "first_match"})) {
+                   rules.mode = *m == 0 ? RoutingMode::kFanOut : RoutingMode::kFirstMatch;
+                 }
+               } else if (key == "rules") {
+                 rule_list = value;
+                 have_rules = true;
+               }
+             });
   // Destinations first, whatever their place in the file: rules refer to them.
   if (have_destinations) LoadDestinations(destinations, rules.destinations);
   if (have_rules) LoadRules(rule_list, rules);
@@ -526,21 +531,21 @@ void Loader::LoadDestinations(const YAML::Node& node, std::vector<DestinationSpe
     spec.name = name;
     const Where w{"destination \"" + name + "\": ", ""};
     bool has_kind = false, has_topic = false;
-    bool is_map = ForEachKey(
-        value, w, {"kind", "topic", "limit"},
-        [&](const std::string& key, const YAML::Node&, const YAML::Node& v) {
-          if (key == "kind") {
-            has_kind = true;
-            if (auto k = Enum(v, w, key, {"queue", "dataset"})) {
-              spec.kind = *k == 0 ? DestinationKind::kQueue : DestinationKind::kDataset;
-            }
-          } else if (key == "topic") {
-            has_topic = true;
-            if (auto s = String(v, w, key)) spec.topic = *s;
-          } else if (key == "limit") {
-            spec.limit = Limit(v, w.Sub("limit"));
-          }
-        });
+    bool is_map =
+        ForEachKey(value, w, {"kind", "topic", "limit"},
+                   [&](const std::string& key, const YAML::Node&, const YAML::Node& v) {
+                     if (key == "kind") {
+                       has_kind = true;
+                       if (auto k = Enum(v, w, key, {"queue", "dataset"})) {
+                         spec.kind = *k == 0 ? DestinationKind::kQueue : DestinationKind::kDataset;
+                       }
+                     } else if (key == "topic") {
+                       has_topic = true;
+                       if (auto s = String(v, w, key)) spec.topic = *s;
+                     } else if (key == "limit") {
+                       spec.limit = Limit(v, w.Sub("limit"));
+                     }
+                   });
     if (!is_map) continue;
     if (!has_kind) Error(value, w.prefix + "missing required key \"kind\" (queue or dataset)");
     if (!has_topic) Error(value, w.prefix + "missing required key \"topic\"");
@@ -586,82 +591,81 @@ void Loader::LoadRule(const YAML::Node& node, size_t index, RuleSet& rules,
   for (const DestinationSpec& d : rules.destinations) destination_names.push_back(d.name);
 
   bool has_when = false, has_route = false;
-  ForEachKey(
-      node, w,
-      {"name", "description", "when", "route_to", "priority", "sample", "sample_key",
-       "sample_salt", "limit"},
-      [&](const std::string& key, const YAML::Node&, const YAML::Node& v) {
-        if (key == "name") {
-          if (!v.IsScalar() || !IsValidName(v.Scalar())) {
-            Error(v, w.prefix +
-                         "name must be made of letters, digits, '_', '.' and '-'" +
-                         (v.IsScalar() ? ", got \"" + v.Scalar() + "\"" : ""));
-            return;
-          }
-          auto [it, inserted] = names.emplace(v.Scalar(), v.Mark());
-          if (!inserted) {
-            Error(v, "duplicate rule name \"" + v.Scalar() + "\" (first defined at line " +
-                         std::to_string(LineOfMark(it->second)) + ")");
-          }
-        } else if (key == "description") {
-          String(v, w, key, /*allow_empty=*/true);
-        } else if (key == "when" || key == "sample_key") {
-          bool is_when = key == "when";
-          if (is_when) has_when = true;
-          auto text = String(v, w, key);
-          if (!text) return;
-          auto compiled =
-              CompileExpression(*text, is_when ? ExprKind::kBoolean : ExprKind::kString);
-          if (!compiled.ok()) {
-            const ExprError& err = compiled.error();
-            ErrorInScalar(v, std::min(err.offset, text->size()), w.prefix + err.message);
-            return;
-          }
-          if (is_when) {
-            rule.when_text = *text;
-            rule.when = *std::move(compiled);
-          } else {
-            rule.sample_key_text = *text;
-            rule.sample_key = *std::move(compiled);
-          }
-        } else if (key == "route_to") {
-          has_route = true;
-          if (!v.IsSequence() || v.size() == 0) {
-            Error(v, w.prefix + "route_to must be a non-empty list of destination names");
-            return;
-          }
-          for (size_t i = 0; i < v.size(); ++i) {
-            YAML::Node item = v[i];
-            if (!item.IsScalar()) {
-              Error(item, w.prefix + "route_to entries must be destination names");
-              continue;
-            }
-            const std::string& dest = item.Scalar();
-            auto found = std::find(destination_names.begin(), destination_names.end(), dest);
-            if (found == destination_names.end()) {
-              Error(item, w.prefix + "unknown destination \"" + dest + "\"" +
-                              DidYouMean(dest, destination_names));
-              continue;
-            }
-            size_t idx = static_cast<size_t>(found - destination_names.begin());
-            if (std::find(rule.destinations.begin(), rule.destinations.end(), idx) !=
-                rule.destinations.end()) {
-              Error(item, w.prefix + "destination \"" + dest + "\" is listed twice");
-              continue;
-            }
-            rule.destinations.push_back(idx);
-          }
-        } else if (key == "priority") {
-          // Free text (low, normal, high, urgent, p1, ...): queues order by their own scheme.
-          if (auto p = String(v, w, key)) rule.priority = *p;
-        } else if (key == "sample") {
-          if (auto rate = SampleRate(v, w)) rule.sample_rate = *rate;
-        } else if (key == "sample_salt") {
-          if (auto s = String(v, w, key, /*allow_empty=*/true)) rule.sample_salt = *s;
-        } else if (key == "limit") {
-          rule.limit = Limit(v, w.Sub("limit"));
-        }
-      });
+  ForEachKey(node, w,
+             {"name", "description", "when", "route_to", "priority", "sample", "sample_key",
+              "sample_salt", "limit"},
+             [&](const std::string& key, const YAML::Node&, const YAML::Node& v) {
+               if (key == "name") {
+                 if (!v.IsScalar() || !IsValidName(v.Scalar())) {
+                   Error(v, w.prefix + "name must be made of letters, digits, '_', '.' and '-'" +
+                                (v.IsScalar() ? ", got \"" + v.Scalar() + "\"" : ""));
+                   return;
+                 }
+                 auto [it, inserted] = names.emplace(v.Scalar(), v.Mark());
+                 if (!inserted) {
+                   Error(v, "duplicate rule name \"" + v.Scalar() + "\" (first defined at line " +
+                                std::to_string(LineOfMark(it->second)) + ")");
+                 }
+               } else if (key == "description") {
+                 String(v, w, key, /*allow_empty=*/true);
+               } else if (key == "when" || key == "sample_key") {
+                 bool is_when = key == "when";
+                 if (is_when) has_when = true;
+                 auto text = String(v, w, key);
+                 if (!text) return;
+                 auto compiled =
+                     CompileExpression(*text, is_when ? ExprKind::kBoolean : ExprKind::kString);
+                 if (!compiled.ok()) {
+                   const ExprError& err = compiled.error();
+                   ErrorInScalar(v, std::min(err.offset, text->size()), w.prefix + err.message);
+                   return;
+                 }
+                 if (is_when) {
+                   rule.when_text = *text;
+                   rule.when = *std::move(compiled);
+                 } else {
+                   rule.sample_key_text = *text;
+                   rule.sample_key = *std::move(compiled);
+                 }
+               } else if (key == "route_to") {
+                 has_route = true;
+                 if (!v.IsSequence() || v.size() == 0) {
+                   Error(v, w.prefix + "route_to must be a non-empty list of destination names");
+                   return;
+                 }
+                 for (size_t i = 0; i < v.size(); ++i) {
+                   YAML::Node item = v[i];
+                   if (!item.IsScalar()) {
+                     Error(item, w.prefix + "route_to entries must be destination names");
+                     continue;
+                   }
+                   const std::string& dest = item.Scalar();
+                   auto found = std::find(destination_names.begin(), destination_names.end(), dest);
+                   if (found == destination_names.end()) {
+                     Error(item, w.prefix + "unknown destination \"" + dest + "\"" +
+                                     DidYouMean(dest, destination_names));
+                     continue;
+                   }
+                   size_t idx = static_cast<size_t>(found - destination_names.begin());
+                   if (std::find(rule.destinations.begin(), rule.destinations.end(), idx) !=
+                       rule.destinations.end()) {
+                     Error(item, w.prefix + "destination \"" + dest + "\" is listed twice");
+                     continue;
+                   }
+                   rule.destinations.push_back(idx);
+                 }
+               } else if (key == "priority") {
+                 // Free text (low, normal, high, urgent, p1, ...): queues order by their own
+                 // scheme.
+                 if (auto p = String(v, w, key)) rule.priority = *p;
+               } else if (key == "sample") {
+                 if (auto rate = SampleRate(v, w)) rule.sample_rate = *rate;
+               } else if (key == "sample_salt") {
+                 if (auto s = String(v, w, key, /*allow_empty=*/true)) rule.sample_salt = *s;
+               } else if (key == "limit") {
+                 rule.limit = Limit(v, w.Sub("limit"));
+               }
+             });
   if (!has_name) Error(node, w.prefix + "missing required key \"name\"");
   if (!has_when) Error(node, w.prefix + "missing required key \"when\"");
   if (!has_route) Error(node, w.prefix + "missing required key \"route_to\"");
@@ -691,8 +695,8 @@ void Loader::LoadAdmin(const YAML::Node& node, std::string& listen, std::string&
                  ok = ec == std::errc() && ptr == e && port <= 65535;
                }
                if (!ok) {
-                 Error(v, "admin.listen must be HOST:PORT (e.g. 127.0.0.1:9464), got \"" + *s +
-                              "\"");
+                 Error(v,
+                       "admin.listen must be HOST:PORT (e.g. 127.0.0.1:9464), got \"" + *s + "\"");
                  return;
                }
                listen = *s;

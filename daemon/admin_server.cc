@@ -1,6 +1,5 @@
 #include "daemon/admin_server.h"
 
-
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
@@ -166,8 +165,8 @@ Result<std::string> ReadTokenFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::ostringstream content;
   if (!in || !(content << in.rdbuf())) {
-    return MakeError("admin_token", "cannot read admin.token_file " + path + ": " +
-                                        std::strerror(errno));
+    return MakeError("admin_token",
+                     "cannot read admin.token_file " + path + ": " + std::strerror(errno));
   }
   std::string token = content.str();
   constexpr std::string_view kSpace = " \t\r\n\f\v";
@@ -316,8 +315,8 @@ class AdminServer::Session : public std::enable_shared_from_this<Session> {
       if (access == http::status::unauthorized && req.count(http::field::authorization) > 0) {
         return Send(Refusal(req, access));
       }
-      return Send(Text(req, http::status::ok, p.status_json(access == http::status::ok),
-                       kJsonContentType));
+      return Send(
+          Text(req, http::status::ok, p.status_json(access == http::status::ok), kJsonContentType));
     }
     if (path == "/metrics") {
       if (!p.metrics) return Send(Text(req, http::status::service_unavailable, "no metrics\n"));
@@ -342,9 +341,9 @@ class AdminServer::Session : public std::enable_shared_from_this<Session> {
     }
     // Tap clients are exempt from the idle timeout; their number is what bounds them.
     if (server_.tap_count_.load(std::memory_order_relaxed) >= server_.options_.max_tap_clients) {
-      return Send(Text(req, http::status::service_unavailable,
-                       "too many tap clients (" + std::to_string(server_.options_.max_tap_clients) +
-                           ")\n"));
+      return Send(Text(
+          req, http::status::service_unavailable,
+          "too many tap clients (" + std::to_string(server_.options_.max_tap_clients) + ")\n"));
     }
     StartTap(req, std::move(rule));
   }
@@ -515,9 +514,10 @@ Result<uint16_t> AdminServer::Start(std::string_view listen) {
   if (!endpoint) return endpoint.error();
   loopback_ = endpoint->address().is_loopback();
   if (!loopback_ && !options_.token) {
-    log::Warn("the admin listener is not loopback and has no token: /v1/tap and the recent "
-              "items of /v1/status are off",
-              {{"listen", listen}, {"hint", "set admin.token_file"}});
+    log::Warn(
+        "the admin listener is not loopback and has no token: /v1/tap and the recent "
+        "items of /v1/status are off",
+        {{"listen", listen}, {"hint", "set admin.token_file"}});
   }
   beast::error_code ec;
   acceptor_.emplace(ioc_);
@@ -585,8 +585,7 @@ void AdminServer::DoAccept() {
     // Out of descriptors or similar: back off instead of spinning on the error, and say so
     // once a second at most.
     if (uint64_t held_back; accept_log_.Allow(std::chrono::steady_clock::now(), held_back)) {
-      log::Warn("admin server cannot accept",
-                {{"error", ec.message()}, {"repeated", held_back}});
+      log::Warn("admin server cannot accept", {{"error", ec.message()}, {"repeated", held_back}});
     }
     accept_retry_->expires_after(std::chrono::milliseconds(100));
     accept_retry_->async_wait([this](beast::error_code wait_ec) {

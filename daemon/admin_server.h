@@ -35,7 +35,7 @@ struct Readiness {
 struct AdminProviders {
   std::function<std::string()> metrics;  // Prometheus text format (Metrics::Serialize)
   std::function<Readiness()> readiness;
-  std::function<std::string()> rules_json;   // the /v1/rules document
+  std::function<std::string()> rules_json;  // the /v1/rules document
   // The /v1/status document (the status page's); without its `recent` routed items (an empty
   // array) for a client that may not see routed items.
   std::function<std::string(bool with_recent)> status_json;

@@ -150,7 +150,8 @@ namespace {
 int TopicPartitionCount(rd_kafka_t* rk, const std::string& topic) {
   KafkaTopic t(rd_kafka_topic_new(rk, topic.c_str(), nullptr));
   const rd_kafka_metadata_t* raw = nullptr;
-  const bool answered = rd_kafka_metadata(rk, 0, t.get(), &raw, 15000) == RD_KAFKA_RESP_ERR_NO_ERROR;
+  const bool answered =
+      rd_kafka_metadata(rk, 0, t.get(), &raw, 15000) == RD_KAFKA_RESP_ERR_NO_ERROR;
   KafkaMetadata md(raw);
   if (!answered) return -1;
   return md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR

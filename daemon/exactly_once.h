@@ -13,8 +13,8 @@
 #include <string_view>
 #include <vector>
 
-#include "rules/result.h"
 #include "rules/engine.h"
+#include "rules/result.h"
 
 typedef struct rd_kafka_s rd_kafka_t;
 

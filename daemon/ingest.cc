@@ -61,8 +61,8 @@ ReplayLine ParseReplayLine(std::string_view line, uint64_t line_no) {
   // Only a line that mentions "payload" can be a kcat envelope; skip the extra parse otherwise.
   if (line.find("\"payload\"") != std::string_view::npos) {
     rapidjson::Document doc;
-    doc.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag>(
-        line.data(), line.size());
+    doc.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag>(line.data(),
+                                                                                      line.size());
     if (!doc.HasParseError() && doc.IsObject() && doc.HasMember("payload") &&
         doc.HasMember("topic") && doc["topic"].IsString()) {
       out.origin.topic = doc["topic"].GetString();
@@ -106,11 +106,20 @@ std::string DeadLetterToJson(const DeadLetter& record) {
   const std::string message = ValidUtf8(record.message) ? record.message : "(not valid UTF-8)";
   w.String(message.data(), static_cast<rapidjson::SizeType>(message.size()));
   w.Key("topic");
-  if (record.origin.topic.empty()) w.Null(); else w.String(record.origin.topic.c_str());
+  if (record.origin.topic.empty())
+    w.Null();
+  else
+    w.String(record.origin.topic.c_str());
   w.Key("partition");
-  if (record.origin.partition) w.Int(*record.origin.partition); else w.Null();
+  if (record.origin.partition)
+    w.Int(*record.origin.partition);
+  else
+    w.Null();
   w.Key("offset");
-  if (record.origin.offset) w.Int64(*record.origin.offset); else w.Null();
+  if (record.origin.offset)
+    w.Int64(*record.origin.offset);
+  else
+    w.Null();
   if (record.origin.line != 0) {
     w.Key("line");
     w.Uint64(record.origin.line);

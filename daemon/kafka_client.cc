@@ -19,8 +19,9 @@ Result<void> SetProperty(rd_kafka_conf_t* conf, const std::string& key, const st
 Result<KafkaConf> BaseConf(const std::string& bootstrap) {
   KafkaConf conf(rd_kafka_conf_new());
   LogKafkaClientAsJson(conf.get());
-  for (const auto& [key, value] : {std::pair<std::string, std::string>{"bootstrap.servers", bootstrap},
-                                   {"client.id", "triaged"}}) {
+  for (const auto& [key, value] :
+       {std::pair<std::string, std::string>{"bootstrap.servers", bootstrap},
+        {"client.id", "triaged"}}) {
     if (Result<void> set = SetProperty(conf.get(), key, value); !set.ok()) return set.error();
   }
   return conf;
@@ -52,7 +53,8 @@ Result<KafkaConf> ConfWith(const Config& config, const std::string& bootstrap,
 Result<KafkaHandle> NewClient(rd_kafka_type_t type, KafkaConf conf, const char* what) {
   char err[512];
   rd_kafka_t* client = rd_kafka_new(type, conf.release(), err, sizeof err);
-  if (client == nullptr) return MakeError("client", std::string("cannot create ") + what + ": " + err);
+  if (client == nullptr)
+    return MakeError("client", std::string("cannot create ") + what + ": " + err);
   return KafkaHandle(client);
 }
 
@@ -87,7 +89,8 @@ Result<KafkaHandle> NewGroupConsumer(const Config& config, const std::string& bo
                                      {"auto.offset.reset", "earliest"},
                                      {"partition.assignment.strategy", "range"},
                                      {"group.instance.id", instance_id}});
-  if (!conf.ok()) return MakeError("settings", "invalid consumer settings: " + conf.error().message);
+  if (!conf.ok())
+    return MakeError("settings", "invalid consumer settings: " + conf.error().message);
   SetCallbacks(conf->get(), callbacks);
   Result<KafkaHandle> consumer = NewClient(RD_KAFKA_CONSUMER, std::move(conf.value()), "consumer");
   if (consumer.ok()) rd_kafka_poll_set_consumer(consumer->get());
@@ -105,7 +108,8 @@ Result<KafkaHandle> NewProducer(const Config& config, const std::string& bootstr
       conf = set.error();
     }
   }
-  if (!conf.ok()) return MakeError("settings", "invalid producer settings: " + conf.error().message);
+  if (!conf.ok())
+    return MakeError("settings", "invalid producer settings: " + conf.error().message);
   char value[64];
   size_t value_size = sizeof value;
   if (rd_kafka_conf_get(conf->get(), "queue.buffering.max.messages", value, &value_size) ==
@@ -128,7 +132,8 @@ Result<KafkaHandle> NewDecisionsReader(const Config& config, const std::string& 
                                      {"enable.auto.commit", "false"},
                                      {"enable.partition.eof", "true"},
                                      {"isolation.level", "read_committed"}});
-  if (!conf.ok()) return MakeError("settings", "invalid consumer settings: " + conf.error().message);
+  if (!conf.ok())
+    return MakeError("settings", "invalid consumer settings: " + conf.error().message);
   Result<KafkaHandle> reader =
       NewClient(RD_KAFKA_CONSUMER, std::move(conf.value()), "the decisions reader");
   if (reader.ok()) rd_kafka_poll_set_consumer(reader->get());
@@ -159,8 +164,7 @@ Result<int> PartitionCount(rd_kafka_t* client, const std::string& topic,
   return MakeError("metadata", why);
 }
 
-std::vector<std::string> MissingTopics(rd_kafka_t* client,
-                                       const std::vector<std::string>& wanted) {
+std::vector<std::string> MissingTopics(rd_kafka_t* client, const std::vector<std::string>& wanted) {
   const rd_kafka_metadata_t* raw = nullptr;
   if (rd_kafka_metadata(client, 1, nullptr, &raw, 15000) != RD_KAFKA_RESP_ERR_NO_ERROR) return {};
   KafkaMetadata md(raw);
@@ -177,8 +181,8 @@ std::vector<std::string> MissingTopics(rd_kafka_t* client,
 
 bool ClusterAnswers(rd_kafka_t* client, int timeout_ms) {
   const rd_kafka_metadata_t* raw = nullptr;
-  const bool ok = rd_kafka_metadata(client, 0, nullptr, &raw, timeout_ms) ==
-                  RD_KAFKA_RESP_ERR_NO_ERROR;
+  const bool ok =
+      rd_kafka_metadata(client, 0, nullptr, &raw, timeout_ms) == RD_KAFKA_RESP_ERR_NO_ERROR;
   KafkaMetadata md(raw);
   return ok;
 }
@@ -242,17 +246,18 @@ Result<std::unique_ptr<LibrdkafkaClient>> LibrdkafkaClient::Connect(
 }
 
 Result<void> LibrdkafkaClient::NewConsumer() {
-  TRIAGED_ASSIGN_OR_RETURN(consumer_, NewGroupConsumer(config_, bootstrap_, instance_id_,
-                                                       {this, OnConsumerError, OnRebalance, nullptr}));
+  TRIAGED_ASSIGN_OR_RETURN(consumer_,
+                           NewGroupConsumer(config_, bootstrap_, instance_id_,
+                                            {this, OnConsumerError, OnRebalance, nullptr}));
   return {};
 }
 
 Result<void> LibrdkafkaClient::StartProducer() {
   // Errors of the producer are served while flushing too, so readiness sees the broker go even
   // when the loop waits on it.
-  TRIAGED_ASSIGN_OR_RETURN(producer_,
-                           NewProducer(config_, bootstrap_, transactional_id_,
-                                       {this, OnProducerError, nullptr, OnDeliveryReport}, max_queued_));
+  TRIAGED_ASSIGN_OR_RETURN(
+      producer_, NewProducer(config_, bootstrap_, transactional_id_,
+                             {this, OnProducerError, nullptr, OnDeliveryReport}, max_queued_));
   return {};
 }
 
@@ -278,8 +283,7 @@ void LibrdkafkaClient::OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
   }
 }
 
-void LibrdkafkaClient::OnDeliveryReport(rd_kafka_t*, const rd_kafka_message_t* msg,
-                                        void* opaque) {
+void LibrdkafkaClient::OnDeliveryReport(rd_kafka_t*, const rd_kafka_message_t* msg, void* opaque) {
   static_cast<LibrdkafkaClient*>(opaque)->listener_.OnDelivery(msg->_private, msg->err,
                                                                rd_kafka_topic_name(msg->rkt));
 }
@@ -307,7 +311,8 @@ void LibrdkafkaClient::Poll(milliseconds wait) {
   in.topic = rd_kafka_topic_name(msg->rkt);
   in.partition = msg->partition;
   in.offset = msg->offset;
-  if (msg->key != nullptr) in.key = std::string_view(static_cast<const char*>(msg->key), msg->key_len);
+  if (msg->key != nullptr)
+    in.key = std::string_view(static_cast<const char*>(msg->key), msg->key_len);
   if (msg->payload != nullptr) {
     in.payload = std::string_view(static_cast<const char*>(msg->payload), msg->len);
   }
@@ -375,8 +380,8 @@ std::optional<std::pair<int64_t, int64_t>> LibrdkafkaClient::Watermarks(const st
 }
 
 bool LibrdkafkaClient::Fenced() {
-  return consumer_ != nullptr && rd_kafka_fatal_error(consumer_.get(), nullptr, 0) ==
-                                     RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID;
+  return consumer_ != nullptr &&
+         rd_kafka_fatal_error(consumer_.get(), nullptr, 0) == RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID;
 }
 
 Result<void> LibrdkafkaClient::ReplaceConsumer() {
@@ -392,11 +397,11 @@ bool LibrdkafkaClient::CloseConsumer(milliseconds timeout) {
   if (KafkaError e{rd_kafka_consumer_close_queue(consumer_.get(), queue.get())}) return false;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (!rd_kafka_consumer_closed(consumer_.get())) {
-    const auto left = std::chrono::duration_cast<milliseconds>(deadline -
-                                                               std::chrono::steady_clock::now());
+    const auto left =
+        std::chrono::duration_cast<milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left <= milliseconds(0)) return false;
-    KafkaEvent ev(rd_kafka_queue_poll(queue.get(), static_cast<int>(std::min<int64_t>(
-                                                       left.count(), 100))));
+    KafkaEvent ev(
+        rd_kafka_queue_poll(queue.get(), static_cast<int>(std::min<int64_t>(left.count(), 100))));
     if (ev && rd_kafka_event_type(ev.get()) == RD_KAFKA_EVENT_REBALANCE &&
         rd_kafka_event_error(ev.get()) == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
       rd_kafka_assign(consumer_.get(), nullptr);

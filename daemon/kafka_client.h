@@ -49,8 +49,7 @@ using KafkaNewTopic = std::unique_ptr<rd_kafka_NewTopic_t, kafka_detail::Destroy
 using KafkaQueue = std::unique_ptr<rd_kafka_queue_t, kafka_detail::Destroy>;
 using KafkaEvent = std::unique_ptr<rd_kafka_event_t, kafka_detail::Destroy>;
 using KafkaHeaders = std::unique_ptr<rd_kafka_headers_t, kafka_detail::Destroy>;
-using GroupMetadata =
-    std::unique_ptr<rd_kafka_consumer_group_metadata_t, kafka_detail::Destroy>;
+using GroupMetadata = std::unique_ptr<rd_kafka_consumer_group_metadata_t, kafka_detail::Destroy>;
 
 inline PartitionList NewPartitionList(int size = 8) {
   return PartitionList(rd_kafka_topic_partition_list_new(size));
@@ -94,8 +93,7 @@ class LibrdkafkaClient final : public KafkaClient {
   int InFlight() override;
   bool ProducerFailed() override;
   TxnResult BeginTransaction() override;
-  TxnResult SendOffsetsToTransaction(const TopicPartitions& offsets,
-                                     milliseconds timeout) override;
+  TxnResult SendOffsetsToTransaction(const TopicPartitions& offsets, milliseconds timeout) override;
   TxnResult CommitTransaction(milliseconds timeout) override;
   TxnResult AbortTransaction(milliseconds timeout) override;
   Result<void> ReplaceProducer() override;

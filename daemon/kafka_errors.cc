@@ -13,8 +13,7 @@ KafkaErrorClass ClassifyKafkaError(rd_kafka_resp_err_t err) {
   switch (err) {
     case RD_KAFKA_RESP_ERR_NO_ERROR:
     case RD_KAFKA_RESP_ERR__PARTITION_EOF:
-    case RD_KAFKA_RESP_ERR__NO_OFFSET:
-      return KafkaErrorClass::kIgnore;
+    case RD_KAFKA_RESP_ERR__NO_OFFSET: return KafkaErrorClass::kIgnore;
     case RD_KAFKA_RESP_ERR__FATAL:
     case RD_KAFKA_RESP_ERR__FENCED:
     case RD_KAFKA_RESP_ERR_PRODUCER_FENCED:
@@ -28,8 +27,7 @@ KafkaErrorClass ClassifyKafkaError(rd_kafka_resp_err_t err) {
     case RD_KAFKA_RESP_ERR__AUTHENTICATION:
     case RD_KAFKA_RESP_ERR__INVALID_ARG:
     case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
-    case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
-      return KafkaErrorClass::kFatal;
+    case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART: return KafkaErrorClass::kFatal;
     case RD_KAFKA_RESP_ERR__TRANSPORT:
     case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN:
     case RD_KAFKA_RESP_ERR__TIMED_OUT:
@@ -44,8 +42,7 @@ KafkaErrorClass ClassifyKafkaError(rd_kafka_resp_err_t err) {
     case RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS:
     case RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS:
     case RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION:
-    case RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID:
-      return KafkaErrorClass::kRetriable;
+    case RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID: return KafkaErrorClass::kRetriable;
     default:
       // Unknown codes: librdkafka raises truly fatal conditions as _FATAL, so anything else is
       // treated as transient and logged.
@@ -55,12 +52,9 @@ KafkaErrorClass ClassifyKafkaError(rd_kafka_resp_err_t err) {
 
 std::string_view KafkaErrorClassName(KafkaErrorClass c) {
   switch (c) {
-    case KafkaErrorClass::kIgnore:
-      return "ignore";
-    case KafkaErrorClass::kRetriable:
-      return "retriable";
-    case KafkaErrorClass::kFatal:
-      return "fatal";
+    case KafkaErrorClass::kIgnore: return "ignore";
+    case KafkaErrorClass::kRetriable: return "retriable";
+    case KafkaErrorClass::kFatal: return "fatal";
   }
   return "retriable";
 }

@@ -44,18 +44,10 @@ std::string Line(std::string_view level, std::string_view msg,
       case Value::Kind::kString:
         w.String(value.str().data(), static_cast<rapidjson::SizeType>(value.str().size()));
         break;
-      case Value::Kind::kInt:
-        w.Int64(value.i());
-        break;
-      case Value::Kind::kUint:
-        w.Uint64(value.u());
-        break;
-      case Value::Kind::kDouble:
-        w.Double(value.d());
-        break;
-      case Value::Kind::kBool:
-        w.Bool(value.b());
-        break;
+      case Value::Kind::kInt: w.Int64(value.i()); break;
+      case Value::Kind::kUint: w.Uint64(value.u()); break;
+      case Value::Kind::kDouble: w.Double(value.d()); break;
+      case Value::Kind::kBool: w.Bool(value.b()); break;
     }
   }
   w.EndObject();

@@ -15,16 +15,15 @@ namespace triaged::log {
 class Value {
  public:
   enum class Kind { kString, kInt, kUint, kDouble, kBool };
-  Value(std::string s) : kind_(Kind::kString), s_(std::move(s)) {}  // NOLINT
-  Value(std::string_view s) : kind_(Kind::kString), s_(s) {}        // NOLINT
+  Value(std::string s) : kind_(Kind::kString), s_(std::move(s)) {}           // NOLINT
+  Value(std::string_view s) : kind_(Kind::kString), s_(s) {}                 // NOLINT
   Value(const char* s) : kind_(Kind::kString), s_(s != nullptr ? s : "") {}  // NOLINT
-  Value(bool b) : kind_(Kind::kBool), b_(b) {}                      // NOLINT
+  Value(bool b) : kind_(Kind::kBool), b_(b) {}                               // NOLINT
   template <std::signed_integral T>
   Value(T n) : kind_(Kind::kInt), i_(n) {}  // NOLINT
   template <std::unsigned_integral T>
-    requires(!std::same_as<T, bool>)
-  Value(T n) : kind_(Kind::kUint), u_(n) {}  // NOLINT
-  Value(double d) : kind_(Kind::kDouble), d_(d) {}  // NOLINT
+  requires(!std::same_as<T, bool>) Value(T n) : kind_(Kind::kUint), u_(n) {}  // NOLINT
+  Value(double d) : kind_(Kind::kDouble), d_(d) {}                            // NOLINT
 
   Kind kind() const { return kind_; }
   const std::string& str() const { return s_; }

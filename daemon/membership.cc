@@ -30,9 +30,8 @@ KafkaClientFactory LibrdkafkaClientFactory() {
   return [](const Config& config, const std::string& bootstrap, const std::string& instance_id,
             const std::string& transactional_id,
             KafkaListener& listener) -> Result<std::unique_ptr<KafkaClient>> {
-    TRIAGED_ASSIGN_OR_RETURN(
-        auto client,
-        LibrdkafkaClient::Connect(config, bootstrap, instance_id, transactional_id, listener));
+    TRIAGED_ASSIGN_OR_RETURN(auto client, LibrdkafkaClient::Connect(config, bootstrap, instance_id,
+                                                                    transactional_id, listener));
     return std::unique_ptr<KafkaClient>(std::move(client));
   };
 }
@@ -194,8 +193,8 @@ bool Pipeline::Start() {
   }
   broker_reachable_ = true;
   if (!StartAdmin()) return false;
-  if (Result<void> s = client_->Subscribe({config_->inputs.spans_topic,
-                                           config_->inputs.feedback_topic});
+  if (Result<void> s =
+          client_->Subscribe({config_->inputs.spans_topic, config_->inputs.feedback_topic});
       !s.ok()) {
     log::Error("cannot subscribe", {{"error", s.error().message}});
     return false;
@@ -228,9 +227,9 @@ bool Pipeline::SeedDecisions(const std::vector<int32_t>& numbers) {
     log::Error("cannot read the decisions topic", {{"error", read.error().message}});
     return false;
   }
-  log::Info("decisions read", {{"topic", decisions_topic_},
-                               {"partitions", numbers.size()},
-                               {"records", read.value()}});
+  log::Info(
+      "decisions read",
+      {{"topic", decisions_topic_}, {"partitions", numbers.size()}, {"records", read.value()}});
   return true;
 }
 
@@ -406,8 +405,8 @@ int Pipeline::Shutdown() {
   // restart. Flush what was routed, then commit what is safe — within kafka.shutdown_timeout,
   // so a broker that does not answer cannot hold the process past its supervisor's patience.
   log::Info("stopping");
-  const SteadyTime deadline = clock_.Steady() + std::chrono::nanoseconds(
-                                                    config_->kafka.shutdown_timeout_ns);
+  const SteadyTime deadline =
+      clock_.Steady() + std::chrono::nanoseconds(config_->kafka.shutdown_timeout_ns);
   auto left = [&] {
     return std::max(milliseconds(0),
                     std::chrono::duration_cast<milliseconds>(deadline - clock_.Steady()));
@@ -418,9 +417,10 @@ int Pipeline::Shutdown() {
   const int unflushed = client_->InFlight();
   const bool clean = committed && unflushed == 0 && client_->CloseConsumer(left());
   if (!clean) {
-    log::Warn("shutdown_timeout passed or the broker is unreachable: what was not acknowledged "
-              "and committed is read again after a restart",
-              {{"unflushed", unflushed}});
+    log::Warn(
+        "shutdown_timeout passed or the broker is unreachable: what was not acknowledged "
+        "and committed is read again after a restart",
+        {{"unflushed", unflushed}});
     client_->Abandon();
   }
   log::Info("stopped", {{"routed", metrics_.routed()},

@@ -79,7 +79,8 @@ Metrics::Metrics(std::string_view version)
       route_ack_latency_(
           BuildHistogram()
               .Name("triaged_route_ack_latency_seconds")
-              .Help("Delay between a routing decision and the broker's acknowledgement of the item.")
+              .Help(
+                  "Delay between a routing decision and the broker's acknowledgement of the item.")
               .Register(*registry_)),
       consumer_lag_(BuildGauge()
                         .Name("triaged_consumer_lag")
@@ -93,10 +94,11 @@ Metrics::Metrics(std::string_view version)
                       .Name("triaged_build_info")
                       .Help("Always 1; the version label says which build is running.")
                       .Register(*registry_)),
-      max_open_traces_family_(BuildGauge()
-                                  .Name("triaged_max_open_traces")
-                                  .Help("The configured bound on open traces (trace.max_open_traces).")
-                                  .Register(*registry_)),
+      max_open_traces_family_(
+          BuildGauge()
+              .Name("triaged_max_open_traces")
+              .Help("The configured bound on open traces (trace.max_open_traces).")
+              .Register(*registry_)),
       dead_lettered_total_(dead_lettered_.Add({})),
       traces_open_gauge_(traces_open_.Add({})),
       produce_errors_total_(produce_errors_.Add({})),
@@ -144,7 +146,8 @@ void Metrics::Routed(std::string_view rule, std::string_view destination) {
   ++routed_count_;
   std::lock_guard lock(destinations_mu_);
   auto it = routed_by_destination_.find(destination);
-  if (it == routed_by_destination_.end()) it = routed_by_destination_.emplace(S(destination), 0).first;
+  if (it == routed_by_destination_.end())
+    it = routed_by_destination_.emplace(S(destination), 0).first;
   ++it->second;
 }
 

@@ -241,10 +241,10 @@ void Pipeline::SyncCounters() {
     for (size_t i = 0; i < prs.rules.size() && i < counters.size(); ++i) {
       RuleCounters& seen = p->synced_rules[prs.rules[i].name];
       const RuleCounters& now = counters[i];
-      metrics_.AddRuleCounts(prs.rules[i].name,
-                             {delta(now.matched, seen.matched), delta(now.sampled_out, seen.sampled_out),
-                              delta(now.rate_limited, seen.rate_limited),
-                              delta(now.routed, seen.routed)});
+      metrics_.AddRuleCounts(
+          prs.rules[i].name,
+          {delta(now.matched, seen.matched), delta(now.sampled_out, seen.sampled_out),
+           delta(now.rate_limited, seen.rate_limited), delta(now.routed, seen.routed)});
       seen = now;
     }
     const EngineCounters& ec = p->engine.counters();

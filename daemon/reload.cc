@@ -9,8 +9,7 @@ Result<void> CheckReloadable(const Config& running, const Config& next) {
     const char* field;
     bool same;
   } fixed[] = {
-      {"kafka.bootstrap_servers",
-       running.kafka.bootstrap_servers == next.kafka.bootstrap_servers},
+      {"kafka.bootstrap_servers", running.kafka.bootstrap_servers == next.kafka.bootstrap_servers},
       {"kafka.group_id", running.kafka.group_id == next.kafka.group_id},
       {"kafka.guarantee", running.kafka.guarantee == next.kafka.guarantee},
       {"kafka.properties", running.kafka.properties == next.kafka.properties},
@@ -26,7 +25,8 @@ Result<void> CheckReloadable(const Config& running, const Config& next) {
   };
   for (const auto& f : fixed) {
     if (!f.same) {
-      return MakeError("restart_required", std::string("restart required: ") + f.field + " changed");
+      return MakeError("restart_required",
+                       std::string("restart required: ") + f.field + " changed");
     }
   }
   return {};

@@ -9,9 +9,9 @@
 namespace triaged {
 
 void StatusDocuments::Routed(const Route& route) {
-  recent_.push_back({route.routed_at_ns, route.trace_id, route.rule->name,
-                     route.destination->name, std::string(TriggerName(route.trigger)),
-                     route.rule->priority, route.rule->when_text});
+  recent_.push_back({route.routed_at_ns, route.trace_id, route.rule->name, route.destination->name,
+                     std::string(TriggerName(route.trigger)), route.rule->priority,
+                     route.rule->when_text});
   if (recent_.size() > kRecentItems) recent_.pop_front();
 }
 

@@ -268,17 +268,10 @@ Result<void> ReadMetadata(const Value& obj, std::string_view key, std::string& o
 bool ParseStatusCode(const Value& v, SpanStatus& out) {
   if (v.IsInt()) {
     switch (v.GetInt()) {
-      case 0:
-        out = SpanStatus::kUnset;
-        return true;
-      case 1:
-        out = SpanStatus::kOk;
-        return true;
-      case 2:
-        out = SpanStatus::kError;
-        return true;
-      default:
-        return false;
+      case 0: out = SpanStatus::kUnset; return true;
+      case 1: out = SpanStatus::kOk; return true;
+      case 2: out = SpanStatus::kError; return true;
+      default: return false;
     }
   }
   if (!v.IsString()) return false;
@@ -924,26 +917,13 @@ Result<DecodedMessage> FeedbackFromDoc(std::string_view bytes, const Value& obj,
   Annotation a;
   Result<void> decoded;
   switch (shape) {
-    case FeedbackShape::kNative:
-      decoded = DecodeNativeFeedback(obj, a);
-      break;
-    case FeedbackShape::kPhoenix:
-      decoded = DecodePhoenix(obj, a);
-      break;
-    case FeedbackShape::kLangfuse:
-      decoded = DecodeLangfuse(obj, a);
-      break;
-    case FeedbackShape::kLangSmith:
-      decoded = DecodeLangSmith(obj, a);
-      break;
-    case FeedbackShape::kOtelGenAi:
-      decoded = DecodeOtelEval(obj, a);
-      break;
-    case FeedbackShape::kThumbs:
-      decoded = DecodeThumbs(obj, a);
-      break;
-    case FeedbackShape::kAuto:
-      return Err(reason::kUnknownShape, "not a known feedback shape");
+    case FeedbackShape::kNative: decoded = DecodeNativeFeedback(obj, a); break;
+    case FeedbackShape::kPhoenix: decoded = DecodePhoenix(obj, a); break;
+    case FeedbackShape::kLangfuse: decoded = DecodeLangfuse(obj, a); break;
+    case FeedbackShape::kLangSmith: decoded = DecodeLangSmith(obj, a); break;
+    case FeedbackShape::kOtelGenAi: decoded = DecodeOtelEval(obj, a); break;
+    case FeedbackShape::kThumbs: decoded = DecodeThumbs(obj, a); break;
+    case FeedbackShape::kAuto: return Err(reason::kUnknownShape, "not a known feedback shape");
   }
   TRIAGED_TRY(std::move(decoded));
   DecodedMessage msg;

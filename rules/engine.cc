@@ -30,16 +30,11 @@ bool Contains(const std::vector<uint64_t>& v, uint64_t x) {
 
 std::string_view CloseReasonName(CloseReason reason) {
   switch (reason) {
-    case CloseReason::kDecisionWait:
-      return "decision_wait";
-    case CloseReason::kRootGrace:
-      return "root_grace";
-    case CloseReason::kMaxWait:
-      return "max_wait";
-    case CloseReason::kCapacity:
-      return "max_open_traces";
-    case CloseReason::kEndOfInput:
-      return "end_of_input";
+    case CloseReason::kDecisionWait: return "decision_wait";
+    case CloseReason::kRootGrace: return "root_grace";
+    case CloseReason::kMaxWait: return "max_wait";
+    case CloseReason::kCapacity: return "max_open_traces";
+    case CloseReason::kEndOfInput: return "end_of_input";
   }
   return "unknown";
 }
@@ -47,20 +42,13 @@ std::string_view CloseReasonName(CloseReason reason) {
 std::string_view OutcomeName(RuleVerdict::Outcome outcome) {
   using O = RuleVerdict::Outcome;
   switch (outcome) {
-    case O::kNoMatch:
-      return "no_match";
-    case O::kShadowed:
-      return "shadowed";
-    case O::kAlreadyRouted:
-      return "already_routed";
-    case O::kSampledOut:
-      return "sampled_out";
-    case O::kRateLimited:
-      return "rate_limited";
-    case O::kRouted:
-      return "routed";
-    case O::kDestinationLimited:
-      return "destination_limited";
+    case O::kNoMatch: return "no_match";
+    case O::kShadowed: return "shadowed";
+    case O::kAlreadyRouted: return "already_routed";
+    case O::kSampledOut: return "sampled_out";
+    case O::kRateLimited: return "rate_limited";
+    case O::kRouted: return "routed";
+    case O::kDestinationLimited: return "destination_limited";
   }
   return "unknown";
 }
@@ -253,8 +241,7 @@ void Engine::MakeRoom(int64_t now_ns, Outbox& out) {
   }
 }
 
-Engine::Entry& Engine::Open(const std::string& trace_id, int64_t now_ns, Outbox& out,
-                            bool& late) {
+Engine::Entry& Engine::Open(const std::string& trace_id, int64_t now_ns, Outbox& out, bool& late) {
   if (auto it = traces_.find(trace_id); it != traces_.end()) {
     late = it->second.state == State::kClosed;
     return it->second;

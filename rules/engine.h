@@ -35,9 +35,9 @@ struct Route {
   const DestinationSpec* destination = nullptr;
   Trigger trigger = Trigger::kClose;
   int64_t routed_at_ns = 0;
-  size_t span_count = 0;        // of the trace when it was routed
+  size_t span_count = 0;  // of the trace when it was routed
   size_t annotation_count = 0;
-  std::string document;         // SerializeRoutedItem (DESIGN §4); empty without documents
+  std::string document;  // SerializeRoutedItem (DESIGN §4); empty without documents
 };
 
 // A trace that closed, for decision-latency accounting.

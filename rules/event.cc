@@ -8,7 +8,8 @@ namespace {
 
 const AttrValue* FirstOf(const Attributes& attrs, std::initializer_list<std::string_view> keys) {
   for (std::string_view key : keys) {
-    if (const AttrValue* v = FindAttr(attrs, key); v != nullptr && v->kind != AttrValue::Kind::kNull) {
+    if (const AttrValue* v = FindAttr(attrs, key);
+        v != nullptr && v->kind != AttrValue::Kind::kNull) {
       return v;
     }
   }
@@ -19,8 +20,7 @@ const AttrValue* FirstOf(const Attributes& attrs, std::initializer_list<std::str
 std::optional<std::string> AsText(const AttrValue* v) {
   if (v == nullptr) return std::nullopt;
   switch (v->kind) {
-    case AttrValue::Kind::kString:
-      return v->s;
+    case AttrValue::Kind::kString: return v->s;
     case AttrValue::Kind::kNumber: {
       std::string s = std::to_string(v->n);
       if (v->n == static_cast<double>(static_cast<long long>(v->n))) {
@@ -28,10 +28,8 @@ std::optional<std::string> AsText(const AttrValue* v) {
       }
       return s;
     }
-    case AttrValue::Kind::kBool:
-      return std::string(v->b ? "true" : "false");
-    default:
-      return std::nullopt;
+    case AttrValue::Kind::kBool: return std::string(v->b ? "true" : "false");
+    default: return std::nullopt;
   }
 }
 
@@ -66,7 +64,8 @@ const AttrValue* FindAttr(const Attributes& attrs, std::string_view key) {
 
 void ApplyCanonicalMapping(Span& span) {
   const Attributes& a = span.attributes;
-  span.model = AsText(FirstOf(a, {"gen_ai.request.model", "gen_ai.response.model", "llm.model_name"}));
+  span.model =
+      AsText(FirstOf(a, {"gen_ai.request.model", "gen_ai.response.model", "llm.model_name"}));
   span.input_tokens = AsNumber(FirstOf(a, {"gen_ai.usage.input_tokens", "llm.token_count.prompt"}));
   span.output_tokens =
       AsNumber(FirstOf(a, {"gen_ai.usage.output_tokens", "llm.token_count.completion"}));

@@ -21,13 +21,29 @@ struct AttrValue {
   std::vector<AttrValue> items;
 
   static AttrValue Null() { return {}; }
-  static AttrValue Bool(bool v) { AttrValue a; a.kind = Kind::kBool; a.b = v; return a; }
-  static AttrValue Number(double v) { AttrValue a; a.kind = Kind::kNumber; a.n = v; return a; }
+  static AttrValue Bool(bool v) {
+    AttrValue a;
+    a.kind = Kind::kBool;
+    a.b = v;
+    return a;
+  }
+  static AttrValue Number(double v) {
+    AttrValue a;
+    a.kind = Kind::kNumber;
+    a.n = v;
+    return a;
+  }
   static AttrValue String(std::string v) {
-    AttrValue a; a.kind = Kind::kString; a.s = std::move(v); return a;
+    AttrValue a;
+    a.kind = Kind::kString;
+    a.s = std::move(v);
+    return a;
   }
   static AttrValue Array(std::vector<AttrValue> v) {
-    AttrValue a; a.kind = Kind::kArray; a.items = std::move(v); return a;
+    AttrValue a;
+    a.kind = Kind::kArray;
+    a.items = std::move(v);
+    return a;
   }
   friend bool operator==(const AttrValue&, const AttrValue&) = default;
 };

@@ -8,9 +8,9 @@
 
 #include <algorithm>
 #include <cctype>
-#include <cstdlib>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <deque>
 #include <functional>
 #include <limits>
@@ -45,10 +45,29 @@ struct Val {
   const std::vector<AttrValue>* attr_items = nullptr;
   const std::vector<Val>* lit_items = nullptr;
 
-  static Val Bool(bool v) { Val x; x.k = K::kBool; x.b = v; return x; }
-  static Val Number(double v) { Val x; x.k = K::kNumber; x.n = v; return x; }
-  static Val String(std::string_view v) { Val x; x.k = K::kString; x.s = v; return x; }
-  static Val Null() { Val x; x.k = K::kNull; return x; }
+  static Val Bool(bool v) {
+    Val x;
+    x.k = K::kBool;
+    x.b = v;
+    return x;
+  }
+  static Val Number(double v) {
+    Val x;
+    x.k = K::kNumber;
+    x.n = v;
+    return x;
+  }
+  static Val String(std::string_view v) {
+    Val x;
+    x.k = K::kString;
+    x.s = v;
+    return x;
+  }
+  static Val Null() {
+    Val x;
+    x.k = K::kNull;
+    return x;
+  }
   bool missing() const { return k == K::kMissing; }
   bool truthy() const { return k == K::kBool && b; }
 };
@@ -107,9 +126,18 @@ ExprValue ToExprValue(const Val& v) {
   switch (v.k) {
     case Val::K::kMissing: out.kind = ExprValue::Kind::kMissing; break;
     case Val::K::kNull: out.kind = ExprValue::Kind::kNull; break;
-    case Val::K::kBool: out.kind = ExprValue::Kind::kBool; out.b = v.b; break;
-    case Val::K::kNumber: out.kind = ExprValue::Kind::kNumber; out.n = v.n; break;
-    case Val::K::kString: out.kind = ExprValue::Kind::kString; out.s = std::string(v.s); break;
+    case Val::K::kBool:
+      out.kind = ExprValue::Kind::kBool;
+      out.b = v.b;
+      break;
+    case Val::K::kNumber:
+      out.kind = ExprValue::Kind::kNumber;
+      out.n = v.n;
+      break;
+    case Val::K::kString:
+      out.kind = ExprValue::Kind::kString;
+      out.s = std::string(v.s);
+      break;
     case Val::K::kAttrList:
     case Val::K::kLitList:
       out.kind = ExprValue::Kind::kList;
@@ -232,7 +260,10 @@ struct Binary : Node {
     switch (op) {
       case Op::kEq: return Val::Bool(Equal(l, r));
       case Op::kNe: return Val::Bool(!Equal(l, r));
-      case Op::kLt: case Op::kLe: case Op::kGt: case Op::kGe: {
+      case Op::kLt:
+      case Op::kLe:
+      case Op::kGt:
+      case Op::kGe: {
         int cmp;
         if (l.k == Val::K::kNumber && r.k == Val::K::kNumber) {
           cmp = l.n < r.n ? -1 : (l.n > r.n ? 1 : 0);
@@ -320,9 +351,13 @@ const std::vector<FieldDef>& TraceFields() {
        [](const Ctx& c) { return Val::String(c.trace->summary().error ? "error" : "ok"); }},
       {"error", Type::kBool, [](const Ctx& c) { return Val::Bool(c.trace->summary().error); }},
       {"error_count", Type::kNumber,
-       [](const Ctx& c) { return Val::Number(static_cast<double>(c.trace->summary().error_count)); }},
+       [](const Ctx& c) {
+         return Val::Number(static_cast<double>(c.trace->summary().error_count));
+       }},
       {"span_count", Type::kNumber,
-       [](const Ctx& c) { return Val::Number(static_cast<double>(c.trace->summary().span_count)); }},
+       [](const Ctx& c) {
+         return Val::Number(static_cast<double>(c.trace->summary().span_count));
+       }},
       {"duration_ms", Type::kNumber,
        [](const Ctx& c) { return FromOpt(c.trace->summary().duration_ms); }},
       {"model", Type::kString, [](const Ctx& c) { return FromOpt(c.trace->summary().model); }},
@@ -415,9 +450,32 @@ std::string Suggest(std::string_view path, const std::vector<std::string>& candi
 // Lexer
 
 enum class Tok {
-  kEnd, kIdent, kNumber, kString, kLParen, kRParen, kLBracket, kRBracket, kComma, kDot,
-  kEq, kNe, kLt, kLe, kGt, kGe, kMinus, kAnd, kOr, kNot, kIn, kContains, kMatches, kTrue,
-  kFalse, kNull,
+  kEnd,
+  kIdent,
+  kNumber,
+  kString,
+  kLParen,
+  kRParen,
+  kLBracket,
+  kRBracket,
+  kComma,
+  kDot,
+  kEq,
+  kNe,
+  kLt,
+  kLe,
+  kGt,
+  kGe,
+  kMinus,
+  kAnd,
+  kOr,
+  kNot,
+  kIn,
+  kContains,
+  kMatches,
+  kTrue,
+  kFalse,
+  kNull,
 };
 
 struct Token {
@@ -471,14 +529,18 @@ class Lexer {
       t.end = pos_;
       return t;
     };
-    auto peek = [&](size_t ahead) { return pos_ + ahead < text_.size() ? text_[pos_ + ahead] : '\0'; };
+    auto peek = [&](size_t ahead) {
+      return pos_ + ahead < text_.size() ? text_[pos_ + ahead] : '\0';
+    };
     switch (c) {
       case '(': return single(Tok::kLParen, 1);
       case ')': return single(Tok::kRParen, 1);
       case '[': return single(Tok::kLBracket, 1);
       case ']': return single(Tok::kRBracket, 1);
       case ',': return single(Tok::kComma, 1);
-      case '.': if (!(peek(1) >= '0' && peek(1) <= '9')) return single(Tok::kDot, 1); break;
+      case '.':
+        if (!(peek(1) >= '0' && peek(1) <= '9')) return single(Tok::kDot, 1);
+        break;
       case '-': return single(Tok::kMinus, 1);
       case '=':
         if (peek(1) == '=') return single(Tok::kEq, 2);
@@ -492,7 +554,8 @@ class Lexer {
         Fail(pos_, peek(1) == '&' ? "use 'and' instead of '&&'" : "unexpected character '&'");
       case '|':
         Fail(pos_, peek(1) == '|' ? "use 'or' instead of '||'" : "unexpected character '|'");
-      case '"': case '\'': return String(c);
+      case '"':
+      case '\'': return String(c);
       default: break;
     }
     if ((c >= '0' && c <= '9') || c == '.') return Number();
@@ -508,9 +571,11 @@ class Lexer {
       t.end = pos_;
       t.text = std::string(text_.substr(t.begin, t.end - t.begin));
       static const std::pair<const char*, Tok> kKeywords[] = {
-          {"and", Tok::kAnd},           {"or", Tok::kOr},           {"not", Tok::kNot},
-          {"in", Tok::kIn},             {"contains", Tok::kContains}, {"matches", Tok::kMatches},
-          {"true", Tok::kTrue},         {"false", Tok::kFalse},     {"null", Tok::kNull},
+          {"and", Tok::kAnd},           {"or", Tok::kOr},
+          {"not", Tok::kNot},           {"in", Tok::kIn},
+          {"contains", Tok::kContains}, {"matches", Tok::kMatches},
+          {"true", Tok::kTrue},         {"false", Tok::kFalse},
+          {"null", Tok::kNull},
       };
       t.kind = Tok::kIdent;
       for (const auto& [word, kind] : kKeywords) {
@@ -545,8 +610,8 @@ class Lexer {
     const std::string s(text_.substr(t.begin, t.end - t.begin));
     t.number = std::strtod(s.c_str(), nullptr);
     if (!std::isfinite(t.number)) Fail(t.begin, "number out of range");
-    if (pos_ < text_.size() && (std::isalpha(static_cast<unsigned char>(text_[pos_])) ||
-                                text_[pos_] == '_')) {
+    if (pos_ < text_.size() &&
+        (std::isalpha(static_cast<unsigned char>(text_[pos_])) || text_[pos_] == '_')) {
       Fail(pos_, "unexpected character '" + std::string(1, text_[pos_]) + "' after a number");
     }
     return t;
@@ -614,7 +679,8 @@ class Parser {
     return true;
   }
   const Token& Expect(Tok k, const char* what) {
-    if (Peek().kind != k) Fail(Peek().begin, std::string("expected ") + what + ", got " + Describe(Peek()));
+    if (Peek().kind != k)
+      Fail(Peek().begin, std::string("expected ") + what + ", got " + Describe(Peek()));
     return Take();
   }
   std::string Describe(const Token& t) const {
@@ -627,7 +693,8 @@ class Parser {
 
   static void RequireBool(const Node& n, const char* context) {
     if (n.type != Type::kBool && n.type != Type::kAny) {
-      Fail(n.begin, std::string(context) + " needs a boolean, got " + std::string(TypeName(n.type)));
+      Fail(n.begin,
+           std::string(context) + " needs a boolean, got " + std::string(TypeName(n.type)));
     }
   }
 
@@ -699,7 +766,8 @@ class Parser {
       case Tok::kContains: op = Op::kContains; break;
       case Tok::kMatches: op = Op::kMatches; break;
       case Tok::kNot:
-        if (Peek(1).kind == Tok::kIn) Fail(Peek().begin, "use 'not (x in y)' instead of 'x not in y'");
+        if (Peek(1).kind == Tok::kIn)
+          Fail(Peek().begin, "use 'not (x in y)' instead of 'x not in y'");
         return lhs;
       default: return lhs;
     }
@@ -714,16 +782,21 @@ class Parser {
     const Type lt = lhs->type, rt = rhs->type;
     auto known = [](Type t) { return t != Type::kAny && t != Type::kNull; };
     switch (op) {
-      case Op::kEq: case Op::kNe:
+      case Op::kEq:
+      case Op::kNe:
         if (known(lt) && known(rt) && lt != rt) {
           Fail(rhs->begin, "cannot compare " + std::string(TypeName(lt)) + " with " +
                                std::string(TypeName(rt)) + " using '" + op_text + "'");
         }
         if (lt == Type::kList || rt == Type::kList) {
-          Fail(lhs->begin, "lists cannot be compared with '" + op_text + "'; use 'in' or 'contains'");
+          Fail(lhs->begin,
+               "lists cannot be compared with '" + op_text + "'; use 'in' or 'contains'");
         }
         break;
-      case Op::kLt: case Op::kLe: case Op::kGt: case Op::kGe:
+      case Op::kLt:
+      case Op::kLe:
+      case Op::kGt:
+      case Op::kGe:
         for (const Node* side : {lhs.get(), rhs.get()}) {
           if (side->type == Type::kBool || side->type == Type::kList || side->type == Type::kNull) {
             Fail(side->begin, "'" + op_text + "' needs numbers or strings, got " +
@@ -737,18 +810,18 @@ class Parser {
         break;
       case Op::kIn:
         if (rt != Type::kList && rt != Type::kString && rt != Type::kAny) {
-          Fail(rhs->begin, "'in' needs a list or a string on its right, got " +
-                               std::string(TypeName(rt)));
+          Fail(rhs->begin,
+               "'in' needs a list or a string on its right, got " + std::string(TypeName(rt)));
         }
         if (rt == Type::kString && known(lt) && lt != Type::kString) {
-          Fail(lhs->begin, "'in' a string needs a string on its left, got " +
-                               std::string(TypeName(lt)));
+          Fail(lhs->begin,
+               "'in' a string needs a string on its left, got " + std::string(TypeName(lt)));
         }
         break;
       case Op::kContains:
         if (lt != Type::kList && lt != Type::kString && lt != Type::kAny) {
-          Fail(lhs->begin, "'contains' needs a string or a list on its left, got " +
-                               std::string(TypeName(lt)));
+          Fail(lhs->begin,
+               "'contains' needs a string or a list on its left, got " + std::string(TypeName(lt)));
         }
         if (lt == Type::kString && known(rt) && rt != Type::kString) {
           Fail(rhs->begin, "a string can only contain a string, got " + std::string(TypeName(rt)));
@@ -756,7 +829,8 @@ class Parser {
         break;
       case Op::kMatches: {
         if (lt != Type::kString && lt != Type::kAny) {
-          Fail(lhs->begin, "'matches' needs a string on its left, got " + std::string(TypeName(lt)));
+          Fail(lhs->begin,
+               "'matches' needs a string on its left, got " + std::string(TypeName(lt)));
         }
         const auto* lit = dynamic_cast<const Literal*>(rhs.get());
         if (lit == nullptr || lit->v.k != Val::K::kString) {
@@ -777,9 +851,12 @@ class Parser {
   NodePtr Primary() {
     const Token& t = Peek();
     switch (t.kind) {
-      case Tok::kNumber: case Tok::kString: case Tok::kTrue: case Tok::kFalse: case Tok::kNull:
-      case Tok::kMinus:
-        return LiteralValue();
+      case Tok::kNumber:
+      case Tok::kString:
+      case Tok::kTrue:
+      case Tok::kFalse:
+      case Tok::kNull:
+      case Tok::kMinus: return LiteralValue();
       case Tok::kLParen: {
         const size_t begin = Take().begin;
         NodePtr inner = Or();
@@ -792,8 +869,7 @@ class Parser {
       case Tok::kIdent:
         if (Peek(1).kind == Tok::kLParen) return Call();
         return Path();
-      default:
-        Fail(t.begin, "expected a value, got " + Describe(t));
+      default: Fail(t.begin, "expected a value, got " + Describe(t));
     }
   }
 
@@ -815,15 +891,27 @@ class Parser {
         n->type = Type::kNumber;
         break;
       }
-      case Tok::kNumber: n->v = Val::Number(t.number); n->type = Type::kNumber; break;
+      case Tok::kNumber:
+        n->v = Val::Number(t.number);
+        n->type = Type::kNumber;
+        break;
       case Tok::kString:
         n->storage = t.text;
         n->v = Val::String(n->storage);
         n->type = Type::kString;
         break;
-      case Tok::kTrue: n->v = Val::Bool(true); n->type = Type::kBool; break;
-      case Tok::kFalse: n->v = Val::Bool(false); n->type = Type::kBool; break;
-      default: n->v = Val::Null(); n->type = Type::kNull; break;
+      case Tok::kTrue:
+        n->v = Val::Bool(true);
+        n->type = Type::kBool;
+        break;
+      case Tok::kFalse:
+        n->v = Val::Bool(false);
+        n->type = Type::kBool;
+        break;
+      default:
+        n->v = Val::Null();
+        n->type = Type::kNull;
+        break;
     }
     return n;
   }
@@ -838,7 +926,8 @@ class Parser {
         const Tok k = Peek().kind;
         if (k != Tok::kNumber && k != Tok::kString && k != Tok::kTrue && k != Tok::kFalse &&
             k != Tok::kNull && k != Tok::kMinus) {
-          Fail(Peek().begin, "list elements must be literals (numbers, strings, true, false, null)");
+          Fail(Peek().begin,
+               "list elements must be literals (numbers, strings, true, false, null)");
         }
         NodePtr item = LiteralValue();
         auto* lit = static_cast<Literal*>(item.get());
@@ -872,7 +961,8 @@ class Parser {
       return n;
     }
     if (name.text == "any_span" || name.text == "count_spans") {
-      if (in_span_) Fail(name.begin, name.text + " cannot be nested inside any_span or count_spans");
+      if (in_span_)
+        Fail(name.begin, name.text + " cannot be nested inside any_span or count_spans");
       in_span_ = true;
       NodePtr pred = Or();
       in_span_ = false;
@@ -886,8 +976,8 @@ class Parser {
       n->pred = std::move(pred);
       return n;
     }
-    Fail(name.begin, "unknown function \"" + name.text +
-                         "\" (functions: exists, any_span, count_spans)");
+    Fail(name.begin,
+         "unknown function \"" + name.text + "\" (functions: exists, any_span, count_spans)");
   }
 
   // A bracketed string key (`["k"]`) or a dotted remainder (`.a.b`), for attribute maps.
@@ -936,7 +1026,8 @@ class Parser {
         const bool resource = field.text == "resource";
         std::string key = AttributeKey("trace." + field.text);
         return MakeAccessor(begin, Type::kAny, [key, resource](const Ctx& c) {
-          return FromAttr(FindAttr(resource ? c.trace->resource() : c.trace->root_attributes(), key));
+          return FromAttr(
+              FindAttr(resource ? c.trace->resource() : c.trace->root_attributes(), key));
         });
       }
       for (const FieldDef& f : TraceFields()) {
@@ -945,13 +1036,15 @@ class Parser {
       return UnknownField(root, begin, "trace." + field.text);
     }
     if (root.text == "span") {
-      if (!in_span_) Fail(begin, "span fields can only be used inside any_span(...) or count_spans(...)");
+      if (!in_span_)
+        Fail(begin, "span fields can only be used inside any_span(...) or count_spans(...)");
       Expect(Tok::kDot, "'.' after span");
       const Token& field = Expect(Tok::kIdent, "a field name after 'span.'");
       if (field.text == "attributes") {
         std::string key = AttributeKey("span.attributes");
-        return MakeAccessor(begin, Type::kAny,
-                            [key](const Ctx& c) { return FromAttr(FindAttr(c.span->attributes, key)); });
+        return MakeAccessor(begin, Type::kAny, [key](const Ctx& c) {
+          return FromAttr(FindAttr(c.span->attributes, key));
+        });
       }
       for (const FieldDef& f : SpanFields()) {
         if (field.text == f.name) return MakeAccessor(begin, f.type, f.read);

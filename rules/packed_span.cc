@@ -43,17 +43,10 @@ class Writer {
   void Value(const AttrValue& v) {
     Byte(static_cast<uint8_t>(v.kind));
     switch (v.kind) {
-      case AttrValue::Kind::kNull:
-        break;
-      case AttrValue::Kind::kBool:
-        Byte(v.b ? 1 : 0);
-        break;
-      case AttrValue::Kind::kNumber:
-        Raw(v.n);
-        break;
-      case AttrValue::Kind::kString:
-        Str(v.s);
-        break;
+      case AttrValue::Kind::kNull: break;
+      case AttrValue::Kind::kBool: Byte(v.b ? 1 : 0); break;
+      case AttrValue::Kind::kNumber: Raw(v.n); break;
+      case AttrValue::Kind::kString: Str(v.s); break;
       case AttrValue::Kind::kArray:
         Varint(v.items.size());
         for (const AttrValue& item : v.items) Value(item);
@@ -109,14 +102,10 @@ class Reader {
   }
   AttrValue Value() {
     switch (static_cast<AttrValue::Kind>(Byte())) {
-      case AttrValue::Kind::kNull:
-        return AttrValue::Null();
-      case AttrValue::Kind::kBool:
-        return AttrValue::Bool(Byte() != 0);
-      case AttrValue::Kind::kNumber:
-        return AttrValue::Number(Raw<double>());
-      case AttrValue::Kind::kString:
-        return AttrValue::String(Str());
+      case AttrValue::Kind::kNull: return AttrValue::Null();
+      case AttrValue::Kind::kBool: return AttrValue::Bool(Byte() != 0);
+      case AttrValue::Kind::kNumber: return AttrValue::Number(Raw<double>());
+      case AttrValue::Kind::kString: return AttrValue::String(Str());
       case AttrValue::Kind::kArray: {
         std::vector<AttrValue> items(Varint());
         for (AttrValue& item : items) item = Value();

@@ -24,10 +24,9 @@ class Result {
 
  public:
   template <typename U = T>
-    requires(std::is_convertible_v<U &&, T> &&
-             !std::is_same_v<std::remove_cvref_t<U>, Result> &&
-             !std::is_same_v<std::remove_cvref_t<U>, E>)
-  Result(U&& value) : v_(std::in_place_index<0>, std::forward<U>(value)) {}  // NOLINT
+  requires(std::is_convertible_v<U&&, T> && !std::is_same_v<std::remove_cvref_t<U>, Result> &&
+           !std::is_same_v<std::remove_cvref_t<U>, E>) Result(U&& value)
+      : v_(std::in_place_index<0>, std::forward<U>(value)) {}        // NOLINT
   Result(E error) : v_(std::in_place_index<1>, std::move(error)) {}  // NOLINT
 
   bool ok() const { return v_.index() == 0; }
@@ -80,11 +79,11 @@ inline Error MakeError(std::string reason, std::string message) {
 
 // Evaluates `expr` (a Result); if it failed, returns its error from the enclosing function,
 // whose return type must be constructible from that error (any Result with the same E).
-#define TRIAGED_TRY(expr)                                                           \
-  do {                                                                              \
-    if (auto&& triaged_try_result_ = (expr); !triaged_try_result_.ok()) {           \
+#define TRIAGED_TRY(expr)                                                              \
+  do {                                                                                 \
+    if (auto&& triaged_try_result_ = (expr); !triaged_try_result_.ok()) {              \
       return std::forward<decltype(triaged_try_result_)>(triaged_try_result_).error(); \
-    }                                                                               \
+    }                                                                                  \
   } while (false)
 
 // Evaluates `expr` (a Result<T, E>); if it failed, returns its error, else moves its value

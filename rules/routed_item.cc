@@ -22,11 +22,17 @@ void String(Writer& w, std::string_view s) {
 }
 
 void OptString(Writer& w, const std::optional<std::string>& s) {
-  if (s) String(w, *s); else w.Null();
+  if (s)
+    String(w, *s);
+  else
+    w.Null();
 }
 
 void OptString(Writer& w, const std::string* s) {
-  if (s) String(w, *s); else w.Null();
+  if (s)
+    String(w, *s);
+  else
+    w.Null();
 }
 
 // Integral values are written as integers (42, not 42.0); NaN and infinities, which JSON cannot
@@ -42,11 +48,17 @@ void Number(Writer& w, double v) {
 }
 
 void OptNumber(Writer& w, const std::optional<double>& v) {
-  if (v) Number(w, *v); else w.Null();
+  if (v)
+    Number(w, *v);
+  else
+    w.Null();
 }
 
 void Time(Writer& w, const std::optional<int64_t>& ns) {
-  if (ns) String(w, FormatRfc3339(*ns)); else w.Null();
+  if (ns)
+    String(w, FormatRfc3339(*ns));
+  else
+    w.Null();
 }
 
 void Value(Writer& w, const AttrValue& v) {
@@ -83,43 +95,77 @@ std::string_view StatusName(SpanStatus s) {
 
 void WriteSpan(Writer& w, const Span& s) {
   w.StartObject();
-  w.Key("span_id"); String(w, s.span_id);
+  w.Key("span_id");
+  String(w, s.span_id);
   w.Key("parent_span_id");
-  if (s.parent_span_id.empty()) w.Null(); else String(w, s.parent_span_id);
-  w.Key("name"); String(w, s.name);
+  if (s.parent_span_id.empty())
+    w.Null();
+  else
+    String(w, s.parent_span_id);
+  w.Key("name");
+  String(w, s.name);
   w.Key("kind");
-  if (s.kind.empty()) w.Null(); else String(w, s.kind);
-  w.Key("status"); String(w, StatusName(s.status));
+  if (s.kind.empty())
+    w.Null();
+  else
+    String(w, s.kind);
+  w.Key("status");
+  String(w, StatusName(s.status));
   w.Key("status_message");
-  if (s.status_message.empty()) w.Null(); else String(w, s.status_message);
-  w.Key("start_time"); Time(w, s.start_ns);
-  w.Key("end_time"); Time(w, s.end_ns);
-  w.Key("duration_ms"); OptNumber(w, s.duration_ms());
-  w.Key("model"); OptString(w, s.model);
-  w.Key("input"); OptString(w, s.input);
-  w.Key("output"); OptString(w, s.output);
-  w.Key("attributes"); Attrs(w, s.attributes);
+  if (s.status_message.empty())
+    w.Null();
+  else
+    String(w, s.status_message);
+  w.Key("start_time");
+  Time(w, s.start_ns);
+  w.Key("end_time");
+  Time(w, s.end_ns);
+  w.Key("duration_ms");
+  OptNumber(w, s.duration_ms());
+  w.Key("model");
+  OptString(w, s.model);
+  w.Key("input");
+  OptString(w, s.input);
+  w.Key("output");
+  OptString(w, s.output);
+  w.Key("attributes");
+  Attrs(w, s.attributes);
   w.EndObject();
 }
 
 void WriteTrace(Writer& w, const Trace& trace) {
   const TraceSummary& s = trace.summary();
   w.StartObject();
-  w.Key("name"); OptString(w, s.name);
-  w.Key("duration_ms"); OptNumber(w, s.duration_ms);
-  w.Key("model"); OptString(w, s.model);
-  w.Key("status"); String(w, s.error ? "error" : "ok");
-  w.Key("error_count"); w.Int64(s.error_count);
-  w.Key("span_count"); w.Int64(s.span_count);
-  w.Key("input_tokens"); OptNumber(w, s.input_tokens);
-  w.Key("output_tokens"); OptNumber(w, s.output_tokens);
-  w.Key("total_tokens"); OptNumber(w, s.total_tokens);
-  w.Key("retry_count"); Number(w, s.retry_count);
-  w.Key("session_id"); OptString(w, s.session_id);
-  w.Key("user_id"); OptString(w, s.user_id);
-  w.Key("prompt_version"); OptString(w, s.prompt_version);
-  w.Key("attributes"); Attrs(w, trace.root_attributes());
-  w.Key("resource"); Attrs(w, trace.resource());
+  w.Key("name");
+  OptString(w, s.name);
+  w.Key("duration_ms");
+  OptNumber(w, s.duration_ms);
+  w.Key("model");
+  OptString(w, s.model);
+  w.Key("status");
+  String(w, s.error ? "error" : "ok");
+  w.Key("error_count");
+  w.Int64(s.error_count);
+  w.Key("span_count");
+  w.Int64(s.span_count);
+  w.Key("input_tokens");
+  OptNumber(w, s.input_tokens);
+  w.Key("output_tokens");
+  OptNumber(w, s.output_tokens);
+  w.Key("total_tokens");
+  OptNumber(w, s.total_tokens);
+  w.Key("retry_count");
+  Number(w, s.retry_count);
+  w.Key("session_id");
+  OptString(w, s.session_id);
+  w.Key("user_id");
+  OptString(w, s.user_id);
+  w.Key("prompt_version");
+  OptString(w, s.prompt_version);
+  w.Key("attributes");
+  Attrs(w, trace.root_attributes());
+  w.Key("resource");
+  Attrs(w, trace.resource());
   // Spans in start-time order (stable: arrival order among equals and untimed spans).
   const std::vector<Span>& spans = trace.spans();
   std::vector<size_t> order(spans.size());
@@ -153,16 +199,27 @@ void Metadata(Writer& w, const std::string& json) {
 
 void WriteAnnotation(Writer& w, const Annotation& a) {
   w.StartObject();
-  w.Key("trace_id"); String(w, a.trace_id);
+  w.Key("trace_id");
+  String(w, a.trace_id);
   w.Key("span_id");
-  if (a.span_id.empty()) w.Null(); else String(w, a.span_id);
-  w.Key("name"); String(w, a.name);
-  w.Key("score"); OptNumber(w, a.score);
-  w.Key("label"); OptString(w, a.label);
-  w.Key("explanation"); OptString(w, a.explanation);
-  w.Key("source"); OptString(w, a.source);
-  w.Key("metadata"); Metadata(w, a.metadata_json);
-  w.Key("timestamp"); Time(w, a.timestamp_ns);
+  if (a.span_id.empty())
+    w.Null();
+  else
+    String(w, a.span_id);
+  w.Key("name");
+  String(w, a.name);
+  w.Key("score");
+  OptNumber(w, a.score);
+  w.Key("label");
+  OptString(w, a.label);
+  w.Key("explanation");
+  OptString(w, a.explanation);
+  w.Key("source");
+  OptString(w, a.source);
+  w.Key("metadata");
+  Metadata(w, a.metadata_json);
+  w.Key("timestamp");
+  Time(w, a.timestamp_ns);
   w.EndObject();
 }
 
@@ -193,26 +250,45 @@ std::string SerializeRoutedItem(const RoutedItem& item) {
   rapidjson::StringBuffer buf;
   Writer w(buf);
   w.StartObject();
-  w.Key("schema"); String(w, kRoutedItemSchema);
-  w.Key("id"); String(w, RoutedItemId(trace.id(), rule.name, dest.name));
-  w.Key("trace_id"); String(w, trace.id());
-  w.Key("destination"); String(w, dest.name);
-  w.Key("kind"); String(w, DestinationKindName(dest.kind));
-  w.Key("rule"); String(w, rule.name);
-  w.Key("priority"); String(w, rule.priority);
+  w.Key("schema");
+  String(w, kRoutedItemSchema);
+  w.Key("id");
+  String(w, RoutedItemId(trace.id(), rule.name, dest.name));
+  w.Key("trace_id");
+  String(w, trace.id());
+  w.Key("destination");
+  String(w, dest.name);
+  w.Key("kind");
+  String(w, DestinationKindName(dest.kind));
+  w.Key("rule");
+  String(w, rule.name);
+  w.Key("priority");
+  String(w, rule.priority);
   // Written as a double, so 1 reads 1.0 as in DESIGN §4. The config loader keeps it within
   // [0, 1]; null only guards against a hand-built NaN.
   w.Key("sample_rate");
-  if (std::isfinite(rule.sample_rate)) w.Double(rule.sample_rate); else w.Null();
-  w.Key("trigger"); String(w, TriggerName(item.trigger));
-  w.Key("routed_at"); String(w, FormatRfc3339(item.routed_at_ns));
-  w.Key("config_version"); String(w, item.config_version);
-  w.Key("input"); OptString(w, has_context ? trace.summary().input : nullptr);
-  w.Key("output"); OptString(w, has_context ? trace.summary().output : nullptr);
+  if (std::isfinite(rule.sample_rate))
+    w.Double(rule.sample_rate);
+  else
+    w.Null();
+  w.Key("trigger");
+  String(w, TriggerName(item.trigger));
+  w.Key("routed_at");
+  String(w, FormatRfc3339(item.routed_at_ns));
+  w.Key("config_version");
+  String(w, item.config_version);
+  w.Key("input");
+  OptString(w, has_context ? trace.summary().input : nullptr);
+  w.Key("output");
+  OptString(w, has_context ? trace.summary().output : nullptr);
   w.Key("trace");
-  if (has_context) WriteTrace(w, trace); else w.Null();
+  if (has_context)
+    WriteTrace(w, trace);
+  else
+    w.Null();
   if (!has_context) {
-    w.Key("context"); String(w, "missing");
+    w.Key("context");
+    String(w, "missing");
   }
   w.Key("feedback");
   w.StartArray();
@@ -220,11 +296,16 @@ std::string SerializeRoutedItem(const RoutedItem& item) {
   w.EndArray();
   w.Key("annotation");
   w.StartObject();
-  w.Key("status"); String(w, "pending");
-  w.Key("score"); w.Null();
-  w.Key("label"); w.Null();
-  w.Key("explanation"); w.Null();
-  w.Key("expected_output"); w.Null();
+  w.Key("status");
+  String(w, "pending");
+  w.Key("score");
+  w.Null();
+  w.Key("label");
+  w.Null();
+  w.Key("explanation");
+  w.Null();
+  w.Key("expected_output");
+  w.Null();
   w.EndObject();
   w.EndObject();
   return std::string(buf.GetString(), buf.GetSize());

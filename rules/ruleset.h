@@ -16,7 +16,7 @@ constexpr int64_t kNanosPerMilli = 1'000'000;
 constexpr int64_t kNanosPerSecond = 1'000'000'000;
 
 struct RateLimitSpec {
-  uint64_t max = 0;     // tokens (routed traces) per `per_ns`
+  uint64_t max = 0;  // tokens (routed traces) per `per_ns`
   int64_t per_ns = 0;
 };
 

@@ -16,8 +16,6 @@ uint64_t SampleHash(std::string_view key, const std::optional<std::string>& salt
   return XXH64(buf.data(), buf.size(), 0);
 }
 
-double SampleUnit(uint64_t hash) {
-  return static_cast<double>(hash >> 11) * 0x1.0p-53;
-}
+double SampleUnit(uint64_t hash) { return static_cast<double>(hash >> 11) * 0x1.0p-53; }
 
 }  // namespace triaged

@@ -10,9 +10,9 @@ namespace triaged {
 
 // Exit codes of the offline commands and of usage errors on the command line.
 constexpr int kExitOk = 0;
-constexpr int kExitFailure = 1;  // tests failed, trace not found
-constexpr int kExitUsage = 64;   // sysexits EX_USAGE
-constexpr int kExitNoInput = 66; // sysexits EX_NOINPUT: an input file cannot be read
+constexpr int kExitFailure = 1;   // tests failed, trace not found
+constexpr int kExitUsage = 64;    // sysexits EX_USAGE
+constexpr int kExitNoInput = 66;  // sysexits EX_NOINPUT: an input file cannot be read
 
 struct ValidateOptions {
   std::string config_path;

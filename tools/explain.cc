@@ -75,8 +75,8 @@ class ExplainObserver : public EngineObserver {
       }
       if (v.outcome != RuleVerdict::Outcome::kNoMatch) {
         out_ << "    sample: rate " << FormatNumber(rule.sample_rate) << ", key "
-             << rule.sample_key_text << " = \"" << v.sample_key << "\", u = "
-             << FormatNumber(v.sample_unit) << " -> "
+             << rule.sample_key_text << " = \"" << v.sample_key
+             << "\", u = " << FormatNumber(v.sample_unit) << " -> "
              << (v.sample_unit < rule.sample_rate ? "kept" : "dropped") << "\n";
       }
     }

@@ -218,16 +218,16 @@ int RunGenerate(const GenerateOptions& options, std::ostream& out, std::ostream&
     const double secs =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
     const TrafficCounts& c = gen.counts();
-    log::Info("generated",
-              {{"traces", c.traces},
-               {"span_messages", c.span_messages},
-               {"spans", c.spans},
-               {"feedback_messages", c.feedback_messages},
-               {"invalid_messages", c.invalid},
-               {"delivered", stats.delivered},
-               {"failed", stats.failed + static_cast<uint64_t>(unsent)},
-               {"seconds", secs},
-               {"messages_per_second", static_cast<double>(stats.delivered) / std::max(secs, 1e-9)}});
+    log::Info("generated", {{"traces", c.traces},
+                            {"span_messages", c.span_messages},
+                            {"spans", c.spans},
+                            {"feedback_messages", c.feedback_messages},
+                            {"invalid_messages", c.invalid},
+                            {"delivered", stats.delivered},
+                            {"failed", stats.failed + static_cast<uint64_t>(unsent)},
+                            {"seconds", secs},
+                            {"messages_per_second",
+                             static_cast<double>(stats.delivered) / std::max(secs, 1e-9)}});
     if (stats.failed > 0 || unsent > 0) {
       log::Error("delivery failed",
                  {{"error", stats.last_error.empty() ? "timed out" : stats.last_error}});

@@ -45,8 +45,7 @@ std::string Thumbs(const std::string& trace_id, bool down);
 // left out. `at` is the annotation's timestamp.
 std::string NativeAnnotation(const std::string& trace_id, const std::string& name, double score,
                              const std::string& label, const std::string& source,
-                             const std::string& explanation, int64_t at,
-                             const std::string& ticket);
+                             const std::string& explanation, int64_t at, const std::string& ticket);
 
 // An OTel GenAI evaluation result sent as its own message, on one span.
 std::string GenAiEvaluation(const std::string& trace_id, const std::string& span_id,

@@ -172,14 +172,15 @@ class TrafficGenerator::Builder {
     if (service != "summarizer" && rng_.Chance(0.2)) {  // thumbs from the end user
       const bool down = rng_.Chance(bad ? 0.7 : 0.25);
       const int64_t at = end + rng_.Between(2, 20) * kSec;
-      feedback(at, rng_.Chance(0.5) ? gen::Thumbs(trace_id_, down)
-                                    : gen::NativeAnnotation(trace_id_, "thumbs", down ? 0 : 1, down ? "down" : "up",
-                                             "end_user", "", at, ""));
+      feedback(at, rng_.Chance(0.5)
+                       ? gen::Thumbs(trace_id_, down)
+                       : gen::NativeAnnotation(trace_id_, "thumbs", down ? 0 : 1,
+                                               down ? "down" : "up", "end_user", "", at, ""));
       if (down && rng_.Chance(0.15)) {  // ... who then asks for a human
         const int64_t later = at + rng_.Between(20, 120) * kSec;
-        feedback(later, gen::NativeAnnotation(trace_id_, "escalation", std::nan(""), "escalated", "support",
-                               "Customer asked for a human.", later,
-                               "ZD-" + std::to_string(rng_.Between(1000, 99999))));
+        feedback(later, gen::NativeAnnotation(trace_id_, "escalation", std::nan(""), "escalated",
+                                              "support", "Customer asked for a human.", later,
+                                              "ZD-" + std::to_string(rng_.Between(1000, 99999))));
       }
     }
     if (!rag_llm_id.empty() && rng_.Chance(0.4)) {  // faithfulness, by an LLM judge
@@ -197,7 +198,8 @@ class TrafficGenerator::Builder {
             s.evaluations.push_back({"faithfulness", label, why, rounded, at});
         }
       } else if (shape < 0.65) {
-        feedback(at, gen::GenAiEvaluation(trace_id_, rag_llm_id, "faithfulness", rounded, label, why));
+        feedback(at,
+                 gen::GenAiEvaluation(trace_id_, rag_llm_id, "faithfulness", rounded, label, why));
       } else {
         feedback(at, Langfuse("faithfulness", rounded, "NUMERIC", "EVAL", why, at));
       }
@@ -210,7 +212,8 @@ class TrafficGenerator::Builder {
     if (rng_.Chance(0.04)) {  // hallucination, by a Phoenix reviewer or judge, often late
       const bool hallucinated = rng_.Chance(0.4);
       const int64_t at = end + rng_.Between(5, 90) * kSec;
-      feedback(at, gen::PhoenixAnnotation(trace_id_, hallucinated, rng_.Chance(0.5) ? "HUMAN" : "LLM"));
+      feedback(at,
+               gen::PhoenixAnnotation(trace_id_, hallucinated, rng_.Chance(0.5) ? "HUMAN" : "LLM"));
     }
     if (rng_.Chance(0.03)) {  // helpfulness, by a Langfuse annotator
       const int64_t at = end + rng_.Between(10, 60) * kSec;
@@ -221,8 +224,8 @@ class TrafficGenerator::Builder {
     // Spans are exported when the trace ends: one message per span (children first, as they
     // end first), or one OTLP request.
     if (otlp) {
-      events.push_back(GeneratedEvent{end, false, trace_id_,
-                                      gen::OtlpRequest(trace_id_, spans_, service, rng_.Chance(0.5))});
+      events.push_back(GeneratedEvent{
+          end, false, trace_id_, gen::OtlpRequest(trace_id_, spans_, service, rng_.Chance(0.5))});
       ++counts.span_messages;
     } else {
       for (size_t i = spans_.size(); i-- > 0;) {
@@ -255,7 +258,7 @@ class TrafficGenerator::Builder {
 
  private:
   gen::GenSpan& Add(const std::string& parent, const std::string& name, int64_t start,
-               const std::string& kind) {
+                    const std::string& kind) {
     gen::GenSpan& s = spans_.emplace_back();
     s.span_id = rng_.Hex(8);
     s.parent_id = parent;
@@ -267,7 +270,7 @@ class TrafficGenerator::Builder {
   }
 
   gen::GenSpan& Llm(const std::string& parent, const std::string& name, int64_t start,
-               const std::string& model, bool slow, bool error, int64_t retries) {
+                    const std::string& model, bool slow, bool error, int64_t retries) {
     // OpenInference and the GenAI conventions name the same things differently.
     const bool openinference = rng_.Chance(0.5) && !parent.empty();
     gen::GenSpan& s = Add(parent, name, start, openinference ? "LLM" : "");

@@ -85,9 +85,8 @@ std::string FormatReplaySummary(const Engine& engine, const ReplayStats& stats) 
     out << buf;
   }
   const EngineCounters& ec = engine.counters();
-  out << "inputs: " << stats.lines << " lines, " << stats.messages << " messages ("
-      << stats.spans << " spans, " << stats.annotations << " annotations), " << stats.invalid
-      << " invalid";
+  out << "inputs: " << stats.lines << " lines, " << stats.messages << " messages (" << stats.spans
+      << " spans, " << stats.annotations << " annotations), " << stats.invalid << " invalid";
   if (!stats.invalid_by_reason.empty()) {
     out << " (";
     bool first = true;

@@ -17,10 +17,10 @@ namespace triaged {
 
 struct ReplayStats {
   uint64_t lines = 0;
-  uint64_t messages = 0;       // decoded successfully
+  uint64_t messages = 0;  // decoded successfully
   uint64_t spans = 0;
   uint64_t annotations = 0;
-  uint64_t invalid = 0;        // dead-lettered
+  uint64_t invalid = 0;  // dead-lettered
   std::map<std::string, uint64_t> invalid_by_reason;
   uint64_t routed_items = 0;
 };

@@ -78,9 +78,7 @@ bool IsJsonNumber(const std::string& s) {
 void WriteJson(const YAML::Node& node, rapidjson::Writer<rapidjson::StringBuffer>& w) {
   switch (node.Type()) {
     case YAML::NodeType::Null:
-    case YAML::NodeType::Undefined:
-      w.Null();
-      return;
+    case YAML::NodeType::Undefined: w.Null(); return;
     case YAML::NodeType::Sequence:
       w.StartArray();
       for (const YAML::Node& item : node) WriteJson(item, w);
@@ -126,8 +124,8 @@ void CheckKeys(const YAML::Node& map, std::initializer_list<const char*> allowed
     if (std::none_of(allowed.begin(), allowed.end(), [&](const char* a) { return key == a; })) {
       std::string list;
       for (const char* a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
-      errors.push_back({kv.first.Mark(), "unknown key \"" + key + "\" (expected one of: " + list +
-                                             ")"});
+      errors.push_back(
+          {kv.first.Mark(), "unknown key \"" + key + "\" (expected one of: " + list + ")"});
     }
   }
 }
@@ -143,7 +141,8 @@ std::optional<std::string> OptionalString(const YAML::Node& map, const char* key
   return v.Scalar();
 }
 
-std::vector<RoutePattern> ParsePatterns(const YAML::Node& list, std::vector<TestFileError>& errors) {
+std::vector<RoutePattern> ParsePatterns(const YAML::Node& list,
+                                        std::vector<TestFileError>& errors) {
   std::vector<RoutePattern> out;
   if (!list) return out;
   if (!list.IsSequence()) {
@@ -215,13 +214,12 @@ std::vector<RuleTest> ParseTestFile(const YAML::Node& root, const RuleSet& rules
               std::any_of(rules.destinations.begin(), rules.destinations.end(),
                           [&](const DestinationSpec& d) { return d.name == *p.destination; });
           if (!known_rule) {
-            errors.push_back({expect.Mark(), "test \"" + test.name + "\": unknown rule \"" +
-                                                 *p.rule + "\""});
+            errors.push_back(
+                {expect.Mark(), "test \"" + test.name + "\": unknown rule \"" + *p.rule + "\""});
           }
           if (!known_dest) {
-            errors.push_back({expect.Mark(), "test \"" + test.name +
-                                                 "\": unknown destination \"" + *p.destination +
-                                                 "\""});
+            errors.push_back({expect.Mark(), "test \"" + test.name + "\": unknown destination \"" +
+                                                 *p.destination + "\""});
           }
         }
       }

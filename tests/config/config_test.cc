@@ -147,8 +147,8 @@ TEST(ParseTest, Sizes) {
   EXPECT_EQ(bytes, 100u);
   EXPECT_TRUE(ParseSize("100B", bytes));
   EXPECT_EQ(bytes, 100u);
-  for (const char* bad : {"", "-1", "4MB", "4 MiB", "MiB", "1.5MiB", "4mib",
-                          "99999999999999999999", "17179869184GiB"}) {
+  for (const char* bad : {"", "-1", "4MB", "4 MiB", "MiB", "1.5MiB", "4mib", "99999999999999999999",
+                          "17179869184GiB"}) {
     EXPECT_FALSE(ParseSize(bad, bytes)) << bad;
   }
 }
@@ -331,9 +331,9 @@ TEST_F(ConfigTest, Modes) {
 }
 
 TEST_F(ConfigTest, InputFormats) {
-  const std::pair<const char*, SpanShape> spans[] = {
-      {"auto", SpanShape::kAuto}, {"native", SpanShape::kNative},
-      {"otlp_json", SpanShape::kOtlpJson}};
+  const std::pair<const char*, SpanShape> spans[] = {{"auto", SpanShape::kAuto},
+                                                     {"native", SpanShape::kNative},
+                                                     {"otlp_json", SpanShape::kOtlpJson}};
   for (const auto& [name, shape] : spans) {
     auto config = LoadOk(std::string("inputs: {spans: {format: ") + name + "}}\n");
     ASSERT_NE(config, nullptr);
@@ -588,8 +588,8 @@ TEST_F(ConfigTest, ExpressionTooLongIsAnErrorInsideIt) {
   // 100,000 terms of `trace.error or `: the token past the limit is the `trace` of term 25,000.
   std::string when;
   for (int i = 0; i < 100000; ++i) when += i == 0 ? "trace.error" : " or trace.error";
-  auto errors = Errors(std::string(kDest) + "  - name: big\n    when: " + when +
-                       "\n    route_to: [q]\n");
+  auto errors =
+      Errors(std::string(kDest) + "  - name: big\n    when: " + when + "\n    route_to: [q]\n");
   ASSERT_EQ(errors.size(), 1u);
   const size_t column = 11 + kMaxExpressionTokens / 4 * std::string(" or trace.error").size();
   EXPECT_EQ(errors[0], "rules.yaml:5:" + std::to_string(column) +
@@ -668,10 +668,9 @@ TEST_F(ConfigTest, SampleRates) {
 }
 
 TEST_F(ConfigTest, DuplicateRuleNames) {
-  EXPECT_THAT(Errors(std::string(kDest) +
-                     "  - {name: a, when: trace.error, route_to: [q]}\n"
-                     "  - {name: b, when: trace.error, route_to: [q]}\n"
-                     "  - {name: a, when: trace.error, route_to: [q]}\n"),
+  EXPECT_THAT(Errors(std::string(kDest) + "  - {name: a, when: trace.error, route_to: [q]}\n"
+                                          "  - {name: b, when: trace.error, route_to: [q]}\n"
+                                          "  - {name: a, when: trace.error, route_to: [q]}\n"),
               ElementsAre("rules.yaml:6:12: duplicate rule name \"a\" (first defined at line 4)"));
 }
 
@@ -689,8 +688,10 @@ TEST_F(ConfigTest, RuleNames) {
 
 TEST_F(ConfigTest, Priorities) {
   for (const char* p : {"low", "normal", "high", "urgent", "p1", "critical"}) {
-    auto config = LoadOk(std::string(kDest) + "  - {name: r, when: trace.error, route_to: [q], "
-                                              "priority: " + p + "}\n");
+    auto config = LoadOk(std::string(kDest) +
+                         "  - {name: r, when: trace.error, route_to: [q], "
+                         "priority: " +
+                         p + "}\n");
     ASSERT_NE(config, nullptr);
     EXPECT_EQ(config->rules->rules[0].priority, p);
   }
@@ -792,8 +793,7 @@ TEST_F(ConfigTest, AdminTokenFile) {
 }
 
 TEST_F(ConfigTest, WrongNodeTypesAreErrorsNotExceptions) {
-  EXPECT_THAT(Errors("kafka: [a, b]\n"),
-              ElementsAre("rules.yaml:1:8: kafka must be a mapping"));
+  EXPECT_THAT(Errors("kafka: [a, b]\n"), ElementsAre("rules.yaml:1:8: kafka must be a mapping"));
   EXPECT_THAT(Errors("rules: {name: x}\n"), ElementsAre("rules.yaml:1:8: rules must be a list"));
   EXPECT_THAT(Errors("- a\n- b\n"), ElementsAre("rules.yaml:1:1: the config must be a mapping"));
   EXPECT_THAT(Errors("kafka:\n  group_id: {a: b}\n"),
@@ -848,8 +848,7 @@ TEST_F(ConfigTest, InputsThatStallTheYamlParserAreRefusedAtTheirPlace) {
   // yaml-cpp 0.7 loops without end on these; the loader must answer, with a position.
   EXPECT_THAT(Errors("!t ,"), ElementsAre("rules.yaml:1:4: YAML syntax error: the parser cannot "
                                           "get past this point"));
-  EXPECT_THAT(Errors("rules:\n  - name: a\n&x ,y\n"),
-              ElementsAre(StartsWith("rules.yaml:")));
+  EXPECT_THAT(Errors("rules:\n  - name: a\n&x ,y\n"), ElementsAre(StartsWith("rules.yaml:")));
   EXPECT_THAT(Errors("!destinations:\n  ,support}\nrules:\n  - e:high\n"),
               ElementsAre(StartsWith("rules.yaml:2:3: YAML syntax error: ")));
 }
@@ -885,8 +884,7 @@ TEST_F(ConfigTest, OversizedFileIsRefused) {
   auto r = LoadConfigFile(path, &TestGetenv);
   ASSERT_FALSE(r.ok());
   ASSERT_EQ(r.error().size(), 1u);
-  EXPECT_EQ(r.error()[0].ToString(),
-            path + ": config file is larger than 4 MiB (4194304 bytes)");
+  EXPECT_EQ(r.error()[0].ToString(), path + ": config file is larger than 4 MiB (4194304 bytes)");
   // A file of exactly the limit loads.
   {
     std::ofstream out(path, std::ios::binary | std::ios::trunc);

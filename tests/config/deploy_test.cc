@@ -169,8 +169,7 @@ TEST(DeployCompose, ServicesAndMountsExist) {
   const std::string script = compose["services"]["topics"]["command"][0].as<std::string>();
   auto loaded = LoadConfigFile(Deploy("../config/examples/rules.yaml"));
   ASSERT_TRUE(loaded.ok());
-  for (const std::string& topic : {(*loaded)->inputs.spans_topic,
-                                   (*loaded)->inputs.feedback_topic,
+  for (const std::string& topic : {(*loaded)->inputs.spans_topic, (*loaded)->inputs.feedback_topic,
                                    (*loaded)->dead_letter_topic}) {
     EXPECT_THAT(script, ::testing::HasSubstr(topic));
   }

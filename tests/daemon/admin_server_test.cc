@@ -662,9 +662,9 @@ TEST_F(AdminServerTest, WithATokenRoutedItemsAreServedOnlyToItsBearer) {
   AdminOptions options;
   options.token = "s3cret";
   StartServer(options);
-  for (std::string_view request : {Get("/v1/tap"), GetWithToken("/v1/tap", "s3cre"),
-                                   GetWithToken("/v1/tap", "s3cret!"),
-                                   GetWithToken("/v1/status", "wrong")}) {
+  for (std::string_view request :
+       {Get("/v1/tap"), GetWithToken("/v1/tap", "s3cre"), GetWithToken("/v1/tap", "s3cret!"),
+        GetWithToken("/v1/status", "wrong")}) {
     std::optional<Reply> r = Fetch(port_, request);
     ASSERT_TRUE(r) << request;
     EXPECT_EQ(r->status, 401) << request;

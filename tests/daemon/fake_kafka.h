@@ -40,14 +40,16 @@ class FakeKafka final : public KafkaClient {
   }
   void Append(const std::string& topic, int32_t partition, std::optional<std::string> key,
               std::optional<std::string> value) {
-    topics_.at(topic).at(static_cast<size_t>(partition))
+    topics_.at(topic)
+        .at(static_cast<size_t>(partition))
         .push_back({std::move(key), std::move(value), {}});
   }
   // Every visible record of a topic, partition by partition.
   std::vector<FakeRecord> Records(const std::string& topic) const {
     std::vector<FakeRecord> out;
     if (auto it = topics_.find(topic); it != topics_.end()) {
-      for (const auto& partition : it->second) out.insert(out.end(), partition.begin(), partition.end());
+      for (const auto& partition : it->second)
+        out.insert(out.end(), partition.begin(), partition.end());
     }
     return out;
   }
@@ -59,9 +61,9 @@ class FakeKafka final : public KafkaClient {
   void RevokeAtNextPoll() { revoke_ = true; }
 
   // Fault knobs.
-  std::map<std::string, rd_kafka_resp_err_t> refuse_produce;    // topic -> error at Produce
-  std::map<std::string, rd_kafka_resp_err_t> fail_delivery;     // topic -> error in the report
-  std::optional<TxnError> fail_next_commit;                      // CommitTransaction fails once
+  std::map<std::string, rd_kafka_resp_err_t> refuse_produce;  // topic -> error at Produce
+  std::map<std::string, rd_kafka_resp_err_t> fail_delivery;   // topic -> error in the report
+  std::optional<TxnError> fail_next_commit;                   // CommitTransaction fails once
   bool reachable = true;
   bool fenced = false;
 

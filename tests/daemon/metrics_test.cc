@@ -20,14 +20,11 @@ std::optional<double> Value(const Metrics& metrics, const std::string& name,
       for (const auto& l : m.label) got[l.name] = l.value;
       if (got != labels) continue;
       switch (family.type) {
-        case prometheus::MetricType::Counter:
-          return m.counter.value;
-        case prometheus::MetricType::Gauge:
-          return m.gauge.value;
+        case prometheus::MetricType::Counter: return m.counter.value;
+        case prometheus::MetricType::Gauge: return m.gauge.value;
         case prometheus::MetricType::Histogram:
           return static_cast<double>(m.histogram.sample_count);
-        default:
-          return std::nullopt;
+        default: return std::nullopt;
       }
     }
   }

@@ -138,7 +138,8 @@ TEST(PartitionOffsets, MatchesABruteForceModel) {
     const std::string id = "t" + std::to_string(rng() % 40);
     const int input = static_cast<int>(rng() % 2);
     switch (rng() % 6) {
-      case 0: case 1: {
+      case 0:
+      case 1: {
         const int64_t off = next[input]++;
         if (rng() % 8 == 0) {
           o.Consumed(input, off, {});

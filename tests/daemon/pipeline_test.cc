@@ -15,8 +15,8 @@
 namespace triaged {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::FakeKafka;
+using ::testing::HasSubstr;
 using testing::TempDir;
 
 constexpr const char* kTrace = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -57,8 +57,8 @@ class PipelineTest : public ::testing::Test {
     pipeline_ = std::make_unique<Pipeline>(
         RunOptions{config_path_, false}, *loaded, clock_,
         [&, transactional, setup](const Config&, const std::string&, const std::string&,
-                                  const std::string&, KafkaListener& listener)
-            -> Result<std::unique_ptr<KafkaClient>> {
+                                  const std::string&,
+                                  KafkaListener& listener) -> Result<std::unique_ptr<KafkaClient>> {
           auto fake = std::make_unique<FakeKafka>(listener, transactional);
           for (const char* t : {"spans", "feedback", "review", "dlq"}) fake->CreateTopic(t, 1);
           if (setup) setup(*fake);
@@ -211,8 +211,8 @@ TEST_F(PipelineTest, ExactlyOnceRoutedItemsAndOffsetsBecomeVisibleTogether) {
     k.Append("spans", 0, kTrace, Span(kTrace, "a1"));
     k.Append("feedback", 0, kTrace, ThumbsDown(kTrace));
   });
-  ASSERT_TRUE(StepUntil([&] { return kafka_->transactions_committed > 0 &&
-                                     kafka_->Records("review").size() == 1; }));
+  ASSERT_TRUE(StepUntil(
+      [&] { return kafka_->transactions_committed > 0 && kafka_->Records("review").size() == 1; }));
   EXPECT_EQ(kafka_->Records("unit.decisions").size(), 1u);  // the pair, for the next owner
   EXPECT_TRUE(StepUntil([&] { return Committed("spans") == 1 && Committed("feedback") == 1; }));
   EXPECT_EQ(kafka_->commits, 0);  // offsets go through the transaction, never a plain commit

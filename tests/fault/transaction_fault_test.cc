@@ -75,10 +75,10 @@ TEST_P(TransactionFaults, TheDaemonRecoversAndLosesNothing) {
 
 INSTANTIATE_TEST_SUITE_P(
     Injections, TransactionFaults,
-    ::testing::Values(
-        Injection{"abortable", kAddOffsetsToTxn, RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED,
-                  "\"fatal\":false"},
-        Injection{"fenced", kEndTxn, RD_KAFKA_RESP_ERR_PRODUCER_FENCED, "\"fatal\":true"}),
+    ::testing::Values(Injection{"abortable", kAddOffsetsToTxn,
+                                RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED, "\"fatal\":false"},
+                      Injection{"fenced", kEndTxn, RD_KAFKA_RESP_ERR_PRODUCER_FENCED,
+                                "\"fatal\":true"}),
     [](const ::testing::TestParamInfo<Injection>& p) { return std::string(p.param.name); });
 
 }  // namespace

@@ -2,10 +2,10 @@
 // $KAFKA_BOOTSTRAP), kcat as the independent client, and `triaged run` as a child process.
 #pragma once
 
-#include <gtest/gtest.h>
-#include <rapidjson/document.h>
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <rapidjson/document.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -339,16 +339,16 @@ void RouteExample(RoutedExample& x, ConfigFn config_for) {
 // with `rule_file` (if any) loaded and evaluated every second. Stopped when destroyed.
 class Prometheus {
  public:
-  Prometheus(const TempDir& dir, const std::string& target_port,
-             const std::string& rule_file = "")
+  Prometheus(const TempDir& dir, const std::string& target_port, const std::string& rule_file = "")
       : log_(dir.path() + "/prometheus.log") {
     port_ = FreePort();
-    const std::string config = dir.Write(
-        "prometheus.yml",
-        "global: {scrape_interval: 1s, evaluation_interval: 1s}\n" +
-            (rule_file.empty() ? std::string() : "rule_files: ['" + rule_file + "']\n") +
-            "scrape_configs:\n  - job_name: triaged\n    static_configs:\n"
-            "      - targets: ['127.0.0.1:" + target_port + "']\n");
+    const std::string config =
+        dir.Write("prometheus.yml",
+                  "global: {scrape_interval: 1s, evaluation_interval: 1s}\n" +
+                      (rule_file.empty() ? std::string() : "rule_files: ['" + rule_file + "']\n") +
+                      "scrape_configs:\n  - job_name: triaged\n    static_configs:\n"
+                      "      - targets: ['127.0.0.1:" +
+                      target_port + "']\n");
     pid_ = fork();
     if (pid_ == 0) {
       freopen(log_.c_str(), "w", stderr);

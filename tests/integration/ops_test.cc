@@ -130,8 +130,8 @@ TEST(OpsKit, EveryAlertAndDashboardExpressionEvaluatesAgainstALiveScrape) {
         << (d.HasMember("error") ? d["error"].GetString() : "");
     for (auto it = std::sregex_iterator(e.expr.begin(), e.expr.end(), metric_name);
          it != std::sregex_iterator(); ++it) {
-      EXPECT_TRUE(exported.count(it->str())) << e.where << " names " << it->str()
-                                             << ", which the daemon does not export";
+      EXPECT_TRUE(exported.count(it->str()))
+          << e.where << " names " << it->str() << ", which the daemon does not export";
     }
   }
   // Prometheus evaluated every alerting rule without error.
@@ -146,10 +146,9 @@ TEST(OpsKit, EveryAlertAndDashboardExpressionEvaluatesAgainstALiveScrape) {
   }
   EXPECT_EQ(healthy, alerts);
   // And the panels read the live traffic, not just parse: a few that must have data now.
-  for (const char* expr :
-       {"sum by (rule) (rate(triaged_routed_total[1m]))",
-        "sum by (input) (rate(triaged_events_consumed_total[1m]))",
-        "sum(triaged_traces_open) / sum(triaged_max_open_traces)"}) {
+  for (const char* expr : {"sum by (rule) (rate(triaged_routed_total[1m]))",
+                           "sum by (input) (rate(triaged_events_consumed_total[1m]))",
+                           "sum(triaged_traces_open) / sum(triaged_max_open_traces)"}) {
     rapidjson::Document d = Query(prom_port, expr);
     EXPECT_GT(d["data"]["result"].Size(), 0u) << expr;
   }

@@ -145,7 +145,8 @@ TEST_F(RunIntegration, SighupRenamingAnInputTopicIsRefusedAndRoutingGoesOn) {
   daemon.Signal(SIGHUP);
   ASSERT_TRUE(WaitForLog(log, "reload failed")) << ReadFile(log);
   EXPECT_THAT(ReadFile(log), HasSubstr("restart required: inputs.spans.topic changed"));
-  EXPECT_THAT(Get(port, "/metrics"), HasSubstr("triaged_config_reloads_total{result=\"failure\"} 1"));
+  EXPECT_THAT(Get(port, "/metrics"),
+              HasSubstr("triaged_config_reloads_total{result=\"failure\"} 1"));
   // The running config stays: the corpus on the original topics routes as before.
   ProduceCorpus(t, dir.path());
   EXPECT_EQ(WaitForRoutes(t, want.size(), 8), want) << ReadFile(log);
@@ -253,8 +254,8 @@ TEST_F(RunIntegration, AdminEndpointsMetricsAndAPrometheusScrape) {
        {"triaged_events_consumed_total", "triaged_events_invalid_total",
         "triaged_dead_lettered_total 8", "triaged_traces_open", "triaged_rule_matched_total",
         "triaged_routed_total", "triaged_decision_latency_seconds_bucket", "triaged_consumer_lag",
-        "triaged_route_ack_latency_seconds_bucket",
-        "triaged_config_reloads_total", "triaged_build_info"}) {
+        "triaged_route_ack_latency_seconds_bucket", "triaged_config_reloads_total",
+        "triaged_build_info"}) {
     EXPECT_THAT(metrics, HasSubstr(family));
   }
   EXPECT_THAT(metrics, HasSubstr("triaged_rule_matched_total{rule=\"thumbs-down\"} 4"));

@@ -399,24 +399,23 @@ TEST(DecodeTimestamps, NativeSpanTimesOutsideTheRangeAreInvalid) {
   EXPECT_EQ(InvalidValue(DecodeSpans(Native(R"("end_time":"2200-01-01T00:00:00Z")"))),
             "end_time" + range);
   // The bounds: 2000-01-01 is in, 2200-01-01 is out.
-  EXPECT_EQ(OneSpan(DecodeSpans(Native(R"("start_time":"2000-01-01T00:00:00Z")"))).start_ns,
-            k2000);
+  EXPECT_EQ(OneSpan(DecodeSpans(Native(R"("start_time":"2000-01-01T00:00:00Z")"))).start_ns, k2000);
   EXPECT_EQ(OneSpan(DecodeSpans(Native(R"("end_time_unix_nano":7258118399999999999)"))).end_ns,
             k2200 - 1);
 }
 
 TEST(DecodeTimestamps, OtlpSpanTimesAreCheckedLikeNativeOnes) {
   const std::string span = "resourceSpans[0].scopeSpans[0].spans[0].";
-  EXPECT_EQ(InvalidValue(DecodeSpans(OtlpWith(
-                R"("traceId":"a","spanId":"b","startTimeUnixNano":"1714564805000000000",)"
-                R"("endTimeUnixNano":"1714564800000000000")"))),
-            span + "endTimeUnixNano is before " + span + "startTimeUnixNano");
-  EXPECT_EQ(InvalidValue(DecodeSpans(OtlpWith(
-                R"("traceId":"a","spanId":"b","endTimeUnixNano":"9223372036854775807")"))),
-            span + "endTimeUnixNano is not between 2000-01-01 and 2200-01-01");
   EXPECT_EQ(InvalidValue(DecodeSpans(
-                OtlpWith(R"("traceId":"a","spanId":"b","startTimeUnixNano":"0")"))),
-            span + "startTimeUnixNano is not between 2000-01-01 and 2200-01-01");
+                OtlpWith(R"("traceId":"a","spanId":"b","startTimeUnixNano":"1714564805000000000",)"
+                         R"("endTimeUnixNano":"1714564800000000000")"))),
+            span + "endTimeUnixNano is before " + span + "startTimeUnixNano");
+  EXPECT_EQ(InvalidValue(DecodeSpans(
+                OtlpWith(R"("traceId":"a","spanId":"b","endTimeUnixNano":"9223372036854775807")"))),
+            span + "endTimeUnixNano is not between 2000-01-01 and 2200-01-01");
+  EXPECT_EQ(
+      InvalidValue(DecodeSpans(OtlpWith(R"("traceId":"a","spanId":"b","startTimeUnixNano":"0")"))),
+      span + "startTimeUnixNano is not between 2000-01-01 and 2200-01-01");
   // An evaluation event's time, too.
   EXPECT_EQ(InvalidValue(DecodeSpans(OtlpWith(R"("traceId":"a","spanId":"b","events":[
       {"name":"gen_ai.evaluation.result","timeUnixNano":"9223372036854775807","attributes":[

@@ -84,11 +84,10 @@ inline std::shared_ptr<const CompiledExpr> HasError() {
   return When([](const Trace& t) { return t.summary().error; });
 }
 inline std::shared_ptr<const CompiledExpr> SessionKey() {
-  return std::make_shared<StringFnExpr>(
-      [](const Trace& t) -> std::optional<std::string> {
-        const std::string* id = t.summary().session_id;
-        return id ? std::optional<std::string>(*id) : std::nullopt;
-      });
+  return std::make_shared<StringFnExpr>([](const Trace& t) -> std::optional<std::string> {
+    const std::string* id = t.summary().session_id;
+    return id ? std::optional<std::string>(*id) : std::nullopt;
+  });
 }
 
 // Span / annotation / message builders.
@@ -208,9 +207,8 @@ class RecordingOutbox : public Outbox {
   std::vector<Routed> items() const {
     std::vector<Routed> out;
     for (const Route& r : routes) {
-      out.push_back(Routed{r.trace_id, r.rule->name, r.destination->name, r.trigger,
-                           r.routed_at_ns, r.span_count, r.annotation_count,
-                           r.rules->config_version});
+      out.push_back(Routed{r.trace_id, r.rule->name, r.destination->name, r.trigger, r.routed_at_ns,
+                           r.span_count, r.annotation_count, r.rules->config_version});
     }
     return out;
   }

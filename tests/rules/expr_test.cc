@@ -145,7 +145,8 @@ TEST(ExprFields, SpanQuantifiers) {
   EXPECT_FALSE(Eval(R"(any_span(span.kind == "RETRIEVER"))", t));
   EXPECT_TRUE(Eval("count_spans(span.duration_ms > 1000) == 3", t));
   EXPECT_TRUE(Eval(R"(count_spans(span.status == "ok") == 2)", t));
-  EXPECT_TRUE(Eval(R"(any_span(span.name == "ChatOpenAI" and span.attributes["temperature"] < 0.5))", t));
+  EXPECT_TRUE(
+      Eval(R"(any_span(span.name == "ChatOpenAI" and span.attributes["temperature"] < 0.5))", t));
   EXPECT_TRUE(Eval(R"(any_span(span.model == "gpt-4o"))", t));
   EXPECT_FALSE(Eval("any_span(true)", EmptyTrace()));
   EXPECT_TRUE(Eval("count_spans(true) == 0", EmptyTrace()));
@@ -182,9 +183,9 @@ TEST(ExprOperators, InContainsMatches) {
 
 TEST(ExprOperators, LogicAndPrecedence) {
   const Trace t = RichTrace();
-  EXPECT_TRUE(Eval("true or false and false", t));     // and binds tighter
+  EXPECT_TRUE(Eval("true or false and false", t));  // and binds tighter
   EXPECT_FALSE(Eval("(true or false) and false", t));
-  EXPECT_TRUE(Eval("not false and true", t));          // not binds tighter than and
+  EXPECT_TRUE(Eval("not false and true", t));  // not binds tighter than and
   EXPECT_FALSE(Eval("not (false or true)", t));
   EXPECT_TRUE(Eval("not not true", t));
   EXPECT_TRUE(Eval("trace.error and trace.retry_count > 0 or trace.span_count == 0", t));
@@ -204,18 +205,29 @@ TEST(ExprOperators, NullAndExists) {
 // DESIGN §2.2: a comparison with a missing value is false, `!=` included.
 TEST(ExprMissing, EveryComparisonWithAMissingValueIsFalse) {
   const Trace e = EmptyTrace();
-  for (const char* text : {
-           "feedback.thumbs.score < 0.5", "feedback.thumbs.score <= 0.5",
-           "feedback.thumbs.score > 0.5", "feedback.thumbs.score >= 0.5",
-           "feedback.thumbs.score == 0", "feedback.thumbs.score != 1",
-           R"(feedback.thumbs.label != "down")", R"(trace.model == "gpt-4o")",
-           R"(trace.model != "gpt-4o")", "trace.duration_ms > 0", "trace.duration_ms != 0",
-           R"(trace.name in ["chat"])", R"(trace.input contains "x")",
-           R"(trace.output matches ".*")", R"("x" in trace.input)",
-           R"(trace.attributes["k"] == "v")", R"(trace.attributes["k"] != "v")",
-           "feedback.min_score < 1", "feedback.max_score >= 0", "trace.input_tokens > 0",
-           R"(trace.session_id == trace.user_id)", R"(trace.resource["service.name"] != "x")",
-           R"(trace.attributes["k"])"}) {
+  for (const char* text : {"feedback.thumbs.score < 0.5",
+                           "feedback.thumbs.score <= 0.5",
+                           "feedback.thumbs.score > 0.5",
+                           "feedback.thumbs.score >= 0.5",
+                           "feedback.thumbs.score == 0",
+                           "feedback.thumbs.score != 1",
+                           R"(feedback.thumbs.label != "down")",
+                           R"(trace.model == "gpt-4o")",
+                           R"(trace.model != "gpt-4o")",
+                           "trace.duration_ms > 0",
+                           "trace.duration_ms != 0",
+                           R"(trace.name in ["chat"])",
+                           R"(trace.input contains "x")",
+                           R"(trace.output matches ".*")",
+                           R"("x" in trace.input)",
+                           R"(trace.attributes["k"] == "v")",
+                           R"(trace.attributes["k"] != "v")",
+                           "feedback.min_score < 1",
+                           "feedback.max_score >= 0",
+                           "trace.input_tokens > 0",
+                           R"(trace.session_id == trace.user_id)",
+                           R"(trace.resource["service.name"] != "x")",
+                           R"(trace.attributes["k"])"}) {
     EXPECT_FALSE(Eval(text, e)) << text;
   }
   EXPECT_TRUE(Eval("not (feedback.thumbs.score < 0.5)", e));  // plain boolean not
@@ -296,8 +308,7 @@ TEST(ExprExplain, AgreesWithMatches) {
 
 TEST(ExprCompile, DeepNestingIsAnErrorNotACrash) {
   EXPECT_TRUE(CompileExpression(std::string(150, '(') + "true" + std::string(150, ')')).ok());
-  const ExprError parens =
-      CompileError(std::string(10000, '(') + "true" + std::string(10000, ')'));
+  const ExprError parens = CompileError(std::string(10000, '(') + "true" + std::string(10000, ')'));
   EXPECT_NE(parens.message.find("nested too deeply"), std::string::npos) << parens.message;
   std::string nots;
   for (int i = 0; i < 10000; ++i) nots += "not ";
@@ -448,8 +459,7 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{"trace.error trace.error", 12, "unexpected 'trace'"},
         ErrorCase{"trace.error && trace.error", 12, "use 'and' instead of '&&'"},
         ErrorCase{"trace.error || true", 12, "use 'or' instead of '||'"},
-        ErrorCase{"!trace.error", 0, "use 'not'"},
-        ErrorCase{"trace.model = \"x\"", 12, "use '=='"},
+        ErrorCase{"!trace.error", 0, "use 'not'"}, ErrorCase{"trace.model = \"x\"", 12, "use '=='"},
         ErrorCase{"trace.model == \"x", 15, "unterminated string"},
         ErrorCase{"trace.model == \"\\q\"", 16, "unknown escape"},
         ErrorCase{"trace.output matches \"(unclosed\"", 21, "invalid regular expression"},

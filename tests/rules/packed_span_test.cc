@@ -32,10 +32,10 @@ Span Full() {
                                  AttrValue::Array({AttrValue::Bool(false)})})},
   };
   s.resource = {{"service.name", AttrValue::String("support-bot")}};
-  s.model = "gpt-4o";                      // the same as an attribute
-  s.input = std::string(300, 'q');         // the same as an attribute
-  s.output = "a native output";            // not an attribute
-  s.user_id = "";                          // present but empty
+  s.model = "gpt-4o";               // the same as an attribute
+  s.input = std::string(300, 'q');  // the same as an attribute
+  s.output = "a native output";     // not an attribute
+  s.user_id = "";                   // present but empty
   s.input_tokens = 812;
   s.retry_count = 0;
   s.bytes = 1234;

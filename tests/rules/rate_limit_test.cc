@@ -329,12 +329,13 @@ TEST(SharedRateLimitsTest, ReconfigureDropsBucketsOfRemovedAndUnlimitedRules) {
   const std::shared_ptr<const RuleSet> first = b.Build();
   RateLimits limits;
   for (const RuleSpec& r : first->rules) EXPECT_TRUE(limits.Rule(r).TryTake(kT0));
-  for (const DestinationSpec& d : first->destinations) EXPECT_TRUE(limits.Destination(d).TryTake(kT0));
+  for (const DestinationSpec& d : first->destinations)
+    EXPECT_TRUE(limits.Destination(d).TryTake(kT0));
 
   RuleSetBuilder next;
   next.Dest("queue").Dest("other", Limit(1, Sec(3600)));  // queue is no longer limited
   next.Rule("kept", Always(), {"queue"}).limit = Limit(1, Sec(3600));
-  next.Rule("gone", Always(), {"queue"});                   // gone is no longer limited
+  next.Rule("gone", Always(), {"queue"});  // gone is no longer limited
   const std::shared_ptr<const RuleSet> second = next.Build();
   limits.Reconfigure(*second);
   EXPECT_FALSE(limits.Rule(second->rules[0]).TryTake(kT0));  // still spent

@@ -195,8 +195,8 @@ TEST(EngineSamplingTest, VerdictReportsTheKeyAndUnit) {
     ASSERT_EQ(e.verdicts.size(), 2u);
     EXPECT_EQ(e.verdicts[0].sample_key, e.trace_id);
     EXPECT_EQ(e.verdicts[0].sample_unit, u);
-    EXPECT_EQ(e.verdicts[0].outcome, u < 0.5 ? RuleVerdict::Outcome::kRouted
-                                             : RuleVerdict::Outcome::kSampledOut);
+    EXPECT_EQ(e.verdicts[0].outcome,
+              u < 0.5 ? RuleVerdict::Outcome::kRouted : RuleVerdict::Outcome::kSampledOut);
     EXPECT_EQ(routed_half.count(e.trace_id), u < 0.5 ? 1u : 0u);
     EXPECT_EQ(e.verdicts[1].sample_unit, Unit(Xxh(std::string("s1") + '\0' + e.trace_id)));
     EXPECT_EQ(e.verdicts[1].outcome, RuleVerdict::Outcome::kRouted);  // rate 1

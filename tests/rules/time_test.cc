@@ -30,11 +30,10 @@ TEST(Rfc3339, TruncatesBeyondNanoseconds) {
 
 TEST(Rfc3339, RejectsMalformed) {
   int64_t ns = 0;
-  for (const char* bad :
-       {"", "2024", "2024-05-01", "2024-05-01T12:00:00", "2024-13-01T00:00:00Z",
-        "2023-02-29T00:00:00Z", "2024-05-01T24:00:00Z", "2024-05-01T12:00:00.Z",
-        "2024-05-01T12:00:00Zjunk", "2024-05-01T12:00:00+2:00", "9999-01-01T00:00:00Z",
-        "2024-05-01X12:00:00Z", "2024-0a-01T12:00:00Z"}) {
+  for (const char* bad : {"", "2024", "2024-05-01", "2024-05-01T12:00:00", "2024-13-01T00:00:00Z",
+                          "2023-02-29T00:00:00Z", "2024-05-01T24:00:00Z", "2024-05-01T12:00:00.Z",
+                          "2024-05-01T12:00:00Zjunk", "2024-05-01T12:00:00+2:00",
+                          "9999-01-01T00:00:00Z", "2024-05-01X12:00:00Z", "2024-0a-01T12:00:00Z"}) {
     EXPECT_FALSE(ParseRfc3339(bad, ns)) << bad;
   }
   EXPECT_TRUE(ParseRfc3339("2024-02-29T00:00:00Z", ns));
@@ -47,8 +46,8 @@ TEST(Rfc3339, FormatsMillisecondsUtc) {
 }
 
 TEST(Rfc3339, RoundTripsAtMillisecondPrecision) {
-  for (int64_t ns : {int64_t{951782400000000000}, int64_t{4102444799999000000},
-                     int64_t{1700000000001000000}}) {
+  for (int64_t ns :
+       {int64_t{951782400000000000}, int64_t{4102444799999000000}, int64_t{1700000000001000000}}) {
     int64_t back = 0;
     ASSERT_TRUE(ParseRfc3339(FormatRfc3339(ns), back)) << FormatRfc3339(ns);
     EXPECT_EQ(back, ns);

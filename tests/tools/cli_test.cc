@@ -98,8 +98,7 @@ INSTANTIATE_TEST_SUITE_P(
         BrokenConfig{"RateAboveOne", 11, "    sample: 1.5", "11:13", "sample"},
         BrokenConfig{"RateNegative", 11, "    sample: -0.1", "11:13", "sample"},
         BrokenConfig{"PercentAbove100", 11, "    sample: 150%", "11:13", "sample"},
-        BrokenConfig{"UnknownDestination", 12, "    route_to: [regresions]", "12:16",
-                     "regresions"},
+        BrokenConfig{"UnknownDestination", 12, "    route_to: [regresions]", "12:16", "regresions"},
         BrokenConfig{"UnknownDestinationKey", 4,
                      "  regressions: {kind: dataset, topik: datasets.regressions}", "4:32",
                      "topik"}),
@@ -136,8 +135,8 @@ TEST(CliReplay, OutputValidatesAgainstTheSchema) {
     doc.Parse(line.c_str());
     ASSERT_FALSE(doc.HasParseError()) << line;
     rapidjson::SchemaValidator validator(schema);
-    EXPECT_TRUE(doc.Accept(validator)) << "invalid at " << validator.GetInvalidSchemaKeyword()
-                                       << ": " << line;
+    EXPECT_TRUE(doc.Accept(validator))
+        << "invalid at " << validator.GetInvalidSchemaKeyword() << ": " << line;
     EXPECT_TRUE(ids.insert(doc["id"].GetString()).second) << "duplicate id: " << line;
   }
 }
@@ -189,11 +188,14 @@ TEST(CliReplay, ImpossibleTimesAreInvalidAndDoNotMoveTheClock) {
     if (i == 3) {
       text += R"({"trace_id":"f00d","span_id":"a1","name":"far future",)"
               R"("start_time_unix_nano":9223372036854775806,)"
-              R"("end_time_unix_nano":9223372036854775807})" "\n";
+              R"("end_time_unix_nano":9223372036854775807})"
+              "\n";
       text += R"({"trace_id":"f00e","span_id":"a2","name":"backwards",)"
-              R"("start_time":"2024-05-01T12:00:05Z","end_time":"2024-05-01T12:00:00Z"})" "\n";
+              R"("start_time":"2024-05-01T12:00:05Z","end_time":"2024-05-01T12:00:00Z"})"
+              "\n";
       text += R"({"trace_id":"f00f","name":"thumbs","score":0,)"
-              R"("timestamp":"2250-01-01T00:00:00Z"})" "\n";
+              R"("timestamp":"2250-01-01T00:00:00Z"})"
+              "\n";
     }
     text += events[i] + "\n";
   }
@@ -214,8 +216,7 @@ TEST(CliReplay, ImpossibleTimesAreInvalidAndDoNotMoveTheClock) {
   }
   // The corpus's own invalid value, and the three lines added.
   EXPECT_EQ(messages, (std::multiset<std::string>{
-                          "thumbs must be \"up\" or \"down\"",
-                          "end_time is before start_time",
+                          "thumbs must be \"up\" or \"down\"", "end_time is before start_time",
                           "start_time_unix_nano is not between 2000-01-01 and 2200-01-01",
                           "timestamp is not between 2000-01-01 and 2200-01-01"}));
   EXPECT_THAT(run.err, HasSubstr("invalid_value: 4"));
@@ -259,7 +260,8 @@ TEST(CliReplay, MissingInputFileFails) {
 }
 
 TEST(CliTest, ExampleTestsPass) {
-  const auto run = RunTriaged("test -c " + kRules + " " + SourcePath("config/examples/rules.tests.yaml"));
+  const auto run =
+      RunTriaged("test -c " + kRules + " " + SourcePath("config/examples/rules.tests.yaml"));
   EXPECT_EQ(run.exit_code, 0) << run.out << run.err;
   EXPECT_THAT(run.out, HasSubstr(" passed, 0 failed"));
 }

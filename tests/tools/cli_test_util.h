@@ -37,8 +37,7 @@ inline std::vector<std::string> Lines(const std::string& text) {
 class TempDir {
  public:
   TempDir() {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "triaged-test-XXXXXX").string();
+    std::string pattern = (std::filesystem::temp_directory_path() / "triaged-test-XXXXXX").string();
     path_ = ::mkdtemp(pattern.data());
   }
   ~TempDir() { std::filesystem::remove_all(path_); }
