@@ -382,7 +382,7 @@ void Loader::Load(const YAML::Node& root, Config& config, RuleSet& rules) {
   const Where top{};
   ForEachKey(root, top,
              {"schema_version", "kafka", "inputs", "trace", "destinations", "dead_letter", "admin",
-              "mode", "rules"},
+              "mode", "max_item_bytes", "rules"},
              [&](const std::string& key, const YAML::Node&, const YAML::Node& value) {
                if (key == "schema_version") {
                  if (!value.IsScalar() || value.Scalar() != "1") {
@@ -406,6 +406,14 @@ void Loader::Load(const YAML::Node& root, Config& config, RuleSet& rules) {
                             });
                } else if (key == "admin") {
                  LoadAdmin(value, config.admin_listen, config.admin_token_file);
+               } else if (key == "max_item_bytes") {
+                 if (auto n = Size(value, top, key)) {
+                   if (*n < 4096) {
+                     Error(value, "max_item_bytes must be at least 4KiB");
+                   } else {
+                     rules.max_item_bytes = *n;
+                   }
+                 }
                } else if (key == "mode") {
                  if (auto m = Enum(value, top, key, {"fan_out", "first_match"})) {
                    rules.mode = *m == 0 ? RoutingMode::kFanOut : RoutingMode::kFirstMatch;

@@ -1,5 +1,9 @@
 #include "daemon/ingest.h"
 
+#include <xxhash.h>
+
+#include <cstdio>
+
 #include <openssl/evp.h>
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
@@ -95,7 +99,11 @@ ReplayLine ParseReplayLine(std::string_view line, uint64_t line_no) {
   return out;
 }
 
-std::string DeadLetterToJson(const DeadLetter& record) {
+namespace {
+
+// The dead-letter document with the first `keep` bytes of the payload (all of it when keep is
+// the payload's size); a cut payload is described by its length and hash.
+std::string WriteDeadLetter(const DeadLetter& record, size_t keep) {
   rapidjson::StringBuffer buf;
   rapidjson::Writer<rapidjson::StringBuffer> w(buf);
   w.StartObject();
@@ -124,16 +132,59 @@ std::string DeadLetterToJson(const DeadLetter& record) {
     w.Key("line");
     w.Uint64(record.origin.line);
   }
-  if (ValidUtf8(record.payload)) {
+  for (const auto& [key, value] : record.extra) {
+    w.Key(key.c_str());
+    w.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
+  }
+  std::string_view payload = record.payload.substr(0, keep);
+  // Cut at a UTF-8 boundary when the whole payload is text.
+  const bool text = ValidUtf8(record.payload);
+  while (text && !payload.empty() && payload.size() < record.payload.size() &&
+         (static_cast<unsigned char>(record.payload[payload.size()]) & 0xC0) == 0x80) {
+    payload.remove_suffix(1);
+  }
+  if (text) {
     w.Key("payload");
-    w.String(record.payload.data(), static_cast<rapidjson::SizeType>(record.payload.size()));
+    w.String(payload.data(), static_cast<rapidjson::SizeType>(payload.size()));
   } else {
     w.Key("payload_base64");
-    const std::string b64 = Base64(record.payload);
+    const std::string b64 = Base64(payload);
     w.String(b64.data(), static_cast<rapidjson::SizeType>(b64.size()));
+  }
+  if (payload.size() < record.payload.size()) {
+    w.Key("payload_truncated");
+    w.StartObject();
+    w.Key("bytes");
+    w.Uint64(record.payload.size());
+    w.Key("xxh64");
+    char hash[17];
+    std::snprintf(
+        hash, sizeof hash, "%016llx",
+        static_cast<unsigned long long>(XXH64(record.payload.data(), record.payload.size(), 0)));
+    w.String(hash);
+    w.EndObject();
   }
   w.EndObject();
   return std::string(buf.GetString(), buf.GetSize());
+}
+
+}  // namespace
+
+std::string DeadLetterToJson(const DeadLetter& record, size_t max_bytes) {
+  std::string whole = WriteDeadLetter(record, record.payload.size());
+  if (whole.size() <= max_bytes) return whole;
+  // Escaping (a control byte is 6 bytes in JSON) and base64 (4 per 3) make the document larger
+  // than the payload: keep the longest prefix that fits.
+  size_t lo = 0, hi = record.payload.size();
+  while (lo < hi) {
+    const size_t mid = lo + (hi - lo + 1) / 2;
+    if (WriteDeadLetter(record, mid).size() <= max_bytes) {
+      lo = mid;
+    } else {
+      hi = mid - 1;
+    }
+  }
+  return WriteDeadLetter(record, lo);
 }
 
 }  // namespace triaged

@@ -3,9 +3,12 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "config/config.h"
 #include "rules/decode.h"
@@ -44,9 +47,14 @@ struct DeadLetter {
   std::string message;
   MessageOrigin origin;
   std::string_view payload;
+  // More string fields, written after `line` (a refused routed item's id and destination).
+  std::vector<std::pair<std::string, std::string>> extra = {};
 };
-// One JSON object (no newline): reason, message, topic, partition, offset, line, and the
-// payload as a string when it is valid UTF-8, else as `payload_base64`.
-std::string DeadLetterToJson(const DeadLetter& record);
+// One JSON object (no newline): reason, message, topic, partition, offset, line, the extra
+// fields, and the payload as a string when it is valid UTF-8, else as `payload_base64`. Within
+// `max_bytes`: past it, only the payload's first bytes are kept, and `payload_truncated` gives
+// its length and XXH64 (hex).
+std::string DeadLetterToJson(const DeadLetter& record,
+                             size_t max_bytes = std::numeric_limits<size_t>::max());
 
 }  // namespace triaged

@@ -50,6 +50,21 @@ KafkaErrorClass ClassifyKafkaError(rd_kafka_resp_err_t err) {
   }
 }
 
+bool IsRecordRefused(rd_kafka_resp_err_t err) {
+  switch (err) {
+    case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+    case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
+    case RD_KAFKA_RESP_ERR_INVALID_RECORD:
+    case RD_KAFKA_RESP_ERR_INVALID_TIMESTAMP:
+    case RD_KAFKA_RESP_ERR_POLICY_VIOLATION:
+    case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
+    case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
+    case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART: return true;
+    default: return false;
+  }
+}
+
 std::string_view KafkaErrorClassName(KafkaErrorClass c) {
   switch (c) {
     case KafkaErrorClass::kIgnore: return "ignore";

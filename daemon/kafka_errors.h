@@ -17,6 +17,11 @@ enum class KafkaErrorClass {
 };
 
 KafkaErrorClass ClassifyKafkaError(rd_kafka_resp_err_t err);
+
+// The broker (or the client, checking locally) refuses this one record, for good: too large, a
+// topic that does not exist or may not be written, an invalid record. Retrying cannot help;
+// the record goes to the dead-letter topic instead and the partition moves on.
+bool IsRecordRefused(rd_kafka_resp_err_t err);
 std::string_view KafkaErrorClassName(KafkaErrorClass c);
 
 // Values of secret settings (names containing password, secret, token, ...) of

@@ -186,8 +186,9 @@ bool Pipeline::Start() {
       log::Error("exactly_once needs the decisions topic", {{"error", ensured.error().message}});
       return false;
     }
-    committer_ = NewTransactionalCommitter(*client_, partitions_, config_->inputs,
-                                           [this] { metrics_.ProduceError(); });
+    committer_ = NewTransactionalCommitter(*client_, partitions_, config_->inputs, [this] {
+      metrics_.ProduceError("transaction", "transaction_failed");
+    });
   } else {
     committer_ = NewAtLeastOnceCommitter(*client_, partitions_, config_->inputs);
   }

@@ -66,7 +66,7 @@ Metrics::Metrics(std::string_view version)
                              .Register(*registry_)),
       routed_(BuildCounter()
                   .Name("triaged_routed_total")
-                  .Help("Routed items handed to the producer, by rule and destination.")
+                  .Help("Routed items acknowledged by the broker, by rule and destination.")
                   .Register(*registry_)),
       produce_errors_(BuildCounter()
                           .Name("triaged_produce_errors_total")
@@ -101,7 +101,6 @@ Metrics::Metrics(std::string_view version)
               .Register(*registry_)),
       dead_lettered_total_(dead_lettered_.Add({})),
       traces_open_gauge_(traces_open_.Add({})),
-      produce_errors_total_(produce_errors_.Add({})),
       decision_latency_seconds_(decision_latency_.Add({}, DecisionLatencyBuckets())),
       route_ack_latency_seconds_(route_ack_latency_.Add({}, RouteAckLatencyBuckets())),
       max_open_traces_(max_open_traces_family_.Add({})),
@@ -151,9 +150,9 @@ void Metrics::Routed(std::string_view rule, std::string_view destination) {
   ++it->second;
 }
 
-void Metrics::ProduceError(uint64_t count) {
+void Metrics::ProduceError(std::string_view destination, std::string_view error, uint64_t count) {
   produce_error_count_ += count;
-  Bump(produce_errors_total_, count);
+  Bump(produce_errors_.Add({{"destination", S(destination)}, {"error", S(error)}}), count);
 }
 
 void Metrics::ObserveDecisionLatency(double seconds) {

@@ -50,9 +50,11 @@ class Metrics {
   // The configured bound (trace.max_open_traces), so alerts can compare against it.
   void SetMaxOpenTraces(uint64_t max);
   void TraceEvicted(std::string_view reason, uint64_t count = 1);
-  // One routed item handed to the producer.
+  // One routed item acknowledged by the broker.
   void Routed(std::string_view rule, std::string_view destination);
-  void ProduceError(uint64_t count = 1);
+  // A record the broker did not take, by destination ("dead_letter", "decisions" and
+  // "transaction" for those) and librdkafka's error name.
+  void ProduceError(std::string_view destination, std::string_view error, uint64_t count = 1);
   // Time from a trace's close deadline to its decision, in seconds.
   void ObserveDecisionLatency(double seconds);
   void ObserveRouteAckLatency(double seconds);
@@ -97,7 +99,6 @@ class Metrics {
   // Unlabelled children, created once.
   prometheus::Counter& dead_lettered_total_;
   prometheus::Gauge& traces_open_gauge_;
-  prometheus::Counter& produce_errors_total_;
   prometheus::Histogram& decision_latency_seconds_;
   prometheus::Histogram& route_ack_latency_seconds_;
   prometheus::Gauge& max_open_traces_;

@@ -14,13 +14,17 @@ namespace triaged {
 
 using std::chrono::seconds;
 
-// What a delivery report needs to find its hold again. Owned by the client between Produce
-// and the report (the message's opaque), then by the report's unique_ptr.
+// What a delivery report needs to find its hold again, and what a refused record needs to be
+// dead-lettered in its place. Owned by the client between Produce and the report (the
+// message's opaque), then by the report's unique_ptr.
 struct Pipeline::Delivery {
   int32_t partition;
   uint64_t generation;
   uint64_t ticket;
-  std::optional<SteadyTime> routed_at;  // routed items only
+  bool routed_item = false;                        // else a dead letter
+  std::optional<SteadyTime> routed_at;             // routed items
+  std::string trace_id, rule, destination, topic;  // routed items
+  std::string origin;  // dead letters: the input message's "topic/partition/offset"
 };
 
 void Pipeline::Step(milliseconds wait) {
@@ -51,10 +55,14 @@ void Pipeline::Produce(const std::string& topic, std::string_view key, const std
       client_->PollProducer(milliseconds(100));
       continue;
     }
-    metrics_.ProduceError();
+    // Refused before it left (too large for message.max.bytes, say): as if the broker had.
+    if (delivery) {
+      OnDelivery(delivery.release(), e, topic, value);
+      return;
+    }
+    metrics_.ProduceError(topic == decisions_topic_ ? "decisions" : topic, rd_kafka_err2name(e));
     committer_->ProduceFailed();
     log::Error("produce failed", {{"topic", topic}, {"error", rd_kafka_err2str(e)}});
-    // The hold stays: offsets are not committed past an item that was not produced.
     return;
   }
 }
@@ -75,54 +83,127 @@ void Pipeline::Publish(Partition& p, const Route& route) {
   const RuleSpec& rule = *route.rule;
   const DestinationSpec& dest = *route.destination;
   auto delivery = std::make_unique<Delivery>(
-      Delivery{p.number, p.generation, p.offsets.Hold(route.trace_id), clock_.Steady()});
-  metrics_.Routed(rule.name, dest.name);
+      Delivery{p.number, p.generation, p.offsets.Hold(route.trace_id), true, clock_.Steady(),
+               route.trace_id, rule.name, dest.name, dest.topic, ""});
   status_.Routed(route);
+  if (eos_) {
+    // In the same transaction: the pair is routed, for whoever owns this partition next.
+    const std::string id = RoutedItemId(route.trace_id, rule.name, dest.name);
+    Produce(decisions_topic_, id, DecisionRecord(route), {}, nullptr, p.number);
+    // Refused by the broker before the rewind that brought it back: dead-lettered this time.
+    if (auto refused = refused_items_.find(id); refused != refused_items_.end()) {
+      DeadLetterRefused(std::move(delivery), refused->second);
+      return;
+    }
+  }
   if (admin_) admin_->Publish(rule.name, route.document);
   Produce(dest.topic, route.trace_id, route.document,
           {{"triaged-rule", rule.name}, {"triaged-destination", dest.name}}, std::move(delivery));
-  if (eos_) {
-    // In the same transaction: the pair is routed, for whoever owns this partition next.
-    Produce(decisions_topic_, RoutedItemId(route.trace_id, rule.name, dest.name),
-            DecisionRecord(route), {}, nullptr, p.number);
-  }
 }
 
-void Pipeline::OnDelivery(void* opaque, rd_kafka_resp_err_t err, std::string_view topic) {
+void Pipeline::OnDelivery(void* opaque, rd_kafka_resp_err_t err, std::string_view topic,
+                          std::string_view /*value*/) {
   std::unique_ptr<Delivery> d(static_cast<Delivery*>(opaque));
-  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    committer_->ProduceFailed();  // exactly-once: the transaction is aborted, the input re-read
-    metrics_.ProduceError();
-    log::Error("delivery failed", {{"topic", topic},
-                                   {"error", rd_kafka_err2str(err)},
-                                   {"class", KafkaErrorClassName(ClassifyKafkaError(err))}});
-    // The hold stays, so nothing past this item is committed; a fatal producer cannot deliver
-    // anything else: stop, and the restart re-reads from the committed offset.
-    if (!eos_ &&
-        (ClassifyKafkaError(err) == KafkaErrorClass::kFatal || client_->ProducerFailed())) {
-      fatal_ = true;
+  if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    if (d && d->routed_at) {
+      metrics_.Routed(d->rule, d->destination);
+      metrics_.ObserveRouteAckLatency(Seconds(clock_.Steady() - *d->routed_at));
     }
+    Release(d.get(), true);
+    return;
   }
-  if (!d) return;
-  if (d->routed_at && err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-    metrics_.ObserveRouteAckLatency(Seconds(clock_.Steady() - *d->routed_at));
+  const std::string label = d && d->routed_item         ? d->destination
+                            : topic == decisions_topic_ ? "decisions"
+                                                        : "dead_letter";
+  metrics_.ProduceError(label, rd_kafka_err2name(err));
+  log::Error("delivery failed", {{"topic", topic},
+                                 {"error", rd_kafka_err2str(err)},
+                                 {"class", KafkaErrorClassName(ClassifyKafkaError(err))}});
+  if (d && IsRecordRefused(err)) {
+    Refused(std::move(d), std::string(topic) + ": " + rd_kafka_err2str(err));
+    return;
   }
+  committer_->ProduceFailed();  // exactly-once: the transaction is aborted, the input re-read
+  // The hold stays, so nothing past this item is committed; a fatal producer cannot deliver
+  // anything else: stop, and the restart re-reads from the committed offset.
+  if (!eos_ && (ClassifyKafkaError(err) == KafkaErrorClass::kFatal || client_->ProducerFailed())) {
+    fatal_ = true;
+  }
+  Release(d.get(), false);
+}
+
+void Pipeline::Release(const Delivery* d, bool delivered) {
+  if (d == nullptr) return;
   Partition* p = partitions_.Find(d->partition);
   if (p == nullptr || p->generation != d->generation) return;
-  p->offsets.Release(d->ticket, err == RD_KAFKA_RESP_ERR_NO_ERROR);
+  p->offsets.Release(d->ticket, delivered);
+}
+
+// A record the broker refuses for good (DESIGN §4 Size): a routed item goes to the dead-letter
+// topic in its place, its hold moving to that record; a dead letter the dead-letter topic
+// refuses is logged with its place and let go. Either way the partition moves on.
+void Pipeline::Refused(std::unique_ptr<Delivery> d, const std::string& why) {
+  if (eos_) {
+    // Its transaction cannot commit now; after the rewind the record is decided again and
+    // dead-lettered (or, a dead letter, skipped) instead of being refused again.
+    if (d->routed_item) {
+      refused_items_[RoutedItemId(d->trace_id, d->rule, d->destination)] = why;
+    } else {
+      refused_dead_letters_.insert(d->origin);
+    }
+    committer_->ProduceFailed();
+    return;
+  }
+  if (d->routed_item) {
+    DeadLetterRefused(std::move(d), why);
+    return;
+  }
+  log::Error("the dead-letter topic refused a record; it is dropped",
+             {{"origin", d->origin}, {"error", why}});
+  Release(d.get(), true);
+}
+
+void Pipeline::DeadLetterRefused(std::unique_ptr<Delivery> item, const std::string& why) {
+  const std::string id = RoutedItemId(item->trace_id, item->rule, item->destination);
+  MessageOrigin origin;
+  origin.topic = item->topic;
+  const std::string record =
+      DeadLetterToJson(triaged::DeadLetter{"produce_refused",
+                                           why,
+                                           origin,
+                                           "",
+                                           {{"id", id},
+                                            {"trace_id", item->trace_id},
+                                            {"rule", item->rule},
+                                            {"destination", item->destination}}},
+                       config_->rules->max_item_bytes);
+  metrics_.DeadLettered();
+  log::Warn("routed item refused by the broker; dead-lettered",
+            {{"id", id}, {"destination", item->destination}, {"error", why}});
+  auto delivery =
+      std::make_unique<Delivery>(Delivery{item->partition, item->generation, item->ticket, false,
+                                          std::nullopt, "", "", "", "", item->topic + "/" + id});
+  const std::string key = item->trace_id;
+  Produce(config_->dead_letter_topic, key, record, {{"triaged-reason", "produce_refused"}},
+          std::move(delivery));
 }
 
 void Pipeline::DeadLetter(Partition& p, int input, const InputMessage& msg, const Error& error) {
   if (eos_ && p.dead_lettered[input].count(msg.offset) > 0) return;  // sent by an earlier run
+  const std::string where = std::string(msg.topic) + "/" + std::to_string(msg.partition) + "/" +
+                            std::to_string(msg.offset);
+  if (eos_ && refused_dead_letters_.count(where) > 0) return;  // refused before the rewind
   MessageOrigin origin;
   origin.topic = msg.topic;
   origin.partition = msg.partition;
   origin.offset = msg.offset;
   const std::string record = DeadLetterToJson(
-      triaged::DeadLetter{error.reason, error.message, origin, msg.payload.value_or("")});
+      triaged::DeadLetter{error.reason, error.message, origin, msg.payload.value_or("")},
+      config_->rules->max_item_bytes);
   if (!committer_->BeforeProduce()) return;
-  auto delivery = std::make_unique<Delivery>(
-      Delivery{p.number, p.generation, p.offsets.HoldOffset(input, msg.offset), std::nullopt});
+  auto delivery = std::make_unique<Delivery>(Delivery{p.number, p.generation,
+                                                      p.offsets.HoldOffset(input, msg.offset),
+                                                      false, std::nullopt, "", "", "", "", where});
   metrics_.DeadLettered();
   metrics_.EventInvalid(InputName(input), error.reason);
   log::Warn("dead-lettered", {{"reason", error.reason},

@@ -16,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -78,7 +79,8 @@ class Pipeline final : public KafkaListener {
   void OnMessage(const InputMessage& message) override;
   void OnAssigned(const TopicPartitions& partitions) override;
   void OnRevoked(const TopicPartitions& partitions) override;
-  void OnDelivery(void* opaque, rd_kafka_resp_err_t err, std::string_view topic) override;
+  void OnDelivery(void* opaque, rd_kafka_resp_err_t err, std::string_view topic,
+                  std::string_view value) override;
   void OnClientError(rd_kafka_resp_err_t err, std::string_view reason, bool producer) override;
 
  private:
@@ -93,6 +95,9 @@ class Pipeline final : public KafkaListener {
   void Publish(Partition& p, const Route& route);
   void DeadLetter(Partition& p, int input, const InputMessage& msg, const Error& error);
   struct Delivery;
+  void Release(const Delivery* delivery, bool delivered);
+  void Refused(std::unique_ptr<Delivery> delivery, const std::string& why);
+  void DeadLetterRefused(std::unique_ptr<Delivery> item, const std::string& why);
   void Produce(const std::string& topic, std::string_view key, const std::string& value,
                const Headers& headers, std::unique_ptr<Delivery> delivery, int32_t partition = -1);
 
@@ -124,6 +129,11 @@ class Pipeline final : public KafkaListener {
   PartitionTable partitions_{engines_};
   std::unique_ptr<Committer> committer_;
   Outbox outbox_;  // what the engine being called decided; drained after each call
+  // Exactly-once: records the broker refused in an aborted transaction, by routed item id (and
+  // why) and by input place ("topic/partition/offset") for dead letters; after the rewind they
+  // are dead-lettered or skipped instead of refused again.
+  std::map<std::string, std::string> refused_items_;
+  std::set<std::string> refused_dead_letters_;
 
   SteadyTime last_commit_{};
   SteadyTime last_watch_{};

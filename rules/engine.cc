@@ -431,7 +431,8 @@ void Engine::Evaluate(Entry& entry, Trigger trigger, int64_t now_ns, Outbox& out
       route.annotation_count = trace.annotations().size();
       if (out.documents) {
         route.document = SerializeRoutedItem(
-            RoutedItem{&trace, &rule, &dest, trigger, now_ns, rs.config_version});
+            RoutedItem{&trace, &rule, &dest, trigger, now_ns, rs.config_version},
+            rs.max_item_bytes);
       }
     }
     if (!v.routed.empty()) {

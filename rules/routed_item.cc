@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <numeric>
 
 #include "rules/decode.h"
@@ -15,9 +16,26 @@
 namespace triaged {
 namespace {
 
-using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
+// The JSON writer, with what the size policy allows: strings longer than `cap` bytes are cut
+// (ending with "…"), spans past the first `max_spans` are left out.
+struct Writer : rapidjson::Writer<rapidjson::StringBuffer> {
+  explicit Writer(rapidjson::StringBuffer& buf) : rapidjson::Writer<rapidjson::StringBuffer>(buf) {}
+  size_t cap = std::numeric_limits<size_t>::max();
+  size_t max_spans = std::numeric_limits<size_t>::max();
+};
+
+constexpr std::string_view kEllipsis = "\u2026";
 
 void String(Writer& w, std::string_view s) {
+  if (s.size() > w.cap) {
+    // Cut at a UTF-8 character boundary.
+    size_t n = w.cap;
+    while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
+    std::string cut(s.substr(0, n));
+    cut.append(kEllipsis);
+    w.String(cut.data(), static_cast<rapidjson::SizeType>(cut.size()));
+    return;
+  }
   w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
 }
 
@@ -178,7 +196,7 @@ void WriteTrace(Writer& w, const Trace& trace) {
   });
   w.Key("spans");
   w.StartArray();
-  for (size_t i : order) WriteSpan(w, spans[i]);
+  for (size_t k = 0; k < order.size() && k < w.max_spans; ++k) WriteSpan(w, spans[order[k]]);
   w.EndArray();
   w.EndObject();
 }
@@ -242,13 +260,19 @@ std::string RoutedItemId(std::string_view trace_id, std::string_view rule,
   return buf;
 }
 
-std::string SerializeRoutedItem(const RoutedItem& item) {
+namespace {
+
+// The document with `w`'s limits; `bytes_before` (when not 0) is the size of the document
+// without them, written as the truncation marker.
+std::string Write(const RoutedItem& item, size_t cap, size_t max_spans, size_t bytes_before) {
   const Trace& trace = *item.trace;
   const RuleSpec& rule = *item.rule;
   const DestinationSpec& dest = *item.destination;
   const bool has_context = !trace.spans().empty();
   rapidjson::StringBuffer buf;
   Writer w(buf);
+  w.cap = cap;
+  w.max_spans = max_spans;
   w.StartObject();
   w.Key("schema");
   String(w, kRoutedItemSchema);
@@ -307,8 +331,53 @@ std::string SerializeRoutedItem(const RoutedItem& item) {
   w.Key("expected_output");
   w.Null();
   w.EndObject();
+  if (bytes_before > 0) {
+    w.Key("truncated");
+    w.StartObject();
+    w.Key("bytes_before");
+    w.Uint64(bytes_before);
+    w.EndObject();
+  }
+  if (has_context && trace.spans().size() > max_spans) {
+    w.Key("spans_omitted");
+    w.Uint64(trace.spans().size() - max_spans);
+  }
   w.EndObject();
   return std::string(buf.GetString(), buf.GetSize());
+}
+
+// The largest value in [lo, hi] for which `fits` holds, `fits` being monotone; lo if none.
+template <typename Fits>
+size_t Largest(size_t lo, size_t hi, const Fits& fits) {
+  while (lo < hi) {
+    const size_t mid = lo + (hi - lo + 1) / 2;
+    if (fits(mid)) {
+      lo = mid;
+    } else {
+      hi = mid - 1;
+    }
+  }
+  return lo;
+}
+
+}  // namespace
+
+std::string SerializeRoutedItem(const RoutedItem& item, size_t max_bytes) {
+  constexpr size_t kAll = std::numeric_limits<size_t>::max();
+  std::string whole = Write(item, kAll, kAll, 0);
+  if (whole.size() <= max_bytes) return whole;
+  // DESIGN §4 Size: the largest strings are cut first, to the longest length that fits...
+  const size_t before = whole.size();
+  auto size_with = [&](size_t cap, size_t spans) { return Write(item, cap, spans, before).size(); };
+  if (size_with(kMinStringCut, kAll) <= max_bytes) {
+    const size_t cap =
+        Largest(kMinStringCut, before, [&](size_t c) { return size_with(c, kAll) <= max_bytes; });
+    return Write(item, cap, kAll, before);
+  }
+  // ...then spans past the first ones are left out.
+  const size_t spans = Largest(0, item.trace->spans().size(),
+                               [&](size_t n) { return size_with(kMinStringCut, n) <= max_bytes; });
+  return Write(item, kMinStringCut, spans, before);
 }
 
 }  // namespace triaged

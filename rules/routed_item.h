@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <string_view>
 
@@ -28,8 +29,18 @@ std::string RoutedItemId(std::string_view trace_id, std::string_view rule,
                          std::string_view destination);
 
 // The JSON document of DESIGN §4, compact, no trailing newline. A trace with no spans is
-// written with `"trace": null` and `"context": "missing"`.
-std::string SerializeRoutedItem(const RoutedItem& item);
+// written with `"trace": null` and `"context": "missing"`. A document over `max_bytes` is made to
+// fit (DESIGN §4 Size): string values longer than the longest length that fits are cut (ending
+// with "…"), then spans past the first ones are left out (`"spans_omitted": N`); such a document
+// carries `"truncated": {"bytes_before": N}`. A document that cannot fit even so is returned as
+// small as it gets.
+std::string SerializeRoutedItem(const RoutedItem& item,
+                                size_t max_bytes = std::numeric_limits<size_t>::max());
+
+// Strings are never cut shorter than this (ids and names stay whole).
+inline constexpr size_t kMinStringCut = 256;
+// The default of `max_item_bytes`: under Kafka's default message limit of 1 MB.
+inline constexpr size_t kDefaultMaxItemBytes = 900 * 1024;
 
 inline constexpr const char* kRoutedItemSchema = "triaged.routed_item/v1";
 

@@ -59,7 +59,8 @@ struct RuleSet {
   std::vector<RuleSpec> rules;
   RoutingMode mode = RoutingMode::kFanOut;
   TraceSettings trace;
-  std::string config_version;  // sha256 of the config file, hex
+  uint64_t max_item_bytes = 900 * 1024;  // a routed item's size bound (DESIGN §4 Size)
+  std::string config_version;            // sha256 of the config file, hex
 };
 
 }  // namespace triaged

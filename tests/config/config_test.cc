@@ -487,7 +487,8 @@ TEST_F(ConfigTest, HugeUnknownKeyIsReportedQuicklyInBoundedMemory) {
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     const std::string want = "rules.yaml:1:3: unknown key \"" + std::string(64, 'x') +
                              "...\" (5000000 bytes) (expected one of: schema_version, kafka, "
-                             "inputs, trace, destinations, dead_letter, admin, mode, rules)";
+                             "inputs, trace, destinations, dead_letter, admin, mode, "
+                             "max_item_bytes, rules)";
     if (errors.size() != 1 || errors[0] != want) {
       for (const std::string& e : errors) std::fprintf(stderr, "%.300s\n", e.c_str());
       return 1;

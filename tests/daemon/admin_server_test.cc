@@ -321,7 +321,7 @@ TEST_F(AdminServerTest, MetricsPassPromtool) {
   metrics_.DeadLettered();
   metrics_.SetTracesOpen(2);
   metrics_.Routed("errors", "review");
-  metrics_.ProduceError();
+  metrics_.ProduceError("review", "MSG_TIMED_OUT");
   metrics_.ObserveDecisionLatency(0.5);
   metrics_.SetConsumerLag("llm.spans", 0, 10);
   metrics_.ConfigReload(true);

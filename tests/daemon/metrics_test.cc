@@ -48,6 +48,7 @@ TEST(MetricsTest, EveryFamilyHasHelpAndType) {
   metrics.EventConsumed("spans");
   metrics.EventInvalid("spans", "bad_json");
   metrics.Routed("r", "d");
+  metrics.ProduceError("d", "e");
   metrics.SetConsumerLag("t", 0, 1);
   RuleSet rules;
   rules.rules.emplace_back().name = "r";
@@ -78,7 +79,6 @@ TEST(MetricsTest, KnownLabelValuesStartAtZero) {
   EXPECT_EQ(Value(metrics, "triaged_traces_evicted_total", {{"reason", "expired"}}), 0.0);
   EXPECT_EQ(Value(metrics, "triaged_traces_evicted_total", {{"reason", "capacity"}}), 0.0);
   EXPECT_EQ(Value(metrics, "triaged_dead_lettered_total"), 0.0);
-  EXPECT_EQ(Value(metrics, "triaged_produce_errors_total"), 0.0);
 }
 
 TEST(MetricsTest, LabelledBumps) {
@@ -95,7 +95,7 @@ TEST(MetricsTest, LabelledBumps) {
   metrics.Routed("errors", "review");
   metrics.Routed("errors", "review");
   metrics.Routed("errors", "dataset");
-  metrics.ProduceError(2);
+  metrics.ProduceError("review", "MSG_SIZE_TOO_LARGE", 2);
   metrics.ObserveDecisionLatency(0.2);
   metrics.ObserveDecisionLatency(-1);  // clamped, still counted
   metrics.SetConsumerLag("llm.spans", 3, 120);
@@ -119,7 +119,9 @@ TEST(MetricsTest, LabelledBumps) {
   EXPECT_EQ(
       Value(metrics, "triaged_routed_total", {{"rule", "errors"}, {"destination", "dataset"}}),
       1.0);
-  EXPECT_EQ(Value(metrics, "triaged_produce_errors_total"), 2.0);
+  EXPECT_EQ(Value(metrics, "triaged_produce_errors_total",
+                  {{"destination", "review"}, {"error", "MSG_SIZE_TOO_LARGE"}}),
+            2.0);
   EXPECT_EQ(Value(metrics, "triaged_decision_latency_seconds"), 2.0);
   EXPECT_EQ(Value(metrics, "triaged_consumer_lag", {{"topic", "llm.spans"}, {"partition", "3"}}),
             120.0);
@@ -191,7 +193,7 @@ TEST(MetricsTest, StatusTotalsFollowTheBumps) {
   metrics.Routed("r", "review");
   metrics.Routed("r", "dataset");
   metrics.DeadLettered();
-  metrics.ProduceError(2);
+  metrics.ProduceError("review", "MSG_TIMED_OUT", 2);
   EXPECT_EQ(metrics.consumed(), 3u);
   EXPECT_EQ(metrics.routed(), 3u);
   EXPECT_EQ(metrics.routed_to("review"), 2u);

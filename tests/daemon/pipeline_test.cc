@@ -116,7 +116,7 @@ TEST_F(PipelineTest, ShutdownWithTheBrokerGoneDoesNotWaitOnItAndSaysSo) {
     k.Append("feedback", 0, kTrace, ThumbsDown(kTrace));
   });
   kafka_->hold_deliveries = true;  // the broker stops answering
-  ASSERT_TRUE(StepUntil([&] { return pipeline_->metrics().routed() == 1; }));
+  ASSERT_TRUE(StepUntil([&] { return kafka_->InFlight() == 1; }));
   pipeline_->OnClientError(RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN, "1/1 brokers are down", false);
   // The routed item is not acknowledged: the process lets go instead of waiting, and exits
   // EX_TEMPFAIL; the trace is read again after a restart.
@@ -150,6 +150,69 @@ TEST_F(PipelineTest, AFailedDeliveryKeepsItsOffsetUncommitted) {
   EXPECT_LE(Committed("spans"), 0);
   EXPECT_LE(Committed("feedback"), 0);
   EXPECT_FALSE(pipeline_->failed());  // a retriable error does not stop the daemon
+}
+
+// A routed item the broker refuses for good (too large, say) used to keep its hold forever:
+// nothing was committed again on either input. It now goes to the dead-letter topic in its
+// place, with the error and the item's id, and the partition moves on.
+TEST_F(PipelineTest, ARoutedItemTheBrokerRefusesIsDeadLetteredAndThePartitionMovesOn) {
+  Start("at_least_once", [](FakeKafka& k) {
+    k.fail_delivery["review"] = RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE;
+    k.Append("spans", 0, kTrace, Span(kTrace, "a1"));
+    k.Append("feedback", 0, kTrace, ThumbsDown(kTrace));
+  });
+  ASSERT_TRUE(StepUntil([&] { return kafka_->Records("dlq").size() == 1; }));
+  const testing::FakeRecord dead = kafka_->Records("dlq")[0];
+  EXPECT_EQ(dead.Header("triaged-reason"), "produce_refused");
+  EXPECT_EQ(dead.key, kTrace);
+  EXPECT_THAT(*dead.value, HasSubstr("\"id\":\"" + RoutedItemId(kTrace, "thumbs-down", "review")));
+  EXPECT_THAT(*dead.value, HasSubstr("Message size too large"));
+  EXPECT_TRUE(StepUntil([&] { return Committed("spans") == 1 && Committed("feedback") == 1; }));
+  EXPECT_TRUE(kafka_->Records("review").empty());
+  EXPECT_EQ(pipeline_->metrics().routed(), 0u);  // counted on the broker's acknowledgement
+  EXPECT_THAT(
+      pipeline_->metrics().Serialize(),
+      HasSubstr(
+          "triaged_produce_errors_total{destination=\"review\",error=\"MSG_SIZE_TOO_LARGE\"} 1"));
+  EXPECT_FALSE(pipeline_->failed());
+}
+
+TEST_F(PipelineTest, AnItemRefusedBeforeItLeavesIsDeadLetteredToo) {
+  Start("at_least_once", [](FakeKafka& k) {
+    k.refuse_produce["review"] = RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE;
+    k.Append("spans", 0, kTrace, Span(kTrace, "a1"));
+    k.Append("feedback", 0, kTrace, ThumbsDown(kTrace));
+  });
+  ASSERT_TRUE(StepUntil([&] { return kafka_->Records("dlq").size() == 1; }));
+  EXPECT_TRUE(StepUntil([&] { return Committed("spans") == 1 && Committed("feedback") == 1; }));
+}
+
+TEST_F(PipelineTest, WhenTheDeadLetterTopicRefusesTooThePartitionStillMovesOn) {
+  Start("at_least_once", [](FakeKafka& k) {
+    k.fail_delivery["review"] = RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED;
+    k.fail_delivery["dlq"] = RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED;
+    k.Append("spans", 0, kTrace, Span(kTrace, "a1"));
+    k.Append("feedback", 0, kTrace, ThumbsDown(kTrace));
+  });
+  EXPECT_TRUE(StepUntil([&] { return Committed("spans") == 1 && Committed("feedback") == 1; }));
+  EXPECT_EQ(pipeline_->metrics().produce_errors(), 2u);
+  EXPECT_FALSE(pipeline_->failed());
+}
+
+TEST_F(PipelineTest, ExactlyOnceARefusedItemIsDeadLetteredAfterOneRewindNotLoopedOn) {
+  Start("exactly_once", [](FakeKafka& k) {
+    k.fail_delivery["review"] = RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE;
+    k.Append("spans", 0, kTrace, Span(kTrace, "a1"));
+    k.Append("feedback", 0, kTrace, ThumbsDown(kTrace));
+  });
+  ASSERT_TRUE(StepUntil([&] { return Committed("spans") == 1 && Committed("feedback") == 1; }));
+  EXPECT_EQ(kafka_->transactions_aborted, 1);
+  StepFor(std::chrono::seconds(5));
+  EXPECT_EQ(kafka_->transactions_aborted, 1);  // no rewind loop
+  ASSERT_EQ(kafka_->Records("dlq").size(), 1u);
+  EXPECT_EQ(kafka_->Records("dlq")[0].Header("triaged-reason"), "produce_refused");
+  EXPECT_TRUE(kafka_->Records("review").empty());
+  EXPECT_EQ(kafka_->Records("unit.decisions").size(), 1u);
 }
 
 TEST_F(PipelineTest, BadInputIsDeadLetteredWithItsReasonAndCommitted) {

@@ -570,3 +570,89 @@ TEST(RoutedItemSchema, RejectsMissingFieldsWrongTypesAndContextMismatch) {
 
 }  // namespace
 }  // namespace triaged
+
+namespace triaged {
+namespace {
+
+// DESIGN §4 Size: a trace of three 600 KB spans and a thumbs-down (1.8 MB of JSON) is published
+// within max_item_bytes, its largest strings cut, and says so.
+TEST(RoutedItemSize, TheLargestStringsAreCutFirst) {
+  Fixture f;
+  Trace t = FullTrace();
+  for (const char* id : {"c", "d", "e"}) {
+    Span big;
+    big.trace_id = t.id();
+    big.span_id = id;
+    big.parent_span_id = "a";
+    big.name = "retrieve";
+    big.start_ns = 1'793'527'200'600'000'000;
+    big.output = std::string(600'000, 'x');
+    t.AddSpan(big);
+  }
+  const std::string whole = SerializeRoutedItem(f.Item(t));
+  ASSERT_GT(whole.size(), 1'800'000u);
+  const std::string json = SerializeRoutedItem(f.Item(t), kDefaultMaxItemBytes);
+  EXPECT_LE(json.size(), kDefaultMaxItemBytes);
+  EXPECT_GT(json.size(), kDefaultMaxItemBytes - 4096);  // cut no more than needed
+  std::string why;
+  EXPECT_TRUE(Valid(LoadSchema(), json, &why)) << why;
+  rapidjson::Document d;
+  d.Parse(json.c_str());
+  EXPECT_EQ(d["truncated"]["bytes_before"].GetUint64(), whole.size());
+  EXPECT_FALSE(d.HasMember("spans_omitted"));
+  ASSERT_EQ(d["trace"]["spans"].Size(), 5u);
+  const std::string out = d["trace"]["spans"][2]["output"].GetString();
+  EXPECT_LT(out.size(), 600'000u);
+  EXPECT_EQ(out.substr(out.size() - 3), "\u2026");
+  // Short values are whole.
+  EXPECT_STREQ(d["trace"]["spans"][0]["input"].GetString(), "How do I rotate my key?");
+  EXPECT_STREQ(d["id"].GetString(), RoutedItemId(t.id(), "thumbs-down", "support-review").c_str());
+  // Within the bound, nothing changes.
+  EXPECT_EQ(SerializeRoutedItem(f.Item(t), whole.size()), whole);
+}
+
+TEST(RoutedItemSize, ThenSpansPastTheFirstOnesAreLeftOut) {
+  Fixture f;
+  Trace t = FullTrace();
+  for (int i = 0; i < 20'000; ++i) {
+    Span s;
+    s.trace_id = t.id();
+    s.span_id = "s" + std::to_string(i);
+    s.parent_span_id = "a";
+    s.name = "tool";
+    s.start_ns = 1'793'527'200'600'000'000 + i;
+    t.AddSpan(s);
+  }
+  const std::string json = SerializeRoutedItem(f.Item(t), 256 * 1024);
+  EXPECT_LE(json.size(), 256u * 1024);
+  std::string why;
+  EXPECT_TRUE(Valid(LoadSchema(), json, &why)) << why;
+  rapidjson::Document d;
+  d.Parse(json.c_str());
+  ASSERT_TRUE(d.HasMember("spans_omitted"));
+  const uint64_t kept = d["trace"]["spans"].Size();
+  EXPECT_GT(kept, 100u);
+  EXPECT_EQ(kept + d["spans_omitted"].GetUint64(), 20'002u);
+  EXPECT_STREQ(d["trace"]["spans"][0]["span_id"].GetString(), "a");  // the first ones stay
+}
+
+TEST(RoutedItemSize, CutsNeverSplitAUtf8Character) {
+  Fixture f;
+  Trace t = FullTrace();
+  Span big;
+  big.trace_id = t.id();
+  big.span_id = "c";
+  big.name = "llm";
+  std::string text;
+  while (text.size() < 300'000) text += "\xc3\xa9\xe2\x82\xac";  // é€
+  big.output = text;
+  t.AddSpan(big);
+  const std::string json = SerializeRoutedItem(f.Item(t), 64 * 1024);
+  rapidjson::Document d;
+  d.Parse<rapidjson::kParseValidateEncodingFlag>(json.c_str());
+  EXPECT_FALSE(d.HasParseError());
+  EXPECT_LE(json.size(), 64u * 1024);
+}
+
+}  // namespace
+}  // namespace triaged
