@@ -278,6 +278,15 @@ void Pipeline::OnClientError(rd_kafka_resp_err_t err, std::string_view reason, b
     fatal_ = true;
     return;
   }
+  if (err == RD_KAFKA_RESP_ERR__SSL && reason.find("certificate verify failed") != reason.npos) {
+    // Nor can retrying make the broker's certificate trusted.
+    log::Error("TLS certificate verification failed; check ssl.ca.location in kafka.properties",
+               {{"reason", why}});
+    fatal_ = true;
+    return;
+  }
+  // Stopping already: brokers down is the echo of the error that stops it, logged before.
+  if (fatal_ && err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) return;
   log::Warn("kafka client error", {{"error", rd_kafka_err2str(err)}, {"reason", why}});
 }
 

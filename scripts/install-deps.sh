@@ -8,7 +8,7 @@ PACKAGES=(
   librdkafka-dev libboost-dev rapidjson-dev prometheus-cpp-dev libyaml-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev libxxhash-dev libre2-dev libspdlog-dev
   libcli11-dev
-  kcat prometheus curl
+  kcat prometheus curl openssl
   openjdk-17-jdk-headless maven python3 time
   clang libclang-rt-14-dev clang-format clang-tidy
   chromium systemd

@@ -9,6 +9,11 @@
 #   scripts/kafka-dev.sh resume                     start a killed broker again on its data and ports
 #   scripts/kafka-dev.sh sasl-status                print the SASL_PLAINTEXT listener (PLAIN, user
 #                                                   "triaged", password $KAFKA_DEV_SASL_PASSWORD)
+#   scripts/kafka-dev.sh tls-status                 print the TLS listeners and the CA, one per line:
+#                                                     ssl=HOST:PORT       (SSL)
+#                                                     sasl_ssl=HOST:PORT  (SASL_SSL, PLAIN, as above)
+#                                                     ca=PATH             (CA certificate, PEM, for
+#                                                                          ssl.ca.location)
 #   scripts/kafka-dev.sh create-topic NAME PARTITIONS   create a topic (replication factor 1) on the
 #                                                   running broker (or KAFKA_BOOTSTRAP); fails if it exists
 #
@@ -26,6 +31,11 @@
 # a lock file "$KAFKA_DEV_DIR.lock" next to it serialises start/stop. The broker
 # listens on 127.0.0.1 only, on ports chosen at random each start.
 #
+# TLS: each start makes a throwaway CA and a broker certificate (EC P-256, subjectAltName
+# IP:127.0.0.1 and DNS:localhost) with openssl, and the broker's PKCS12 keystore and
+# truststore from them with keytool, all in $KAFKA_DEV_DIR/tls; the SSL and SASL_SSL listeners
+# use them (no client certificates). Clients trust $KAFKA_DEV_DIR/tls/ca.pem.
+#
 # Environment:
 #   KAFKA_BOOTSTRAP     use this existing broker instead of starting one
 #                       (start/status only check that it answers; stop leaves it alone)
@@ -40,7 +50,7 @@
 # create their topics explicitly, e.g. with `create-topic`, so that partition
 # counts are deterministic (co-partitioned topics).
 #
-# Requires java (17+), kcat, and mvn (only when the jar cache is cold).
+# Requires java (17+, with keytool), openssl, kcat, and mvn (only when the jar cache is cold).
 # All progress goes to stderr; only results go to stdout.
 set -euo pipefail
 
@@ -59,6 +69,9 @@ STATE_MARKER="$STATE_DIR/.triaged-kafka-dev"
 PID_FILE="$STATE_DIR/kafka.pid"
 BOOTSTRAP_FILE="$STATE_DIR/bootstrap"
 SASL_BOOTSTRAP_FILE="$STATE_DIR/sasl_bootstrap"
+TLS_DIR="$STATE_DIR/tls"
+TLS_STATUS_FILE="$STATE_DIR/tls_status"
+TLS_STORE_PASSWORD="triaged-dev-store"   # of the broker's throwaway keystore and truststore
 SASL_PASSWORD="${KAFKA_DEV_SASL_PASSWORD:-triaged-dev-secret}"
 START_TIMEOUT="${KAFKA_DEV_START_TIMEOUT:-60}"
 
@@ -67,7 +80,7 @@ die() { printf 'kafka-dev: error: %s\n' "$*" >&2; exit 1; }
 
 usage() {
     cat >&2 <<EOF
-usage: $0 start|stop|status|sasl-status|kill|resume
+usage: $0 start|stop|status|sasl-status|tls-status|kill|resume
        $0 create-topic NAME PARTITIONS
 EOF
     exit 2
@@ -178,13 +191,14 @@ port_in_use() {
     (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null
 }
 
-# free_port [EXCLUDE]: print a free TCP port on 127.0.0.1 (below the Linux ephemeral range)
+# free_port [EXCLUDE...]: print a free TCP port on 127.0.0.1 (below the Linux ephemeral range)
+# that is none of EXCLUDE
 free_port() {
-    local exclude="${1:-0}" base p i
+    local base p i
     base=$((10000 + RANDOM % 20000))
     for ((i = 0; i < 200; i++)); do
         p=$((base + i))
-        [[ "$p" == "$exclude" ]] && continue
+        [[ " $* " == *" $p "* ]] && continue
         port_in_use "$p" || { printf '%s' "$p"; return 0; }
     done
     die "no free port found near $base"
@@ -228,20 +242,59 @@ with_lock() {
     fi
 }
 
+# make_tls: a throwaway CA and a broker certificate signed by it (openssl), and the broker's
+# keystore and truststore made from them (keytool), in $TLS_DIR.
+make_tls() {
+    local d="$TLS_DIR" pw="$TLS_STORE_PASSWORD"
+    mkdir -p "$d"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
+        -subj "/CN=triaged kafka-dev CA" -addext basicConstraints=critical,CA:TRUE \
+        -addext keyUsage=critical,keyCertSign,cRLSign \
+        -keyout "$d/ca.key" -out "$d/ca.pem" 2>/dev/null || return 1
+    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+        -subj "/CN=localhost" -keyout "$d/broker.key" -out "$d/broker.csr" 2>/dev/null || return 1
+    openssl x509 -req -in "$d/broker.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial \
+        -days 30 -out "$d/broker.pem" -extfile <(printf '%s\n' \
+            'subjectAltName=IP:127.0.0.1,DNS:localhost' 'extendedKeyUsage=serverAuth' \
+            'keyUsage=critical,digitalSignature') 2>/dev/null || return 1
+    openssl pkcs12 -export -name broker -in "$d/broker.pem" -inkey "$d/broker.key" \
+        -certfile "$d/ca.pem" -passout "pass:$pw" -out "$d/broker.openssl.p12" || return 1
+    # The JDK's own stores: the key and chain imported into a keystore, the CA into a truststore
+    # (two JVMs, run side by side).
+    local kt=(keytool -J-XX:TieredStopAtLevel=1 -J-XX:+UseSerialGC -noprompt)
+    "${kt[@]}" -importkeystore -srckeystore "$d/broker.openssl.p12" -srcstoretype PKCS12 \
+        -srcstorepass "$pw" -destkeystore "$d/broker.keystore.p12" -deststoretype PKCS12 \
+        -deststorepass "$pw" >/dev/null &
+    local keystore=$!
+    "${kt[@]}" -importcert -alias ca -file "$d/ca.pem" -keystore "$d/broker.truststore.p12" \
+        -storetype PKCS12 -storepass "$pw" >/dev/null || return 1
+    wait "$keystore" || return 1
+    rm -f "$d/broker.openssl.p12" "$d/broker.csr" "$d/ca.key" "$d/ca.srl"
+}
+
 write_config() {
-    local port="$1" cport="$2" sport="$3"
+    local port="$1" cport="$2" sport="$3" tport="$4" tsport="$5"
     cat >"$STATE_DIR/server.properties" <<EOF
 # Generated by triaged scripts/kafka-dev.sh: single-node KRaft broker for development/tests.
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$cport
-listeners=PLAINTEXT://127.0.0.1:$port,SASL_PLAINTEXT://127.0.0.1:$sport,CONTROLLER://127.0.0.1:$cport
-advertised.listeners=PLAINTEXT://127.0.0.1:$port,SASL_PLAINTEXT://127.0.0.1:$sport
+listeners=PLAINTEXT://127.0.0.1:$port,SASL_PLAINTEXT://127.0.0.1:$sport,SSL://127.0.0.1:$tport,SASL_SSL://127.0.0.1:$tsport,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=PLAINTEXT://127.0.0.1:$port,SASL_PLAINTEXT://127.0.0.1:$sport,SSL://127.0.0.1:$tport,SASL_SSL://127.0.0.1:$tsport
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL,SASL_SSL:SASL_SSL
 sasl.enabled.mechanisms=PLAIN
 listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="triaged" password="$SASL_PASSWORD" user_triaged="$SASL_PASSWORD";
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="triaged" password="$SASL_PASSWORD" user_triaged="$SASL_PASSWORD";
+ssl.keystore.type=PKCS12
+ssl.keystore.location=$TLS_DIR/broker.keystore.p12
+ssl.keystore.password=$TLS_STORE_PASSWORD
+ssl.key.password=$TLS_STORE_PASSWORD
+ssl.truststore.type=PKCS12
+ssl.truststore.location=$TLS_DIR/broker.truststore.p12
+ssl.truststore.password=$TLS_STORE_PASSWORD
+ssl.client.auth=none
 log.dirs=$STATE_DIR/data
 num.network.threads=2
 num.io.threads=4
@@ -283,7 +336,7 @@ cmd_start() {
         printf '%s\n' "$KAFKA_BOOTSTRAP"
         return 0
     fi
-    need java timeout
+    need java keytool openssl timeout
     with_lock
 
     local pid bootstrap
@@ -303,26 +356,36 @@ cmd_start() {
 
     ensure_libs
 
-    local port cport sport cluster_id
+    local port cport sport tport tsport cluster_id tls
     port="$(free_port)"
     cport="$(free_port "$port")"
-    sport="$(free_port "$cport")"
-    [[ "$sport" != "$port" ]] || sport="$(free_port "$port")"
+    sport="$(free_port "$port" "$cport")"
+    tport="$(free_port "$port" "$cport" "$sport")"
+    tsport="$(free_port "$port" "$cport" "$sport" "$tport")"
     bootstrap="127.0.0.1:$port"
 
     mkdir -p "$STATE_DIR/data" "$STATE_DIR/logs"
     : >"$STATE_MARKER"
-    write_config "$port" "$cport" "$sport"
+    write_config "$port" "$cport" "$sport" "$tport" "$tsport"
 
+    # The certificates are made while the storage is formatted.
+    make_tls >"$STATE_DIR/logs/tls.out" 2>&1 &
+    tls=$!
     cluster_id="$(kafka_tool kafka.tools.StorageTool random-uuid | tail -n 1)"
     [[ "$cluster_id" =~ ^[A-Za-z0-9_-]{22}$ ]] || die "could not generate a cluster id (got '$cluster_id')"
     log "formatting $STATE_DIR/data (cluster id $cluster_id)"
     kafka_tool kafka.tools.StorageTool format -t "$cluster_id" -c "$STATE_DIR/server.properties" >&2 ||
         die "storage format failed"
+    if ! wait "$tls"; then
+        cat "$STATE_DIR/logs/tls.out" >&2
+        die "could not make the TLS certificates and stores in $TLS_DIR"
+    fi
 
     log "starting Kafka $KAFKA_VERSION on $bootstrap (controller 127.0.0.1:$cport)"
     printf '%s\n' "$bootstrap" >"$BOOTSTRAP_FILE"
     printf '127.0.0.1:%s\n' "$sport" >"$SASL_BOOTSTRAP_FILE"
+    printf 'ssl=127.0.0.1:%s\nsasl_ssl=127.0.0.1:%s\nca=%s\n' "$tport" "$tsport" "$TLS_DIR/ca.pem" \
+        >"$TLS_STATUS_FILE"
     launch_and_wait "$bootstrap"
 }
 
@@ -443,6 +506,16 @@ cmd_sasl_status() {
     cat "$SASL_BOOTSTRAP_FILE"
 }
 
+cmd_tls_status() {
+    # KAFKA_BOOTSTRAP may name this state dir's own broker (the value `start` printed)
+    if [[ -n "${KAFKA_BOOTSTRAP:-}" && "$KAFKA_BOOTSTRAP" != "$(cat "$BOOTSTRAP_FILE" 2>/dev/null)" ]]; then
+        die "KAFKA_BOOTSTRAP is set to another broker: no TLS listener is known"
+    fi
+    cmd_status >/dev/null || return 1
+    [[ -f "$TLS_STATUS_FILE" ]] || die "this broker was started without TLS listeners"
+    cat "$TLS_STATUS_FILE"
+}
+
 cmd_create_topic() {
     [[ $# -eq 2 ]] || usage
     local name="$1" partitions="$2" bootstrap
@@ -465,6 +538,7 @@ main() {
         kill)         [[ $# -eq 0 ]] || usage; cmd_kill ;;
         resume)       [[ $# -eq 0 ]] || usage; cmd_resume ;;
         sasl-status)  [[ $# -eq 0 ]] || usage; cmd_sasl_status ;;
+        tls-status)   [[ $# -eq 0 ]] || usage; cmd_tls_status ;;
         create-topic) cmd_create_topic "$@" ;;
         -h|--help|help) usage ;;
         *)            usage ;;
