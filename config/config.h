@@ -22,6 +22,9 @@ struct KafkaConfig {
   std::map<std::string, std::string> properties;  // passed to librdkafka as-is
   // How long SIGTERM waits for routed items to be acknowledged and offsets committed.
   int64_t shutdown_timeout_ns = 20'000'000'000;
+  // How long a partition's commit point may stay behind input that is waiting before /readyz
+  // says so (triaged_commit_stalled_seconds shows it in any case). Longer than trace.max_wait.
+  int64_t commit_stall_timeout_ns = 600'000'000'000;
 };
 
 struct InputsConfig {

@@ -431,12 +431,16 @@ void Loader::Load(const YAML::Node& root, Config& config, RuleSet& rules) {
 void Loader::LoadKafka(const YAML::Node& node, KafkaConfig& kafka) {
   const Where w{"", "kafka"};
   ForEachKey(
-      node, w, {"bootstrap_servers", "group_id", "guarantee", "properties", "shutdown_timeout"},
+      node, w,
+      {"bootstrap_servers", "group_id", "guarantee", "properties", "shutdown_timeout",
+       "commit_stall_timeout"},
       [&](const std::string& key, const YAML::Node&, const YAML::Node& v) {
         if (key == "bootstrap_servers") {
           if (auto s = String(v, w, key)) kafka.bootstrap_servers = *s;
         } else if (key == "group_id") {
           if (auto s = String(v, w, key)) kafka.group_id = *s;
+        } else if (key == "commit_stall_timeout") {
+          if (auto d = Duration(v, w, key, false)) kafka.commit_stall_timeout_ns = *d;
         } else if (key == "shutdown_timeout") {
           if (auto d = Duration(v, w, key, false)) kafka.shutdown_timeout_ns = *d;
         } else if (key == "guarantee") {

@@ -79,6 +79,7 @@ std::string ReadinessJson(const Readiness& r) {
   add(r.broker_reachable, "broker_reachable");
   add(r.partitions_assigned, "partitions_assigned");
   add(r.config_loaded, "config_loaded");
+  add(r.commits_advancing, "commits_advancing");
   return std::string("{\"ready\":") + (failed.empty() ? "true" : "false") + ",\"failed\":[" +
          failed + "]}";
 }
@@ -324,7 +325,8 @@ class AdminServer::Session : public std::enable_shared_from_this<Session> {
     }
     if (path == "/readyz") {
       const Readiness r = p.readiness ? p.readiness() : Readiness{};
-      const bool ready = r.broker_reachable && r.partitions_assigned && r.config_loaded;
+      const bool ready =
+          r.broker_reachable && r.partitions_assigned && r.config_loaded && r.commits_advancing;
       return Send(Text(req, ready ? http::status::ok : http::status::service_unavailable,
                        ReadinessJson(r), kJsonContentType));
     }

@@ -28,6 +28,9 @@ struct Readiness {
   bool broker_reachable = false;
   bool partitions_assigned = false;
   bool config_loaded = false;
+  // No partition's commit point has been stuck behind waiting input for longer than
+  // kafka.commit_stall_timeout.
+  bool commits_advancing = true;
 };
 
 // Where the server gets its answers. Each is called on the admin thread, once per request, so

@@ -119,7 +119,8 @@ bool Pipeline::StartAdmin() {
   providers.readiness = [this] {
     // A main loop stuck for seconds is waiting on a broker that does not answer.
     const bool looping = clock_.Steady() - loop_at_.load() < std::chrono::seconds(5);
-    return Readiness{broker_reachable_.load() && looping, partitions_assigned_.load(), true};
+    return Readiness{broker_reachable_.load() && looping, partitions_assigned_.load(), true,
+                     commits_advancing_.load()};
   };
   providers.rules_json = [this] { return status_.rules_json(); };
   providers.status_json = [this](bool with_recent) { return status_.status_json(with_recent); };

@@ -86,6 +86,11 @@ Metrics::Metrics(std::string_view version)
                         .Name("triaged_consumer_lag")
                         .Help("Messages between the committed offset and the partition's end.")
                         .Register(*registry_)),
+      commit_stalled_(BuildGauge()
+                          .Name("triaged_commit_stalled_seconds")
+                          .Help("How long a partition's commit point has stood still while "
+                                "consumed input waits behind it (0 when it has not).")
+                          .Register(*registry_)),
       config_reloads_(BuildCounter()
                           .Name("triaged_config_reloads_total")
                           .Help("Configuration reloads, by result (success, failure).")
@@ -166,6 +171,11 @@ void Metrics::ObserveRouteAckLatency(double seconds) {
 void Metrics::SetConsumerLag(std::string_view topic, int32_t partition, int64_t lag) {
   consumer_lag_.Add({{"topic", S(topic)}, {"partition", std::to_string(partition)}})
       .Set(static_cast<double>(lag < 0 ? 0 : lag));
+}
+
+void Metrics::SetCommitStalled(std::string_view topic, int32_t partition, double seconds) {
+  commit_stalled_.Add({{"topic", S(topic)}, {"partition", std::to_string(partition)}})
+      .Set(seconds < 0 ? 0 : seconds);
 }
 
 void Metrics::ConfigReload(bool success) {

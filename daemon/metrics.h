@@ -59,6 +59,8 @@ class Metrics {
   void ObserveDecisionLatency(double seconds);
   void ObserveRouteAckLatency(double seconds);
   void SetConsumerLag(std::string_view topic, int32_t partition, int64_t lag);
+  // How long the partition's commit point has stood still behind consumed input (0: it has not).
+  void SetCommitStalled(std::string_view topic, int32_t partition, double seconds);
   void ConfigReload(bool success);
 
   // Adds counts of `rule` (a partition engine's, since its last sync) to the process totals.
@@ -92,6 +94,7 @@ class Metrics {
   prometheus::Family<prometheus::Histogram>& decision_latency_;
   prometheus::Family<prometheus::Histogram>& route_ack_latency_;
   prometheus::Family<prometheus::Gauge>& consumer_lag_;
+  prometheus::Family<prometheus::Gauge>& commit_stalled_;
   prometheus::Family<prometheus::Counter>& config_reloads_;
   prometheus::Family<prometheus::Gauge>& build_info_;
   prometheus::Family<prometheus::Gauge>& max_open_traces_family_;

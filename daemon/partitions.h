@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "daemon/clock.h"
 #include "daemon/kafka.h"
 #include "daemon/offset_tracker.h"
 #include "rules/engine.h"
@@ -31,6 +32,9 @@ struct Partition {
   // Tells a delivery report of a partition this process owned before apart from one of now.
   uint64_t generation;
   int64_t next_offset[2] = {-1, -1};  // for consumer lag
+  // The commit point last seen, by input, and since when it has not moved.
+  std::optional<int64_t> commit_point[2];
+  SteadyTime commit_point_since[2] = {};
   // Exactly-once: input offsets an earlier process already dead-lettered (from the decisions
   // topic), by input; forgotten once the committed offset passes them.
   std::set<int64_t> dead_lettered[2];

@@ -279,6 +279,7 @@ void Pipeline::Tick() {
     committer_->Commit(/*sync=*/false);
     SyncCounters();
     UpdateLag();
+    UpdateCommitStall();
     // Probe, so /readyz turns ready again once the cluster is back even with no traffic.
     if (!broker_reachable_ && client_->ClusterAnswers(milliseconds(200))) broker_reachable_ = true;
     last_commit_ = now;
@@ -346,6 +347,30 @@ void Pipeline::SyncCounters() {
   facts.traces_open = open_traces;
   facts.consumer_lag = lag_total_;
   status_.Rebuild(*config_, totals, facts, metrics_);
+}
+
+// A commit point that stays behind consumed input is normal while a trace is open (up to
+// trace.max_wait); far longer means something holds the partition.
+void Pipeline::UpdateCommitStall() {
+  const SteadyTime now = clock_.Steady();
+  const auto limit = std::chrono::nanoseconds(config_->kafka.commit_stall_timeout_ns);
+  bool advancing = true;
+  for (auto& [number, p] : partitions_.all()) {
+    for (int input : {kSpansInput, kFeedbackInput}) {
+      const std::optional<int64_t> at = p->offsets.Committable(input);
+      if (at != p->commit_point[input] || p->commit_point_since[input] == SteadyTime{}) {
+        p->commit_point[input] = at;
+        p->commit_point_since[input] = now;
+      }
+      const bool behind = p->next_offset[input] >= 0 && at.value_or(-1) < p->next_offset[input];
+      const auto stalled = behind ? now - p->commit_point_since[input] : SteadyTime::duration{};
+      const std::string& topic =
+          input == kSpansInput ? config_->inputs.spans_topic : config_->inputs.feedback_topic;
+      metrics_.SetCommitStalled(topic, number, Seconds(stalled));
+      if (stalled > limit) advancing = false;
+    }
+  }
+  commits_advancing_ = advancing;
 }
 
 // Lag per input partition: the high watermark last seen minus the next offset to read.

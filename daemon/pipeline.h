@@ -109,6 +109,8 @@ class Pipeline final : public KafkaListener {
   std::vector<int32_t> ForgetPartitions();
   void SyncCounters();
   void UpdateLag();
+  // triaged_commit_stalled_seconds, and whether every partition's commits are advancing.
+  void UpdateCommitStall();
   // The config file's modification time in nanoseconds, 0 when it cannot be read.
   static int64_t FileMtime(const std::string& path);
 
@@ -154,6 +156,7 @@ class Pipeline final : public KafkaListener {
   uint16_t admin_port_ = 0;
   std::atomic<bool> broker_reachable_{false};
   std::atomic<bool> partitions_assigned_{false};
+  std::atomic<bool> commits_advancing_{true};
   int64_t lag_total_ = 0;
 };
 

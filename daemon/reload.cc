@@ -13,6 +13,8 @@ Result<void> CheckReloadable(const Config& running, const Config& next) {
       {"kafka.group_id", running.kafka.group_id == next.kafka.group_id},
       {"kafka.guarantee", running.kafka.guarantee == next.kafka.guarantee},
       {"kafka.properties", running.kafka.properties == next.kafka.properties},
+      {"kafka.commit_stall_timeout",
+       running.kafka.commit_stall_timeout_ns == next.kafka.commit_stall_timeout_ns},
       {"kafka.shutdown_timeout",
        running.kafka.shutdown_timeout_ns == next.kafka.shutdown_timeout_ns},
       {"inputs.spans.topic", running.inputs.spans_topic == next.inputs.spans_topic},

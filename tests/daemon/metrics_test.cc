@@ -50,6 +50,7 @@ TEST(MetricsTest, EveryFamilyHasHelpAndType) {
   metrics.Routed("r", "d");
   metrics.ProduceError("d", "e");
   metrics.SetConsumerLag("t", 0, 1);
+  metrics.SetCommitStalled("t", 0, 0);
   RuleSet rules;
   rules.rules.emplace_back().name = "r";
   metrics.RuleTotals(rules);
@@ -60,7 +61,8 @@ TEST(MetricsTest, EveryFamilyHasHelpAndType) {
         "triaged_rule_matched_total", "triaged_rule_sampled_out_total",
         "triaged_rule_rate_limited_total", "triaged_routed_total", "triaged_produce_errors_total",
         "triaged_decision_latency_seconds", "triaged_consumer_lag", "triaged_config_reloads_total",
-        "triaged_build_info", "triaged_route_ack_latency_seconds", "triaged_max_open_traces"}) {
+        "triaged_build_info", "triaged_route_ack_latency_seconds", "triaged_max_open_traces",
+        "triaged_commit_stalled_seconds"}) {
     EXPECT_THAT(text, HasSubstr(std::string("# HELP ") + name + " ")) << name;
     EXPECT_THAT(text, HasSubstr(std::string("# TYPE ") + name + " ")) << name;
   }

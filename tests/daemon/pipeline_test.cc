@@ -150,6 +150,12 @@ TEST_F(PipelineTest, AFailedDeliveryKeepsItsOffsetUncommitted) {
   EXPECT_LE(Committed("spans"), 0);
   EXPECT_LE(Committed("feedback"), 0);
   EXPECT_FALSE(pipeline_->failed());  // a retriable error does not stop the daemon
+  // The stuck commit point is visible: it has not moved for the last 5 s of the clock.
+  const std::string text = pipeline_->metrics().Serialize();
+  const std::string series = "triaged_commit_stalled_seconds{partition=\"0\",topic=\"spans\"} ";
+  const size_t at = text.find(series);
+  ASSERT_NE(at, std::string::npos) << text;
+  EXPECT_GE(std::stod(text.substr(at + series.size())), 5.0);
 }
 
 // A routed item the broker refuses for good (too large, say) used to keep its hold forever:

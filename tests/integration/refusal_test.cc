@@ -29,13 +29,13 @@ constexpr const char* kSmall = "5a11000000000000000000000000a001";
 void SetTopicConfig(const std::string& topic, const char* name, const char* value) {
   char err[512];
   KafkaConf conf(rd_kafka_conf_new());
-  ASSERT_EQ(rd_kafka_conf_set(conf.get(), "bootstrap.servers", Bootstrap().c_str(), err,
-                              sizeof err),
-            RD_KAFKA_CONF_OK);
+  ASSERT_EQ(
+      rd_kafka_conf_set(conf.get(), "bootstrap.servers", Bootstrap().c_str(), err, sizeof err),
+      RD_KAFKA_CONF_OK);
   KafkaHandle admin(rd_kafka_new(RD_KAFKA_PRODUCER, conf.release(), err, sizeof err));
   ASSERT_TRUE(admin) << err;
-  rd_kafka_ConfigResource_t* res = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC,
-                                                               topic.c_str());
+  rd_kafka_ConfigResource_t* res =
+      rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic.c_str());
   rd_kafka_ConfigResource_set_config(res, name, value);
   KafkaQueue queue(rd_kafka_queue_new(admin.get()));
   rd_kafka_AlterConfigs(admin.get(), &res, 1, nullptr, queue.get());
@@ -47,9 +47,11 @@ void SetTopicConfig(const std::string& topic, const char* name, const char* valu
 }
 
 std::string Span(const std::string& trace, const std::string& output) {
-  return "{\"trace_id\":\"" + trace + "\",\"span_id\":\"a1\",\"name\":\"chat\","
+  return "{\"trace_id\":\"" + trace +
+         "\",\"span_id\":\"a1\",\"name\":\"chat\","
          "\"start_time\":\"2026-11-01T10:00:00Z\",\"end_time\":\"2026-11-01T10:00:01Z\","
-         "\"output\":\"" + output + "\"}";
+         "\"output\":\"" +
+         output + "\"}";
 }
 
 // `lines` (key TAB value) produced to `topic` with kcat.
@@ -78,17 +80,18 @@ TEST_P(Refusal, ARefusedItemIsDeadLetteredAndThePartitionMovesOn) {
   // A trace with a thumbs-down and a 100 KB answer; once its item is refused, a small one.
   ASSERT_NO_FATAL_FAILURE(
       Produce(dir, t.spans, {std::string(kBig) + "\t" + Span(kBig, std::string(100'000, 'x'))}));
-  ASSERT_NO_FATAL_FAILURE(Produce(
-      dir, t.feedback, {std::string(kBig) + "\t{\"trace_id\":\"" + kBig + "\",\"thumbs\":\"down\"}"}));
+  ASSERT_NO_FATAL_FAILURE(
+      Produce(dir, t.feedback,
+              {std::string(kBig) + "\t{\"trace_id\":\"" + kBig + "\",\"thumbs\":\"down\"}"}));
   const std::string log = dir.path() + "/first.log";
   {
     Daemon daemon(config, log);
     ASSERT_TRUE(WaitForLog(log, "routed item refused by the broker")) << ReadFile(log);
     ASSERT_NO_FATAL_FAILURE(
         Produce(dir, t.spans, {std::string(kSmall) + "\t" + Span(kSmall, "ok")}));
-    ASSERT_NO_FATAL_FAILURE(Produce(
-        dir, t.feedback,
-        {std::string(kSmall) + "\t{\"trace_id\":\"" + kSmall + "\",\"thumbs\":\"down\"}"}));
+    ASSERT_NO_FATAL_FAILURE(
+        Produce(dir, t.feedback,
+                {std::string(kSmall) + "\t{\"trace_id\":\"" + kSmall + "\",\"thumbs\":\"down\"}"}));
     std::vector<Consumed> dead;
     // support-review takes the small item; regressions (1 MB) takes both.
     const RouteSet got = WaitForRoutes(t, 3, 1, &dead);
@@ -113,10 +116,10 @@ TEST_P(Refusal, ARefusedItemIsDeadLetteredAndThePartitionMovesOn) {
   ASSERT_NO_FATAL_FAILURE(Produce(dir, t.spans,
                                   {std::string(kBig) + "\t" + Span(kAfter1, "ok"),
                                    std::string(kSmall) + "\t" + Span(kAfter2, "ok")}));
-  ASSERT_NO_FATAL_FAILURE(Produce(
-      dir, t.feedback,
-      {std::string(kBig) + "\t{\"trace_id\":\"" + kAfter1 + "\",\"thumbs\":\"down\"}",
-       std::string(kSmall) + "\t{\"trace_id\":\"" + kAfter2 + "\",\"thumbs\":\"down\"}"}));
+  ASSERT_NO_FATAL_FAILURE(
+      Produce(dir, t.feedback,
+              {std::string(kBig) + "\t{\"trace_id\":\"" + kAfter1 + "\",\"thumbs\":\"down\"}",
+               std::string(kSmall) + "\t{\"trace_id\":\"" + kAfter2 + "\",\"thumbs\":\"down\"}"}));
   const std::string again = dir.path() + "/second.log";
   Daemon second(config, again);
   std::vector<Consumed> dead;
@@ -138,12 +141,13 @@ TEST_P(Refusal, AnItemOverMaxItemBytesIsCutToFit) {
   TempDir dir;
   Topics t;
   CreateTopics(t);
-  const std::string config = dir.Write(
-      "rules.yaml", "max_item_bytes: 64KiB\n" + WithGuarantee(ConfigFor(t), GetParam()));
+  const std::string config =
+      dir.Write("rules.yaml", "max_item_bytes: 64KiB\n" + WithGuarantee(ConfigFor(t), GetParam()));
   ASSERT_NO_FATAL_FAILURE(
       Produce(dir, t.spans, {std::string(kBig) + "\t" + Span(kBig, std::string(300'000, 'x'))}));
-  ASSERT_NO_FATAL_FAILURE(Produce(
-      dir, t.feedback, {std::string(kBig) + "\t{\"trace_id\":\"" + kBig + "\",\"thumbs\":\"down\"}"}));
+  ASSERT_NO_FATAL_FAILURE(
+      Produce(dir, t.feedback,
+              {std::string(kBig) + "\t{\"trace_id\":\"" + kBig + "\",\"thumbs\":\"down\"}"}));
   const std::string log = dir.path() + "/daemon.log";
   Daemon daemon(config, log);
   const RouteSet got = WaitForRoutes(t, 2, 0);
@@ -155,8 +159,7 @@ TEST_P(Refusal, AnItemOverMaxItemBytesIsCutToFit) {
   EXPECT_EQ(daemon.Stop(SIGTERM, std::chrono::seconds(40)), 0) << ReadFile(log);
 }
 
-INSTANTIATE_TEST_SUITE_P(Guarantees, Refusal,
-                         ::testing::Values("at_least_once", "exactly_once"),
+INSTANTIATE_TEST_SUITE_P(Guarantees, Refusal, ::testing::Values("at_least_once", "exactly_once"),
                          [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
 
 }  // namespace
