@@ -95,6 +95,11 @@ Metrics::Metrics(std::string_view version)
                           .Name("triaged_config_reloads_total")
                           .Help("Configuration reloads, by result (success, failure).")
                           .Register(*registry_)),
+      admin_refusals_(BuildCounter()
+                          .Name("triaged_admin_refused_total")
+                          .Help("Admin connections let go by the server's limits, by reason "
+                                "(tap_too_slow, too_many_connections).")
+                          .Register(*registry_)),
       build_info_(BuildGauge()
                       .Name("triaged_build_info")
                       .Help("Always 1; the version label says which build is running.")
@@ -115,6 +120,8 @@ Metrics::Metrics(std::string_view version)
   // Known label values start at zero so rate() works from the first scrape.
   traces_evicted_.Add({{"reason", "expired"}});
   traces_evicted_.Add({{"reason", "capacity"}});
+  admin_refusals_.Add({{"reason", "tap_too_slow"}});
+  admin_refusals_.Add({{"reason", "too_many_connections"}});
 }
 
 uint64_t Metrics::routed_to(const std::string& destination) const {
@@ -176,6 +183,15 @@ void Metrics::SetConsumerLag(std::string_view topic, int32_t partition, int64_t 
 void Metrics::SetCommitStalled(std::string_view topic, int32_t partition, double seconds) {
   commit_stalled_.Add({{"topic", S(topic)}, {"partition", std::to_string(partition)}})
       .Set(seconds < 0 ? 0 : seconds);
+}
+
+void Metrics::SyncAdminCounts(uint64_t tap_clients_dropped, uint64_t connections_refused) {
+  Bump(admin_refusals_.Add({{"reason", "tap_too_slow"}}),
+       tap_clients_dropped - std::min(tap_clients_dropped, taps_dropped_seen_));
+  Bump(admin_refusals_.Add({{"reason", "too_many_connections"}}),
+       connections_refused - std::min(connections_refused, connections_refused_seen_));
+  taps_dropped_seen_ = tap_clients_dropped;
+  connections_refused_seen_ = connections_refused;
 }
 
 void Metrics::ConfigReload(bool success) {

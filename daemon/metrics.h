@@ -62,6 +62,9 @@ class Metrics {
   // How long the partition's commit point has stood still behind consumed input (0: it has not).
   void SetCommitStalled(std::string_view topic, int32_t partition, double seconds);
   void ConfigReload(bool success);
+  // The admin server's totals: tap clients dropped for not reading, connections refused past
+  // its limits (the counters follow them).
+  void SyncAdminCounts(uint64_t tap_clients_dropped, uint64_t connections_refused);
 
   // Adds counts of `rule` (a partition engine's, since its last sync) to the process totals.
   void AddRuleCounts(const std::string& rule, const RuleCounters& delta);
@@ -96,6 +99,7 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& consumer_lag_;
   prometheus::Family<prometheus::Gauge>& commit_stalled_;
   prometheus::Family<prometheus::Counter>& config_reloads_;
+  prometheus::Family<prometheus::Counter>& admin_refusals_;
   prometheus::Family<prometheus::Gauge>& build_info_;
   prometheus::Family<prometheus::Gauge>& max_open_traces_family_;
 
@@ -115,6 +119,8 @@ class Metrics {
   mutable std::mutex destinations_mu_;
   std::map<std::string, uint64_t, std::less<>> routed_by_destination_;
 
+  uint64_t taps_dropped_seen_ = 0;
+  uint64_t connections_refused_seen_ = 0;
   mutable std::mutex rules_mu_;  // guards rule_totals_
   std::map<std::string, RuleCounters, std::less<>> rule_totals_;
 };

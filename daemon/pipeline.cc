@@ -338,6 +338,8 @@ void Pipeline::SyncCounters() {
   const RuleSet& rules = *config_->rules;
   const std::vector<RuleCounters> totals = metrics_.RuleTotals(rules);
   metrics_.SetTracesOpen(open_traces);
+  if (admin_)
+    metrics_.SyncAdminCounts(admin_->tap_clients_dropped(), admin_->connections_refused());
   metrics_.SetMaxOpenTraces(rules.trace.max_open_traces);
   StatusFacts facts;
   facts.exactly_once = eos_;

@@ -40,3 +40,36 @@ TEST(DeadLetterToJson, BytesThatAreNotUtf8AreBase64) {
 
 }  // namespace
 }  // namespace triaged
+
+namespace triaged {
+namespace {
+
+// A 400 KB span of \x01 bytes used to become a 2.4 MB dead letter (each byte escaped as
+// \u0001), which the broker refuses. Within the bound, the payload's first bytes are kept and
+// the whole is described by its length and hash.
+TEST(DeadLetterToJson, AHostilePayloadIsCutToTheBoundWithItsLengthAndHash) {
+  const std::string payload(400'000, '\x01');
+  MessageOrigin origin;
+  origin.topic = "llm.spans";
+  origin.partition = 2;
+  origin.offset = 41;
+  const DeadLetter record{"invalid_json", "Invalid value.", origin, payload};
+  ASSERT_GT(DeadLetterToJson(record).size(), 2'000'000u);
+  const std::string json = DeadLetterToJson(record, 900 * 1024);
+  EXPECT_LE(json.size(), 900u * 1024);
+  EXPECT_GT(json.size(), 900u * 1024 - 64);
+  rapidjson::Document d;
+  d.Parse(json.c_str());
+  ASSERT_TRUE(d.IsObject());
+  EXPECT_EQ(d["payload_truncated"]["bytes"].GetUint64(), 400'000u);
+  EXPECT_EQ(std::string(d["payload_truncated"]["xxh64"].GetString()).size(), 16u);
+  EXPECT_EQ(d["offset"].GetInt64(), 41);
+  const std::string kept = d["payload"].GetString();
+  EXPECT_EQ(kept, payload.substr(0, kept.size()));
+  // Under the bound, the record is whole.
+  const DeadLetter small{"invalid_json", "Invalid value.", origin, "nope"};
+  EXPECT_EQ(DeadLetterToJson(small, 900 * 1024), DeadLetterToJson(small));
+}
+
+}  // namespace
+}  // namespace triaged

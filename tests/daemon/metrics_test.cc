@@ -62,7 +62,7 @@ TEST(MetricsTest, EveryFamilyHasHelpAndType) {
         "triaged_rule_rate_limited_total", "triaged_routed_total", "triaged_produce_errors_total",
         "triaged_decision_latency_seconds", "triaged_consumer_lag", "triaged_config_reloads_total",
         "triaged_build_info", "triaged_route_ack_latency_seconds", "triaged_max_open_traces",
-        "triaged_commit_stalled_seconds"}) {
+        "triaged_commit_stalled_seconds", "triaged_admin_refused_total"}) {
     EXPECT_THAT(text, HasSubstr(std::string("# HELP ") + name + " ")) << name;
     EXPECT_THAT(text, HasSubstr(std::string("# TYPE ") + name + " ")) << name;
   }
@@ -186,6 +186,16 @@ TEST(MetricsTest, ARuleRemovedByAReloadKeepsItsSeriesAndComesBackWithItsTotal) {
   EXPECT_EQ(Value(metrics, "triaged_rule_matched_total", {{"rule", "slow"}}), 7.0);
   metrics.AddRuleCounts("slow", {.matched = 2});  // back, counting again
   EXPECT_EQ(metrics.RuleTotals(Rules({"slow"}))[0].matched, 9u);
+}
+
+TEST(MetricsTest, AdminRefusalsFollowTheServersTotals) {
+  Metrics metrics("v");
+  EXPECT_EQ(Value(metrics, "triaged_admin_refused_total", {{"reason", "tap_too_slow"}}), 0.0);
+  metrics.SyncAdminCounts(2, 5);
+  metrics.SyncAdminCounts(3, 5);
+  EXPECT_EQ(Value(metrics, "triaged_admin_refused_total", {{"reason", "tap_too_slow"}}), 3.0);
+  EXPECT_EQ(Value(metrics, "triaged_admin_refused_total", {{"reason", "too_many_connections"}}),
+            5.0);
 }
 
 TEST(MetricsTest, StatusTotalsFollowTheBumps) {
