@@ -120,6 +120,8 @@ Metrics::Metrics(std::string_view version)
   // Known label values start at zero so rate() works from the first scrape.
   traces_evicted_.Add({{"reason", "expired"}});
   traces_evicted_.Add({{"reason", "capacity"}});
+  // Exported from the first scrape (alerts and panels read it): a series that stays at zero.
+  produce_errors_.Add({});
   admin_refusals_.Add({{"reason", "tap_too_slow"}});
   admin_refusals_.Add({{"reason", "too_many_connections"}});
 }

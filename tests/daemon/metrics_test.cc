@@ -81,6 +81,7 @@ TEST(MetricsTest, KnownLabelValuesStartAtZero) {
   EXPECT_EQ(Value(metrics, "triaged_traces_evicted_total", {{"reason", "expired"}}), 0.0);
   EXPECT_EQ(Value(metrics, "triaged_traces_evicted_total", {{"reason", "capacity"}}), 0.0);
   EXPECT_EQ(Value(metrics, "triaged_dead_lettered_total"), 0.0);
+  EXPECT_EQ(Value(metrics, "triaged_produce_errors_total"), 0.0);
 }
 
 TEST(MetricsTest, LabelledBumps) {
