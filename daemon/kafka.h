@@ -68,10 +68,8 @@ class KafkaListener {
   // The group assigned or revoked these partitions; the client assigns or unassigns after.
   virtual void OnAssigned(const TopicPartitions& partitions) = 0;
   virtual void OnRevoked(const TopicPartitions& partitions) = 0;
-  // A produced message's delivery report; `opaque` is what Produce was given, `value` the
-  // message's value (valid during the call).
-  virtual void OnDelivery(void* opaque, rd_kafka_resp_err_t err, std::string_view topic,
-                          std::string_view value) = 0;
+  // A produced message's delivery report; `opaque` is what Produce was given.
+  virtual void OnDelivery(void* opaque, rd_kafka_resp_err_t err, std::string_view topic) = 0;
   virtual void OnClientError(rd_kafka_resp_err_t err, std::string_view reason, bool producer) = 0;
 };
 

@@ -284,9 +284,8 @@ void LibrdkafkaClient::OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
 }
 
 void LibrdkafkaClient::OnDeliveryReport(rd_kafka_t*, const rd_kafka_message_t* msg, void* opaque) {
-  static_cast<LibrdkafkaClient*>(opaque)->listener_.OnDelivery(
-      msg->_private, msg->err, rd_kafka_topic_name(msg->rkt),
-      std::string_view(static_cast<const char*>(msg->payload), msg->payload ? msg->len : 0));
+  static_cast<LibrdkafkaClient*>(opaque)->listener_.OnDelivery(msg->_private, msg->err,
+                                                               rd_kafka_topic_name(msg->rkt));
 }
 
 Result<void> LibrdkafkaClient::Subscribe(const std::vector<std::string>& topics) {

@@ -57,7 +57,7 @@ void Pipeline::Produce(const std::string& topic, std::string_view key, const std
     }
     // Refused before it left (too large for message.max.bytes, say): as if the broker had.
     if (delivery) {
-      OnDelivery(delivery.release(), e, topic, value);
+      OnDelivery(delivery.release(), e, topic);
       return;
     }
     metrics_.ProduceError(topic == decisions_topic_ ? "decisions" : topic, rd_kafka_err2name(e));
@@ -101,8 +101,7 @@ void Pipeline::Publish(Partition& p, const Route& route) {
           {{"triaged-rule", rule.name}, {"triaged-destination", dest.name}}, std::move(delivery));
 }
 
-void Pipeline::OnDelivery(void* opaque, rd_kafka_resp_err_t err, std::string_view topic,
-                          std::string_view /*value*/) {
+void Pipeline::OnDelivery(void* opaque, rd_kafka_resp_err_t err, std::string_view topic) {
   std::unique_ptr<Delivery> d(static_cast<Delivery*>(opaque));
   if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
     if (d && d->routed_at) {

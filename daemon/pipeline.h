@@ -79,8 +79,7 @@ class Pipeline final : public KafkaListener {
   void OnMessage(const InputMessage& message) override;
   void OnAssigned(const TopicPartitions& partitions) override;
   void OnRevoked(const TopicPartitions& partitions) override;
-  void OnDelivery(void* opaque, rd_kafka_resp_err_t err, std::string_view topic,
-                  std::string_view value) override;
+  void OnDelivery(void* opaque, rd_kafka_resp_err_t err, std::string_view topic) override;
   void OnClientError(rd_kafka_resp_err_t err, std::string_view reason, bool producer) override;
 
  private:

@@ -16,7 +16,7 @@ class NoListener final : public KafkaListener {
   void OnMessage(const InputMessage&) override {}
   void OnAssigned(const TopicPartitions&) override {}
   void OnRevoked(const TopicPartitions&) override {}
-  void OnDelivery(void*, rd_kafka_resp_err_t, std::string_view, std::string_view) override {}
+  void OnDelivery(void*, rd_kafka_resp_err_t, std::string_view) override {}
   void OnClientError(rd_kafka_resp_err_t, std::string_view, bool) override {}
 };
 

@@ -171,7 +171,7 @@ class FakeKafka final : public KafkaClient {
     std::deque<Pending> pending = std::move(pending_);
     pending_.clear();
     for (Pending& p : pending) {
-      listener_.OnDelivery(p.opaque, RD_KAFKA_RESP_ERR__PURGE_QUEUE, p.topic, "");
+      listener_.OnDelivery(p.opaque, RD_KAFKA_RESP_ERR__PURGE_QUEUE, p.topic);
     }
   }
 
@@ -304,7 +304,7 @@ class FakeKafka final : public KafkaClient {
           topics_.at(p.topic)[p.partition].push_back(p.record);
         }
       }
-      listener_.OnDelivery(p.opaque, p.err, p.topic, p.record.value.value_or(""));
+      listener_.OnDelivery(p.opaque, p.err, p.topic);
     }
   }
 
