@@ -39,6 +39,14 @@ void String(Writer& w, std::string_view s) {
   w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
 }
 
+// An empty string is written as null.
+void StringOrNull(Writer& w, std::string_view s) {
+  if (s.empty())
+    w.Null();
+  else
+    String(w, s);
+}
+
 void OptString(Writer& w, const std::optional<std::string>& s) {
   if (s)
     String(w, *s);
@@ -116,24 +124,15 @@ void WriteSpan(Writer& w, const Span& s) {
   w.Key("span_id");
   String(w, s.span_id);
   w.Key("parent_span_id");
-  if (s.parent_span_id.empty())
-    w.Null();
-  else
-    String(w, s.parent_span_id);
+  StringOrNull(w, s.parent_span_id);
   w.Key("name");
   String(w, s.name);
   w.Key("kind");
-  if (s.kind.empty())
-    w.Null();
-  else
-    String(w, s.kind);
+  StringOrNull(w, s.kind);
   w.Key("status");
   String(w, StatusName(s.status));
   w.Key("status_message");
-  if (s.status_message.empty())
-    w.Null();
-  else
-    String(w, s.status_message);
+  StringOrNull(w, s.status_message);
   w.Key("start_time");
   Time(w, s.start_ns);
   w.Key("end_time");
@@ -220,10 +219,7 @@ void WriteAnnotation(Writer& w, const Annotation& a) {
   w.Key("trace_id");
   String(w, a.trace_id);
   w.Key("span_id");
-  if (a.span_id.empty())
-    w.Null();
-  else
-    String(w, a.span_id);
+  StringOrNull(w, a.span_id);
   w.Key("name");
   String(w, a.name);
   w.Key("score");

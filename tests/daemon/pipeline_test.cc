@@ -45,6 +45,12 @@ std::string ThumbsDown(const std::string& trace) {
   return "{\"trace_id\":\"" + trace + "\",\"thumbs\":\"down\"}";
 }
 
+// A trace of one root span with a thumbs-down, on partition 0 of both inputs.
+void OneThumbsDown(FakeKafka& k) {
+  k.Append("spans", 0, kTrace, Span(kTrace, "a1"));
+  k.Append("feedback", 0, kTrace, ThumbsDown(kTrace));
+}
+
 class PipelineTest : public ::testing::Test {
  protected:
   // Starts a pipeline whose Kafka is a FakeKafka with topics spans, feedback (1 partition
@@ -92,10 +98,7 @@ class PipelineTest : public ::testing::Test {
 };
 
 TEST_F(PipelineTest, RoutesADecidedTraceThenCommitsPastIt) {
-  Start("at_least_once", [](FakeKafka& k) {
-    k.Append("spans", 0, kTrace, Span(kTrace, "a1"));
-    k.Append("feedback", 0, kTrace, ThumbsDown(kTrace));
-  });
+  Start("at_least_once", OneThumbsDown);
   ASSERT_TRUE(StepUntil([&] { return kafka_->Records("review").size() == 1; }));
   const testing::FakeRecord item = kafka_->Records("review")[0];
   EXPECT_EQ(item.key, kTrace);
@@ -111,10 +114,7 @@ TEST_F(PipelineTest, RoutesADecidedTraceThenCommitsPastIt) {
 }
 
 TEST_F(PipelineTest, ShutdownWithTheBrokerGoneDoesNotWaitOnItAndSaysSo) {
-  Start("at_least_once", [](FakeKafka& k) {
-    k.Append("spans", 0, kTrace, Span(kTrace, "a1"));
-    k.Append("feedback", 0, kTrace, ThumbsDown(kTrace));
-  });
+  Start("at_least_once", OneThumbsDown);
   kafka_->hold_deliveries = true;  // the broker stops answering
   ASSERT_TRUE(StepUntil([&] { return kafka_->InFlight() == 1; }));
   pipeline_->OnClientError(RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN, "1/1 brokers are down", false);
@@ -141,8 +141,7 @@ TEST_F(PipelineTest, NeverCommitsPastTheFirstEventOfAnUndecidedTrace) {
 TEST_F(PipelineTest, AFailedDeliveryKeepsItsOffsetUncommitted) {
   Start("at_least_once", [](FakeKafka& k) {
     k.fail_delivery["review"] = RD_KAFKA_RESP_ERR__MSG_TIMED_OUT;
-    k.Append("spans", 0, kTrace, Span(kTrace, "a1"));
-    k.Append("feedback", 0, kTrace, ThumbsDown(kTrace));
+    OneThumbsDown(k);
   });
   ASSERT_TRUE(StepUntil([&] { return pipeline_->metrics().produce_errors() == 1; }));
   StepFor(std::chrono::seconds(5));
@@ -164,8 +163,7 @@ TEST_F(PipelineTest, AFailedDeliveryKeepsItsOffsetUncommitted) {
 TEST_F(PipelineTest, ARoutedItemTheBrokerRefusesIsDeadLetteredAndThePartitionMovesOn) {
   Start("at_least_once", [](FakeKafka& k) {
     k.fail_delivery["review"] = RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE;
-    k.Append("spans", 0, kTrace, Span(kTrace, "a1"));
-    k.Append("feedback", 0, kTrace, ThumbsDown(kTrace));
+    OneThumbsDown(k);
   });
   ASSERT_TRUE(StepUntil([&] { return kafka_->Records("dlq").size() == 1; }));
   const testing::FakeRecord dead = kafka_->Records("dlq")[0];
@@ -186,8 +184,7 @@ TEST_F(PipelineTest, ARoutedItemTheBrokerRefusesIsDeadLetteredAndThePartitionMov
 TEST_F(PipelineTest, AnItemRefusedBeforeItLeavesIsDeadLetteredToo) {
   Start("at_least_once", [](FakeKafka& k) {
     k.refuse_produce["review"] = RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE;
-    k.Append("spans", 0, kTrace, Span(kTrace, "a1"));
-    k.Append("feedback", 0, kTrace, ThumbsDown(kTrace));
+    OneThumbsDown(k);
   });
   ASSERT_TRUE(StepUntil([&] { return kafka_->Records("dlq").size() == 1; }));
   EXPECT_TRUE(StepUntil([&] { return Committed("spans") == 1 && Committed("feedback") == 1; }));
@@ -197,8 +194,7 @@ TEST_F(PipelineTest, WhenTheDeadLetterTopicRefusesTooThePartitionStillMovesOn) {
   Start("at_least_once", [](FakeKafka& k) {
     k.fail_delivery["review"] = RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED;
     k.fail_delivery["dlq"] = RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED;
-    k.Append("spans", 0, kTrace, Span(kTrace, "a1"));
-    k.Append("feedback", 0, kTrace, ThumbsDown(kTrace));
+    OneThumbsDown(k);
   });
   EXPECT_TRUE(StepUntil([&] { return Committed("spans") == 1 && Committed("feedback") == 1; }));
   EXPECT_EQ(pipeline_->metrics().produce_errors(), 2u);
@@ -208,8 +204,7 @@ TEST_F(PipelineTest, WhenTheDeadLetterTopicRefusesTooThePartitionStillMovesOn) {
 TEST_F(PipelineTest, ExactlyOnceARefusedItemIsDeadLetteredAfterOneRewindNotLoopedOn) {
   Start("exactly_once", [](FakeKafka& k) {
     k.fail_delivery["review"] = RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE;
-    k.Append("spans", 0, kTrace, Span(kTrace, "a1"));
-    k.Append("feedback", 0, kTrace, ThumbsDown(kTrace));
+    OneThumbsDown(k);
   });
   ASSERT_TRUE(StepUntil([&] { return Committed("spans") == 1 && Committed("feedback") == 1; }));
   EXPECT_EQ(kafka_->transactions_aborted, 1);
@@ -259,10 +254,7 @@ TEST_F(PipelineTest, AReloadToADestinationTopicThatDoesNotExistIsRefused) {
 }
 
 TEST_F(PipelineTest, ARevocationCommitsWhatIsSafeAndTheNextOwnerRoutesNothingTwice) {
-  Start("at_least_once", [](FakeKafka& k) {
-    k.Append("spans", 0, kTrace, Span(kTrace, "a1"));
-    k.Append("feedback", 0, kTrace, ThumbsDown(kTrace));
-  });
+  Start("at_least_once", OneThumbsDown);
   ASSERT_TRUE(StepUntil([&] { return kafka_->Records("review").size() == 1; }));
   kafka_->RevokeAtNextPoll();
   StepFor(std::chrono::milliseconds(200));
@@ -276,10 +268,7 @@ TEST_F(PipelineTest, ARevocationCommitsWhatIsSafeAndTheNextOwnerRoutesNothingTwi
 }
 
 TEST_F(PipelineTest, ExactlyOnceRoutedItemsAndOffsetsBecomeVisibleTogether) {
-  Start("exactly_once", [](FakeKafka& k) {
-    k.Append("spans", 0, kTrace, Span(kTrace, "a1"));
-    k.Append("feedback", 0, kTrace, ThumbsDown(kTrace));
-  });
+  Start("exactly_once", OneThumbsDown);
   ASSERT_TRUE(StepUntil(
       [&] { return kafka_->transactions_committed > 0 && kafka_->Records("review").size() == 1; }));
   EXPECT_EQ(kafka_->Records("unit.decisions").size(), 1u);  // the pair, for the next owner
@@ -290,8 +279,7 @@ TEST_F(PipelineTest, ExactlyOnceRoutedItemsAndOffsetsBecomeVisibleTogether) {
 TEST_F(PipelineTest, ExactlyOnceAFailedCommitIsAbortedRewoundAndRoutedOnce) {
   Start("exactly_once", [](FakeKafka& k) {
     k.fail_next_commit = TxnError{"Broker: coordinator load in progress", false, false};
-    k.Append("spans", 0, kTrace, Span(kTrace, "a1"));
-    k.Append("feedback", 0, kTrace, ThumbsDown(kTrace));
+    OneThumbsDown(k);
   });
   ASSERT_TRUE(StepUntil([&] { return kafka_->transactions_aborted == 1; }));
   // Re-read from the committed offsets and decided again: one routed item in the end.
@@ -304,8 +292,7 @@ TEST_F(PipelineTest, ExactlyOnceAFailedCommitIsAbortedRewoundAndRoutedOnce) {
 TEST_F(PipelineTest, ExactlyOnceAFencedProducerIsReplaced) {
   Start("exactly_once", [](FakeKafka& k) {
     k.fail_next_commit = TxnError{"Broker: producer fenced", /*fatal=*/true, false};
-    k.Append("spans", 0, kTrace, Span(kTrace, "a1"));
-    k.Append("feedback", 0, kTrace, ThumbsDown(kTrace));
+    OneThumbsDown(k);
   });
   ASSERT_TRUE(StepUntil([&] { return kafka_->producers_replaced == 1; }));
   ASSERT_TRUE(StepUntil([&] { return Committed("feedback") == 1; }));
