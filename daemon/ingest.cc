@@ -46,7 +46,7 @@ Result<DecodedMessage> DecodeInput(const InputsConfig& inputs, const MessageOrig
       return DecodeSpans(payload, inputs.spans_format);
     }
     if (origin.topic == inputs.feedback_topic) {
-      return DecodeFeedback(payload, inputs.feedback_format);
+      return DecodeFeedbackKeyed(payload, origin.key, inputs.feedback_format);
     }
   }
   return DecodeAny(payload);
@@ -59,16 +59,60 @@ Error TraceTooLargeError(size_t spans_rejected, size_t spans_total) {
                                           "trace.max_trace_bytes");
 }
 
+namespace {
+
+// Standard base64 with its padding (RFC 4648 §4), as DeadLetterToJson writes payloads that are
+// not UTF-8: the bytes, or an Error saying what is wrong.
+Result<std::string> FromBase64(std::string_view in) {
+  const auto invalid = [](const std::string& what) {
+    return MakeError("invalid_base64", "payload_base64 is not standard base64: " + what);
+  };
+  if (in.size() % 4 != 0) {
+    return invalid("its length, " + std::to_string(in.size()) + ", is not a multiple of 4");
+  }
+  const size_t padding = in.ends_with("==") ? 2 : in.ends_with("=") ? 1 : 0;
+  for (size_t i = 0; i < in.size() - padding; ++i) {
+    const char c = in[i];
+    if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
+          c == '/')) {
+      return invalid("character " + std::to_string(i) +
+                     (c == '=' ? " is padding before the end" : " is not in its alphabet"));
+    }
+  }
+  // EVP_DecodeBlock decodes whole quanta: its length counts the padding's zero bytes too.
+  std::string out(in.size() / 4 * 3, '\0');
+  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                reinterpret_cast<const unsigned char*>(in.data()),
+                                static_cast<int>(in.size()));
+  if (n < 0 || static_cast<size_t>(n) < padding) return invalid("libcrypto refuses it");
+  out.resize(static_cast<size_t>(n) - padding);
+  return out;
+}
+
+}  // namespace
+
+Error UnjoinedError(const std::vector<Annotation>& unjoined, const std::string& searched) {
+  const size_t more = unjoined.size() - 1;
+  return MakeError(reason::kMissingTraceId,
+                   "no trace id, and no trace " + searched + " holds span " +
+                       unjoined.front().span_id +
+                       (more > 0 ? " (nor the spans of " + std::to_string(more) + " more)" : ""));
+}
+
 ReplayLine ParseReplayLine(std::string_view line, uint64_t line_no) {
   ReplayLine out;
   out.origin.line = line_no;
-  // Only a line that mentions "payload" can be a kcat envelope; skip the extra parse otherwise.
-  if (line.find("\"payload\"") != std::string_view::npos) {
+  // Only a line that mentions "payload" (or "payload_base64") can be a kcat envelope; skip the
+  // extra parse otherwise.
+  if (line.find("\"payload\"") != std::string_view::npos ||
+      line.find("\"payload_base64\"") != std::string_view::npos) {
     rapidjson::Document doc;
     doc.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag>(line.data(),
                                                                                       line.size());
-    if (!doc.HasParseError() && doc.IsObject() && doc.HasMember("payload") &&
-        doc.HasMember("topic") && doc["topic"].IsString()) {
+    const bool text = !doc.HasParseError() && doc.IsObject() && doc.HasMember("payload");
+    const bool base64 =
+        !doc.HasParseError() && doc.IsObject() && !text && doc.HasMember("payload_base64");
+    if ((text || base64) && doc.HasMember("topic") && doc["topic"].IsString()) {
       out.origin.topic = doc["topic"].GetString();
       if (auto it = doc.FindMember("partition"); it != doc.MemberEnd() && it->value.IsInt()) {
         out.origin.partition = it->value.GetInt();
@@ -79,8 +123,19 @@ ReplayLine ParseReplayLine(std::string_view line, uint64_t line_no) {
       if (auto it = doc.FindMember("ts"); it != doc.MemberEnd() && it->value.IsInt64()) {
         out.origin.timestamp_ms = it->value.GetInt64();
       }
-      const rapidjson::Value& payload = doc["payload"];
-      if (payload.IsString()) {
+      if (auto it = doc.FindMember("key"); it != doc.MemberEnd() && it->value.IsString()) {
+        out.origin.key.assign(it->value.GetString(), it->value.GetStringLength());
+      }
+      const rapidjson::Value& payload = doc[text ? "payload" : "payload_base64"];
+      if (payload.IsString() && base64) {
+        Result<std::string> bytes =
+            FromBase64(std::string_view(payload.GetString(), payload.GetStringLength()));
+        if (bytes.ok()) {
+          out.payload = std::move(bytes).value();
+        } else {
+          out.error = std::move(bytes).error();
+        }
+      } else if (payload.IsString()) {
         out.payload.assign(payload.GetString(), payload.GetStringLength());
       } else if (payload.IsNull()) {
         out.null_payload = true;
@@ -90,6 +145,7 @@ ReplayLine ParseReplayLine(std::string_view line, uint64_t line_no) {
         out.origin.partition.reset();
         out.origin.offset.reset();
         out.origin.timestamp_ms.reset();
+        out.origin.key.clear();
         out.payload.assign(line);
       }
       return out;

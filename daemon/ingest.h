@@ -23,9 +23,11 @@ struct MessageOrigin {
   std::optional<int64_t> offset;
   std::optional<int64_t> timestamp_ms;  // the Kafka message timestamp
   uint64_t line = 0;                    // 1-based line of a replayed file, 0 otherwise
+  std::string key;                      // the Kafka key ("" for none)
 };
 
 // Decodes `payload` with the decoder its topic calls for (auto-detection for unknown topics).
+// Feedback without a trace id is joined by `origin.key` when that is a trace id.
 Result<DecodedMessage> DecodeInput(const InputsConfig& inputs, const MessageOrigin& origin,
                                    std::string_view payload);
 
@@ -33,11 +35,20 @@ Result<DecodedMessage> DecodeInput(const InputsConfig& inputs, const MessageOrig
 // exceed trace.max_trace_bytes (shared by replay and the daemon).
 Error TraceTooLargeError(size_t spans_rejected, size_t spans_total);
 
-// A replay line: a bare event, or a `kcat -J` envelope whose payload is the message.
+// The dead-letter error for span-only annotations (no trace id) whose span no trace held
+// `searched` ("on partition 3", say) has (shared by replay and the daemon).
+Error UnjoinedError(const std::vector<Annotation>& unjoined, const std::string& searched);
+
+// A replay line: a bare event, or a `kcat -J` envelope whose payload is the message: as text in
+// "payload", or as standard base64 in "payload_base64" (binary messages: OTLP protobuf, and the
+// payloads our dead letters write that way).
 struct ReplayLine {
   MessageOrigin origin;
   std::string payload;
   bool null_payload = false;  // a kcat envelope with "payload": null (a tombstone)
+  // Set when the line cannot give its payload (payload_base64 that is not base64): the line is a
+  // dead letter with this reason and message, and `payload` is empty.
+  std::optional<Error> error;
 };
 ReplayLine ParseReplayLine(std::string_view line, uint64_t line_no);
 

@@ -41,7 +41,9 @@ void CheckDecoded(const Result<DecodedMessage>& r) {
     Check(NormalizedId(s.span_id), "span id not normalized");
   }
   for (const Annotation& a : r->annotations) {
-    Check(NormalizedId(a.trace_id), "annotation trace id not normalized");
+    // A span-only annotation (no trace id) names its span instead.
+    Check(a.trace_id.empty() ? NormalizedId(a.span_id) : NormalizedId(a.trace_id),
+          "annotation trace id not normalized");
     if (a.score) Check(std::isfinite(*a.score), "a non-finite score");
   }
 }
@@ -52,11 +54,53 @@ std::string_view View(const uint8_t* data, size_t size) {
 
 const char* NoEnvironment(const char*) { return nullptr; }
 
+bool LowercaseHex(const std::string& id, size_t size) {
+  if (id.size() != size) return false;
+  for (char c : id) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+// Where auto-detection must take the protobuf path: 0x0a, then (after whitespace) a byte no JSON
+// value starts with.
+bool StartsAsProtobufOnly(std::string_view bytes) {
+  if (bytes.empty() || bytes[0] != '\x0a') return false;
+  const size_t i = bytes.find_first_not_of(" \t\r\n");
+  return i != std::string_view::npos &&
+         std::string_view("{[\"-0123456789tfn").find(bytes[i]) == std::string_view::npos;
+}
+
 }  // namespace
 
 void DecodeSpansTarget(const uint8_t* data, size_t size) {
-  for (SpanShape shape : {SpanShape::kAuto, SpanShape::kNative, SpanShape::kOtlpJson}) {
+  for (SpanShape shape :
+       {SpanShape::kAuto, SpanShape::kNative, SpanShape::kOtlpJson, SpanShape::kOtlpProto}) {
     CheckDecoded(DecodeSpans(View(data, size), shape));
+  }
+}
+
+void DecodeOtlpProtoTarget(const uint8_t* data, size_t size) {
+  const std::string_view bytes = View(data, size);
+  const Result<DecodedMessage> pinned = DecodeSpans(bytes, SpanShape::kOtlpProto);
+  CheckDecoded(pinned);
+  const Result<DecodedMessage> detected = DecodeSpans(bytes);
+  CheckDecoded(detected);
+  CheckDecoded(DecodeAny(bytes));
+  if (!pinned.ok()) return;
+  size_t total = 0;
+  for (const Span& s : pinned->spans) {
+    Check(LowercaseHex(s.trace_id, 32), "a protobuf trace id that is not 32 lowercase hex digits");
+    Check(LowercaseHex(s.span_id, 16), "a protobuf span id that is not 16 lowercase hex digits");
+    Check(s.parent_span_id.empty() || LowercaseHex(s.parent_span_id, 16), "a bad parent span id");
+    total += s.bytes;
+  }
+  for (const Annotation& a : pinned->annotations) total += a.bytes;
+  Check(total == size, "the events' bytes do not add up to the message");
+  if (StartsAsProtobufOnly(bytes)) {
+    Check(detected.ok() && detected->spans == pinned->spans &&
+              detected->annotations.size() == pinned->annotations.size(),
+          "auto-detection decodes a protobuf request differently from format: otlp_proto");
   }
 }
 
@@ -70,6 +114,11 @@ void DecodeFeedbackTarget(const uint8_t* data, size_t size) {
 
 void ReplayLineTarget(const uint8_t* data, size_t size) {
   const ReplayLine line = ParseReplayLine(View(data, size), 1);
+  if (line.error) {
+    Check(!line.error->reason.empty() && !line.error->message.empty(), "a line error unexplained");
+    Check(line.payload.empty(), "a line error with a payload");
+    return;
+  }
   if (!line.null_payload) CheckDecoded(DecodeAny(line.payload));
 }
 
@@ -111,8 +160,11 @@ void ExpressionTarget(const uint8_t* data, size_t size) {
 
 const std::vector<Target>& Targets() {
   static const std::vector<Target> targets = {
-      {"decode_spans", DecodeSpansTarget}, {"decode_feedback", DecodeFeedbackTarget},
-      {"replay_line", ReplayLineTarget},   {"config", ConfigTarget},
+      {"decode_spans", DecodeSpansTarget},
+      {"decode_otlp_proto", DecodeOtlpProtoTarget},
+      {"decode_feedback", DecodeFeedbackTarget},
+      {"replay_line", ReplayLineTarget},
+      {"config", ConfigTarget},
       {"expression", ExpressionTarget},
   };
   return targets;

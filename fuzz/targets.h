@@ -11,11 +11,12 @@
 
 namespace triaged::fuzz {
 
-void DecodeSpansTarget(const uint8_t* data, size_t size);     // every SpanShape
-void DecodeFeedbackTarget(const uint8_t* data, size_t size);  // every FeedbackShape
-void ReplayLineTarget(const uint8_t* data, size_t size);      // kcat envelopes, then decode
-void ConfigTarget(const uint8_t* data, size_t size);          // the YAML config loader
-void ExpressionTarget(const uint8_t* data, size_t size);      // compile, explain, evaluate
+void DecodeSpansTarget(const uint8_t* data, size_t size);      // every SpanShape
+void DecodeOtlpProtoTarget(const uint8_t* data, size_t size);  // OTLP protobuf, pinned and auto
+void DecodeFeedbackTarget(const uint8_t* data, size_t size);   // every FeedbackShape
+void ReplayLineTarget(const uint8_t* data, size_t size);       // kcat envelopes, then decode
+void ConfigTarget(const uint8_t* data, size_t size);           // the YAML config loader
+void ExpressionTarget(const uint8_t* data, size_t size);       // compile, explain, evaluate
 
 struct Target {
   const char* name;  // also the directory under fuzz/corpus and fuzz/regressions

@@ -1,4 +1,6 @@
 // Input decoders (DESIGN §1): JSON bytes -> spans and annotations, or an Error with a reason.
+// The spans topic's OTLP protobuf is told from JSON here (JsonOrProtobuf) and decoded in
+// decode_otlp_proto.cc, through the same post-processing (decode_common.h).
 //
 // Every access to the parsed document is type-checked; nothing on this path throws. Depth is
 // bounded before parsing (a cheap bracket scan) and the parser runs iteratively, so hostile
@@ -10,6 +12,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
@@ -20,12 +23,18 @@
 #include <string_view>
 #include <utility>
 
+#include "rules/decode_common.h"
+#include "rules/decode_otlp_proto.h"
+
 namespace triaged {
 namespace {
 
+using decode::CheckAttributeCount;
+using decode::CheckSpanTimes;
+using decode::CheckTimeRange;
+using decode::Err;
+using decode::FinishMessage;
 using rapidjson::Value;
-
-Error Err(const char* reason, std::string message) { return Error{reason, std::move(message)}; }
 
 // `where.key`, or `key` at the top level: names the offending field in error messages.
 std::string Path(std::string_view where, std::string_view key) {
@@ -101,11 +110,38 @@ bool DepthWithin(std::string_view bytes, int max_depth) {
   return true;
 }
 
+// The first byte after a UTF-8 byte-order mark and JSON whitespace, or -1 if there is none.
+int FirstSignificantByte(std::string_view bytes) {
+  size_t i = bytes.starts_with("\xef\xbb\xbf") ? 3 : 0;
+  while (i < bytes.size() &&
+         (bytes[i] == ' ' || bytes[i] == '\t' || bytes[i] == '\n' || bytes[i] == '\r')) {
+    ++i;
+  }
+  return i < bytes.size() ? static_cast<uint8_t>(bytes[i]) : -1;
+}
+
+// A byte a JSON text can start with (RFC 8259: the first byte of a value).
+bool StartsJson(int c) {
+  return c == '{' || c == '[' || c == '"' || c == '-' || (c >= '0' && c <= '9') || c == 't' ||
+         c == 'f' || c == 'n';
+}
+
+std::string HexByte(int c) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  return {'0', 'x', kHex[(c >> 4) & 0xf], kHex[c & 0xf]};
+}
+
+// An OTLP protobuf request starts with the tag of its field 1, resource_spans (length-delimited).
+constexpr char kProtobufStart = 0x0a;
+
 Result<void> Parse(std::string_view bytes, const DecodeLimits& limits, rapidjson::Document& doc) {
-  if (bytes.size() > limits.max_message_bytes) {
-    return Err(reason::kTooLarge, "message of " + std::to_string(bytes.size()) +
-                                      " bytes exceeds the limit of " +
-                                      std::to_string(limits.max_message_bytes));
+  TRIAGED_TRY(decode::CheckSize(bytes, limits));
+  if (const int c = FirstSignificantByte(bytes); c >= 0 && !StartsJson(c)) {
+    return Err(
+        reason::kInvalidJson,
+        bytes[0] == kProtobufStart
+            ? "not JSON: it starts as OTLP protobuf does (byte 0x0a, then " + HexByte(c) + ")"
+            : "not JSON: it starts with byte " + HexByte(c));
   }
   if (!DepthWithin(bytes, limits.max_depth)) {
     return Err(reason::kTooDeep,
@@ -162,28 +198,6 @@ Result<void> ReadRequiredString(const Value& obj, std::string_view where, std::s
   TRIAGED_TRY(ReadString(obj, where, key, s));
   if (!s) return Err(reason::kMissingField, Path(where, key) + " is missing");
   out = std::move(*s);
-  return {};
-}
-
-// Times before 2000-01-01 or from 2200-01-01 on are a broken clock or a unit mistake (seconds or
-// microseconds given as nanoseconds), not an event time. They are refused, so that one of them
-// cannot move event time (replay's clock, the daemon's trace timers) by centuries.
-constexpr int64_t kMinTimeNs = 946'684'800LL * 1'000'000'000;    // 2000-01-01T00:00:00Z
-constexpr int64_t kMaxTimeNs = 7'258'118'400LL * 1'000'000'000;  // 2200-01-01T00:00:00Z
-
-Result<void> CheckTimeRange(int64_t ns, const std::string& field) {
-  if (ns < kMinTimeNs || ns >= kMaxTimeNs) {
-    return Err(reason::kInvalidValue, field + " is not between 2000-01-01 and 2200-01-01");
-  }
-  return {};
-}
-
-// A span ends no earlier than it starts.
-Result<void> CheckSpanTimes(const Span& span, const std::string& start_field,
-                            const std::string& end_field) {
-  if (span.start_ns && span.end_ns && *span.end_ns < *span.start_ns) {
-    return Err(reason::kInvalidValue, end_field + " is before " + start_field);
-  }
   return {};
 }
 
@@ -266,14 +280,7 @@ Result<void> ReadMetadata(const Value& obj, std::string_view key, std::string& o
 
 // Status as OTLP writes it (0/1/2, STATUS_CODE_*) or as people write it (ok/error/unset).
 bool ParseStatusCode(const Value& v, SpanStatus& out) {
-  if (v.IsInt()) {
-    switch (v.GetInt()) {
-      case 0: out = SpanStatus::kUnset; return true;
-      case 1: out = SpanStatus::kOk; return true;
-      case 2: out = SpanStatus::kError; return true;
-      default: return false;
-    }
-  }
+  if (v.IsInt()) return decode::StatusFromCode(v.GetInt(), out);
   if (!v.IsString()) return false;
   std::string s = Lower(Str(v));
   if (s.starts_with("status_code_")) s.erase(0, 12);
@@ -306,15 +313,6 @@ const char* MapName(std::string_view text, std::initializer_list<Mapping> table)
 // ---------------------------------------------------------------------------------------------
 // Attributes
 
-Result<void> CheckCount(const Attributes& out, const DecodeLimits& limits,
-                        const std::string& field) {
-  if (out.size() > limits.max_attributes) {
-    return Err(reason::kTooLarge,
-               field + " has more than " + std::to_string(limits.max_attributes) + " attributes");
-  }
-  return {};
-}
-
 // A plain JSON value as an attribute value. Objects inside arrays cannot be flattened into
 // keys, so they are kept as their compact JSON text.
 AttrValue FromJson(const Value& v) {
@@ -342,7 +340,7 @@ Result<void> FlattenObject(const Value& obj, const std::string& prefix, const De
       continue;
     }
     out.emplace_back(std::move(key), FromJson(m.value));
-    TRIAGED_TRY(CheckCount(out, limits, field));
+    TRIAGED_TRY(CheckAttributeCount(out, limits, field));
   }
   return {};
 }
@@ -463,35 +461,13 @@ Result<void> OtlpKeyValues(const Value& list, const std::string& prefix, const D
     AttrValue attr;
     if (value != nullptr) TRIAGED_TRY(OtlpAnyValue(*value, kv_field + ".value", attr));
     out.emplace_back(std::move(key), std::move(attr));
-    TRIAGED_TRY(CheckCount(out, limits, field));
+    TRIAGED_TRY(CheckAttributeCount(out, limits, field));
   }
   return {};
 }
 
 // ---------------------------------------------------------------------------------------------
 // Spans
-
-void UpdateEventTime(DecodedMessage& msg, std::optional<int64_t> t) {
-  if (t && (!msg.event_time_ns || *t > *msg.event_time_ns)) msg.event_time_ns = t;
-}
-
-void FinishMessage(std::string_view bytes, DecodedMessage& msg) {
-  const size_t n = msg.spans.size() + msg.annotations.size();
-  if (n == 0) return;
-  // Each event carries its share of the message size, so a trace's total is the bytes read.
-  const size_t share = bytes.size() / n;
-  size_t rest = bytes.size() - share * n;
-  for (Span& s : msg.spans) {
-    s.bytes = share + rest;
-    rest = 0;
-    UpdateEventTime(msg, s.end_ns ? s.end_ns : s.start_ns);
-  }
-  for (Annotation& a : msg.annotations) {
-    a.bytes = share + rest;
-    rest = 0;
-    UpdateEventTime(msg, a.timestamp_ns);
-  }
-}
 
 // A time given as unix nanos (`<base>_unix_nano`) or RFC 3339 (`<base>`); nanos win. `key` is
 // set to the key read.
@@ -552,58 +528,13 @@ Result<void> DecodeNativeSpan(const Value& obj, const DecodeLimits& limits, Span
 // A span event named gen_ai.evaluation.result: the OTel GenAI evaluation, attached to the span.
 Result<void> OtlpEvaluationEvent(const Value& event, const Span& span, const std::string& where,
                                  const DecodeLimits& limits, Annotation& a) {
-  a.trace_id = span.trace_id;
-  a.span_id = span.span_id;
-  a.source = "llm_judge";
-  TRIAGED_TRY(ReadNanos(Member(event, "timeUnixNano"), where + ".timeUnixNano", a.timestamp_ns));
+  std::optional<int64_t> time;
+  TRIAGED_TRY(ReadNanos(Member(event, "timeUnixNano"), where + ".timeUnixNano", time));
   Attributes attrs;
   if (const Value* list = Member(event, "attributes")) {
     TRIAGED_TRY(OtlpKeyValues(*list, "", limits, where + ".attributes", attrs));
   }
-  rapidjson::StringBuffer buf;
-  rapidjson::Writer<rapidjson::StringBuffer> meta(buf);
-  meta.StartObject();
-  bool have_name = false;
-  for (const auto& [key, value] : attrs) {
-    const std::string field = where + ".attributes[" + key + "]";
-    if (key == "gen_ai.evaluation.name") {
-      if (value.kind != AttrValue::Kind::kString) {
-        return Err(reason::kWrongType, field + " must be a string");
-      }
-      a.name = value.s;
-      have_name = true;
-    } else if (key == "gen_ai.evaluation.score.value") {
-      if (value.kind == AttrValue::Kind::kNumber && std::isfinite(value.n)) {
-        a.score = value.n;
-      } else if (value.kind != AttrValue::Kind::kNull) {
-        return Err(reason::kWrongType, field + " must be a finite number");
-      }
-    } else if (key == "gen_ai.evaluation.score.label" || key == "gen_ai.evaluation.explanation") {
-      std::optional<std::string>& dst =
-          key == "gen_ai.evaluation.score.label" ? a.label : a.explanation;
-      if (value.kind == AttrValue::Kind::kString) {
-        dst = value.s;
-      } else if (value.kind != AttrValue::Kind::kNull) {
-        return Err(reason::kWrongType, field + " must be a string");
-      }
-    } else if (value.kind == AttrValue::Kind::kString) {
-      // Everything else (gen_ai.response.id, ...) is kept as metadata; scalars only.
-      meta.Key(key.data(), static_cast<rapidjson::SizeType>(key.size()));
-      meta.String(value.s.data(), static_cast<rapidjson::SizeType>(value.s.size()));
-    } else if (value.kind == AttrValue::Kind::kNumber && std::isfinite(value.n)) {
-      meta.Key(key.data(), static_cast<rapidjson::SizeType>(key.size()));
-      meta.Double(value.n);
-    } else if (value.kind == AttrValue::Kind::kBool) {
-      meta.Key(key.data(), static_cast<rapidjson::SizeType>(key.size()));
-      meta.Bool(value.b);
-    }
-  }
-  meta.EndObject();
-  a.metadata_json.assign(buf.GetString(), buf.GetSize());
-  if (!have_name) {
-    return Err(reason::kMissingField, where + " has no gen_ai.evaluation.name attribute");
-  }
-  return {};
+  return decode::EvaluationAnnotation(span, time, attrs, where, a);
 }
 
 Result<void> DecodeOtlpSpan(const Value& obj, const std::string& where, const Attributes& resource,
@@ -637,7 +568,6 @@ Result<void> DecodeOtlpSpan(const Value& obj, const std::string& where, const At
   if (const Value* attrs = Member(obj, "attributes")) {
     TRIAGED_TRY(OtlpKeyValues(*attrs, "", limits, Path(where, "attributes"), span.attributes));
   }
-  span.resource = resource;
   if (const Value* events = Member(obj, "events")) {
     if (!events->IsArray())
       return Err(reason::kWrongType, Path(where, "events") + " must be an array");
@@ -646,15 +576,13 @@ Result<void> DecodeOtlpSpan(const Value& obj, const std::string& where, const At
       const std::string event_where = Indexed(where, "events", idx++);
       if (!event.IsObject()) return Err(reason::kWrongType, event_where + " must be an object");
       const Value* name = Member(event, "name");
-      if (name == nullptr || !name->IsString() || Str(*name) != "gen_ai.evaluation.result")
-        continue;
+      if (name == nullptr || !name->IsString() || Str(*name) != decode::kEvaluationEvent) continue;
       Annotation a;
       TRIAGED_TRY(OtlpEvaluationEvent(event, span, event_where, limits, a));
       msg.annotations.push_back(std::move(a));
     }
   }
-  ApplyCanonicalMapping(span);
-  msg.spans.push_back(std::move(span));
+  decode::AddOtlpSpan(std::move(span), resource, msg);
   return {};
 }
 
@@ -713,7 +641,7 @@ Result<void> ReadFeedbackTime(const Value& obj, Annotation& a) {
 }
 
 Result<void> DecodeNativeFeedback(const Value& obj, Annotation& a) {
-  TRIAGED_TRY(ReadId(obj, "", "trace_id", true, reason::kMissingTraceId, a.trace_id));
+  TRIAGED_TRY(ReadId(obj, "", "trace_id", false, reason::kMissingTraceId, a.trace_id));
   TRIAGED_TRY(ReadId(obj, "", "span_id", false, reason::kMissingField, a.span_id));
   TRIAGED_TRY(ReadRequiredString(obj, "", "name", a.name));
   TRIAGED_TRY(ReadScore(Member(obj, "score"), "score", a.score));
@@ -733,8 +661,7 @@ Result<void> DecodeNativeFeedback(const Value& obj, Annotation& a) {
 }
 
 Result<void> DecodePhoenix(const Value& obj, Annotation& a) {
-  // A span annotation without its trace id cannot be joined to a trace: dead letter.
-  TRIAGED_TRY(ReadId(obj, "", "trace_id", true, reason::kMissingTraceId, a.trace_id));
+  TRIAGED_TRY(ReadId(obj, "", "trace_id", false, reason::kMissingTraceId, a.trace_id));
   TRIAGED_TRY(ReadId(obj, "", "span_id", false, reason::kMissingField, a.span_id));
   TRIAGED_TRY(ReadRequiredString(obj, "", "name", a.name));
   std::optional<std::string> kind;
@@ -758,7 +685,7 @@ Result<void> DecodePhoenix(const Value& obj, Annotation& a) {
 }
 
 Result<void> DecodeLangfuse(const Value& obj, Annotation& a) {
-  TRIAGED_TRY(ReadId(obj, "", "traceId", true, reason::kMissingTraceId, a.trace_id));
+  TRIAGED_TRY(ReadId(obj, "", "traceId", false, reason::kMissingTraceId, a.trace_id));
   TRIAGED_TRY(ReadId(obj, "", "observationId", false, reason::kMissingField, a.span_id));
   TRIAGED_TRY(ReadRequiredString(obj, "", "name", a.name));
   const Value* value = Member(obj, "value");
@@ -818,7 +745,7 @@ Result<void> DecodeLangfuse(const Value& obj, Annotation& a) {
 //   "auto_eval" -> llm_judge  (LangSmith's online evaluators)
 //   anything else, or no feedback_source -> no source; the raw object stays in metadata.
 Result<void> DecodeLangSmith(const Value& obj, Annotation& a) {
-  TRIAGED_TRY(ReadId(obj, "", "trace_id", true, reason::kMissingTraceId, a.trace_id));
+  TRIAGED_TRY(ReadId(obj, "", "trace_id", false, reason::kMissingTraceId, a.trace_id));
   TRIAGED_TRY(ReadId(obj, "", "run_id", false, reason::kMissingField, a.span_id));
   TRIAGED_TRY(ReadRequiredString(obj, "", "key", a.name));
   if (const Value* score = Member(obj, "score")) {
@@ -857,7 +784,7 @@ Result<void> DecodeLangSmith(const Value& obj, Annotation& a) {
 }
 
 Result<void> DecodeOtelEval(const Value& obj, Annotation& a) {
-  TRIAGED_TRY(ReadId(obj, "", "trace_id", true, reason::kMissingTraceId, a.trace_id));
+  TRIAGED_TRY(ReadId(obj, "", "trace_id", false, reason::kMissingTraceId, a.trace_id));
   TRIAGED_TRY(ReadId(obj, "", "span_id", false, reason::kMissingField, a.span_id));
   TRIAGED_TRY(ReadRequiredString(obj, "", "gen_ai.evaluation.name", a.name));
   TRIAGED_TRY(ReadScore(Member(obj, "gen_ai.evaluation.score.value"),
@@ -870,7 +797,7 @@ Result<void> DecodeOtelEval(const Value& obj, Annotation& a) {
 }
 
 Result<void> DecodeThumbs(const Value& obj, Annotation& a) {
-  TRIAGED_TRY(ReadId(obj, "", "trace_id", true, reason::kMissingTraceId, a.trace_id));
+  TRIAGED_TRY(ReadId(obj, "", "trace_id", false, reason::kMissingTraceId, a.trace_id));
   TRIAGED_TRY(ReadId(obj, "", "span_id", false, reason::kMissingField, a.span_id));
   std::string thumbs;
   TRIAGED_TRY(ReadRequiredString(obj, "", "thumbs", thumbs));
@@ -911,8 +838,16 @@ FeedbackShape DetectFeedback(const Value& obj) {
   return FeedbackShape::kAuto;
 }
 
+// A Kafka key that is a trace id: hex digits, 16 to 64 of them (OTel's are 32).
+bool IsTraceIdKey(std::string_view key) {
+  if (key.size() < 16 || key.size() > 64) return false;
+  return std::all_of(key.begin(), key.end(), [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+  });
+}
+
 Result<DecodedMessage> FeedbackFromDoc(std::string_view bytes, const Value& obj,
-                                       FeedbackShape shape) {
+                                       FeedbackShape shape, std::string_view key = {}) {
   if (shape == FeedbackShape::kAuto) shape = DetectFeedback(obj);
   Annotation a;
   Result<void> decoded;
@@ -926,6 +861,15 @@ Result<DecodedMessage> FeedbackFromDoc(std::string_view bytes, const Value& obj,
     case FeedbackShape::kAuto: return Err(reason::kUnknownShape, "not a known feedback shape");
   }
   TRIAGED_TRY(std::move(decoded));
+  // No trace id (DESIGN §1.2): the Kafka key when it is one, else the trace that holds the span
+  // the feedback names (the engine finds it); with neither, nothing to join to.
+  if (a.trace_id.empty() && IsTraceIdKey(key)) {
+    NormalizeId(key, a.trace_id);
+  } else if (a.trace_id.empty() && a.span_id.empty()) {
+    return Err(
+        reason::kMissingTraceId,
+        std::string(shape == FeedbackShape::kLangfuse ? "traceId" : "trace_id") + " is missing");
+  }
   DecodedMessage msg;
   msg.annotations.push_back(std::move(a));
   FinishMessage(bytes, msg);
@@ -940,10 +884,7 @@ Result<DecodedMessage> SpansFromDoc(std::string_view bytes, const Value& obj, Sp
   DecodedMessage msg;
   if (shape == SpanShape::kOtlpJson) {
     TRIAGED_TRY(DecodeOtlp(obj, limits, msg));
-    if (msg.spans.empty() && msg.annotations.empty()) {
-      // A message that carries nothing is dead-lettered, never silently dropped.
-      return Err(reason::kMissingField, "no spans");
-    }
+    TRIAGED_TRY(decode::RequireEvents(msg));
   } else {
     Span span;
     TRIAGED_TRY(DecodeNativeSpan(obj, limits, span));
@@ -972,6 +913,56 @@ bool LooksLikeNativeSpan(const Value& obj) {
   return true;
 }
 
+// ---------------------------------------------------------------------------------------------
+// JSON or protobuf
+
+enum class Encoding { kJson, kProtobuf, kEither, kNeither };
+
+// How a spans message is encoded, from its first bytes (after a byte-order mark and whitespace):
+//   what a JSON value starts with (`{`, `[`, ...) -> JSON
+//   0x0a, the tag of an ExportTraceServiceRequest's field 1 -> protobuf
+//   0x0a, then what a JSON value starts with -> either: JSON after a newline, or a request whose
+//     first resource_spans is 123 bytes long (`{`); it is JSON if it parses as JSON
+//   anything else, or nothing but whitespace -> neither
+Encoding DetectEncoding(std::string_view bytes) {
+  const int c = FirstSignificantByte(bytes);
+  if (!bytes.empty() && bytes[0] == kProtobufStart) {
+    return StartsJson(c) ? Encoding::kEither : Encoding::kProtobuf;
+  }
+  return StartsJson(c) ? Encoding::kJson : Encoding::kNeither;
+}
+
+Error Neither(std::string_view bytes) {
+  const int c = FirstSignificantByte(bytes);
+  return Err(reason::kInvalidJson, c < 0 ? "neither JSON nor OTLP protobuf: the message is empty"
+                                         : "neither JSON nor OTLP protobuf: it starts with byte " +
+                                               HexByte(c) +
+                                               " (JSON starts with '{', OTLP protobuf with 0x0a)");
+}
+
+// A spans message of either encoding: `from_json` decodes the parsed JSON document.
+template <typename FromJson>
+Result<DecodedMessage> JsonOrProtobuf(std::string_view bytes, const DecodeLimits& limits,
+                                      FromJson from_json) {
+  TRIAGED_TRY(decode::CheckSize(bytes, limits));
+  const Encoding encoding = DetectEncoding(bytes);
+  if (encoding == Encoding::kNeither) return Neither(bytes);
+  if (encoding == Encoding::kProtobuf) return decode::DecodeOtlpProto(bytes, limits);
+  rapidjson::Document doc;
+  Result<void> parsed = Parse(bytes, limits, doc);
+  if (parsed.ok()) return from_json(doc);
+  if (encoding == Encoding::kJson || parsed.error().reason == reason::kNotAnObject ||
+      parsed.error().reason == reason::kTooLarge) {
+    return std::move(parsed).error();
+  }
+  if (Result<void> wire = decode::CheckOtlpProtoWire(bytes, limits); !wire.ok()) {
+    if (wire.error().reason != reason::kInvalidProtobuf) return wire.error();  // too_deep
+    return Err(reason::kInvalidJson, "neither JSON (" + parsed.error().message +
+                                         ") nor OTLP protobuf (" + wire.error().message + ")");
+  }
+  return decode::DecodeOtlpProto(bytes, limits);
+}
+
 }  // namespace
 
 bool NormalizeId(std::string_view in, std::string& out) {
@@ -988,6 +979,22 @@ bool NormalizeId(std::string_view in, std::string& out) {
 
 Result<DecodedMessage> DecodeSpans(std::string_view bytes, SpanShape shape,
                                    const DecodeLimits& limits) {
+  if (shape == SpanShape::kOtlpProto) {
+    // A JSON object is never mistaken for a request (whose first tag would be group 15): say so.
+    if (const int c = FirstSignificantByte(bytes);
+        !bytes.empty() && bytes[0] != kProtobufStart && (c == '{' || c == '[')) {
+      return Err(reason::kInvalidProtobuf,
+                 "not OTLP protobuf but JSON (it starts with '" +
+                     std::string(1, static_cast<char>(c)) +
+                     "'), and the input's format is otlp_proto: use otlp_json or auto for JSON");
+    }
+    return decode::DecodeOtlpProto(bytes, limits);
+  }
+  if (shape == SpanShape::kAuto) {
+    return JsonOrProtobuf(bytes, limits, [&](const rapidjson::Document& doc) {
+      return SpansFromDoc(bytes, doc, SpanShape::kAuto, limits);
+    });
+  }
   rapidjson::Document doc;
   TRIAGED_TRY(Parse(bytes, limits, doc));
   return SpansFromDoc(bytes, doc, shape, limits);
@@ -995,21 +1002,27 @@ Result<DecodedMessage> DecodeSpans(std::string_view bytes, SpanShape shape,
 
 Result<DecodedMessage> DecodeFeedback(std::string_view bytes, FeedbackShape shape,
                                       const DecodeLimits& limits) {
+  return DecodeFeedbackKeyed(bytes, {}, shape, limits);
+}
+
+Result<DecodedMessage> DecodeFeedbackKeyed(std::string_view bytes, std::string_view key,
+                                           FeedbackShape shape, const DecodeLimits& limits) {
   rapidjson::Document doc;
   TRIAGED_TRY(Parse(bytes, limits, doc));
-  return FeedbackFromDoc(bytes, doc, shape);
+  return FeedbackFromDoc(bytes, doc, shape, key);
 }
 
 // Auto-detection for messages of unknown origin:
+//   0. OTLP protobuf, told from JSON as DecodeSpans tells it (DetectEncoding)
 //   1. `resourceSpans`                       -> OTLP/JSON spans
 //   2. LooksLikeNativeSpan (span_id + a span field, no feedback marker) -> native span
 //   3. otherwise the feedback detection (DetectFeedback), else unknown_shape.
 Result<DecodedMessage> DecodeAny(std::string_view bytes, const DecodeLimits& limits) {
-  rapidjson::Document doc;
-  TRIAGED_TRY(Parse(bytes, limits, doc));
-  if (Has(doc, "resourceSpans")) return SpansFromDoc(bytes, doc, SpanShape::kOtlpJson, limits);
-  if (LooksLikeNativeSpan(doc)) return SpansFromDoc(bytes, doc, SpanShape::kNative, limits);
-  return FeedbackFromDoc(bytes, doc, FeedbackShape::kAuto);
+  return JsonOrProtobuf(bytes, limits, [&](const rapidjson::Document& doc) {
+    if (Has(doc, "resourceSpans")) return SpansFromDoc(bytes, doc, SpanShape::kOtlpJson, limits);
+    if (LooksLikeNativeSpan(doc)) return SpansFromDoc(bytes, doc, SpanShape::kNative, limits);
+    return FeedbackFromDoc(bytes, doc, FeedbackShape::kAuto);
+  });
 }
 
 }  // namespace triaged

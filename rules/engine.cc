@@ -135,6 +135,7 @@ void Engine::Close(Entry& entry, CloseReason reason, int64_t now_ns, Outbox& out
   entry.state = State::kClosed;
   --open_count_;
   ++counters_.traces_closed;
+  if (!entry.has_span) ++counters_.closed_without_spans;
   if (observer_ != nullptr) observer_->OnClose(entry.trace, reason, now_ns);
   out.closed.push_back(ClosedTrace{reason, now_ns});
   Evaluate(entry, Trigger::kClose, now_ns, out);
@@ -163,6 +164,13 @@ void Engine::Evict(const std::string& trace_id, std::string_view reason, int64_t
   else
     ++counters_.evicted_capacity;
   Entry& entry = it->second;
+  if (span_index_on_) {
+    for (uint64_t hash : entry.trace.span_id_hashes()) {
+      if (auto at = span_index_.find(hash); at != span_index_.end() && at->second == trace_id) {
+        span_index_.erase(at);
+      }
+    }
+  }
   Tombstone tomb{std::move(entry.routed), std::move(entry.counted_match),
                  std::move(entry.counted_sampled_out), ++generation_};
   tombstone_order_.emplace_back(trace_id, tomb.gen);
@@ -309,10 +317,23 @@ AddResult Engine::Add(DecodedMessage message, int64_t now_ns, Outbox& out) {
       if (span.is_root() && span.end_ns) entry.root_end_ns = now_ns;
     }
     const std::string id = span.trace_id;
+    if (span_index_on_) span_index_.insert_or_assign(SpanIdHash(span.span_id), id);
     entry.trace.AddSpan(std::move(span));
     touch(late ? pending_late_ : touched_open, id);
   }
   for (Annotation& annotation : message.annotations) {
+    if (annotation.trace_id.empty()) {
+      if (!span_index_on_) {
+        span_index_on_ = true;
+        for (const auto& [id, e] : traces_) IndexSpans(e.trace);
+      }
+      const std::string* trace = TraceOfSpan(annotation.span_id);
+      if (trace == nullptr) {
+        result.unjoined.push_back(std::move(annotation));
+        continue;
+      }
+      annotation.trace_id = *trace;
+    }
     bool late = false;
     Entry& entry = Open(annotation.trace_id, now_ns, out, late);
     const std::string id = annotation.trace_id;
@@ -334,6 +355,23 @@ AddResult Engine::Add(DecodedMessage message, int64_t now_ns, Outbox& out) {
     Evaluate(it->second, Trigger::kLateFeedback, now_ns, out);
   }
   return result;
+}
+
+void Engine::IndexSpans(const Trace& trace) {
+  for (uint64_t hash : trace.span_id_hashes()) span_index_.insert_or_assign(hash, trace.id());
+}
+
+const std::string* Engine::TraceOfSpan(std::string_view span_id) const {
+  auto at = span_index_.find(SpanIdHash(span_id));
+  if (at == span_index_.end()) return nullptr;
+  auto it = traces_.find(at->second);
+  if (it == traces_.end() || !it->second.trace.HasSpan(span_id)) return nullptr;
+  // A hash is not an id: the trace must really hold a span of that id.
+  const Trace& trace = it->second.trace;
+  const bool holds = std::any_of(trace.spans().begin(), trace.spans().end(),
+                                 [&](const Span& s) { return s.span_id == span_id; });
+  trace.Release();
+  return holds ? &it->first : nullptr;
 }
 
 void Engine::CloseAll(int64_t now_ns, Outbox& out) {

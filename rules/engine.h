@@ -112,11 +112,16 @@ struct EngineCounters {
   uint64_t evicted_expired = 0;   // late_feedback_window over
   uint64_t evicted_capacity = 0;  // max_open_traces reached
   uint64_t spans_over_size = 0;   // spans refused by max_trace_bytes
+  // Traces that closed with feedback and no span: decided on their feedback alone. Many of them
+  // mean spans and feedback are not meeting (DESIGN §1.4).
+  uint64_t closed_without_spans = 0;
 };
 
 // What Add() could not take.
 struct AddResult {
   size_t spans_rejected = 0;  // refused because the trace would exceed max_trace_bytes
+  // Span-only annotations (no trace id) whose span is in no trace this engine holds.
+  std::vector<Annotation> unjoined;
 };
 
 // What the engines of one process (the daemon runs one per partition) share: the rate-limit
@@ -150,7 +155,9 @@ class Engine {
   // forgets closed traces whose late window is over. What is decided is appended to `out`.
   void Advance(int64_t now_ns, Outbox& out);
 
-  // Adds a message's spans and annotations at `now_ns`; late events re-evaluate at once.
+  // Adds a message's spans and annotations at `now_ns`; late events re-evaluate at once. An
+  // annotation with a span id and no trace id joins the trace that holds that span (DESIGN
+  // §1.2), else comes back in AddResult::unjoined.
   AddResult Add(DecodedMessage message, int64_t now_ns, Outbox& out);
 
   // Records that (rule, destination) was already routed for a trace by an earlier run (the
@@ -237,6 +244,12 @@ class Engine {
   void TrimTombstones();
   std::unordered_map<std::string, Tombstone> tombstones_;
   std::deque<std::pair<std::string, uint64_t>> tombstone_order_;
+  // Span id hash -> trace id, for span-only annotations. Kept only once one has come (most
+  // deployments never send one); entries go with their trace.
+  void IndexSpans(const Trace& trace);
+  const std::string* TraceOfSpan(std::string_view span_id) const;
+  bool span_index_on_ = false;
+  std::unordered_map<uint64_t, std::string> span_index_;
   std::shared_ptr<EngineGroup> group_;
   std::vector<RuleCounters> rule_counters_;  // by index into rules_->rules
   EngineCounters counters_;

@@ -1,5 +1,6 @@
 #include "rules/event.h"
 
+#include <cmath>
 #include <initializer_list>
 #include <string_view>
 
@@ -23,7 +24,9 @@ std::optional<std::string> AsText(const AttrValue* v) {
     case AttrValue::Kind::kString: return v->s;
     case AttrValue::Kind::kNumber: {
       std::string s = std::to_string(v->n);
-      if (v->n == static_cast<double>(static_cast<long long>(v->n))) {
+      // Integral values within long long print without a fraction (a cast from outside that
+      // range, e.g. an int64 attribute near its maximum read as a double, is undefined).
+      if (v->n == std::trunc(v->n) && v->n >= -0x1p63 && v->n < 0x1p63) {
         s = std::to_string(static_cast<long long>(v->n));
       }
       return s;

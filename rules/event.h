@@ -99,6 +99,7 @@ struct Annotation {
   std::string metadata_json = "{}";   // a JSON object, re-serialized compactly
   std::optional<int64_t> timestamp_ns;
   size_t bytes = 0;
+  friend bool operator==(const Annotation&, const Annotation&) = default;
 };
 
 // Everything one input message carried. An OTLP request may carry spans of several traces and
@@ -108,6 +109,9 @@ struct DecodedMessage {
   std::vector<Annotation> annotations;
   // The message's own event time: the latest span end (else start) or annotation timestamp.
   std::optional<int64_t> event_time_ns;
+  // Span-only annotations re-produced by the daemon: how many partitions were already searched
+  // for their span (DESIGN §1.4).
+  int32_t span_lookups = 0;
 };
 
 }  // namespace triaged

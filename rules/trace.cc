@@ -19,8 +19,14 @@ void AddOptional(std::optional<double>& sum, const std::optional<double>& v) {
 
 }  // namespace
 
+uint64_t SpanIdHash(std::string_view span_id) { return std::hash<std::string_view>{}(span_id); }
+
+bool Trace::HasSpan(std::string_view span_id) const {
+  return std::binary_search(span_id_hashes_.begin(), span_id_hashes_.end(), SpanIdHash(span_id));
+}
+
 bool Trace::AddSpan(Span span) {
-  const uint64_t hash = std::hash<std::string_view>{}(span.span_id);
+  const uint64_t hash = SpanIdHash(span.span_id);
   auto at = std::lower_bound(span_id_hashes_.begin(), span_id_hashes_.end(), hash);
   if (at != span_id_hashes_.end() && *at == hash) return false;
   span_id_hashes_.insert(at, hash);

@@ -35,6 +35,9 @@ struct TraceSummary {
   std::optional<double> min_score, max_score;
 };
 
+// The hash a trace keeps of each of its span ids (to drop repeated spans and find a span).
+uint64_t SpanIdHash(std::string_view span_id);
+
 class Trace {
  public:
   explicit Trace(std::string id) : id_(std::move(id)) {}
@@ -67,6 +70,9 @@ class Trace {
   int64_t AnnotationCount(std::string_view name) const;
 
   size_t bytes() const { return bytes_; }
+  // The hashes of the trace's span ids (SpanIdHash), sorted.
+  const std::vector<uint64_t>& span_id_hashes() const { return span_id_hashes_; }
+  bool HasSpan(std::string_view span_id) const;
 
  private:
   void Recompute() const;

@@ -21,7 +21,7 @@ else
   BUDGET_TEXT="${SECONDS_PER_TARGET}s"
 fi
 TARGETS=("$@")
-[[ ${#TARGETS[@]} -gt 0 ]] || TARGETS=(decode_spans decode_feedback replay_line config expression)
+[[ ${#TARGETS[@]} -gt 0 ]] || TARGETS=(decode_spans decode_otlp_proto decode_feedback replay_line config expression)
 
 scripts/install-deps.sh
 BUILD_DIR=${FUZZ_BUILD_DIR:-build-fuzz}

@@ -36,6 +36,10 @@ void Replayer::Line(std::string_view line, uint64_t line_no) {
     Reject("empty_payload", "message has no payload", parsed.origin, line);
     return;
   }
+  if (parsed.error) {
+    Reject(parsed.error->reason, parsed.error->message, parsed.origin, line);
+    return;
+  }
   Result<DecodedMessage> decoded = DecodeInput(config_->inputs, parsed.origin, parsed.payload);
   if (!decoded.ok()) {
     Reject(decoded.error().reason, decoded.error().message, parsed.origin, parsed.payload);
@@ -57,6 +61,10 @@ void Replayer::Line(std::string_view line, uint64_t line_no) {
   Drain();
   if (added.spans_rejected > 0) {
     const Error error = TraceTooLargeError(added.spans_rejected, total_spans);
+    Reject(error.reason, error.message, parsed.origin, parsed.payload);
+  }
+  if (!added.unjoined.empty()) {
+    const Error error = UnjoinedError(added.unjoined, "in the replay");
     Reject(error.reason, error.message, parsed.origin, parsed.payload);
   }
 }

@@ -73,3 +73,84 @@ TEST(DeadLetterToJson, AHostilePayloadIsCutToTheBoundWithItsLengthAndHash) {
 
 }  // namespace
 }  // namespace triaged
+
+namespace triaged {
+namespace {
+
+// Replay of binary payloads: a `kcat -J`-style envelope may give its payload as standard base64
+// in "payload_base64", as the dead letters write payloads that are not UTF-8.
+TEST(ParseReplayLine, PayloadBase64IsDecoded) {
+  const ReplayLine line = ParseReplayLine(
+      R"({"topic":"llm.spans","partition":3,"offset":17,"ts":1714564800000,"key":null,)"
+      R"("payload_base64":"CgD/"})",
+      9);
+  EXPECT_FALSE(line.error);
+  EXPECT_FALSE(line.null_payload);
+  EXPECT_EQ(line.payload, std::string("\x0a\x00\xff", 3));
+  EXPECT_EQ(line.origin.topic, "llm.spans");
+  EXPECT_EQ(line.origin.partition, 3);
+  EXPECT_EQ(line.origin.offset, 17);
+  EXPECT_EQ(line.origin.timestamp_ms, 1714564800000);
+  EXPECT_EQ(line.origin.line, 9u);
+  // Every padding, and the empty payload; EVP_DecodeBlock's length counts the padding bytes.
+  for (const auto& [b64, bytes] : {std::pair<std::string, std::string>{"/w==", "\xff"},
+                                   {"//4=", "\xff\xfe"},
+                                   {"//79", "\xff\xfe\xfd"},
+                                   {"//79/A==", "\xff\xfe\xfd\xfc"},
+                                   {"", ""}}) {
+    const ReplayLine l = ParseReplayLine(R"({"topic":"t","payload_base64":")" + b64 + R"("})", 1);
+    EXPECT_FALSE(l.error) << b64;
+    EXPECT_EQ(l.payload, bytes) << b64;
+  }
+  // A tombstone, as with "payload".
+  EXPECT_TRUE(ParseReplayLine(R"({"topic":"t","payload_base64":null})", 1).null_payload);
+}
+
+TEST(ParseReplayLine, InvalidBase64IsAnErrorNotAnEvent) {
+  for (const char* b64 : {"abc", "ab=c", "a===", "ab!d", "ab\\ncd==", "=AAA"}) {
+    const ReplayLine line =
+        ParseReplayLine(std::string(R"({"topic":"t","payload_base64":")") + b64 + R"("})", 4);
+    ASSERT_TRUE(line.error) << b64;
+    EXPECT_EQ(line.error->reason, "invalid_base64");
+    EXPECT_EQ(line.error->message.rfind("payload_base64 is not standard base64: ", 0), 0u)
+        << line.error->message;
+    EXPECT_TRUE(line.payload.empty());
+    EXPECT_EQ(line.origin.topic, "t");  // the dead letter says where the line claims it is from
+  }
+}
+
+// A dead letter of an OTLP protobuf message replays as the message it was: in payload_base64
+// when its bytes are not UTF-8, and in payload (escaped) when, by chance, they are.
+TEST(ParseReplayLine, ADeadLetteredProtobufMessageReplays) {
+  for (const char id_byte : {'\xab', '\x01'}) {
+    // ExportTraceServiceRequest{resource_spans{scope_spans{spans{trace_id(16), span_id(8)}}}}
+    const std::string span =
+        "\x0a\x10" + std::string(16, id_byte) + "\x12\x08" + std::string(8, '\x02');
+    const std::string scope = "\x12" + std::string(1, static_cast<char>(span.size())) + span;
+    const std::string resource = "\x12" + std::string(1, static_cast<char>(scope.size())) + scope;
+    const std::string request =
+        "\x0a" + std::string(1, static_cast<char>(resource.size())) + resource;
+    MessageOrigin origin;
+    origin.topic = "llm.spans";
+    origin.partition = 0;
+    origin.offset = 5;
+    const std::string dead_letter = DeadLetterToJson({"trace_too_large", "m", origin, request});
+    EXPECT_EQ(dead_letter.find("\"payload_base64\"") != std::string::npos, id_byte == '\xab');
+    const ReplayLine line = ParseReplayLine(dead_letter, 1);
+    ASSERT_FALSE(line.error);
+    EXPECT_EQ(line.payload, request);
+    EXPECT_EQ(line.origin.topic, "llm.spans");
+    EXPECT_EQ(line.origin.offset, 5);
+    InputsConfig inputs;
+    inputs.spans_topic = "llm.spans";
+    Result<DecodedMessage> decoded = DecodeInput(inputs, line.origin, line.payload);
+    ASSERT_TRUE(decoded.ok()) << decoded.error().reason << ": " << decoded.error().message;
+    ASSERT_EQ(decoded->spans.size(), 1u);
+    EXPECT_EQ(decoded->spans[0].trace_id, id_byte == '\xab' ? "abababababababababababababababab"
+                                                            : "01010101010101010101010101010101");
+    EXPECT_EQ(decoded->spans[0].span_id, "0202020202020202");
+  }
+}
+
+}  // namespace
+}  // namespace triaged

@@ -219,6 +219,9 @@ class Daemon {
 
 using RouteSet = std::multiset<std::tuple<std::string, std::string, std::string>>;
 
+// The malformed lines of config/examples/events.jsonl: each is dead-lettered.
+constexpr size_t kExampleDeadLetters = 7;
+
 inline RouteSet Expected(const std::string& config,
                          const std::string& events = SourcePath("config/examples/events.jsonl")) {
   RouteSet want;
@@ -283,7 +286,7 @@ using RouteKeys = std::set<std::tuple<std::string, std::string, std::string>>;
 
 // Waits until the routed topics hold every expected (trace, rule, destination) at least once.
 inline RouteKeys WaitForUniqueRoutes(const Topics& t, const RouteSet& want, size_t* duplicates,
-                                     size_t dead_letters = 8,
+                                     size_t dead_letters = kExampleDeadLetters,
                                      const std::string& bootstrap = Bootstrap()) {
   RouteSet got = WaitForRoutes(t, want.size(), dead_letters, nullptr, bootstrap);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
@@ -312,7 +315,7 @@ inline std::string Get(const std::string& port, const std::string& path, int* st
 }
 
 // The example corpus routed by a daemon: topics created, the daemon started on
-// `config_for(topics)`, the corpus produced, every expected route (and the 8 dead letters)
+// `config_for(topics)`, the corpus produced, every expected route (and the example's dead letters)
 // waited for. Use as ASSERT_NO_FATAL_FAILURE(RouteExample(x, ...)).
 struct RoutedExample {
   TempDir dir;
@@ -332,7 +335,7 @@ void RouteExample(RoutedExample& x, ConfigFn config_for) {
   x.port = AdminPort(x.log);
   ASSERT_FALSE(x.port.empty()) << ReadFile(x.log);
   ProduceCorpus(x.t, x.dir.path());
-  ASSERT_EQ(WaitForRoutes(x.t, x.want.size(), 8), x.want) << ReadFile(x.log);
+  ASSERT_EQ(WaitForRoutes(x.t, x.want.size(), kExampleDeadLetters), x.want) << ReadFile(x.log);
 }
 
 // A real Prometheus server (Debian's) scraping the admin server on `target_port` every second,

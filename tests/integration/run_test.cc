@@ -44,7 +44,7 @@ TEST_F(RunIntegration, RoutesTheCorpusExactlyAsReplayDoes) {
   std::vector<Consumed> dead;
   const RouteSet got = WaitForRoutes(t, want.size(), 8, &dead);
   EXPECT_EQ(got, want) << ReadFile(dir.path() + "/daemon.log");
-  ASSERT_EQ(dead.size(), 8u) << ReadFile(dir.path() + "/daemon.log");
+  ASSERT_EQ(dead.size(), kExampleDeadLetters) << ReadFile(dir.path() + "/daemon.log");
   for (const Consumed& c : dead) {
     rapidjson::Document d;
     d.Parse(c.payload.c_str());
@@ -78,12 +78,12 @@ void RestartLosesNothing(int sig) {
     }
   }
   Daemon second(config, dir.path() + "/second.log");
-  RouteSet got = WaitForRoutes(t, want.size(), 8);
+  RouteSet got = WaitForRoutes(t, want.size(), kExampleDeadLetters);
   // Wait for the unique set (duplicates are allowed at-least-once; count them).
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (std::set(got.begin(), got.end()).size() < want.size() &&
          std::chrono::steady_clock::now() < deadline) {
-    got = WaitForRoutes(t, got.size() + 1, 8);
+    got = WaitForRoutes(t, got.size() + 1, kExampleDeadLetters);
   }
   const std::set<std::tuple<std::string, std::string, std::string>> unique(got.begin(), got.end());
   EXPECT_EQ(unique, std::set(want.begin(), want.end()))
@@ -114,7 +114,7 @@ TEST_F(RunIntegration, SighupWithABadConfigKeepsRouting) {
   ASSERT_TRUE(WaitForLog(log, "reload failed")) << ReadFile(log);
   EXPECT_THAT(ReadFile(log), HasSubstr("trace.duraton_ms"));
   ProduceCorpus(t, dir.path());
-  EXPECT_EQ(WaitForRoutes(t, want.size(), 8), want) << ReadFile(log);
+  EXPECT_EQ(WaitForRoutes(t, want.size(), kExampleDeadLetters), want) << ReadFile(log);
   // A good config is taken at the next SIGHUP.
   dir.Write("rules.yaml", good);
   daemon.Signal(SIGHUP);
@@ -148,7 +148,7 @@ void RefusedReloadKeepsRouting(const std::string& (*topic)(const Topics&), const
   EXPECT_THAT(Get(port, "/metrics"),
               HasSubstr("triaged_config_reloads_total{result=\"failure\"} 1"));
   ProduceCorpus(t, dir.path());
-  EXPECT_EQ(WaitForRoutes(t, want.size(), 8), want) << ReadFile(log);
+  EXPECT_EQ(WaitForRoutes(t, want.size(), kExampleDeadLetters), want) << ReadFile(log);
   EXPECT_EQ(daemon.Stop(SIGTERM, std::chrono::seconds(40)), 0) << ReadFile(log);
 }
 

@@ -716,10 +716,37 @@ TEST(DecodeFeedbackPhoenix, AnnotatorKinds) {
             "invalid_value");
 }
 
-TEST(DecodeFeedbackPhoenix, SpanOnlyCannotBeJoined) {
-  auto r = DecodeFeedback(
-      R"({"span_id":"abc","name":"n","annotator_kind":"HUMAN","result":{"label":"good"}})");
-  EXPECT_EQ(ReasonOf(r), "missing_trace_id");
+// A span annotation without its trace id is for the engine to join to the trace that holds
+// the span; a Kafka key that is a trace id gives it one. Without either, nothing to join to.
+TEST(DecodeFeedbackPhoenix, SpanOnlyIsLeftForTheSpansTrace) {
+  const char* json =
+      R"({"span_id":"ABC","name":"n","annotator_kind":"HUMAN","result":{"label":"good"}})";
+  Annotation a = OneAnnotation(DecodeFeedback(json));
+  EXPECT_EQ(a.trace_id, "");
+  EXPECT_EQ(a.span_id, "abc");
+  EXPECT_EQ(a.label, "good");
+  a = OneAnnotation(DecodeFeedbackKeyed(json, "4BF92F3577B34DA6A3CE929D0E0E4736"));
+  EXPECT_EQ(a.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+  EXPECT_EQ(ReasonOf(DecodeFeedback(R"({"name":"n","annotator_kind":"HUMAN"})")),
+            "missing_trace_id");
+}
+
+TEST(DecodeFeedback, WithoutATraceIdTheKafkaKeyJoinsIt) {
+  const std::string id = "0af7651916cd43dd8448eb211c80319c";
+  for (const char* json : {R"({"thumbs":"down"})", R"({"name":"n","score":1})",
+                           R"({"key":"k","score":1,"feedback_source":{"type":"api"}})",
+                           R"({"traceId":"","name":"n","value":1,"dataType":"NUMERIC"})",
+                           R"({"gen_ai.evaluation.name":"e","gen_ai.evaluation.score.value":1})"}) {
+    EXPECT_EQ(ReasonOf(DecodeFeedback(json)), "missing_trace_id") << json;
+    EXPECT_EQ(OneAnnotation(DecodeFeedbackKeyed(json, id)).trace_id, id) << json;
+    // A key that is not a trace id (a user id, a short token) is not taken for one.
+    for (const char* key : {"user-42", "abc", "0af7651916cd43dd8448eb211c80319g"}) {
+      EXPECT_EQ(ReasonOf(DecodeFeedbackKeyed(json, key)), "missing_trace_id") << json << key;
+    }
+  }
+  // The payload's own trace id wins over the key.
+  EXPECT_EQ(OneAnnotation(DecodeFeedbackKeyed(R"({"trace_id":"AB12","thumbs":"up"})", id)).trace_id,
+            "ab12");
 }
 
 TEST(DecodeFeedbackPhoenix, Malformed) {
@@ -865,7 +892,7 @@ TEST(DecodeFeedbackLangSmith, Malformed) {
     const char* reason;
   };
   for (const Case& c : {
-           Case{R"({"run_id":"r","key":"k","score":1})", "missing_trace_id"},
+           Case{R"({"key":"k","score":1,"feedback_source":{}})", "missing_trace_id"},
            Case{R"({"trace_id":"t","run_id":"r","key":"k","score":"1"})", "wrong_type"},
            Case{R"({"trace_id":"t","run_id":"r","key":"k","feedback_source":"api"})", "wrong_type"},
            Case{R"({"trace_id":"t","run_id":"r","key":"k","feedback_source":{"type":1}})",

@@ -787,5 +787,50 @@ TEST_F(EngineTest, RoutedItemCarriesRuleDestinationAndConfigVersion) {
   EXPECT_EQ(sink_.items()[0].config_version, "abc123");
 }
 
+// A span-only annotation (Phoenix `span_id`, no trace id) joins the trace that holds the span,
+// open or closed within the late window; one whose span no trace holds comes back unjoined.
+TEST_F(EngineTest, ASpanOnlyAnnotationJoinsTheTraceHoldingTheSpan) {
+  builder().Rule("thumbs-down", FeedbackLabel("thumbs", "down"), {"review"});
+  Add(Msg(Child("t1", "s1")), kT0);
+  Add(Msg(Child("t2", "s2")), kT0);
+  Annotation on_span = ThumbsDown("");
+  on_span.span_id = "s2";
+  AddResult r = Add(Msg(on_span), kT0 + Sec(1));
+  EXPECT_THAT(r.unjoined, IsEmpty());
+  Advance(kT0 + Sec(1) + kWait);
+  ASSERT_EQ(sink_.items().size(), 1u);
+  EXPECT_EQ(sink_.items()[0].trace_id, "t2");
+  EXPECT_EQ(sink_.items()[0].span_count, 1u);
+
+  // Closed, still within the late window: joined late.
+  Annotation late = ThumbsDown("");
+  late.span_id = "s1";
+  r = Add(Msg(late), kT0 + Sec(30));
+  EXPECT_THAT(r.unjoined, IsEmpty());
+  ASSERT_EQ(sink_.items().size(), 2u);
+  EXPECT_EQ(sink_.items()[1].trace_id, "t1");
+  EXPECT_EQ(sink_.items()[1].trigger, Trigger::kLateFeedback);
+
+  Annotation stray = ThumbsDown("");
+  stray.span_id = "nowhere";
+  r = Add(Msg(stray), kT0 + Sec(31));
+  ASSERT_EQ(r.unjoined.size(), 1u);
+  EXPECT_EQ(r.unjoined[0].span_id, "nowhere");
+  EXPECT_EQ(engine().retained_traces(), 2u);  // it opened nothing
+}
+
+TEST_F(EngineTest, SpansOfForgottenTracesAreNotFoundAgain) {
+  builder().Rule("thumbs-down", FeedbackLabel("thumbs", "down"), {"review"});
+  Annotation first = ThumbsDown("");
+  first.span_id = "none-yet";  // turns the span index on
+  EXPECT_EQ(Add(Msg(first), kT0).unjoined.size(), 1u);
+  Add(Msg(Child("t1", "s1")), kT0);
+  Advance(kT0 + kWait + kWindow + Sec(1));  // closed, then forgotten
+  EXPECT_EQ(engine().retained_traces(), 0u);
+  Annotation on_span = ThumbsDown("");
+  on_span.span_id = "s1";
+  EXPECT_EQ(Add(Msg(on_span), kT0 + kWait + kWindow + Sec(2)).unjoined.size(), 1u);
+}
+
 }  // namespace
 }  // namespace triaged

@@ -1,0 +1,53 @@
+// What the decoders share: rules/decode.cc (JSON: every shape) and rules/decode_otlp_proto.cc
+// (OTLP's protobuf encoding). Errors, the checks on sizes and times, the attribute limit, and the
+// post-processing every OTLP request goes through whatever its encoding, so that OTLP/JSON and
+// OTLP protobuf make the same spans and annotations out of the same request.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "rules/decode.h"
+#include "rules/event.h"
+#include "rules/result.h"
+
+namespace triaged::decode {
+
+Error Err(const char* reason, std::string message);
+
+// too_large past limits.max_message_bytes.
+Result<void> CheckSize(std::string_view bytes, const DecodeLimits& limits);
+
+// A time from 2000-01-01 up to (not including) 2200-01-01: anything else is a broken clock or a
+// unit mistake, refused so that it cannot move event time by centuries.
+Result<void> CheckTimeRange(int64_t ns, const std::string& field);
+// A span ends no earlier than it starts.
+Result<void> CheckSpanTimes(const Span& span, const std::string& start_field,
+                            const std::string& end_field);
+// too_large once `attrs` holds more than limits.max_attributes.
+Result<void> CheckAttributeCount(const Attributes& attrs, const DecodeLimits& limits,
+                                 const std::string& field);
+
+// OTLP's status code: 0 unset, 1 ok, 2 error; false for any other value.
+bool StatusFromCode(int64_t code, SpanStatus& out);
+
+// The name of the span event that carries an OTel GenAI evaluation (DESIGN §1.2).
+inline constexpr std::string_view kEvaluationEvent = "gen_ai.evaluation.result";
+
+// The annotation of an evaluation event of `span`, from the event's time and its (flattened)
+// attributes; `where` names the event in error messages.
+Result<void> EvaluationAnnotation(const Span& span, std::optional<int64_t> time,
+                                  const Attributes& attrs, const std::string& where, Annotation& a);
+
+// An OTLP span decoded: takes its resource's attributes, gets its canonical fields, joins `msg`.
+void AddOtlpSpan(Span span, const Attributes& resource, DecodedMessage& msg);
+
+// An OTLP request that carries nothing is dead-lettered (missing_field), never silently dropped.
+Result<void> RequireEvents(const DecodedMessage& msg);
+
+// Gives each event its share of the message's size and sets the message's event time.
+void FinishMessage(std::string_view bytes, DecodedMessage& msg);
+
+}  // namespace triaged::decode
