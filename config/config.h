@@ -27,11 +27,21 @@ struct KafkaConfig {
   int64_t commit_stall_timeout_ns = 600'000'000'000;
 };
 
+// How the join gets every event of a trace into one engine (DESIGN §1.4).
+enum class Repartition {
+  kAuto,    // events already on their trace's partition in place, the others through the hop
+  kAlways,  // every event through the repartition topic
+  kNever,   // trust the producers: both inputs keyed by trace id with one partitioner
+};
+
 struct InputsConfig {
   std::string spans_topic = "llm.spans";
   SpanShape spans_format = SpanShape::kAuto;
   std::string feedback_topic = "llm.feedback";
   FeedbackShape feedback_format = FeedbackShape::kAuto;
+  Repartition repartition = Repartition::kAuto;
+  int32_t repartition_partitions = 0;  // 0: the larger of the inputs' partition counts
+  std::string repartition_topic = "triaged.repartition";  // `<kafka.group_id>.repartition`
 };
 
 struct Config {

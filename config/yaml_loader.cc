@@ -423,6 +423,7 @@ void Loader::Load(const YAML::Node& root, Config& config, RuleSet& rules) {
                  have_rules = true;
                }
              });
+  config.inputs.repartition_topic = config.kafka.group_id + ".repartition";
   // Destinations first, whatever their place in the file: rules refer to them.
   if (have_destinations) LoadDestinations(destinations, rules.destinations);
   if (have_rules) LoadRules(rule_list, rules);
@@ -475,27 +476,45 @@ void Loader::LoadKafka(const YAML::Node& node, KafkaConfig& kafka) {
 
 void Loader::LoadInputs(const YAML::Node& node, InputsConfig& inputs) {
   const Where w{"", "inputs"};
-  ForEachKey(node, w, {"spans", "feedback"},
-             [&](const std::string& key, const YAML::Node&, const YAML::Node& v) {
-               Where sub = w.Sub(key);
-               bool spans = key == "spans";
-               ForEachKey(v, sub, {"topic", "format"},
-                          [&](const std::string& k, const YAML::Node&, const YAML::Node& value) {
-                            if (k == "topic") {
-                              if (auto s = String(value, sub, k)) {
-                                (spans ? inputs.spans_topic : inputs.feedback_topic) = *s;
-                              }
-                            } else if (spans) {
-                              if (auto f = Enum(value, sub, k, {"auto", "native", "otlp_json"})) {
-                                inputs.spans_format = static_cast<SpanShape>(*f);
-                              }
-                            } else if (auto f = Enum(value, sub, k,
-                                                     {"auto", "native", "phoenix", "langfuse",
-                                                      "langsmith", "otel_genai", "thumbs"})) {
-                              inputs.feedback_format = static_cast<FeedbackShape>(*f);
-                            }
-                          });
-             });
+  ForEachKey(
+      node, w, {"spans", "feedback", "repartition", "repartition_partitions"},
+      [&](const std::string& key, const YAML::Node&, const YAML::Node& v) {
+        if (key == "repartition") {
+          if (auto m = Enum(v, w, key, {"auto", "always", "never"})) {
+            inputs.repartition = static_cast<Repartition>(*m);
+          }
+          return;
+        }
+        if (key == "repartition_partitions") {
+          if (auto n = Integer(v, w, key, 1)) {
+            if (*n > 100000) {
+              Error(v, w.prefix + w.Key(key) + " must be at most 100000");
+            } else {
+              inputs.repartition_partitions = static_cast<int32_t>(*n);
+            }
+          }
+          return;
+        }
+        Where sub = w.Sub(key);
+        bool spans = key == "spans";
+        ForEachKey(
+            v, sub, {"topic", "format"},
+            [&](const std::string& k, const YAML::Node&, const YAML::Node& value) {
+              if (k == "topic") {
+                if (auto s = String(value, sub, k)) {
+                  (spans ? inputs.spans_topic : inputs.feedback_topic) = *s;
+                }
+              } else if (spans) {
+                if (auto f = Enum(value, sub, k, {"auto", "native", "otlp_json", "otlp_proto"})) {
+                  inputs.spans_format = static_cast<SpanShape>(*f);
+                }
+              } else if (auto f = Enum(value, sub, k,
+                                       {"auto", "native", "phoenix", "langfuse", "langsmith",
+                                        "otel_genai", "thumbs"})) {
+                inputs.feedback_format = static_cast<FeedbackShape>(*f);
+              }
+            });
+      });
 }
 
 void Loader::LoadTrace(const YAML::Node& node, TraceSettings& trace) {

@@ -161,49 +161,57 @@ int TopicPartitionCount(rd_kafka_t* rk, const std::string& topic) {
 
 }  // namespace
 
-Result<void> EnsureDecisionsTopic(rd_kafka_t* admin, const std::string& topic, int partitions,
-                                  int64_t retention_ms) {
+Result<int> EnsureTopic(rd_kafka_t* admin, const std::string& topic, int partitions,
+                        const std::vector<std::pair<std::string, std::string>>& configs) {
   int count = TopicPartitionCount(admin, topic);
-  if (count < 0) return MakeError("decisions_topic", "cannot read metadata of " + topic);
-  if (count == 0) {
-    char err[512];
-    KafkaNewTopic nt(rd_kafka_NewTopic_new(topic.c_str(), partitions, -1, err, sizeof err));
-    if (!nt) return MakeError("decisions_topic", err);
-    rd_kafka_NewTopic_set_config(nt.get(), "cleanup.policy", "compact,delete");
-    rd_kafka_NewTopic_set_config(nt.get(), "retention.ms", std::to_string(retention_ms).c_str());
-    KafkaQueue queue(rd_kafka_queue_new(admin));
-    rd_kafka_NewTopic_t* topics[] = {nt.get()};
-    rd_kafka_CreateTopics(admin, topics, 1, nullptr, queue.get());
-    KafkaEvent ev(rd_kafka_queue_poll(queue.get(), 30000));
-    std::string error;
-    if (!ev) {
-      error = "no answer to CreateTopics";
-    } else if (rd_kafka_event_error(ev.get()) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      error = rd_kafka_event_error_string(ev.get());
-    } else if (const rd_kafka_CreateTopics_result_t* res =
-                   rd_kafka_event_CreateTopics_result(ev.get())) {
-      size_t n = 0;
-      const rd_kafka_topic_result_t** results = rd_kafka_CreateTopics_result_topics(res, &n);
-      for (size_t i = 0; i < n; ++i) {
-        const rd_kafka_resp_err_t e = rd_kafka_topic_result_error(results[i]);
-        if (e != RD_KAFKA_RESP_ERR_NO_ERROR && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
-          const char* why = rd_kafka_topic_result_error_string(results[i]);
-          error = why != nullptr ? why : rd_kafka_err2str(e);
-        }
+  if (count < 0) return MakeError("topic", "cannot read metadata of " + topic);
+  if (count > 0) return count;
+  char err[512];
+  KafkaNewTopic nt(rd_kafka_NewTopic_new(topic.c_str(), partitions, -1, err, sizeof err));
+  if (!nt) return MakeError("topic", err);
+  for (const auto& [name, value] : configs) {
+    rd_kafka_NewTopic_set_config(nt.get(), name.c_str(), value.c_str());
+  }
+  KafkaQueue queue(rd_kafka_queue_new(admin));
+  rd_kafka_NewTopic_t* topics[] = {nt.get()};
+  rd_kafka_CreateTopics(admin, topics, 1, nullptr, queue.get());
+  KafkaEvent ev(rd_kafka_queue_poll(queue.get(), 30000));
+  std::string error;
+  if (!ev) {
+    error = "no answer to CreateTopics";
+  } else if (rd_kafka_event_error(ev.get()) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    error = rd_kafka_event_error_string(ev.get());
+  } else if (const rd_kafka_CreateTopics_result_t* res =
+                 rd_kafka_event_CreateTopics_result(ev.get())) {
+    size_t n = 0;
+    const rd_kafka_topic_result_t** results = rd_kafka_CreateTopics_result_topics(res, &n);
+    for (size_t i = 0; i < n; ++i) {
+      const rd_kafka_resp_err_t e = rd_kafka_topic_result_error(results[i]);
+      if (e != RD_KAFKA_RESP_ERR_NO_ERROR && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+        const char* why = rd_kafka_topic_result_error_string(results[i]);
+        error = why != nullptr ? why : rd_kafka_err2str(e);
       }
     }
-    if (!error.empty()) {
-      return MakeError("decisions_topic", "cannot create " + topic + ": " + error);
-    }
-    // Metadata catches up with a new topic shortly after; wait for it (with a deadline).
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    while ((count = TopicPartitionCount(admin, topic)) <= 0 &&
-           std::chrono::steady_clock::now() < deadline) {
-      usleep(100'000);
-    }
   }
-  if (count < partitions) {
-    return MakeError("decisions_topic", topic + " has " + std::to_string(count) +
+  if (!error.empty()) return MakeError("topic", "cannot create " + topic + ": " + error);
+  // Metadata catches up with a new topic shortly after; wait for it (with a deadline).
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while ((count = TopicPartitionCount(admin, topic)) <= 0 &&
+         std::chrono::steady_clock::now() < deadline) {
+    usleep(100'000);
+  }
+  if (count <= 0) return MakeError("topic", "created " + topic + " but cannot see it");
+  return count;
+}
+
+Result<void> EnsureDecisionsTopic(rd_kafka_t* admin, const std::string& topic, int partitions,
+                                  int64_t retention_ms) {
+  Result<int> count = EnsureTopic(
+      admin, topic, partitions,
+      {{"cleanup.policy", "compact,delete"}, {"retention.ms", std::to_string(retention_ms)}});
+  if (!count.ok()) return MakeError("decisions_topic", count.error().message);
+  if (count.value() < partitions) {
+    return MakeError("decisions_topic", topic + " has " + std::to_string(count.value()) +
                                             " partitions; it needs one per input partition (" +
                                             std::to_string(partitions) + ")");
   }

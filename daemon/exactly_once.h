@@ -11,6 +11,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "rules/engine.h"
@@ -63,6 +64,11 @@ class InstanceId {
   std::string id_;
   int lock_fd_ = -1;
 };
+
+// Creates `topic` with `partitions` partitions and `configs` unless it exists; returns its
+// partition count. `admin` is any client handle.
+Result<int> EnsureTopic(rd_kafka_t* admin, const std::string& topic, int partitions,
+                        const std::vector<std::pair<std::string, std::string>>& configs);
 
 // Creates the decisions topic (compact,delete; `partitions` partitions) unless it exists, and
 // checks an existing one has at least `partitions` partitions. `admin` is any client handle.

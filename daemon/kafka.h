@@ -131,6 +131,12 @@ class KafkaClient {
   // Drops what the producer holds and makes a new one (which fences the old for good).
   virtual Result<void> ReplaceProducer() = 0;
 
+  // --- the repartition topic (DESIGN §1.4)
+  // Creates it (`partitions` partitions, deleted after `retention_ms`) unless it exists;
+  // returns its partition count.
+  virtual Result<int> EnsureRepartitionTopic(const std::string& topic, int partitions,
+                                             int64_t retention_ms) = 0;
+
   // --- the decisions topic (exactly-once)
   virtual Result<void> EnsureDecisionsTopic(const std::string& topic, int partitions,
                                             int64_t retention_ms) = 0;

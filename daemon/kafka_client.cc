@@ -497,6 +497,13 @@ Result<void> LibrdkafkaClient::ReplaceProducer() {
   return StartProducer();
 }
 
+Result<int> LibrdkafkaClient::EnsureRepartitionTopic(const std::string& topic, int partitions,
+                                                     int64_t retention_ms) {
+  return triaged::EnsureTopic(
+      producer_.get(), topic, partitions,
+      {{"cleanup.policy", "delete"}, {"retention.ms", std::to_string(retention_ms)}});
+}
+
 Result<void> LibrdkafkaClient::EnsureDecisionsTopic(const std::string& topic, int partitions,
                                                     int64_t retention_ms) {
   return triaged::EnsureDecisionsTopic(producer_.get(), topic, partitions, retention_ms);

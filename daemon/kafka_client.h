@@ -97,6 +97,8 @@ class LibrdkafkaClient final : public KafkaClient {
   TxnResult CommitTransaction(milliseconds timeout) override;
   TxnResult AbortTransaction(milliseconds timeout) override;
   Result<void> ReplaceProducer() override;
+  Result<int> EnsureRepartitionTopic(const std::string& topic, int partitions,
+                                     int64_t retention_ms) override;
   Result<void> EnsureDecisionsTopic(const std::string& topic, int partitions,
                                     int64_t retention_ms) override;
   Result<uint64_t> ReadDecisions(const std::string& topic, const std::vector<int32_t>& partitions,

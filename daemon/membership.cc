@@ -76,18 +76,21 @@ bool Pipeline::StartEmbeddedBroker() {
   return true;
 }
 
-// Both inputs must have the same partition count, or traces would not meet (DESIGN §1). A
-// destination or dead-letter topic that does not exist is reported, not fatal: brokers with
-// auto.create.topics.enable create it on the first produce.
+// The join needs every event of a trace in one engine (DESIGN §1, §1.4). With `repartition:
+// never` both inputs must have the same partition count (the producers are trusted to key
+// them alike); otherwise the repartition topic is created if needed and its partitions are the
+// engines'. A destination or dead-letter topic that does not exist is reported, not fatal:
+// brokers with auto.create.topics.enable create it on the first produce.
 bool Pipeline::CheckTopics() {
+  const InputsConfig& inputs = config_->inputs;
   int counts[2] = {-1, -1};
-  const std::string* names[2] = {&config_->inputs.spans_topic, &config_->inputs.feedback_topic};
-  for (int i = 0; i < 2; ++i) {
-    Result<int> count = client_->PartitionCount(*names[i], [this] { return fatal_; });
+  for (int i : {kSpansInput, kFeedbackInput}) {
+    const std::string& topic = InputTopic(inputs, i);
+    Result<int> count = client_->PartitionCount(topic, [this] { return fatal_; });
     if (!count.ok()) {
       if (!fatal_) {
         log::Error("cannot read topic metadata",
-                   {{"topic", *names[i]}, {"error", count.error().message}});
+                   {{"topic", topic}, {"error", count.error().message}});
       }
       return false;
     }
@@ -99,18 +102,62 @@ bool Pipeline::CheckTopics() {
         "topics automatically",
         {{"topic", topic}});
   }
-  input_partitions_ = counts[0];
-  if (counts[0] != counts[1]) {
-    log::Error(
-        "input topics are not co-partitioned: spans and feedback must have the same "
-        "partition count, keyed by trace id",
-        {{"spans_topic", *names[0]},
-         {"spans_partitions", counts[0]},
-         {"feedback_topic", *names[1]},
-         {"feedback_partitions", counts[1]}});
+  input_partitions_ = std::max(counts[0], counts[1]);
+  repartition_ = inputs.repartition != Repartition::kNever;
+  if (!repartition_) {
+    join_partitions_ = counts[0];
+    if (counts[0] != counts[1]) {
+      log::Error(
+          "input topics are not co-partitioned: with inputs.repartition: never, spans and "
+          "feedback must have the same partition count, keyed by trace id (or set "
+          "inputs.repartition: auto)",
+          {{"spans_topic", inputs.spans_topic},
+           {"spans_partitions", counts[0]},
+           {"feedback_topic", inputs.feedback_topic},
+           {"feedback_partitions", counts[1]}});
+      return false;
+    }
+    return true;
+  }
+  const int wanted =
+      inputs.repartition_partitions > 0 ? inputs.repartition_partitions : input_partitions_;
+  if (embedded_) embedded_->CreateTopic(inputs.repartition_topic, wanted);
+  Result<int> have =
+      client_->EnsureRepartitionTopic(inputs.repartition_topic, wanted, RepartitionRetentionMs());
+  if (!have.ok()) {
+    log::Error("cannot create the repartition topic",
+               {{"topic", inputs.repartition_topic}, {"error", have.error().message}});
     return false;
   }
+  if (have.value() != wanted && inputs.repartition_partitions > 0) {
+    // Traces are placed by the topic's partition count: another count would move them.
+    log::Error("the repartition topic exists with another partition count",
+               {{"topic", inputs.repartition_topic},
+                {"partitions", have.value()},
+                {"repartition_partitions", inputs.repartition_partitions}});
+    return false;
+  }
+  join_partitions_ = have.value();
+  for (int i : {kSpansInput, kFeedbackInput}) {
+    in_place_[i] = inputs.repartition == Repartition::kAuto && counts[i] == join_partitions_;
+  }
+  log::Info("repartitioning the inputs",
+            {{"mode", inputs.repartition == Repartition::kAuto ? "auto" : "always"},
+             {"topic", inputs.repartition_topic},
+             {"partitions", join_partitions_},
+             {"spans_in_place", in_place_[kSpansInput]},
+             {"feedback_in_place", in_place_[kFeedbackInput]}});
   return true;
+}
+
+// Re-produced events wait in the repartition topic only until their engine has read them;
+// a week covers any outage the daemon would be restarted from.
+int64_t Pipeline::RepartitionRetentionMs() { return int64_t{7} * 24 * 3600 * 1000; }
+
+std::vector<std::string> Pipeline::SubscribedTopics() const {
+  std::vector<std::string> topics{config_->inputs.spans_topic, config_->inputs.feedback_topic};
+  if (repartition_) topics.push_back(config_->inputs.repartition_topic);
+  return topics;
 }
 
 bool Pipeline::StartAdmin() {
@@ -181,8 +228,10 @@ bool Pipeline::Start() {
   // Connects the producer to the cluster now rather than with the first routed item.
   client_->ClusterAnswers(milliseconds(5000));
   if (eos_) {
-    Result<void> ensured = client_->EnsureDecisionsTopic(decisions_topic_, input_partitions_,
-                                                         DecisionsRetentionMs(*config_));
+    // Partition p holds the decisions of engine p and the dead letters of input partition p.
+    Result<void> ensured = client_->EnsureDecisionsTopic(
+        decisions_topic_, std::max(input_partitions_, join_partitions_),
+        DecisionsRetentionMs(*config_));
     if (!ensured.ok()) {
       log::Error("exactly_once needs the decisions topic", {{"error", ensured.error().message}});
       return false;
@@ -195,9 +244,7 @@ bool Pipeline::Start() {
   }
   broker_reachable_ = true;
   if (!StartAdmin()) return false;
-  if (Result<void> s =
-          client_->Subscribe({config_->inputs.spans_topic, config_->inputs.feedback_topic});
-      !s.ok()) {
+  if (Result<void> s = client_->Subscribe(SubscribedTopics()); !s.ok()) {
     log::Error("cannot subscribe", {{"error", s.error().message}});
     return false;
   }
@@ -218,9 +265,8 @@ bool Pipeline::SeedDecisions(const std::vector<int32_t>& numbers) {
         Partition* p = partitions_.Find(partition);
         if (p == nullptr) return;
         if (d.dead_letter_offset >= 0) {
-          const int input =
-              d.dead_letter_topic == config_->inputs.spans_topic ? kSpansInput : kFeedbackInput;
-          p->dead_lettered[input].insert(d.dead_letter_offset);
+          p->dead_lettered[InputOf(config_->inputs, d.dead_letter_topic)].insert(
+              d.dead_letter_offset);
         } else {
           p->engine.SeedRouted(d.trace_id, d.rule, d.destination);
         }
@@ -239,7 +285,8 @@ void Pipeline::OnAssigned(const TopicPartitions& parts) {
   std::set<int32_t> numbers;
   for (const TopicPartition& tp : parts) {
     if (!partitions_.Owns(tp.partition)) numbers.insert(tp.partition);
-    partitions_.At(tp.partition, config_->rules);
+    partitions_.At(tp.partition, config_->rules).assigned[InputOf(config_->inputs, tp.topic)] =
+        true;
   }
   if (eos_ && !SeedDecisions({numbers.begin(), numbers.end()})) {
     // Without them a pair routed by the previous owner could be routed again: stop.
@@ -323,7 +370,7 @@ void Pipeline::Rejoin() {
   partitions_assigned_ = false;
   Result<void> replaced = client_->ReplaceConsumer();
   if (replaced.ok()) {
-    replaced = client_->Subscribe({config_->inputs.spans_topic, config_->inputs.feedback_topic});
+    replaced = client_->Subscribe(SubscribedTopics());
   }
   if (!replaced.ok()) {
     log::Error("cannot rejoin", {{"error", replaced.error().message}});
@@ -344,10 +391,21 @@ void Pipeline::Recover() {
 // inputs back to their committed offsets, so what the aborted transaction held is decided
 // again (and only what was not routed before is routed).
 void Pipeline::Rewind(const std::string& why) {
+  // Which topic-partitions the group gave this process, to seek them (and only them) back.
+  TopicPartitions list;
+  for (auto& [n, p] : partitions_.all()) {
+    for (int input : kAllInputs) {
+      if (p->assigned[input]) list.push_back({InputTopic(config_->inputs, input), n});
+    }
+  }
   const std::vector<int32_t> numbers = ForgetPartitions();
   log::Warn("rewinding to the committed offsets", {{"why", why}, {"partitions", numbers.size()}});
   if (numbers.empty()) return;
   for (int32_t n : numbers) partitions_.At(n, config_->rules);
+  for (const TopicPartition& tp : list) {
+    partitions_.At(tp.partition, config_->rules).assigned[InputOf(config_->inputs, tp.topic)] =
+        true;
+  }
   if (!SeedDecisions(numbers)) {
     fatal_ = true;
     return;
@@ -356,11 +414,6 @@ void Pipeline::Rewind(const std::string& why) {
     // A new consumer re-reads from the committed offsets anyway.
     rejoin_why_ = "fenced while rewinding";
     return;
-  }
-  TopicPartitions list;
-  for (int32_t n : numbers) {
-    list.push_back({config_->inputs.spans_topic, n});
-    list.push_back({config_->inputs.feedback_topic, n});
   }
   Result<TopicPartitions> committed = client_->Committed(list);
   if (!committed.ok()) {

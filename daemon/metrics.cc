@@ -52,6 +52,16 @@ Metrics::Metrics(std::string_view version)
                           .Name("triaged_traces_evicted_total")
                           .Help("Traces forgotten from memory, by reason (expired, capacity).")
                           .Register(*registry_)),
+      events_repartitioned_(BuildCounter()
+                                .Name("triaged_events_repartitioned_total")
+                                .Help("Input events re-produced to the repartition topic to "
+                                      "reach their trace's engine, by input.")
+                                .Register(*registry_)),
+      traces_without_spans_(BuildCounter()
+                                .Name("triaged_traces_without_spans_total")
+                                .Help("Traces decided on feedback alone, with no span: many "
+                                      "mean spans and feedback are not meeting.")
+                                .Register(*registry_)),
       rule_matched_(BuildCounter()
                         .Name("triaged_rule_matched_total")
                         .Help("Traces a rule matched (once per trace).")
@@ -115,11 +125,14 @@ Metrics::Metrics(std::string_view version)
       route_ack_latency_seconds_(route_ack_latency_.Add({}, RouteAckLatencyBuckets())),
       max_open_traces_(max_open_traces_family_.Add({})),
       reloads_success_(config_reloads_.Add({{"result", "success"}})),
-      reloads_failure_(config_reloads_.Add({{"result", "failure"}})) {
+      reloads_failure_(config_reloads_.Add({{"result", "failure"}})),
+      traces_without_spans_total_(traces_without_spans_.Add({})) {
   build_info_.Add({{"version", S(version)}}).Set(1);
   // Known label values start at zero so rate() works from the first scrape.
   traces_evicted_.Add({{"reason", "expired"}});
   traces_evicted_.Add({{"reason", "capacity"}});
+  events_repartitioned_.Add({{"input", "spans"}});
+  events_repartitioned_.Add({{"input", "feedback"}});
   // Exported from the first scrape (alerts and panels read it): a series that stays at zero.
   produce_errors_.Add({});
   admin_refusals_.Add({{"reason", "tap_too_slow"}});
@@ -152,6 +165,16 @@ void Metrics::SetMaxOpenTraces(uint64_t max) { max_open_traces_.Set(static_cast<
 
 void Metrics::TraceEvicted(std::string_view reason, uint64_t count) {
   Bump(traces_evicted_.Add({{"reason", S(reason)}}), count);
+}
+
+void Metrics::EventsRepartitioned(std::string_view input, uint64_t count) {
+  repartitioned_count_ += count;
+  Bump(events_repartitioned_.Add({{"input", S(input)}}), count);
+}
+
+void Metrics::TracesWithoutSpans(uint64_t count) {
+  without_spans_count_ += count;
+  Bump(traces_without_spans_total_, count);
 }
 
 void Metrics::Routed(std::string_view rule, std::string_view destination) {

@@ -50,6 +50,12 @@ class Metrics {
   // The configured bound (trace.max_open_traces), so alerts can compare against it.
   void SetMaxOpenTraces(uint64_t max);
   void TraceEvicted(std::string_view reason, uint64_t count = 1);
+  // Events of `input` re-produced to the repartition topic (DESIGN §1.4).
+  void EventsRepartitioned(std::string_view input, uint64_t count = 1);
+  // Traces decided on their feedback alone (no span ever reached their engine).
+  void TracesWithoutSpans(uint64_t count);
+  uint64_t repartitioned() const { return repartitioned_count_.load(); }
+  uint64_t traces_without_spans() const { return without_spans_count_.load(); }
   // One routed item acknowledged by the broker.
   void Routed(std::string_view rule, std::string_view destination);
   // A record the broker did not take, by destination ("dead_letter", "decisions" and
@@ -89,6 +95,8 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& dead_lettered_;
   prometheus::Family<prometheus::Gauge>& traces_open_;
   prometheus::Family<prometheus::Counter>& traces_evicted_;
+  prometheus::Family<prometheus::Counter>& events_repartitioned_;
+  prometheus::Family<prometheus::Counter>& traces_without_spans_;
   prometheus::Family<prometheus::Counter>& rule_matched_;
   prometheus::Family<prometheus::Counter>& rule_sampled_out_;
   prometheus::Family<prometheus::Counter>& rule_rate_limited_;
@@ -111,11 +119,14 @@ class Metrics {
   prometheus::Gauge& max_open_traces_;
   prometheus::Counter& reloads_success_;
   prometheus::Counter& reloads_failure_;
+  prometheus::Counter& traces_without_spans_total_;
 
   std::atomic<uint64_t> consumed_{0};
   std::atomic<uint64_t> routed_count_{0};
   std::atomic<uint64_t> dead_lettered_count_{0};
   std::atomic<uint64_t> produce_error_count_{0};
+  std::atomic<uint64_t> repartitioned_count_{0};
+  std::atomic<uint64_t> without_spans_count_{0};
   mutable std::mutex destinations_mu_;
   std::map<std::string, uint64_t, std::less<>> routed_by_destination_;
 

@@ -1,4 +1,4 @@
-// At-least-once offset bookkeeping for one partition number of the co-partitioned inputs
+// At-least-once offset bookkeeping for one partition number of each input topic
 // (DESIGN §6): the committable offset never passes the first event of an undecided trace, nor
 // the first event of a decided trace whose routed items the broker has not acknowledged yet,
 // nor a dead-lettered message whose dead letter is unacknowledged. Pure: no Kafka, no clock.
@@ -15,7 +15,7 @@ namespace triaged {
 
 class PartitionOffsets {
  public:
-  static constexpr int kInputs = 2;  // 0 = spans, 1 = feedback
+  static constexpr int kInputs = 3;  // 0 = spans, 1 = feedback, 2 = the repartition topic
 
   // A message at `offset` of `input` was consumed; it carried events of `trace_ids` (none for a
   // message that was refused).

@@ -2,7 +2,21 @@
 
 namespace triaged {
 
-const char* InputName(int input) { return input == kSpansInput ? "spans" : "feedback"; }
+const char* InputName(int input) {
+  return input == kSpansInput ? "spans" : input == kFeedbackInput ? "feedback" : "repartition";
+}
+
+const std::string& InputTopic(const InputsConfig& inputs, int input) {
+  return input == kSpansInput      ? inputs.spans_topic
+         : input == kFeedbackInput ? inputs.feedback_topic
+                                   : inputs.repartition_topic;
+}
+
+int InputOf(const InputsConfig& inputs, std::string_view topic) {
+  if (topic == inputs.feedback_topic) return kFeedbackInput;
+  if (topic == inputs.repartition_topic) return kRepartitionInput;
+  return kSpansInput;
+}
 
 Partition& PartitionTable::At(int32_t number, const std::shared_ptr<const RuleSet>& rules) {
   auto& slot = partitions_[number];
@@ -17,8 +31,7 @@ Partition* PartitionTable::Find(int32_t number) {
 
 void PartitionTable::Erase(int32_t number) {
   partitions_.erase(number);
-  committed_.erase({kSpansInput, number});
-  committed_.erase({kFeedbackInput, number});
+  for (int input : kAllInputs) committed_.erase({input, number});
 }
 
 std::vector<int32_t> PartitionTable::Clear() {
@@ -35,15 +48,14 @@ TopicPartitions PartitionTable::Committable(const InputsConfig& inputs,
   TopicPartitions list;
   for (const auto& [number, p] : partitions_) {
     if (only != nullptr && only->count(number) == 0) continue;
-    for (int input : {kSpansInput, kFeedbackInput}) {
+    for (int input : kAllInputs) {
       const std::optional<int64_t> at = p->offsets.Committable(input);
       if (!at) continue;
       if (changed_only) {
         auto it = committed_.find({input, number});
         if (it != committed_.end() && it->second == *at) continue;
       }
-      const std::string& topic = input == kSpansInput ? inputs.spans_topic : inputs.feedback_topic;
-      list.push_back({topic, number, *at});
+      list.push_back({InputTopic(inputs, input), number, *at});
     }
   }
   return list;
@@ -51,7 +63,7 @@ TopicPartitions PartitionTable::Committable(const InputsConfig& inputs,
 
 void PartitionTable::Committed(const InputsConfig& inputs, const TopicPartitions& offsets) {
   for (const TopicPartition& o : offsets) {
-    const int input = inputs.spans_topic == o.topic ? kSpansInput : kFeedbackInput;
+    const int input = InputOf(inputs, o.topic);
     committed_[{input, o.partition}] = o.offset;
     if (Partition* p = Find(o.partition)) {
       std::set<int64_t>& done = p->dead_lettered[input];

@@ -1,5 +1,6 @@
-// The partitions this process owns: for each partition number of the co-partitioned inputs, the
-// engine deciding its traces, its offset bookkeeping, and what an earlier process already
+// The partitions this process owns: for each partition number, the engine deciding the traces
+// that live there (of the co-partitioned inputs, or of the repartition topic), the offset
+// bookkeeping of that number's partition of each input, and what an earlier process already
 // dead-lettered (exactly-once). Also the offsets last committed, and the list of offsets that
 // are safe to commit now. No I/O.
 #pragma once
@@ -19,8 +20,15 @@
 
 namespace triaged {
 
-enum Input : int { kSpansInput = 0, kFeedbackInput = 1 };
+// The topics consumed: the two inputs, and the repartition topic the daemon writes itself
+// (DESIGN §1.4; not subscribed with `repartition: never`).
+enum Input : int { kSpansInput = 0, kFeedbackInput = 1, kRepartitionInput = 2 };
+inline constexpr int kInputs = 3;
+inline constexpr int kAllInputs[kInputs] = {kSpansInput, kFeedbackInput, kRepartitionInput};
 const char* InputName(int input);
+const std::string& InputTopic(const InputsConfig& inputs, int input);
+// The input a topic is (kSpansInput for a topic that is none of them).
+int InputOf(const InputsConfig& inputs, std::string_view topic);
 
 struct Partition {
   Partition(int32_t id, std::shared_ptr<const RuleSet> rules, std::shared_ptr<EngineGroup> group,
@@ -31,13 +39,15 @@ struct Partition {
   PartitionOffsets offsets;
   // Tells a delivery report of a partition this process owned before apart from one of now.
   uint64_t generation;
-  int64_t next_offset[2] = {-1, -1};  // for consumer lag
+  int64_t next_offset[kInputs] = {-1, -1, -1};  // for consumer lag
+  // The group assigned this number's partition of each input to this process.
+  bool assigned[kInputs] = {false, false, false};
   // The commit point last seen, by input, and since when it has not moved.
-  std::optional<int64_t> commit_point[2];
-  SteadyTime commit_point_since[2] = {};
+  std::optional<int64_t> commit_point[kInputs];
+  SteadyTime commit_point_since[kInputs] = {};
   // Exactly-once: input offsets an earlier process already dead-lettered (from the decisions
   // topic), by input; forgotten once the committed offset passes them.
-  std::set<int64_t> dead_lettered[2];
+  std::set<int64_t> dead_lettered[kInputs];
   // Engine counts already added to the process's totals.
   std::map<std::string, RuleCounters> synced_rules;
   EngineCounters synced_engine;

@@ -9,6 +9,8 @@
 #include "daemon/ingest.h"
 #include "daemon/kafka_errors.h"
 #include "daemon/log.h"
+#include "rules/event_record.h"
+#include "rules/partitioner.h"
 
 namespace triaged {
 
@@ -21,10 +23,12 @@ struct Pipeline::Delivery {
   int32_t partition;
   uint64_t generation;
   uint64_t ticket;
-  bool routed_item = false;                        // else a dead letter
+  bool routed_item = false;                        // else a dead letter or re-produced events
   std::optional<SteadyTime> routed_at;             // routed items
-  std::string trace_id, rule, destination, topic;  // routed items
-  std::string origin;  // dead letters: the input message's "topic/partition/offset"
+  std::string trace_id, rule, destination, topic;  // routed items (and re-produced: trace_id)
+  // Dead letters and re-produced events: the input message's "topic/partition/offset".
+  std::string origin;
+  bool hop = false;  // events re-produced to the repartition topic
 };
 
 void Pipeline::Step(milliseconds wait) {
@@ -112,6 +116,7 @@ void Pipeline::OnDelivery(void* opaque, rd_kafka_resp_err_t err, std::string_vie
     return;
   }
   const std::string label = d && d->routed_item         ? d->destination
+                            : d && d->hop               ? "repartition"
                             : topic == decisions_topic_ ? "decisions"
                                                         : "dead_letter";
   metrics_.ProduceError(label, rd_kafka_err2name(err));
@@ -147,13 +152,15 @@ void Pipeline::Refused(std::unique_ptr<Delivery> d, const std::string& why) {
     // dead-lettered (or, a dead letter, skipped) instead of being refused again.
     if (d->routed_item) {
       refused_items_[RoutedItemId(d->trace_id, d->rule, d->destination)] = why;
+    } else if (d->hop) {
+      refused_hops_.insert(d->origin + "/" + d->trace_id);
     } else {
       refused_dead_letters_.insert(d->origin);
     }
     committer_->ProduceFailed();
     return;
   }
-  if (d->routed_item) {
+  if (d->routed_item || d->hop) {
     DeadLetterRefused(std::move(d), why);
     return;
   }
@@ -163,25 +170,33 @@ void Pipeline::Refused(std::unique_ptr<Delivery> d, const std::string& why) {
 }
 
 void Pipeline::DeadLetterRefused(std::unique_ptr<Delivery> item, const std::string& why) {
-  const std::string id = RoutedItemId(item->trace_id, item->rule, item->destination);
   MessageOrigin origin;
   origin.topic = item->topic;
+  std::vector<std::pair<std::string, std::string>> extra;
+  std::string place;
+  if (item->hop) {
+    // The input message's events of one trace, which the repartition topic would not take: the
+    // input place says where the original bytes are.
+    extra = {{"trace_id", item->trace_id}, {"input", item->origin}};
+    place = item->origin + "/" + item->trace_id;
+    log::Warn("re-produced events refused by the broker; dead-lettered",
+              {{"input", item->origin}, {"trace_id", item->trace_id}, {"error", why}});
+  } else {
+    const std::string id = RoutedItemId(item->trace_id, item->rule, item->destination);
+    extra = {{"id", id},
+             {"trace_id", item->trace_id},
+             {"rule", item->rule},
+             {"destination", item->destination}};
+    place = item->topic + "/" + id;
+    log::Warn("routed item refused by the broker; dead-lettered",
+              {{"id", id}, {"destination", item->destination}, {"error", why}});
+  }
   const std::string record =
-      DeadLetterToJson(triaged::DeadLetter{"produce_refused",
-                                           why,
-                                           origin,
-                                           "",
-                                           {{"id", id},
-                                            {"trace_id", item->trace_id},
-                                            {"rule", item->rule},
-                                            {"destination", item->destination}}},
+      DeadLetterToJson(triaged::DeadLetter{"produce_refused", why, origin, "", std::move(extra)},
                        config_->rules->max_item_bytes);
   metrics_.DeadLettered();
-  log::Warn("routed item refused by the broker; dead-lettered",
-            {{"id", id}, {"destination", item->destination}, {"error", why}});
-  auto delivery =
-      std::make_unique<Delivery>(Delivery{item->partition, item->generation, item->ticket, false,
-                                          std::nullopt, "", "", "", "", item->topic + "/" + id});
+  auto delivery = std::make_unique<Delivery>(Delivery{
+      item->partition, item->generation, item->ticket, false, std::nullopt, "", "", "", "", place});
   const std::string key = item->trace_id;
   Produce(config_->dead_letter_topic, key, record, {{"triaged-reason", "produce_refused"}},
           std::move(delivery));
@@ -231,31 +246,46 @@ void Pipeline::OnMessage(const InputMessage& msg) {
     }
     return;
   }
-  const int input = msg.topic == config_->inputs.spans_topic ? kSpansInput : kFeedbackInput;
+  const int input = InputOf(config_->inputs, msg.topic);
   Partition& p = partitions_.At(msg.partition, config_->rules);
   broker_reachable_ = true;
-  metrics_.EventConsumed(InputName(input));
+  // Re-produced events were counted when their input message was read.
+  if (input != kRepartitionInput) metrics_.EventConsumed(InputName(input));
   p.next_offset[input] = msg.offset + 1;
   const std::string_view payload = msg.payload.value_or("");
-  MessageOrigin origin;
-  origin.topic = msg.topic;
-  Result<DecodedMessage> decoded =
-      payload.empty() ? Result<DecodedMessage>(MakeError("empty_payload", "message has no payload"))
-                      : DecodeInput(config_->inputs, origin, payload);
+  Result<DecodedMessage> decoded = MakeError("empty_payload", "message has no payload");
+  if (!payload.empty() && input == kRepartitionInput) {
+    decoded = DecodeEventRecord(payload);
+  } else if (!payload.empty()) {
+    MessageOrigin origin;
+    origin.topic = msg.topic;
+    if (msg.key) origin.key = *msg.key;
+    decoded = DecodeInput(config_->inputs, origin, payload);
+  }
   if (!decoded.ok()) {
     p.offsets.Consumed(input, msg.offset, {});
     DeadLetter(p, input, msg, decoded.error());
     return;
   }
+  if (repartition_ && input != kRepartitionInput) {
+    Reroute(p, input, msg, std::move(decoded.value()));
+  } else {
+    AddEvents(p, input, msg, std::move(decoded.value()));
+  }
+}
+
+void Pipeline::AddEvents(Partition& p, int input, const InputMessage& msg, DecodedMessage events) {
   std::vector<std::string> ids;
-  for (const Span& s : decoded->spans) ids.push_back(s.trace_id);
-  for (const Annotation& a : decoded->annotations) ids.push_back(a.trace_id);
+  for (const Span& s : events.spans) ids.push_back(s.trace_id);
+  for (const Annotation& a : events.annotations) {
+    if (!a.trace_id.empty()) ids.push_back(a.trace_id);  // span-only ones join a trace below
+  }
   std::sort(ids.begin(), ids.end());
   ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
   p.offsets.Consumed(input, msg.offset, ids);
-  const size_t spans = decoded->spans.size();
-  const AddResult added =
-      p.engine.Add(std::move(decoded.value()), UnixNanos(clock_.System()), outbox_);
+  const size_t spans = events.spans.size();
+  const int32_t lookups = events.span_lookups;
+  AddResult added = p.engine.Add(std::move(events), UnixNanos(clock_.System()), outbox_);
   Drain(p);
   // A trace the engine did not keep open (evaluated at once as late, or refused) pins nothing.
   for (const std::string& id : ids) {
@@ -263,6 +293,121 @@ void Pipeline::OnMessage(const InputMessage& msg) {
   }
   if (added.spans_rejected > 0) {
     DeadLetter(p, input, msg, TraceTooLargeError(added.spans_rejected, spans));
+  }
+  if (added.unjoined.empty()) return;
+  // Span-only annotations whose span this engine does not hold: with the hop, the next
+  // partition is searched, until every partition was; without it there is nowhere else.
+  if (input == kRepartitionInput && lookups + 1 < join_partitions_) {
+    DecodedMessage rest;
+    rest.annotations = std::move(added.unjoined);
+    rest.span_lookups = lookups + 1;
+    const std::string key = rest.annotations.front().span_id;
+    Hop(p, input, msg, (p.number + 1) % join_partitions_, key, rest);
+    return;
+  }
+  DeadLetter(p, input, msg,
+             UnjoinedError(added.unjoined,
+                           repartition_
+                               ? "on any of the " + std::to_string(join_partitions_) + " partitions"
+                               : "on partition " + std::to_string(p.number)));
+}
+
+namespace {
+
+bool SameId(std::string_view key, std::string_view lowercase_id) {
+  if (key.size() != lowercase_id.size()) return false;
+  for (size_t i = 0; i < key.size(); ++i) {
+    const char c = key[i] >= 'A' && key[i] <= 'Z' ? static_cast<char>(key[i] - 'A' + 'a') : key[i];
+    if (c != lowercase_id[i]) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+// In place only what is provably home: keyed by its own trace id, on the partition the
+// daemon's partitioner gives it, in an input laid out like the repartition topic. Anything
+// else (no key, another partitioner, the other traces of a multi-trace message) hops.
+void Pipeline::Reroute(Partition& p, int input, const InputMessage& msg, DecodedMessage events) {
+  DecodedMessage here;
+  std::vector<std::pair<int32_t, std::pair<std::string, DecodedMessage>>> away;
+  for (auto& [id, trace_events] : SplitByTrace(std::move(events))) {
+    if (id.empty()) {
+      // Span-only annotations: searched for on every partition, from their span's own.
+      const std::string& span = trace_events.annotations.front().span_id;
+      away.push_back({Murmur2Partition(span, join_partitions_), {span, std::move(trace_events)}});
+      continue;
+    }
+    const int32_t home = Murmur2Partition(id, join_partitions_);
+    if (in_place_[input] && home == msg.partition && msg.key && SameId(*msg.key, id)) {
+      for (Span& s : trace_events.spans) here.spans.push_back(std::move(s));
+      for (Annotation& a : trace_events.annotations) here.annotations.push_back(std::move(a));
+      here.event_time_ns = trace_events.event_time_ns;
+    } else {
+      away.push_back({home, {std::move(id), std::move(trace_events)}});
+    }
+  }
+  if (here.spans.empty() && here.annotations.empty()) {
+    p.offsets.Consumed(input, msg.offset, {});
+  } else {
+    AddEvents(p, input, msg, std::move(here));
+  }
+  for (const auto& [home, trace] : away) Hop(p, input, msg, home, trace.first, trace.second);
+}
+
+void Pipeline::Hop(Partition& p, int input, const InputMessage& msg, int32_t home,
+                   const std::string& trace_id, const DecodedMessage& events) {
+  const std::string where = std::string(msg.topic) + "/" + std::to_string(msg.partition) + "/" +
+                            std::to_string(msg.offset);
+  if (!committer_->BeforeProduce()) return;
+  if (eos_ && refused_hops_.count(where + "/" + trace_id) > 0) {
+    // Refused before the rewind: dead-lettered this time, holding the input offset.
+    auto delivery = std::make_unique<Delivery>(
+        Delivery{p.number, p.generation, p.offsets.HoldOffset(input, msg.offset), false,
+                 std::nullopt, trace_id, "", "", config_->inputs.repartition_topic, where, true});
+    DeadLetterRefused(std::move(delivery), "the repartition topic refused the events");
+    return;
+  }
+  // One record per trace; a trace too large for one record (a protobuf batch re-encoded as
+  // JSON grows) is cut into several, so none is refused for its size.
+  std::vector<std::string> values{EncodeEventRecord(events)};
+  const size_t limit = config_->rules->max_item_bytes;
+  if (values[0].size() > limit && events.spans.size() + events.annotations.size() > 1) {
+    values.clear();
+    DecodedMessage piece;
+    auto flush = [&] {
+      if (piece.spans.empty() && piece.annotations.empty()) return;
+      piece.event_time_ns = events.event_time_ns;
+      values.push_back(EncodeEventRecord(piece));
+      piece = DecodedMessage{};
+    };
+    size_t size = 0;
+    for (const Span& s : events.spans) {
+      const size_t n = EncodeEventRecord(DecodedMessage{{s}, {}, std::nullopt}).size();
+      if (size + n > limit / 2) {
+        flush();
+        size = 0;
+      }
+      piece.spans.push_back(s);
+      size += n;
+    }
+    for (const Annotation& a : events.annotations) {
+      const size_t n = EncodeEventRecord(DecodedMessage{{}, {a}, std::nullopt}).size();
+      if (size + n > limit / 2) {
+        flush();
+        size = 0;
+      }
+      piece.annotations.push_back(a);
+      size += n;
+    }
+    flush();
+  }
+  metrics_.EventsRepartitioned(InputName(input), events.spans.size() + events.annotations.size());
+  for (const std::string& value : values) {
+    auto delivery = std::make_unique<Delivery>(
+        Delivery{p.number, p.generation, p.offsets.HoldOffset(input, msg.offset), false,
+                 std::nullopt, trace_id, "", "", config_->inputs.repartition_topic, where, true});
+    Produce(config_->inputs.repartition_topic, trace_id, value, {}, std::move(delivery), home);
   }
 }
 
@@ -331,6 +476,7 @@ void Pipeline::SyncCounters() {
     const EngineCounters& ec = p->engine.counters();
     metrics_.TraceEvicted("expired", ec.evicted_expired - p->synced_engine.evicted_expired);
     metrics_.TraceEvicted("capacity", ec.evicted_capacity - p->synced_engine.evicted_capacity);
+    metrics_.TracesWithoutSpans(ec.closed_without_spans - p->synced_engine.closed_without_spans);
     p->synced_engine = ec;
     open_traces += p->engine.open_traces();
   }
@@ -357,7 +503,8 @@ void Pipeline::UpdateCommitStall() {
   const auto limit = std::chrono::nanoseconds(config_->kafka.commit_stall_timeout_ns);
   bool advancing = true;
   for (auto& [number, p] : partitions_.all()) {
-    for (int input : {kSpansInput, kFeedbackInput}) {
+    for (int input : kAllInputs) {
+      if (!p->assigned[input]) continue;
       const std::optional<int64_t> at = p->offsets.Committable(input);
       if (at != p->commit_point[input] || p->commit_point_since[input] == SteadyTime{}) {
         p->commit_point[input] = at;
@@ -365,9 +512,7 @@ void Pipeline::UpdateCommitStall() {
       }
       const bool behind = p->next_offset[input] >= 0 && at.value_or(-1) < p->next_offset[input];
       const auto stalled = behind ? now - p->commit_point_since[input] : SteadyTime::duration{};
-      const std::string& topic =
-          input == kSpansInput ? config_->inputs.spans_topic : config_->inputs.feedback_topic;
-      metrics_.SetCommitStalled(topic, number, Seconds(stalled));
+      metrics_.SetCommitStalled(InputTopic(config_->inputs, input), number, Seconds(stalled));
       if (stalled > limit) advancing = false;
     }
   }
@@ -378,9 +523,9 @@ void Pipeline::UpdateCommitStall() {
 void Pipeline::UpdateLag() {
   lag_total_ = 0;
   for (auto& [number, p] : partitions_.all()) {
-    for (int input : {kSpansInput, kFeedbackInput}) {
-      const std::string& topic =
-          input == kSpansInput ? config_->inputs.spans_topic : config_->inputs.feedback_topic;
+    for (int input : kAllInputs) {
+      if (!p->assigned[input]) continue;
+      const std::string& topic = InputTopic(config_->inputs, input);
       const auto marks = client_->Watermarks(topic, number);
       if (!marks) continue;
       const auto [low, high] = *marks;

@@ -85,9 +85,22 @@ class Pipeline final : public KafkaListener {
  private:
   bool StartEmbeddedBroker();
   bool CheckTopics();
+  static int64_t RepartitionRetentionMs();
   bool StartAdmin();
   bool SeedDecisions(const std::vector<int32_t>& numbers);
 
+  // The topics the group consumer reads: the inputs, and the repartition topic unless
+  // `repartition: never`.
+  std::vector<std::string> SubscribedTopics() const;
+  // Hands a message's decoded events to partition `p`'s engine.
+  void AddEvents(Partition& p, int input, const InputMessage& msg, DecodedMessage events);
+  // The repartition hop (DESIGN §1.4): each trace's events either stay on this partition (they
+  // are home) or are re-produced to the repartition topic's partition of their trace.
+  void Reroute(Partition& p, int input, const InputMessage& msg, DecodedMessage events);
+  // Re-produces one trace's events to partition `home` of the repartition topic, holding the
+  // input message's offset until the broker acknowledges them.
+  void Hop(Partition& p, int input, const InputMessage& msg, int32_t home,
+           const std::string& trace_id, const DecodedMessage& events);
   // Acts on what partition `p`'s engine decided (outbox_), then empties it.
   void Drain(Partition& p);
   // Produces one routed item, holding its trace's offsets until it is acknowledged.
@@ -123,6 +136,12 @@ class Pipeline final : public KafkaListener {
   bool eos_ = false;
   std::string decisions_topic_;
   int input_partitions_ = 0;
+  // The repartition hop: off with `repartition: never`. `join_partitions_` is the repartition
+  // topic's partition count; `in_place_[input]` says events of the input that are home may
+  // skip the hop (`auto`, and the input has as many partitions as the repartition topic).
+  bool repartition_ = false;
+  int join_partitions_ = 0;
+  bool in_place_[2] = {false, false};
   std::unique_ptr<KafkaClient> client_;
   // Rate limits and max_open_traces bound the process, not each partition; limits survive
   // rebalances.
@@ -135,6 +154,8 @@ class Pipeline final : public KafkaListener {
   // are dead-lettered or skipped instead of refused again.
   std::map<std::string, std::string> refused_items_;
   std::set<std::string> refused_dead_letters_;
+  // Likewise re-produced events the repartition topic refused, by "topic/partition/offset/trace".
+  std::set<std::string> refused_hops_;
 
   SteadyTime last_commit_{};
   SteadyTime last_watch_{};

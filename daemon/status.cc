@@ -87,6 +87,10 @@ void StatusDocuments::Rebuild(const Config& config, const std::vector<RuleCounte
   w.Uint64(metrics.routed());
   w.Key("produce_errors");
   w.Uint64(metrics.produce_errors());
+  w.Key("events_repartitioned");
+  w.Uint64(metrics.repartitioned());
+  w.Key("traces_without_spans");
+  w.Uint64(metrics.traces_without_spans());
   w.Key("traces_open");
   w.Uint64(facts.traces_open);
   w.Key("max_open_traces");
@@ -99,6 +103,10 @@ void StatusDocuments::Rebuild(const Config& config, const std::vector<RuleCounte
   w.String(config.inputs.spans_topic.c_str());
   w.Key("feedback");
   w.String(config.inputs.feedback_topic.c_str());
+  w.Key("repartition");
+  w.String(config.inputs.repartition == Repartition::kAuto     ? "auto"
+           : config.inputs.repartition == Repartition::kAlways ? "always"
+                                                               : "never");
   w.EndObject();
   w.Key("destinations");
   w.StartArray();

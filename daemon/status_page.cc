@@ -56,6 +56,8 @@ const char kStatusPageHtml[] = R"html(<!doctype html>
     <div class="card"><div class="label">routed items</div><div class="value" id="routed">–</div></div>
     <div class="card"><div class="label">dead letters</div><div class="value" id="dead-lettered">–</div></div>
     <div class="card"><div class="label">produce errors</div><div class="value" id="produce-errors">–</div></div>
+    <div class="card"><div class="label">repartitioned events</div><div class="value" id="repartitioned">–</div></div>
+    <div class="card" title="traces decided on feedback alone: spans and feedback not meeting"><div class="label">traces without spans</div><div class="value" id="without-spans">–</div></div>
   </div>
   <section>
     <h2>Rules</h2>
@@ -115,7 +117,7 @@ async function refresh() {
     state.className = ready ? "ready" : "unready";
     document.getElementById("meta").textContent =
       `${status.version} · group ${status.group_id} · ${status.guarantee} · ${status.partitions} partitions · ` +
-      `${status.inputs.spans} + ${status.inputs.feedback} · config ${status.config_version.slice(0, 12)}`;
+      `${status.inputs.spans} + ${status.inputs.feedback} (repartition ${status.inputs.repartition}) · config ${status.config_version.slice(0, 12)}`;
     set("traces-open", status.traces_open);
     document.getElementById("traces-bar").style.width =
       Math.min(100, 100 * status.traces_open / Math.max(1, status.max_open_traces)) + "%";
@@ -124,6 +126,8 @@ async function refresh() {
     set("routed", status.routed);
     set("dead-lettered", status.dead_lettered);
     set("produce-errors", status.produce_errors);
+    set("repartitioned", status.events_repartitioned);
+    set("without-spans", status.traces_without_spans);
     fill("rules", rules.rules, r => [[r.name], [r.when, "code"], [r.route_to.join(", ")], [r.priority],
       [Math.round(r.sample * 1000) / 10 + "%"], [fmt.format(r.matched), "n"],
       [fmt.format(r.sampled_out), "n"], [fmt.format(r.rate_limited), "n"], [fmt.format(r.routed), "n"]]);

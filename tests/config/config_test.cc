@@ -333,7 +333,8 @@ TEST_F(ConfigTest, Modes) {
 TEST_F(ConfigTest, InputFormats) {
   const std::pair<const char*, SpanShape> spans[] = {{"auto", SpanShape::kAuto},
                                                      {"native", SpanShape::kNative},
-                                                     {"otlp_json", SpanShape::kOtlpJson}};
+                                                     {"otlp_json", SpanShape::kOtlpJson},
+                                                     {"otlp_proto", SpanShape::kOtlpProto}};
   for (const auto& [name, shape] : spans) {
     auto config = LoadOk(std::string("inputs: {spans: {format: ") + name + "}}\n");
     ASSERT_NE(config, nullptr);
@@ -352,10 +353,36 @@ TEST_F(ConfigTest, InputFormats) {
   }
   EXPECT_THAT(Errors("inputs:\n  spans: {format: otlp}\n"),
               ElementsAre("rules.yaml:2:19: inputs.spans.format must be one of auto, native, "
-                          "otlp_json, got \"otlp\""));
+                          "otlp_json, otlp_proto, got \"otlp\""));
   EXPECT_THAT(Errors("inputs:\n  feedback:\n    format: phoenix_json\n"),
               ElementsAre(StartsWith("rules.yaml:3:13: inputs.feedback.format must be one of "
                                      "auto, native, phoenix,")));
+}
+
+TEST_F(ConfigTest, Repartition) {
+  auto defaults = LoadOk("kafka: {group_id: team-a}\n");
+  ASSERT_NE(defaults, nullptr);
+  EXPECT_EQ(defaults->inputs.repartition, Repartition::kAuto);
+  EXPECT_EQ(defaults->inputs.repartition_partitions, 0);
+  EXPECT_EQ(defaults->inputs.repartition_topic, "team-a.repartition");
+  const std::pair<const char*, Repartition> modes[] = {{"auto", Repartition::kAuto},
+                                                       {"always", Repartition::kAlways},
+                                                       {"never", Repartition::kNever}};
+  for (const auto& [name, mode] : modes) {
+    auto config =
+        LoadOk(std::string("inputs: {repartition: ") + name + ", repartition_partitions: 12}\n");
+    ASSERT_NE(config, nullptr);
+    EXPECT_EQ(config->inputs.repartition, mode) << name;
+    EXPECT_EQ(config->inputs.repartition_partitions, 12);
+  }
+  EXPECT_THAT(Errors("inputs:\n  repartition: sometimes\n"),
+              ElementsAre("rules.yaml:2:16: inputs.repartition must be one of auto, always, "
+                          "never, got \"sometimes\""));
+  EXPECT_THAT(Errors("inputs:\n  repartition_partitions: 0\n"),
+              ElementsAre(StartsWith("rules.yaml:2:27: inputs.repartition_partitions must be a "
+                                     "positive integer")));
+  EXPECT_THAT(Errors("inputs:\n  repartitions: always\n"),
+              ElementsAre(HasSubstr("(did you mean \"inputs.repartition\"?)")));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -53,6 +53,13 @@ class FakeKafka final : public KafkaClient {
     }
     return out;
   }
+  const std::vector<FakeRecord>& RecordsOf(const std::string& topic, int32_t partition) const {
+    return topics_.at(topic).at(static_cast<size_t>(partition));
+  }
+  int Partitions(const std::string& topic) const {
+    auto it = topics_.find(topic);
+    return it == topics_.end() ? 0 : static_cast<int>(it->second.size());
+  }
   std::optional<int64_t> CommittedOffset(const std::string& topic, int32_t partition) const {
     auto it = committed_.find({topic, partition});
     return it == committed_.end() ? std::nullopt : std::optional<int64_t>(it->second);
@@ -250,6 +257,11 @@ class FakeKafka final : public KafkaClient {
     in_txn_ = false;
     ++producers_replaced;
     return {};
+  }
+
+  Result<int> EnsureRepartitionTopic(const std::string& topic, int partitions, int64_t) override {
+    if (topics_.count(topic) == 0) CreateTopic(topic, partitions);
+    return static_cast<int>(topics_.at(topic).size());
   }
 
   // --- the decisions topic

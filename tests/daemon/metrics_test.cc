@@ -55,14 +55,26 @@ TEST(MetricsTest, EveryFamilyHasHelpAndType) {
   rules.rules.emplace_back().name = "r";
   metrics.RuleTotals(rules);
   const std::string text = metrics.Serialize();
-  for (const char* name :
-       {"triaged_events_consumed_total", "triaged_events_invalid_total",
-        "triaged_dead_lettered_total", "triaged_traces_open", "triaged_traces_evicted_total",
-        "triaged_rule_matched_total", "triaged_rule_sampled_out_total",
-        "triaged_rule_rate_limited_total", "triaged_routed_total", "triaged_produce_errors_total",
-        "triaged_decision_latency_seconds", "triaged_consumer_lag", "triaged_config_reloads_total",
-        "triaged_build_info", "triaged_route_ack_latency_seconds", "triaged_max_open_traces",
-        "triaged_commit_stalled_seconds", "triaged_admin_refused_total"}) {
+  for (const char* name : {"triaged_events_consumed_total",
+                           "triaged_events_invalid_total",
+                           "triaged_dead_lettered_total",
+                           "triaged_traces_open",
+                           "triaged_traces_evicted_total",
+                           "triaged_rule_matched_total",
+                           "triaged_rule_sampled_out_total",
+                           "triaged_rule_rate_limited_total",
+                           "triaged_routed_total",
+                           "triaged_produce_errors_total",
+                           "triaged_decision_latency_seconds",
+                           "triaged_consumer_lag",
+                           "triaged_config_reloads_total",
+                           "triaged_build_info",
+                           "triaged_route_ack_latency_seconds",
+                           "triaged_max_open_traces",
+                           "triaged_commit_stalled_seconds",
+                           "triaged_admin_refused_total",
+                           "triaged_events_repartitioned_total",
+                           "triaged_traces_without_spans_total"}) {
     EXPECT_THAT(text, HasSubstr(std::string("# HELP ") + name + " ")) << name;
     EXPECT_THAT(text, HasSubstr(std::string("# TYPE ") + name + " ")) << name;
   }
@@ -82,6 +94,9 @@ TEST(MetricsTest, KnownLabelValuesStartAtZero) {
   EXPECT_EQ(Value(metrics, "triaged_traces_evicted_total", {{"reason", "capacity"}}), 0.0);
   EXPECT_EQ(Value(metrics, "triaged_dead_lettered_total"), 0.0);
   EXPECT_EQ(Value(metrics, "triaged_produce_errors_total"), 0.0);
+  EXPECT_EQ(Value(metrics, "triaged_events_repartitioned_total", {{"input", "spans"}}), 0.0);
+  EXPECT_EQ(Value(metrics, "triaged_events_repartitioned_total", {{"input", "feedback"}}), 0.0);
+  EXPECT_EQ(Value(metrics, "triaged_traces_without_spans_total"), 0.0);
 }
 
 TEST(MetricsTest, LabelledBumps) {

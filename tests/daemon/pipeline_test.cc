@@ -9,93 +9,22 @@
 #include <functional>
 #include <string>
 
-#include "tests/daemon/fake_kafka.h"
-#include "tests/tools/cli_test_util.h"
+#include "tests/daemon/pipeline_fixture.h"
 
 namespace triaged {
 namespace {
 
+using testing::ConfigText;
 using testing::FakeKafka;
 using ::testing::HasSubstr;
-using testing::TempDir;
 
-constexpr const char* kTrace = "4bf92f3577b34da6a3ce929d0e0e4736";
-constexpr const char* kOther = "5c0a3f4688c45eb7b4df03ae1f1f5847";
+using testing::kOther;
+using testing::kTrace;
+using testing::OneThumbsDown;
+using testing::Span;
+using testing::ThumbsDown;
 
-std::string ConfigText(const std::string& guarantee, const std::string& spans_topic = "spans") {
-  return "kafka:\n  bootstrap_servers: fake:9092\n  group_id: unit\n  guarantee: " + guarantee +
-         "\ninputs:\n  spans: {topic: " + spans_topic +
-         "}\n  feedback: {topic: feedback}\n"
-         "trace: {decision_wait: 2s, root_grace: 1s, max_wait: 30s, late_feedback_window: 1h}\n"
-         "destinations:\n  review: {kind: queue, topic: review}\n"
-         "dead_letter: {topic: dlq}\n"
-         "admin: {listen: \"127.0.0.1:0\"}\n"
-         "rules:\n  - name: thumbs-down\n    when: feedback.thumbs.label == \"down\"\n"
-         "    route_to: [review]\n";
-}
-
-std::string Span(const std::string& trace, const std::string& span, bool root = true) {
-  return "{\"trace_id\":\"" + trace + "\",\"span_id\":\"" + span + "\"," +
-         (root ? "" : "\"parent_span_id\":\"ff\",") +
-         "\"name\":\"chat\",\"start_time\":\"2026-11-01T10:00:00Z\","
-         "\"end_time\":\"2026-11-01T10:00:01Z\"}";
-}
-
-std::string ThumbsDown(const std::string& trace) {
-  return "{\"trace_id\":\"" + trace + "\",\"thumbs\":\"down\"}";
-}
-
-// A trace of one root span with a thumbs-down, on partition 0 of both inputs.
-void OneThumbsDown(FakeKafka& k) {
-  k.Append("spans", 0, kTrace, Span(kTrace, "a1"));
-  k.Append("feedback", 0, kTrace, ThumbsDown(kTrace));
-}
-
-class PipelineTest : public ::testing::Test {
- protected:
-  // Starts a pipeline whose Kafka is a FakeKafka with topics spans, feedback (1 partition
-  // each), review, dlq and unit.decisions; `setup` fills the inputs before it starts.
-  void Start(const std::string& guarantee, const std::function<void(FakeKafka&)>& setup = {}) {
-    config_path_ = dir_.Write("rules.yaml", ConfigText(guarantee));
-    auto loaded = LoadConfigFile(config_path_);
-    ASSERT_TRUE(loaded.ok()) << loaded.error().front().ToString();
-    const bool transactional = guarantee == "exactly_once";
-    pipeline_ = std::make_unique<Pipeline>(
-        RunOptions{config_path_, false}, *loaded, clock_,
-        [&, transactional, setup](const Config&, const std::string&, const std::string&,
-                                  const std::string&,
-                                  KafkaListener& listener) -> Result<std::unique_ptr<KafkaClient>> {
-          auto fake = std::make_unique<FakeKafka>(listener, transactional);
-          for (const char* t : {"spans", "feedback", "review", "dlq"}) fake->CreateTopic(t, 1);
-          if (setup) setup(*fake);
-          kafka_ = fake.get();
-          return std::unique_ptr<KafkaClient>(std::move(fake));
-        });
-    ASSERT_TRUE(pipeline_->Start());
-  }
-
-  // Turns the loop, 100 ms of clock a turn, until `done` (at most `turns` turns).
-  bool StepUntil(const std::function<bool()>& done, int turns = 600) {
-    for (int i = 0; i < turns; ++i) {
-      if (done()) return true;
-      clock_.Advance(std::chrono::milliseconds(100));
-      pipeline_->Step(milliseconds(0));
-    }
-    return done();
-  }
-  void StepFor(std::chrono::milliseconds d) {
-    StepUntil([] { return false; }, static_cast<int>(d.count() / 100));
-  }
-  int64_t Committed(const std::string& topic) {
-    return kafka_->CommittedOffset(topic, 0).value_or(-1);
-  }
-
-  TempDir dir_;
-  std::string config_path_;
-  ManualClock clock_;
-  std::unique_ptr<Pipeline> pipeline_;
-  FakeKafka* kafka_ = nullptr;
-};
+using PipelineTest = testing::PipelineFixture;
 
 TEST_F(PipelineTest, RoutesADecidedTraceThenCommitsPastIt) {
   Start("at_least_once", OneThumbsDown);

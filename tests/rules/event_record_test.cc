@@ -1,0 +1,143 @@
+#include "rules/event_record.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "rules/decode.h"
+
+namespace triaged {
+namespace {
+
+std::string Shape(const std::string& name) {
+  std::ifstream in(std::string(TRIAGED_SOURCE_DIR) + "/tests/data/shapes/" + name,
+                   std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+DecodedMessage EveryField() {
+  DecodedMessage m;
+  Span s;
+  s.trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+  s.span_id = "00f067aa0ba902b7";
+  s.parent_span_id = "00f067aa0ba902b6";
+  s.name = "chat \"quoted\" \xc3\xa9";
+  s.start_ns = 1793527200000000000;
+  s.end_ns = 1793527201500000000;
+  s.status = SpanStatus::kError;
+  s.status_message = "rate limited";
+  s.attributes = {{"gen_ai.request.model", AttrValue::String("gpt-4o")},
+                  {"retry.count", AttrValue::Number(2)},
+                  {"ratio", AttrValue::Number(0.1 + 0.2)},
+                  {"flag", AttrValue::Bool(true)},
+                  {"nothing", AttrValue::Null()},
+                  {"list", AttrValue::Array({AttrValue::Number(1), AttrValue::String("x"),
+                                             AttrValue::Array({AttrValue::Bool(false)})})},
+                  {"retry.count", AttrValue::Number(3)}};  // a repeated key keeps its place
+  s.resource = {{"service.name", AttrValue::String("support-bot")}};
+  s.kind = "LLM";
+  s.model = "gpt-4o";
+  s.input = "why?";
+  s.output = "because";
+  s.session_id = "s-1";
+  s.user_id = "u-1";
+  s.prompt_version = "v3";
+  s.input_tokens = 120;
+  s.output_tokens = 48;
+  s.retry_count = 2;
+  s.bytes = 812;
+  m.spans.push_back(s);
+  Annotation a;
+  a.trace_id = s.trace_id;
+  a.span_id = s.span_id;
+  a.name = "faithfulness";
+  a.score = 0.25;
+  a.label = "low";
+  a.explanation = "made up a refund policy";
+  a.source = "llm_judge";
+  a.metadata_json = R"({"judge":"gpt-4o-mini","n":[1,2]})";
+  a.timestamp_ns = 1793527260000000000;
+  a.bytes = 200;
+  m.annotations.push_back(a);
+  m.event_time_ns = 1793527260000000000;
+  m.span_lookups = 3;
+  return m;
+}
+
+TEST(EventRecord, EveryFieldSurvivesTheRoundTrip) {
+  const DecodedMessage m = EveryField();
+  Result<DecodedMessage> back = DecodeEventRecord(EncodeEventRecord(m));
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_EQ(back->spans, m.spans);
+  EXPECT_EQ(back->annotations, m.annotations);
+  EXPECT_EQ(back->event_time_ns, m.event_time_ns);
+  EXPECT_EQ(back->span_lookups, m.span_lookups);
+}
+
+TEST(EventRecord, DecodedShapesSurviveTheRoundTripTraceByTrace) {
+  for (const char* name : {"otlp_request.json", "native_span.json"}) {
+    Result<DecodedMessage> decoded = DecodeSpans(Shape(name));
+    ASSERT_TRUE(decoded.ok()) << name;
+    for (auto& [id, events] : SplitByTrace(decoded.value())) {
+      Result<DecodedMessage> back = DecodeEventRecord(EncodeEventRecord(events));
+      ASSERT_TRUE(back.ok()) << name;
+      EXPECT_EQ(back->spans, events.spans) << name;
+      EXPECT_EQ(back->annotations, events.annotations) << name;
+    }
+  }
+  for (const char* name : {"langfuse.json", "langsmith.json", "phoenix.json", "otel_eval.json",
+                           "thumbs.json", "native_feedback.json"}) {
+    Result<DecodedMessage> decoded = DecodeFeedback(Shape(name));
+    ASSERT_TRUE(decoded.ok()) << name;
+    Result<DecodedMessage> back = DecodeEventRecord(EncodeEventRecord(decoded.value()));
+    ASSERT_TRUE(back.ok()) << name;
+    EXPECT_EQ(back->annotations, decoded->annotations) << name;
+  }
+}
+
+TEST(EventRecord, SplitsAMessageByTraceInOrderWithEachTracesEventTime) {
+  DecodedMessage m;
+  for (const char* id : {"b", "a", "b"}) {
+    Span s;
+    s.trace_id = id;
+    s.span_id = std::string("s") + std::to_string(m.spans.size());
+    s.start_ns = 100 * static_cast<int64_t>(m.spans.size() + 1);
+    s.end_ns = *s.start_ns + 10;
+    m.spans.push_back(s);
+  }
+  Annotation a;
+  a.trace_id = "a";
+  a.name = "thumbs";
+  a.timestamp_ns = 5000;
+  m.annotations.push_back(a);
+  const auto parts = SplitByTrace(m);
+  ASSERT_EQ(parts.size(), 2u);
+  EXPECT_EQ(parts[0].first, "b");
+  EXPECT_EQ(parts[0].second.spans.size(), 2u);
+  EXPECT_EQ(parts[0].second.event_time_ns, 310);
+  EXPECT_EQ(parts[1].first, "a");
+  EXPECT_EQ(parts[1].second.spans.size(), 1u);
+  EXPECT_EQ(parts[1].second.annotations.size(), 1u);
+  EXPECT_EQ(parts[1].second.event_time_ns, 5000);
+}
+
+TEST(EventRecord, AnythingElseIsRefusedWithAReason) {
+  for (
+      const char* bad :
+      {"", "not json", "[]", R"({"schema":"other"})", R"({"schema":"triaged.events/v1"})",
+       R"({"schema":"triaged.events/v1","spans":[{"trace_id":"a","span_id":"b"}]})",
+       R"({"schema":"triaged.events/v1","spans":[{"span_id":"b","bytes":1}]})",
+       R"({"schema":"triaged.events/v1","spans":[{"trace_id":"a","span_id":"b","bytes":1,"status":7}]})",
+       R"({"schema":"triaged.events/v1","annotations":[{"name":"x","bytes":1}]})"}) {
+    Result<DecodedMessage> r = DecodeEventRecord(bad);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.error().reason, "invalid_event_record") << bad;
+  }
+}
+
+}  // namespace
+}  // namespace triaged
