@@ -499,8 +499,9 @@ Result<void> LibrdkafkaClient::ReplaceProducer() {
 
 Result<int> LibrdkafkaClient::EnsureRepartitionTopic(const std::string& topic, int partitions,
                                                      int64_t retention_ms) {
+  // Called before the producer exists (the topic checks come first): any client can ask.
   return triaged::EnsureTopic(
-      producer_.get(), topic, partitions,
+      producer_ ? producer_.get() : consumer_.get(), topic, partitions,
       {{"cleanup.policy", "delete"}, {"retention.ms", std::to_string(retention_ms)}});
 }
 

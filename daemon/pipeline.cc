@@ -402,7 +402,10 @@ void Pipeline::Hop(Partition& p, int input, const InputMessage& msg, int32_t hom
     }
     flush();
   }
-  metrics_.EventsRepartitioned(InputName(input), events.spans.size() + events.annotations.size());
+  // Input events; a span-only annotation handed on to the next partition was counted once.
+  if (input != kRepartitionInput) {
+    metrics_.EventsRepartitioned(InputName(input), events.spans.size() + events.annotations.size());
+  }
   for (const std::string& value : values) {
     auto delivery = std::make_unique<Delivery>(
         Delivery{p.number, p.generation, p.offsets.HoldOffset(input, msg.offset), false,
