@@ -248,7 +248,11 @@ class TrafficGenerator::Builder {
     GeneratedEvent e{at, rng_.Chance(0.5), id, ""};
     if (kind == "not json") e.payload = "this is not json";
     if (kind == "array") e.payload = "[1, 2, 3]";
-    if (kind == "no trace id") e.payload = R"({"thumbs":"down"})";
+    if (kind == "no trace id") {
+      // Keyed by something that is not a trace id either (a key that is one would join it).
+      e.payload = R"({"thumbs":"down"})";
+      e.key = "user-" + id.substr(0, 8);
+    }
     if (kind == "bad thumbs") e.payload = R"({"trace_id":")" + id + R"(","thumbs":"sideways"})";
     if (kind == "truncated") e.payload = R"({"trace_id":")" + id + R"(","span_id":"0a1b2c3d","na)";
     if (kind == "wrong type")

@@ -1,7 +1,9 @@
 // kill -9 of the daemon at pseudo-random points, 20 times, while paced traffic flows into the
 // real broker; after the last restart the routed topics must hold every (trace, rule,
 // destination) that `replay` routes for the same traffic: exactly once with
-// `guarantee: exactly_once`, at least once (duplicates counted and reported) by default.
+// `guarantee: exactly_once`, at least once (duplicates counted and reported) by default. Once
+// more in exactly-once with `inputs.repartition: always`, every event taking the hop through the
+// repartition topic inside the transactions.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -31,12 +33,17 @@ class KillLoop : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(KillLoop, TwentyKillsLoseNothing) {
   if (Bootstrap().empty()) GTEST_SKIP() << "no Kafka broker (scripts/kafka-dev.sh start)";
-  const std::string guarantee = GetParam();
+  const std::string param = GetParam();
+  const std::string guarantee = param.substr(0, param.find('+'));
+  const std::string repartition =
+      param.find('+') == std::string::npos ? "auto" : param.substr(param.find('+') + 1);
   TempDir dir;
   Topics t;
   CreateTopics(t);
-  const std::string config =
-      dir.Write("rules.yaml", WithGuarantee(WithoutLimits(ConfigFor(t)), guarantee));
+  std::string config_text = WithGuarantee(WithoutLimits(ConfigFor(t)), guarantee);
+  config_text.replace(config_text.find("\ninputs:\n") + 9, 0,
+                      "  repartition: " + repartition + "\n");
+  const std::string config = dir.Write("rules.yaml", config_text);
   Traffic traffic(dir, t, "--events 6000 --seed 20 --invalid 0.005 --rate 300");  // ~20 s
   ASSERT_EQ(traffic.error(), "");
   const size_t invalid = traffic.invalid();
@@ -71,7 +78,7 @@ TEST_P(KillLoop, TwentyKillsLoseNothing) {
   const RouteKeys expected(want.begin(), want.end());
   size_t lost = 0;
   for (const auto& k : expected) lost += got.count(k) == 0 ? 1 : 0;
-  std::cerr << guarantee << ": " << kCycles << " kill -9 cycles, " << expected.size()
+  std::cerr << param << ": " << kCycles << " kill -9 cycles, " << expected.size()
             << " routes expected, " << lost << " lost, " << duplicates << " duplicated\n";
   RecordProperty("cycles", kCycles);
   RecordProperty("lost", static_cast<int>(lost));
@@ -89,7 +96,8 @@ TEST_P(KillLoop, TwentyKillsLoseNothing) {
   EXPECT_EQ(daemon.Stop(SIGTERM, std::chrono::seconds(60)), 0) << ReadFile(log);
 }
 
-INSTANTIATE_TEST_SUITE_P(Guarantees, KillLoop, ::testing::Values("at_least_once", "exactly_once"),
+INSTANTIATE_TEST_SUITE_P(Guarantees, KillLoop,
+                         ::testing::Values("at_least_once", "exactly_once", "exactly_once+always"),
                          [](const ::testing::TestParamInfo<std::string>& p) {
                            return ::triaged::testing::ParamName(p.param);
                          });

@@ -174,10 +174,11 @@ TEST_F(RunIntegration, TwoReplicasSplitThePartitionsAndRouteTheExpectedSet) {
   const std::string config = dir.Write("rules.yaml", ConfigFor(t));
   const RouteSet want = Expected(config);
   Daemon a(config, dir.path() + "/a.log"), b(config, dir.path() + "/b.log");
-  // Range assignment: each replica gets partitions 0-1 or 2-3 of both inputs, 4 in all.
-  const std::string four = "\"msg\":\"partitions assigned\",\"count\":4";
-  ASSERT_TRUE(WaitForLog(dir.path() + "/a.log", four)) << ReadFile(dir.path() + "/a.log");
-  ASSERT_TRUE(WaitForLog(dir.path() + "/b.log", four)) << ReadFile(dir.path() + "/b.log");
+  // Range assignment: each replica gets partitions 0-1 or 2-3 of both inputs and of the
+  // repartition topic, 6 in all.
+  const std::string six = "\"msg\":\"partitions assigned\",\"count\":6";
+  ASSERT_TRUE(WaitForLog(dir.path() + "/a.log", six)) << ReadFile(dir.path() + "/a.log");
+  ASSERT_TRUE(WaitForLog(dir.path() + "/b.log", six)) << ReadFile(dir.path() + "/b.log");
   ProduceCorpus(t, dir.path());
   size_t duplicates = 0;
   EXPECT_EQ(WaitForUniqueRoutes(t, want, &duplicates), RouteKeys(want.begin(), want.end()))
@@ -239,10 +240,12 @@ TEST_F(RunIntegration, AdminEndpointsMetricsAndAPrometheusScrape) {
 
   const std::string metrics = Get(port, "/metrics", &status);
   EXPECT_EQ(status, 200);
+  const std::string dead_lettered =
+      "triaged_dead_lettered_total " + std::to_string(kExampleDeadLetters);
   for (const char* family :
-       {"triaged_events_consumed_total", "triaged_events_invalid_total",
-        "triaged_dead_lettered_total 8", "triaged_traces_open", "triaged_rule_matched_total",
-        "triaged_routed_total", "triaged_decision_latency_seconds_bucket", "triaged_consumer_lag",
+       {"triaged_events_consumed_total", "triaged_events_invalid_total", dead_lettered.c_str(),
+        "triaged_traces_open", "triaged_rule_matched_total", "triaged_routed_total",
+        "triaged_decision_latency_seconds_bucket", "triaged_consumer_lag",
         "triaged_route_ack_latency_seconds_bucket", "triaged_config_reloads_total",
         "triaged_build_info"}) {
     EXPECT_THAT(metrics, HasSubstr(family));
@@ -263,17 +266,22 @@ TEST_F(RunIntegration, AdminEndpointsMetricsAndAPrometheusScrape) {
       if (answer.find("\"value\"") != std::string::npos) break;
       usleep(200'000);
     }
-    EXPECT_THAT(answer, HasSubstr("\"8\"")) << answer << prometheus.Log();
+    EXPECT_THAT(answer, HasSubstr("\"" + std::to_string(kExampleDeadLetters) + "\""))
+        << answer << prometheus.Log();
   }
   EXPECT_EQ(x.daemon->Stop(SIGTERM, std::chrono::seconds(40)), 0) << ReadFile(log);
 }
 
-TEST_F(RunIntegration, RefusesInputsThatAreNotCoPartitioned) {
+// With `inputs.repartition: never` the producers are trusted to co-partition the inputs: topics
+// of different partition counts cannot be, and the daemon says so at start.
+TEST_F(RunIntegration, NeverRefusesInputsThatAreNotCoPartitioned) {
   TempDir dir;
   Topics t;
   CreateTopic(t.spans, 4);
   CreateTopic(t.feedback, 2);
-  const std::string config = dir.Write("rules.yaml", ConfigFor(t));
+  std::string config_text = ConfigFor(t);
+  config_text.replace(config_text.find("\ninputs:\n") + 9, 0, "  repartition: never\n");
+  const std::string config = dir.Write("rules.yaml", config_text);
   Daemon daemon(config, dir.path() + "/daemon.log");
   EXPECT_EQ(daemon.Wait(std::chrono::seconds(30)), 1);
   EXPECT_THAT(ReadFile(dir.path() + "/daemon.log"), HasSubstr("not co-partitioned"));
@@ -282,6 +290,31 @@ TEST_F(RunIntegration, RefusesInputsThatAreNotCoPartitioned) {
               HasSubstr("\"msg\":\"output topic does not exist; producing to it fails unless the "
                         "broker creates topics automatically\",\"topic\":\"" +
                         t.support + "\""));
+}
+
+// By default inputs of different partition counts join through the repartition topic (a
+// Collector topic of 6 partitions beside a feedback topic of 4 used to stop the start).
+TEST_F(RunIntegration, InputsOfDifferentPartitionCountsRouteAsReplay) {
+  TempDir dir;
+  Topics t;
+  CreateTopics(t);
+  const std::string spans6 = t.spans + "-6";
+  CreateTopic(spans6, 6);
+  std::string config_text = ConfigFor(t);
+  config_text.replace(config_text.find("{topic: " + t.spans + "}"),
+                      ("{topic: " + t.spans + "}").size(), "{topic: " + spans6 + "}");
+  const std::string config = dir.Write("rules.yaml", config_text);
+  const RouteSet want = Expected(config);
+  const std::string log = dir.path() + "/daemon.log";
+  Daemon daemon(config, log);
+  ASSERT_FALSE(AdminPort(log).empty()) << ReadFile(log);
+  Topics produced = t;
+  produced.spans = spans6;
+  ProduceCorpus(produced, dir.path());
+  EXPECT_EQ(WaitForRoutes(t, want.size(), kExampleDeadLetters), want) << ReadFile(log);
+  EXPECT_THAT(ReadFile(log), HasSubstr("\"partitions\":6,\"spans_in_place\":true,"
+                                       "\"feedback_in_place\":false"));
+  EXPECT_EQ(daemon.Stop(SIGTERM, std::chrono::seconds(40)), 0) << ReadFile(log);
 }
 
 }  // namespace
