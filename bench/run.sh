@@ -2,14 +2,18 @@
 # The benchmark suite, one command: builds triaged in Release, generates a corpus, measures each
 # figure side by side with its baseline in the same run, and writes bench/RESULTS.md.
 #
-#   bench/run.sh                  # 1M events; about 4 minutes on 2 cores after the build
+#   bench/run.sh                  # 1M events; about 5 minutes on 2 cores after the build
 #   bench/run.sh --tiny           # 3,000 events: checks that everything builds and runs
 #   BENCH_EVENTS=200000 bench/run.sh
 #
 # Figures (each a ratio of two runs made here, one after the other, on the same input):
 #   replay ceiling   triaged replay ÷ parse-only baseline (RapidJSON parse of every line)
+#   OTLP protobuf    triaged replay of a witness corpus (tests/witness/otlp-java, the OpenTelemetry
+#                    Java SDK's marshaler) as protobuf ÷ the same requests as OTLP/JSON, spans/s
 #   end to end       triaged run draining the real broker ÷ kcat consuming the same topics,
 #                    and ÷ a kcat consume→produce pass-through of every message
+#   repartition hop  the same drain with inputs.repartition: always (every event through
+#                    <group_id>.repartition) ÷ with never
 #   peer             triaged ÷ a Kafka Streams application doing the same join and route
 #                    (bench/peers/streams-router), throughput and peak RSS
 #   memory           RSS per open trace at 10k / 100k / 1M open traces ÷ raw span bytes
@@ -88,6 +92,47 @@ REPLAY_S=$(cut -d' ' -f1 "$WORK/replay.times" | median)
 REPLAY_KIB=$(cut -d' ' -f2 "$WORK/replay.times" | median)
 record "{\"replay\":{\"parse_s\":$PARSE_S,\"replay_s\":$REPLAY_S,\"replay_peak_kib\":$REPLAY_KIB,\"routed\":$ROUTED_REPLAY,\"runs\":$REPEAT}}"
 
+# --- OTLP protobuf vs OTLP/JSON -----------------------------------------------------------------
+# One witness corpus (an encoder sharing no code with triaged), the same requests in both
+# encodings: otlp-json.jsonl holds OTLP/JSON lines, otlp-proto.jsonl the protobuf bytes as
+# payload_base64 envelopes. Spans only (the feedback would cost both runs alike).
+WITNESS_TRACES=$((EVENTS / 25))
+((WITNESS_TRACES < 50)) && WITNESS_TRACES=50
+say "OTLP witness corpus: $WITNESS_TRACES traces"
+tests/witness/otlp-java/run.sh corpus "$WORK/otlp" --seed 1 --traces "$WITNESS_TRACES" \
+  >"$WORK/witness.log" 2>&1 || { cat "$WORK/witness.log" >&2; exit 1; }
+# Untimed, with the summary: what each encoding decodes to (spans, dead letters).
+otlp_summary() {  # NAME: sets OTLP_SPANS OTLP_INVALID
+  "$TRIAGED" replay -c bench/rules.yaml "$WORK/otlp/$1.jsonl" >/dev/null 2>"$WORK/$1.summary"
+  OTLP_SPANS=$(sed -n 's/^inputs: .*(\([0-9]*\) spans.*/\1/p' "$WORK/$1.summary")
+  OTLP_INVALID=$(sed -n 's/^inputs: .*), \([0-9]*\) invalid.*/\1/p' "$WORK/$1.summary")
+}
+otlp_summary otlp-json
+JSON_SPANS=${OTLP_SPANS:-0} JSON_INVALID=${OTLP_INVALID:-0}
+otlp_summary otlp-proto
+PROTO_SPANS=${OTLP_SPANS:-0} PROTO_INVALID=${OTLP_INVALID:-0}
+say "OTLP/JSON vs protobuf replay ($REPEAT runs each, alternating)"
+: >"$WORK/otlp-json.times"; : >"$WORK/otlp-proto.times"
+for ((i = 0; i < REPEAT; ++i)); do
+  timed "$TRIAGED" replay -q -c bench/rules.yaml "$WORK/otlp/otlp-json.jsonl" >>"$WORK/otlp-json.times"
+  JSON_ROUTED=$(wc -l <"$WORK/last.out")
+  timed "$TRIAGED" replay -q -c bench/rules.yaml "$WORK/otlp/otlp-proto.jsonl" >>"$WORK/otlp-proto.times"
+  PROTO_ROUTED=$(wc -l <"$WORK/last.out")
+done
+JSON_S=$(cut -d' ' -f1 "$WORK/otlp-json.times" | median)
+PROTO_S=$(cut -d' ' -f1 "$WORK/otlp-proto.times" | median)
+JSON_KIB=$(cut -d' ' -f2 "$WORK/otlp-json.times" | median)
+PROTO_KIB=$(cut -d' ' -f2 "$WORK/otlp-proto.times" | median)
+record "{\"otlp\":{\"traces\":$WITNESS_TRACES,\"seed\":1,\"requests\":$(wc -l <"$WORK/otlp/otlp-json.jsonl"),\"json_bytes\":$(stat -c %s "$WORK/otlp/otlp-json.jsonl"),\"proto_bytes\":$(cat "$WORK"/otlp/otlp-proto/*.bin | wc -c),\"json\":{\"seconds\":$JSON_S,\"peak_kib\":$JSON_KIB,\"spans\":$JSON_SPANS,\"invalid\":$JSON_INVALID,\"routed\":$JSON_ROUTED},\"proto\":{\"seconds\":$PROTO_S,\"peak_kib\":$PROTO_KIB,\"spans\":$PROTO_SPANS,\"invalid\":$PROTO_INVALID,\"routed\":$PROTO_ROUTED},\"runs\":$REPEAT}}"
+say "OTLP replay: JSON ${JSON_SPANS} spans, ${JSON_INVALID} invalid, ${JSON_ROUTED} routed; protobuf ${PROTO_SPANS} spans, ${PROTO_INVALID} invalid, ${PROTO_ROUTED} routed"
+if ((JSON_ROUTED != PROTO_ROUTED || JSON_SPANS != PROTO_SPANS || JSON_INVALID != 0 || PROTO_INVALID != 0)); then
+  say "FAILED: the OTLP/JSON and protobuf encodings of the same requests replay differently"
+  cat "$WORK/otlp-json.summary" "$WORK/otlp-proto.summary" >&2
+  KEEP_WORK=1
+  say "the raw results stay in $WORK"
+  exit 1
+fi
+
 # --- memory -----------------------------------------------------------------------------------
 for n in "${MEMORY_POINTS[@]}"; do
   say "memory: $n open traces"
@@ -164,41 +209,80 @@ metric() { awk -v m="$1" '$1 == m || index($1, m "{") == 1 { s += $NF } END { pr
 # triaged run, from start until every message is consumed and every trace decided.
 say "triaged run"
 ADMIN_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-run_triaged() {  # GROUP OUT; sets DAEMON_PID
+run_triaged() {  # GROUP OUT [REPARTITION]; sets DAEMON_PID
   BENCH_SPANS=$IN_SPANS BENCH_FEEDBACK=$IN_FEEDBACK BENCH_OUT=$2 TRIAGED_GROUP_ID=$1 \
-    TRIAGED_ADMIN=127.0.0.1:$ADMIN_PORT "$TRIAGED" run -c bench/rules.yaml \
-    >"$WORK/run-$1.out" 2>"$WORK/run-$1.log" &
+    TRIAGED_REPARTITION=${3:-auto} TRIAGED_ADMIN=127.0.0.1:$ADMIN_PORT \
+    "$TRIAGED" run -c bench/rules.yaml >"$WORK/run-$1.out" 2>"$WORK/run-$1.log" &
   DAEMON_PID=$!
   PIDS+=("$DAEMON_PID")
 }
-T0=$(date +%s.%N)
-run_triaged "bench-$RUN_ID" "out-$RUN_ID"
-RUN_PID=$DAEMON_PID
-PEAK_KIB=0
-CONSUMED_AT=
-while true; do
-  M=$(curl -sf "http://127.0.0.1:$ADMIN_PORT/metrics" || true)
-  NOW=$(date +%s.%N)
-  RSS=$(awk '/VmHWM/ {print $2}' "/proc/$RUN_PID/status" 2>/dev/null || echo 0)
-  ((RSS > PEAK_KIB)) && PEAK_KIB=$RSS
-  CONSUMED=$(metric triaged_events_consumed_total <<<"$M")
-  OPEN=$(metric triaged_traces_open <<<"$M")
-  # The open-traces gauge is refreshed each second: trust a zero only from a refresh made after
-  # the last message was consumed.
-  if [[ -z "$CONSUMED_AT" ]] && ((CONSUMED >= CORPUS_LINES)); then CONSUMED_AT=$NOW; fi
-  if [[ -n "$CONSUMED_AT" ]] && ((OPEN == 0)) &&
-    awk -v a="$CONSUMED_AT" -v b="$NOW" 'BEGIN { exit !(b - a > 1.1) }'; then
-    break
-  fi
-  kill -0 "$RUN_PID" 2>/dev/null || { cat "$WORK/run-bench-$RUN_ID.log" >&2; exit 1; }
-  sleep 0.1
-done
-T1=$(date +%s.%N)
-RUN_S=$(elapsed "$T0" "$T1")
-ROUTED_RUN=$(metric triaged_routed_total <<<"$M")
-kill -TERM "$RUN_PID"; wait "$RUN_PID" || true
+# A fresh consumer group drains the pre-produced corpus topics: timed from the daemon's start
+# (group join included) until every input message is consumed (triaged_events_consumed_total
+# counts input messages, not their re-produced copies), no partition lags (the repartition
+# topic's included: with the hop, events still in flight there would open traces later), and
+# no trace is open, as seen by a refresh made more than a second after the last input message.
+# Sets DRAIN_S, DRAIN_PEAK_KIB, DRAIN_ROUTED, DRAIN_REPARTITIONED.
+drain_corpus() {  # GROUP OUT REPARTITION
+  local t0 now m rss consumed open lag consumed_at= pid deadline
+  t0=$(date +%s.%N)
+  deadline=$(awk -v t="$t0" -v n="$CORPUS_LINES" 'BEGIN { printf "%d", t + 300 + n / 500 }')
+  run_triaged "$1" "$2" "$3"
+  pid=$DAEMON_PID
+  DRAIN_PEAK_KIB=0
+  while true; do
+    m=$(curl -sf "http://127.0.0.1:$ADMIN_PORT/metrics" || true)
+    now=$(date +%s.%N)
+    rss=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status" 2>/dev/null || true)
+    ((${rss:-0} > DRAIN_PEAK_KIB)) && DRAIN_PEAK_KIB=$rss
+    consumed=$(metric triaged_events_consumed_total <<<"$m")
+    open=$(metric triaged_traces_open <<<"$m")
+    lag=$(metric triaged_consumer_lag <<<"$m")
+    # The gauges are refreshed each second: trust zeros only from a refresh made after the last
+    # message was consumed.
+    if [[ -z "$consumed_at" ]] && ((consumed >= CORPUS_LINES)); then consumed_at=$now; fi
+    if [[ -n "$consumed_at" ]] && ((open == 0 && lag == 0)) &&
+      awk -v a="$consumed_at" -v b="$now" 'BEGIN { exit !(b - a > 1.1) }'; then
+      break
+    fi
+    kill -0 "$pid" 2>/dev/null || { cat "$WORK/run-$1.log" >&2; exit 1; }
+    if ((${now%.*} > deadline)); then
+      say "FAILED: $1 (repartition: $3) did not finish: consumed $consumed of $CORPUS_LINES, $open traces open, lag $lag"
+      KEEP_WORK=1
+      exit 1
+    fi
+    sleep 0.1
+  done
+  DRAIN_S=$(elapsed "$t0" "$(date +%s.%N)")
+  DRAIN_ROUTED=$(metric triaged_routed_total <<<"$m")
+  DRAIN_REPARTITIONED=$(metric triaged_events_repartitioned_total <<<"$m")
+  kill -TERM "$pid"
+  wait "$pid" || true
+}
+drain_corpus "bench-$RUN_ID" "out-$RUN_ID" auto
+RUN_S=$DRAIN_S PEAK_KIB=$DRAIN_PEAK_KIB ROUTED_RUN=$DRAIN_ROUTED
 # What the daemon spent waiting for traces to close, not working: the decision wait.
-record "{\"end_to_end\":{\"kcat_consume_s\":$KCAT_S,\"kcat_pass_s\":$PASS_S,\"triaged_s\":$RUN_S,\"triaged_peak_kib\":$PEAK_KIB,\"routed\":$ROUTED_RUN,\"partitions\":$PARTITIONS,\"decision_wait_s\":1}}"
+record "{\"end_to_end\":{\"kcat_consume_s\":$KCAT_S,\"kcat_pass_s\":$PASS_S,\"triaged_s\":$RUN_S,\"triaged_peak_kib\":$PEAK_KIB,\"routed\":$ROUTED_RUN,\"repartitioned\":$DRAIN_REPARTITIONED,\"repartition\":\"auto\",\"partitions\":$PARTITIONS,\"decision_wait_s\":1}}"
+
+# --- the repartition hop ------------------------------------------------------------------------
+# The same topics twice more, each with a fresh group: `never` (the engines join on the inputs'
+# partitions) and `always` (every input event re-produced to <group>.repartition, created by the
+# daemon, keyed by trace id; the engines join only from there). Same destination topics: the
+# routed counts come from each daemon's metrics.
+REPARTITION_JSON=
+for mode in never always; do
+  say "triaged run, repartition: $mode"
+  drain_corpus "rp$mode-$RUN_ID" "out-$RUN_ID" "$mode"
+  say "repartition $mode: ${DRAIN_S}s, ${DRAIN_ROUTED} routed, ${DRAIN_REPARTITIONED} events repartitioned"
+  REPARTITION_JSON+="${REPARTITION_JSON:+,}\"$mode\":{\"seconds\":$DRAIN_S,\"peak_kib\":$DRAIN_PEAK_KIB,\"routed\":$DRAIN_ROUTED,\"repartitioned\":$DRAIN_REPARTITIONED}"
+  printf -v "ROUTED_$mode" %s "$DRAIN_ROUTED"
+done
+record "{\"repartition\":{$REPARTITION_JSON}}"
+if ((ROUTED_never != ROUTED_always)); then
+  say "FAILED: repartition: never routed $ROUTED_never items, always $ROUTED_always"
+  KEEP_WORK=1
+  say "the raw results stay in $WORK"
+  exit 1
+fi
 
 # --- the Kafka Streams peer -------------------------------------------------------------------
 say "Kafka Streams peer"
