@@ -54,8 +54,9 @@ Metrics::Metrics(std::string_view version)
                           .Register(*registry_)),
       events_repartitioned_(BuildCounter()
                                 .Name("triaged_events_repartitioned_total")
-                                .Help("Input events re-produced to the repartition topic to "
-                                      "reach their trace's engine, by input.")
+                                .Help("Input messages whose events were re-produced to the "
+                                      "repartition topic to reach their traces' engines, by "
+                                      "input.")
                                 .Register(*registry_)),
       traces_without_spans_(BuildCounter()
                                 .Name("triaged_traces_without_spans_total")

@@ -50,7 +50,8 @@ class Metrics {
   // The configured bound (trace.max_open_traces), so alerts can compare against it.
   void SetMaxOpenTraces(uint64_t max);
   void TraceEvicted(std::string_view reason, uint64_t count = 1);
-  // Events of `input` re-produced to the repartition topic (DESIGN §1.4).
+  // Input messages of `input` whose events (all, or the traces not at home) were re-produced
+  // to the repartition topic (DESIGN §1.4).
   void EventsRepartitioned(std::string_view input, uint64_t count = 1);
   // Traces decided on their feedback alone (no span ever reached their engine).
   void TracesWithoutSpans(uint64_t count);

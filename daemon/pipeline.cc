@@ -352,6 +352,8 @@ void Pipeline::Reroute(Partition& p, int input, const InputMessage& msg, Decoded
   } else {
     AddEvents(p, input, msg, std::move(here));
   }
+  // Counted by input message, as triaged_events_consumed_total is, so the two compare.
+  if (!away.empty()) metrics_.EventsRepartitioned(InputName(input));
   for (const auto& [home, trace] : away) Hop(p, input, msg, home, trace.first, trace.second);
 }
 
@@ -401,10 +403,6 @@ void Pipeline::Hop(Partition& p, int input, const InputMessage& msg, int32_t hom
       size += n;
     }
     flush();
-  }
-  // Input events; a span-only annotation handed on to the next partition was counted once.
-  if (input != kRepartitionInput) {
-    metrics_.EventsRepartitioned(InputName(input), events.spans.size() + events.annotations.size());
   }
   for (const std::string& value : values) {
     auto delivery = std::make_unique<Delivery>(

@@ -133,7 +133,7 @@ TEST_F(RepartitionTest, AMultiTraceOtlpMessageFeedsEachTraceOnItsOwnPartition) {
     k.Append("feedback", Home(kOther), kOther, ThumbsDown(kOther));
   });
   ASSERT_TRUE(StepUntil([&] { return Routed().size() == 2; }));
-  EXPECT_EQ(Repartitioned(), 2u);  // one span of each trace; the feedback was home
+  EXPECT_EQ(Repartitioned(), 1u);  // the OTLP message (both its traces); the feedback was home
   EXPECT_EQ(kafka_->RecordsOf(kRepartitionTopic, Home(kTrace)).size(), 1u);
   EXPECT_EQ(kafka_->RecordsOf(kRepartitionTopic, Home(kOther)).size(), 1u);
   for (const testing::FakeRecord& r : Routed()) {
