@@ -380,6 +380,7 @@ void Pipeline::Hop(Partition& p, int input, const InputMessage& msg, int32_t hom
     auto flush = [&] {
       if (piece.spans.empty() && piece.annotations.empty()) return;
       piece.event_time_ns = events.event_time_ns;
+      piece.span_lookups = events.span_lookups;
       values.push_back(EncodeEventRecord(piece));
       piece = DecodedMessage{};
     };

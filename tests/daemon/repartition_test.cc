@@ -143,6 +143,33 @@ TEST_F(RepartitionTest, AMultiTraceOtlpMessageFeedsEachTraceOnItsOwnPartition) {
   EXPECT_EQ(pipeline_->metrics().traces_without_spans(), 0u);
 }
 
+// A trace whose events would make a record past max_item_bytes (a protobuf batch grows as JSON)
+// is re-produced in several records, none of them too large, and joined whole.
+TEST_F(RepartitionTest, ATraceTooLargeForOneRecordHopsInSeveral) {
+  std::string spans;
+  for (int i = 0; i < 10; ++i) {
+    spans += std::string(i ? "," : "") + "{\"traceId\":\"" + kTrace +
+             "\",\"spanId\":\"00000000000000b" + std::to_string(i) +
+             "\",\"name\":\"chat\",\"startTimeUnixNano\":\"1793527200000000000\","
+             "\"endTimeUnixNano\":\"1793527201000000000\",\"attributes\":[{\"key\":\"input.value\","
+             "\"value\":{\"stringValue\":\"" +
+             std::string(1000, 'x') + "\"}}]}";
+  }
+  const std::string otlp = "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[" + spans + "]}]}]}";
+  StartWith(
+      ConfigText("at_least_once") + "max_item_bytes: 4KiB\n", false,
+      [&](FakeKafka& k) {
+        k.Append("spans", Elsewhere(kTrace), std::nullopt, otlp);
+        k.Append("feedback", Home(kTrace), kTrace, ThumbsDown(kTrace));
+      },
+      kPartitions);
+  ASSERT_TRUE(StepUntil([&] { return Routed().size() == 1; }));
+  const auto& records = kafka_->RecordsOf(kRepartitionTopic, Home(kTrace));
+  EXPECT_GE(records.size(), 3u);
+  for (const testing::FakeRecord& r : records) EXPECT_LE(r.value->size(), 4096u);
+  EXPECT_THAT(*Routed()[0].value, HasSubstr("\"span_count\":10"));
+}
+
 TEST_F(RepartitionTest, AtLeastOnceCommitsAnInputOffsetOnlyOnceItsEventsAreAcknowledged) {
   StartMode("at_least_once", "  repartition: always\n",
             [](FakeKafka& k) { k.Append("feedback", 0, std::nullopt, ThumbsDown(kTrace)); });
