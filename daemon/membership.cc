@@ -285,8 +285,7 @@ void Pipeline::OnAssigned(const TopicPartitions& parts) {
   std::set<int32_t> numbers;
   for (const TopicPartition& tp : parts) {
     if (!partitions_.Owns(tp.partition)) numbers.insert(tp.partition);
-    partitions_.At(tp.partition, config_->rules).assigned[InputOf(config_->inputs, tp.topic)] =
-        true;
+    partitions_.Assign(config_->inputs, tp, config_->rules);
   }
   if (eos_ && !SeedDecisions({numbers.begin(), numbers.end()})) {
     // Without them a pair routed by the previous owner could be routed again: stop.
@@ -402,10 +401,7 @@ void Pipeline::Rewind(const std::string& why) {
   log::Warn("rewinding to the committed offsets", {{"why", why}, {"partitions", numbers.size()}});
   if (numbers.empty()) return;
   for (int32_t n : numbers) partitions_.At(n, config_->rules);
-  for (const TopicPartition& tp : list) {
-    partitions_.At(tp.partition, config_->rules).assigned[InputOf(config_->inputs, tp.topic)] =
-        true;
-  }
+  for (const TopicPartition& tp : list) partitions_.Assign(config_->inputs, tp, config_->rules);
   if (!SeedDecisions(numbers)) {
     fatal_ = true;
     return;

@@ -24,6 +24,13 @@ Partition& PartitionTable::At(int32_t number, const std::shared_ptr<const RuleSe
   return *slot;
 }
 
+Partition& PartitionTable::Assign(const InputsConfig& inputs, const TopicPartition& tp,
+                                  const std::shared_ptr<const RuleSet>& rules) {
+  Partition& p = At(tp.partition, rules);
+  p.assigned[InputOf(inputs, tp.topic)] = true;
+  return p;
+}
+
 Partition* PartitionTable::Find(int32_t number) {
   auto it = partitions_.find(number);
   return it == partitions_.end() ? nullptr : it->second.get();

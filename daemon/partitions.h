@@ -59,6 +59,10 @@ class PartitionTable {
 
   // The partition, created (with `rules`) if this process did not own it.
   Partition& At(int32_t number, const std::shared_ptr<const RuleSet>& rules);
+  // The partition of an assigned topic-partition, created if needed, marked assigned for its
+  // input.
+  Partition& Assign(const InputsConfig& inputs, const TopicPartition& tp,
+                    const std::shared_ptr<const RuleSet>& rules);
   Partition* Find(int32_t number);
   bool Owns(int32_t number) const { return partitions_.count(number) > 0; }
   void Erase(int32_t number);

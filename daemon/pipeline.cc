@@ -362,12 +362,15 @@ void Pipeline::Hop(Partition& p, int input, const InputMessage& msg, int32_t hom
   const std::string where = std::string(msg.topic) + "/" + std::to_string(msg.partition) + "/" +
                             std::to_string(msg.offset);
   if (!committer_->BeforeProduce()) return;
-  if (eos_ && refused_hops_.count(where + "/" + trace_id) > 0) {
-    // Refused before the rewind: dead-lettered this time, holding the input offset.
-    auto delivery = std::make_unique<Delivery>(
+  // Each record holds the input message's offset until the broker has it.
+  const auto held = [&] {
+    return std::make_unique<Delivery>(
         Delivery{p.number, p.generation, p.offsets.HoldOffset(input, msg.offset), false,
                  std::nullopt, trace_id, "", "", config_->inputs.repartition_topic, where, true});
-    DeadLetterRefused(std::move(delivery), "the repartition topic refused the events");
+  };
+  if (eos_ && refused_hops_.count(where + "/" + trace_id) > 0) {
+    // Refused before the rewind: dead-lettered this time.
+    DeadLetterRefused(held(), "the repartition topic refused the events");
     return;
   }
   // One record per trace; a trace too large for one record (a protobuf batch re-encoded as
@@ -406,10 +409,7 @@ void Pipeline::Hop(Partition& p, int input, const InputMessage& msg, int32_t hom
     flush();
   }
   for (const std::string& value : values) {
-    auto delivery = std::make_unique<Delivery>(
-        Delivery{p.number, p.generation, p.offsets.HoldOffset(input, msg.offset), false,
-                 std::nullopt, trace_id, "", "", config_->inputs.repartition_topic, where, true});
-    Produce(config_->inputs.repartition_topic, trace_id, value, {}, std::move(delivery), home);
+    Produce(config_->inputs.repartition_topic, trace_id, value, {}, held(), home);
   }
 }
 

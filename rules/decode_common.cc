@@ -12,10 +12,6 @@ namespace {
 constexpr int64_t kMinTimeNs = 946'684'800LL * 1'000'000'000;    // 2000-01-01T00:00:00Z
 constexpr int64_t kMaxTimeNs = 7'258'118'400LL * 1'000'000'000;  // 2200-01-01T00:00:00Z
 
-void UpdateEventTime(DecodedMessage& msg, std::optional<int64_t> t) {
-  if (t && (!msg.event_time_ns || *t > *msg.event_time_ns)) msg.event_time_ns = t;
-}
-
 }  // namespace
 
 Error Err(const char* reason, std::string message) { return Error{reason, std::move(message)}; }
@@ -137,12 +133,12 @@ void FinishMessage(std::string_view bytes, DecodedMessage& msg) {
   for (Span& s : msg.spans) {
     s.bytes = share + rest;
     rest = 0;
-    UpdateEventTime(msg, s.end_ns ? s.end_ns : s.start_ns);
+    AddEventTime(msg, s);
   }
   for (Annotation& a : msg.annotations) {
     a.bytes = share + rest;
     rest = 0;
-    UpdateEventTime(msg, a.timestamp_ns);
+    AddEventTime(msg, a);
   }
 }
 

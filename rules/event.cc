@@ -88,4 +88,20 @@ void ApplyCanonicalMapping(Span& span) {
   }
 }
 
+namespace {
+
+void LaterEventTime(DecodedMessage& msg, std::optional<int64_t> t) {
+  if (t && (!msg.event_time_ns || *t > *msg.event_time_ns)) msg.event_time_ns = t;
+}
+
+}  // namespace
+
+void AddEventTime(DecodedMessage& msg, const Span& span) {
+  LaterEventTime(msg, span.end_ns ? span.end_ns : span.start_ns);
+}
+
+void AddEventTime(DecodedMessage& msg, const Annotation& annotation) {
+  LaterEventTime(msg, annotation.timestamp_ns);
+}
+
 }  // namespace triaged

@@ -114,4 +114,9 @@ struct DecodedMessage {
   int32_t span_lookups = 0;
 };
 
+// Moves the message's event time to the event's when that is later: a span's end (else its
+// start), an annotation's timestamp.
+void AddEventTime(DecodedMessage& msg, const Span& span);
+void AddEventTime(DecodedMessage& msg, const Annotation& annotation);
+
 }  // namespace triaged

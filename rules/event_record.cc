@@ -4,6 +4,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <algorithm>
 #include <cmath>
 #include <unordered_map>
 #include <utility>
@@ -279,10 +280,6 @@ Result<Annotation> ReadAnnotation(const Value& v) {
   return a;
 }
 
-void UpdateEventTime(DecodedMessage& msg, std::optional<int64_t> t) {
-  if (t && (!msg.event_time_ns || *t > *msg.event_time_ns)) msg.event_time_ns = t;
-}
-
 }  // namespace
 
 std::string EncodeEventRecord(const DecodedMessage& message) {
@@ -351,6 +348,26 @@ Result<DecodedMessage> DecodeEventRecord(std::string_view record) {
 
 std::vector<std::pair<std::string, DecodedMessage>> SplitByTrace(DecodedMessage message) {
   std::vector<std::pair<std::string, DecodedMessage>> out;
+  if (message.spans.empty() && message.annotations.empty()) return out;
+  // Most messages hold one trace (a native span, a feedback event, a Collector message split
+  // by trace): no index, no copies.
+  const std::string& first =
+      message.spans.empty() ? message.annotations.front().trace_id : message.spans.front().trace_id;
+  const auto same = [&](const std::string& id) { return id == first; };
+  if (std::all_of(message.spans.begin(), message.spans.end(),
+                  [&](const Span& s) { return same(s.trace_id); }) &&
+      std::all_of(message.annotations.begin(), message.annotations.end(),
+                  [&](const Annotation& a) { return same(a.trace_id); })) {
+    DecodedMessage whole;
+    whole.spans = std::move(message.spans);
+    whole.annotations = std::move(message.annotations);
+    for (const Span& s : whole.spans) AddEventTime(whole, s);
+    for (const Annotation& a : whole.annotations) AddEventTime(whole, a);
+    std::string id =
+        whole.spans.empty() ? whole.annotations.front().trace_id : whole.spans.front().trace_id;
+    out.emplace_back(std::move(id), std::move(whole));
+    return out;
+  }
   std::unordered_map<std::string, size_t> index;
   auto slot = [&](const std::string& id) -> DecodedMessage& {
     auto [it, inserted] = index.emplace(id, out.size());
@@ -359,13 +376,13 @@ std::vector<std::pair<std::string, DecodedMessage>> SplitByTrace(DecodedMessage 
   };
   for (Span& s : message.spans) {
     DecodedMessage& m = slot(s.trace_id);
-    UpdateEventTime(m, s.end_ns ? s.end_ns : s.start_ns);
+    AddEventTime(m, s);
     m.spans.push_back(std::move(s));
   }
   for (Annotation& a : message.annotations) {
     // A span-only annotation (no trace id yet) keeps its own slot, keyed by its span.
     DecodedMessage& m = slot(a.trace_id);
-    UpdateEventTime(m, a.timestamp_ns);
+    AddEventTime(m, a);
     m.annotations.push_back(std::move(a));
   }
   return out;
