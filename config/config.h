@@ -50,7 +50,10 @@ struct Config {
   InputsConfig inputs;
   std::string dead_letter_topic = "triaged.dead-letter";
   std::string admin_listen = "127.0.0.1:9464";
-  std::string admin_token_file;          // empty: no admin token
+  std::string admin_token_file;  // empty: no admin token
+  // `trace.store.path`: the local trace store's directory (DESIGN §6); empty = closed traces
+  // stay in memory.
+  std::string trace_store_path;
   std::shared_ptr<const RuleSet> rules;  // destinations, rules, mode, trace settings, version
 };
 

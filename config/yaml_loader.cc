@@ -8,6 +8,7 @@
 #include <cmath>
 #include <functional>
 #include <initializer_list>
+#include <limits>
 #include <map>
 #include <optional>
 #include <set>
@@ -360,8 +361,12 @@ class Loader {
 
   void LoadKafka(const YAML::Node& node, KafkaConfig& kafka);
   void LoadInputs(const YAML::Node& node, InputsConfig& inputs);
-  void LoadTrace(const YAML::Node& node, TraceSettings& trace);
+  void LoadTrace(const YAML::Node& node, TraceSettings& trace, Config& config);
   void LoadDestinations(const YAML::Node& node, std::vector<DestinationSpec>& out);
+  void LoadAnnotations(const YAML::Node& node, AnnotationSchemas& out);
+  void LoadAnnotation(const std::string& name, const YAML::Node& node, AnnotationSchema& out);
+  std::optional<bool> Bool(const YAML::Node& node, const Where& where, std::string_view key);
+  std::optional<double> Number(const YAML::Node& node, const Where& where, std::string_view key);
   void LoadRules(const YAML::Node& node, RuleSet& rules);
   void LoadRule(const YAML::Node& node, size_t index, RuleSet& rules,
                 std::map<std::string, YAML::Mark>& names);
@@ -377,12 +382,12 @@ class Loader {
 
 void Loader::Load(const YAML::Node& root, Config& config, RuleSet& rules) {
   if (!root.IsDefined() || root.IsNull()) return;  // an empty file: all defaults, no rules
-  YAML::Node destinations, rule_list;
-  bool have_destinations = false, have_rules = false;
+  YAML::Node destinations, rule_list, annotations;
+  bool have_destinations = false, have_rules = false, have_annotations = false;
   const Where top{};
   ForEachKey(root, top,
-             {"schema_version", "kafka", "inputs", "trace", "destinations", "dead_letter", "admin",
-              "mode", "max_item_bytes", "rules"},
+             {"schema_version", "kafka", "inputs", "trace", "destinations", "annotations",
+              "dead_letter", "admin", "mode", "max_item_bytes", "rules"},
              [&](const std::string& key, const YAML::Node&, const YAML::Node& value) {
                if (key == "schema_version") {
                  if (!value.IsScalar() || value.Scalar() != "1") {
@@ -394,10 +399,13 @@ void Loader::Load(const YAML::Node& root, Config& config, RuleSet& rules) {
                } else if (key == "inputs") {
                  LoadInputs(value, config.inputs);
                } else if (key == "trace") {
-                 LoadTrace(value, rules.trace);
+                 LoadTrace(value, rules.trace, config);
                } else if (key == "destinations") {
                  destinations = value;
                  have_destinations = true;
+               } else if (key == "annotations") {
+                 annotations = value;
+                 have_annotations = true;
                } else if (key == "dead_letter") {
                  Where w{"", "dead_letter"};
                  ForEachKey(value, w, {"topic"},
@@ -424,8 +432,9 @@ void Loader::Load(const YAML::Node& root, Config& config, RuleSet& rules) {
                }
              });
   config.inputs.repartition_topic = config.kafka.group_id + ".repartition";
-  // Destinations first, whatever their place in the file: rules refer to them.
+  // Destinations and annotations first, whatever their place in the file: rules refer to them.
   if (have_destinations) LoadDestinations(destinations, rules.destinations);
+  if (have_annotations) LoadAnnotations(annotations, rules.annotations);
   if (have_rules) LoadRules(rule_list, rules);
 }
 
@@ -517,11 +526,11 @@ void Loader::LoadInputs(const YAML::Node& node, InputsConfig& inputs) {
       });
 }
 
-void Loader::LoadTrace(const YAML::Node& node, TraceSettings& trace) {
+void Loader::LoadTrace(const YAML::Node& node, TraceSettings& trace, Config& config) {
   const Where w{"", "trace"};
   ForEachKey(node, w,
              {"decision_wait", "root_grace", "max_wait", "late_feedback_window", "max_open_traces",
-              "max_trace_bytes"},
+              "max_trace_bytes", "hot_window", "store"},
              [&](const std::string& key, const YAML::Node&, const YAML::Node& v) {
                if (key == "decision_wait") {
                  if (auto d = Duration(v, w, key, false)) trace.decision_wait_ns = *d;
@@ -535,6 +544,21 @@ void Loader::LoadTrace(const YAML::Node& node, TraceSettings& trace) {
                  if (auto n = Integer(v, w, key, 1)) trace.max_open_traces = *n;
                } else if (key == "max_trace_bytes") {
                  if (auto n = Size(v, w, key)) trace.max_trace_bytes = *n;
+               } else if (key == "hot_window") {
+                 if (auto d = Duration(v, w, key, true)) trace.hot_window_ns = *d;
+               } else if (key == "store") {
+                 if (v.IsNull()) return;
+                 const Where sw = w.Sub("store");
+                 ForEachKey(v, sw, {"path"},
+                            [&](const std::string& k, const YAML::Node&, const YAML::Node& pv) {
+                              if (auto s = String(pv, sw, k)) {
+                                if (s->empty()) {
+                                  Error(pv, "trace.store.path must name a directory");
+                                } else {
+                                  config.trace_store_path = *s;
+                                }
+                              }
+                            });
                }
              });
 }
@@ -582,6 +606,148 @@ void Loader::LoadDestinations(const YAML::Node& node, std::vector<DestinationSpe
     if (!has_topic) Error(value, w.prefix + "missing required key \"topic\"");
     out.push_back(std::move(spec));
   }
+}
+
+// `annotations:` (DESIGN §1.5): the feedback names a deployment expects, each with its type,
+// and `strict`. A present section, even an empty one, turns the checks on.
+void Loader::LoadAnnotations(const YAML::Node& node, AnnotationSchemas& out) {
+  out.declared = true;
+  if (node.IsNull()) return;
+  if (!node.IsMap()) {
+    Error(node, "annotations must be a mapping of feedback names to {type, ...} (and strict)");
+    return;
+  }
+  std::set<std::string> seen;
+  for (auto it = node.begin(); it != node.end(); ++it) {
+    const YAML::Node key_node = it->first;
+    const YAML::Node value = it->second;
+    if (!key_node.IsScalar() || key_node.Scalar().empty()) {
+      Error(key_node, "annotations: keys must be feedback names");
+      continue;
+    }
+    const std::string& name = key_node.Scalar();
+    if (!seen.insert(name).second) {
+      Error(key_node, "duplicate key " + QuotedKey("annotations." + name));
+      continue;
+    }
+    std::optional<YAML::Mark> saved = null_value_key_mark_;
+    null_value_key_mark_ = value.IsNull() ? std::optional(key_node.Mark()) : std::nullopt;
+    if (name == "strict") {
+      if (auto b = Bool(value, Where{"", "annotations"}, "strict")) out.strict = *b;
+    } else if (!value.IsMap()) {
+      // Most likely a misspelt `strict: true`, else an entry written without its braces.
+      const std::string hint = Suggest(name, {"strict"});
+      Error(value.IsNull() ? key_node : value,
+            "annotations." + name + " must be a mapping like {type: categorical, values: [...]}" +
+                (hint.empty() ? "" : " (did you mean \"annotations.strict\"?)"));
+    } else {
+      AnnotationSchema schema;
+      schema.name = name;
+      LoadAnnotation(name, value, schema);
+      out.schemas.push_back(std::move(schema));
+    }
+    null_value_key_mark_ = saved;
+  }
+}
+
+void Loader::LoadAnnotation(const std::string& name, const YAML::Node& node,
+                            AnnotationSchema& out) {
+  const Where w{"", "annotations." + name};
+  std::optional<AnnotationSchema::Type> type;
+  // Keys that only some types take, with where they were, to check once the type is known.
+  std::vector<std::pair<std::string, YAML::Node>> typed;
+  bool has_values = false;
+  ForEachKey(node, w, {"type", "values", "min", "max", "version", "correction"},
+             [&](const std::string& key, const YAML::Node& key_node, const YAML::Node& v) {
+               if (key == "type") {
+                 if (auto t = Enum(v, w, key, {"categorical", "score", "text"})) {
+                   type = static_cast<AnnotationSchema::Type>(*t);
+                 }
+                 return;
+               }
+               if (key == "version") {
+                 if (auto n = Integer(v, w, key, 0)) {
+                   if (*n > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+                     Error(v, w.Key(key) + " is too large");
+                   } else {
+                     out.version = static_cast<int64_t>(*n);
+                   }
+                 }
+                 return;
+               }
+               typed.emplace_back(key, key_node);
+               if (key == "values") {
+                 has_values = true;
+                 if (!v.IsSequence() || v.size() == 0) {
+                   Error(v, w.Key(key) + " must be a non-empty list of labels");
+                   return;
+                 }
+                 for (size_t i = 0; i < v.size(); ++i) {
+                   const YAML::Node item = v[i];
+                   if (!item.IsScalar() || item.Scalar().empty()) {
+                     Error(item, w.Key(key) + " entries must be non-empty labels");
+                     continue;
+                   }
+                   if (std::find(out.values.begin(), out.values.end(), item.Scalar()) !=
+                       out.values.end()) {
+                     Error(item, w.Key(key) + ": \"" + item.Scalar() + "\" is listed twice");
+                     continue;
+                   }
+                   out.values.push_back(item.Scalar());
+                 }
+               } else if (key == "min") {
+                 out.min = Number(v, w, key);
+               } else if (key == "max") {
+                 out.max = Number(v, w, key);
+               } else if (key == "correction") {
+                 if (auto b = Bool(v, w, key)) out.correction = *b;
+               }
+             });
+  if (!node.IsMap()) return;
+  if (!type) {
+    if (!node["type"]) {
+      Error(node, w.Key("type") + " is required: categorical, score or text");
+    }
+    return;  // a bad type was reported where it is
+  }
+  out.type = *type;
+  for (const auto& [key, key_node] : typed) {
+    const bool fits = key == "values"       ? out.type == AnnotationSchema::Type::kCategorical
+                      : key == "correction" ? out.type != AnnotationSchema::Type::kScore
+                                            : out.type == AnnotationSchema::Type::kScore;
+    if (!fits) {
+      Error(key_node, w.Key(key) + (key == "values"       ? " applies to type: categorical only"
+                                    : key == "correction" ? " applies to types categorical and text"
+                                                          : " applies to type: score only"));
+    }
+  }
+  if (out.type == AnnotationSchema::Type::kCategorical && !has_values) {
+    Error(node, w.Key("values") + " is required for type: categorical (the allowed labels)");
+  }
+  if (out.min && out.max && *out.min > *out.max) {
+    Error(node["min"], w.Key("min") + " must not be greater than " + w.Key("max"));
+  }
+}
+
+std::optional<bool> Loader::Bool(const YAML::Node& node, const Where& where, std::string_view key) {
+  if (node.IsScalar()) {
+    const std::string& s = node.Scalar();
+    if (s == "true" || s == "True" || s == "TRUE") return true;
+    if (s == "false" || s == "False" || s == "FALSE") return false;
+  }
+  Error(node, where.prefix + where.Key(key) + " must be true or false" +
+                  (node.IsScalar() ? ", got \"" + node.Scalar() + "\"" : ""));
+  return std::nullopt;
+}
+
+std::optional<double> Loader::Number(const YAML::Node& node, const Where& where,
+                                     std::string_view key) {
+  if (node.IsScalar()) {
+    if (std::optional<double> v = ParseNumber(node.Scalar())) return v;
+  }
+  Error(node, where.prefix + where.Key(key) + " must be a number" +
+                  (node.IsScalar() ? ", got \"" + node.Scalar() + "\"" : ""));
+  return std::nullopt;
 }
 
 void Loader::LoadRules(const YAML::Node& node, RuleSet& rules) {
@@ -644,8 +810,8 @@ void Loader::LoadRule(const YAML::Node& node, size_t index, RuleSet& rules,
                  if (is_when) has_when = true;
                  auto text = String(v, w, key);
                  if (!text) return;
-                 auto compiled =
-                     CompileExpression(*text, is_when ? ExprKind::kBoolean : ExprKind::kString);
+                 auto compiled = CompileExpression(
+                     *text, is_when ? ExprKind::kBoolean : ExprKind::kString, &rules.annotations);
                  if (!compiled.ok()) {
                    const ExprError& err = compiled.error();
                    ErrorInScalar(v, std::min(err.offset, text->size()), w.prefix + err.message);

@@ -27,8 +27,17 @@ namespace triaged {
 std::string DecisionsTopic(const Config& config) { return config.kafka.group_id + ".decisions"; }
 
 int64_t DecisionsRetentionMs(const Config& config) {
-  const TraceSettings& t = config.rules->trace;
-  return (std::max(t.max_wait_ns, t.late_feedback_window_ns) + 3600 * kNanosPerSecond) / 1'000'000;
+  const RuleSet& rules = *config.rules;
+  const TraceSettings& t = rules.trace;
+  int64_t longest = std::max(t.max_wait_ns, t.late_feedback_window_ns);
+  // A bucket's state must outlive the time its bucket takes to refill.
+  for (const RuleSpec& rule : rules.rules) {
+    if (rule.limit) longest = std::max(longest, rule.limit->per_ns);
+  }
+  for (const DestinationSpec& dest : rules.destinations) {
+    if (dest.limit) longest = std::max(longest, dest.limit->per_ns);
+  }
+  return (longest + 3600 * kNanosPerSecond) / 1'000'000;
 }
 
 std::string DecisionRecord(const Route& route) {
@@ -69,6 +78,66 @@ std::string DeadLetterDecisionRecord(std::string_view topic, int32_t partition, 
   return std::string(buf.GetString(), buf.GetSize());
 }
 
+std::string BucketDecisionKey(const BucketState& bucket) {
+  return "bucket/" + std::to_string(bucket.partition) + "/" +
+         std::string(LimitKindName(bucket.kind)) + "/" + bucket.name;
+}
+
+std::string BucketDecisionRecord(const BucketState& bucket) {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  w.StartObject();
+  w.Key("bucket");
+  w.StartObject();
+  w.Key("partition");
+  w.Int(bucket.partition);
+  w.Key("kind");
+  w.String(LimitKindName(bucket.kind).data());
+  w.Key("name");
+  w.String(bucket.name.c_str(), static_cast<rapidjson::SizeType>(bucket.name.size()));
+  w.Key("tokens");
+  w.Double(bucket.tokens);
+  w.Key("at_unix_nano");
+  w.Int64(bucket.at_ns);
+  w.EndObject();
+  w.EndObject();
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+namespace {
+
+Result<BucketState> ParseBucket(const rapidjson::Value& b) {
+  if (!b.IsObject()) return MakeError("missing_field", "a bucket record is not an object");
+  BucketState out;
+  auto partition = b.FindMember("partition");
+  auto kind = b.FindMember("kind");
+  auto name = b.FindMember("name");
+  auto tokens = b.FindMember("tokens");
+  auto at = b.FindMember("at_unix_nano");
+  if (partition == b.MemberEnd() || !partition->value.IsInt() || partition->value.GetInt() < 0 ||
+      kind == b.MemberEnd() || !kind->value.IsString() || name == b.MemberEnd() ||
+      !name->value.IsString() || tokens == b.MemberEnd() || !tokens->value.IsNumber() ||
+      at == b.MemberEnd() || !at->value.IsInt64()) {
+    return MakeError("missing_field",
+                     "a bucket record needs partition, kind, name, tokens and at_unix_nano");
+  }
+  const std::string_view k(kind->value.GetString(), kind->value.GetStringLength());
+  if (k == LimitKindName(LimitKind::kRule)) {
+    out.kind = LimitKind::kRule;
+  } else if (k == LimitKindName(LimitKind::kDestination)) {
+    out.kind = LimitKind::kDestination;
+  } else {
+    return MakeError("invalid_field", "a bucket's kind is rule or destination");
+  }
+  out.partition = partition->value.GetInt();
+  out.name.assign(name->value.GetString(), name->value.GetStringLength());
+  out.tokens = tokens->value.GetDouble();
+  out.at_ns = at->value.GetInt64();
+  return out;
+}
+
+}  // namespace
+
 Result<Decision> ParseDecisionRecord(std::string_view value) {
   rapidjson::Document d;
   d.Parse(value.data(), value.size());
@@ -83,6 +152,12 @@ Result<Decision> ParseDecisionRecord(std::string_view value) {
     }
     out.dead_letter_topic = dl->value["topic"].GetString();
     out.dead_letter_offset = dl->value["offset"].GetInt64();
+    return out;
+  }
+  if (auto b = d.FindMember("bucket"); b != d.MemberEnd()) {
+    Result<BucketState> bucket = ParseBucket(b->value);
+    if (!bucket.ok()) return bucket.error();
+    out.bucket = std::move(bucket.value());
     return out;
   }
   for (auto [key, field] : {std::pair{"trace_id", &out.trace_id},
@@ -218,23 +293,21 @@ Result<void> EnsureDecisionsTopic(rd_kafka_t* admin, const std::string& topic, i
   return {};
 }
 
-Result<uint64_t> ReadDecisions(rd_kafka_t* reader, const std::string& topic,
-                               const std::vector<int32_t>& partitions, const DecisionSink& sink,
-                               int timeout_ms) {
-  if (partitions.empty()) return uint64_t{0};
-  PartitionList list = NewPartitionList(static_cast<int>(partitions.size()));
-  for (int32_t p : partitions) {
-    rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), p)->offset =
-        RD_KAFKA_OFFSET_BEGINNING;
+Result<uint64_t> ReadRecords(rd_kafka_t* reader, const std::string& topic,
+                             const std::vector<std::pair<int32_t, int64_t>>& from,
+                             const RecordSink& sink, int timeout_ms, const char* what) {
+  if (from.empty()) return uint64_t{0};
+  PartitionList list = NewPartitionList(static_cast<int>(from.size()));
+  for (const auto& [p, offset] : from) {
+    rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), p)->offset = offset;
   }
   const rd_kafka_resp_err_t e = rd_kafka_assign(reader, list.get());
   if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    return MakeError("decisions_topic",
-                     std::string("cannot read ") + topic + ": " + rd_kafka_err2str(e));
+    return MakeError(what, std::string("cannot read ") + topic + ": " + rd_kafka_err2str(e));
   }
   std::map<int32_t, bool> at_end;
-  for (int32_t p : partitions) at_end[p] = false;
-  size_t remaining = partitions.size();
+  for (const auto& [p, offset] : from) at_end[p] = false;
+  size_t remaining = at_end.size();
   uint64_t read = 0;
   std::string error;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
@@ -250,22 +323,42 @@ Result<uint64_t> ReadDecisions(rd_kafka_t* reader, const std::string& topic,
       if (ClassifyKafkaError(msg->err) == KafkaErrorClass::kFatal) {
         error = rd_kafka_message_errstr(msg.get());
       }
-    } else if (msg->payload != nullptr) {
-      Result<Decision> d =
-          ParseDecisionRecord(std::string_view(static_cast<const char*>(msg->payload), msg->len));
-      if (d.ok()) {
-        sink(msg->partition, d.value());
-        ++read;
+    } else {
+      const std::string_view key(static_cast<const char*>(msg->key), msg->key_len);
+      std::optional<std::string_view> value;
+      if (msg->payload != nullptr) {
+        value = std::string_view(static_cast<const char*>(msg->payload), msg->len);
       }
+      sink(msg->partition, msg->offset, key, value);
+      ++read;
     }
     if (!error.empty()) break;
   }
   rd_kafka_assign(reader, nullptr);
-  if (!error.empty()) return MakeError("decisions_topic", "reading " + topic + ": " + error);
-  if (remaining > 0) {
-    return MakeError("decisions_topic", "timed out reading " + topic);
-  }
+  if (!error.empty()) return MakeError(what, "reading " + topic + ": " + error);
+  if (remaining > 0) return MakeError(what, "timed out reading " + topic);
   return read;
+}
+
+Result<uint64_t> ReadDecisions(rd_kafka_t* reader, const std::string& topic,
+                               const std::vector<int32_t>& partitions, const DecisionSink& sink,
+                               int timeout_ms) {
+  std::vector<std::pair<int32_t, int64_t>> from;
+  for (int32_t p : partitions) from.emplace_back(p, RD_KAFKA_OFFSET_BEGINNING);
+  uint64_t parsed = 0;
+  Result<uint64_t> read = ReadRecords(
+      reader, topic, from,
+      [&](int32_t partition, int64_t, std::string_view, std::optional<std::string_view> value) {
+        if (!value) return;
+        Result<Decision> d = ParseDecisionRecord(*value);
+        if (d.ok()) {
+          sink(partition, d.value());
+          ++parsed;
+        }
+      },
+      timeout_ms, "decisions_topic");
+  if (!read.ok()) return read.error();
+  return parsed;
 }
 
 }  // namespace triaged

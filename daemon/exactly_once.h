@@ -4,11 +4,13 @@
 // live in the compacted topic `<group_id>.decisions`, partition p for input partition p; whoever
 // is assigned partition p reads them first, so a pair routed by an earlier process — whose input
 // offsets were not committed past it because an older trace was still open — is never routed
-// again.
+// again. Beside them, the state of each rate-limit bucket a routed item took a token from
+// (DESIGN §2.3), so the next owner of the partition goes on spending the same share.
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -26,7 +28,8 @@ struct Config;
 std::string DecisionsTopic(const Config& config);
 
 // Retention of decision records: as long as an input event of their trace may be read again
-// (max_wait) or late feedback may come (late_feedback_window), with an hour to spare.
+// (max_wait), late feedback may come (late_feedback_window) or a limit's bucket takes to
+// refill (its `per`), with an hour to spare.
 int64_t DecisionsRetentionMs(const Config& config);
 
 // The value of a decision record: a routed item (keyed by its id), or a message sent to the
@@ -35,10 +38,16 @@ std::string DecisionRecord(const Route& route);
 std::string DeadLetterDecisionKey(std::string_view topic, int32_t partition, int64_t offset);
 std::string DeadLetterDecisionRecord(std::string_view topic, int32_t partition, int64_t offset);
 
+// A bucket's state after a routed item took a token from it, keyed
+// "bucket/<partition>/<rule|destination>/<name>": compaction keeps the latest of each bucket.
+std::string BucketDecisionKey(const BucketState& bucket);
+std::string BucketDecisionRecord(const BucketState& bucket);
+
 struct Decision {
   std::string trace_id, rule, destination;  // a routed item
   std::string dead_letter_topic;            // or a dead letter: the input message's place
   int64_t dead_letter_offset = -1;
+  std::optional<BucketState> bucket;  // or a rate-limit bucket's state
 };
 Result<Decision> ParseDecisionRecord(std::string_view value);
 
@@ -74,6 +83,14 @@ Result<int> EnsureTopic(rd_kafka_t* admin, const std::string& topic, int partiti
 // checks an existing one has at least `partitions` partitions. `admin` is any client handle.
 Result<void> EnsureDecisionsTopic(rd_kafka_t* admin, const std::string& topic, int partitions,
                                   int64_t retention_ms);
+
+// Reads the committed records of `topic` from each (partition, offset) to the partition's end,
+// handing each to `sink` (`value` empty for a tombstone). `what` names the topic in errors.
+using RecordSink = std::function<void(int32_t partition, int64_t offset, std::string_view key,
+                                      std::optional<std::string_view> value)>;
+Result<uint64_t> ReadRecords(rd_kafka_t* reader, const std::string& topic,
+                             const std::vector<std::pair<int32_t, int64_t>>& from,
+                             const RecordSink& sink, int timeout_ms, const char* what);
 
 // Reads the committed decision records of `partitions` from the beginning to their end.
 using DecisionSink = std::function<void(int32_t partition, const Decision&)>;

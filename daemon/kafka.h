@@ -51,6 +51,7 @@ struct OutputRecord {
   std::string_view value;
   const Headers& headers;
   int32_t partition = -1;
+  bool tombstone = false;  // no value at all (a delete in a compacted topic), not an empty one
 };
 
 // The outcome of a transaction call: ok, or an error and what it allows.
@@ -136,6 +137,18 @@ class KafkaClient {
   // returns its partition count.
   virtual Result<int> EnsureRepartitionTopic(const std::string& topic, int partitions,
                                              int64_t retention_ms) = 0;
+
+  // --- the trace store's changelog (DESIGN §6): compacted, one partition per join partition
+  // Creates it unless it exists; returns its partition count.
+  virtual Result<int> EnsureChangelogTopic(const std::string& topic, int partitions) = 0;
+  // The partition's [low, high) offsets, asked of the broker.
+  virtual Result<std::pair<int64_t, int64_t>> ChangelogWatermarks(const std::string& topic,
+                                                                  int32_t partition) = 0;
+  // Reads the partition's committed records from `from` to its end (value empty: a delete).
+  using ChangelogSink = std::function<void(int64_t offset, std::string_view key,
+                                           std::optional<std::string_view> value)>;
+  virtual Result<uint64_t> ReadChangelog(const std::string& topic, int32_t partition, int64_t from,
+                                         const ChangelogSink& sink) = 0;
 
   // --- the decisions topic (exactly-once)
   virtual Result<void> EnsureDecisionsTopic(const std::string& topic, int partitions,

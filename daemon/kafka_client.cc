@@ -448,7 +448,8 @@ rd_kafka_resp_err_t LibrdkafkaClient::Produce(const OutputRecord& record, void* 
       producer_.get(), RD_KAFKA_V_TOPIC(record.topic.c_str()),
       RD_KAFKA_V_PARTITION(record.partition),
       RD_KAFKA_V_KEY(const_cast<char*>(record.key.data()), record.key.size()),
-      RD_KAFKA_V_VALUE(const_cast<char*>(record.value.data()), record.value.size()),
+      RD_KAFKA_V_VALUE(record.tombstone ? nullptr : const_cast<char*>(record.value.data()),
+                       record.tombstone ? 0 : record.value.size()),
       RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs.get()),
       RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
   if (e == RD_KAFKA_RESP_ERR_NO_ERROR) hdrs.release();  // the message owns them now
@@ -517,6 +518,41 @@ Result<uint64_t> LibrdkafkaClient::ReadDecisions(const std::string& topic,
     TRIAGED_ASSIGN_OR_RETURN(decisions_reader_, NewDecisionsReader(config_, bootstrap_));
   }
   return triaged::ReadDecisions(decisions_reader_.get(), topic, partitions, sink, 120000);
+}
+
+Result<int> LibrdkafkaClient::EnsureChangelogTopic(const std::string& topic, int partitions) {
+  // Compacted: the latest record of each trace is its state; a delete is a tombstone. Records
+  // may be as large as a trace (max_trace_bytes).
+  return triaged::EnsureTopic(producer_ ? producer_.get() : consumer_.get(), topic, partitions,
+                              {{"cleanup.policy", "compact"}, {"max.message.bytes", "8388608"}});
+}
+
+Result<std::pair<int64_t, int64_t>> LibrdkafkaClient::ChangelogWatermarks(const std::string& topic,
+                                                                          int32_t partition) {
+  if (!decisions_reader_) {
+    TRIAGED_ASSIGN_OR_RETURN(decisions_reader_, NewDecisionsReader(config_, bootstrap_));
+  }
+  int64_t low = -1, high = -1;
+  const rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(
+      decisions_reader_.get(), topic.c_str(), partition, &low, &high, 10000);
+  if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return MakeError("trace_store", "cannot read the offsets of " + topic + " partition " +
+                                        std::to_string(partition) + ": " + rd_kafka_err2str(e));
+  }
+  return std::pair{low, high};
+}
+
+Result<uint64_t> LibrdkafkaClient::ReadChangelog(const std::string& topic, int32_t partition,
+                                                 int64_t from, const ChangelogSink& sink) {
+  if (!decisions_reader_) {
+    TRIAGED_ASSIGN_OR_RETURN(decisions_reader_, NewDecisionsReader(config_, bootstrap_));
+  }
+  return triaged::ReadRecords(
+      decisions_reader_.get(), topic, {{partition, from}},
+      [&](int32_t, int64_t offset, std::string_view key, std::optional<std::string_view> value) {
+        sink(offset, key, value);
+      },
+      600000, "trace_store");
 }
 
 }  // namespace triaged

@@ -103,6 +103,11 @@ class LibrdkafkaClient final : public KafkaClient {
                                     int64_t retention_ms) override;
   Result<uint64_t> ReadDecisions(const std::string& topic, const std::vector<int32_t>& partitions,
                                  const DecisionSink& sink) override;
+  Result<int> EnsureChangelogTopic(const std::string& topic, int partitions) override;
+  Result<std::pair<int64_t, int64_t>> ChangelogWatermarks(const std::string& topic,
+                                                          int32_t partition) override;
+  Result<uint64_t> ReadChangelog(const std::string& topic, int32_t partition, int64_t from,
+                                 const ChangelogSink& sink) override;
 
  private:
   LibrdkafkaClient(const Config& config, std::string bootstrap, std::string instance_id,

@@ -220,6 +220,8 @@ bool Pipeline::Start() {
   }
   client_ = std::move(client.value());
   if (!CheckTopics()) return false;
+  // Every limit is split over the partitions the engines join on (DESIGN §2.3).
+  partitions_.set_limit_partitions(std::max(join_partitions_, 1));
   if (Result<void> started = client_->StartProducer(); !started.ok()) {
     log::Error("cannot create producer", {{"error", started.error().message}});
     return false;
@@ -242,6 +244,24 @@ bool Pipeline::Start() {
   } else {
     committer_ = NewAtLeastOnceCommitter(*client_, partitions_, config_->inputs);
   }
+  if (!config_->trace_store_path.empty()) {
+    // The trace store's changelog: partition p backs engine p's store (DESIGN §6).
+    const std::string topic = config_->kafka.group_id + ".traces";
+    const int partitions = std::max(input_partitions_, join_partitions_);
+    if (embedded_) embedded_->CreateTopic(topic, partitions);
+    Result<int> ensured = client_->EnsureChangelogTopic(topic, partitions);
+    if (!ensured.ok()) {
+      log::Error("trace.store needs its changelog topic", {{"error", ensured.error().message}});
+      return false;
+    }
+    if (ensured.value() < partitions) {
+      log::Error("the changelog topic has too few partitions",
+                 {{"topic", topic}, {"partitions", ensured.value()}, {"needed", partitions}});
+      return false;
+    }
+    stores_ = std::make_unique<TraceStores>(
+        config_->trace_store_path + "/" + config_->kafka.group_id, topic);
+  }
   broker_reachable_ = true;
   if (!StartAdmin()) return false;
   if (Result<void> s = client_->Subscribe(SubscribedTopics()); !s.ok()) {
@@ -258,13 +278,22 @@ bool Pipeline::Start() {
   return true;
 }
 
-// Marks every pair routed by earlier processes for these partitions (exactly-once).
+// Marks every pair routed by earlier processes for these partitions, and puts their rate-limit
+// buckets back as the last committed transaction left them (exactly-once). What this process
+// knew of the buckets is dropped first: spending in an aborted transaction is re-done, if at
+// all, when its input is read again.
 bool Pipeline::SeedDecisions(const std::vector<int32_t>& numbers) {
+  for (int32_t n : numbers) engines_->limits.Forget(n);
   Result<uint64_t> read = client_->ReadDecisions(
       decisions_topic_, numbers, [this](int32_t partition, const Decision& d) {
         Partition* p = partitions_.Find(partition);
         if (p == nullptr) return;
-        if (d.dead_letter_offset >= 0) {
+        if (d.bucket) {
+          // Records are read in order: the latest state of a bucket wins.
+          if (d.bucket->partition == partition) {
+            engines_->limits.Restore(p->engine.rules(), partitions_.limit_partitions(), *d.bucket);
+          }
+        } else if (d.dead_letter_offset >= 0) {
           p->dead_lettered[InputOf(config_->inputs, d.dead_letter_topic)].insert(
               d.dead_letter_offset);
         } else {
@@ -281,6 +310,28 @@ bool Pipeline::SeedDecisions(const std::vector<int32_t>& numbers) {
   return true;
 }
 
+bool Pipeline::RestoreStores(const std::vector<int32_t>& numbers) {
+  if (!stores_) return true;
+  for (int32_t n : numbers) {
+    Partition* p = partitions_.Find(n);
+    if (p == nullptr) continue;
+    RestoreStats stats;
+    Result<RocksTraceStore*> store = stores_->Restore(n, *client_, stats);
+    if (!store.ok()) {
+      log::Error("cannot restore the trace store",
+                 {{"partition", n}, {"error", store.error().message}});
+      return false;
+    }
+    p->engine.set_store(store.value());
+    log::Info("trace store restored", {{"partition", n},
+                                       {"from", stats.from_local ? "local" : "changelog"},
+                                       {"records", stats.records},
+                                       {"traces", store.value()->size()},
+                                       {"seconds", stats.seconds}});
+  }
+  return true;
+}
+
 void Pipeline::OnAssigned(const TopicPartitions& parts) {
   std::set<int32_t> numbers;
   for (const TopicPartition& tp : parts) {
@@ -291,6 +342,8 @@ void Pipeline::OnAssigned(const TopicPartitions& parts) {
     // Without them a pair routed by the previous owner could be routed again: stop.
     fatal_ = true;
   }
+  // Before the partitions route: late feedback must find the traces decided before.
+  if (!RestoreStores({numbers.begin(), numbers.end()})) fatal_ = true;
   partitions_assigned_ = true;
   log::Info("partitions assigned", {{"count", parts.size()}});
 }
@@ -300,10 +353,18 @@ void Pipeline::OnAssigned(const TopicPartitions& parts) {
 void Pipeline::OnRevoked(const TopicPartitions& parts) {
   std::set<int32_t> revoked;
   for (const TopicPartition& tp : parts) revoked.insert(tp.partition);
-  if (!eos_) client_->Flush(milliseconds(10000));
-  committer_->Commit(/*sync=*/true, &revoked);
+  if (!eos_) {
+    client_->Flush(milliseconds(10000));
+    WriteReadyChangelog();
+    client_->Flush(milliseconds(10000));
+  }
+  const bool committed = committer_->Commit(/*sync=*/true, &revoked);
   SyncCounters();
-  for (int32_t p : revoked) partitions_.Erase(p);
+  for (int32_t p : revoked) {
+    // Clean only when what it holds is committed; else the next owner rebuilds it.
+    if (stores_ && committed) stores_->Close(p, *client_);
+    partitions_.Erase(p);
+  }
   partitions_assigned_ = false;
   log::Info("partitions revoked", {{"count", parts.size()}});
 }
@@ -406,6 +467,11 @@ void Pipeline::Rewind(const std::string& why) {
     fatal_ = true;
     return;
   }
+  // The stores may hold decisions of what is read again: rebuilt from the changelog.
+  if (!RestoreStores(numbers)) {
+    fatal_ = true;
+    return;
+  }
   if (client_->Fenced()) {
     // A new consumer re-reads from the committed offsets anyway.
     rejoin_why_ = "fenced while rewinding";
@@ -472,10 +538,17 @@ int Pipeline::Shutdown() {
                     std::chrono::duration_cast<milliseconds>(deadline - clock_.Steady()));
   };
   SyncCounters();
-  if (!eos_) client_->Flush(left());
+  if (!eos_) {
+    client_->Flush(left());
+    // Changelog records that waited for routed items just acknowledged.
+    WriteReadyChangelog();
+    client_->Flush(left());
+  }
   const bool committed = committer_->Commit(/*sync=*/true, nullptr, left());
   const int unflushed = client_->InFlight();
   const bool clean = committed && unflushed == 0 && client_->CloseConsumer(left());
+  // Each store is current to its changelog: a restart on this host starts from it.
+  if (stores_ && clean) stores_->CloseAll(*client_);
   if (!clean) {
     log::Warn(
         "shutdown_timeout passed or the broker is unreachable: what was not acknowledged "

@@ -36,10 +36,17 @@ Metrics::Metrics(std::string_view version)
                            .Name("triaged_events_consumed_total")
                            .Help("Input messages consumed, by input topic role.")
                            .Register(*registry_)),
-      events_invalid_(BuildCounter()
-                          .Name("triaged_events_invalid_total")
-                          .Help("Input messages refused by the decoder, by input and reason.")
-                          .Register(*registry_)),
+      events_invalid_(
+          BuildCounter()
+              .Name("triaged_events_invalid_total")
+              .Help("Input messages refused (by the decoder, the trace size, the annotation "
+                    "schemas, ...), by input and reason.")
+              .Register(*registry_)),
+      annotations_(BuildCounter()
+                       .Name("triaged_annotations_total")
+                       .Help("Annotations taken in from input messages, by name (declared in "
+                             "annotations:, else \"other\") and source.")
+                       .Register(*registry_)),
       dead_lettered_(BuildCounter()
                          .Name("triaged_dead_lettered_total")
                          .Help("Records written to the dead-letter topic.")
@@ -153,6 +160,10 @@ void Metrics::EventConsumed(std::string_view input, uint64_t count) {
 
 void Metrics::EventInvalid(std::string_view input, std::string_view reason) {
   events_invalid_.Add({{"input", S(input)}, {"reason", S(reason)}}).Increment();
+}
+
+void Metrics::AnnotationIngested(std::string_view name, std::string_view source) {
+  annotations_.Add({{"name", S(name)}, {"source", S(source)}}).Increment();
 }
 
 void Metrics::DeadLettered(uint64_t count) {

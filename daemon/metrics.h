@@ -45,6 +45,10 @@ class Metrics {
   void EventConsumed(std::string_view input, uint64_t count = 1);
   // Input messages refused by the decoder, by reason.
   void EventInvalid(std::string_view input, std::string_view reason);
+  // One annotation taken in from an input message (DESIGN §6): `name` is a name declared in
+  // `annotations:` or "other", `source` one of DESIGN §1.2's or "unknown" (AnnotationMetricName,
+  // AnnotationMetricSource), so the series are bounded by the config.
+  void AnnotationIngested(std::string_view name, std::string_view source);
   void DeadLettered(uint64_t count = 1);
   void SetTracesOpen(uint64_t open);
   // The configured bound (trace.max_open_traces), so alerts can compare against it.
@@ -93,6 +97,7 @@ class Metrics {
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Counter>& events_consumed_;
   prometheus::Family<prometheus::Counter>& events_invalid_;
+  prometheus::Family<prometheus::Counter>& annotations_;
   prometheus::Family<prometheus::Counter>& dead_lettered_;
   prometheus::Family<prometheus::Gauge>& traces_open_;
   prometheus::Family<prometheus::Counter>& traces_evicted_;

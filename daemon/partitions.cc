@@ -20,7 +20,9 @@ int InputOf(const InputsConfig& inputs, std::string_view topic) {
 
 Partition& PartitionTable::At(int32_t number, const std::shared_ptr<const RuleSet>& rules) {
   auto& slot = partitions_[number];
-  if (!slot) slot = std::make_unique<Partition>(number, rules, group_, ++generation_);
+  if (!slot) {
+    slot = std::make_unique<Partition>(number, rules, group_, ++generation_, limit_partitions_);
+  }
   return *slot;
 }
 

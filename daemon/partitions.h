@@ -31,9 +31,13 @@ const std::string& InputTopic(const InputsConfig& inputs, int input);
 int InputOf(const InputsConfig& inputs, std::string_view topic);
 
 struct Partition {
+  // `limit_partitions`: the partitions the engines join on, each owning its share of every
+  // limit (DESIGN §2.3); this engine spends partition `id`'s.
   Partition(int32_t id, std::shared_ptr<const RuleSet> rules, std::shared_ptr<EngineGroup> group,
-            uint64_t gen)
-      : number(id), engine(std::move(rules), std::move(group)), generation(gen) {}
+            uint64_t gen, int32_t limit_partitions = 1)
+      : number(id),
+        engine(std::move(rules), std::move(group), LimitScope{limit_partitions, id}),
+        generation(gen) {}
   int32_t number;
   Engine engine;
   PartitionOffsets offsets;
@@ -56,6 +60,12 @@ struct Partition {
 class PartitionTable {
  public:
   explicit PartitionTable(std::shared_ptr<EngineGroup> group) : group_(std::move(group)) {}
+
+  // The partitions the engines join on (the repartition topic's, or the inputs' with
+  // `repartition: never`): every limit is split in that many shares. Set before the first
+  // partition is created.
+  void set_limit_partitions(int32_t partitions) { limit_partitions_ = partitions; }
+  int32_t limit_partitions() const { return limit_partitions_; }
 
   // The partition, created (with `rules`) if this process did not own it.
   Partition& At(int32_t number, const std::shared_ptr<const RuleSet>& rules);
@@ -84,6 +94,7 @@ class PartitionTable {
   std::map<int32_t, std::unique_ptr<Partition>> partitions_;
   std::map<std::pair<int, int32_t>, int64_t> committed_;  // (input, partition) -> offset
   uint64_t generation_ = 0;
+  int32_t limit_partitions_ = 1;
 };
 
 }  // namespace triaged

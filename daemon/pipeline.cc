@@ -9,6 +9,7 @@
 #include "daemon/ingest.h"
 #include "daemon/kafka_errors.h"
 #include "daemon/log.h"
+#include "rules/annotation_schema.h"
 #include "rules/event_record.h"
 #include "rules/partitioner.h"
 
@@ -28,7 +29,17 @@ struct Pipeline::Delivery {
   std::string trace_id, rule, destination, topic;  // routed items (and re-produced: trace_id)
   // Dead letters and re-produced events: the input message's "topic/partition/offset".
   std::string origin;
-  bool hop = false;  // events re-produced to the repartition topic
+  bool hop = false;        // events re-produced to the repartition topic
+  bool changelog = false;  // a trace store changelog record
+  // At-least-once with a trace store: the changelog record that waits for this routed item.
+  std::shared_ptr<ChangelogGate> gate = nullptr;
+};
+
+struct Pipeline::ChangelogGate {
+  Pipeline* pipeline;
+  ReadyChangelog ready;
+  // The last routed item of the decision is done with: the record may go.
+  ~ChangelogGate() { pipeline->ready_changelog_.push_back(std::move(ready)); }
 };
 
 void Pipeline::Step(milliseconds wait) {
@@ -38,6 +49,7 @@ void Pipeline::Step(milliseconds wait) {
   // released) when they come; with the broker gone, do not spin.
   client_->Poll(broker_reachable_ && client_->InFlight() > 0 ? std::min(wait, milliseconds(1))
                                                              : wait);
+  WriteReadyChangelog();
   Tick();
   if (!rejoin_why_.empty()) Rejoin();
   if (!committer_->rewind_reason().empty()) Recover();
@@ -46,8 +58,8 @@ void Pipeline::Step(milliseconds wait) {
 
 void Pipeline::Produce(const std::string& topic, std::string_view key, const std::string& value,
                        const Headers& headers, std::unique_ptr<Delivery> delivery,
-                       int32_t partition) {
-  const OutputRecord record{topic, key, value, headers, partition};
+                       int32_t partition, bool tombstone) {
+  const OutputRecord record{topic, key, value, headers, partition, tombstone};
   while (true) {
     const rd_kafka_resp_err_t e = client_->Produce(record, delivery.get());
     if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -72,7 +84,33 @@ void Pipeline::Produce(const std::string& topic, std::string_view key, const std
 }
 
 void Pipeline::Drain(Partition& p) {
-  for (const Route& route : outbox_.routes) Publish(p, route);
+  // The latest changelog record of each trace that has routed items in this drain waits for
+  // them (at-least-once); exactly-once writes it in the same transaction.
+  std::map<std::string, std::shared_ptr<ChangelogGate>> gates;
+  if (!eos_ && !outbox_.changelog.empty()) {
+    for (const Route& route : outbox_.routes) gates.emplace(route.trace_id, nullptr);
+    for (const ChangelogRecord& c : outbox_.changelog) {
+      auto gate = gates.find(c.trace_id);
+      if (gate == gates.end()) continue;
+      if (gate->second == nullptr) {
+        gate->second.reset(new ChangelogGate{
+            this, {p.number, p.generation, p.offsets.Hold(c.trace_id), true, c.trace_id, ""}});
+      }
+      gate->second->ready.record = c.record;
+    }
+  }
+  for (const Route& route : outbox_.routes) {
+    auto gate = gates.find(route.trace_id);
+    Publish(p, route, gate == gates.end() ? nullptr : gate->second);
+  }
+  gates.clear();  // the routed items hold the gates now
+  for (const ChangelogRecord& c : outbox_.changelog) {
+    if (!eos_ && std::any_of(outbox_.routes.begin(), outbox_.routes.end(),
+                             [&](const Route& r) { return r.trace_id == c.trace_id; })) {
+      continue;  // its gate writes it
+    }
+    WriteChangelog(p, c.trace_id, c.record, p.offsets.Hold(c.trace_id));
+  }
   // An evaluated trace no longer pins offsets by itself (its routed items above still do).
   for (const std::string& id : outbox_.decided) p.offsets.Decided(id);
   const int64_t now_ns = UnixNanos(clock_.System());
@@ -82,18 +120,50 @@ void Pipeline::Drain(Partition& p) {
   outbox_.clear();
 }
 
-void Pipeline::Publish(Partition& p, const Route& route) {
+void Pipeline::WriteChangelog(Partition& p, const std::string& trace_id, const std::string& record,
+                              uint64_t ticket) {
+  auto delivery = std::make_unique<Delivery>(Delivery{
+      p.number, p.generation, ticket, false, std::nullopt, trace_id, "", "", stores_->topic(), ""});
+  delivery->changelog = true;
+  Produce(stores_->topic(), trace_id, record, {}, std::move(delivery), p.number,
+          /*tombstone=*/record.empty());
+}
+
+void Pipeline::WriteReadyChangelog() {
+  while (!ready_changelog_.empty()) {
+    std::vector<ReadyChangelog> ready = std::move(ready_changelog_);
+    ready_changelog_.clear();
+    for (ReadyChangelog& r : ready) {
+      Partition* p = partitions_.Find(r.partition);
+      if (p == nullptr || p->generation != r.generation) continue;  // revoked or rewound
+      if (!r.ok) {
+        // A routed item failed: the rewind that follows decides the trace again.
+        p->offsets.Release(r.ticket, false);
+        continue;
+      }
+      WriteChangelog(*p, r.trace_id, r.record, r.ticket);
+    }
+  }
+}
+
+void Pipeline::Publish(Partition& p, const Route& route, std::shared_ptr<ChangelogGate> gate) {
   if (!committer_->BeforeProduce()) return;
   const RuleSpec& rule = *route.rule;
   const DestinationSpec& dest = *route.destination;
   auto delivery = std::make_unique<Delivery>(
       Delivery{p.number, p.generation, p.offsets.Hold(route.trace_id), true, clock_.Steady(),
                route.trace_id, rule.name, dest.name, dest.topic, ""});
+  delivery->gate = std::move(gate);
   status_.Routed(route);
   if (eos_) {
     // In the same transaction: the pair is routed, for whoever owns this partition next.
     const std::string id = RoutedItemId(route.trace_id, rule.name, dest.name);
     Produce(decisions_topic_, id, DecisionRecord(route), {}, nullptr, p.number);
+    // And the limit buckets it spent, so the next owner goes on from the same fill.
+    for (const BucketState& bucket : route.buckets) {
+      Produce(decisions_topic_, BucketDecisionKey(bucket), BucketDecisionRecord(bucket), {},
+              nullptr, p.number);
+    }
     // Refused by the broker before the rewind that brought it back: dead-lettered this time.
     if (auto refused = refused_items_.find(id); refused != refused_items_.end()) {
       DeadLetterRefused(std::move(delivery), refused->second);
@@ -117,6 +187,7 @@ void Pipeline::OnDelivery(void* opaque, rd_kafka_resp_err_t err, std::string_vie
   }
   const std::string label = d && d->routed_item         ? d->destination
                             : d && d->hop               ? "repartition"
+                            : d && d->changelog         ? "traces"
                             : topic == decisions_topic_ ? "decisions"
                                                         : "dead_letter";
   metrics_.ProduceError(label, rd_kafka_err2name(err));
@@ -138,6 +209,7 @@ void Pipeline::OnDelivery(void* opaque, rd_kafka_resp_err_t err, std::string_vie
 
 void Pipeline::Release(const Delivery* d, bool delivered) {
   if (d == nullptr) return;
+  if (d->gate && !delivered) d->gate->ready.ok = false;
   Partition* p = partitions_.Find(d->partition);
   if (p == nullptr || p->generation != d->generation) return;
   p->offsets.Release(d->ticket, delivered);
@@ -147,6 +219,13 @@ void Pipeline::Release(const Delivery* d, bool delivered) {
 // topic in its place, its hold moving to that record; a dead letter the dead-letter topic
 // refuses is logged with its place and let go. Either way the partition moves on.
 void Pipeline::Refused(std::unique_ptr<Delivery> d, const std::string& why) {
+  if (d->changelog) {
+    // The local store keeps the trace; only a new owner after a crash would miss it.
+    log::Error("the changelog refused a trace record; only this host's store has it",
+               {{"trace_id", d->trace_id}, {"topic", d->topic}, {"error", why}});
+    Release(d.get(), true);
+    return;
+  }
   if (eos_) {
     // Its transaction cannot commit now; after the rewind the record is decided again and
     // dead-lettered (or, a dead letter, skipped) instead of being refused again.
@@ -267,11 +346,27 @@ void Pipeline::OnMessage(const InputMessage& msg) {
     DeadLetter(p, input, msg, decoded.error());
     return;
   }
+  // At the input, once (re-produced events were checked and counted there): annotations that
+  // break their schema leave the message, which is dead-lettered once for them (DESIGN §1.5).
+  std::optional<Error> refused;
+  if (input != kRepartitionInput) {
+    const AnnotationSchemas& schemas = config_->rules->annotations;
+    refused = CheckAnnotations(schemas, decoded.value());
+    for (const Annotation& a : decoded.value().annotations) {
+      metrics_.AnnotationIngested(AnnotationMetricName(schemas, a), AnnotationMetricSource(a));
+    }
+    if (refused && decoded.value().spans.empty() && decoded.value().annotations.empty()) {
+      p.offsets.Consumed(input, msg.offset, {});
+      DeadLetter(p, input, msg, *refused);
+      return;
+    }
+  }
   if (repartition_ && input != kRepartitionInput) {
     Reroute(p, input, msg, std::move(decoded.value()));
   } else {
     AddEvents(p, input, msg, std::move(decoded.value()));
   }
+  if (refused) DeadLetter(p, input, msg, *refused);
 }
 
 void Pipeline::AddEvents(Partition& p, int input, const InputMessage& msg, DecodedMessage events) {
@@ -333,9 +428,22 @@ void Pipeline::Reroute(Partition& p, int input, const InputMessage& msg, Decoded
   std::vector<std::pair<int32_t, std::pair<std::string, DecodedMessage>>> away;
   for (auto& [id, trace_events] : SplitByTrace(std::move(events))) {
     if (id.empty()) {
+      // Session-scoped feedback: one copy to every partition, whose traces of the session it
+      // concerns (DESIGN §1.2).
+      DecodedMessage sessions, spans_only;
+      for (Annotation& a : trace_events.annotations) {
+        (a.span_id.empty() ? sessions : spans_only).annotations.push_back(std::move(a));
+      }
+      if (!sessions.annotations.empty()) {
+        sessions.event_time_ns = trace_events.event_time_ns;
+        const std::string key = "session:" + sessions.annotations.front().session_id;
+        for (int32_t q = 0; q < join_partitions_; ++q) away.push_back({q, {key, sessions}});
+      }
+      if (spans_only.annotations.empty()) continue;
       // Span-only annotations: searched for on every partition, from their span's own.
-      const std::string& span = trace_events.annotations.front().span_id;
-      away.push_back({Murmur2Partition(span, join_partitions_), {span, std::move(trace_events)}});
+      spans_only.event_time_ns = trace_events.event_time_ns;
+      const std::string& span = spans_only.annotations.front().span_id;
+      away.push_back({Murmur2Partition(span, join_partitions_), {span, std::move(spans_only)}});
       continue;
     }
     const int32_t home = Murmur2Partition(id, join_partitions_);

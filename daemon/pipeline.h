@@ -30,6 +30,7 @@
 #include "daemon/metrics.h"
 #include "daemon/partitions.h"
 #include "daemon/status.h"
+#include "daemon/trace_stores.h"
 #include "rules/engine.h"
 
 namespace triaged {
@@ -103,15 +104,32 @@ class Pipeline final : public KafkaListener {
            const std::string& trace_id, const DecodedMessage& events);
   // Acts on what partition `p`'s engine decided (outbox_), then empties it.
   void Drain(Partition& p);
+  // A trace's changelog record that waits for the routed items of the same decision
+  // (at-least-once): the changelog must never say a pair was routed before the broker has it.
+  struct ChangelogGate;
+  struct ReadyChangelog {
+    int32_t partition;
+    uint64_t generation, ticket;
+    bool ok;
+    std::string trace_id, record;
+  };
   // Produces one routed item, holding its trace's offsets until it is acknowledged.
-  void Publish(Partition& p, const Route& route);
+  void Publish(Partition& p, const Route& route, std::shared_ptr<ChangelogGate> gate = nullptr);
+  // Writes a trace's record (or, empty, its delete) to the changelog, holding `ticket` (its
+  // trace's offsets) until it is acknowledged.
+  void WriteChangelog(Partition& p, const std::string& trace_id, const std::string& record,
+                      uint64_t ticket);
+  void WriteReadyChangelog();
+  // Opens and restores the trace stores of partitions `numbers` (DESIGN §6). False: exit.
+  bool RestoreStores(const std::vector<int32_t>& numbers);
   void DeadLetter(Partition& p, int input, const InputMessage& msg, const Error& error);
   struct Delivery;
   void Release(const Delivery* delivery, bool delivered);
   void Refused(std::unique_ptr<Delivery> delivery, const std::string& why);
   void DeadLetterRefused(std::unique_ptr<Delivery> item, const std::string& why);
   void Produce(const std::string& topic, std::string_view key, const std::string& value,
-               const Headers& headers, std::unique_ptr<Delivery> delivery, int32_t partition = -1);
+               const Headers& headers, std::unique_ptr<Delivery> delivery, int32_t partition = -1,
+               bool tombstone = false);
 
   void Tick();
   void Backpressure();
@@ -142,9 +160,15 @@ class Pipeline final : public KafkaListener {
   bool repartition_ = false;
   int join_partitions_ = 0;
   bool in_place_[2] = {false, false};
+  // Changelog records whose routed items were acknowledged, to write in the main loop. Before
+  // client_: its delivery reports may fill it until it is gone.
+  std::vector<ReadyChangelog> ready_changelog_;
   std::unique_ptr<KafkaClient> client_;
-  // Rate limits and max_open_traces bound the process, not each partition; limits survive
-  // rebalances.
+  // `trace.store`: the trace stores of the partitions owned, and their changelog.
+  std::unique_ptr<TraceStores> stores_;
+  // max_open_traces bounds the process, not each partition. Rate limits are split by join
+  // partition (DESIGN §2.3); a partition's buckets survive a rebalance that gives it back to
+  // this process (exactly-once replaces them with the committed state on assignment).
   std::shared_ptr<EngineGroup> engines_ = std::make_shared<EngineGroup>();
   PartitionTable partitions_{engines_};
   std::unique_ptr<Committer> committer_;

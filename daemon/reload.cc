@@ -4,6 +4,8 @@
 
 namespace triaged {
 
+// Everything the RuleSet holds (rules, destinations, `annotations`, mode, sampling, limits, the
+// trace timings) is swapped with it; only the fields below need a restart.
 Result<void> CheckReloadable(const Config& running, const Config& next) {
   const struct {
     const char* field;
@@ -27,6 +29,7 @@ Result<void> CheckReloadable(const Config& running, const Config& next) {
       {"dead_letter.topic", running.dead_letter_topic == next.dead_letter_topic},
       {"admin.listen", running.admin_listen == next.admin_listen},
       {"admin.token_file", running.admin_token_file == next.admin_token_file},
+      {"trace.store", running.trace_store_path == next.trace_store_path},
   };
   for (const auto& f : fixed) {
     if (!f.same) {

@@ -41,9 +41,17 @@ void CheckDecoded(const Result<DecodedMessage>& r) {
     Check(NormalizedId(s.span_id), "span id not normalized");
   }
   for (const Annotation& a : r->annotations) {
-    // A span-only annotation (no trace id) names its span instead.
-    Check(a.trace_id.empty() ? NormalizedId(a.span_id) : NormalizedId(a.trace_id),
-          "annotation trace id not normalized");
+    // A span-only annotation (no trace id) names its span instead; a session-scoped one
+    // (neither) names its session, and only then is a session id kept.
+    const bool session_scoped = a.trace_id.empty() && a.span_id.empty();
+    if (session_scoped) {
+      Check(!a.session_id.empty(), "an annotation with no trace, span or session id");
+    } else {
+      Check(a.trace_id.empty() ? NormalizedId(a.span_id) : NormalizedId(a.trace_id),
+            "annotation trace id not normalized");
+    }
+    Check(session_scoped || a.session_id.empty(), "a session id on trace-scoped feedback");
+    Check(a.annotator_json.empty() || a.annotator_json.front() == '{', "annotator not an object");
     if (a.score) Check(std::isfinite(*a.score), "a non-finite score");
   }
 }

@@ -22,6 +22,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "rules/decode_common.h"
 #include "rules/decode_otlp_proto.h"
@@ -277,6 +278,55 @@ Result<void> ReadMetadata(const Value& obj, std::string_view key, std::string& o
   out = CompactJson(*v);
   return {};
 }
+
+// The upstream id of a feedback record (DESIGN §1.2): a string kept as given, since these are
+// the source's own ids (UUIDs, Phoenix's base64 global ids), not trace ids. Empty is none.
+Result<void> ReadUpstreamId(const Value& obj, std::string_view where, std::string_view key,
+                            std::optional<std::string>& out) {
+  std::optional<std::string> s;
+  TRIAGED_TRY(ReadString(obj, where, key, s));
+  if (s && !s->empty()) out = std::move(s);
+  return {};
+}
+
+// The session a session-scoped record names: a string kept as given (session ids are compared
+// with the spans' `session.id` as they are). Empty is none.
+Result<void> ReadSessionId(const Value& obj, std::string_view key, std::string& out) {
+  std::optional<std::string> s;
+  TRIAGED_TRY(ReadString(obj, "", key, s));
+  if (s) out = std::move(*s);
+  return {};
+}
+
+// Who gave a piece of feedback, from which queue, under which config: the source's string ids
+// under common names (user_id, user_name, queue_id, config_id), as the compact JSON object
+// Annotation::annotator_json holds ("" when there are none).
+class AnnotatorIds {
+ public:
+  // `obj[key]`, a string (or null/absent), as `name`.
+  Result<void> Read(const Value& obj, std::string_view where, std::string_view key,
+                    const char* name) {
+    std::optional<std::string> s;
+    TRIAGED_TRY(ReadString(obj, where, key, s));
+    if (s && !s->empty()) ids_.emplace_back(name, std::move(*s));
+    return {};
+  }
+  std::string Json() const {
+    if (ids_.empty()) return {};
+    rapidjson::StringBuffer buf;
+    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+    w.StartObject();
+    for (const auto& [name, id] : ids_) {
+      w.Key(name);
+      w.String(id.data(), static_cast<rapidjson::SizeType>(id.size()));
+    }
+    w.EndObject();
+    return {buf.GetString(), buf.GetSize()};
+  }
+
+ private:
+  std::vector<std::pair<const char*, std::string>> ids_;
+};
 
 // Status as OTLP writes it (0/1/2, STATUS_CODE_*) or as people write it (ok/error/unset).
 bool ParseStatusCode(const Value& v, SpanStatus& out) {
@@ -657,9 +707,19 @@ Result<void> DecodeNativeFeedback(const Value& obj, Annotation& a) {
     }
   }
   TRIAGED_TRY(ReadMetadata(obj, "metadata", a.metadata_json));
+  TRIAGED_TRY(ReadUpstreamId(obj, "", "id", a.id));
+  if (const Value* annotator = Member(obj, "annotator")) {
+    if (!annotator->IsObject()) return Err(reason::kWrongType, "annotator must be an object");
+    if (annotator->MemberCount() > 0) a.annotator_json = CompactJson(*annotator);
+  }
+  TRIAGED_TRY(ReadString(obj, "", "expected_output", a.expected_output));
+  TRIAGED_TRY(ReadSessionId(obj, "session_id", a.session_id));
   return ReadFeedbackTime(obj, a);
 }
 
+// Phoenix span, trace and session annotations (the REST API's write and read shapes). The id is
+// the `identifier` (the upsert key the producer chose), else the annotation's own `id`; the
+// annotator is the Phoenix `user_id`.
 Result<void> DecodePhoenix(const Value& obj, Annotation& a) {
   TRIAGED_TRY(ReadId(obj, "", "trace_id", false, reason::kMissingTraceId, a.trace_id));
   TRIAGED_TRY(ReadId(obj, "", "span_id", false, reason::kMissingField, a.span_id));
@@ -681,11 +741,41 @@ Result<void> DecodePhoenix(const Value& obj, Annotation& a) {
     TRIAGED_TRY(ReadString(*result, "result", "explanation", a.explanation));
   }
   TRIAGED_TRY(ReadMetadata(obj, "metadata", a.metadata_json));
+  TRIAGED_TRY(ReadUpstreamId(obj, "", "identifier", a.id));
+  if (!a.id) TRIAGED_TRY(ReadUpstreamId(obj, "", "id", a.id));
+  AnnotatorIds annotator;
+  TRIAGED_TRY(annotator.Read(obj, "", "user_id", "user_id"));
+  a.annotator_json = annotator.Json();
+  TRIAGED_TRY(ReadSessionId(obj, "session_id", a.session_id));
   return ReadFeedbackTime(obj, a);
 }
 
+// `metadata` with `"comment": comment` first, unless it has a comment of its own.
+std::string MetadataWithComment(const Value& obj, const std::string& comment) {
+  const Value* meta = Member(obj, "metadata");
+  if (meta != nullptr && Has(*meta, "comment")) return CompactJson(*meta);
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  w.StartObject();
+  w.Key("comment");
+  w.String(comment.data(), static_cast<rapidjson::SizeType>(comment.size()));
+  if (meta != nullptr) {
+    for (const auto& m : meta->GetObject()) {
+      w.Key(m.name.GetString(), m.name.GetStringLength());
+      m.value.Accept(w);
+    }
+  }
+  w.EndObject();
+  return {buf.GetString(), buf.GetSize()};
+}
+
+// A Langfuse score (the public API's Score object and its create body). CORRECTION's string
+// value is the expected output and TEXT's the explanation (its `comment` then goes to metadata);
+// `sessionId` without `traceId` scopes the score to the session; `authorUserId`, `queueId`,
+// `configId` are the annotator.
 Result<void> DecodeLangfuse(const Value& obj, Annotation& a) {
   TRIAGED_TRY(ReadId(obj, "", "traceId", false, reason::kMissingTraceId, a.trace_id));
+  TRIAGED_TRY(ReadSessionId(obj, "sessionId", a.session_id));
   TRIAGED_TRY(ReadId(obj, "", "observationId", false, reason::kMissingField, a.span_id));
   TRIAGED_TRY(ReadRequiredString(obj, "", "name", a.name));
   const Value* value = Member(obj, "value");
@@ -699,6 +789,7 @@ Result<void> DecodeLangfuse(const Value& obj, Annotation& a) {
   }
   std::optional<std::string> string_value;
   TRIAGED_TRY(ReadString(obj, "", "stringValue", string_value));
+  std::optional<std::string> text;  // a TEXT score's value
   if (t == "numeric") {
     TRIAGED_TRY(ReadScore(value, "value", a.score));
   } else if (t == "boolean") {
@@ -720,10 +811,23 @@ Result<void> DecodeLangfuse(const Value& obj, Annotation& a) {
     } else if (value != nullptr) {
       return Err(reason::kWrongType, "CATEGORICAL value must be a string");
     }
+  } else if (t == "correction" || t == "text") {
+    std::optional<std::string>& dst = t == "correction" ? a.expected_output : text;
+    if (value != nullptr && value->IsString()) {
+      dst = std::string(Str(*value));
+    } else if (value != nullptr) {
+      return Err(reason::kWrongType, std::string(t == "correction" ? "CORRECTION" : "TEXT") +
+                                         " value must be a string");
+    } else {
+      dst = string_value;
+    }
   } else if (type) {
-    return Err(reason::kInvalidValue, "dataType must be one of NUMERIC, CATEGORICAL, BOOLEAN");
+    return Err(reason::kInvalidValue,
+               "dataType must be one of NUMERIC, CATEGORICAL, BOOLEAN, TEXT, CORRECTION");
   }
-  TRIAGED_TRY(ReadString(obj, "", "comment", a.explanation));
+  std::optional<std::string> comment;
+  TRIAGED_TRY(ReadString(obj, "", "comment", comment));
+  a.explanation = text ? text : comment;
   std::optional<std::string> source;
   TRIAGED_TRY(ReadString(obj, "", "source", source));
   if (source) {
@@ -735,6 +839,13 @@ Result<void> DecodeLangfuse(const Value& obj, Annotation& a) {
     a.source = mapped;
   }
   TRIAGED_TRY(ReadMetadata(obj, "metadata", a.metadata_json));
+  if (text && comment) a.metadata_json = MetadataWithComment(obj, *comment);
+  TRIAGED_TRY(ReadUpstreamId(obj, "", "id", a.id));
+  AnnotatorIds annotator;
+  TRIAGED_TRY(annotator.Read(obj, "", "authorUserId", "user_id"));
+  TRIAGED_TRY(annotator.Read(obj, "", "queueId", "queue_id"));
+  TRIAGED_TRY(annotator.Read(obj, "", "configId", "config_id"));
+  a.annotator_json = annotator.Json();
   return ReadFeedbackTime(obj, a);
 }
 
@@ -744,6 +855,11 @@ Result<void> DecodeLangfuse(const Value& obj, Annotation& a) {
 //   "model"     -> llm_judge  (model-assisted feedback, evaluators)
 //   "auto_eval" -> llm_judge  (LangSmith's online evaluators)
 //   anything else, or no feedback_source -> no source; the raw object stays in metadata.
+// feedback_source.user_id and .user_name are the annotator. `correction` (a string, or an
+// object) is the expected output: a string as is; an object whose only member is a string
+// `output` or `outputs` (the corrected output of a run with one output) as that string; any
+// other object as its compact JSON. LangSmith's `session_id` is the tracing project, not a
+// conversation, so it never scopes feedback to a session.
 Result<void> DecodeLangSmith(const Value& obj, Annotation& a) {
   TRIAGED_TRY(ReadId(obj, "", "trace_id", false, reason::kMissingTraceId, a.trace_id));
   TRIAGED_TRY(ReadId(obj, "", "run_id", false, reason::kMissingField, a.span_id));
@@ -779,7 +895,27 @@ Result<void> DecodeLangSmith(const Value& obj, Annotation& a) {
       if (mapped != nullptr) a.source = mapped;
     }
     a.metadata_json = "{\"feedback_source\":" + CompactJson(*fs) + "}";
+    AnnotatorIds annotator;
+    TRIAGED_TRY(annotator.Read(*fs, "feedback_source", "user_id", "user_id"));
+    TRIAGED_TRY(annotator.Read(*fs, "feedback_source", "user_name", "user_name"));
+    a.annotator_json = annotator.Json();
   }
+  if (const Value* correction = Member(obj, "correction")) {
+    if (correction->IsString()) {
+      a.expected_output = std::string(Str(*correction));
+    } else if (correction->IsObject()) {
+      const auto only = correction->MemberBegin();
+      if (correction->MemberCount() == 1 && only->value.IsString() &&
+          (Str(only->name) == "output" || Str(only->name) == "outputs")) {
+        a.expected_output = std::string(Str(only->value));
+      } else {
+        a.expected_output = CompactJson(*correction);
+      }
+    } else {
+      return Err(reason::kWrongType, "correction must be a string or an object");
+    }
+  }
+  TRIAGED_TRY(ReadUpstreamId(obj, "", "id", a.id));
   return ReadFeedbackTime(obj, a);
 }
 
@@ -812,6 +948,8 @@ Result<void> DecodeThumbs(const Value& obj, Annotation& a) {
   TRIAGED_TRY(ReadString(obj, "", "explanation", a.explanation));
   if (!a.explanation) TRIAGED_TRY(ReadString(obj, "", "comment", a.explanation));
   TRIAGED_TRY(ReadMetadata(obj, "metadata", a.metadata_json));
+  TRIAGED_TRY(ReadUpstreamId(obj, "", "id", a.id));
+  TRIAGED_TRY(ReadSessionId(obj, "session_id", a.session_id));
   return ReadFeedbackTime(obj, a);
 }
 
@@ -819,7 +957,7 @@ Result<void> DecodeThumbs(const Value& obj, Annotation& a) {
 //   1. `thumbs`                                       -> thumbs
 //   2. `gen_ai.evaluation.name`                       -> OTel GenAI evaluation
 //   3. `annotator_kind` or `result`                   -> Phoenix
-//   4. `traceId` and (`dataType`|`value`|`observationId`) -> Langfuse
+//   4. `traceId` or `sessionId`, and (`dataType`|`value`|`observationId`) -> Langfuse
 //   5. `key` and (`run_id`|`feedback_source`)         -> LangSmith
 //   6. `trace_id` or `name`                           -> native (its checks name what is missing)
 //   otherwise unknown_shape.
@@ -827,7 +965,7 @@ FeedbackShape DetectFeedback(const Value& obj) {
   if (Has(obj, "thumbs")) return FeedbackShape::kThumbs;
   if (Has(obj, "gen_ai.evaluation.name")) return FeedbackShape::kOtelGenAi;
   if (Has(obj, "annotator_kind") || Has(obj, "result")) return FeedbackShape::kPhoenix;
-  if (Has(obj, "traceId") &&
+  if ((Has(obj, "traceId") || Has(obj, "sessionId")) &&
       (Has(obj, "dataType") || Has(obj, "value") || Has(obj, "observationId"))) {
     return FeedbackShape::kLangfuse;
   }
@@ -861,11 +999,17 @@ Result<DecodedMessage> FeedbackFromDoc(std::string_view bytes, const Value& obj,
     case FeedbackShape::kAuto: return Err(reason::kUnknownShape, "not a known feedback shape");
   }
   TRIAGED_TRY(std::move(decoded));
-  // No trace id (DESIGN §1.2): the Kafka key when it is one, else the trace that holds the span
-  // the feedback names (the engine finds it); with neither, nothing to join to.
-  if (a.trace_id.empty() && IsTraceIdKey(key)) {
+  // A session id scopes feedback to the session only when it names no trace and no span;
+  // otherwise the feedback is about that trace (or span) and the session id is not kept.
+  if (!a.trace_id.empty() || !a.span_id.empty()) a.session_id.clear();
+  // No trace id (DESIGN §1.2): session feedback applies to the session's traces (the engine
+  // finds them; the Kafka key is not consulted: it is often the session id, which may well be
+  // hex); else the Kafka key when it is a trace id, else the trace that holds the span the
+  // feedback names (the engine finds it); with none of these, nothing to join to.
+  const bool session_scoped = a.trace_id.empty() && !a.session_id.empty();
+  if (!session_scoped && a.trace_id.empty() && IsTraceIdKey(key)) {
     NormalizeId(key, a.trace_id);
-  } else if (a.trace_id.empty() && a.span_id.empty()) {
+  } else if (!session_scoped && a.trace_id.empty() && a.span_id.empty()) {
     return Err(
         reason::kMissingTraceId,
         std::string(shape == FeedbackShape::kLangfuse ? "traceId" : "trace_id") + " is missing");
@@ -904,10 +1048,28 @@ bool LooksLikeNativeSpan(const Value& obj) {
     span_field = span_field || Has(obj, key);
   }
   if (!span_field) return false;
-  for (const char* key :
-       {"thumbs", "gen_ai.evaluation.name", "annotator_kind", "result", "score", "label",
-        "explanation", "source", "key", "run_id", "feedback_source", "traceId", "dataType", "value",
-        "comment", "metadata", "timestamp", "timestamp_unix_nano"}) {
+  for (const char* key : {"thumbs",
+                          "gen_ai.evaluation.name",
+                          "annotator_kind",
+                          "result",
+                          "score",
+                          "label",
+                          "explanation",
+                          "source",
+                          "key",
+                          "run_id",
+                          "feedback_source",
+                          "traceId",
+                          "dataType",
+                          "value",
+                          "comment",
+                          "metadata",
+                          "timestamp",
+                          "timestamp_unix_nano",
+                          "annotator",
+                          "expected_output",
+                          "correction",
+                          "identifier"}) {
     if (Has(obj, key)) return false;
   }
   return true;

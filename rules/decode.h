@@ -41,7 +41,10 @@ Result<DecodedMessage> DecodeSpans(std::string_view bytes, SpanShape shape = Spa
                                    const DecodeLimits& limits = {});
 // A message from the feedback topic. Feedback with no trace id takes its Kafka `key` when that
 // is a trace id (16–64 hex digits); with neither but a span id it is a span-only annotation
-// (empty trace_id), which the engine joins to the trace holding that span.
+// (empty trace_id), which the engine joins to the trace holding that span. Feedback naming
+// only a session (a Langfuse `sessionId`, a native, thumbs or Phoenix `session_id`, with no trace
+// or span id) is session-scoped: empty trace_id and span_id, `session_id` set, the key unused.
+// A session id next to a trace or span id is not kept (the feedback is about that trace).
 Result<DecodedMessage> DecodeFeedback(std::string_view bytes,
                                       FeedbackShape shape = FeedbackShape::kAuto,
                                       const DecodeLimits& limits = {});

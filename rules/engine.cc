@@ -5,7 +5,9 @@
 
 #include <algorithm>
 
+#include "rules/partitioner.h"
 #include "rules/sampling.h"
+#include "rules/trace_record.h"
 
 namespace triaged {
 namespace {
@@ -53,8 +55,12 @@ std::string_view OutcomeName(RuleVerdict::Outcome outcome) {
   return "unknown";
 }
 
-Engine::Engine(std::shared_ptr<const RuleSet> rules, std::shared_ptr<EngineGroup> group)
-    : rules_(std::move(rules)), group_(group ? std::move(group) : std::make_shared<EngineGroup>()) {
+Engine::Engine(std::shared_ptr<const RuleSet> rules, std::shared_ptr<EngineGroup> group,
+               LimitScope limits)
+    : rules_(std::move(rules)),
+      group_(group ? std::move(group) : std::make_shared<EngineGroup>()),
+      limit_scope_(limits) {
+  limit_scope_.partitions = std::max(limit_scope_.partitions, 1);
   rule_counters_.resize(rules_->rules.size());
 }
 
@@ -115,9 +121,16 @@ void Engine::Advance(int64_t now_ns, Outbox& out) {
     if (entry.state == State::kOpen) {
       // Close at the deadline itself, so routed_at does not depend on when we looked.
       Close(entry, ReasonFor(entry), timer.at_ns, out);
+    } else if (store_ != nullptr && entry.deadline_ns < entry.expires_ns) {
+      Spill(timer.trace_id, timer.at_ns, out);
     } else {
       Evict(timer.trace_id, "expired", timer.at_ns, out);
     }
+  }
+  ExpireSessions(now_ns_);
+  if (store_ != nullptr && now_ns_ >= next_store_expiry_ns_) {
+    ExpireStored(now_ns_, out);
+    next_store_expiry_ns_ = now_ns_ + kNanosPerSecond;  // a scan a second is plenty
   }
 }
 
@@ -138,8 +151,15 @@ void Engine::Close(Entry& entry, CloseReason reason, int64_t now_ns, Outbox& out
   if (!entry.has_span) ++counters_.closed_without_spans;
   if (observer_ != nullptr) observer_->OnClose(entry.trace, reason, now_ns);
   out.closed.push_back(ClosedTrace{reason, now_ns});
+  entry.closed_ns = now_ns;
+  entry.expires_ns = now_ns + rules_->trace.late_feedback_window_ns;
+  NoteSession(entry, now_ns);
   Evaluate(entry, Trigger::kClose, now_ns, out);
-  entry.deadline_ns = now_ns + rules_->trace.late_feedback_window_ns;
+  entry.deadline_ns = entry.expires_ns;
+  if (store_ != nullptr) {
+    entry.deadline_ns =
+        now_ns + std::min(rules_->trace.hot_window_ns, rules_->trace.late_feedback_window_ns);
+  }
   entry.order_gen = ++generation_;
   closed_order_.emplace_back(entry.trace.id(), entry.order_gen);
   Schedule(entry);
@@ -149,13 +169,10 @@ void Engine::Evict(const std::string& trace_id, std::string_view reason, int64_t
                    Outbox& out) {
   auto it = traces_.find(trace_id);
   if (it == traces_.end()) return;
-  // Late events of the message being added must not be lost when that same message evicts
-  // their trace to make room: evaluate them first.
-  if (auto p = std::find(pending_late_.begin(), pending_late_.end(), trace_id);
-      p != pending_late_.end()) {
-    pending_late_.erase(p);
-    ++counters_.late_evaluations;
-    Evaluate(it->second, Trigger::kLateFeedback, now_ns, out);
+  EvaluatePendingLate(it->second, now_ns, out);
+  if (store_ != nullptr && it->second.state == State::kClosed) {
+    store_->Delete(trace_id);
+    out.changelog.push_back(ChangelogRecord{trace_id, ""});
   }
   if (observer_ != nullptr) observer_->OnEvict(it->second.trace, reason, now_ns);
   if (it->second.state == State::kOpen) --open_count_;
@@ -178,6 +195,173 @@ void Engine::Evict(const std::string& trace_id, std::string_view reason, int64_t
   TrimTombstones();
   traces_.erase(it);
   --group_->traces;
+}
+
+void Engine::EvaluatePendingLate(Entry& entry, int64_t now_ns, Outbox& out) {
+  // Late events of the message being added must not be lost when that same message evicts
+  // their trace to make room: evaluate them first.
+  if (auto p = std::find(pending_late_.begin(), pending_late_.end(), entry.trace.id());
+      p != pending_late_.end()) {
+    pending_late_.erase(p);
+    ++counters_.late_evaluations;
+    Evaluate(entry, Trigger::kLateFeedback, now_ns, out);
+  }
+}
+
+std::string Engine::EncodeRecord(const Entry& entry) const {
+  TraceRecord record;
+  record.trace_id = entry.trace.id();
+  record.closed_ns = entry.closed_ns;
+  record.expires_ns = entry.expires_ns;
+  record.has_span = entry.has_span;
+  record.routed = entry.routed;
+  record.counted_match = entry.counted_match;
+  record.counted_sampled_out = entry.counted_sampled_out;
+  record.events.spans = entry.trace.spans();
+  record.events.annotations = entry.trace.annotations();
+  return EncodeTraceRecord(record);
+}
+
+void Engine::Persist(Entry& entry, Outbox& out) {
+  // The changelog has every decision at once; the local store only what leaves memory (it
+  // is rebuilt from the changelog when it cannot be trusted).
+  out.changelog.push_back(ChangelogRecord{entry.trace.id(), EncodeRecord(entry)});
+  entry.stored = false;
+}
+
+void Engine::Spill(const std::string& trace_id, int64_t now_ns, Outbox& out) {
+  auto it = traces_.find(trace_id);
+  if (it == traces_.end()) return;
+  Entry& entry = it->second;
+  EvaluatePendingLate(entry, now_ns, out);
+  if (!entry.stored) {
+    store_->Put(trace_id, EncodeRecord(entry), entry.expires_ns);
+    entry.trace.Release();
+  }
+  if (span_index_on_) {
+    for (uint64_t hash : entry.trace.span_id_hashes()) {
+      if (auto at = span_index_.find(hash); at != span_index_.end() && at->second == trace_id) {
+        span_index_.erase(at);
+      }
+    }
+  }
+  ++counters_.stored;
+  traces_.erase(it);
+  --group_->traces;
+}
+
+Engine::Entry* Engine::Revive(const std::string& trace_id, int64_t now_ns, Outbox& out) {
+  std::optional<std::string> bytes = store_->Get(trace_id);
+  if (!bytes) return nullptr;
+  Result<TraceRecord> decoded = DecodeTraceRecord(*bytes);
+  if (!decoded.ok() || decoded.value().expires_ns <= now_ns) {
+    if (!decoded.ok()) ++counters_.unreadable_records;
+    return nullptr;
+  }
+  TraceRecord record = std::move(decoded).value();
+  MakeRoom(now_ns, out);
+  Entry& entry = traces_.try_emplace(trace_id, trace_id).first->second;
+  ++group_->traces;
+  for (Span& span : record.events.spans) entry.trace.AddSpan(std::move(span));
+  for (Annotation& a : record.events.annotations) entry.trace.AddAnnotation(std::move(a));
+  entry.trace.Release();
+  entry.state = State::kClosed;
+  entry.has_span = record.has_span;
+  entry.opened_ns = record.closed_ns;
+  entry.closed_ns = record.closed_ns;
+  entry.expires_ns = record.expires_ns;
+  entry.routed = std::move(record.routed);
+  entry.counted_match = std::move(record.counted_match);
+  entry.counted_sampled_out = std::move(record.counted_sampled_out);
+  entry.stored = true;  // the store holds it as it is
+  // Pairs an earlier run routed (SeedRouted) join what the record says.
+  if (auto tomb = tombstones_.find(trace_id); tomb != tombstones_.end()) {
+    for (uint64_t key : tomb->second.routed) {
+      if (!Contains(entry.routed, key)) entry.routed.push_back(key);
+    }
+    tombstones_.erase(tomb);
+    --group_->tombstones;
+  }
+  if (span_index_on_) IndexSpans(entry.trace);
+  entry.deadline_ns = std::min(now_ns + rules_->trace.hot_window_ns, entry.expires_ns);
+  entry.order_gen = ++generation_;
+  closed_order_.emplace_back(trace_id, entry.order_gen);
+  Schedule(entry);
+  ++counters_.revived;
+  return &entry;
+}
+
+void Engine::ExpireStored(int64_t now_ns, Outbox& out) {
+  constexpr size_t kBatch = 4096;
+  for (;;) {
+    std::vector<std::pair<std::string, std::string>> expired = store_->TakeExpired(now_ns, kBatch);
+    for (auto& [id, bytes] : expired) {
+      out.changelog.push_back(ChangelogRecord{id, ""});
+      if (traces_.count(id) != 0) continue;  // back in memory: its own timer evicts it
+      ++counters_.evicted_expired;
+      // Routed state outlives the context, as for traces forgotten from memory.
+      Result<TraceRecord> record = DecodeTraceRecord(bytes, /*with_events=*/false);
+      if (!record.ok()) {
+        ++counters_.unreadable_records;
+        continue;
+      }
+      Tombstone tomb{std::move(record.value().routed), std::move(record.value().counted_match),
+                     std::move(record.value().counted_sampled_out), ++generation_};
+      tombstone_order_.emplace_back(id, tomb.gen);
+      if (tombstones_.insert_or_assign(id, std::move(tomb)).second) ++group_->tombstones;
+    }
+    TrimTombstones();
+    if (expired.size() < kBatch) return;
+  }
+}
+
+Engine::Session& Engine::TouchSession(const std::string& session_id, int64_t now_ns) {
+  Session& s = sessions_[session_id];
+  const int64_t window = rules_->trace.late_feedback_window_ns;
+  s.expires_ns = std::max(s.expires_ns, now_ns + window);
+  // One queue entry per eighth of a window at most: a session outlives its last trace by up
+  // to that, and the queue does not grow with every trace.
+  if (s.queued_expiry_ns == 0 || s.expires_ns > s.queued_expiry_ns + window / 8) {
+    s.queued_expiry_ns = s.expires_ns;
+    session_expiry_.emplace_back(s.expires_ns, session_id);
+  }
+  return s;
+}
+
+void Engine::NoteSession(Entry& entry, int64_t now_ns) {
+  const std::string* session_id = entry.trace.summary().session_id;
+  if (session_id == nullptr || session_id->empty() || entry.in_session) return;
+  Session& s = TouchSession(*session_id, now_ns);
+  entry.in_session = true;
+  ++s.trace_count;
+  s.traces.push_back(entry.trace.id());
+  if (s.traces.size() > kMaxSessionTraces) s.traces.pop_front();
+}
+
+void Engine::AddSessionAnnotation(Annotation annotation, int64_t now_ns, Outbox& out) {
+  Session& s = TouchSession(annotation.session_id, now_ns);
+  if (std::find(s.annotations.begin(), s.annotations.end(), annotation) != s.annotations.end()) {
+    return;  // the same feedback read again
+  }
+  s.annotations.push_back(std::move(annotation));
+  // Every decided trace of the session is evaluated again; open ones see it when they close.
+  for (const std::string& id : s.traces) {
+    auto it = traces_.find(id);
+    Entry* entry = it != traces_.end() ? &it->second : nullptr;
+    if (entry == nullptr && store_ != nullptr) entry = Revive(id, now_ns, out);
+    if (entry == nullptr || entry->state != State::kClosed) continue;
+    if (std::find(pending_late_.begin(), pending_late_.end(), id) == pending_late_.end()) {
+      pending_late_.push_back(id);
+    }
+  }
+}
+
+void Engine::ExpireSessions(int64_t now_ns) {
+  while (!session_expiry_.empty() && session_expiry_.front().first <= now_ns) {
+    auto it = sessions_.find(session_expiry_.front().second);
+    if (it != sessions_.end() && it->second.expires_ns <= now_ns) sessions_.erase(it);
+    session_expiry_.pop_front();
+  }
 }
 
 void Engine::SeedRouted(const std::string& trace_id, std::string_view rule,
@@ -231,7 +415,11 @@ void Engine::MakeRoom(int64_t now_ns, Outbox& out) {
       auto it = traces_.find(id);
       if (it != traces_.end() && it->second.state == State::kClosed &&
           it->second.order_gen == gen) {
-        Evict(id, "capacity", now_ns, out);
+        if (store_ != nullptr) {
+          Spill(id, now_ns, out);
+        } else {
+          Evict(id, "capacity", now_ns, out);
+        }
         evicted = true;
       }
     }
@@ -241,7 +429,11 @@ void Engine::MakeRoom(int64_t now_ns, Outbox& out) {
       auto it = traces_.find(id);
       if (it != traces_.end() && it->second.state == State::kOpen && it->second.order_gen == gen) {
         Close(it->second, CloseReason::kCapacity, now_ns, out);
-        Evict(id, "capacity", now_ns, out);
+        if (store_ != nullptr) {
+          Spill(id, now_ns, out);
+        } else {
+          Evict(id, "capacity", now_ns, out);
+        }
         evicted = true;
       }
     }
@@ -253,6 +445,12 @@ Engine::Entry& Engine::Open(const std::string& trace_id, int64_t now_ns, Outbox&
   if (auto it = traces_.find(trace_id); it != traces_.end()) {
     late = it->second.state == State::kClosed;
     return it->second;
+  }
+  if (store_ != nullptr) {
+    if (Entry* revived = Revive(trace_id, now_ns, out)) {
+      late = true;
+      return *revived;
+    }
   }
   MakeRoom(now_ns, out);
   auto it = traces_.try_emplace(trace_id, trace_id).first;
@@ -269,7 +467,9 @@ Engine::Entry& Engine::Open(const std::string& trace_id, int64_t now_ns, Outbox&
     if (decided) {
       // The trace was decided and forgotten: this event is late, its context is gone.
       entry.state = State::kClosed;
-      entry.deadline_ns = now_ns + rules_->trace.late_feedback_window_ns;
+      entry.closed_ns = now_ns;
+      entry.expires_ns = now_ns + rules_->trace.late_feedback_window_ns;
+      entry.deadline_ns = entry.expires_ns;
       entry.order_gen = ++generation_;
       closed_order_.emplace_back(trace_id, entry.order_gen);
       Schedule(entry);
@@ -322,6 +522,11 @@ AddResult Engine::Add(DecodedMessage message, int64_t now_ns, Outbox& out) {
     touch(late ? pending_late_ : touched_open, id);
   }
   for (Annotation& annotation : message.annotations) {
+    if (annotation.trace_id.empty() && annotation.span_id.empty() &&
+        !annotation.session_id.empty()) {
+      AddSessionAnnotation(std::move(annotation), now_ns, out);
+      continue;
+    }
     if (annotation.trace_id.empty()) {
       if (!span_index_on_) {
         span_index_on_ = true;
@@ -337,7 +542,13 @@ AddResult Engine::Add(DecodedMessage message, int64_t now_ns, Outbox& out) {
     bool late = false;
     Entry& entry = Open(annotation.trace_id, now_ns, out, late);
     const std::string id = annotation.trace_id;
-    entry.trace.AddAnnotation(std::move(annotation));
+    // With a store, a decided trace that sees the very same annotation again (an input read
+    // again after a restart, by a new owner that restored the trace) keeps one copy.
+    const auto& held = entry.trace.annotations();
+    if (!(store_ != nullptr && late &&
+          std::find(held.begin(), held.end(), annotation) != held.end())) {
+      entry.trace.AddAnnotation(std::move(annotation));
+    }
     touch(late ? pending_late_ : touched_open, id);
   }
   for (const std::string& id : touched_open) {
@@ -391,9 +602,29 @@ void Engine::Evaluate(Entry& entry, Trigger trigger, int64_t now_ns, Outbox& out
   using O = RuleVerdict::Outcome;
   const RuleSet& rs = *rules_;
   const Trace& trace = entry.trace;
+  // The session the rules read (`session.*`), for the length of this evaluation.
+  SessionView session;
+  if (const std::string* sid = trace.summary().session_id; sid != nullptr) {
+    if (auto it = sessions_.find(*sid); it != sessions_.end()) {
+      for (const Annotation& a : it->second.annotations) session.annotations.push_back(&a);
+      session.trace_count = it->second.trace_count;
+      trace.set_session(&session);
+    }
+  }
   std::vector<RuleVerdict> verdicts;
   verdicts.reserve(rs.rules.size());
   bool matched_earlier = false;
+  // The share of the limits this trace spends: its partition's (DESIGN §2.3).
+  int32_t limit_partition = -1;
+  auto share = [&] {
+    if (limit_partition < 0) {
+      limit_partition = limit_scope_.partition >= 0 ? limit_scope_.partition
+                        : limit_scope_.partitions > 1
+                            ? Murmur2Partition(trace.id(), limit_scope_.partitions)
+                            : 0;
+    }
+    return limit_partition;
+  };
   for (size_t r = 0; r < rs.rules.size(); ++r) {
     const RuleSpec& rule = rs.rules[r];
     RuleCounters& counters = rule_counters_[r];
@@ -442,16 +673,21 @@ void Engine::Evaluate(Entry& entry, Trigger trigger, int64_t now_ns, Outbox& out
     for (size_t d : rule.destinations) {
       if (Contains(entry.routed, NameHash(rule.name, rs.destinations[d].name))) charged = true;
     }
-    if (rule.limit && !charged && !group_->limits.Rule(rule).Available(now_ns)) {
+    if (rule.limit && !charged &&
+        !group_->limits.Rule(share(), limit_scope_.partitions, rule).Available(now_ns)) {
       v.outcome = O::kRateLimited;
       ++counters.rate_limited;
       continue;
     }
+    const size_t first_route = out.routes.size();
     for (size_t d : rule.destinations) {
       const DestinationSpec& dest = rs.destinations[d];
       const uint64_t key = NameHash(rule.name, dest.name);
       if (Contains(entry.routed, key)) continue;
-      if (dest.limit && !group_->limits.Destination(dest).TryTake(now_ns)) {
+      TokenBucket* dest_bucket =
+          dest.limit ? &group_->limits.Destination(share(), limit_scope_.partitions, dest)
+                     : nullptr;
+      if (dest_bucket != nullptr && !dest_bucket->TryTake(now_ns)) {
         v.limited.push_back(d);
         continue;
       }
@@ -467,6 +703,10 @@ void Engine::Evaluate(Entry& entry, Trigger trigger, int64_t now_ns, Outbox& out
       route.routed_at_ns = now_ns;
       route.span_count = trace.spans().size();
       route.annotation_count = trace.annotations().size();
+      if (dest_bucket != nullptr) {
+        route.buckets.push_back(BucketState{share(), LimitKind::kDestination, dest.name,
+                                            dest_bucket->tokens(), dest_bucket->at_ns()});
+      }
       if (out.documents) {
         route.document = SerializeRoutedItem(
             RoutedItem{&trace, &rule, &dest, trigger, now_ns, rs.config_version},
@@ -474,7 +714,13 @@ void Engine::Evaluate(Entry& entry, Trigger trigger, int64_t now_ns, Outbox& out
       }
     }
     if (!v.routed.empty()) {
-      if (rule.limit && !charged) group_->limits.Rule(rule).TryTake(now_ns);
+      if (rule.limit && !charged) {
+        TokenBucket& bucket = group_->limits.Rule(share(), limit_scope_.partitions, rule);
+        bucket.TryTake(now_ns);
+        // On the rule's first route of this evaluation, which is what spent the token.
+        out.routes[first_route].buckets.push_back(
+            BucketState{share(), LimitKind::kRule, rule.name, bucket.tokens(), bucket.at_ns()});
+      }
       v.outcome = O::kRouted;
     } else {
       v.outcome = O::kDestinationLimited;
@@ -483,6 +729,8 @@ void Engine::Evaluate(Entry& entry, Trigger trigger, int64_t now_ns, Outbox& out
   }
   if (observer_ != nullptr) observer_->OnEvaluation(trace, trigger, now_ns, verdicts);
   out.decided.push_back(trace.id());
+  trace.set_session(nullptr);
+  if (store_ != nullptr && entry.state == State::kClosed) Persist(entry, out);
   // Back to its packed form until late feedback (if any) evaluates it again.
   trace.Release();
 }

@@ -19,6 +19,7 @@
 #include "rules/routed_item.h"
 #include "rules/ruleset.h"
 #include "rules/trace.h"
+#include "rules/trace_store.h"
 
 namespace triaged {
 
@@ -38,12 +39,22 @@ struct Route {
   size_t span_count = 0;  // of the trace when it was routed
   size_t annotation_count = 0;
   std::string document;  // SerializeRoutedItem (DESIGN §4); empty without documents
+  // The limit buckets this route took a token from, as they were after it: exactly-once hands
+  // them to the partition's next owner with the decision (DESIGN §2.3).
+  std::vector<BucketState> buckets;
 };
 
 // A trace that closed, for decision-latency accounting.
 struct ClosedTrace {
   CloseReason reason = CloseReason::kDecisionWait;
   int64_t deadline_ns = 0;
+};
+
+// A write of the trace store's changelog (DESIGN §6): the record of a trace the engine decided,
+// or, with an empty record, a trace that left the store (its late window is over).
+struct ChangelogRecord {
+  std::string trace_id;
+  std::string record;  // EncodeTraceRecord; empty = delete
 };
 
 // What calls into an engine decided, appended in order; the caller drains it after each call
@@ -57,13 +68,18 @@ struct Outbox {
   // Every trace evaluated (at close or on a late event), in order; a trace may appear again.
   std::vector<std::string> decided;
   std::vector<ClosedTrace> closed;
+  // With a trace store: what was written to it, in order, for the changelog.
+  std::vector<ChangelogRecord> changelog;
   bool documents = true;
 
-  bool empty() const { return routes.empty() && decided.empty() && closed.empty(); }
+  bool empty() const {
+    return routes.empty() && decided.empty() && closed.empty() && changelog.empty();
+  }
   void clear() {
     routes.clear();
     decided.clear();
     closed.clear();
+    changelog.clear();
   }
 };
 
@@ -115,6 +131,11 @@ struct EngineCounters {
   // Traces that closed with feedback and no span: decided on their feedback alone. Many of them
   // mean spans and feedback are not meeting (DESIGN §1.4).
   uint64_t closed_without_spans = 0;
+  // The trace store: closed traces moved out of memory, brought back by a late event, and
+  // records that could not be read back (counted, then treated as absent).
+  uint64_t stored = 0;
+  uint64_t revived = 0;
+  uint64_t unreadable_records = 0;
 };
 
 // What Add() could not take.
@@ -125,8 +146,9 @@ struct AddResult {
 };
 
 // What the engines of one process (the daemon runs one per partition) share: the rate-limit
-// buckets, so a limit caps the process, and the count of retained traces and tombstones, so
-// max_open_traces bounds the process's memory rather than each partition's. An engine that
+// buckets, by partition (each engine spends its partition's share, DESIGN §2.3), and the count
+// of retained traces and tombstones, so max_open_traces bounds the process's memory rather than
+// each partition's. An engine that
 // needs room evicts its own oldest traces, so the sum stays within max_open_traces plus one
 // per engine.
 struct EngineGroup {
@@ -137,9 +159,10 @@ struct EngineGroup {
 
 class Engine {
  public:
-  // `group` null = the engine is alone.
+  // `group` null = the engine is alone. `limits`: which share of every limit it spends (the
+  // default, one partition, is the whole limit).
   explicit Engine(std::shared_ptr<const RuleSet> rules,
-                  std::shared_ptr<EngineGroup> group = nullptr);
+                  std::shared_ptr<EngineGroup> group = nullptr, LimitScope limits = {});
   ~Engine();
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
@@ -150,6 +173,13 @@ class Engine {
   const RuleSet& rules() const { return *rules_; }
 
   void set_observer(EngineObserver* observer) { observer_ = observer; }
+
+  // Closed traces past `trace.hot_window` leave memory for `store` (not owned; null = keep
+  // them in memory until their late window is over), from which a late event brings them back
+  // with full context (DESIGN §6 "Trace store"). Every evaluation of a closed trace writes its
+  // record to Outbox::changelog; the store gets it when the trace leaves memory.
+  void set_store(TraceStore* store) { store_ = store; }
+  TraceStore* store() const { return store_; }
 
   // Moves the clock to `now_ns` (never backwards): closes traces whose deadline passed and
   // forgets closed traces whose late window is over. What is decided is appended to `out`.
@@ -181,6 +211,7 @@ class Engine {
   size_t retained_traces() const { return traces_.size(); }
   const std::vector<RuleCounters>& rule_counters() const { return rule_counters_; }
   const EngineCounters& counters() const { return counters_; }
+  const LimitScope& limit_scope() const { return limit_scope_; }
 
  private:
   enum class State { kOpen, kClosed };
@@ -192,7 +223,11 @@ class Engine {
     int64_t last_span_ns = 0;
     bool has_span = false;
     std::optional<int64_t> root_end_ns;
-    int64_t deadline_ns = 0;              // close deadline (open) or eviction time (closed)
+    int64_t deadline_ns = 0;  // close deadline (open), or leaving memory (closed)
+    int64_t closed_ns = 0;
+    int64_t expires_ns = 0;               // closed: when the late window is over
+    bool stored = false;                  // the trace store holds the trace as it is now
+    bool in_session = false;              // counted in its session's traces
     std::vector<uint64_t> routed;         // hashes of (rule, destination) names routed
     std::vector<uint64_t> counted_match;  // hashes of rule names counted as matched
     std::vector<uint64_t> counted_sampled_out;
@@ -212,12 +247,38 @@ class Engine {
   void UpdateDeadline(Entry& entry);
   void Close(Entry& entry, CloseReason reason, int64_t now_ns, Outbox& out);
   void Evict(const std::string& trace_id, std::string_view reason, int64_t now_ns, Outbox& out);
+  // Evaluates the late events of the message being added before their trace leaves memory.
+  void EvaluatePendingLate(Entry& entry, int64_t now_ns, Outbox& out);
+  // The trace store: a closed trace leaves memory (its record is in the store already); a late
+  // event brings it back; records whose late window is over are deleted.
+  void Persist(Entry& entry, Outbox& out);
+  std::string EncodeRecord(const Entry& entry) const;
+  void Spill(const std::string& trace_id, int64_t now_ns, Outbox& out);
+  Entry* Revive(const std::string& trace_id, int64_t now_ns, Outbox& out);
+  void ExpireStored(int64_t now_ns, Outbox& out);
+  // Sessions (DESIGN §2.1 `session.*`): the session-scoped feedback of each session and the
+  // traces of it seen within the late window, so session feedback re-evaluates them.
+  struct Session {
+    std::vector<Annotation> annotations;
+    std::deque<std::string> traces;  // the latest kMaxSessionTraces, oldest first
+    int64_t trace_count = 0;
+    int64_t expires_ns = 0, queued_expiry_ns = 0;
+  };
+  static constexpr size_t kMaxSessionTraces = 1000;
+  Session& TouchSession(const std::string& session_id, int64_t now_ns);
+  void NoteSession(Entry& entry, int64_t now_ns);
+  void AddSessionAnnotation(Annotation annotation, int64_t now_ns, Outbox& out);
+  void ExpireSessions(int64_t now_ns);
+  std::unordered_map<std::string, Session> sessions_;
+  std::deque<std::pair<int64_t, std::string>> session_expiry_;  // (expiry, id); lazily cleaned
   void MakeRoom(int64_t now_ns, Outbox& out);
   void Evaluate(Entry& entry, Trigger trigger, int64_t now_ns, Outbox& out);
   CloseReason ReasonFor(const Entry& entry) const;
 
   std::shared_ptr<const RuleSet> rules_;
   EngineObserver* observer_ = nullptr;
+  TraceStore* store_ = nullptr;
+  int64_t next_store_expiry_ns_ = 0;
   int64_t now_ns_ = 0;
   std::unordered_map<std::string, Entry> traces_;
   size_t open_count_ = 0;
@@ -251,6 +312,7 @@ class Engine {
   bool span_index_on_ = false;
   std::unordered_map<uint64_t, std::string> span_index_;
   std::shared_ptr<EngineGroup> group_;
+  LimitScope limit_scope_;
   std::vector<RuleCounters> rule_counters_;  // by index into rules_->rules
   EngineCounters counters_;
 };

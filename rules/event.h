@@ -98,6 +98,14 @@ struct Annotation {
   std::optional<std::string> source;  // end_user | llm_judge | human | code | support
   std::string metadata_json = "{}";   // a JSON object, re-serialized compactly
   std::optional<int64_t> timestamp_ns;
+  // Session-scoped feedback (a Langfuse session score, a native record with `session_id` and no
+  // trace id): applies to every trace of the session (DESIGN §1.2, §2.1 `session.*`).
+  std::string session_id;
+  std::optional<std::string> id;               // the upstream id (Phoenix, Langfuse, LangSmith)
+  std::string annotator_json;                  // a JSON object of user/queue/config ids; "" = none
+  std::optional<std::string> expected_output;  // a correction
+  // The version of the declared annotation schema the annotation was checked against (§1.5).
+  std::optional<int64_t> schema_version;
   size_t bytes = 0;
   friend bool operator==(const Annotation&, const Annotation&) = default;
 };

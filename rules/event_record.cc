@@ -129,6 +129,20 @@ void WriteAnnotation(Writer& w, const Annotation& a) {
     w.RawValue(a.metadata_json.data(), a.metadata_json.size(), rapidjson::kObjectType);
   }
   OptInt(w, "timestamp", a.timestamp_ns);
+  NonEmpty(w, "session_id", a.session_id);
+  OptString(w, "id", a.id);
+  if (!a.annotator_json.empty()) {
+    // The decoders make it compact JSON of an object; anything else (a hand-built annotation)
+    // would break the record, so it is written only when it is one.
+    rapidjson::Document annotator;
+    annotator.Parse(a.annotator_json.data(), a.annotator_json.size());
+    if (!annotator.HasParseError() && annotator.IsObject()) {
+      Key(w, "annotator");
+      w.RawValue(a.annotator_json.data(), a.annotator_json.size(), rapidjson::kObjectType);
+    }
+  }
+  OptString(w, "expected_output", a.expected_output);
+  OptInt(w, "schema_version", a.schema_version);
   Key(w, "bytes");
   w.Uint64(a.bytes);
   w.EndObject();
@@ -262,7 +276,10 @@ Result<Annotation> ReadAnnotation(const Value& v) {
   Annotation a;
   TRIAGED_TRY(ReadId(v, "trace_id", false, a.trace_id));
   TRIAGED_TRY(ReadId(v, "span_id", false, a.span_id));
-  if (a.trace_id.empty() && a.span_id.empty()) return Invalid("an annotation has no trace_id");
+  TRIAGED_TRY(GetString(v, "session_id", a.session_id));
+  if (a.trace_id.empty() && a.span_id.empty() && a.session_id.empty()) {
+    return Invalid("an annotation has no trace_id");
+  }
   TRIAGED_TRY(GetString(v, "name", a.name));
   TRIAGED_TRY(GetOptNumber(v, "score", a.score));
   TRIAGED_TRY(GetOptString(v, "label", a.label));
@@ -276,6 +293,16 @@ Result<Annotation> ReadAnnotation(const Value& v) {
     a.metadata_json.assign(buf.GetString(), buf.GetSize());
   }
   TRIAGED_TRY(GetOptInt(v, "timestamp", a.timestamp_ns));
+  TRIAGED_TRY(GetOptString(v, "id", a.id));
+  if (const Value* annotator = Find(v, "annotator")) {
+    if (!annotator->IsObject()) return Invalid("annotator is not an object");
+    rapidjson::StringBuffer buf;
+    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+    annotator->Accept(w);
+    a.annotator_json.assign(buf.GetString(), buf.GetSize());
+  }
+  TRIAGED_TRY(GetOptString(v, "expected_output", a.expected_output));
+  TRIAGED_TRY(GetOptInt(v, "schema_version", a.schema_version));
   TRIAGED_TRY(GetBytes(v, a.bytes));
   return a;
 }

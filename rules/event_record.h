@@ -22,7 +22,9 @@ std::string EncodeEventRecord(const DecodedMessage& message);
 Result<DecodedMessage> DecodeEventRecord(std::string_view record);
 
 // Splits a decoded message into one message per trace id, in order of first appearance, each
-// with its own event time.
+// with its own event time. Annotations without a trace id come back in the group whose trace id
+// is empty: span-only ones (joined later to the trace holding their span) and session-scoped
+// ones (empty trace_id and span_id, non-empty session_id), which the caller routes by session.
 std::vector<std::pair<std::string, DecodedMessage>> SplitByTrace(DecodedMessage message);
 
 }  // namespace triaged

@@ -4,6 +4,7 @@
 // are views into the trace.
 #include "rules/expr.h"
 
+#include <rapidjson/document.h>
 #include <re2/re2.h>
 
 #include <algorithm>
@@ -15,8 +16,12 @@
 #include <functional>
 #include <limits>
 
+#include "rules/ruleset.h"
+
 namespace triaged {
 namespace {
+
+std::string FormatNumber(double v);
 
 // ---------------------------------------------------------------------------------------------
 // Values and types
@@ -150,6 +155,23 @@ ExprValue ToExprValue(const Val& v) {
   return out;
 }
 
+// Values an evaluation makes rather than finds in the trace (a metadata value parsed out of an
+// annotation's metadata JSON): they live here, per thread, until the next evaluation starts, so
+// a Val may point at them like at the trace. Deques: adding never moves what is there.
+struct Scratch {
+  std::deque<std::string> strings;
+  std::deque<AttrValue> lists;
+  void Clear() {
+    strings.clear();
+    lists.clear();
+  }
+};
+
+Scratch& ThreadScratch() {
+  thread_local Scratch scratch;
+  return scratch;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Compiled nodes
 
@@ -175,6 +197,11 @@ struct Node {
   size_t begin = 0, end = 0;  // source range
   bool is_literal = false;
   bool is_path = false;
+  // Compile time only: the declared schema of the feedback this path reads, and which of its
+  // values (a categorical label, a score), for the checks of DESIGN §1.5.
+  enum class SchemaValue { kNone, kLabel, kScore };
+  const AnnotationSchema* schema = nullptr;
+  SchemaValue schema_value = SchemaValue::kNone;
 };
 
 bool Node::Explain(const Ctx& ctx, std::string_view text, std::vector<ExplainStep>& steps) const {
@@ -197,6 +224,7 @@ struct Literal : Node {
 
 struct ListLiteral : Node {
   std::vector<Val> items;
+  std::vector<size_t> item_begins;  // each item's source offset
   std::deque<std::string> storage;
   Val Eval(const Ctx&) const override {
     Val x;
@@ -402,7 +430,83 @@ const std::vector<FieldDef>& SpanFields() {
   return kFields;
 }
 
-const char* const kFeedbackFields[] = {"score", "label", "source", "explanation", "count"};
+const char* const kFeedbackFields[] = {"score",           "label", "source",  "explanation",
+                                       "expected_output", "count", "metadata"};
+constexpr const char* kFeedbackFieldList =
+    "score, label, source, explanation, expected_output, count, metadata[\"key\"]";
+
+// A metadata value as the language sees it: scalars as they are, an array as a list of its
+// values (nested arrays as lists), an object or an array holding one as missing.
+bool JsonToAttr(const rapidjson::Value& v, AttrValue& out) {
+  switch (v.GetType()) {
+    case rapidjson::kNullType: out = AttrValue::Null(); return true;
+    case rapidjson::kFalseType: out = AttrValue::Bool(false); return true;
+    case rapidjson::kTrueType: out = AttrValue::Bool(true); return true;
+    case rapidjson::kNumberType: out = AttrValue::Number(v.GetDouble()); return true;
+    case rapidjson::kStringType:
+      out = AttrValue::String(std::string(v.GetString(), v.GetStringLength()));
+      return true;
+    case rapidjson::kArrayType: {
+      std::vector<AttrValue> items(v.Size());
+      for (rapidjson::SizeType i = 0; i < v.Size(); ++i) {
+        if (!JsonToAttr(v[i], items[i])) return false;
+      }
+      out = AttrValue::Array(std::move(items));
+      return true;
+    }
+    case rapidjson::kObjectType: return false;
+  }
+  return false;
+}
+
+// `key` in the object `obj`: the member of that name, else, for a dotted key, the member named
+// by its first parts holding an object where the rest is found (`review.queue` reaches
+// {"review": {"queue": ...}}), as OTLP kvlists are flattened into dotted attribute keys.
+const rapidjson::Value* FindMetadata(const rapidjson::Value& obj, std::string_view key) {
+  for (auto m = obj.MemberBegin(); m != obj.MemberEnd(); ++m) {
+    if (std::string_view(m->name.GetString(), m->name.GetStringLength()) == key) return &m->value;
+  }
+  for (size_t dot = key.find('.'); dot != std::string_view::npos; dot = key.find('.', dot + 1)) {
+    const std::string_view head = key.substr(0, dot);
+    for (auto m = obj.MemberBegin(); m != obj.MemberEnd(); ++m) {
+      if (!m->value.IsObject() ||
+          std::string_view(m->name.GetString(), m->name.GetStringLength()) != head) {
+        continue;
+      }
+      if (const rapidjson::Value* found = FindMetadata(m->value, key.substr(dot + 1))) {
+        return found;
+      }
+    }
+  }
+  return nullptr;
+}
+
+// The annotation's metadata value at `key`, parsed when asked for (evaluations that never read
+// metadata never parse it). Strings and lists are kept in the thread's scratch.
+Val ReadMetadata(const Annotation* a, const std::string& key) {
+  if (a == nullptr || a->metadata_json.size() <= 2) return {};  // none, or "{}"
+  rapidjson::Document doc;
+  doc.Parse<rapidjson::kParseIterativeFlag>(a->metadata_json.data(), a->metadata_json.size());
+  if (doc.HasParseError() || !doc.IsObject()) return {};
+  const rapidjson::Value* v = FindMetadata(doc, key);
+  if (v == nullptr) return {};
+  switch (v->GetType()) {
+    case rapidjson::kNullType: return Val::Null();
+    case rapidjson::kFalseType: return Val::Bool(false);
+    case rapidjson::kTrueType: return Val::Bool(true);
+    case rapidjson::kNumberType: return Val::Number(v->GetDouble());
+    case rapidjson::kStringType:
+      return Val::String(
+          ThreadScratch().strings.emplace_back(v->GetString(), v->GetStringLength()));
+    case rapidjson::kArrayType: {
+      AttrValue list;
+      if (!JsonToAttr(*v, list)) return {};
+      return FromAttr(&ThreadScratch().lists.emplace_back(std::move(list)));
+    }
+    case rapidjson::kObjectType: break;
+  }
+  return {};
+}
 
 size_t EditDistance(std::string_view a, std::string_view b) {
   std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
@@ -428,6 +532,8 @@ std::vector<std::string> KnownPaths() {
   out.push_back("feedback.count");
   out.push_back("feedback.min_score");
   out.push_back("feedback.max_score");
+  out.push_back("session.trace_count");
+  out.push_back("session.feedback");
   return out;
 }
 
@@ -438,7 +544,7 @@ std::string Suggest(std::string_view path, const std::vector<std::string>& candi
     // The distance is at least the difference in length: no table for a hopeless pair.
     if (std::max(path.size(), c.size()) - std::min(path.size(), c.size()) >= best_d) continue;
     const size_t d = EditDistance(path, c);
-    if (d < best_d) {
+    if (d < best_d && d < std::max(path.size(), c.size())) {
       best_d = d;
       best = c;
     }
@@ -655,8 +761,10 @@ class Lexer {
 
 class Parser {
  public:
-  Parser(std::string_view text, std::vector<Token> tokens)
-      : text_(text), tokens_(std::move(tokens)) {}
+  Parser(std::string_view text, std::vector<Token> tokens, const AnnotationSchemas* schemas)
+      : text_(text),
+        tokens_(std::move(tokens)),
+        schemas_(schemas != nullptr && schemas->declared ? schemas : nullptr) {}
 
   NodePtr ParseAll() {
     NodePtr n = Or();
@@ -843,9 +951,61 @@ class Parser {
         break;
       }
     }
+    if (schemas_ != nullptr && op != Op::kMatches) {
+      // The path on either side: `label in [..]`, `[..] contains label`, `"down" == label`.
+      if (op != Op::kContains) CheckSchemaValues(op, *lhs, *rhs);
+      if (op != Op::kIn) CheckSchemaValues(op, *rhs, *lhs);
+    }
     n->lhs = std::move(lhs);
     n->rhs = std::move(rhs);
     return n;
+  }
+
+  // DESIGN §1.5: a categorical label compared with a value its schema does not allow, or a
+  // score with a literal outside its range, can never mean what the rule says.
+  void CheckSchemaValues(Op op, const Node& path, const Node& other) {
+    const AnnotationSchema* schema = path.schema;
+    if (schema == nullptr) return;
+    const std::string where = "annotations." + schema->name;
+    if (path.schema_value == Node::SchemaValue::kLabel &&
+        schema->type == AnnotationSchema::Type::kCategorical) {
+      auto check = [&](std::string_view value, size_t at) {
+        if (std::find(schema->values.begin(), schema->values.end(), value) !=
+            schema->values.end()) {
+          return;
+        }
+        std::string allowed;
+        for (const std::string& v : schema->values) allowed += (allowed.empty() ? "" : ", ") + v;
+        Fail(at, "label \"" + std::string(value) + "\" is not one of " + where + "'s values [" +
+                     allowed + "]" + SuggestClosest(value, schema->values));
+      };
+      if (op == Op::kEq || op == Op::kNe) {
+        if (const auto* lit = dynamic_cast<const Literal*>(&other);
+            lit != nullptr && lit->v.k == Val::K::kString) {
+          check(lit->v.s, lit->begin);
+        }
+      } else if (op == Op::kIn || op == Op::kContains) {
+        // `label in [...]`, `[...] contains label`: list membership.
+        if (const auto* list = dynamic_cast<const ListLiteral*>(&other)) {
+          for (size_t i = 0; i < list->items.size(); ++i) {
+            if (list->items[i].k == Val::K::kString) check(list->items[i].s, list->item_begins[i]);
+          }
+        }
+      }
+      return;
+    }
+    if (path.schema_value == Node::SchemaValue::kScore &&
+        schema->type == AnnotationSchema::Type::kScore && op != Op::kIn && op != Op::kContains &&
+        op != Op::kMatches) {
+      const auto* lit = dynamic_cast<const Literal*>(&other);
+      if (lit == nullptr || lit->v.k != Val::K::kNumber) return;
+      const double v = lit->v.n;
+      if ((schema->min && v < *schema->min) || (schema->max && v > *schema->max)) {
+        Fail(lit->begin, "score " + FormatNumber(v) + " is outside " + where + "'s range [" +
+                             (schema->min ? FormatNumber(*schema->min) : "-inf") + ", " +
+                             (schema->max ? FormatNumber(*schema->max) : "inf") + "]");
+      }
+    }
   }
 
   NodePtr Primary() {
@@ -937,6 +1097,7 @@ class Parser {
           v.s = n->storage.back();
         }
         n->items.push_back(v);
+        n->item_begins.push_back(item->begin);
         if (Accept(Tok::kComma)) continue;
         if (Peek().kind == Tok::kRBracket) break;
         Fail(Peek().begin, "expected ',' or ']' in list, got " + Describe(Peek()));
@@ -1051,11 +1212,40 @@ class Parser {
       }
       return UnknownField(root, begin, "span." + field.text);
     }
-    if (root.text == "feedback") return FeedbackPath(begin);
+    if (root.text == "feedback") return FeedbackPath(begin, false);
+    if (root.text == "session") {
+      Expect(Tok::kDot, "'.' after session");
+      const Token& field = Expect(Tok::kIdent, "a field name after 'session.'");
+      if (field.text == "feedback") return FeedbackPath(begin, true);
+      if (field.text == "trace_count") {
+        return MakeAccessor(begin, Type::kNumber, [](const Ctx& c) {
+          const SessionView* s = c.trace->session();
+          return s ? Val::Number(static_cast<double>(s->trace_count)) : Val{};
+        });
+      }
+      return UnknownField(root, begin, "session." + field.text);
+    }
     return UnknownField(root, begin, root.text);
   }
 
-  NodePtr FeedbackPath(size_t begin) {
+  // With `annotations:` declared, a feedback name it does not declare is an error at the name.
+  void CheckDeclared(const std::string& name, size_t at) {
+    if (schemas_ == nullptr || schemas_->Find(name) != nullptr) return;
+    std::vector<std::string> names;
+    for (const AnnotationSchema& s : schemas_->schemas) names.push_back(s.name);
+    std::string hint = SuggestClosest(name, names);
+    if (hint.empty()) {
+      std::string declared;
+      for (const std::string& n : names) declared += (declared.empty() ? "" : ", ") + n;
+      hint = names.empty() ? " (it declares no names)" : " (declared: " + declared + ")";
+    }
+    Fail(at, "feedback \"" + name + "\" is not declared in annotations" + hint);
+  }
+
+  // `feedback.NAME.FIELD` (the trace's own annotations) or, with `session`,
+  // `session.feedback.NAME.FIELD` (its session's, DESIGN §2.1); `["name"]` for any name.
+  NodePtr FeedbackPath(size_t begin, bool session) {
+    const std::string root = session ? "session.feedback" : "feedback";
     std::string name;
     size_t name_at;
     if (Accept(Tok::kLBracket)) {
@@ -1064,59 +1254,90 @@ class Parser {
       name_at = key.begin;
       Expect(Tok::kRBracket, "']'");
     } else {
-      Expect(Tok::kDot, "'.' or '[' after feedback");
+      Expect(Tok::kDot, ("'.' or '[' after " + root).c_str());
       const Token& ident = Take();
-      if (ident.text.empty()) Fail(ident.begin, "expected a feedback name after 'feedback.'");
+      if (ident.text.empty()) Fail(ident.begin, "expected a feedback name after '" + root + ".'");
       name = ident.text;
       name_at = ident.begin;
       if (Peek().kind != Tok::kDot) {
         // feedback.count / min_score / max_score: aggregates over all annotations.
-        if (name == "count") {
+        if (!session && name == "count") {
           return MakeAccessor(begin, Type::kNumber, [](const Ctx& c) {
             return Val::Number(static_cast<double>(c.trace->summary().feedback_count));
           });
         }
-        if (name == "min_score") {
+        if (!session && name == "min_score") {
           return MakeAccessor(begin, Type::kNumber,
                               [](const Ctx& c) { return FromOpt(c.trace->summary().min_score); });
         }
-        if (name == "max_score") {
+        if (!session && name == "max_score") {
           return MakeAccessor(begin, Type::kNumber,
                               [](const Ctx& c) { return FromOpt(c.trace->summary().max_score); });
         }
-        Fail(name_at, "feedback." + name +
-                          " needs a field: score, label, source, explanation or count" +
-                          Suggest("feedback." + name,
-                                  {"feedback.count", "feedback.min_score", "feedback.max_score"}));
+        Fail(name_at,
+             root + "." + name + " needs a field: " + kFeedbackFieldList +
+                 (session ? ""
+                          : Suggest("feedback." + name, {"feedback.count", "feedback.min_score",
+                                                         "feedback.max_score"})));
       }
     }
-    Expect(Tok::kDot, "'.' and a field (score, label, source, explanation, count)");
+    CheckDeclared(name, name_at);
+    Expect(Tok::kDot, (std::string("'.' and a field (") + kFeedbackFieldList + ")").c_str());
     const Token& field = Take();
     const std::string& f = field.text;
+    using Lookup = const Annotation* (*)(const Ctx&, const std::string&);
+    const Lookup latest = session ? +[](const Ctx& c, const std::string& n) -> const Annotation* {
+      const SessionView* s = c.trace->session();
+      return s ? s->Latest(n) : nullptr;
+    }
+    : +[](const Ctx& c, const std::string& n) { return c.trace->LatestAnnotation(n); };
+    const AnnotationSchema* schema = schemas_ ? schemas_->Find(name) : nullptr;
     if (f == "score") {
-      return MakeAccessor(begin, Type::kNumber, [name](const Ctx& c) {
-        const Annotation* a = c.trace->LatestAnnotation(name);
+      NodePtr n = MakeAccessor(begin, Type::kNumber, [name, latest](const Ctx& c) {
+        const Annotation* a = latest(c, name);
         return a ? FromOpt(a->score) : Val{};
       });
+      n->schema = schema;
+      n->schema_value = Node::SchemaValue::kScore;
+      return n;
     }
-    if (f == "label" || f == "source" || f == "explanation") {
-      std::optional<std::string> Annotation::*member =
-          f == "label" ? &Annotation::label
-                       : (f == "source" ? &Annotation::source : &Annotation::explanation);
-      return MakeAccessor(begin, Type::kString, [name, member](const Ctx& c) {
-        const Annotation* a = c.trace->LatestAnnotation(name);
+    if (f == "label" || f == "source" || f == "explanation" || f == "expected_output") {
+      std::optional<std::string> Annotation::*member = f == "label"    ? &Annotation::label
+                                                       : f == "source" ? &Annotation::source
+                                                       : f == "explanation"
+                                                           ? &Annotation::explanation
+                                                           : &Annotation::expected_output;
+      NodePtr n = MakeAccessor(begin, Type::kString, [name, member, latest](const Ctx& c) {
+        const Annotation* a = latest(c, name);
         return a ? FromOpt(a->*member) : Val{};
       });
+      if (f == "label") {
+        n->schema = schema;
+        n->schema_value = Node::SchemaValue::kLabel;
+      }
+      return n;
     }
     if (f == "count") {
+      if (session) {
+        return MakeAccessor(begin, Type::kNumber, [name](const Ctx& c) {
+          const SessionView* s = c.trace->session();
+          return s ? Val::Number(static_cast<double>(s->Count(name))) : Val{};
+        });
+      }
       return MakeAccessor(begin, Type::kNumber, [name](const Ctx& c) {
         return Val::Number(static_cast<double>(c.trace->AnnotationCount(name)));
       });
     }
+    if (f == "metadata") {
+      std::string key = AttributeKey(root + "." + name + ".metadata");
+      return MakeAccessor(begin, Type::kAny, [name, key, latest](const Ctx& c) {
+        return ReadMetadata(latest(c, name), key);
+      });
+    }
     std::vector<std::string> fields;
     for (const char* k : kFeedbackFields) fields.push_back(k);
-    Fail(field.begin, "unknown feedback field \"" + f +
-                          "\" (score, label, source, explanation, count)" + Suggest(f, fields));
+    Fail(field.begin,
+         "unknown feedback field \"" + f + "\" (" + kFeedbackFieldList + ")" + Suggest(f, fields));
   }
 
   std::string_view text_;
@@ -1124,19 +1345,24 @@ class Parser {
   size_t pos_ = 0;
   bool in_span_ = false;
   int depth_ = 0;
+  const AnnotationSchemas* schemas_;  // null: no schema checks
 };
 
 class Program : public CompiledExpr {
  public:
   Program(std::string text, NodePtr root) : text_(std::move(text)), root_(std::move(root)) {}
 
+  // Each evaluation starts with an empty scratch: what the last one parsed is not needed.
   bool Matches(const Trace& trace) const override {
+    ThreadScratch().Clear();
     return root_->Eval(Ctx{&trace, nullptr}).truthy();
   }
   ExprValue Evaluate(const Trace& trace) const override {
+    ThreadScratch().Clear();
     return ToExprValue(root_->Eval(Ctx{&trace, nullptr}));
   }
   bool Explain(const Trace& trace, std::vector<ExplainStep>& steps) const override {
+    ThreadScratch().Clear();
     return root_->Explain(Ctx{&trace, nullptr}, text_, steps);
   }
   std::string_view type_name() const override { return TypeName(root_->type); }
@@ -1197,13 +1423,17 @@ std::string FormatExprValue(const ExprValue& v) {
   return "<missing>";
 }
 
-Result<std::shared_ptr<const CompiledExpr>, ExprError> CompileExpression(std::string_view text,
-                                                                         ExprKind kind) {
+std::string SuggestClosest(std::string_view word, const std::vector<std::string>& candidates) {
+  return Suggest(word, candidates);
+}
+
+Result<std::shared_ptr<const CompiledExpr>, ExprError> CompileExpression(
+    std::string_view text, ExprKind kind, const AnnotationSchemas* schemas) {
   try {
     if (text.find_first_not_of(" \t\r\n") == std::string_view::npos) {
       return ExprError{0, "empty expression"};
     }
-    Parser parser(text, Lexer(text).Run());
+    Parser parser(text, Lexer(text).Run(), schemas);
     NodePtr root = parser.ParseAll();
     if (kind == ExprKind::kBoolean && root->type != Type::kBool && root->type != Type::kAny) {
       return ExprError{root->begin,

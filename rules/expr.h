@@ -12,6 +12,8 @@
 
 namespace triaged {
 
+struct AnnotationSchemas;  // rules/ruleset.h
+
 // A compile error at byte `offset` of the expression text.
 struct ExprError {
   size_t offset = 0;
@@ -59,7 +61,16 @@ inline constexpr size_t kMaxExpressionTokens = 100'000;
 
 // Parses and type-checks `text`. kBoolean requires a bool expression (rule `when:`); kString a
 // string-typed one (`sample_key:`). The compiled expression is never null.
+// With `schemas` declared (a config's `annotations:`, DESIGN §1.5), reading a feedback name it
+// does not declare, comparing a categorical label with a value not in its `values`, or a score
+// with a literal outside its `[min, max]` is a compile error at that name or literal. Only
+// compilation reads `schemas`; the compiled expression does not keep it.
 Result<std::shared_ptr<const CompiledExpr>, ExprError> CompileExpression(
-    std::string_view text, ExprKind kind = ExprKind::kBoolean);
+    std::string_view text, ExprKind kind = ExprKind::kBoolean,
+    const AnnotationSchemas* schemas = nullptr);
+
+// "; did you mean \"CANDIDATE\"?" for the candidate closest to `word` (within two edits and
+// fewer than the longer one's length), or "".
+std::string SuggestClosest(std::string_view word, const std::vector<std::string>& candidates);
 
 }  // namespace triaged

@@ -3,6 +3,24 @@
 #include <algorithm>
 
 namespace triaged {
+namespace {
+
+double Capacity(const RateLimitSpec& spec, int32_t partitions) {
+  return std::max(static_cast<double>(spec.max) / static_cast<double>(std::max(partitions, 1)),
+                  1.0);
+}
+
+}  // namespace
+
+std::string_view LimitKindName(LimitKind kind) {
+  return kind == LimitKind::kRule ? "rule" : "destination";
+}
+
+TokenBucket::TokenBucket(const RateLimitSpec& spec, int32_t partitions)
+    : spec_(spec),
+      partitions_(std::max(partitions, 1)),
+      capacity_(Capacity(spec, partitions)),
+      tokens_(capacity_) {}
 
 void TokenBucket::Refill(int64_t now_ns) {
   if (!started_) {
@@ -11,9 +29,10 @@ void TokenBucket::Refill(int64_t now_ns) {
     return;
   }
   if (now_ns <= last_ns_ || spec_.per_ns <= 0) return;
-  const double capacity = static_cast<double>(spec_.max);
+  // max/P tokens per `per`: the share of the rate, whatever the floor on the capacity.
   const double elapsed = static_cast<double>(now_ns - last_ns_);
-  tokens_ = std::min(capacity, tokens_ + elapsed * capacity / static_cast<double>(spec_.per_ns));
+  const double per_share = static_cast<double>(spec_.per_ns) * static_cast<double>(partitions_);
+  tokens_ = std::min(capacity_, tokens_ + elapsed * static_cast<double>(spec_.max) / per_share);
   last_ns_ = now_ns;
 }
 
@@ -31,25 +50,69 @@ bool TokenBucket::Available(int64_t now_ns) {
 
 void TokenBucket::Reconfigure(const RateLimitSpec& spec) {
   spec_ = spec;
-  tokens_ = std::min(tokens_, static_cast<double>(spec.max));
+  capacity_ = Capacity(spec, partitions_);
+  tokens_ = std::min(tokens_, capacity_);
+}
+
+void TokenBucket::Restore(double tokens, int64_t at_ns) {
+  tokens_ = tokens >= 0 ? std::min(tokens, capacity_) : 0.0;  // NaN: empty
+  last_ns_ = at_ns;
+  started_ = true;
+}
+
+TokenBucket& RateLimits::Bucket(int32_t partition, int32_t partitions, LimitKind kind,
+                                const std::string& name, const RateLimitSpec& spec) {
+  Shares& shares = partitions_[partition];
+  auto& buckets = kind == LimitKind::kRule ? shares.rules : shares.destinations;
+  return buckets.try_emplace(name, spec, partitions).first->second;
 }
 
 void RateLimits::Reconfigure(const RuleSet& rules) {
-  std::unordered_map<std::string, TokenBucket> kept_rules, kept_destinations;
-  for (const RuleSpec& rule : rules.rules) {
-    auto it = rules_.find(rule.name);
-    if (it == rules_.end() || !rule.limit) continue;
-    it->second.Reconfigure(*rule.limit);
-    kept_rules.emplace(rule.name, it->second);
+  for (auto& [partition, shares] : partitions_) {
+    std::unordered_map<std::string, TokenBucket> kept_rules, kept_destinations;
+    for (const RuleSpec& rule : rules.rules) {
+      auto it = shares.rules.find(rule.name);
+      if (it == shares.rules.end() || !rule.limit) continue;
+      it->second.Reconfigure(*rule.limit);
+      kept_rules.emplace(rule.name, it->second);
+    }
+    for (const DestinationSpec& dest : rules.destinations) {
+      auto it = shares.destinations.find(dest.name);
+      if (it == shares.destinations.end() || !dest.limit) continue;
+      it->second.Reconfigure(*dest.limit);
+      kept_destinations.emplace(dest.name, it->second);
+    }
+    shares.rules = std::move(kept_rules);
+    shares.destinations = std::move(kept_destinations);
   }
-  for (const DestinationSpec& dest : rules.destinations) {
-    auto it = destinations_.find(dest.name);
-    if (it == destinations_.end() || !dest.limit) continue;
-    it->second.Reconfigure(*dest.limit);
-    kept_destinations.emplace(dest.name, it->second);
+}
+
+void RateLimits::Forget(int32_t partition) { partitions_.erase(partition); }
+
+bool RateLimits::Restore(const RuleSet& rules, int32_t partitions, const BucketState& state) {
+  TokenBucket* bucket = nullptr;
+  if (state.kind == LimitKind::kRule) {
+    for (const RuleSpec& rule : rules.rules) {
+      if (rule.name == state.name && rule.limit) bucket = &Rule(state.partition, partitions, rule);
+    }
+  } else {
+    for (const DestinationSpec& dest : rules.destinations) {
+      if (dest.name == state.name && dest.limit) {
+        bucket = &Destination(state.partition, partitions, dest);
+      }
+    }
   }
-  rules_ = std::move(kept_rules);
-  destinations_ = std::move(kept_destinations);
+  if (bucket == nullptr) return false;
+  bucket->Restore(state.tokens, state.at_ns);
+  return true;
+}
+
+size_t RateLimits::size() const {
+  size_t n = 0;
+  for (const auto& [partition, shares] : partitions_) {
+    n += shares.rules.size() + shares.destinations.size();
+  }
+  return n;
 }
 
 }  // namespace triaged

@@ -10,6 +10,9 @@
 #include <cstdio>
 #include <limits>
 #include <numeric>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "rules/decode.h"
 
@@ -214,10 +217,23 @@ void Metadata(Writer& w, const std::string& json) {
   d.Accept(w);
 }
 
-void WriteAnnotation(Writer& w, const Annotation& a) {
+// The annotator, an object (as Metadata), or null when there is none.
+void Annotator(Writer& w, const std::string& json) {
+  rapidjson::Document d;
+  if (!json.empty()) d.Parse(json.data(), json.size());
+  if (json.empty() || d.HasParseError() || !d.IsObject()) {
+    w.Null();
+    return;
+  }
+  d.Accept(w);
+}
+
+// One feedback entry. `trace_id` is the trace the annotation applies to: its own, or (for a
+// session-scoped annotation, which has none) the routed trace's.
+void WriteAnnotation(Writer& w, const Annotation& a, std::string_view trace_id) {
   w.StartObject();
   w.Key("trace_id");
-  String(w, a.trace_id);
+  String(w, a.trace_id.empty() ? trace_id : std::string_view(a.trace_id));
   w.Key("span_id");
   StringOrNull(w, a.span_id);
   w.Key("name");
@@ -234,7 +250,69 @@ void WriteAnnotation(Writer& w, const Annotation& a) {
   Metadata(w, a.metadata_json);
   w.Key("timestamp");
   Time(w, a.timestamp_ns);
+  w.Key("id");
+  OptString(w, a.id);
+  w.Key("session_id");
+  StringOrNull(w, a.session_id);
+  w.Key("annotator");
+  Annotator(w, a.annotator_json);
+  w.Key("expected_output");
+  OptString(w, a.expected_output);
+  w.Key("version");
+  if (a.schema_version)
+    w.Int64(*a.schema_version);
+  else
+    w.Null();
   w.EndObject();
+}
+
+// What the trace's feedback says about review (DESIGN §4 `annotation`, and the row fields of
+// dataset items). "Latest" is by timestamp; an untimed annotation is older than any timed one,
+// and on a tie the annotation added last wins (as for feedback.NAME in rules).
+struct Review {
+  const Annotation* human = nullptr;       // the latest annotation from source: human
+  const Annotation* correction = nullptr;  // the latest with an expected_output, any source
+  // The latest with a label, any source: the feedback_category of a dataset row. The engine
+  // does not say which annotation made a rule match, so this stands for "the annotation that
+  // triggered the route": for late feedback, the newest labeled feedback; on close, the newest
+  // labeled feedback the trace has.
+  const Annotation* labeled = nullptr;
+};
+
+bool NotOlder(const Annotation& a, const Annotation* best) {
+  constexpr int64_t kUntimed = std::numeric_limits<int64_t>::min();
+  return best == nullptr ||
+         a.timestamp_ns.value_or(kUntimed) >= best->timestamp_ns.value_or(kUntimed);
+}
+
+Review ReviewOf(const std::vector<const Annotation*>& feedback) {
+  Review r;
+  for (const Annotation* a : feedback) {
+    if (a->source == "human" && NotOlder(*a, r.human)) r.human = a;
+    if (a->expected_output && NotOlder(*a, r.correction)) r.correction = a;
+    if (a->label && NotOlder(*a, r.labeled)) r.labeled = a;
+  }
+  return r;
+}
+
+// The trace's feedback in arrival order, then (while the engine evaluates the trace) its
+// session's, which applies to every trace of the session.
+std::vector<const Annotation*> FeedbackOf(const Trace& trace) {
+  std::vector<const Annotation*> out;
+  const SessionView* session = trace.session();
+  out.reserve(trace.annotations().size() + (session ? session->annotations.size() : 0));
+  for (const Annotation& a : trace.annotations()) out.push_back(&a);
+  if (session != nullptr) {
+    for (const Annotation* a : session->annotations) {
+      if (a != nullptr) out.push_back(a);
+    }
+  }
+  return out;
+}
+
+const std::optional<std::string>& ExpectedOutput(const Review& r) {
+  static const std::optional<std::string> kNone;
+  return r.correction ? r.correction->expected_output : kNone;
 }
 
 }  // namespace
@@ -265,6 +343,9 @@ std::string Write(const RoutedItem& item, size_t cap, size_t max_spans, size_t b
   const RuleSpec& rule = *item.rule;
   const DestinationSpec& dest = *item.destination;
   const bool has_context = !trace.spans().empty();
+  const std::vector<const Annotation*> feedback = FeedbackOf(trace);
+  const Review review = ReviewOf(feedback);
+  const char* status = review.human ? "annotated" : "pending";
   rapidjson::StringBuffer buf;
   Writer w(buf);
   w.cap = cap;
@@ -301,6 +382,15 @@ std::string Write(const RoutedItem& item, size_t cap, size_t max_spans, size_t b
   OptString(w, has_context ? trace.summary().input : nullptr);
   w.Key("output");
   OptString(w, has_context ? trace.summary().output : nullptr);
+  if (dest.kind == DestinationKind::kDataset) {
+    // A dataset row: its columns at the top level too (DESIGN §4).
+    w.Key("expected_output");
+    OptString(w, ExpectedOutput(review));
+    w.Key("annotation_status");
+    String(w, status);
+    w.Key("feedback_category");
+    OptString(w, review.labeled ? review.labeled->label : std::nullopt);
+  }
   w.Key("trace");
   if (has_context)
     WriteTrace(w, trace);
@@ -312,20 +402,20 @@ std::string Write(const RoutedItem& item, size_t cap, size_t max_spans, size_t b
   }
   w.Key("feedback");
   w.StartArray();
-  for (const Annotation& a : trace.annotations()) WriteAnnotation(w, a);
+  for (const Annotation* a : feedback) WriteAnnotation(w, *a, trace.id());
   w.EndArray();
   w.Key("annotation");
   w.StartObject();
   w.Key("status");
-  String(w, "pending");
+  String(w, status);
   w.Key("score");
-  w.Null();
+  OptNumber(w, review.human ? review.human->score : std::nullopt);
   w.Key("label");
-  w.Null();
+  OptString(w, review.human ? review.human->label : std::nullopt);
   w.Key("explanation");
-  w.Null();
+  OptString(w, review.human ? review.human->explanation : std::nullopt);
   w.Key("expected_output");
-  w.Null();
+  OptString(w, ExpectedOutput(review));
   w.EndObject();
   if (bytes_before > 0) {
     w.Key("truncated");

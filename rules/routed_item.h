@@ -29,11 +29,16 @@ std::string RoutedItemId(std::string_view trace_id, std::string_view rule,
                          std::string_view destination);
 
 // The JSON document of DESIGN §4, compact, no trailing newline. A trace with no spans is
-// written with `"trace": null` and `"context": "missing"`. A document over `max_bytes` is made to
-// fit (DESIGN §4 Size): string values longer than the longest length that fits are cut (ending
-// with "…"), then spans past the first ones are left out (`"spans_omitted": N`); such a document
-// carries `"truncated": {"bytes_before": N}`. A document that cannot fit even so is returned as
-// small as it gets.
+// written with `"trace": null` and `"context": "missing"`. `feedback` is the trace's
+// annotations, then its session's (`trace.session()`, while the engine evaluates it) with the
+// trace's id; `annotation` is the latest human annotation's score, label and explanation
+// (status "annotated"; "pending" without one) and the latest expected_output of any source.
+// Items to dataset destinations also carry `expected_output`, `annotation_status` and
+// `feedback_category` (the label of the latest labeled annotation) at the top level. A document
+// over `max_bytes` is made to fit (DESIGN §4 Size): string values longer than the longest length
+// that fits are cut (ending with "…"), then spans past the first ones are left out
+// (`"spans_omitted": N`); such a document carries `"truncated": {"bytes_before": N}`. A document
+// that cannot fit even so is returned as small as it gets.
 std::string SerializeRoutedItem(const RoutedItem& item,
                                 size_t max_bytes = std::numeric_limits<size_t>::max());
 

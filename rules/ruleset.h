@@ -43,6 +43,31 @@ struct RuleSpec {
   std::optional<RateLimitSpec> limit;
 };
 
+// One declared feedback name (DESIGN §1.5 `annotations:`).
+struct AnnotationSchema {
+  enum class Type { kCategorical, kScore, kText };
+  std::string name;
+  Type type = Type::kText;
+  std::vector<std::string> values;  // kCategorical: the allowed labels
+  std::optional<double> min, max;   // kScore: the allowed range
+  std::optional<int64_t> version;
+  // The annotation's string value (label, else explanation) is a correction: it becomes its
+  // expected_output (DESIGN §1.2 "a string value named in config").
+  bool correction = false;
+};
+
+struct AnnotationSchemas {
+  bool declared = false;  // the config has an `annotations:` section
+  bool strict = false;    // feedback with an undeclared name is dead-lettered
+  std::vector<AnnotationSchema> schemas;
+  const AnnotationSchema* Find(std::string_view name) const {
+    for (const AnnotationSchema& s : schemas) {
+      if (s.name == name) return &s;
+    }
+    return nullptr;
+  }
+};
+
 enum class RoutingMode { kFanOut, kFirstMatch };
 
 struct TraceSettings {
@@ -50,6 +75,8 @@ struct TraceSettings {
   int64_t root_grace_ns = 2 * kNanosPerSecond;
   int64_t max_wait_ns = 5 * 60 * kNanosPerSecond;
   int64_t late_feedback_window_ns = 3600 * kNanosPerSecond;
+  // With a trace store: how long a closed trace stays in memory before it lives on disk only.
+  int64_t hot_window_ns = 5 * 60 * kNanosPerSecond;
   uint64_t max_open_traces = 200000;
   uint64_t max_trace_bytes = 4 * 1024 * 1024;
 };
@@ -58,6 +85,7 @@ struct RuleSet {
   std::vector<DestinationSpec> destinations;
   std::vector<RuleSpec> rules;
   RoutingMode mode = RoutingMode::kFanOut;
+  AnnotationSchemas annotations;
   TraceSettings trace;
   uint64_t max_item_bytes = 900 * 1024;  // a routed item's size bound (DESIGN §4 Size)
   std::string config_version;            // sha256 of the config file, hex

@@ -83,6 +83,23 @@ const Annotation* Trace::LatestAnnotation(std::string_view name) const {
   return best;
 }
 
+const Annotation* SessionView::Latest(std::string_view name) const {
+  const Annotation* best = nullptr;
+  for (const Annotation* a : annotations) {
+    if (a->name != name) continue;
+    if (best == nullptr || a->timestamp_ns.value_or(std::numeric_limits<int64_t>::min()) >=
+                               best->timestamp_ns.value_or(std::numeric_limits<int64_t>::min())) {
+      best = a;
+    }
+  }
+  return best;
+}
+
+int64_t SessionView::Count(std::string_view name) const {
+  return std::count_if(annotations.begin(), annotations.end(),
+                       [&](const Annotation* a) { return a->name == name; });
+}
+
 int64_t Trace::AnnotationCount(std::string_view name) const {
   return std::count_if(annotations_.begin(), annotations_.end(),
                        [&](const Annotation& a) { return a.name == name; });

@@ -38,6 +38,17 @@ struct TraceSummary {
 // The hash a trace keeps of each of its span ids (to drop repeated spans and find a span).
 uint64_t SpanIdHash(std::string_view span_id);
 
+// What the rule language reads of a trace's session (DESIGN §2.1 `session.*`): the
+// session-scoped feedback and how many traces of the session were seen. Set by the engine for
+// the length of an evaluation.
+struct SessionView {
+  std::vector<const Annotation*> annotations;  // session-scoped, in arrival order
+  int64_t trace_count = 0;
+  // The latest annotation named `name` (by timestamp; on a tie, the one added last), or null.
+  const Annotation* Latest(std::string_view name) const;
+  int64_t Count(std::string_view name) const;
+};
+
 class Trace {
  public:
   explicit Trace(std::string id) : id_(std::move(id)) {}
@@ -69,6 +80,10 @@ class Trace {
   const Annotation* LatestAnnotation(std::string_view name) const;
   int64_t AnnotationCount(std::string_view name) const;
 
+  // The trace's session while the engine evaluates it; null otherwise (or without a session).
+  const SessionView* session() const { return session_; }
+  void set_session(const SessionView* session) const { session_ = session; }
+
   size_t bytes() const { return bytes_; }
   // The hashes of the trace's span ids (SpanIdHash), sorted.
   const std::vector<uint64_t>& span_id_hashes() const { return span_id_hashes_; }
@@ -84,6 +99,7 @@ class Trace {
   mutable std::vector<Span> spans_;       // packed_ unpacked, or empty
   mutable bool unpacked_ = true;
   mutable std::unique_ptr<TraceSummary> summary_;
+  mutable const SessionView* session_ = nullptr;
   size_t bytes_ = 0;
 };
 

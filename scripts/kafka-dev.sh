@@ -14,6 +14,8 @@
 #                                                     sasl_ssl=HOST:PORT  (SASL_SSL, PLAIN, as above)
 #                                                     ca=PATH             (CA certificate, PEM, for
 #                                                                          ssl.ca.location)
+#   scripts/kafka-dev.sh committed GROUP            print GROUP's committed offsets, one
+#                                                   "TOPIC PARTITION OFFSET" per line
 #   scripts/kafka-dev.sh create-topic NAME PARTITIONS   create a topic (replication factor 1) on the
 #                                                   running broker (or KAFKA_BOOTSTRAP); fails if it exists
 #
@@ -528,6 +530,19 @@ cmd_create_topic() {
         --create --topic "$name" --partitions "$partitions" --replication-factor 1 >&2
 }
 
+# Prints the committed offsets of consumer group GROUP, one "TOPIC PARTITION OFFSET" per line
+# ("-" for a partition without a commit).
+cmd_committed() {
+    [[ $# -eq 1 ]] || usage
+    local group="$1" bootstrap
+    need java
+    bootstrap="$(cmd_status)" || die "no broker running; run '$0 start' first"
+    ensure_libs
+    kafka_tool org.apache.kafka.tools.consumer.group.ConsumerGroupCommand \
+        --bootstrap-server "$bootstrap" --describe --group "$group" --offsets 2>/dev/null |
+        awk 'NF >= 4 && $1 == "'"$group"'" { print $2, $3, $4 }'
+}
+
 main() {
     [[ $# -ge 1 ]] || usage
     local cmd="$1"; shift
@@ -540,6 +555,7 @@ main() {
         sasl-status)  [[ $# -eq 0 ]] || usage; cmd_sasl_status ;;
         tls-status)   [[ $# -eq 0 ]] || usage; cmd_tls_status ;;
         create-topic) cmd_create_topic "$@" ;;
+        committed)    cmd_committed "$@" ;;
         -h|--help|help) usage ;;
         *)            usage ;;
     esac

@@ -37,8 +37,18 @@ int RunReplay(const ReplayOptions& options, std::ostream& out, std::ostream& err
       return kExitNoInput;
     }
   }
+  if (options.partitions < 1) {
+    err << "replay: --partitions must be at least 1\n";
+    return kExitUsage;
+  }
   // Each routed item as one JSON line.
-  Replayer replayer(config, [&out](const Route& route) { out << route.document << '\n'; });
+  Replayer replayer(
+      config, [&out](const Route& route) { out << route.document << '\n'; }, true,
+      options.partitions);
+  if (!replayer.store_error().empty()) {
+    err << "replay: no trace store (" << replayer.store_error()
+        << "); closed traces stay in memory\n";
+  }
   if (dead_letters.is_open()) {
     replayer.set_dead_letter_fn(
         [&](const DeadLetter& record) { dead_letters << DeadLetterToJson(record) << '\n'; });

@@ -2,6 +2,7 @@
 // given streams and returns the process exit code, so tests can run them without a process.
 #pragma once
 
+#include <cstdint>
 #include <iosfwd>
 #include <string>
 #include <vector>
@@ -24,6 +25,8 @@ struct ReplayOptions {
   std::vector<std::string> inputs;  // files; "-" (or none) = stdin
   std::string dead_letter_path;     // JSONL of refused lines; empty = not written
   bool summary = true;              // the per-rule table on stderr
+  // Limits split as in a deployment whose engines join on this many partitions (DESIGN §2.3).
+  int32_t partitions = 1;
 };
 int RunReplay(const ReplayOptions& options, std::ostream& out, std::ostream& err);
 

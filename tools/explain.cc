@@ -1,10 +1,12 @@
 // `triaged explain`: replays the input like `replay` and, for one trace, prints every
 // evaluation with each rule's verdict and the values that decided it.
+#include <cctype>
 #include <cstdio>
 #include <ostream>
 #include <sstream>
 
 #include "daemon/command_util.h"
+#include "rules/annotation_schema.h"
 #include "rules/decode.h"
 #include "tools/commands.h"
 #include "tools/input_lines.h"
@@ -122,6 +124,16 @@ int RunExplain(const ExplainOptions& options, std::ostream& out, std::ostream& e
   ExplainObserver observer(trace_id, out);
   observer.set_rules(config->rules.get());
   replayer.engine().set_observer(&observer);
+  // An annotation of the trace refused for its schema never reaches the evaluations below:
+  // say so where it would have been read (DESIGN §1.5).
+  replayer.set_dead_letter_fn([&](const DeadLetter& record) {
+    if (record.reason != reason::kAnnotationSchema) return;
+    std::string payload(record.payload);
+    for (char& c : payload) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (payload.find(trace_id) == std::string::npos) return;
+    out << "line " << record.origin.line << ": refused (" << record.reason
+        << "): " << record.message << "\n";
+  });
   const bool read_all = ForEachInputLine(
       options.inputs, err, [&](std::string_view line, uint64_t n) { replayer.Line(line, n); });
   replayer.Finish();

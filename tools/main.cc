@@ -107,6 +107,13 @@ int main(int argc, char** argv) {
   replay_cmd->add_option("--dead-letter", replay.dead_letter_path,
                          "Write refused lines, with their reason, to this JSONL file");
   replay_cmd->add_flag("-q,--quiet", quiet, "No summary on stderr");
+  replay_cmd
+      ->add_option("--partitions", replay.partitions,
+                   "Split limits as a deployment whose engines join on P partitions does "
+                   "(each trace spends its partition's 1/P share)")
+      ->type_name("P")
+      ->check(CLI::Range(1, 1 << 20))
+      ->capture_default_str();
 
   ExplainOptions explain;
   std::vector<std::string> explain_args;

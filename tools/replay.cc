@@ -1,16 +1,52 @@
 #include "tools/replay.h"
 
+#include <stdlib.h>
+
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <sstream>
+
+#include "rules/annotation_schema.h"
+#include "store/rocks_trace_store.h"
 
 namespace triaged {
 
-Replayer::Replayer(std::shared_ptr<const Config> config, RouteFn on_route, bool documents)
+Replayer::Replayer(std::shared_ptr<const Config> config, RouteFn on_route, bool documents,
+                   int32_t limit_partitions)
     : config_(std::move(config)),
       on_route_(std::move(on_route)),
       outbox_(documents),
-      engine_(config_->rules) {}
+      engine_(config_->rules, nullptr, LimitScope{limit_partitions, -1}) {
+  if (!config_->trace_store_path.empty()) {
+    // The deployment keeps closed traces on disk: so does the replay, in a store of its own
+    // (never the daemon's directory), gone when the replay is.
+    const char* tmp = getenv("TMPDIR");
+    std::string dir =
+        std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/triaged-replay-store.XXXXXX";
+    if (mkdtemp(dir.data()) != nullptr) {
+      Result<std::unique_ptr<RocksTraceStore>> store = RocksTraceStore::Open(dir + "/store");
+      if (store.ok()) {
+        store_dir_ = dir;
+        store_ = std::move(store.value());
+        engine_.set_store(store_.get());
+      } else {
+        std::filesystem::remove_all(dir);
+        store_error_ = store.error().message;
+      }
+    } else {
+      store_error_ = "cannot make a directory in " + dir;
+    }
+  }
+}
+
+Replayer::~Replayer() {
+  store_.reset();
+  if (!store_dir_.empty()) {
+    std::error_code ignored;
+    std::filesystem::remove_all(store_dir_, ignored);
+  }
+}
 
 void Replayer::Drain() {
   stats_.routed_items += outbox_.routes.size();
@@ -46,6 +82,12 @@ void Replayer::Line(std::string_view line, uint64_t line_no) {
     return;
   }
   DecodedMessage& msg = decoded.value();
+  // Annotations that break their schema (DESIGN §1.5) leave the message, which is dead-lettered
+  // once for them; its other events go on.
+  if (std::optional<Error> refused = CheckAnnotations(config_->rules->annotations, msg)) {
+    Reject(refused->reason, refused->message, parsed.origin, parsed.payload);
+    if (msg.spans.empty() && msg.annotations.empty()) return;
+  }
   ++stats_.messages;
   stats_.spans += msg.spans.size();
   stats_.annotations += msg.annotations.size();
@@ -106,7 +148,11 @@ std::string FormatReplaySummary(const Engine& engine, const ReplayStats& stats) 
   }
   out << "\ntraces: " << ec.traces_opened << " opened, " << ec.traces_closed << " closed, "
       << ec.late_evaluations << " late re-evaluations, " << ec.evicted_capacity
-      << " evicted at capacity\nrouted items: " << stats.routed_items << "\n";
+      << " evicted at capacity";
+  if (engine.store() != nullptr) {
+    out << ", " << ec.stored << " moved to the trace store, " << ec.revived << " brought back";
+  }
+  out << "\nrouted items: " << stats.routed_items << "\n";
   return out.str();
 }
 

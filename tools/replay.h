@@ -32,8 +32,16 @@ class Replayer {
 
   // `on_route` (may be empty) sees every routed item, in routing order; with `documents` false
   // the routes carry no serialized document (callers that only look at who was routed).
+  // `limit_partitions`: the join partitions of the deployment to predict; every limit is split
+  // over them as the daemon splits it (DESIGN §2.3), each trace spending its partition's share.
   explicit Replayer(std::shared_ptr<const Config> config, RouteFn on_route = {},
-                    bool documents = true);
+                    bool documents = true, int32_t limit_partitions = 1);
+  ~Replayer();
+  Replayer(const Replayer&) = delete;
+  Replayer& operator=(const Replayer&) = delete;
+  // With `trace.store`, a replay keeps closed traces in a temporary store of its own; why it
+  // could not, if it could not (the replay then keeps them in memory).
+  const std::string& store_error() const { return store_error_; }
 
   void set_dead_letter_fn(DeadLetterFn fn) { dead_letter_ = std::move(fn); }
   Engine& engine() { return engine_; }
@@ -57,6 +65,8 @@ class Replayer {
   Engine engine_;
   DeadLetterFn dead_letter_;
   ReplayStats stats_;
+  std::unique_ptr<TraceStore> store_;
+  std::string store_dir_, store_error_;
 };
 
 // Writes the per-rule summary table of a replay (matched, sampled out, rate limited, routed,

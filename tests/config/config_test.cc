@@ -514,8 +514,8 @@ TEST_F(ConfigTest, HugeUnknownKeyIsReportedQuicklyInBoundedMemory) {
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     const std::string want = "rules.yaml:1:3: unknown key \"" + std::string(64, 'x') +
                              "...\" (5000000 bytes) (expected one of: schema_version, kafka, "
-                             "inputs, trace, destinations, dead_letter, admin, mode, "
-                             "max_item_bytes, rules)";
+                             "inputs, trace, destinations, annotations, dead_letter, "
+                             "admin, mode, max_item_bytes, rules)";
     if (errors.size() != 1 || errors[0] != want) {
       for (const std::string& e : errors) std::fprintf(stderr, "%.300s\n", e.c_str());
       return 1;
@@ -946,6 +946,8 @@ TEST_F(ConfigTest, ExampleFileLoads) {
   for (const RuleSpec& rule : rs.rules) names.push_back(rule.name);
   EXPECT_THAT(names, ::testing::IsSupersetOf({"thumbs-down", "low-faithfulness", "slow", "errors",
                                               "tool-failures", "session-sample"}));
+  EXPECT_TRUE(rs.annotations.declared);
+  EXPECT_NE(rs.annotations.Find("thumbs"), nullptr);
   bool has_destination_limit = false;
   for (const DestinationSpec& d : rs.destinations) has_destination_limit |= d.limit.has_value();
   EXPECT_TRUE(has_destination_limit);

@@ -66,6 +66,16 @@ class FakeKafka final : public KafkaClient {
   }
   // The group takes the partitions back (the listener sees OnRevoked on the next poll).
   void RevokeAtNextPoll() { revoke_ = true; }
+  // What another member left in the cluster (its topics' records, its group's committed
+  // offsets): this one takes over from there, as a new owner of its partitions does.
+  void CopyClusterFrom(const FakeKafka& other) {
+    topics_ = other.topics_;
+    committed_ = other.committed_;
+  }
+
+  // The partition numbers (of every subscribed topic) the group assigns this member, as one of
+  // several replicas; empty = all of them.
+  std::set<int32_t> owned;
 
   // Fault knobs.
   std::map<std::string, rd_kafka_resp_err_t> refuse_produce;  // topic -> error at Produce
@@ -207,7 +217,10 @@ class FakeKafka final : public KafkaClient {
     const size_t partition = record.partition >= 0 ? static_cast<size_t>(record.partition)
                                                    : std::hash<std::string_view>{}(record.key) % n;
     Pending p{record.topic, partition,
-              FakeRecord{std::string(record.key), std::string(record.value), record.headers},
+              FakeRecord{std::string(record.key),
+                         record.tombstone ? std::nullopt
+                                          : std::optional<std::string>(std::string(record.value)),
+                         record.headers},
               opaque, RD_KAFKA_RESP_ERR_NO_ERROR};
     if (auto f = fail_delivery.find(record.topic); f != fail_delivery.end()) p.err = f->second;
     pending_.push_back(std::move(p));
@@ -264,6 +277,29 @@ class FakeKafka final : public KafkaClient {
     return static_cast<int>(topics_.at(topic).size());
   }
 
+  // --- the trace store's changelog
+  Result<int> EnsureChangelogTopic(const std::string& topic, int partitions) override {
+    if (topics_.count(topic) == 0) CreateTopic(topic, partitions);
+    return static_cast<int>(topics_.at(topic).size());
+  }
+  Result<std::pair<int64_t, int64_t>> ChangelogWatermarks(const std::string& topic,
+                                                          int32_t partition) override {
+    return std::pair<int64_t, int64_t>{
+        0, static_cast<int64_t>(topics_.at(topic).at(static_cast<size_t>(partition)).size())};
+  }
+  Result<uint64_t> ReadChangelog(const std::string& topic, int32_t partition, int64_t from,
+                                 const ChangelogSink& sink) override {
+    const auto& records = topics_.at(topic).at(static_cast<size_t>(partition));
+    uint64_t n = 0;
+    for (size_t i = static_cast<size_t>(std::max<int64_t>(from, 0)); i < records.size(); ++i) {
+      std::optional<std::string_view> value;
+      if (records[i].value) value = *records[i].value;
+      sink(static_cast<int64_t>(i), records[i].key.value_or(""), value);
+      ++n;
+    }
+    return n;
+  }
+
   // --- the decisions topic
   Result<void> EnsureDecisionsTopic(const std::string& topic, int partitions, int64_t) override {
     if (topics_.count(topic) == 0) CreateTopic(topic, partitions);
@@ -296,6 +332,7 @@ class FakeKafka final : public KafkaClient {
     TopicPartitions parts;
     for (const std::string& t : subscribed_) {
       for (size_t p = 0; p < topics_.at(t).size(); ++p) {
+        if (!owned.empty() && owned.count(static_cast<int32_t>(p)) == 0) continue;
         parts.push_back({t, static_cast<int32_t>(p), RD_KAFKA_OFFSET_INVALID});
       }
     }

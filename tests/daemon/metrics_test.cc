@@ -47,6 +47,7 @@ TEST(MetricsTest, EveryFamilyHasHelpAndType) {
   Metrics metrics("1.2.3");
   metrics.EventConsumed("spans");
   metrics.EventInvalid("spans", "bad_json");
+  metrics.AnnotationIngested("thumbs", "end_user");
   metrics.Routed("r", "d");
   metrics.ProduceError("d", "e");
   metrics.SetConsumerLag("t", 0, 1);
@@ -57,6 +58,7 @@ TEST(MetricsTest, EveryFamilyHasHelpAndType) {
   const std::string text = metrics.Serialize();
   for (const char* name : {"triaged_events_consumed_total",
                            "triaged_events_invalid_total",
+                           "triaged_annotations_total",
                            "triaged_dead_lettered_total",
                            "triaged_traces_open",
                            "triaged_traces_evicted_total",
@@ -150,6 +152,23 @@ TEST(MetricsTest, LabelledBumps) {
   EXPECT_THAT(text, HasSubstr("triaged_decision_latency_seconds_bucket{le=\"0.001\"} 1"));
   EXPECT_THAT(text, HasSubstr("triaged_decision_latency_seconds_bucket{le=\"60\"} 2"));
   EXPECT_THAT(text, HasSubstr("triaged_decision_latency_seconds_bucket{le=\"+Inf\"} 2"));
+}
+
+TEST(MetricsTest, AnnotationsAreCountedByNameAndSource) {
+  Metrics metrics("v");
+  metrics.AnnotationIngested("thumbs", "end_user");
+  metrics.AnnotationIngested("thumbs", "end_user");
+  metrics.AnnotationIngested("thumbs", "human");
+  metrics.AnnotationIngested("other", "unknown");
+  EXPECT_EQ(
+      Value(metrics, "triaged_annotations_total", {{"name", "thumbs"}, {"source", "end_user"}}),
+      2.0);
+  EXPECT_EQ(Value(metrics, "triaged_annotations_total", {{"name", "thumbs"}, {"source", "human"}}),
+            1.0);
+  EXPECT_EQ(Value(metrics, "triaged_annotations_total", {{"name", "other"}, {"source", "unknown"}}),
+            1.0);
+  EXPECT_THAT(metrics.Serialize(),
+              HasSubstr("triaged_annotations_total{name=\"thumbs\",source=\"end_user\"} 2"));
 }
 
 TEST(MetricsTest, RouteAckLatencyIsResolvedBelowAHundredMilliseconds) {

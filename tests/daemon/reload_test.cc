@@ -50,6 +50,22 @@ TEST(ReloadTest, RulesDestinationsAndTimingsMayChange) {
   EXPECT_TRUE(CheckReloadable(*running, *running).ok());
 }
 
+// DESIGN §6 Reload: `annotations` may be added, changed or removed without a restart.
+TEST(ReloadTest, AnnotationsMayChange) {
+  auto running = Load(kBase);
+  auto declared = Load(std::string(kBase) +
+                       "annotations:\n  thumbs: {type: categorical, values: [up, down]}\n");
+  auto changed = Load(std::string(kBase) +
+                      "annotations:\n  thumbs: {type: categorical, values: [up, down, meh]}\n"
+                      "  strict: true\n");
+  ASSERT_TRUE(running && declared && changed);
+  EXPECT_TRUE(CheckReloadable(*running, *declared).ok());
+  EXPECT_TRUE(CheckReloadable(*declared, *changed).ok());
+  EXPECT_TRUE(CheckReloadable(*changed, *running).ok());
+  EXPECT_TRUE(changed->rules->annotations.strict);  // the new RuleSet carries them
+  EXPECT_EQ(changed->rules->annotations.Find("thumbs")->values.size(), 3u);
+}
+
 struct FixedField {
   const char* from;
   const char* to;

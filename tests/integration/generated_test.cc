@@ -77,15 +77,6 @@ TEST(GeneratedTraffic, RoutesOnRealKafkaAsReplayDoes) {
   GeneratedTrafficRoutesAsReplay(/*embedded=*/false);
 }
 
-// Sum of the samples of a metric family whose line starts with `prefix` (name and labels).
-double MetricSum(const std::string& metrics, const std::string& prefix) {
-  double sum = 0;
-  for (const std::string& line : Lines(metrics)) {
-    if (line.rfind(prefix, 0) == 0) sum += std::stod(line.substr(line.rfind(' ') + 1));
-  }
-  return sum;
-}
-
 // Memory is bounded by max_open_traces for the whole process, not per partition: with traces
 // that would stay open for ten minutes, the daemon holds at most the cap (plus one per
 // partition engine) and decides the oldest early.

@@ -18,6 +18,7 @@
 #include <memory>
 #include <regex>
 #include <set>
+#include <sstream>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -262,6 +263,41 @@ inline RouteSet WaitForRoutes(const Topics& t, size_t routes, size_t dead_letter
   }
   if (dead != nullptr) *dead = std::move(dlq);
   return got;
+}
+
+// `lines` (key TAB value) produced to `topic` with kcat.
+inline void Produce(const TempDir& dir, const std::string& topic,
+                    const std::vector<std::string>& lines) {
+  const std::string file = dir.path() + "/" + topic + ".txt";
+  std::ofstream out(file);
+  for (const std::string& l : lines) out << l << "\n";
+  out.close();
+  const std::string cmd = "kcat -P -b " + Bootstrap() + " -t " + topic + " -K '\t' -l " + file;
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+}
+
+// Sum of the samples of a metric family whose line starts with `prefix` (name and labels).
+inline double MetricSum(const std::string& metrics, const std::string& prefix) {
+  double sum = 0;
+  for (const std::string& line : Lines(metrics)) {
+    if (line.rfind(prefix, 0) == 0) sum += std::stod(line.substr(line.rfind(' ') + 1));
+  }
+  return sum;
+}
+
+// The committed offsets of consumer group `group` in `topic`, summed over its partitions
+// (scripts/kafka-dev.sh committed, Kafka's own consumer-group tool).
+inline int64_t CommittedSum(const std::string& group, const std::string& topic) {
+  const std::string out = Shell("KAFKA_BOOTSTRAP=" + Bootstrap() + " " +
+                                SourcePath("scripts/kafka-dev.sh") + " committed " + group);
+  int64_t sum = 0;
+  for (const std::string& line : Lines(out)) {
+    std::istringstream in(line);
+    std::string t, partition, offset;
+    in >> t >> partition >> offset;
+    if (t == topic && !offset.empty() && offset != "-") sum += std::stoll(offset);
+  }
+  return sum;
 }
 
 inline void CreateTopics(const Topics& t, const std::string& bootstrap = Bootstrap()) {

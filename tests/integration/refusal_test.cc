@@ -54,16 +54,6 @@ std::string Span(const std::string& trace, const std::string& output) {
          output + "\"}";
 }
 
-// `lines` (key TAB value) produced to `topic` with kcat.
-void Produce(const TempDir& dir, const std::string& topic, const std::vector<std::string>& lines) {
-  const std::string file = dir.path() + "/" + topic + ".txt";
-  std::ofstream out(file);
-  for (const std::string& l : lines) out << l << "\n";
-  out.close();
-  const std::string cmd = "kcat -P -b " + Bootstrap() + " -t " + topic + " -K '\t' -l " + file;
-  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
-}
-
 class Refusal : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {

@@ -698,6 +698,7 @@ TEST(DecodeFeedbackPhoenix, SampleFile) {
   EXPECT_EQ(a.score, 0);
   EXPECT_EQ(a.explanation, "wrong airport");
   EXPECT_EQ(a.metadata_json, R"({"model":"gpt-4o-mini"})");
+  EXPECT_FALSE(a.id);  // "identifier": "" is no id
 }
 
 TEST(DecodeFeedbackPhoenix, AnnotatorKinds) {
@@ -769,6 +770,7 @@ TEST(DecodeFeedbackLangfuse, SampleFile) {
   EXPECT_EQ(a.source, "llm_judge");
   EXPECT_EQ(a.timestamp_ns, kNoon);
   EXPECT_EQ(a.metadata_json, R"({"configId":"c1"})");
+  EXPECT_EQ(a.id, "score-1");
 }
 
 TEST(DecodeFeedbackLangfuse, DataTypes) {
@@ -823,7 +825,7 @@ TEST(DecodeFeedbackLangfuse, Malformed) {
            Case{R"({"traceId":"t","name":"n","value":1,"dataType":"CATEGORICAL"})", "wrong_type"},
            Case{R"({"traceId":"t","name":"n","value":"yes","dataType":"BOOLEAN"})", "wrong_type"},
            Case{R"({"traceId":"t","name":"n","value":2,"dataType":"BOOLEAN"})", "invalid_value"},
-           Case{R"({"traceId":"t","name":"n","value":1,"dataType":"TEXT"})", "invalid_value"},
+           Case{R"({"traceId":"t","name":"n","value":1,"dataType":"IMAGE"})", "invalid_value"},
            Case{R"({"traceId":"t","name":"n","value":1,"dataType":1})", "wrong_type"},
            Case{R"({"traceId":"t","value":1})", "missing_field"},
            Case{R"({"traceId":"","name":"n","value":1})", "missing_trace_id"},
@@ -847,6 +849,9 @@ TEST(DecodeFeedbackLangSmith, SampleFile) {
   EXPECT_EQ(a.source, "end_user");
   EXPECT_EQ(a.timestamp_ns, kNoon + 123'456'000);  // naive created_at read as UTC
   EXPECT_EQ(a.metadata_json, R"({"feedback_source":{"type":"api","metadata":{}}})");
+  EXPECT_EQ(a.id, "7c0e4b1e-4a52-4e8f-9f6c-2a1f5c3d9e10");
+  EXPECT_FALSE(a.expected_output);  // "correction": null
+  EXPECT_EQ(a.annotator_json, "");
 }
 
 TEST(DecodeFeedbackLangSmith, FeedbackSourceMapping) {
@@ -963,6 +968,254 @@ TEST(DecodeFeedbackThumbs, OtherValues) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Upstream ids, annotators, corrections and session scope (DESIGN §1.2 "Every annotation also
+// keeps ...")
+
+TEST(DecodeFeedbackNative, KeepsIdAnnotatorAndExpectedOutput) {
+  Annotation a = OneAnnotation(DecodeFeedback(
+      R"({"trace_id":"T","name":"n","id":"fb-1","annotator":{"user_id":"u-1","queue_id":"q",)"
+      R"("n":[1,2]},"expected_output":"the right answer"})"));
+  EXPECT_EQ(a.trace_id, "t");
+  EXPECT_EQ(a.id, "fb-1");  // verbatim, not lowercased
+  EXPECT_EQ(a.annotator_json, R"({"user_id":"u-1","queue_id":"q","n":[1,2]})");
+  EXPECT_EQ(a.expected_output, "the right answer");
+  EXPECT_EQ(a.session_id, "");
+  // Absent and null are the same: none of them.
+  for (const char* json :
+       {R"({"trace_id":"t","name":"n"})",
+        R"({"trace_id":"t","name":"n","id":null,"annotator":null,"expected_output":null})",
+        R"({"trace_id":"t","name":"n","id":"","annotator":{}})"}) {
+    a = OneAnnotation(DecodeFeedback(json));
+    EXPECT_FALSE(a.id) << json;
+    EXPECT_EQ(a.annotator_json, "") << json;
+    EXPECT_FALSE(a.expected_output) << json;
+  }
+}
+
+TEST(DecodeFeedbackNative, NewFieldsOfTheWrongTypeAreDeadLettered) {
+  for (const char* json : {
+           R"({"trace_id":"t","name":"n","id":7})",
+           R"({"trace_id":"t","name":"n","id":{"v":1}})",
+           R"({"trace_id":"t","name":"n","annotator":"u-1"})",
+           R"({"trace_id":"t","name":"n","annotator":["u-1"]})",
+           R"({"trace_id":"t","name":"n","expected_output":{"answer":"x"}})",
+           R"({"trace_id":"t","name":"n","expected_output":42})",
+           R"({"trace_id":"t","name":"n","expected_output":true})",
+           R"({"name":"n","session_id":7})",
+           R"({"trace_id":"t","name":"n","session_id":["s"]})",
+       }) {
+    EXPECT_EQ(ReasonOf(DecodeFeedback(json)), "wrong_type") << json;
+  }
+}
+
+// Feedback about a whole session: no trace id, no span id, a session id. It applies to every
+// trace of the session (the engine's part); the decoder keeps it instead of dead-lettering it.
+TEST(DecodeFeedbackNative, SessionScoped) {
+  const std::string bytes = Sample("native_session.json");
+  auto r = DecodeFeedback(bytes);
+  Annotation a = OneAnnotation(r);
+  EXPECT_EQ(a.trace_id, "");
+  EXPECT_EQ(a.span_id, "");
+  EXPECT_EQ(a.session_id, "sess-7F3A");  // verbatim: session ids are compared as given
+  EXPECT_EQ(a.name, "conversation_quality");
+  EXPECT_EQ(a.source, "human");
+  EXPECT_EQ(a.id, "rev-000123");
+  EXPECT_EQ(a.annotator_json, R"({"user_id":"u-42","queue_id":"q-support"})");
+  EXPECT_EQ(a.expected_output, "Offer a refund link after the second repeat.");
+  EXPECT_EQ(a.timestamp_ns, kNoon);
+  EXPECT_EQ(a.bytes, bytes.size());
+  EXPECT_EQ(r->event_time_ns, kNoon);
+  // A Kafka key that looks like a trace id does not turn session feedback into trace feedback.
+  a = OneAnnotation(DecodeFeedbackKeyed(bytes, "4bf92f3577b34da6a3ce929d0e0e4736"));
+  EXPECT_EQ(a.trace_id, "");
+  EXPECT_EQ(a.session_id, "sess-7F3A");
+  // With a trace id (or a span id) the feedback is about that trace: the session id is not a
+  // scope then.
+  a = OneAnnotation(DecodeFeedback(R"({"trace_id":"T","session_id":"s","name":"n"})"));
+  EXPECT_EQ(a.trace_id, "t");
+  EXPECT_EQ(a.session_id, "");
+  a = OneAnnotation(DecodeFeedback(R"({"span_id":"S","session_id":"s","name":"n"})"));
+  EXPECT_EQ(a.span_id, "s");
+  EXPECT_EQ(a.session_id, "");
+  // Neither trace id, span id, session id nor a trace-id key: nothing to join to.
+  for (const char* json : {R"({"name":"n","score":1})", R"({"name":"n","session_id":""})",
+                           R"({"name":"n","session_id":null})"}) {
+    EXPECT_EQ(ReasonOf(DecodeFeedback(json)), "missing_trace_id") << json;
+  }
+}
+
+TEST(DecodeFeedbackThumbs, IdAndSessionScope) {
+  Annotation a = OneAnnotation(DecodeFeedback(R"({"session_id":"s-1","thumbs":"down","id":"x"})"));
+  EXPECT_EQ(a.session_id, "s-1");
+  EXPECT_EQ(a.trace_id, "");
+  EXPECT_EQ(a.id, "x");
+  EXPECT_EQ(a.label, "down");
+  EXPECT_EQ(ReasonOf(DecodeFeedback(R"({"trace_id":"t","thumbs":"up","id":1})")), "wrong_type");
+}
+
+TEST(DecodeFeedbackPhoenix, IdentifierUserAndSession) {
+  Annotation a = OneAnnotation(DecodeFeedback(Sample("phoenix_human.json")));
+  EXPECT_EQ(a.trace_id, "5b8efff798038103d269b633813fc60c");
+  EXPECT_EQ(a.span_id, "67f6740bbe1ddc3f");
+  EXPECT_EQ(a.source, "human");
+  EXPECT_EQ(a.id, "review-9");  // the identifier wins over the annotation's id
+  EXPECT_EQ(a.annotator_json, R"({"user_id":"VXNlcjox"})");
+  EXPECT_EQ(a.timestamp_ns, kNoon);
+  // Without an identifier (or with an empty one), the annotation's own id.
+  a = OneAnnotation(DecodeFeedback(
+      R"({"trace_id":"t","name":"n","annotator_kind":"HUMAN","identifier":"","id":"QW5uOjE="})"));
+  EXPECT_EQ(a.id, "QW5uOjE=");
+  // A session annotation (Phoenix >= 12): session_id and no trace or span.
+  a = OneAnnotation(DecodeFeedback(
+      R"({"session_id":"conv-1","name":"resolved","annotator_kind":"HUMAN","result":{"label":"no"}})"));
+  EXPECT_EQ(a.session_id, "conv-1");
+  EXPECT_EQ(a.trace_id, "");
+  EXPECT_EQ(a.label, "no");
+  for (const char* json : {
+           R"({"trace_id":"t","name":"n","annotator_kind":"HUMAN","identifier":5})",
+           R"({"trace_id":"t","name":"n","annotator_kind":"HUMAN","id":5})",
+           R"({"trace_id":"t","name":"n","annotator_kind":"HUMAN","user_id":5})",
+           R"({"session_id":5,"name":"n","annotator_kind":"HUMAN"})",
+       }) {
+    EXPECT_EQ(ReasonOf(DecodeFeedback(json)), "wrong_type") << json;
+  }
+}
+
+TEST(DecodeFeedbackLangfuse, CorrectionScore) {
+  Annotation a = OneAnnotation(DecodeFeedback(Sample("langfuse_correction.json")));
+  EXPECT_EQ(a.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+  EXPECT_EQ(a.span_id, "00f067aa0ba902b7");
+  EXPECT_EQ(a.name, "output");  // the name stays
+  EXPECT_EQ(a.expected_output, "Refunds are accepted within 30 days of delivery.");
+  EXPECT_FALSE(a.score);
+  EXPECT_FALSE(a.label);
+  EXPECT_EQ(a.explanation, "the 60-day window is the old policy");
+  EXPECT_EQ(a.source, "human");
+  EXPECT_EQ(a.id, "9d3c1a52-5e0b-4c1e-a6a2-1b7f0e2d4c11");
+  EXPECT_EQ(a.annotator_json,
+            R"({"user_id":"user-7","queue_id":"queue-support","config_id":"cfg-correction"})");
+  // The string may come as stringValue (the API's read shape).
+  a = OneAnnotation(DecodeFeedback(
+      R"({"traceId":"t","name":"output","value":null,"stringValue":"fixed","dataType":"CORRECTION"})"));
+  EXPECT_EQ(a.expected_output, "fixed");
+  EXPECT_EQ(ReasonOf(DecodeFeedback(
+                R"({"traceId":"t","name":"output","value":3,"dataType":"CORRECTION"})")),
+            "wrong_type");
+}
+
+TEST(DecodeFeedbackLangfuse, TextScoreBecomesExplanation) {
+  Annotation a = OneAnnotation(DecodeFeedback(Sample("langfuse_text.json")));
+  EXPECT_EQ(a.name, "reviewer_note");
+  EXPECT_EQ(a.explanation, "Tone is fine, the policy is outdated.");
+  EXPECT_FALSE(a.score);
+  EXPECT_FALSE(a.label);
+  // The comment, which explanation would otherwise hold, is kept in metadata.
+  EXPECT_EQ(a.metadata_json, R"({"comment":"second pass","round":2})");
+  EXPECT_EQ(a.id, "score-text-1");
+  EXPECT_EQ(a.annotator_json, R"({"user_id":"user-7"})");
+  // Without a value the comment is the explanation, as for every other type.
+  a = OneAnnotation(
+      DecodeFeedback(R"({"traceId":"t","name":"n","dataType":"TEXT","comment":"only this"})"));
+  EXPECT_EQ(a.explanation, "only this");
+  EXPECT_EQ(a.metadata_json, "{}");
+  // A comment already in metadata is not overwritten.
+  a = OneAnnotation(DecodeFeedback(
+      R"({"traceId":"t","name":"n","value":"v","dataType":"TEXT","comment":"c","metadata":{"comment":"m"}})"));
+  EXPECT_EQ(a.explanation, "v");
+  EXPECT_EQ(a.metadata_json, R"({"comment":"m"})");
+  EXPECT_EQ(ReasonOf(DecodeFeedback(R"({"traceId":"t","name":"n","value":1,"dataType":"TEXT"})")),
+            "wrong_type");
+}
+
+TEST(DecodeFeedbackLangfuse, SessionScore) {
+  const std::string bytes = Sample("langfuse_session.json");
+  Annotation a = OneAnnotation(DecodeFeedback(bytes));
+  EXPECT_EQ(a.session_id, "chat-2024-05-01-0042");
+  EXPECT_EQ(a.trace_id, "");
+  EXPECT_EQ(a.span_id, "");
+  EXPECT_EQ(a.name, "resolved");
+  EXPECT_EQ(a.score, 0);
+  EXPECT_EQ(a.label, "False");
+  EXPECT_EQ(a.source, "human");
+  EXPECT_EQ(a.id, "score-session-1");
+  EXPECT_EQ(a.annotator_json, R"({"user_id":"user-9","queue_id":"queue-sessions"})");
+  EXPECT_EQ(OneAnnotation(DecodeFeedback(bytes, FeedbackShape::kLangfuse)).session_id,
+            "chat-2024-05-01-0042");
+  // A score with both ids is about the trace.
+  a = OneAnnotation(DecodeFeedback(R"({"traceId":"T","sessionId":"s","name":"n","value":1})"));
+  EXPECT_EQ(a.trace_id, "t");
+  EXPECT_EQ(a.session_id, "");
+  EXPECT_EQ(ReasonOf(DecodeFeedback(R"({"sessionId":"","name":"n","value":1})",
+                                    FeedbackShape::kLangfuse)),
+            "missing_trace_id");
+}
+
+TEST(DecodeFeedbackLangfuse, NewFieldsOfTheWrongTypeAreDeadLettered) {
+  for (const char* json : {
+           R"({"traceId":"t","name":"n","value":1,"id":1})",
+           R"({"traceId":"t","name":"n","value":1,"authorUserId":1})",
+           R"({"traceId":"t","name":"n","value":1,"queueId":{}})",
+           R"({"traceId":"t","name":"n","value":1,"configId":[]})",
+           R"({"sessionId":1,"name":"n","value":1,"dataType":"NUMERIC"})",
+       }) {
+    EXPECT_EQ(ReasonOf(DecodeFeedback(json)), "wrong_type") << json;
+  }
+}
+
+TEST(DecodeFeedbackLangSmith, CorrectionIdAndAnnotator) {
+  Annotation a = OneAnnotation(DecodeFeedback(Sample("langsmith_correction.json")));
+  EXPECT_EQ(a.trace_id, "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0");
+  EXPECT_EQ(a.name, "correctness");
+  EXPECT_EQ(a.source, "human");
+  EXPECT_EQ(a.id, "2a0e4f9c-1d8b-4b3e-9a6f-7c5d3e1b0a92");
+  // An object holding only the corrected `output` string is that string.
+  EXPECT_EQ(a.expected_output, "Your order 10442 ships tomorrow.");
+  EXPECT_EQ(a.annotator_json,
+            R"({"user_id":"5f1c9a7e-3b2d-4e6f-8a9b-0c1d2e3f4a5b","user_name":"Dana"})");
+  // LangSmith's session_id is the tracing project, not a conversation: never a session scope.
+  EXPECT_EQ(a.session_id, "");
+  EXPECT_EQ(ReasonOf(DecodeFeedback(
+                R"({"session_id":"p","key":"k","score":1,"feedback_source":{"type":"app"}})")),
+            "missing_trace_id");
+}
+
+TEST(DecodeFeedbackLangSmith, CorrectionShapes) {
+  struct Case {
+    const char* correction;
+    const char* want;
+  };
+  for (const Case& c : {
+           Case{R"("Use the new policy.")", "Use the new policy."},
+           Case{R"({"output":"x"})", "x"},
+           Case{R"({"outputs":"y"})", "y"},
+           // Anything else is kept whole, as compact JSON.
+           Case{R"({"outputs":{"answer":"z"}})", R"({"outputs":{"answer":"z"}})"},
+           Case{R"({"output":"x","reason":"typo"})", R"({"output":"x","reason":"typo"})"},
+           Case{R"({"answer": "z", "n": 1})", R"({"answer":"z","n":1})"},
+           Case{"{}", "{}"},
+       }) {
+    Annotation a = OneAnnotation(
+        DecodeFeedback(std::string(R"({"trace_id":"t","run_id":"r","key":"k","correction":)") +
+                       c.correction + "}"));
+    EXPECT_EQ(a.expected_output, c.want) << c.correction;
+  }
+  for (const char* correction : {"1", "true", R"(["x"])"}) {
+    EXPECT_EQ(ReasonOf(DecodeFeedback(
+                  std::string(R"({"trace_id":"t","run_id":"r","key":"k","correction":)") +
+                  correction + "}")),
+              "wrong_type")
+        << correction;
+  }
+  for (const char* json : {
+           R"({"trace_id":"t","run_id":"r","key":"k","id":3})",
+           R"({"trace_id":"t","run_id":"r","key":"k","feedback_source":{"user_id":3}})",
+           R"({"trace_id":"t","run_id":"r","key":"k","feedback_source":{"user_name":{}}})",
+       }) {
+    EXPECT_EQ(ReasonOf(DecodeFeedback(json)), "wrong_type") << json;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Auto-detection
 
 TEST(DecodeDetect, FeedbackSamplesDetectTheirShape) {
@@ -973,7 +1226,11 @@ TEST(DecodeDetect, FeedbackSamplesDetectTheirShape) {
   for (const Case& c :
        {Case{"native_feedback.json", "helpfulness"}, Case{"phoenix.json", "correctness"},
         Case{"langfuse.json", "accuracy"}, Case{"langsmith.json", "user_score"},
-        Case{"otel_eval.json", "toxicity"}, Case{"thumbs.json", "thumbs"}}) {
+        Case{"otel_eval.json", "toxicity"}, Case{"thumbs.json", "thumbs"},
+        Case{"native_session.json", "conversation_quality"},
+        Case{"phoenix_human.json", "correctness"}, Case{"langfuse_correction.json", "output"},
+        Case{"langfuse_text.json", "reviewer_note"}, Case{"langfuse_session.json", "resolved"},
+        Case{"langsmith_correction.json", "correctness"}}) {
     EXPECT_EQ(OneAnnotation(DecodeFeedback(Sample(c.file))).name, c.name) << c.file;
     EXPECT_EQ(OneAnnotation(DecodeAny(Sample(c.file))).name, c.name) << c.file;
   }
@@ -1150,7 +1407,9 @@ TEST(DecodeMalformed, TooLarge) {
 TEST(DecodeMalformed, EveryTruncationOfEverySample) {
   for (const char* file :
        {"native_span.json", "otlp_request.json", "native_feedback.json", "phoenix.json",
-        "langfuse.json", "langsmith.json", "otel_eval.json", "thumbs.json"}) {
+        "langfuse.json", "langsmith.json", "otel_eval.json", "thumbs.json", "native_session.json",
+        "phoenix_human.json", "langfuse_correction.json", "langfuse_text.json",
+        "langfuse_session.json", "langsmith_correction.json"}) {
     std::string bytes = Sample(file);
     while (!bytes.empty() && (bytes.back() == '\n' || bytes.back() == ' ')) bytes.pop_back();
     ASSERT_EQ(ReasonOf(DecodeAny(bytes)), "ok") << file;
@@ -1177,7 +1436,9 @@ TEST(DecodeMalformed, MutatedSamplesNeverCrash) {
   const char replacements[] = {'{', '}', '[', ']', '"', ':', ',', '0', '-', 'e', '\\', '\xff', 'n'};
   for (const char* file :
        {"native_span.json", "otlp_request.json", "native_feedback.json", "phoenix.json",
-        "langfuse.json", "langsmith.json", "otel_eval.json", "thumbs.json"}) {
+        "langfuse.json", "langsmith.json", "otel_eval.json", "thumbs.json", "native_session.json",
+        "phoenix_human.json", "langfuse_correction.json", "langfuse_text.json",
+        "langfuse_session.json", "langsmith_correction.json"}) {
     const std::string original = Sample(file);
     for (int round = 0; round < 300; ++round) {
       std::string bytes = original;

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "rules/decode.h"
 
@@ -61,8 +62,22 @@ DecodedMessage EveryField() {
   a.source = "llm_judge";
   a.metadata_json = R"({"judge":"gpt-4o-mini","n":[1,2]})";
   a.timestamp_ns = 1793527260000000000;
+  a.id = "fb-\"1\"";
+  a.annotator_json = R"({"user_id":"u-7","queue_id":"q","n":[1.5,{"x":null}]})";
+  a.expected_output = "the refund window is 30 days \xc3\xa9";
+  a.schema_version = 3;
   a.bytes = 200;
   m.annotations.push_back(a);
+  // A session-scoped annotation: no trace id, no span id.
+  Annotation session;
+  session.session_id = "Sess-1";
+  session.name = "resolved";
+  session.score = 0;
+  session.source = "human";
+  session.id = "score-9";
+  session.schema_version = -1;
+  session.bytes = 90;
+  m.annotations.push_back(session);
   m.event_time_ns = 1793527260000000000;
   m.span_lookups = 3;
   return m;
@@ -90,7 +105,9 @@ TEST(EventRecord, DecodedShapesSurviveTheRoundTripTraceByTrace) {
     }
   }
   for (const char* name : {"langfuse.json", "langsmith.json", "phoenix.json", "otel_eval.json",
-                           "thumbs.json", "native_feedback.json"}) {
+                           "thumbs.json", "native_feedback.json", "native_session.json",
+                           "phoenix_human.json", "langfuse_correction.json", "langfuse_text.json",
+                           "langfuse_session.json", "langsmith_correction.json"}) {
     Result<DecodedMessage> decoded = DecodeFeedback(Shape(name));
     ASSERT_TRUE(decoded.ok()) << name;
     Result<DecodedMessage> back = DecodeEventRecord(EncodeEventRecord(decoded.value()));
@@ -125,6 +142,57 @@ TEST(EventRecord, SplitsAMessageByTraceInOrderWithEachTracesEventTime) {
   EXPECT_EQ(parts[1].second.event_time_ns, 5000);
 }
 
+TEST(EventRecord, EachNewAnnotationFieldIsWrittenAndReadBack) {
+  DecodedMessage m;
+  Annotation a;
+  a.trace_id = "t";
+  a.name = "n";
+  a.bytes = 1;
+  m.annotations.push_back(a);
+  // Each field alone, so that one the record drops cannot hide behind another.
+  std::vector<Annotation> variants(5, a);
+  variants[0].session_id = "s";
+  variants[0].trace_id.clear();
+  variants[1].id = "";  // an empty id is still an id
+  variants[2].annotator_json = R"({"user_id":"u"})";
+  variants[3].expected_output = "";
+  variants[4].schema_version = 0;
+  for (const Annotation& v : variants) {
+    m.annotations = {v};
+    Result<DecodedMessage> back = DecodeEventRecord(EncodeEventRecord(m));
+    ASSERT_TRUE(back.ok()) << back.error().message;
+    ASSERT_EQ(back->annotations.size(), 1u);
+    EXPECT_EQ(back->annotations[0], v) << EncodeEventRecord(m);
+  }
+}
+
+// Session-scoped annotations have no trace id: SplitByTrace puts them in the group with an
+// empty trace id (with span-only ones), which the caller routes by session.
+TEST(EventRecord, SessionAnnotationsSplitIntoTheEmptyTraceGroup) {
+  DecodedMessage m;
+  Span s;
+  s.trace_id = "a";
+  s.span_id = "s1";
+  m.spans.push_back(s);
+  Annotation session;
+  session.session_id = "sess";
+  session.name = "resolved";
+  session.timestamp_ns = 7000;
+  m.annotations.push_back(session);
+  const auto parts = SplitByTrace(m);
+  ASSERT_EQ(parts.size(), 2u);
+  EXPECT_EQ(parts[0].first, "a");
+  EXPECT_EQ(parts[1].first, "");
+  ASSERT_EQ(parts[1].second.annotations.size(), 1u);
+  EXPECT_EQ(parts[1].second.annotations[0].session_id, "sess");
+  EXPECT_EQ(parts[1].second.event_time_ns, 7000);
+  m.spans.clear();
+  const auto alone = SplitByTrace(m);
+  ASSERT_EQ(alone.size(), 1u);
+  EXPECT_EQ(alone[0].first, "");
+  EXPECT_EQ(alone[0].second.annotations[0].session_id, "sess");
+}
+
 TEST(EventRecord, AnythingElseIsRefusedWithAReason) {
   for (
       const char* bad :
@@ -132,7 +200,12 @@ TEST(EventRecord, AnythingElseIsRefusedWithAReason) {
        R"({"schema":"triaged.events/v1","spans":[{"trace_id":"a","span_id":"b"}]})",
        R"({"schema":"triaged.events/v1","spans":[{"span_id":"b","bytes":1}]})",
        R"({"schema":"triaged.events/v1","spans":[{"trace_id":"a","span_id":"b","bytes":1,"status":7}]})",
-       R"({"schema":"triaged.events/v1","annotations":[{"name":"x","bytes":1}]})"}) {
+       R"({"schema":"triaged.events/v1","annotations":[{"name":"x","bytes":1}]})",
+       R"({"schema":"triaged.events/v1","annotations":[{"name":"x","session_id":"","bytes":1}]})",
+       R"({"schema":"triaged.events/v1","annotations":[{"trace_id":"t","name":"x","id":1,"bytes":1}]})",
+       R"({"schema":"triaged.events/v1","annotations":[{"trace_id":"t","name":"x","annotator":"u","bytes":1}]})",
+       R"({"schema":"triaged.events/v1","annotations":[{"trace_id":"t","name":"x","expected_output":{},"bytes":1}]})",
+       R"({"schema":"triaged.events/v1","annotations":[{"trace_id":"t","name":"x","schema_version":1.5,"bytes":1}]})"}) {
     Result<DecodedMessage> r = DecodeEventRecord(bad);
     ASSERT_FALSE(r.ok()) << bad;
     EXPECT_EQ(r.error().reason, "invalid_event_record") << bad;

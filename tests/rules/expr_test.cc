@@ -6,6 +6,7 @@
 #include <functional>
 
 #include "rules/expr.h"
+#include "rules/ruleset.h"
 #include "tests/param_name.h"
 
 namespace triaged {
@@ -481,6 +482,228 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{"trace.model == #", 15, "unexpected character '#'"},
         ErrorCase{"   ", 0, "empty expression"}),
     // The index keeps apart texts that differ only in punctuation ("&&" and " ").
+    [](const ::testing::TestParamInfo<ErrorCase>& p) {
+      return std::to_string(p.index) + "_" + testing::ParamName(p.param.text);
+    });
+
+// ---------------------------------------------------------------------------------------------
+// feedback.NAME.expected_output / metadata, session.* (DESIGN §2.1)
+
+TEST(ExprFields, FeedbackExpectedOutputAndMetadata) {
+  Trace t = RichTrace();
+  Annotation review = MakeAnnotation("review", std::nullopt, "wrong", "human", 300);
+  review.expected_output = "Rotate it under Settings > Keys.";
+  review.metadata_json =
+      R"({"queue":"support","priority":2,"urgent":true,"nothing":null,"tags":["a",3,["b"]],)"
+      R"("annotator":{"team":"eu","id":7},"a.b":"flat","mixed":[{"x":1}],"esc":"q\"t\u00e9"})";
+  t.AddAnnotation(review);
+  EXPECT_TRUE(Eval(R"(feedback.review.expected_output contains "Settings")", t));
+  EXPECT_FALSE(Eval("exists(feedback.thumbs.expected_output)", t));
+  EXPECT_TRUE(Eval(R"(feedback.review.metadata["queue"] == "support")", t));
+  EXPECT_TRUE(Eval("feedback.review.metadata.priority == 2", t));
+  EXPECT_TRUE(Eval("feedback.review.metadata.urgent", t));
+  EXPECT_TRUE(Eval("feedback.review.metadata.nothing == null", t));
+  EXPECT_TRUE(Eval(R"(feedback.review.metadata.tags contains "a")", t));
+  EXPECT_TRUE(Eval("feedback.review.metadata.tags contains 3", t));
+  // Nested objects are reached by dotted keys; an exact key with a dot comes first.
+  EXPECT_TRUE(Eval(R"(feedback.review.metadata.annotator.team == "eu")", t));
+  EXPECT_TRUE(Eval(R"(feedback.review.metadata["annotator.id"] == 7)", t));
+  EXPECT_TRUE(Eval(R"(feedback.review.metadata["a.b"] == "flat")", t));
+  EXPECT_TRUE(Eval(R"(feedback.review.metadata.esc == "q\"t)"
+                   "\xc3\xa9"
+                   R"(")",
+                   t));
+  // An object, an array holding one, a key that is not there: missing.
+  EXPECT_FALSE(Eval("exists(feedback.review.metadata.annotator)", t));
+  EXPECT_FALSE(Eval("exists(feedback.review.metadata.mixed)", t));
+  EXPECT_FALSE(Eval("exists(feedback.review.metadata.absent)", t));
+  EXPECT_FALSE(Eval("exists(feedback.thumbs.metadata.queue)", t));  // "{}"
+  EXPECT_FALSE(Eval("exists(feedback.nothing.metadata.queue)", t));
+  EXPECT_TRUE(Eval(R"(feedback["review"].metadata["queue"] in ["support", "sales"])", t));
+  // Values live as long as an evaluation needs them: both sides from metadata.
+  EXPECT_FALSE(Eval("feedback.review.metadata.queue == feedback.review.metadata.esc", t));
+  auto value = [&](const std::string& text) {
+    auto r = CompileExpression(text, ExprKind::kAny);
+    EXPECT_TRUE(r.ok()) << text;
+    return r.ok() ? FormatExprValue((*r)->Evaluate(t)) : "";
+  };
+  EXPECT_EQ(value("feedback.review.metadata.tags"), R"(["a", 3, ["b"]])");
+  EXPECT_EQ(value("feedback.review.metadata.queue"), R"("support")");
+  std::vector<ExplainStep> steps;
+  auto r = CompileExpression(R"(feedback.review.metadata.queue == "sales")");
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE((*r)->Explain(t, steps));
+  ASSERT_EQ(steps.size(), 1u);
+  EXPECT_EQ(steps[0].detail, R"(feedback.review.metadata.queue = "support")");
+}
+
+TEST(ExprFields, SessionFeedbackAndTraceCount) {
+  const Trace t = RichTrace();
+  Annotation early;
+  early.session_id = "sess-1";
+  early.name = "resolved";
+  early.label = "no";
+  early.score = 0;
+  early.source = "human";
+  early.explanation = "asked three times";
+  early.timestamp_ns = 100;
+  Annotation late = early;
+  late.label = "yes";
+  late.score = 1;
+  late.expected_output = "escalate";
+  late.metadata_json = R"({"queue":"csat"})";
+  late.timestamp_ns = 200;
+  Annotation dashed = early;
+  dashed.name = "csat-score";
+  dashed.score = 4;
+  SessionView view;
+  view.annotations = {&late, &early, &dashed};
+  view.trace_count = 3;
+
+  const char* const session_paths[] = {
+      "session.trace_count == 3",
+      R"(session.feedback.resolved.label == "yes")",  // the latest by timestamp
+      "session.feedback.resolved.score == 1",
+      R"(session.feedback.resolved.source == "human")",
+      R"(session.feedback.resolved.explanation == "asked three times")",
+      R"(session.feedback.resolved.expected_output == "escalate")",
+      R"(session.feedback.resolved.metadata["queue"] == "csat")",
+      "session.feedback.resolved.count == 2",
+      R"(session.feedback["csat-score"].score == 4)",
+      "session.feedback.nothing.count == 0",
+  };
+  // Without a session (the engine set none) every session path is missing.
+  for (const char* text : session_paths) EXPECT_FALSE(Eval(text, t)) << text;
+  EXPECT_FALSE(Eval("exists(session.trace_count)", t));
+  EXPECT_FALSE(Eval("exists(session.feedback.resolved.count)", t));
+  t.set_session(&view);
+  for (const char* text : session_paths) EXPECT_TRUE(Eval(text, t)) << text;
+  // The trace's own feedback is not the session's, nor the other way round.
+  EXPECT_FALSE(Eval("exists(session.feedback.thumbs.label)", t));
+  EXPECT_TRUE(Eval("feedback.resolved.count == 0", t));
+  t.set_session(nullptr);
+}
+
+TEST(ExprFields, SessionFieldsAreTypeChecked) {
+  EXPECT_EQ(CompileError(R"(session.trace_count == "3")").message,
+            "cannot compare number with string using '=='");
+  EXPECT_EQ(CompileError("session.feedback.x.label > 1").message,
+            "cannot compare string with number using '>'");
+  EXPECT_EQ(CompileError(R"(feedback.x.expected_output == 1)").offset, 30u);
+  const ExprError field = CompileError("session.feedback.x.scor < 1");
+  EXPECT_EQ(field.offset, 19u);
+  EXPECT_NE(field.message.find("did you mean \"score\"?"), std::string::npos) << field.message;
+  const ExprError root = CompileError("session.trace_cont > 1");
+  EXPECT_EQ(root.offset, 0u);
+  EXPECT_NE(root.message.find("did you mean \"session.trace_count\"?"), std::string::npos)
+      << root.message;
+  EXPECT_NE(CompileError("session.feedback.count > 1").message.find("needs a field"),
+            std::string::npos);
+  EXPECT_NE(CompileError("feedback.x.metadata == 1")
+                .message.find("feedback.x.metadata needs a key: feedback.x.metadata[\"key\"]"),
+            std::string::npos);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Annotation schemas at compile time (DESIGN §1.5)
+
+AnnotationSchemas DeclaredSchemas() {
+  AnnotationSchemas s;
+  s.declared = true;
+  AnnotationSchema thumbs;
+  thumbs.name = "thumbs";
+  thumbs.type = AnnotationSchema::Type::kCategorical;
+  thumbs.values = {"up", "down"};
+  AnnotationSchema faithfulness;
+  faithfulness.name = "faithfulness";
+  faithfulness.type = AnnotationSchema::Type::kScore;
+  faithfulness.min = 0;
+  faithfulness.max = 1;
+  AnnotationSchema tone;
+  tone.name = "tone-check";
+  tone.type = AnnotationSchema::Type::kText;
+  s.schemas = {thumbs, faithfulness, tone};
+  return s;
+}
+
+TEST(ExprSchemas, RulesThatKeepToTheSchemasCompile) {
+  const AnnotationSchemas s = DeclaredSchemas();
+  for (const char* text : {
+           R"(feedback.thumbs.label == "down")",
+           R"(feedback.thumbs.label != "up")",
+           R"("down" == feedback.thumbs.label)",
+           R"(feedback.thumbs.label in ["up", "down"])",
+           R"(["down"] contains feedback.thumbs.label)",
+           R"(feedback.thumbs.label contains "dow")",  // a substring, not a value
+           R"(feedback.thumbs.label matches "^d")",
+           "feedback.thumbs.label == null",
+           "feedback.thumbs.score < 7",  // a categorical's score has no range
+           "feedback.faithfulness.score < 0.5 and feedback.faithfulness.score >= 0",
+           "feedback.faithfulness.score <= 1 and 0 <= feedback.faithfulness.score",
+           R"(feedback.faithfulness.label == "anything")",
+           R"(feedback["tone-check"].label == "anything")",
+           R"(session.feedback.thumbs.label == "up")",
+           "feedback.count > 0 and feedback.min_score < 7 and feedback.max_score > -1",
+       }) {
+    auto r = CompileExpression(text, ExprKind::kBoolean, &s);
+    EXPECT_TRUE(r.ok()) << text << ": " << (r.ok() ? "" : r.error().message);
+  }
+  // Without schemas (or with none declared) nothing is checked.
+  AnnotationSchemas none;
+  EXPECT_TRUE(
+      CompileExpression(R"(feedback.thmbs.label == "dwn")", ExprKind::kBoolean, &none).ok());
+  EXPECT_TRUE(CompileExpression(R"(feedback.thmbs.label == "dwn")").ok());
+}
+
+class ExprSchemaError : public ::testing::TestWithParam<ErrorCase> {};
+
+TEST_P(ExprSchemaError, PointsAtTheNameOrLiteral) {
+  const ErrorCase& c = GetParam();
+  const AnnotationSchemas s = DeclaredSchemas();
+  auto r = CompileExpression(c.text, ExprKind::kBoolean, &s);
+  ASSERT_FALSE(r.ok()) << c.text << " compiled";
+  EXPECT_EQ(r.error().offset, c.offset) << c.text << ": " << r.error().message;
+  EXPECT_EQ(r.error().message, c.message) << c.text;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, ExprSchemaError,
+    ::testing::Values(
+        ErrorCase{"feedback.thmbs.score < 0.5", 9,
+                  "feedback \"thmbs\" is not declared in annotations; did you mean \"thumbs\"?"},
+        ErrorCase{R"(feedback["tone_check"].label == "x")", 9,
+                  "feedback \"tone_check\" is not declared in annotations; did you mean "
+                  "\"tone-check\"?"},
+        ErrorCase{"trace.error or session.feedback.helpful.count > 0", 32,
+                  "feedback \"helpful\" is not declared in annotations (declared: thumbs, "
+                  "faithfulness, tone-check)"},
+        ErrorCase{"feedback.thmbs.count > 0", 9,
+                  "feedback \"thmbs\" is not declared in annotations; did you mean \"thumbs\"?"},
+        ErrorCase{R"(feedback.thumbs.label == "dwn")", 25,
+                  "label \"dwn\" is not one of annotations.thumbs's values [up, down]; did you "
+                  "mean \"down\"?"},
+        ErrorCase{R"(feedback.thumbs.label != "sideways")", 25,
+                  "label \"sideways\" is not one of annotations.thumbs's values [up, down]"},
+        ErrorCase{R"("dwn" == feedback.thumbs.label)", 0,
+                  "label \"dwn\" is not one of annotations.thumbs's values [up, down]; did you "
+                  "mean \"down\"?"},
+        ErrorCase{R"(feedback.thumbs.label in ["up", "dwn"])", 32,
+                  "label \"dwn\" is not one of annotations.thumbs's values [up, down]; did you "
+                  "mean \"down\"?"},
+        ErrorCase{R"(["uo"] contains feedback.thumbs.label)", 1,
+                  "label \"uo\" is not one of annotations.thumbs's values [up, down]; did you "
+                  "mean \"up\"?"},
+        ErrorCase{R"(session.feedback.thumbs.label == "Down")", 33,
+                  "label \"Down\" is not one of annotations.thumbs's values [up, down]; did you "
+                  "mean \"down\"?"},
+        ErrorCase{"feedback.faithfulness.score < 7", 30,
+                  "score 7 is outside annotations.faithfulness's range [0, 1]"},
+        ErrorCase{"feedback.faithfulness.score >= -0.5", 31,
+                  "score -0.5 is outside annotations.faithfulness's range [0, 1]"},
+        ErrorCase{"50 > feedback.faithfulness.score", 0,
+                  "score 50 is outside annotations.faithfulness's range [0, 1]"},
+        ErrorCase{"session.feedback.faithfulness.score == 1.5", 39,
+                  "score 1.5 is outside annotations.faithfulness's range [0, 1]"}),
     [](const ::testing::TestParamInfo<ErrorCase>& p) {
       return std::to_string(p.index) + "_" + testing::ParamName(p.param.text);
     });

@@ -3,12 +3,16 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <cstdio>
+#include <map>
 #include <memory>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "rules/engine.h"
+#include "rules/partitioner.h"
 #include "tests/rules/engine_test_util.h"
 
 namespace triaged {
@@ -296,7 +300,8 @@ TEST_F(EngineLimitTest, ReloadKeepsBucketsOfRulesThatKeepTheirName) {
   EXPECT_EQ(engine_->rule_counters()[0].rate_limited, 1u);
 }
 
-// The daemon runs one engine per partition; a limit caps them together.
+// Engines of one process share the buckets: engines of the same limit partition (here the
+// default, a single one) spend one budget.
 TEST(SharedRateLimitsTest, EnginesSharingLimitsSpendOneBudget) {
   RuleSetBuilder b;
   b.trace().decision_wait_ns = Sec(1);
@@ -345,6 +350,250 @@ TEST(SharedRateLimitsTest, ReconfigureDropsBucketsOfRemovedAndUnlimitedRules) {
   limits.Reconfigure(*first);
   EXPECT_TRUE(limits.Rule(first->rules[1]).TryTake(kT0));
   EXPECT_TRUE(limits.Destination(first->destinations[0]).TryTake(kT0));
+}
+
+// --- a limit split over P partitions (DESIGN §2.3) ----------------------------------------------
+
+TEST(LimitShareTest, APartitionsShareIsTheRateAndBurstOverP) {
+  TokenBucket bucket(Limit(12, Sec(60)), 3);  // 4 tokens, 4 per minute: one every 15 s
+  EXPECT_EQ(bucket.capacity(), 4.0);
+  for (int i = 0; i < 4; ++i) EXPECT_TRUE(bucket.TryTake(kT0)) << i;
+  EXPECT_FALSE(bucket.TryTake(kT0));
+  EXPECT_FALSE(bucket.TryTake(kT0 + Sec(15) - Ms(1)));
+  EXPECT_TRUE(bucket.TryTake(kT0 + Sec(15)));
+  EXPECT_FALSE(bucket.TryTake(kT0 + Sec(15)));
+  // Idle for long: back to the share's burst, not the whole limit's.
+  EXPECT_TRUE(bucket.Available(kT0 + Sec(3600)));
+  EXPECT_EQ(bucket.tokens(), 4.0);
+}
+
+TEST(LimitShareTest, FractionalTokensOfAShareAreKept) {
+  // 10 over 3 partitions: 3.33 tokens, refilling 10/3 a minute (one every 18 s).
+  TokenBucket bucket(Limit(10, Sec(60)), 3);
+  EXPECT_DOUBLE_EQ(bucket.capacity(), 10.0 / 3.0);
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(bucket.TryTake(kT0)) << i;
+  EXPECT_FALSE(bucket.TryTake(kT0));
+  EXPECT_NEAR(bucket.tokens(), 1.0 / 3.0, 1e-12);
+  // The third of a token left makes the next one come after 12 s, not 18 s.
+  EXPECT_FALSE(bucket.TryTake(kT0 + Ms(11'900)));
+  EXPECT_TRUE(bucket.TryTake(kT0 + Ms(12'100)));
+}
+
+TEST(LimitShareTest, AShareBelowOneTokenHoldsOneSoThePartitionStillRoutes) {
+  // 2 per 10 s over 5 partitions: 0.4 tokens each; the floor is one token, refilled at the
+  // share's rate (0.4 per 10 s: one every 25 s).
+  TokenBucket bucket(Limit(2, Sec(10)), 5);
+  EXPECT_EQ(bucket.capacity(), 1.0);
+  EXPECT_TRUE(bucket.TryTake(kT0));
+  EXPECT_FALSE(bucket.TryTake(kT0));
+  EXPECT_FALSE(bucket.TryTake(kT0 + Ms(24'900)));
+  EXPECT_TRUE(bucket.TryTake(kT0 + Ms(25'100)));
+}
+
+TEST(LimitShareTest, OnePartitionIsTheWholeLimit) {
+  TokenBucket whole(Limit(7, Sec(70))), one(Limit(7, Sec(70)), 1);
+  EXPECT_EQ(whole.capacity(), 7.0);
+  for (int64_t t = kT0; t < kT0 + Sec(300); t += Ms(700)) {
+    EXPECT_EQ(whole.TryTake(t), one.TryTake(t)) << t;
+  }
+}
+
+TEST(LimitShareTest, ReconfigureKeepsTheShare) {
+  TokenBucket bucket(Limit(30, Sec(60)), 3);  // 10
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(bucket.TryTake(kT0));
+  bucket.Reconfigure(Limit(9, Sec(60)));  // 3 per partition now
+  EXPECT_EQ(bucket.capacity(), 3.0);
+  EXPECT_EQ(bucket.tokens(), 3.0);
+}
+
+TEST(LimitShareTest, RestoredStateRefillsFromItsOwnClock) {
+  TokenBucket bucket(Limit(12, Sec(60)), 3);  // one token every 15 s
+  bucket.Restore(0.5, kT0);
+  EXPECT_EQ(bucket.at_ns(), kT0);
+  EXPECT_FALSE(bucket.TryTake(kT0 + Ms(7'400)));
+  EXPECT_TRUE(bucket.TryTake(kT0 + Ms(7'600)));
+  // Clamped to the capacity; nonsense is an empty bucket, never a full one.
+  bucket.Restore(100, kT0);
+  EXPECT_EQ(bucket.tokens(), 4.0);
+  bucket.Restore(-3, kT0);
+  EXPECT_EQ(bucket.tokens(), 0.0);
+  bucket.Restore(std::nan(""), kT0);
+  EXPECT_EQ(bucket.tokens(), 0.0);
+}
+
+TEST(LimitShareTest, BucketsAreKeptByPartitionAndNameAndForgottenByPartition) {
+  RuleSetBuilder b;
+  b.Dest("queue", Limit(4, Sec(3600)));
+  b.Rule("r", Always(), {"queue"}).limit = Limit(4, Sec(3600));
+  const std::shared_ptr<const RuleSet> rules = b.Build();
+  RateLimits limits;
+  for (int i = 0; i < 2; ++i) ASSERT_TRUE(limits.Rule(0, 2, rules->rules[0]).TryTake(kT0));
+  EXPECT_FALSE(limits.Rule(0, 2, rules->rules[0]).TryTake(kT0));
+  EXPECT_TRUE(limits.Rule(1, 2, rules->rules[0]).TryTake(kT0));  // another partition's share
+  // A rule and a destination of the same name are different buckets.
+  EXPECT_EQ(limits.Destination(0, 2, rules->destinations[0]).tokens(), 2.0);
+  EXPECT_EQ(limits.size(), 3u);
+  limits.Forget(0);
+  EXPECT_EQ(limits.size(), 1u);
+  EXPECT_TRUE(limits.Rule(0, 2, rules->rules[0]).TryTake(kT0));  // full again
+}
+
+TEST(LimitShareTest, RestoreSetsTheNamedLimitOnlyWhileItExists) {
+  RuleSetBuilder b;
+  b.Dest("queue", Limit(6, Sec(3600))).Dest("free");
+  b.Rule("r", Always(), {"queue"}).limit = Limit(6, Sec(3600));
+  b.Rule("unlimited", Always(), {"free"});
+  const std::shared_ptr<const RuleSet> rules = b.Build();
+  RateLimits limits;
+  EXPECT_TRUE(limits.Restore(*rules, 3, {2, LimitKind::kRule, "r", 1.0, kT0}));
+  EXPECT_TRUE(limits.Restore(*rules, 3, {2, LimitKind::kDestination, "queue", 0.0, kT0}));
+  EXPECT_FALSE(limits.Restore(*rules, 3, {2, LimitKind::kRule, "unlimited", 0.0, kT0}));
+  EXPECT_FALSE(limits.Restore(*rules, 3, {2, LimitKind::kDestination, "free", 0.0, kT0}));
+  EXPECT_FALSE(limits.Restore(*rules, 3, {2, LimitKind::kRule, "gone", 0.0, kT0}));
+  EXPECT_EQ(limits.size(), 2u);
+  EXPECT_TRUE(limits.Rule(2, 3, rules->rules[0]).TryTake(kT0));
+  EXPECT_FALSE(limits.Rule(2, 3, rules->rules[0]).TryTake(kT0));
+  EXPECT_FALSE(limits.Destination(2, 3, rules->destinations[0]).TryTake(kT0));
+  EXPECT_EQ(limits.Rule(0, 3, rules->rules[0]).tokens(), 2.0);  // other partitions: untouched
+}
+
+// Many trace ids, at time t each: spread over partitions by Kafka's murmur2, as the daemon
+// places them.
+std::vector<std::string> TraceIds(int n, const std::string& prefix = "") {
+  std::vector<std::string> ids;
+  for (int i = 0; i < n; ++i) {
+    char buf[33];
+    std::snprintf(buf, sizeof buf, "%032x", static_cast<unsigned>(i * 2654435761u));
+    ids.push_back(prefix + buf);
+  }
+  return ids;
+}
+
+// Routes of a capped queue, for an engine that splits its limits over `partitions` with each
+// trace spending the share of its own partition (the replay view of a deployment).
+struct SplitRun {
+  std::vector<int64_t> routed_at;
+  std::map<int32_t, int> by_partition;
+};
+SplitRun RunSplit(int32_t partitions, const RateLimitSpec& limit, int traces, int64_t spacing_ns,
+                  bool destination_limit) {
+  RuleSetBuilder b;
+  b.trace().decision_wait_ns = Sec(1);
+  if (destination_limit) {
+    b.Dest("queue", limit);
+    b.Rule("all", Always(), {"queue"});
+  } else {
+    b.Dest("queue");
+    b.Rule("all", Always(), {"queue"}).limit = limit;
+  }
+  Engine engine(b.Build(), nullptr, LimitScope{partitions, -1});
+  RecordingOutbox sink;
+  SplitRun run;
+  int64_t t = kT0;
+  for (const std::string& id : TraceIds(traces)) {
+    engine.Add(Msg(Child(id, "a")), t, sink);
+    engine.Advance(t, sink);
+    t += spacing_ns;
+  }
+  engine.CloseAll(t, sink);
+  for (const Route& r : sink.routes) {
+    run.routed_at.push_back(r.routed_at_ns);
+    ++run.by_partition[Murmur2Partition(r.trace_id, partitions)];
+  }
+  return run;
+}
+
+// At most max + P in any window too short to refill a token; at most max + P plus the refill
+// over any longer one.
+void ExpectWithinTheSplitBound(const SplitRun& run, const RateLimitSpec& limit,
+                               int32_t partitions) {
+  const std::vector<int64_t>& at = run.routed_at;
+  for (size_t i = 0; i < at.size(); ++i) {
+    for (size_t j = i; j < at.size(); ++j) {
+      const double refill = static_cast<double>(limit.max) * static_cast<double>(at[j] - at[i]) /
+                            static_cast<double>(limit.per_ns);
+      ASSERT_LE(static_cast<double>(j - i + 1),
+                static_cast<double>(limit.max + static_cast<uint64_t>(partitions)) + refill)
+          << "routes " << i << ".." << j;
+    }
+  }
+}
+
+TEST(LimitShareTest, AnEngineOverPPartitionsRoutesAtMostMaxPlusPInABurst) {
+  for (bool destination_limit : {false, true}) {
+    for (int32_t p : {1, 2, 3, 7, 16}) {
+      const RateLimitSpec limit = Limit(10, Sec(3600));
+      // 400 traces in 4 s: well under the time one token takes to come back.
+      const SplitRun run = RunSplit(p, limit, 400, Ms(10), destination_limit);
+      SCOPED_TRACE("P=" + std::to_string(p) + (destination_limit ? " destination" : " rule"));
+      EXPECT_LE(run.routed_at.size(), 10u + static_cast<size_t>(p));
+      // Each partition its share (every partition had traces to spend it on).
+      for (const auto& [partition, n] : run.by_partition) {
+        EXPECT_EQ(n, static_cast<int>(std::max(10.0 / p, 1.0))) << "partition " << partition;
+      }
+      ExpectWithinTheSplitBound(run, limit, p);
+    }
+  }
+}
+
+TEST(LimitShareTest, OverTimeASplitLimitRoutesWhatTheWholeLimitDoesWithinP) {
+  const RateLimitSpec limit = Limit(20, Sec(60));
+  // Two traces a second for 10 minutes: 1,200 traces for a limit of 20 a minute.
+  const SplitRun whole = RunSplit(1, limit, 1200, Ms(500), false);
+  for (int32_t p : {2, 3, 8}) {
+    const SplitRun split = RunSplit(p, limit, 1200, Ms(500), false);
+    SCOPED_TRACE("P=" + std::to_string(p));
+    EXPECT_NEAR(static_cast<double>(split.routed_at.size()),
+                static_cast<double>(whole.routed_at.size()), p);
+    ExpectWithinTheSplitBound(split, limit, p);
+  }
+  ExpectWithinTheSplitBound(whole, limit, 1);
+}
+
+TEST(LimitShareTest, AnEngineOfOnePartitionSpendsThatPartitionsShareForEveryTrace) {
+  RuleSetBuilder b;
+  b.trace().decision_wait_ns = Sec(1);
+  b.Dest("queue");
+  b.Rule("all", Always(), {"queue"}).limit = Limit(12, Sec(3600));
+  const std::shared_ptr<const RuleSet> rules = b.Build();
+  auto group = std::make_shared<EngineGroup>();
+  // The daemon's engines of partitions 0 and 2 of 3, in one process.
+  Engine p0(rules, group, LimitScope{3, 0}), p2(rules, group, LimitScope{3, 2});
+  RecordingOutbox sink0, sink2;
+  for (const std::string& id : TraceIds(10, "a")) p0.Add(Msg(Child(id, "a")), kT0, sink0);
+  for (const std::string& id : TraceIds(10, "b")) p2.Add(Msg(Child(id, "a")), kT0, sink2);
+  p0.Advance(kT0 + Sec(1), sink0);
+  p2.Advance(kT0 + Sec(1), sink2);
+  EXPECT_EQ(sink0.routes.size(), 4u);
+  EXPECT_EQ(sink2.routes.size(), 4u);
+  EXPECT_EQ(group->limits.size(), 2u);
+}
+
+TEST(LimitShareTest, ARouteCarriesTheStateOfTheBucketsItSpent) {
+  RuleSetBuilder b;
+  b.trace().decision_wait_ns = Sec(1);
+  b.Dest("queue", Limit(6, Sec(3600))).Dest("free");
+  b.Rule("limited", Always(), {"free", "queue"}).limit = Limit(9, Sec(3600));
+  b.Rule("plain", Always(), {"free"});
+  Engine engine(b.Build(), nullptr, LimitScope{3, 1});
+  RecordingOutbox sink;
+  engine.Add(Msg(Child("t1", "a")), kT0, sink);
+  engine.Advance(kT0 + Sec(1), sink);
+  ASSERT_EQ(sink.routes.size(), 3u);
+  // limited -> free: the rule's token (the route that spent it); limited -> queue: the queue's.
+  const auto& free_route = sink.routes[0].buckets;
+  ASSERT_EQ(free_route.size(), 1u);
+  EXPECT_EQ(free_route[0].partition, 1);
+  EXPECT_EQ(free_route[0].kind, LimitKind::kRule);
+  EXPECT_EQ(free_route[0].name, "limited");
+  EXPECT_EQ(free_route[0].tokens, 2.0);  // 9 / 3 - 1
+  EXPECT_EQ(free_route[0].at_ns, kT0 + Sec(1));
+  const auto& queue_route = sink.routes[1].buckets;
+  ASSERT_EQ(queue_route.size(), 1u);
+  EXPECT_EQ(queue_route[0].kind, LimitKind::kDestination);
+  EXPECT_EQ(queue_route[0].name, "queue");
+  EXPECT_EQ(queue_route[0].tokens, 1.0);        // 6 / 3 - 1
+  EXPECT_TRUE(sink.routes[2].buckets.empty());  // nothing limited
 }
 
 }  // namespace

@@ -274,7 +274,8 @@ TEST(RoutedItem, FieldOrderAndNullConventions) {
   for (const auto& span : trace["spans"].GetArray()) EXPECT_EQ(Keys(span), span_keys);
   EXPECT_EQ(Keys(d["feedback"][0]),
             (std::vector<std::string>{"trace_id", "span_id", "name", "score", "label",
-                                      "explanation", "source", "metadata", "timestamp"}));
+                                      "explanation", "source", "metadata", "timestamp", "id",
+                                      "session_id", "annotator", "expected_output", "version"}));
   EXPECT_EQ(Keys(d["annotation"]), (std::vector<std::string>{"status", "score", "label",
                                                              "explanation", "expected_output"}));
 
@@ -318,6 +319,9 @@ TEST(RoutedItem, FieldOrderAndNullConventions) {
   EXPECT_EQ(fb["score"].GetInt64(), 0);
   EXPECT_TRUE(fb["explanation"].IsNull());
   EXPECT_STREQ(fb["source"].GetString(), "end_user");
+  for (const char* k : {"id", "session_id", "annotator", "expected_output", "version"}) {
+    EXPECT_TRUE(fb[k].IsNull()) << k;
+  }
   for (const char* k : {"score", "label", "explanation", "expected_output"}) {
     EXPECT_TRUE(d["annotation"][k].IsNull()) << k;
   }
@@ -568,6 +572,249 @@ TEST(RoutedItemSchema, RejectsMissingFieldsWrongTypesAndContextMismatch) {
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// What the feedback says about review (DESIGN §1.2 "Every annotation also keeps ...", §4)
+
+Annotation Feedback(const Trace& t, const char* name, const char* source,
+                    std::optional<int64_t> ts) {
+  Annotation a;
+  a.trace_id = t.id();
+  a.name = name;
+  a.source = source;
+  a.timestamp_ns = ts;
+  return a;
+}
+
+TEST(RoutedItem, FeedbackCarriesIdAnnotatorCorrectionAndVersion) {
+  Fixture f;
+  Trace t = FullTrace();
+  Annotation a = Feedback(t, "correctness", "human", 1'793'527'206'000'000'000);
+  a.id = "fb-1";
+  a.annotator_json = R"({"user_id":"u-7","queue_id":"q"})";
+  a.expected_output = "Settings, then Security";
+  a.schema_version = 3;
+  t.AddAnnotation(a);
+  Annotation bad_annotator = Feedback(t, "n", "code", std::nullopt);
+  bad_annotator.annotator_json = "[1]";  // a hand-built annotation: never invalid JSON out
+  t.AddAnnotation(bad_annotator);
+  const std::string json = SerializeRoutedItem(f.Item(t));
+  const rapidjson::Document d = Parse(json);
+  ASSERT_EQ(d["feedback"].Size(), 3u);
+  const auto& fb = d["feedback"][1];
+  EXPECT_STREQ(fb["id"].GetString(), "fb-1");
+  EXPECT_TRUE(fb["session_id"].IsNull());
+  EXPECT_STREQ(fb["annotator"]["user_id"].GetString(), "u-7");
+  EXPECT_STREQ(fb["annotator"]["queue_id"].GetString(), "q");
+  EXPECT_STREQ(fb["expected_output"].GetString(), "Settings, then Security");
+  EXPECT_EQ(fb["version"].GetInt64(), 3);
+  EXPECT_TRUE(d["feedback"][2]["annotator"].IsNull());
+  std::string why;
+  EXPECT_TRUE(Valid(LoadSchema(), json, &why)) << why << "\n" << json;
+}
+
+TEST(RoutedItem, AnnotationIsPendingWithoutHumanFeedback) {
+  Fixture f;
+  Trace t = FullTrace();  // a thumbs-down from an end user
+  Annotation judge = Feedback(t, "faithfulness", "llm_judge", 1'793'527'209'000'000'000);
+  judge.score = 0.2;
+  judge.label = "unfaithful";
+  t.AddAnnotation(judge);
+  const rapidjson::Document d = Parse(SerializeRoutedItem(f.Item(t)));
+  EXPECT_STREQ(d["annotation"]["status"].GetString(), "pending");
+  for (const char* k : {"score", "label", "explanation", "expected_output"}) {
+    EXPECT_TRUE(d["annotation"][k].IsNull()) << k;
+  }
+}
+
+TEST(RoutedItem, AnnotationSummarizesTheLatestHumanAnnotation) {
+  Fixture f;
+  Trace t("abc");
+  Annotation early = Feedback(t, "review", "human", 2'000);
+  early.score = 1;
+  early.label = "early";
+  early.explanation = "first look";
+  Annotation late = Feedback(t, "review", "human", 5'000);
+  late.score = 0;
+  late.label = "late";
+  late.explanation = "second look";
+  Annotation untimed = Feedback(t, "review", "human", std::nullopt);  // never the latest
+  untimed.label = "untimed";
+  Annotation judge = Feedback(t, "review", "llm_judge", 9'000);  // later, but not human
+  judge.label = "judge";
+  t.AddAnnotation(late);
+  t.AddAnnotation(early);
+  t.AddAnnotation(untimed);
+  t.AddAnnotation(judge);
+  std::string json = SerializeRoutedItem(f.Item(t));
+  rapidjson::Document d = Parse(json);
+  const auto& s = d["annotation"];
+  EXPECT_STREQ(s["status"].GetString(), "annotated");
+  EXPECT_EQ(s["score"].GetInt64(), 0);
+  EXPECT_STREQ(s["label"].GetString(), "late");
+  EXPECT_STREQ(s["explanation"].GetString(), "second look");
+  EXPECT_TRUE(s["expected_output"].IsNull());
+  std::string why;
+  EXPECT_TRUE(Valid(LoadSchema(), json, &why)) << why << "\n" << json;
+  // A tie goes to the annotation added last.
+  Annotation tie = Feedback(t, "review", "human", 5'000);
+  tie.label = "tie";
+  t.AddAnnotation(tie);
+  d = Parse(SerializeRoutedItem(f.Item(t)));
+  EXPECT_STREQ(d["annotation"]["label"].GetString(), "tie");
+  EXPECT_TRUE(d["annotation"]["score"].IsNull());  // the tie has none: nothing mixed in
+}
+
+// expected_output comes from the latest correction of any source: a human correction, or a
+// later one by a judge or a correction score.
+TEST(RoutedItem, ExpectedOutputIsTheLatestCorrectionOfAnySource) {
+  Fixture f;
+  Trace t("abc");
+  Annotation human = Feedback(t, "review", "human", 5'000);
+  human.label = "wrong";
+  human.expected_output = "human fix";
+  t.AddAnnotation(human);
+  Annotation older = Feedback(t, "fix", "llm_judge", 1'000);
+  older.expected_output = "older judge fix";
+  t.AddAnnotation(older);
+  rapidjson::Document d = Parse(SerializeRoutedItem(f.Item(t)));
+  EXPECT_STREQ(d["annotation"]["expected_output"].GetString(), "human fix");
+  Annotation later = Feedback(t, "fix", "code", 8'000);
+  later.expected_output = "later fix";
+  t.AddAnnotation(later);
+  d = Parse(SerializeRoutedItem(f.Item(t)));
+  EXPECT_STREQ(d["annotation"]["expected_output"].GetString(), "later fix");
+  EXPECT_STREQ(d["annotation"]["label"].GetString(), "wrong");  // still the human's
+  // Without any human annotation, a correction still gives the expected output.
+  Trace judged("def");
+  Annotation only = Feedback(judged, "fix", "llm_judge", 1'000);
+  only.expected_output = "judge fix";
+  judged.AddAnnotation(only);
+  d = Parse(SerializeRoutedItem(f.Item(judged)));
+  EXPECT_STREQ(d["annotation"]["status"].GetString(), "pending");
+  EXPECT_STREQ(d["annotation"]["expected_output"].GetString(), "judge fix");
+}
+
+TEST(RoutedItem, DatasetItemsAreRows) {
+  Fixture f;
+  f.dest.kind = DestinationKind::kDataset;
+  Trace t = FullTrace();  // thumbs "down" at ...205 s
+  Annotation review = Feedback(t, "correctness", "human", 1'793'527'210'000'000'000);
+  review.label = "partially_correct";
+  review.expected_output = "Settings, then Security, then API keys";
+  t.AddAnnotation(review);
+  Annotation unlabeled = Feedback(t, "faithfulness", "llm_judge", 1'793'527'220'000'000'000);
+  unlabeled.score = 0.9;  // later, but no label: not a category
+  t.AddAnnotation(unlabeled);
+  const std::string json = SerializeRoutedItem(f.Item(t));
+  const rapidjson::Document d = Parse(json);
+  EXPECT_EQ(Keys(d), (std::vector<std::string>{
+                         "schema", "id", "trace_id", "destination", "kind", "rule", "priority",
+                         "sample_rate", "trigger", "routed_at", "config_version", "input", "output",
+                         "expected_output", "annotation_status", "feedback_category", "trace",
+                         "feedback", "annotation"}));
+  EXPECT_STREQ(d["input"].GetString(), "How do I rotate my key?");
+  EXPECT_STREQ(d["expected_output"].GetString(), "Settings, then Security, then API keys");
+  EXPECT_STREQ(d["annotation_status"].GetString(), "annotated");
+  EXPECT_STREQ(d["feedback_category"].GetString(), "partially_correct");
+  EXPECT_STREQ(d["priority"].GetString(), "high");
+  std::string why;
+  EXPECT_TRUE(Valid(LoadSchema(), json, &why)) << why << "\n" << json;
+  // A row without review: pending, nulls; the category of the thumbs-down.
+  const Trace plain = FullTrace();
+  const rapidjson::Document p = Parse(SerializeRoutedItem(f.Item(plain)));
+  EXPECT_TRUE(p["expected_output"].IsNull());
+  EXPECT_STREQ(p["annotation_status"].GetString(), "pending");
+  EXPECT_STREQ(p["feedback_category"].GetString(), "down");
+  // No labeled feedback at all: null.
+  Trace bare("abc");
+  Span s;
+  s.trace_id = bare.id();
+  s.span_id = "a";
+  s.name = "root";
+  bare.AddSpan(s);
+  const std::string bare_json = SerializeRoutedItem(f.Item(bare));
+  const rapidjson::Document b = Parse(bare_json);
+  EXPECT_TRUE(b["feedback_category"].IsNull());
+  EXPECT_TRUE(Valid(LoadSchema(), bare_json, &why)) << why << "\n" << bare_json;
+  // Queue items carry none of the row fields.
+  f.dest.kind = DestinationKind::kQueue;
+  const rapidjson::Document q = Parse(SerializeRoutedItem(f.Item(t)));
+  for (const char* k : {"expected_output", "annotation_status", "feedback_category"}) {
+    EXPECT_FALSE(q.HasMember(k)) << k;
+  }
+}
+
+// While the engine evaluates a trace, its session's feedback is part of what the item says.
+TEST(RoutedItem, SessionFeedbackJoinsTheFeedbackAndTheSummary) {
+  Fixture f;
+  f.dest.kind = DestinationKind::kDataset;
+  const Trace t = FullTrace();
+  Annotation session;
+  session.session_id = "sess-1";
+  session.name = "resolved";
+  session.label = "no";
+  session.source = "human";
+  session.expected_output = "escalate after the second repeat";
+  session.timestamp_ns = 1'793'527'300'000'000'000;
+  SessionView view;
+  view.annotations = {&session};
+  view.trace_count = 2;
+  t.set_session(&view);
+  const std::string json = SerializeRoutedItem(f.Item(t));
+  t.set_session(nullptr);
+  const rapidjson::Document d = Parse(json);
+  ASSERT_EQ(d["feedback"].Size(), 2u);
+  const auto& fb = d["feedback"][1];
+  EXPECT_STREQ(fb["trace_id"].GetString(), t.id().c_str());  // the trace it applies to
+  EXPECT_STREQ(fb["session_id"].GetString(), "sess-1");
+  EXPECT_STREQ(fb["name"].GetString(), "resolved");
+  EXPECT_STREQ(d["annotation"]["status"].GetString(), "annotated");
+  EXPECT_STREQ(d["annotation"]["label"].GetString(), "no");
+  EXPECT_STREQ(d["expected_output"].GetString(), "escalate after the second repeat");
+  EXPECT_STREQ(d["feedback_category"].GetString(), "no");
+  std::string why;
+  EXPECT_TRUE(Valid(LoadSchema(), json, &why)) << why << "\n" << json;
+  // Outside an evaluation the trace has no session: its own feedback only.
+  EXPECT_EQ(Parse(SerializeRoutedItem(f.Item(t)))["feedback"].Size(), 1u);
+}
+
+TEST(RoutedItemSchema, RejectsBrokenReviewFields) {
+  Fixture f;
+  f.dest.kind = DestinationKind::kDataset;
+  Trace t = FullTrace();
+  Annotation a = Feedback(t, "correctness", "human", 1'793'527'206'000'000'000);
+  a.label = "wrong";
+  a.id = "fb-1";
+  a.annotator_json = R"({"user_id":"u-7"})";
+  a.expected_output = "fixed";
+  a.schema_version = 3;
+  t.AddAnnotation(a);
+  const std::string good = SerializeRoutedItem(f.Item(t));
+  const auto schema = LoadSchema();
+  std::string why;
+  ASSERT_TRUE(Valid(schema, good, &why)) << why << "\n" << good;
+  auto mutate = [&](const std::string& from, const std::string& to) {
+    std::string s = good;
+    const size_t at = s.find(from);
+    EXPECT_NE(at, std::string::npos) << from;
+    return at == std::string::npos ? s : s.replace(at, from.size(), to);
+  };
+  for (const auto& [what, doc] : std::vector<std::pair<std::string, std::string>>{
+           {"annotator array", mutate(R"("annotator":{"user_id":"u-7"})", R"("annotator":[])")},
+           {"version string", mutate(R"("version":3)", R"("version":"3")")},
+           {"id number", mutate(R"("id":"fb-1")", R"("id":1)")},
+           {"row status unknown",
+            mutate(R"("annotation_status":"annotated")", R"("annotation_status":"done")")},
+           {"summary score string",
+            mutate(R"("status":"annotated","score":null)", R"("status":"annotated","score":"1")")},
+           {"category number",
+            mutate(R"("feedback_category":"wrong")", R"("feedback_category":1)")},
+       }) {
+    EXPECT_NE(doc, good) << what;
+    EXPECT_FALSE(Valid(schema, doc, &why)) << what << ": " << doc;
+  }
+}
+
 }  // namespace
 }  // namespace triaged
 
@@ -634,6 +881,30 @@ TEST(RoutedItemSize, ThenSpansPastTheFirstOnesAreLeftOut) {
   EXPECT_GT(kept, 100u);
   EXPECT_EQ(kept + d["spans_omitted"].GetUint64(), 20'002u);
   EXPECT_STREQ(d["trace"]["spans"][0]["span_id"].GetString(), "a");  // the first ones stay
+}
+
+TEST(RoutedItemSize, ALongCorrectionIsCutLikeAnyString) {
+  Fixture f;
+  f.dest.kind = DestinationKind::kDataset;
+  Trace t = FullTrace();
+  Annotation a;
+  a.trace_id = t.id();
+  a.name = "correctness";
+  a.source = "human";
+  a.expected_output = std::string(300'000, 'y');
+  t.AddAnnotation(a);
+  const std::string json = SerializeRoutedItem(f.Item(t), 64 * 1024);
+  EXPECT_LE(json.size(), 64u * 1024);
+  std::string why;
+  EXPECT_TRUE(Valid(LoadSchema(), json, &why)) << why;
+  const rapidjson::Document d = Parse(json);
+  ASSERT_TRUE(d.HasMember("truncated"));
+  for (const std::string& cut : {std::string(d["expected_output"].GetString()),
+                                 std::string(d["annotation"]["expected_output"].GetString()),
+                                 std::string(d["feedback"][1]["expected_output"].GetString())}) {
+    EXPECT_LT(cut.size(), 300'000u);
+    EXPECT_EQ(cut.substr(cut.size() - 3), "\u2026");
+  }
 }
 
 TEST(RoutedItemSize, CutsNeverSplitAUtf8Character) {

@@ -141,6 +141,71 @@ TEST(CliReplay, OutputValidatesAgainstTheSchema) {
   }
 }
 
+// A reviewer's LangSmith correction reaches the routed item: the review summary, the feedback
+// entry and the dataset row's columns, all valid against the shipped schema.
+TEST(CliReplay, AHumanCorrectionIsAnnotatedWithItsExpectedOutput) {
+  TempDir dir;
+  const std::string rules = dir.Write("rules.yaml", R"(schema_version: 1
+destinations:
+  review: {kind: queue, topic: annotations.review}
+  golden: {kind: dataset, topic: datasets.golden}
+rules:
+  - name: corrected
+    when: feedback.correctness.score == 0
+    route_to: [review, golden]
+)");
+  const std::string events = dir.Write(
+      "events.jsonl",
+      R"({"trace_id":"4BF92F3577B34DA6A3CE929D0E0E4736","span_id":"00f067aa0ba902b7","name":"chat",)"
+      R"("start_time_unix_nano":1793527200000000000,"end_time_unix_nano":1793527201000000000,)"
+      R"("input":"Where is order 10442?","output":"It was cancelled."})"
+      "\n"
+      R"({"id":"2a0e4f9c-1d8b-4b3e-9a6f-7c5d3e1b0a92","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736",)"
+      R"("run_id":"00f067aa0ba902b7","key":"correctness","score":0,"value":"wrong",)"
+      R"("comment":"the order ships tomorrow","correction":{"output":"Order 10442 ships tomorrow."},)"
+      R"("feedback_source":{"type":"app","user_id":"5f1c9a7e","user_name":"Dana"},)"
+      R"("created_at":"2026-11-01T10:00:05"})"
+      "\n");
+  const auto run = RunTriaged("replay -q -c " + rules + " " + events);
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  rapidjson::Document schema_doc;
+  schema_doc.Parse(ReadFile(SourcePath("schemas/routed_item.v1.json")).c_str());
+  ASSERT_FALSE(schema_doc.HasParseError());
+  rapidjson::SchemaDocument schema(schema_doc);
+  const auto lines = Lines(run.out);
+  ASSERT_EQ(lines.size(), 2u) << run.out;
+  std::set<std::string> kinds;
+  for (const std::string& line : lines) {
+    rapidjson::Document doc;
+    doc.Parse(line.c_str());
+    ASSERT_TRUE(doc.IsObject()) << line;
+    rapidjson::SchemaValidator validator(schema);
+    EXPECT_TRUE(doc.Accept(validator))
+        << "invalid at " << validator.GetInvalidSchemaKeyword() << ": " << line;
+    const auto& summary = doc["annotation"];
+    EXPECT_STREQ(summary["status"].GetString(), "annotated") << line;
+    EXPECT_STREQ(summary["expected_output"].GetString(), "Order 10442 ships tomorrow.") << line;
+    EXPECT_STREQ(summary["label"].GetString(), "wrong") << line;
+    EXPECT_STREQ(summary["explanation"].GetString(), "the order ships tomorrow") << line;
+    const auto& fb = doc["feedback"][0];
+    EXPECT_STREQ(fb["id"].GetString(), "2a0e4f9c-1d8b-4b3e-9a6f-7c5d3e1b0a92") << line;
+    EXPECT_STREQ(fb["annotator"]["user_name"].GetString(), "Dana") << line;
+    EXPECT_STREQ(fb["expected_output"].GetString(), "Order 10442 ships tomorrow.") << line;
+    const std::string kind = doc["kind"].GetString();
+    kinds.insert(kind);
+    if (kind == "dataset") {
+      EXPECT_STREQ(doc["input"].GetString(), "Where is order 10442?") << line;
+      EXPECT_STREQ(doc["output"].GetString(), "It was cancelled.") << line;
+      EXPECT_STREQ(doc["expected_output"].GetString(), "Order 10442 ships tomorrow.") << line;
+      EXPECT_STREQ(doc["annotation_status"].GetString(), "annotated") << line;
+      EXPECT_STREQ(doc["feedback_category"].GetString(), "wrong") << line;
+    } else {
+      EXPECT_FALSE(doc.HasMember("annotation_status")) << line;
+    }
+  }
+  EXPECT_EQ(kinds, (std::set<std::string>{"queue", "dataset"}));
+}
+
 TEST(CliReplay, IsDeterministic) {
   const auto a = RunTriaged("replay -q -c " + kRules + " " + kEvents);
   const auto b = RunTriaged("replay -q -c " + kRules + " - < " + kEvents);
