@@ -196,11 +196,11 @@ INSTANTIATE_TEST_SUITE_P(
     [](const ::testing::TestParamInfo<RuleError>& p) { return std::to_string(p.index); });
 
 TEST(ConfigAnnotations, SampleKeysAreCheckedToo) {
-  EXPECT_THAT(Errors(kAnnotations +
-                     "  - name: r\n    when: trace.error\n    sample_key: "
-                     "feedback.reviewer_nte.label\n    sample: 10%\n    route_to: [q]\n"),
-              ElementsAre("rules.yaml:12:26: rule \"r\": feedback \"reviewer_nte\" is not declared "
-                          "in annotations; did you mean \"reviewer_note\"?"));
+  EXPECT_THAT(
+      Errors(kAnnotations + "  - name: r\n    when: trace.error\n    sample_key: "
+                            "feedback.reviewer_nte.label\n    sample: 10%\n    route_to: [q]\n"),
+      ElementsAre("rules.yaml:12:26: rule \"r\": feedback \"reviewer_nte\" is not declared "
+                  "in annotations; did you mean \"reviewer_note\"?"));
 }
 
 // Aggregates are not names; declared names read every field.

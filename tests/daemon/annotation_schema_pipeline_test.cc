@@ -75,9 +75,9 @@ TEST_F(AnnotationSchemaPipelineTest, ABrokenThumbsIsDeadLetteredOnceAndAValidOne
   EXPECT_THAT(item, HasSubstr(R"("version":2)"));
   EXPECT_THAT(item, Not(HasSubstr("dwn")));
   EXPECT_TRUE(StepUntil([&] { return Committed("feedback") == 3; }));
-  EXPECT_EQ(
-      Counter("triaged_events_invalid_total", {{"input", "feedback"}, {"reason", "annotation_schema"}}),
-      1);
+  EXPECT_EQ(Counter("triaged_events_invalid_total",
+                    {{"input", "feedback"}, {"reason", "annotation_schema"}}),
+            1);
   EXPECT_EQ(pipeline_->metrics().dead_lettered(), 1u);
   EXPECT_EQ(Counter("triaged_annotations_total", {{"name", "thumbs"}, {"source", "end_user"}}), 1);
   EXPECT_EQ(Counter("triaged_annotations_total", {{"name", "other"}, {"source", "end_user"}}), 1);
@@ -94,16 +94,15 @@ TEST_F(AnnotationSchemaPipelineTest, TheSpansOfAMessageGoOnWithoutItsBrokenEvalu
   EXPECT_THAT(item, Not(HasSubstr("dwn")));
   ASSERT_EQ(kafka_->Records("dlq").size(), 1u);
   EXPECT_EQ(kafka_->Records("dlq")[0].Header("triaged-reason"), "annotation_schema");
-  EXPECT_EQ(
-      Counter("triaged_events_invalid_total", {{"input", "spans"}, {"reason", "annotation_schema"}}),
-      1);
+  EXPECT_EQ(Counter("triaged_events_invalid_total",
+                    {{"input", "spans"}, {"reason", "annotation_schema"}}),
+            1);
   EXPECT_TRUE(StepUntil([&] { return Committed("spans") == 1 && Committed("feedback") == 1; }));
 }
 
 TEST_F(AnnotationSchemaPipelineTest, StrictDeadLettersUndeclaredNames) {
-  StartWith(WithAnnotations("at_least_once", "true"), false, [](FakeKafka& k) {
-    k.Append("feedback", 0, kTrace, Native(kTrace, "tone", "calm"));
-  });
+  StartWith(WithAnnotations("at_least_once", "true"), false,
+            [](FakeKafka& k) { k.Append("feedback", 0, kTrace, Native(kTrace, "tone", "calm")); });
   ASSERT_TRUE(StepUntil([&] { return kafka_->Records("dlq").size() == 1; }));
   EXPECT_THAT(*kafka_->Records("dlq")[0].value,
               HasSubstr(R"(annotation \"tone\": the name is not declared in annotations)"));
@@ -113,9 +112,8 @@ TEST_F(AnnotationSchemaPipelineTest, StrictDeadLettersUndeclaredNames) {
 
 // Without `annotations:` nothing is checked and every name is counted as "other".
 TEST_F(AnnotationSchemaPipelineTest, WithoutTheSectionEveryNameIsOther) {
-  Start("at_least_once", [](FakeKafka& k) {
-    k.Append("feedback", 0, kTrace, Native(kTrace, "thumbs", "dwn"));
-  });
+  Start("at_least_once",
+        [](FakeKafka& k) { k.Append("feedback", 0, kTrace, Native(kTrace, "thumbs", "dwn")); });
   ASSERT_TRUE(StepUntil([&] { return Committed("feedback") == 1; }, 100));
   EXPECT_TRUE(kafka_->Records("dlq").empty());
   EXPECT_EQ(Counter("triaged_annotations_total", {{"name", "other"}, {"source", "end_user"}}), 1);
@@ -123,9 +121,8 @@ TEST_F(AnnotationSchemaPipelineTest, WithoutTheSectionEveryNameIsOther) {
 
 // `annotations` is reloadable: a reload that fixes the schema lets the same label through.
 TEST_F(AnnotationSchemaPipelineTest, AReloadSwapsTheSchemas) {
-  StartWith(WithAnnotations("at_least_once"), false, [](FakeKafka& k) {
-    k.Append("feedback", 0, kTrace, Native(kTrace, "thumbs", "meh"));
-  });
+  StartWith(WithAnnotations("at_least_once"), false,
+            [](FakeKafka& k) { k.Append("feedback", 0, kTrace, Native(kTrace, "thumbs", "meh")); });
   ASSERT_TRUE(StepUntil([&] { return kafka_->Records("dlq").size() == 1; }));
   dir_.Write("rules.yaml",
              ConfigText("at_least_once") +

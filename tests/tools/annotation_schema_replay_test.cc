@@ -41,13 +41,11 @@ std::string Feedback(const std::string& fields) {
 TEST(ReplayAnnotationSchemas, ABrokenThumbsIsDeadLetteredAndAValidOneRoutes) {
   TempDir dir;
   const std::string config = dir.Write("rules.yaml", kConfig);
-  const std::string events =
-      dir.Write("events.jsonl",
-                SpanLine() + "\n" +
-                    Feedback(R"("name":"thumbs","label":"dwn","source":"end_user")") + "\n" +
-                    Feedback(R"("thumbs":"down")") + "\n" +
-                    Feedback(R"("name":"golden","explanation":"Order 10442 ships tomorrow.")") +
-                    "\n");
+  const std::string events = dir.Write(
+      "events.jsonl",
+      SpanLine() + "\n" + Feedback(R"("name":"thumbs","label":"dwn","source":"end_user")") + "\n" +
+          Feedback(R"("thumbs":"down")") + "\n" +
+          Feedback(R"("name":"golden","explanation":"Order 10442 ships tomorrow.")") + "\n");
   const std::string dlq = dir.path() + "/dlq.jsonl";
   const auto run = RunTriaged("replay -c " + config + " " + events + " --dead-letter " + dlq);
   ASSERT_EQ(run.exit_code, 0) << run.err;
