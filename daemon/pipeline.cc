@@ -103,12 +103,8 @@ void Pipeline::Drain(Partition& p) {
     auto gate = gates.find(route.trace_id);
     Publish(p, route, gate == gates.end() ? nullptr : gate->second);
   }
-  gates.clear();  // the routed items hold the gates now
   for (const ChangelogRecord& c : outbox_.changelog) {
-    if (!eos_ && std::any_of(outbox_.routes.begin(), outbox_.routes.end(),
-                             [&](const Route& r) { return r.trace_id == c.trace_id; })) {
-      continue;  // its gate writes it
-    }
+    if (gates.count(c.trace_id) > 0) continue;  // its gate writes it
     WriteChangelog(p, c.trace_id, c.record, p.offsets.Hold(c.trace_id));
   }
   // An evaluated trace no longer pins offsets by itself (its routed items above still do).
