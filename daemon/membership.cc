@@ -323,6 +323,8 @@ bool Pipeline::RestoreStores(const std::vector<int32_t>& numbers) {
       return false;
     }
     p->engine.set_store(store.value());
+    metrics_.TraceStoreRestored(stats.from_local ? "local" : "changelog", stats.records,
+                                stats.seconds);
     log::Info("trace store restored", {{"partition", n},
                                        {"from", stats.from_local ? "local" : "changelog"},
                                        {"records", stats.records},
@@ -330,6 +332,13 @@ bool Pipeline::RestoreStores(const std::vector<int32_t>& numbers) {
                                        {"seconds", stats.seconds}});
   }
   return true;
+}
+
+// Closes partition `n`'s store cleanly, with the closed traces still in memory written to it
+// first: the changelog has them, and a next owner starting from this store reads only its tail.
+void Pipeline::CloseStore(int32_t n) {
+  if (Partition* p = partitions_.Find(n)) p->engine.SaveClosed();
+  stores_->Close(n, *client_);
 }
 
 void Pipeline::OnAssigned(const TopicPartitions& parts) {
@@ -359,10 +368,11 @@ void Pipeline::OnRevoked(const TopicPartitions& parts) {
     client_->Flush(milliseconds(10000));
   }
   const bool committed = committer_->Commit(/*sync=*/true, &revoked);
+  // Clean only when what it holds is committed and acknowledged; else the next owner rebuilds it.
+  const bool settled = committed && client_->InFlight() == 0;
   SyncCounters();
   for (int32_t p : revoked) {
-    // Clean only when what it holds is committed; else the next owner rebuilds it.
-    if (stores_ && committed) stores_->Close(p, *client_);
+    if (stores_ && settled) CloseStore(p);
     partitions_.Erase(p);
   }
   partitions_assigned_ = false;
@@ -548,7 +558,9 @@ int Pipeline::Shutdown() {
   const int unflushed = client_->InFlight();
   const bool clean = committed && unflushed == 0 && client_->CloseConsumer(left());
   // Each store is current to its changelog: a restart on this host starts from it.
-  if (stores_ && clean) stores_->CloseAll(*client_);
+  if (stores_ && clean) {
+    while (!stores_->open().empty()) CloseStore(stores_->open().begin()->first);
+  }
   if (!clean) {
     log::Warn(
         "shutdown_timeout passed or the broker is unreachable: what was not acknowledged "

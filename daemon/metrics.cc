@@ -70,6 +70,37 @@ Metrics::Metrics(std::string_view version)
                                 .Help("Traces decided on feedback alone, with no span: many "
                                       "mean spans and feedback are not meeting.")
                                 .Register(*registry_)),
+      store_moves_(BuildCounter()
+                       .Name("triaged_trace_store_moves_total")
+                       .Help("Closed traces moved by the trace store: to_store (out of memory "
+                             "after the hot window, or at capacity) and to_memory (brought back "
+                             "by a late event).")
+                       .Register(*registry_)),
+      store_unreadable_(BuildCounter()
+                            .Name("triaged_trace_store_unreadable_total")
+                            .Help("Trace store records that could not be read back (treated as "
+                                  "absent).")
+                            .Register(*registry_)),
+      store_records_(BuildGauge()
+                         .Name("triaged_trace_store_records")
+                         .Help("Closed traces held in the local trace stores of the partitions "
+                               "this process owns.")
+                         .Register(*registry_)),
+      store_bytes_(BuildGauge()
+                       .Name("triaged_trace_store_disk_bytes")
+                       .Help("Disk used by the local trace stores (SST files and live "
+                             "write-ahead log), in bytes.")
+                       .Register(*registry_)),
+      store_restore_seconds_(BuildHistogram()
+                                 .Name("triaged_trace_store_restore_seconds")
+                                 .Help("Time a new owner took to restore a partition's trace "
+                                       "store, by source (local, changelog).")
+                                 .Register(*registry_)),
+      store_restored_records_(BuildCounter()
+                                  .Name("triaged_trace_store_restored_records_total")
+                                  .Help("Changelog records applied while restoring trace stores, "
+                                        "by source (local: the tail only; changelog: all).")
+                                  .Register(*registry_)),
       rule_matched_(BuildCounter()
                         .Name("triaged_rule_matched_total")
                         .Help("Traces a rule matched (once per trace).")
@@ -187,6 +218,26 @@ void Metrics::EventsRepartitioned(std::string_view input, uint64_t count) {
 void Metrics::TracesWithoutSpans(uint64_t count) {
   without_spans_count_ += count;
   Bump(traces_without_spans_total_, count);
+}
+
+void Metrics::TraceStoreMoves(std::string_view direction, uint64_t count) {
+  Bump(store_moves_.Add({{"direction", S(direction)}}), count);
+}
+
+void Metrics::TraceStoreUnreadable(uint64_t count) { Bump(store_unreadable_.Add({}), count); }
+
+void Metrics::SetTraceStore(uint64_t records, uint64_t disk_bytes) {
+  store_records_.Add({}).Set(static_cast<double>(records));
+  store_bytes_.Add({}).Set(static_cast<double>(disk_bytes));
+}
+
+void Metrics::TraceStoreRestored(std::string_view from, uint64_t records, double seconds) {
+  store_restore_seconds_
+      .Add({{"from", S(from)}},
+           prometheus::Histogram::BucketBoundaries{0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
+                                                   60, 120, 300})
+      .Observe(seconds);
+  Bump(store_restored_records_.Add({{"from", S(from)}}), records);
 }
 
 void Metrics::Routed(std::string_view rule, std::string_view destination) {

@@ -59,6 +59,15 @@ class Metrics {
   void EventsRepartitioned(std::string_view input, uint64_t count = 1);
   // Traces decided on their feedback alone (no span ever reached their engine).
   void TracesWithoutSpans(uint64_t count);
+  // The trace store (DESIGN §6): closed traces moved from memory to the store (`to_store`) and
+  // brought back by a late event (`to_memory`); records that could not be read back.
+  void TraceStoreMoves(std::string_view direction, uint64_t count);
+  void TraceStoreUnreadable(uint64_t count);
+  // What the local stores of the partitions this process owns hold: records and disk bytes.
+  void SetTraceStore(uint64_t records, uint64_t disk_bytes);
+  // One partition's store restored by its new owner, `from` "local" (only the changelog's tail
+  // read) or "changelog" (rebuilt from the whole changelog).
+  void TraceStoreRestored(std::string_view from, uint64_t records, double seconds);
   uint64_t repartitioned() const { return repartitioned_count_.load(); }
   uint64_t traces_without_spans() const { return without_spans_count_.load(); }
   // One routed item acknowledged by the broker.
@@ -103,6 +112,12 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& traces_evicted_;
   prometheus::Family<prometheus::Counter>& events_repartitioned_;
   prometheus::Family<prometheus::Counter>& traces_without_spans_;
+  prometheus::Family<prometheus::Counter>& store_moves_;
+  prometheus::Family<prometheus::Counter>& store_unreadable_;
+  prometheus::Family<prometheus::Gauge>& store_records_;
+  prometheus::Family<prometheus::Gauge>& store_bytes_;
+  prometheus::Family<prometheus::Histogram>& store_restore_seconds_;
+  prometheus::Family<prometheus::Counter>& store_restored_records_;
   prometheus::Family<prometheus::Counter>& rule_matched_;
   prometheus::Family<prometheus::Counter>& rule_sampled_out_;
   prometheus::Family<prometheus::Counter>& rule_rate_limited_;

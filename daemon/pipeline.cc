@@ -583,8 +583,19 @@ void Pipeline::SyncCounters() {
     metrics_.TraceEvicted("expired", ec.evicted_expired - p->synced_engine.evicted_expired);
     metrics_.TraceEvicted("capacity", ec.evicted_capacity - p->synced_engine.evicted_capacity);
     metrics_.TracesWithoutSpans(ec.closed_without_spans - p->synced_engine.closed_without_spans);
+    metrics_.TraceStoreMoves("to_store", ec.stored - p->synced_engine.stored);
+    metrics_.TraceStoreMoves("to_memory", ec.revived - p->synced_engine.revived);
+    metrics_.TraceStoreUnreadable(ec.unreadable_records - p->synced_engine.unreadable_records);
     p->synced_engine = ec;
     open_traces += p->engine.open_traces();
+  }
+  if (stores_) {
+    uint64_t records = 0, disk_bytes = 0;
+    for (const auto& [number, store] : stores_->open()) {
+      records += store->size();
+      disk_bytes += store->disk_bytes();
+    }
+    metrics_.SetTraceStore(records, disk_bytes);
   }
   const RuleSet& rules = *config_->rules;
   const std::vector<RuleCounters> totals = metrics_.RuleTotals(rules);

@@ -122,6 +122,8 @@ class Pipeline final : public KafkaListener {
   void WriteReadyChangelog();
   // Opens and restores the trace stores of partitions `numbers` (DESIGN §6). False: exit.
   bool RestoreStores(const std::vector<int32_t>& numbers);
+  // Closes partition `n`'s store cleanly (its hot traces written to it first).
+  void CloseStore(int32_t n);
   void DeadLetter(Partition& p, int input, const InputMessage& msg, const Error& error);
   struct Delivery;
   void Release(const Delivery* delivery, bool delivered);

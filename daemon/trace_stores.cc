@@ -63,10 +63,6 @@ void TraceStores::Close(int32_t n, KafkaClient& client) {
   open_.erase(it);
 }
 
-void TraceStores::CloseAll(KafkaClient& client) {
-  while (!open_.empty()) Close(open_.begin()->first, client);
-}
-
 RocksTraceStore* TraceStores::Find(int32_t n) {
   auto it = open_.find(n);
   return it == open_.end() ? nullptr : it->second.get();

@@ -38,7 +38,6 @@ class TraceStores {
   // Closes partition `n`'s store cleanly: everything it holds is in the changelog (the caller
   // flushed and committed first), so the next owner on this host may start from it.
   void Close(int32_t n, KafkaClient& client);
-  void CloseAll(KafkaClient& client);
   RocksTraceStore* Find(int32_t n);
   const std::map<int32_t, std::unique_ptr<RocksTraceStore>>& open() const { return open_; }
 

@@ -250,6 +250,18 @@ void Engine::Spill(const std::string& trace_id, int64_t now_ns, Outbox& out) {
   --group_->traces;
 }
 
+size_t Engine::SaveClosed() {
+  if (store_ == nullptr) return 0;
+  size_t written = 0;
+  for (auto& [id, entry] : traces_) {
+    if (entry.state != State::kClosed || entry.stored) continue;
+    store_->Put(id, EncodeRecord(entry), entry.expires_ns);
+    entry.stored = true;
+    ++written;
+  }
+  return written;
+}
+
 Engine::Entry* Engine::Revive(const std::string& trace_id, int64_t now_ns, Outbox& out) {
   std::optional<std::string> bytes = store_->Get(trace_id);
   if (!bytes) return nullptr;

@@ -180,6 +180,10 @@ class Engine {
   // record to Outbox::changelog; the store gets it when the trace leaves memory.
   void set_store(TraceStore* store) { store_ = store; }
   TraceStore* store() const { return store_; }
+  // Writes each closed trace held in memory to the store as it is now (those the store does not
+  // hold so already), keeping it in memory; returns how many it wrote. Before the store is
+  // closed cleanly: a next owner that starts from it must find every trace the changelog has.
+  size_t SaveClosed();
 
   // Moves the clock to `now_ns` (never backwards): closes traces whose deadline passed and
   // forgets closed traces whose late window is over. What is decided is appended to `out`.

@@ -19,7 +19,7 @@ using ::triaged::testing::ParamName;
 
 constexpr const char* kTrace = "2d1a7f3e9b8c4d5e6f708192a3b4c5d6";
 
-enum class Handover { kKill9Restart, kMoveToAnotherReplica };
+enum class Handover { kKill9Restart, kCleanRestart, kMoveToAnotherReplica };
 
 struct Case {
   std::string guarantee;
@@ -27,9 +27,11 @@ struct Case {
 };
 
 std::string CaseName(const ::testing::TestParamInfo<Case>& info) {
-  return ParamName(info.param.guarantee + (info.param.handover == Handover::kKill9Restart
-                                               ? "_kill9_restart"
-                                               : "_moved_to_another_replica"));
+  const char* handover = info.param.handover == Handover::kKill9Restart ? "_kill9_restart"
+                         : info.param.handover == Handover::kCleanRestart
+                             ? "_clean_restart"
+                             : "_moved_to_another_replica";
+  return ParamName(info.param.guarantee + handover);
 }
 
 class ReviewLoop : public ::testing::TestWithParam<Case> {
@@ -38,13 +40,18 @@ class ReviewLoop : public ::testing::TestWithParam<Case> {
     if (Bootstrap().empty()) GTEST_SKIP() << "no Kafka broker (scripts/kafka-dev.sh start)";
   }
 
+  // With a clean restart the trace is still in memory (hot) when the first process stops: the
+  // store it leaves must hold it all the same.
+  std::string HotWindow() const {
+    return GetParam().handover == Handover::kCleanRestart ? "10m" : "1s";
+  }
   std::string Config(const std::string& store) const {
     return "kafka:\n  bootstrap_servers: " + Bootstrap() + "\n  group_id: " + t_.group +
            "\n  guarantee: " + GetParam().guarantee + "\ninputs:\n  spans: {topic: " + t_.spans +
            "}\n  feedback: {topic: " + t_.feedback +
            "}\ntrace:\n  decision_wait: 1s\n  root_grace: 500ms\n  max_wait: 30s\n"
-           "  late_feedback_window: 7d\n  hot_window: 1s\n  store: {path: " +
-           store +
+           "  late_feedback_window: 7d\n  hot_window: " +
+           HotWindow() + "\n  store: {path: " + store +
            "}\ndestinations:\n"
            "  review: {kind: queue, topic: " +
            t_.support + "}\n  corrections: {kind: dataset, topic: " + t_.regressions +
@@ -76,6 +83,18 @@ std::vector<Consumed> WaitForItems(const std::string& topic, size_t n) {
   return got;
 }
 
+// The sum of a metric's samples (see MetricSum) once it reaches `at_least`, or when a deadline
+// passes: the daemon publishes its counts once a second.
+double WaitForMetric(const std::string& port, const std::string& prefix, double at_least) {
+  double value = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < deadline) {
+    value = MetricSum(Get(port, "/metrics"), prefix);
+    if (value >= at_least) break;
+  }
+  return value;
+}
+
 bool WaitForCommitted(const std::string& group, const std::string& topic, int64_t offsets) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (std::chrono::steady_clock::now() < deadline) {
@@ -94,7 +113,8 @@ TEST_P(ReviewLoop, AHumanCorrectionTwoDaysLaterLandsWithTheWholeTrace) {
   const std::string first_config = WriteConfig("first.yaml", dir_.path() + "/store-a");
   const std::string second_config = WriteConfig(
       "second.yaml",
-      dir_.path() + (GetParam().handover == Handover::kKill9Restart ? "/store-a" : "/store-b"));
+      dir_.path() +
+          (GetParam().handover == Handover::kMoveToAnotherReplica ? "/store-b" : "/store-a"));
 
   auto first = std::make_unique<Daemon>(first_config, first_log);
   // Two days ago: a chat that failed in its tool call.
@@ -115,6 +135,10 @@ TEST_P(ReviewLoop, AHumanCorrectionTwoDaysLaterLandsWithTheWholeTrace) {
   std::unique_ptr<Daemon> second;
   if (GetParam().handover == Handover::kKill9Restart) {
     first->Signal(SIGKILL);
+    first.reset();
+    second = std::make_unique<Daemon>(second_config, second_log);
+  } else if (GetParam().handover == Handover::kCleanRestart) {
+    EXPECT_EQ(first->Stop(SIGTERM, std::chrono::seconds(40)), 0) << ReadFile(first_log);
     first.reset();
     second = std::make_unique<Daemon>(second_config, second_log);
   } else {
@@ -151,9 +175,33 @@ TEST_P(ReviewLoop, AHumanCorrectionTwoDaysLaterLandsWithTheWholeTrace) {
   EXPECT_STREQ(d["annotation"]["expected_output"].GetString(), "Paris");
   EXPECT_STREQ(d["expected_output"].GetString(), "Paris");  // the dataset row
   EXPECT_STREQ(d["annotation_status"].GetString(), "annotated");
-  // The second process read no span: the trace came from the store.
-  const std::string metrics = Get(AdminPort(ReadFile(second_log)), "/metrics");
+  // The second process read no span: the trace came from the store, brought back to memory.
+  const std::string port = AdminPort(second_log);
+  ASSERT_FALSE(port.empty()) << ReadFile(second_log);
+  EXPECT_GE(WaitForMetric(port, "triaged_trace_store_moves_total{direction=\"to_memory\"}", 1),
+            1.0);
+  const std::string metrics = Get(port, "/metrics");
   EXPECT_EQ(MetricSum(metrics, "triaged_events_consumed_total{input=\"spans\"}"), 0.0) << metrics;
+  EXPECT_EQ(MetricSum(metrics, "triaged_events_consumed_total{input=\"feedback\"}"), 1.0)
+      << metrics;
+  EXPECT_GT(MetricSum(metrics, "triaged_trace_store_disk_bytes"), 0.0) << metrics;
+  // How each partition's store was restored: a cleanly closed local store is current (only the
+  // changelog's tail, here empty, is read); a killed process's store, or none, is rebuilt.
+  const double from_local =
+      MetricSum(metrics, "triaged_trace_store_restore_seconds_count{from=\"local\"}");
+  const double from_changelog =
+      MetricSum(metrics, "triaged_trace_store_restore_seconds_count{from=\"changelog\"}");
+  if (GetParam().handover == Handover::kCleanRestart) {
+    EXPECT_GE(from_local, 1.0) << metrics;
+    EXPECT_EQ(from_changelog, 0.0) << metrics;
+    EXPECT_EQ(MetricSum(metrics, "triaged_trace_store_restored_records_total{from=\"local\"}"), 0.0)
+        << metrics;
+  } else {
+    EXPECT_GE(from_changelog, 1.0) << metrics;
+    EXPECT_GE(MetricSum(metrics, "triaged_trace_store_restored_records_total{from=\"changelog\"}"),
+              1.0)
+        << metrics;
+  }
   // And errors/review, routed before, is not routed again.
   EXPECT_EQ(ReadTopic(t_.support).size(), 1u);
   EXPECT_EQ(second->Stop(SIGTERM, std::chrono::seconds(40)), 0) << ReadFile(second_log);
@@ -161,8 +209,10 @@ TEST_P(ReviewLoop, AHumanCorrectionTwoDaysLaterLandsWithTheWholeTrace) {
 
 INSTANTIATE_TEST_SUITE_P(Store, ReviewLoop,
                          ::testing::Values(Case{"at_least_once", Handover::kKill9Restart},
+                                           Case{"at_least_once", Handover::kCleanRestart},
                                            Case{"at_least_once", Handover::kMoveToAnotherReplica},
                                            Case{"exactly_once", Handover::kKill9Restart},
+                                           Case{"exactly_once", Handover::kCleanRestart},
                                            Case{"exactly_once", Handover::kMoveToAnotherReplica}),
                          CaseName);
 

@@ -99,6 +99,32 @@ TEST_F(TraceStoreEngineTest, ACorrectionTwoDaysLateFindsTheWholeTrace) {
   EXPECT_EQ(record.value().routed.size(), 2u);
 }
 
+// A store closed cleanly is all a next owner reads (with the changelog's tail): the closed
+// traces still in their hot window must be in it, not only those that left memory.
+TEST_F(TraceStoreEngineTest, SaveClosedWritesTheHotTracesForTheNextOwner) {
+  engine_.Add(Msg(ErrorSpan("t1", "a")), kT0, out_);
+  engine_.Add(Msg(Child("t2", "a")), kT0, out_);
+  engine_.Advance(kT0 + Sec(10), out_);
+  engine_.Add(Msg(Child("t3", "a")), kT0 + Sec(10), out_);  // still open
+  EXPECT_THAT(out_.Take(), ElementsAre("t1/errors/review"));
+  ASSERT_EQ(store_.size(), 0u);
+  EXPECT_EQ(engine_.SaveClosed(), 2u);
+  EXPECT_EQ(store_.size(), 2u);
+  EXPECT_EQ(engine_.retained_traces(), 3u);  // kept in memory
+  EXPECT_EQ(engine_.SaveClosed(), 0u);       // the store has them as they are
+  EXPECT_FALSE(store_.Get("t3").has_value());
+
+  // The next owner: a correction days later finds t1 whole, and errors/review stays routed once.
+  Engine next(Rules());
+  next.set_store(&store_);
+  RecordingOutbox out;
+  next.Add(Msg(Correction("t1")), kT0 + 2 * kDay, out);
+  ASSERT_EQ(out.routes.size(), 1u);
+  EXPECT_EQ(out.routes[0].rule->name, "corrected");
+  EXPECT_EQ(out.routes[0].span_count, 1u);
+  EXPECT_EQ(next.counters().revived, 1u);
+}
+
 TEST_F(TraceStoreEngineTest, WithoutAStoreTheSameCorrectionHasNoContext) {
   Engine memory(Rules(Sec(3600)));
   memory.Add(Msg(ErrorSpan("t1", "a")), kT0, out_);
