@@ -72,8 +72,8 @@ bool Supported(const std::vector<rocksdb::CompressionType>& types, rocksdb::Comp
   return std::find(types.begin(), types.end(), t) != types.end();
 }
 
-// LZ4 (fast) where data is rewritten soon, ZSTD with a trained dictionary at the bottommost
-// level, where most records end up and stay for the feedback window.
+// LZ4 (fast) where data is rewritten soon, ZSTD at the bottommost level, where most records
+// end up and stay for the feedback window.
 std::string ChooseCompression(rocksdb::Options* o) {
   const auto types = rocksdb::GetSupportedCompressions();
   const bool zstd = Supported(types, rocksdb::kZSTD);

@@ -52,6 +52,10 @@ TEST(MetricsTest, EveryFamilyHasHelpAndType) {
   metrics.ProduceError("d", "e");
   metrics.SetConsumerLag("t", 0, 1);
   metrics.SetCommitStalled("t", 0, 0);
+  metrics.TraceStoreMoves("to_store", 1);
+  metrics.TraceStoreUnreadable(1);
+  metrics.SetTraceStore(1, 4096);
+  metrics.TraceStoreRestored("changelog", 10, 0.5);
   RuleSet rules;
   rules.rules.emplace_back().name = "r";
   metrics.RuleTotals(rules);
@@ -76,7 +80,13 @@ TEST(MetricsTest, EveryFamilyHasHelpAndType) {
                            "triaged_commit_stalled_seconds",
                            "triaged_admin_refused_total",
                            "triaged_events_repartitioned_total",
-                           "triaged_traces_without_spans_total"}) {
+                           "triaged_traces_without_spans_total",
+                           "triaged_trace_store_moves_total",
+                           "triaged_trace_store_unreadable_total",
+                           "triaged_trace_store_records",
+                           "triaged_trace_store_disk_bytes",
+                           "triaged_trace_store_restore_seconds",
+                           "triaged_trace_store_restored_records_total"}) {
     EXPECT_THAT(text, HasSubstr(std::string("# HELP ") + name + " ")) << name;
     EXPECT_THAT(text, HasSubstr(std::string("# TYPE ") + name + " ")) << name;
   }
