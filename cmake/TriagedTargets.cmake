@@ -57,6 +57,13 @@ function(triaged_executable name)
   cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
   _triaged_common(${name})
+  if(TRIAGED_MIMALLOC)
+    # First of the libraries, and kept even if no symbol of it is referenced: the dynamic linker
+    # then resolves malloc and free to it everywhere.
+    target_link_options(${name} PRIVATE -Wl,--push-state,--no-as-needed)
+    target_link_libraries(${name} PRIVATE mimalloc)
+    target_link_options(${name} PRIVATE -Wl,--pop-state)
+  endif()
   target_link_libraries(${name} PRIVATE ${ARG_DEPS})
 endfunction()
 

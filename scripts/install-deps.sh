@@ -7,7 +7,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config
   librdkafka-dev libboost-dev rapidjson-dev prometheus-cpp-dev libyaml-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev libxxhash-dev libre2-dev libspdlog-dev
-  libcli11-dev libprotobuf-dev protobuf-compiler librocksdb-dev
+  libcli11-dev libprotobuf-dev protobuf-compiler librocksdb-dev libmimalloc-dev
   kcat prometheus curl openssl
   openjdk-17-jdk-headless maven python3 time
   clang libclang-rt-14-dev clang-format clang-tidy
