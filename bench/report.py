@@ -88,6 +88,7 @@ def main():
 
     corpus, replay, e2e, peer = r["corpus"], r["replay"], r["end_to_end"], r["peer"]
     otlp, hop = r.get("otlp"), r.get("repartition")
+    store_replay, store_run = r.get("store_replay"), r.get("store_run")
     events = corpus["events"]
     model, cores, mem_gib = machine()
 
@@ -107,6 +108,7 @@ def main():
     w(f"- librdkafka {sh('pkg-config --modversion rdkafka')}; kcat: {sh('kcat -V 2>&1 | head -1')}")
     w(f"- Apache Kafka 3.9.2, KRaft, single node (scripts/kafka-dev.sh); {e2e['partitions']} partitions per topic")
     w(f"- Java: {sh('java -version 2>&1 | head -1')}; Kafka Streams 3.9.2 (bench/peers/streams-router); "
+      "Apache Flink 2.2.0 with flink-connector-kafka 5.0.0-2.2 (bench/peers/flink-router); "
       "OpenTelemetry Java SDK 1.66.0 (tests/witness/otlp-java)")
     w("")
     w("## Corpus")
@@ -134,6 +136,9 @@ def main():
         ("end to end vs pass-through (msg/s)", e2e["triaged_s"], "kcat consume→produce", e2e["kcat_pass_s"], None),
         ("vs Kafka Streams peer (msg/s)", e2e["triaged_s"], "peer", peer["seconds"], 3),
     ]
+    flink = r.get("flink_peer")
+    if flink:
+        throughput.append(("vs Flink peer (msg/s)", e2e["triaged_s"], "Flink peer", flink["seconds"], 3))
     for figure, ours, name, theirs, goal in throughput:
         ratio = theirs / max(ours, 1e-3)
         w(f"| {figure} | {events / max(ours, 1e-3):,.0f} | {name} {events / max(theirs, 1e-3):,.0f} | {ratio:.2f} | "
@@ -151,9 +156,41 @@ def main():
         rss = al["peak_kib"] / max(nv["peak_kib"], 1)
         w(f"| repartition hop: peak RSS always vs never (MiB) | always {al['peak_kib'] / 1024:,.0f} | "
           f"never {nv['peak_kib'] / 1024:,.0f} | {rss:.2f} | — | — |")
+    def rate_row(figure, ours, ours_s, base, base_s):  # one run ÷ another, in messages/s
+        w(f"| {figure} (msg/s) | {ours} {events / max(ours_s, 1e-3):,.0f} | {base} "
+          f"{events / max(base_s, 1e-3):,.0f} | {base_s / max(ours_s, 1e-3):.2f} | — | — |")
+
+    def rss_row(figure, ours, ours_kib, base, base_kib, goal=None):  # peak RSS, lower is better
+        ratio = ours_kib / max(base_kib, 1)
+        w(f"| {figure}: peak RSS (MiB) | {ours} {ours_kib / 1024:,.0f} | {base} {base_kib / 1024:,.0f} | "
+          f"{ratio:.2f} | {'≤ ' + str(goal) if goal else '—'} | {ok(ratio, goal, False) if goal else '—'} |")
+
+    if store_replay:
+        sr = store_replay
+        rate_row("trace store, replay 7d window", "store", sr["store_7d_s"], "in memory", sr["memory_7d_s"])
+        rss_row("trace store, replay 7d window", "store", sr["store_7d_peak_kib"], "in memory",
+                sr["memory_7d_peak_kib"])
+        rss_row("trace store, replay 7d with the store vs 10m in memory", "7d", sr["store_7d_peak_kib"], "10m",
+                replay["replay_peak_kib"], 2)
+    if store_run:
+        sr = store_run
+        rate_row("trace store, end to end on the broker", "7d, store", sr["seconds"], "10m, in memory",
+                 e2e["triaged_s"])
+        rss_row("trace store, end to end", "7d, store", sr["peak_kib"], "10m, in memory", e2e["triaged_peak_kib"])
+        for source, label in (("local", "the local store"), ("changelog", "the changelog")):
+            x = sr[source]
+            basis = x["traces"] if source == "local" else x["records"]
+            per = x["seconds"] / basis * 1e5 if basis else None
+            value = f"{per:.2f}" if per is not None else "n/a"
+            w(f"| trace store: restore from {label} (s per 100k {'traces' if source == 'local' else 'records'}) | "
+              f"{value} | — | — | — | — |")
     mem = e2e["triaged_peak_kib"] / max(peer["peak_kib"], 1)
     w(f"| peak RSS vs the peer (MiB) | {e2e['triaged_peak_kib'] / 1024:,.0f} | peer {peer['peak_kib'] / 1024:,.0f} | "
       f"{mem:.2f} | ≤ 0.25 | {ok(mem, 0.25, False)} |")
+    if flink:
+        mem = e2e["triaged_peak_kib"] / max(flink["peak_kib"], 1)
+        w(f"| peak RSS vs the Flink peer (MiB) | {e2e['triaged_peak_kib'] / 1024:,.0f} | "
+          f"Flink peer {flink['peak_kib'] / 1024:,.0f} | {mem:.2f} | ≤ 0.25 | {ok(mem, 0.25, False)} |")
     for m in r["memory"]:
         w(f"| memory at {m['open_traces']:,} open traces (bytes/trace) | {m['bytes_per_trace']:,.0f} | "
           f"raw spans {m['raw_span_bytes_per_trace']:,.0f} | {m['ratio_to_raw_spans']:.2f} | ≤ 1.5 | "
@@ -200,9 +237,51 @@ def main():
           "include the fixed costs of a drain (group join, the 1 s decision wait, the 1 s metrics refresh), "
           "which bring the ratio towards 1 on a small corpus. The "
           f"end-to-end run above (`auto`) repartitioned {int(e2e.get('repartitioned', 0)):,} events.")
-    w("- peer: `bench/peers/streams-router` (Kafka Streams, in-memory state store, at-least-once), "
-      "timed from JVM start until it has processed every message and decided every trace; peak RSS by "
-      f"`/usr/bin/time`. It routed {peer['routed']:,} items.")
+    def checked(p):
+        c = p.get("check")
+        if not c:
+            return ""
+        dests = ", ".join(f"{d} {v['peer']:,}" for d, v in sorted(c["by_destination"].items()))
+        return (f" The bench checked them against `triaged replay` of the corpus: {c['matched']:,} of "
+                f"{c['replay_items']:,} (destination, rule, trace) items matched, {c['only_peer']:,} extra, "
+                f"{c['duplicates']:,} written twice ({dests}).")
+    w("- peers: two JVM applications doing triaged's job, sharing `bench/peers/router-core` (the decoding "
+      "of every input shape, the rules of `bench/rules.yaml` written out, XXH64 sampling as DESIGN §2.3 "
+      "including `sample_key: trace.session_id`, retries counted as errors, routed-once state per "
+      "(trace, rule, destination), and triaged's close and late-feedback semantics on the arrival clock, "
+      "as `triaged run` uses it). `bench/peers/streams-router`: Kafka Streams (Processor API; a compact "
+      "binary trace summary and the messages in two in-memory state stores, caching on, no changelog, as "
+      "triaged runs here without a trace store; wall-clock punctuation for the deadlines; at-least-once). "
+      "`bench/peers/flink-router`: Apache Flink, DataStream API in a local mini-cluster (bounded "
+      "KafkaSource to the end offsets at start, keyBy(trace id), a KeyedProcessFunction with keyed state on "
+      "the heap backend and timers, one side output and KafkaSink per destination). Each is timed from JVM "
+      "start until it has consumed every message and decided every trace (the Flink job ends with its "
+      "bounded input: the final watermark closes the traces still open); peak RSS by `/usr/bin/time`. "
+      f"JVM flags: `{peer.get('jvm', 'defaults')}` (the machine's cores, the throughput collector, a heap "
+      "of 4× the corpus bytes and at least 1 GiB: both peers hold each trace's messages for the "
+      f"late-feedback window, as triaged does). Kafka Streams routed {peer['routed']:,} items."
+      + checked(peer)
+      + (f" Flink routed {flink['routed']:,} items." + checked(flink) if flink else ""))
+    if store_replay:
+        sr = store_replay
+        w("- trace store, replay: `triaged replay -q` of the corpus with `bench/rules.yaml` changed to "
+          "`late_feedback_window: 7d`, once with closed traces in memory and once with `trace.store` "
+          f"(RocksDB, `hot_window` 5m of event time), median of {sr['runs']} runs each, alternating; both "
+          f"routed the same {sr['routed']:,} items (the bench fails when they differ). With the store, "
+          f"{sr['moved']:,} traces moved to disk and {sr['brought_back']:,} were brought back by a late event.")
+    if store_run:
+        sr = store_run
+        lo, cl = sr["local"], sr["changelog"]
+        w("- trace store, end to end: the pre-produced topics drained by a fresh group with the 7d window and "
+          f"`trace.store` (`hot_window` 10 s: the daemon runs it on its own clock, and the drain plays ~17 minutes of "
+          f"traffic in well under one), timed as the end-to-end run (10m, in memory), routing {int(sr['routed']):,} items; "
+          "every closed trace's record goes to `<group_id>.traces`. Then the restore a partition's new owner "
+          "does before it routes, timed by the daemon (`triaged_trace_store_restore_seconds`, summed over the "
+          f"{e2e['partitions']} partitions): the group restarted on its cleanly closed store ({lo['seconds']:.3f} s "
+          f"for {int(lo['traces']):,} traces held, {int(lo['records']):,} changelog records read, "
+          f"{lo['disk_bytes'] / 1e6:.1f} MB on disk), and on an empty store directory, rebuilt from the whole "
+          f"changelog ({cl['seconds']:.3f} s for {int(cl['records']):,} records, {int(cl['traces']):,} traces "
+          f"held after). Store directory after the drain: {sr['dir_bytes'] / 1e6:.1f} MB.")
     w("- memory: `bench/memory_bench N`: generated traffic decoded into one engine whose traces never "
       "close, RSS growth ÷ N, against the raw JSON bytes of the span messages held.")
     w("- latency: a fresh `triaged run` fed by `triaged generate --rate R` (R = 50% and 10% of the "

@@ -14,8 +14,11 @@
 #                    and ÷ a kcat consume→produce pass-through of every message
 #   repartition hop  the same drain with inputs.repartition: always (every event through
 #                    <group_id>.repartition) ÷ with never
-#   peer             triaged ÷ a Kafka Streams application doing the same join and route
-#                    (bench/peers/streams-router), throughput and peak RSS
+#   peers            triaged ÷ a Kafka Streams application and an Apache Flink job doing the
+#                    same join and route (bench/peers), throughput and peak RSS; both must
+#                    route the same items as triaged replay
+#   trace store      replay with a 7d window in memory ÷ in the trace store; the drain with the
+#                    store; restore time from the local store and from the changelog
 #   memory           RSS per open trace at 10k / 100k / 1M open traces ÷ raw span bytes
 #   latency          p50/p99 routing decision → broker ack, at half the measured maximum rate
 #   micro            Google Benchmark sweeps (bench/micro_bench.cc)
@@ -92,6 +95,36 @@ REPLAY_S=$(cut -d' ' -f1 "$WORK/replay.times" | median)
 REPLAY_KIB=$(cut -d' ' -f2 "$WORK/replay.times" | median)
 record "{\"replay\":{\"parse_s\":$PARSE_S,\"replay_s\":$REPLAY_S,\"replay_peak_kib\":$REPLAY_KIB,\"routed\":$ROUTED_REPLAY,\"runs\":$REPEAT}}"
 
+# --- the trace store: replay ------------------------------------------------------------------
+# The same corpus with late_feedback_window 7d: closed traces kept in memory, and moved to the
+# trace store (RocksDB, default hot_window 5m) — against the bench's 10m window in memory above.
+# The store must not change what is routed.
+sed 's/^  late_feedback_window: 10m$/  late_feedback_window: 7d/' bench/rules.yaml >"$WORK/rules-7d.yaml"
+sed "s|^  max_open_traces: 2000000\$|&\\n  store: {path: $WORK/store}|" "$WORK/rules-7d.yaml" \
+  >"$WORK/rules-7d-store.yaml"
+grep -q '^  store: ' "$WORK/rules-7d-store.yaml" || { say "FAILED: cannot derive the store config"; exit 1; }
+# What was routed, but for config_version (the two configs differ by their trace section).
+routed_sum() { sed -E 's/"config_version":"[0-9a-f]+",?//' "$WORK/last.out" | sort | md5sum; }
+say "trace store: replay, 7d window in memory vs in the store ($REPEAT runs each, alternating)"
+: >"$WORK/replay-7d.times"; : >"$WORK/replay-store.times"
+for ((i = 0; i < REPEAT; ++i)); do
+  timed "$TRIAGED" replay -q -c "$WORK/rules-7d.yaml" "$WORK/corpus.jsonl" >>"$WORK/replay-7d.times"
+  routed_sum >"$WORK/replay-7d.sum"
+  timed "$TRIAGED" replay -q -c "$WORK/rules-7d-store.yaml" "$WORK/corpus.jsonl" >>"$WORK/replay-store.times"
+  routed_sum >"$WORK/replay-store.sum"
+done
+ROUTED_STORE=$(wc -l <"$WORK/last.out")
+"$TRIAGED" replay -c "$WORK/rules-7d-store.yaml" "$WORK/corpus.jsonl" >/dev/null 2>"$WORK/replay-store.summary"
+STORE_MOVED=$(sed -n 's/.*, \([0-9]*\) moved to the trace store.*/\1/p' "$WORK/replay-store.summary")
+STORE_BACK=$(sed -n 's/.*moved to the trace store, \([0-9]*\) brought back.*/\1/p' "$WORK/replay-store.summary")
+if ! cmp -s "$WORK/replay-7d.sum" "$WORK/replay-store.sum"; then
+  say "FAILED: the replay with the trace store routes other items than the replay without"
+  KEEP_WORK=1
+  exit 1
+fi
+median_of() { cut -d' ' -f"$2" "$WORK/$1.times" | median; }
+record "{\"store_replay\":{\"memory_7d_s\":$(median_of replay-7d 1),\"memory_7d_peak_kib\":$(median_of replay-7d 2),\"store_7d_s\":$(median_of replay-store 1),\"store_7d_peak_kib\":$(median_of replay-store 2),\"routed\":$ROUTED_STORE,\"moved\":${STORE_MOVED:-0},\"brought_back\":${STORE_BACK:-0},\"runs\":$REPEAT}}"
+
 # --- OTLP protobuf vs OTLP/JSON -----------------------------------------------------------------
 # One witness corpus (an encoder sharing no code with triaged), the same requests in both
 # encodings: otlp-json.jsonl holds OTLP/JSON lines, otlp-proto.jsonl the protobuf bytes as
@@ -160,7 +193,7 @@ IN_FEEDBACK=bench-$RUN_ID.feedback
 say "creating topics"
 TOPICS=("$IN_SPANS" "$IN_FEEDBACK" "lat50-$RUN_ID.spans" "lat50-$RUN_ID.feedback"
   "lat10-$RUN_ID.spans" "lat10-$RUN_ID.feedback" "pass-$RUN_ID.spans"
-  "pass-$RUN_ID.feedback" "peer-$RUN_ID.review" "peer-$RUN_ID.dataset")
+  "pass-$RUN_ID.feedback")
 for d in support-review agent-review regressions session-replay dead-letter; do
   TOPICS+=("out-$RUN_ID.$d")
 done
@@ -209,10 +242,10 @@ metric() { awk -v m="$1" '$1 == m || index($1, m "{") == 1 { s += $NF } END { pr
 # triaged run, from start until every message is consumed and every trace decided.
 say "triaged run"
 ADMIN_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-run_triaged() {  # GROUP OUT [REPARTITION]; sets DAEMON_PID
+run_triaged() {  # GROUP OUT [REPARTITION [CONFIG]]; sets DAEMON_PID
   BENCH_SPANS=$IN_SPANS BENCH_FEEDBACK=$IN_FEEDBACK BENCH_OUT=$2 TRIAGED_GROUP_ID=$1 \
     TRIAGED_REPARTITION=${3:-auto} TRIAGED_ADMIN=127.0.0.1:$ADMIN_PORT \
-    "$TRIAGED" run -c bench/rules.yaml >"$WORK/run-$1.out" 2>"$WORK/run-$1.log" &
+    "$TRIAGED" run -c "${4:-bench/rules.yaml}" >>"$WORK/run-$1.out" 2>>"$WORK/run-$1.log" &
   DAEMON_PID=$!
   PIDS+=("$DAEMON_PID")
 }
@@ -222,11 +255,11 @@ run_triaged() {  # GROUP OUT [REPARTITION]; sets DAEMON_PID
 # topic's included: with the hop, events still in flight there would open traces later), and
 # no trace is open, as seen by a refresh made more than a second after the last input message.
 # Sets DRAIN_S, DRAIN_PEAK_KIB, DRAIN_ROUTED, DRAIN_REPARTITIONED.
-drain_corpus() {  # GROUP OUT REPARTITION
+drain_corpus() {  # GROUP OUT REPARTITION [CONFIG]
   local t0 now m rss consumed open lag consumed_at= pid deadline
   t0=$(date +%s.%N)
   deadline=$(awk -v t="$t0" -v n="$CORPUS_LINES" 'BEGIN { printf "%d", t + 300 + n / 500 }')
-  run_triaged "$1" "$2" "$3"
+  run_triaged "$1" "$2" "$3" "${4:-}"
   pid=$DAEMON_PID
   DRAIN_PEAK_KIB=0
   while true; do
@@ -284,17 +317,139 @@ if ((ROUTED_never != ROUTED_always)); then
   exit 1
 fi
 
+# --- the trace store on the broker --------------------------------------------------------------
+# The same topics drained by a fresh group with the 7d window and the trace store (every closed
+# trace's record in <group>.traces), against the end-to-end drain above (10m, in memory). Then
+# the restore a new owner does before it routes: the group restarted on the same store (closed
+# cleanly: current, only the changelog's tail read), then on an empty store directory (as on
+# another host, or after a crash: rebuilt from the whole changelog). Timed by the daemon
+# (triaged_trace_store_restore_seconds, summed over the partitions).
+# The daemon runs the hot window on its own clock, and the drain plays ~17 minutes of traffic
+# (at 1000 events/s) in well under a minute: a hot window of 10 s stands for the default 5m.
+STORE_GROUP=store-$RUN_ID
+sed -e "s|$WORK/store|$WORK/run-store|" -e 's|^  store: |  hot_window: 10s\n  store: |' \
+  "$WORK/rules-7d-store.yaml" >"$WORK/run-store.yaml"
+say "triaged run, 7d window with the trace store"
+drain_corpus "$STORE_GROUP" "out-$RUN_ID" auto "$WORK/run-store.yaml"
+STORE_RUN_S=$DRAIN_S STORE_RUN_KIB=$DRAIN_PEAK_KIB STORE_RUN_ROUTED=$DRAIN_ROUTED
+# Starts the store group's daemon on CONFIG, waits until every partition's store is restored and
+# the daemon is ready, and reads its metrics (RESTORE_METRICS); then stops it.
+restore_once() {  # CONFIG
+  local m= n deadline
+  deadline=$(($(date +%s) + 600))
+  run_triaged "$STORE_GROUP" "out-$RUN_ID" auto "$1"
+  while true; do
+    m=$(curl -sf "http://127.0.0.1:$ADMIN_PORT/metrics" || true)
+    n=$(metric triaged_trace_store_restore_seconds_count <<<"$m")
+    if ((n >= PARTITIONS)) && curl -sf "http://127.0.0.1:$ADMIN_PORT/readyz" >/dev/null; then
+      # The store gauges are refreshed each second.
+      sleep 1.2
+      m=$(curl -sf "http://127.0.0.1:$ADMIN_PORT/metrics")
+      break
+    fi
+    kill -0 "$DAEMON_PID" 2>/dev/null || { cat "$WORK/run-$STORE_GROUP.log" >&2; exit 1; }
+    if (($(date +%s) > deadline)); then
+      say "FAILED: the trace store was not restored: $n of $PARTITIONS partitions"
+      KEEP_WORK=1
+      exit 1
+    fi
+    sleep 0.1
+  done
+  RESTORE_METRICS=$m
+  kill -TERM "$DAEMON_PID"
+  wait "$DAEMON_PID" || true
+}
+# The value of the series of a /metrics text that start with PREFIX (name and labels), summed.
+series() { awk -v m="$1" 'index($1, m) == 1 { s += $NF } END { print s + 0 }'; }
+restore_figures() {  # FROM: prints the JSON of one restore
+  local seconds records traces bytes
+  seconds=$(series "triaged_trace_store_restore_seconds_sum{from=\"$1\"}" <<<"$RESTORE_METRICS")
+  records=$(series "triaged_trace_store_restored_records_total{from=\"$1\"}" <<<"$RESTORE_METRICS")
+  traces=$(metric triaged_trace_store_records <<<"$RESTORE_METRICS")
+  bytes=$(metric triaged_trace_store_disk_bytes <<<"$RESTORE_METRICS")
+  echo "{\"seconds\":$seconds,\"records\":$records,\"traces\":$traces,\"disk_bytes\":$bytes}"
+}
+say "trace store: restore from the local store"
+restore_once "$WORK/run-store.yaml"
+RESTORE_LOCAL=$(restore_figures local)
+say "trace store: restore from the changelog"
+sed "s|$WORK/run-store|$WORK/run-store-empty|" "$WORK/run-store.yaml" >"$WORK/run-store-empty.yaml"
+restore_once "$WORK/run-store-empty.yaml"
+RESTORE_CHANGELOG=$(restore_figures changelog)
+STORE_DIR_BYTES=$(du -sb "$WORK/run-store" | cut -f1)
+record "{\"store_run\":{\"seconds\":$STORE_RUN_S,\"peak_kib\":$STORE_RUN_KIB,\"routed\":$STORE_RUN_ROUTED,\"dir_bytes\":$STORE_DIR_BYTES,\"local\":$RESTORE_LOCAL,\"changelog\":$RESTORE_CHANGELOG}}"
+say "trace store: run ${STORE_RUN_S}s, local restore $RESTORE_LOCAL, changelog restore $RESTORE_CHANGELOG"
+
 # --- the Kafka Streams peer -------------------------------------------------------------------
-say "Kafka Streams peer"
-PEER_DIR=bench/peers/streams-router
-(cd "$PEER_DIR" && mvn -q -B -DskipTests package 2>&1 | sed 's/\x1b\[[0-9;]*m//g' >&2)
-PEER_JAR=$PEER_DIR/target/streams-router.jar
-timed java -jar "$PEER_JAR" "$KAFKA_BOOTSTRAP" "$IN_SPANS" "$IN_FEEDBACK" "peer-$RUN_ID" \
-  "$CORPUS_LINES" "$WORK/peer-state" >"$WORK/peer.time" 2>"$WORK/peer.log"
-PEER_S=$(cut -d' ' -f1 "$WORK/peer.time")
-PEER_KIB=$(cut -d' ' -f2 "$WORK/peer.time")
-PEER_ROUTED=$(grep -o '"routed":[0-9]*' "$WORK/last.out" | cut -d: -f2 || echo 0)
-record "{\"peer\":{\"seconds\":$PEER_S,\"peak_kib\":$PEER_KIB,\"routed\":${PEER_ROUTED:-0}}}"
+# Two JVM peers doing triaged's job (bench/peers): Kafka Streams (streams-router) and Apache
+# Flink in a local mini-cluster (flink-router). They share router-core: the decoding of every
+# input shape, bench/rules.yaml's rules, XXH64 sampling, and triaged's close / late-feedback /
+# routed-once semantics on the arrival clock, as `triaged run` applies them. Each drains the
+# pre-produced topics, timed from JVM start until every message is consumed and every trace
+# decided; then what it wrote to its destination topics is checked against `triaged replay` of
+# the corpus, item by item (bench/peers/check.py): the bench fails when they differ.
+# JVM flags, stated: the machine's cores, the throughput collector, a heap of 4x the corpus bytes
+# and at least 1 GiB (both peers hold each trace's messages for the late-feedback window, as
+# triaged does).
+say "JVM peers: building"
+(cd bench/peers && mvn -q -B -DskipTests package 2>&1 | sed 's/\x1b\[[0-9;]*m//g' >&2)
+STREAMS_JAR=bench/peers/streams-router/target/streams-router.jar
+FLINK_JAR=bench/peers/flink-router/target/flink-router.jar
+PEER_HEAP_MIB=$((CORPUS_BYTES * 4 / 1048576))
+((PEER_HEAP_MIB < 1024)) && PEER_HEAP_MIB=1024
+PEER_JVM=(-XX:ActiveProcessorCount="$(nproc)" -Xmx"${PEER_HEAP_MIB}m" -XX:+UseParallelGC)
+PEER_DESTINATIONS=(support-review agent-review regressions session-replay)
+PEER_TOPICS=()
+for p in streams flink; do
+  for d in "${PEER_DESTINATIONS[@]}"; do PEER_TOPICS+=("$p-$RUN_ID.$d"); done
+done
+java -cp "$STREAMS_JAR" dev.triaged.peer.CreateTopics "$KAFKA_BOOTSTRAP" "$PARTITIONS" \
+  "${PEER_TOPICS[@]}" 2>>"$WORK/topics.log" || { cat "$WORK/topics.log" >&2; exit 1; }
+"$TRIAGED" replay -q -c bench/rules.yaml "$WORK/corpus.jsonl" >"$WORK/replay-items.jsonl"
+# What NAME-$RUN_ID.* hold against the replay's items (counts per destination on stderr).
+# Sets CHECK_JSON.
+peer_check() {  # NAME
+  local d
+  : >"$WORK/$1-items.jsonl"
+  for d in "${PEER_DESTINATIONS[@]}"; do
+    kcat -b "$KAFKA_BOOTSTRAP" -C -t "$1-$RUN_ID.$d" -o beginning -e -q -f '%s\n' \
+      >>"$WORK/$1-items.jsonl"
+  done
+  if ! CHECK_JSON=$(python3 bench/peers/check.py "$1" "$WORK/replay-items.jsonl" \
+    "$WORK/$1-items.jsonl"); then
+    say "FAILED: the $1 peer did not route the items triaged replay routes"
+    KEEP_WORK=1
+    say "the raw results stay in $WORK"
+    exit 1
+  fi
+}
+# Runs a peer with timed; sets PEER_S PEER_KIB PEER_ROUTED PEER_RUN (its summary line).
+run_peer() {  # NAME JAR ARGS...
+  local name=$1 jar=$2
+  shift 2
+  if ! timed java "${PEER_JVM[@]}" -jar "$jar" "$@" >"$WORK/$name.time" 2>"$WORK/$name.log"; then
+    tail -n 30 "$WORK/$name.log" >&2
+    say "FAILED: the $name peer"
+    KEEP_WORK=1
+    exit 1
+  fi
+  PEER_S=$(cut -d' ' -f1 "$WORK/$name.time")
+  PEER_KIB=$(cut -d' ' -f2 "$WORK/$name.time")
+  PEER_RUN=$(tail -n 1 "$WORK/last.out")
+  PEER_ROUTED=$(grep -o '"routed":[0-9]*' <<<"$PEER_RUN" | cut -d: -f2)
+}
+say "Kafka Streams peer (${PEER_JVM[*]})"
+run_peer streams "$STREAMS_JAR" "$KAFKA_BOOTSTRAP" "$IN_SPANS" "$IN_FEEDBACK" "streams-$RUN_ID" \
+  "$CORPUS_LINES" "$WORK/peer-state"
+peer_check streams
+say "Kafka Streams peer: ${PEER_S}s, ${PEER_ROUTED} routed"
+record "{\"peer\":{\"seconds\":$PEER_S,\"peak_kib\":$PEER_KIB,\"routed\":${PEER_ROUTED:-0},\"jvm\":\"${PEER_JVM[*]}\",\"summary\":$PEER_RUN,\"check\":$CHECK_JSON}}"
+
+say "Flink peer (${PEER_JVM[*]})"
+run_peer flink "$FLINK_JAR" "$KAFKA_BOOTSTRAP" "$IN_SPANS" "$IN_FEEDBACK" "flink-$RUN_ID" "$(nproc)"
+peer_check flink
+say "Flink peer: ${PEER_S}s, ${PEER_ROUTED} routed"
+record "{\"flink_peer\":{\"seconds\":$PEER_S,\"peak_kib\":$PEER_KIB,\"routed\":${PEER_ROUTED:-0},\"jvm\":\"${PEER_JVM[*]}\",\"summary\":$PEER_RUN,\"check\":$CHECK_JSON}}"
 
 # --- latency at half (and a tenth of) the maximum rate ------------------------------------------
 latency_at() {  # PERCENT: of the end-to-end rate measured above

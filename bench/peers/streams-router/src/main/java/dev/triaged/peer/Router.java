@@ -1,243 +1,178 @@
 package dev.triaged.peer;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.triaged.peer.core.Decoder;
+import dev.triaged.peer.core.Engine;
+import dev.triaged.peer.core.Event;
+import dev.triaged.peer.core.Items;
+import dev.triaged.peer.core.Rules;
+import dev.triaged.peer.core.TraceCodec;
+import dev.triaged.peer.core.TraceState;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Iterator;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
+import java.util.PriorityQueue;
 import java.util.Properties;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicLongArray;
 import org.apache.kafka.common.serialization.Serde;
 import org.apache.kafka.common.serialization.Serdes;
+import org.apache.kafka.common.serialization.StringSerializer;
 import org.apache.kafka.streams.KafkaStreams;
+import org.apache.kafka.streams.KeyValue;
 import org.apache.kafka.streams.StreamsConfig;
 import org.apache.kafka.streams.Topology;
 import org.apache.kafka.streams.processor.PunctuationType;
 import org.apache.kafka.streams.processor.api.Processor;
 import org.apache.kafka.streams.processor.api.ProcessorContext;
 import org.apache.kafka.streams.processor.api.Record;
+import org.apache.kafka.streams.state.KeyValueIterator;
 import org.apache.kafka.streams.state.KeyValueStore;
 import org.apache.kafka.streams.state.Stores;
 
 /**
- * triaged's benchmark job written the way a JVM shop would: a Kafka Streams application that
- * joins spans and feedback per trace id (the topics are co-partitioned by it) in a key-value
- * store, closes a trace one second after its last event, evaluates the benchmark's rules
- * (bench/rules.yaml: thumbs-down, low judge faithfulness, slow, errors, tool failures, reviewer
- * flags, escalations) and publishes the routed trace, spans and feedback included, to a review
- * topic and a dataset topic.
+ * triaged's join-and-route job on Kafka Streams (the Processor API), as a JVM shop would write
+ * it: the two input topics, co-partitioned by trace id, feed one processor that decodes each
+ * message (router-core: the same decoding, rules, XXH64 sampling and close / late-feedback /
+ * routed-once semantics as the Flink peer), keeps per trace a compact binary summary in the
+ * `traces` store and each message as received in the `events` store (key trace id / sequence,
+ * read back by prefix scan only when the trace routes), both with caching on, and forwards each
+ * routed item to its destination's sink.
  *
- * <p>It is kind to itself where triaged is not: an in-memory store without a changelog, and
- * deadlines kept in a plain map instead of scanning the store.
+ * <p>Time is the arrival time (the wall clock when the record is processed), as `triaged run`
+ * uses it: a trace closes decision_wait after its last span arrived, root_grace after its ended
+ * root arrived, max_wait after it opened (a wall-clock punctuator every 100 ms closes what is
+ * due, from a deadline queue per task); events for a closed trace within late_feedback_window
+ * re-evaluate it at once.
  *
  * <p>Usage: Router BOOTSTRAP SPANS FEEDBACK OUT_PREFIX EXPECTED_MESSAGES STATE_DIR. Exits when
  * EXPECTED_MESSAGES are processed and every trace is decided; prints one JSON line.
  */
 public final class Router {
-  static final ObjectMapper JSON = new ObjectMapper();
   static final AtomicLong PROCESSED = new AtomicLong();
   static final AtomicLong OPEN = new AtomicLong();
-  static final AtomicLong ROUTED = new AtomicLong();
-  static final long DECISION_WAIT_MS = 1000;
+  static final AtomicLong TRACES = new AtomicLong();
+  static final AtomicLong INVALID = new AtomicLong();
+  static final AtomicLongArray ROUTED = new AtomicLongArray(Rules.DESTINATIONS.length);
 
-  /** What the rules need of a trace, and its raw events for the routed item. */
-  public static final class TraceState {
-    public List<String> spans = new ArrayList<>();
-    public List<String> feedback = new ArrayList<>();
-    public boolean error;
-    public boolean toolError;
-    public long minStartNs = Long.MAX_VALUE;
-    public long maxEndNs = Long.MIN_VALUE;
-    public boolean thumbsDown;
-    public Double faithfulness;
-    public boolean reviewerFlag;
-    public boolean escalated;
-  }
+  static final Serde<TraceState> STATE_SERDE = Serdes.serdeFrom(
+      (topic, state) -> state == null ? null : TraceCodec.encode(state),
+      (topic, bytes) -> TraceCodec.decode(bytes));
 
-  static final Serde<TraceState> STATE_SERDE =
-      Serdes.serdeFrom(
-          (topic, state) -> {
-            try {
-              return JSON.writeValueAsBytes(state);
-            } catch (Exception e) {
-              throw new IllegalStateException(e);
-            }
-          },
-          (topic, bytes) -> {
-            try {
-              return bytes == null ? null : JSON.readValue(bytes, TraceState.class);
-            } catch (Exception e) {
-              throw new IllegalStateException(e);
-            }
-          });
+  record Timer(long at, String traceId) {}
 
-  static final class Join implements Processor<String, String, String, String> {
+  static final class Join implements Processor<String, byte[], String, byte[]> {
     private final String spansTopic;
-    private ProcessorContext<String, String> context;
-    private KeyValueStore<String, TraceState> store;
-    private final LinkedHashMap<String, Long> lastSeen = new LinkedHashMap<>(16, 0.75f, true);
+    private ProcessorContext<String, byte[]> context;
+    private KeyValueStore<String, TraceState> traces;
+    private KeyValueStore<String, byte[]> events;
+    private final PriorityQueue<Timer> timers = new PriorityQueue<>((a, b) -> Long.compare(a.at, b.at));
 
     Join(String spansTopic) {
       this.spansTopic = spansTopic;
     }
 
     @Override
-    public void init(ProcessorContext<String, String> context) {
+    public void init(ProcessorContext<String, byte[]> context) {
       this.context = context;
-      this.store = context.getStateStore("traces");
-      context.schedule(Duration.ofMillis(200), PunctuationType.WALL_CLOCK_TIME, this::closeDue);
+      this.traces = context.getStateStore("traces");
+      this.events = context.getStateStore("events");
+      context.schedule(Duration.ofMillis(100), PunctuationType.WALL_CLOCK_TIME, this::due);
     }
 
     @Override
-    public void process(Record<String, String> record) {
-      PROCESSED.incrementAndGet();
-      JsonNode root;
+    public void process(Record<String, byte[]> record) {
       try {
-        root = JSON.readTree(record.value());
-      } catch (Exception e) {
-        return; // a real deployment would dead-letter it
+        if (record.value() == null) {
+          INVALID.incrementAndGet();
+          return;
+        }
+        boolean spanTopic = context.recordMetadata().map(m -> m.topic().equals(spansTopic)).orElse(false);
+        List<Event> decoded = Decoder.decode(record.value(), record.key(), spanTopic);
+        if (decoded == null) {
+          INVALID.incrementAndGet(); // a message triaged dead-letters
+          return;
+        }
+        long now = System.currentTimeMillis();
+        for (Event e : decoded) add(e, now);
+      } finally {
+        PROCESSED.incrementAndGet();
       }
-      boolean span = context.recordMetadata().map(m -> m.topic().equals(spansTopic)).orElse(false);
-      String traceId = record.key();
-      if (traceId == null) return;
-      TraceState state = store.get(traceId);
-      if (state == null) {
-        state = new TraceState();
+    }
+
+    private void add(Event e, long now) {
+      TraceState t = traces.get(e.traceId);
+      if (t == null) {
+        t = Engine.open(now);
         OPEN.incrementAndGet();
+        TRACES.incrementAndGet();
+      } else if (Engine.closeIfDue(t, now)) {
+        closed(e.traceId, t, t.closedAt);
       }
-      if (span) {
-        addSpans(state, root);
-        state.spans.add(record.value());
+      events.put(eventKey(e.traceId, e.spanTopic, t.eventCount), e.raw);
+      boolean forgotten = t.forgotten;
+      int what = Engine.add(t, e, now);
+      if (forgotten) timers.add(new Timer(t.expiresAt, e.traceId)); // a new late window
+      if (what == Engine.NOTHING) {
+        timers.add(new Timer(t.deadline, e.traceId));
+      } else if (what == Engine.CLOSE) {
+        closed(e.traceId, t, now);
       } else {
-        addFeedback(state, root);
-        state.feedback.add(record.value());
+        route(e.traceId, t, true, now);
       }
-      store.put(traceId, state);
-      lastSeen.put(traceId, System.currentTimeMillis());
+      traces.put(e.traceId, t);
     }
 
-    private void closeDue(long now) {
-      Iterator<Map.Entry<String, Long>> it = lastSeen.entrySet().iterator();
-      while (it.hasNext()) {
-        Map.Entry<String, Long> e = it.next();
-        if (now - e.getValue() < DECISION_WAIT_MS) break; // access order: the rest are newer
-        TraceState state = store.delete(e.getKey());
-        it.remove();
-        if (state == null) continue;
-        OPEN.decrementAndGet();
-        route(e.getKey(), state, now);
-      }
+    private void closed(String traceId, TraceState t, long at) {
+      OPEN.decrementAndGet();
+      route(traceId, t, false, at);
+      timers.add(new Timer(t.expiresAt, traceId));
     }
 
-    private void route(String traceId, TraceState s, long now) {
-      double durationMs = s.maxEndNs >= s.minStartNs ? (s.maxEndNs - s.minStartNs) / 1e6 : 0;
-      double u = (traceId.hashCode() & 0x7fffffff) / (double) Integer.MAX_VALUE;
-      if (s.thumbsDown) emit(traceId, s, "thumbs-down", "review", "dataset", now);
-      if (s.faithfulness != null && s.faithfulness < 0.5 && u < 0.25) {
-        emit(traceId, s, "low-faithfulness", "review", null, now);
-      }
-      if (durationMs > 5000 && u < 0.10) emit(traceId, s, "slow", "dataset", null, now);
-      if (s.error) emit(traceId, s, "errors", "review", null, now);
-      if (s.toolError) emit(traceId, s, "tool-failures", "review", "dataset", now);
-      if (s.reviewerFlag) emit(traceId, s, "reviewer-flags", "dataset", null, now);
-      if (s.escalated) emit(traceId, s, "escalations", "review", null, now);
+    static String eventKey(String traceId, boolean span, int seq) {
+      return traceId + '/' + (span ? 's' : 'f') + String.format("%06d", seq);
     }
 
-    private void emit(String traceId, TraceState s, String rule, String to, String also, long now) {
-      StringBuilder b = new StringBuilder(256 + 1024 * s.spans.size());
-      b.append("{\"trace_id\":\"").append(traceId).append("\",\"rule\":\"").append(rule);
-      b.append("\",\"spans\":[").append(String.join(",", s.spans));
-      b.append("],\"feedback\":[").append(String.join(",", s.feedback)).append("]}");
-      String item = b.toString();
-      context.forward(new Record<>(traceId, item, now), to);
-      ROUTED.incrementAndGet();
-      if (also != null) {
-        context.forward(new Record<>(traceId, item, now), also);
-        ROUTED.incrementAndGet();
-      }
-    }
-  }
-
-  static void addSpans(TraceState state, JsonNode root) {
-    if (root.has("resourceSpans")) {
-      for (JsonNode rs : root.path("resourceSpans")) {
-        for (JsonNode ss : rs.path("scopeSpans")) {
-          for (JsonNode sp : ss.path("spans")) {
-            boolean error = sp.path("status").path("code").asInt() == 2;
-            String kind = "";
-            for (JsonNode a : sp.path("attributes")) {
-              if (a.path("key").asText().equals("openinference.span.kind")) {
-                kind = a.path("value").path("stringValue").asText();
-              }
-            }
-            span(state, error, kind, sp.path("startTimeUnixNano").asLong(),
-                sp.path("endTimeUnixNano").asLong());
+    private void due(long now) {
+      while (!timers.isEmpty() && timers.peek().at <= now) {
+        Timer timer = timers.poll();
+        TraceState t = traces.get(timer.traceId);
+        if (t == null) continue;
+        if (!t.closed) {
+          if (t.deadline != timer.at) continue; // moved by a later span
+          Engine.close(t, timer.at);
+          closed(timer.traceId, t, timer.at);
+          traces.put(timer.traceId, t);
+        } else if (!t.forgotten && timer.at >= t.expiresAt) {
+          Engine.forget(t);
+          List<String> keys = new ArrayList<>();
+          try (KeyValueIterator<String, byte[]> it = events.prefixScan(timer.traceId + "/", new StringSerializer())) {
+            while (it.hasNext()) keys.add(it.next().key);
           }
+          for (String k : keys) events.delete(k);
+          traces.put(timer.traceId, t);
         }
       }
-      return;
     }
-    String kind = root.path("kind").asText(root.path("attributes").path("openinference.span.kind").asText());
-    span(state, root.path("status").asText().equals("error"), kind,
-        root.path("start_time_unix_nano").asLong(), root.path("end_time_unix_nano").asLong());
-  }
 
-  static void span(TraceState state, boolean error, String kind, long start, long end) {
-    state.error |= error;
-    state.toolError |= error && kind.equalsIgnoreCase("TOOL");
-    if (start > 0) state.minStartNs = Math.min(state.minStartNs, start);
-    if (end > 0) state.maxEndNs = Math.max(state.maxEndNs, end);
-  }
-
-  static void addFeedback(TraceState state, JsonNode root) {
-    String name;
-    String label = null;
-    Double score = null;
-    String source = root.path("source").asText("");
-    if (root.has("thumbs")) {
-      name = "thumbs";
-      label = root.path("thumbs").asText();
-    } else if (root.has("gen_ai.evaluation.name")) {
-      name = root.path("gen_ai.evaluation.name").asText();
-      label = root.path("gen_ai.evaluation.score.label").asText(null);
-      score = number(root.path("gen_ai.evaluation.score.value"));
-      source = "llm_judge";
-    } else if (root.has("result")) { // Phoenix
-      name = root.path("name").asText();
-      label = root.path("result").path("label").asText(null);
-      score = number(root.path("result").path("score"));
-    } else if (root.has("key")) { // LangSmith
-      name = root.path("key").asText();
-      score = number(root.path("score"));
-      label = root.path("value").asText(null);
-    } else if (root.has("dataType")) { // Langfuse
-      name = root.path("name").asText();
-      JsonNode v = root.path("value");
-      if (v.isNumber()) score = v.asDouble(); else label = v.asText();
-      if (source.equals("EVAL")) source = "llm_judge";
-    } else {
-      name = root.path("name").asText();
-      label = root.path("label").asText(null);
-      score = number(root.path("score"));
-    }
-    switch (name) {
-      case "thumbs" -> state.thumbsDown |= "down".equals(label);
-      case "faithfulness" -> {
-        if (score != null && source.equals("llm_judge")) state.faithfulness = score;
+    private void route(String traceId, TraceState t, boolean late, long now) {
+      int pairs = Rules.evaluate(t, traceId);
+      if (pairs == 0) return;
+      List<byte[]> spans = new ArrayList<>(4), feedback = new ArrayList<>(2);
+      try (KeyValueIterator<String, byte[]> it = events.prefixScan(traceId + "/", new StringSerializer())) {
+        while (it.hasNext()) {
+          KeyValue<String, byte[]> kv = it.next();
+          (kv.key.charAt(traceId.length() + 1) == 's' ? spans : feedback).add(kv.value);
+        }
       }
-      case "hallucination" -> state.reviewerFlag |= "hallucinated".equals(label);
-      case "correctness" -> state.reviewerFlag |= score != null && score == 0;
-      case "escalation" -> state.escalated |= source.equals("support");
-      default -> {}
+      for (int p = 0; pairs != 0; ++p, pairs >>>= 1) {
+        if ((pairs & 1) == 0) continue;
+        int d = Rules.PAIR_DEST[p];
+        context.forward(new Record<>(traceId, Items.item(traceId, t, p, late, now, spans, feedback), now),
+            Rules.DESTINATIONS[d]);
+        ROUTED.incrementAndGet(d);
+      }
     }
-  }
-
-  static Double number(JsonNode n) {
-    return n.isNumber() ? n.asDouble() : null;
   }
 
   public static void main(String[] args) throws Exception {
@@ -248,25 +183,29 @@ public final class Router {
     String bootstrap = args[0], spans = args[1], feedback = args[2], out = args[3];
     long expected = Long.parseLong(args[4]);
     Properties p = new Properties();
-    p.put(StreamsConfig.APPLICATION_ID_CONFIG, out + "-streams-router");
+    // A fresh group each run: the corpus is read from the start.
+    p.put(StreamsConfig.APPLICATION_ID_CONFIG, out + "-streams-router-" + ProcessHandle.current().pid());
     p.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
     p.put(StreamsConfig.STATE_DIR_CONFIG, args[5]);
     p.put(StreamsConfig.NUM_STREAM_THREADS_CONFIG, Runtime.getRuntime().availableProcessors());
     p.put(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, 1000);
     p.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, StreamsConfig.AT_LEAST_ONCE);
+    p.put(StreamsConfig.STATESTORE_CACHE_MAX_BYTES_CONFIG, 10L * 1024 * 1024);
     p.put(StreamsConfig.consumerPrefix("auto.offset.reset"), "earliest");
     p.put(StreamsConfig.producerPrefix("enable.idempotence"), true);
 
     Topology t = new Topology();
-    t.addSource("spans", Serdes.String().deserializer(), Serdes.String().deserializer(), spans);
-    t.addSource("feedback", Serdes.String().deserializer(), Serdes.String().deserializer(), feedback);
+    t.addSource("spans", Serdes.String().deserializer(), Serdes.ByteArray().deserializer(), spans);
+    t.addSource("feedback", Serdes.String().deserializer(), Serdes.ByteArray().deserializer(), feedback);
     t.addProcessor("join", () -> new Join(spans), "spans", "feedback");
-    t.addStateStore(
-        Stores.keyValueStoreBuilder(Stores.inMemoryKeyValueStore("traces"), Serdes.String(), STATE_SERDE)
-            .withLoggingDisabled(),
-        "join");
-    t.addSink("review", out + ".review", Serdes.String().serializer(), Serdes.String().serializer(), "join");
-    t.addSink("dataset", out + ".dataset", Serdes.String().serializer(), Serdes.String().serializer(), "join");
+    // In memory without a changelog, as triaged runs the bench (no trace store), and cached.
+    t.addStateStore(Stores.keyValueStoreBuilder(Stores.inMemoryKeyValueStore("traces"), Serdes.String(), STATE_SERDE)
+        .withCachingEnabled().withLoggingDisabled(), "join");
+    t.addStateStore(Stores.keyValueStoreBuilder(Stores.inMemoryKeyValueStore("events"), Serdes.String(), Serdes.ByteArray())
+        .withCachingEnabled().withLoggingDisabled(), "join");
+    for (String d : Rules.DESTINATIONS) {
+      t.addSink(d, out + "." + d, Serdes.String().serializer(), Serdes.ByteArray().serializer(), "join");
+    }
 
     long t0 = System.nanoTime();
     KafkaStreams streams = new KafkaStreams(t, p);
@@ -276,11 +215,23 @@ public final class Router {
         System.err.println("streams-router: the application stopped: " + streams.state());
         System.exit(1);
       }
-      Thread.sleep(50);
+      Thread.sleep(20);
+      if (System.getenv("PEER_PROGRESS") != null && (System.nanoTime() - t0) / 1_000_000 % 1000 < 20) {
+        System.err.printf("%.1f s: %d processed, %d open%n", (System.nanoTime() - t0) / 1e9, PROCESSED.get(), OPEN.get());
+      }
     }
+    streams.close(Duration.ofSeconds(30)); // flushes the producers: every item is written
     double seconds = (System.nanoTime() - t0) / 1e9;
-    streams.close(Duration.ofSeconds(30));
-    System.out.println(new String(JSON.writeValueAsBytes(Map.of(
-        "processed", PROCESSED.get(), "routed", ROUTED.get(), "seconds", seconds)), StandardCharsets.UTF_8));
+    StringBuilder line = new StringBuilder("{\"peer\":\"kafka-streams\",\"processed\":").append(PROCESSED.get());
+    long total = 0;
+    StringBuilder by = new StringBuilder();
+    for (int d = 0; d < Rules.DESTINATIONS.length; ++d) {
+      total += ROUTED.get(d);
+      by.append(d == 0 ? "" : ",").append('"').append(Rules.DESTINATIONS[d]).append("\":").append(ROUTED.get(d));
+    }
+    line.append(",\"routed\":").append(total).append(",\"by_destination\":{").append(by).append('}');
+    line.append(",\"traces\":").append(TRACES.get()).append(",\"invalid\":").append(INVALID.get());
+    line.append(",\"seconds\":").append(String.format(java.util.Locale.ROOT, "%.3f", seconds)).append('}');
+    System.out.println(new String(line.toString().getBytes(StandardCharsets.UTF_8), StandardCharsets.UTF_8));
   }
 }
