@@ -3,9 +3,11 @@
 #include <xxhash.h>
 
 #include <cstdio>
+#include <limits>
+#include <string>
 
 #include <openssl/evp.h>
-#include <rapidjson/document.h>
+#include <rapidjson/reader.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
@@ -99,45 +101,156 @@ Error UnjoinedError(const std::vector<Annotation>& unjoined, const std::string& 
                        (more > 0 ? " (nor the spans of " + std::to_string(more) + " more)" : ""));
 }
 
+namespace {
+
+// The members of a kcat -J envelope that ParseReplayLine reads, from one SAX walk of the line
+// (no document): the first member of each name, as FindMember finds it, and its value as far as
+// the envelope needs it. Deeper values are walked (the line must be valid JSON) but not kept.
+class EnvelopeWalk {
+ public:
+  enum Field { kTopic, kPartition, kOffset, kTs, kKey, kPayload, kPayloadBase64, kFields };
+  struct Value {
+    enum Kind : uint8_t { kAbsent, kNull, kBool, kNeg, kPos, kDouble, kString, kContainer };
+    Kind kind = kAbsent;
+    int64_t i = 0;   // kNeg
+    uint64_t u = 0;  // kPos
+    std::string_view s;
+
+    bool present() const { return kind != kAbsent; }
+    // As rapidjson::Value's IsInt / IsInt64, which tell by the value.
+    bool IsInt() const {
+      return (kind == kNeg && i >= std::numeric_limits<int32_t>::min()) ||
+             (kind == kPos && u <= static_cast<uint64_t>(std::numeric_limits<int32_t>::max()));
+    }
+    bool IsInt64() const {
+      return kind == kNeg ||
+             (kind == kPos && u <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max()));
+    }
+    int64_t GetInt64() const { return kind == kNeg ? i : static_cast<int64_t>(u); }
+  };
+
+  // Parses `buf` (NUL-terminated, decoded in place): false when it is not a JSON object.
+  bool Walk(char* buf) {
+    for (Value& v : fields_) v = Value{};
+    depth_ = 0;
+    field_ = -1;
+    object_ = false;
+    rapidjson::InsituStringStream is(buf);
+    rapidjson::Reader reader;
+    constexpr unsigned kFlags = rapidjson::kParseInsituFlag |
+                                rapidjson::kParseValidateEncodingFlag |
+                                rapidjson::kParseIterativeFlag;
+    return !reader.Parse<kFlags>(is, *this).IsError() && object_;
+  }
+  const Value& operator[](Field f) const { return fields_[f]; }
+
+  // --- the SAX handler
+  bool Null() { return Scalar(Value::kNull, 0, 0, {}); }
+  bool Bool(bool) { return Scalar(Value::kBool, 0, 0, {}); }
+  bool Int(int i) { return Int64(i); }
+  bool Int64(int64_t i) {
+    return i < 0 ? Scalar(Value::kNeg, i, 0, {})
+                 : Scalar(Value::kPos, 0, static_cast<uint64_t>(i), {});
+  }
+  bool Uint(unsigned u) { return Uint64(u); }
+  bool Uint64(uint64_t u) { return Scalar(Value::kPos, 0, u, {}); }
+  bool Double(double) { return Scalar(Value::kDouble, 0, 0, {}); }
+  bool RawNumber(const char*, rapidjson::SizeType, bool) { return false; }
+  bool String(const char* s, rapidjson::SizeType len, bool) {
+    return Scalar(Value::kString, 0, 0, std::string_view(s, len));
+  }
+  bool Key(const char* s, rapidjson::SizeType len, bool) {
+    if (depth_ != 1) return true;
+    static constexpr std::string_view kNames[kFields] = {
+        "topic", "partition", "offset", "ts", "key", "payload", "payload_base64"};
+    const std::string_view k(s, len);
+    field_ = -1;
+    for (int f = 0; f < kFields; ++f) {
+      if (k == kNames[f]) {
+        if (!fields_[f].present()) field_ = f;  // the first member of a name is the one read
+        break;
+      }
+    }
+    return true;
+  }
+  bool StartObject() {
+    if (depth_ == 0) object_ = true;
+    return Start();
+  }
+  bool StartArray() {
+    if (depth_ == 0) return false;  // not an object: not an envelope
+    return Start();
+  }
+  bool EndObject(rapidjson::SizeType) { return --depth_, true; }
+  bool EndArray(rapidjson::SizeType) { return --depth_, true; }
+
+ private:
+  bool Start() {
+    if (depth_ == 1 && field_ >= 0) {
+      fields_[field_].kind = Value::kContainer;
+      field_ = -1;
+    }
+    ++depth_;
+    return true;
+  }
+  bool Scalar(Value::Kind kind, int64_t i, uint64_t u, std::string_view s) {
+    if (depth_ == 0) return false;  // not an object: not an envelope
+    if (depth_ == 1 && field_ >= 0) {
+      Value& v = fields_[field_];
+      v.kind = kind;
+      v.i = i;
+      v.u = u;
+      v.s = s;
+      field_ = -1;
+    }
+    return true;
+  }
+
+  Value fields_[kFields];
+  int depth_ = 0;
+  int field_ = -1;
+  bool object_ = false;
+};
+
+}  // namespace
+
 ReplayLine ParseReplayLine(std::string_view line, uint64_t line_no) {
   ReplayLine out;
   out.origin.line = line_no;
   // Only a line that mentions "payload" (or "payload_base64") can be a kcat envelope; skip the
-  // extra parse otherwise.
+  // parse otherwise.
   if (line.find("\"payload\"") != std::string_view::npos ||
       line.find("\"payload_base64\"") != std::string_view::npos) {
-    rapidjson::Document doc;
-    doc.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag>(line.data(),
-                                                                                      line.size());
-    const bool text = !doc.HasParseError() && doc.IsObject() && doc.HasMember("payload");
-    const bool base64 =
-        !doc.HasParseError() && doc.IsObject() && !text && doc.HasMember("payload_base64");
-    if ((text || base64) && doc.HasMember("topic") && doc["topic"].IsString()) {
-      out.origin.topic = doc["topic"].GetString();
-      if (auto it = doc.FindMember("partition"); it != doc.MemberEnd() && it->value.IsInt()) {
-        out.origin.partition = it->value.GetInt();
+    // A byte-order mark is skipped, as a document parse of the line skips it.
+    const std::string_view json = line.starts_with("\xef\xbb\xbf") ? line.substr(3) : line;
+    thread_local std::string buf;
+    thread_local EnvelopeWalk walk;
+    buf.assign(json);
+    using F = EnvelopeWalk;
+    const bool parsed = walk.Walk(buf.data());
+    const bool text = parsed && walk[F::kPayload].present();
+    const bool base64 = parsed && !text && walk[F::kPayloadBase64].present();
+    const EnvelopeWalk::Value& topic = walk[F::kTopic];
+    if ((text || base64) && topic.kind == F::Value::kString) {
+      // The topic as a C string: up to its first NUL.
+      out.origin.topic.assign(topic.s.substr(0, topic.s.find('\0')));
+      if (walk[F::kPartition].IsInt()) {
+        out.origin.partition = static_cast<int32_t>(walk[F::kPartition].GetInt64());
       }
-      if (auto it = doc.FindMember("offset"); it != doc.MemberEnd() && it->value.IsInt64()) {
-        out.origin.offset = it->value.GetInt64();
-      }
-      if (auto it = doc.FindMember("ts"); it != doc.MemberEnd() && it->value.IsInt64()) {
-        out.origin.timestamp_ms = it->value.GetInt64();
-      }
-      if (auto it = doc.FindMember("key"); it != doc.MemberEnd() && it->value.IsString()) {
-        out.origin.key.assign(it->value.GetString(), it->value.GetStringLength());
-      }
-      const rapidjson::Value& payload = doc[text ? "payload" : "payload_base64"];
-      if (payload.IsString() && base64) {
-        Result<std::string> bytes =
-            FromBase64(std::string_view(payload.GetString(), payload.GetStringLength()));
+      if (walk[F::kOffset].IsInt64()) out.origin.offset = walk[F::kOffset].GetInt64();
+      if (walk[F::kTs].IsInt64()) out.origin.timestamp_ms = walk[F::kTs].GetInt64();
+      if (walk[F::kKey].kind == F::Value::kString) out.origin.key.assign(walk[F::kKey].s);
+      const EnvelopeWalk::Value& payload = walk[text ? F::kPayload : F::kPayloadBase64];
+      if (payload.kind == F::Value::kString && base64) {
+        Result<std::string> bytes = FromBase64(payload.s);
         if (bytes.ok()) {
           out.payload = std::move(bytes).value();
         } else {
           out.error = std::move(bytes).error();
         }
-      } else if (payload.IsString()) {
-        out.payload.assign(payload.GetString(), payload.GetStringLength());
-      } else if (payload.IsNull()) {
+      } else if (payload.kind == F::Value::kString) {
+        out.payload.assign(payload.s);
+      } else if (payload.kind == F::Value::kNull) {
         out.null_payload = true;
       } else {
         // Not a kcat envelope after all (payload must be a string); treat as a bare event.

@@ -2,9 +2,13 @@
 // The spans topic's OTLP protobuf is told from JSON here (JsonOrProtobuf) and decoded in
 // decode_otlp_proto.cc, through the same post-processing (decode_common.h).
 //
-// Every access to the parsed document is type-checked; nothing on this path throws. Depth is
-// bounded before parsing (a cheap bracket scan) and the parser runs iteratively, so hostile
-// nesting can neither overflow the stack here nor in the recursive helpers below.
+// A JSON message is first decoded in one SAX walk (rules/json_onepass.h): no document. The walk
+// accepts only what it reads exactly as the document path here does; anything else (an error
+// to report, a rare construct) is decoded again here, so errors come from this file alone.
+//
+// On the document path every access to the parsed document is type-checked; nothing throws.
+// Depth is bounded before parsing (a cheap bracket scan) and the parser runs iteratively, so
+// hostile nesting can neither overflow the stack here nor in the recursive helpers below.
 #include "rules/decode.h"
 
 #include <rapidjson/document.h>
@@ -26,6 +30,7 @@
 
 #include "rules/decode_common.h"
 #include "rules/decode_otlp_proto.h"
+#include "rules/json_onepass.h"
 
 namespace triaged {
 namespace {
@@ -35,6 +40,12 @@ using decode::CheckSpanTimes;
 using decode::CheckTimeRange;
 using decode::Err;
 using decode::FinishMessage;
+using decode::FirstSignificantByte;
+using decode::IsTraceIdKey;
+using decode::kFeedbackMarkers;
+using decode::Lower;
+using decode::MapName;
+using decode::ParseTimeLenient;
 using rapidjson::Value;
 
 // `where.key`, or `key` at the top level: names the offending field in error messages.
@@ -52,14 +63,6 @@ std::string Indexed(std::string_view where, std::string_view key, size_t i) {
 }
 
 std::string_view Str(const Value& v) { return {v.GetString(), v.GetStringLength()}; }
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
 
 // The member `key` of object `obj`, or nullptr if absent. A JSON null counts as absent for
 // every optional field, so producers that write `"parent_span_id": null` are accepted.
@@ -109,16 +112,6 @@ bool DepthWithin(std::string_view bytes, int max_depth) {
     }
   }
   return true;
-}
-
-// The first byte after a UTF-8 byte-order mark and JSON whitespace, or -1 if there is none.
-int FirstSignificantByte(std::string_view bytes) {
-  size_t i = bytes.starts_with("\xef\xbb\xbf") ? 3 : 0;
-  while (i < bytes.size() &&
-         (bytes[i] == ' ' || bytes[i] == '\t' || bytes[i] == '\n' || bytes[i] == '\r')) {
-    ++i;
-  }
-  return i < bytes.size() ? static_cast<uint8_t>(bytes[i]) : -1;
 }
 
 // A byte a JSON text can start with (RFC 8259: the first byte of a value).
@@ -233,19 +226,6 @@ Result<void> ReadNanos(const Value* v, const std::string& field, std::optional<i
   return {};
 }
 
-// RFC 3339. A timestamp without an offset is read as UTC: Python's isoformat() of a naive
-// datetime (LangSmith, many SDKs) writes exactly that.
-bool ParseTimeLenient(std::string_view text, int64_t& ns) {
-  if (ParseRfc3339(text, ns)) return true;
-  if (text.size() < 19 || text.size() > 64) return false;
-  const std::string_view clock = text.substr(10);
-  if (clock.find_first_of("Zz+") != std::string_view::npos) return false;
-  if (clock.find('-') != std::string_view::npos) return false;
-  std::string with_zone(text);
-  with_zone.push_back('Z');
-  return ParseRfc3339(with_zone, ns);
-}
-
 Result<void> ReadRfc3339(const Value* v, const std::string& field, std::optional<int64_t>& out) {
   out.reset();
   if (v == nullptr) return {};
@@ -311,18 +291,7 @@ class AnnotatorIds {
     if (s && !s->empty()) ids_.emplace_back(name, std::move(*s));
     return {};
   }
-  std::string Json() const {
-    if (ids_.empty()) return {};
-    rapidjson::StringBuffer buf;
-    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
-    w.StartObject();
-    for (const auto& [name, id] : ids_) {
-      w.Key(name);
-      w.String(id.data(), static_cast<rapidjson::SizeType>(id.size()));
-    }
-    w.EndObject();
-    return {buf.GetString(), buf.GetSize()};
-  }
+  std::string Json() const { return decode::UpstreamIdsJson(ids_); }
 
  private:
   std::vector<std::pair<const char*, std::string>> ids_;
@@ -344,20 +313,6 @@ bool ParseStatusCode(const Value& v, SpanStatus& out) {
     return false;
   }
   return true;
-}
-
-struct Mapping {
-  std::string_view from;  // lowercase
-  const char* to;
-};
-
-// What `text` maps to in `table`, compared case-insensitively; nullptr if it is not there.
-const char* MapName(std::string_view text, std::initializer_list<Mapping> table) {
-  const std::string lowered = Lower(text);
-  for (const Mapping& m : table) {
-    if (lowered == m.from) return m.to;
-  }
-  return nullptr;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -976,14 +931,6 @@ FeedbackShape DetectFeedback(const Value& obj) {
   return FeedbackShape::kAuto;
 }
 
-// A Kafka key that is a trace id: hex digits, 16 to 64 of them (OTel's are 32).
-bool IsTraceIdKey(std::string_view key) {
-  if (key.size() < 16 || key.size() > 64) return false;
-  return std::all_of(key.begin(), key.end(), [](char c) {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-  });
-}
-
 Result<DecodedMessage> FeedbackFromDoc(std::string_view bytes, const Value& obj,
                                        FeedbackShape shape, std::string_view key = {}) {
   if (shape == FeedbackShape::kAuto) shape = DetectFeedback(obj);
@@ -1048,28 +995,7 @@ bool LooksLikeNativeSpan(const Value& obj) {
     span_field = span_field || Has(obj, key);
   }
   if (!span_field) return false;
-  for (const char* key : {"thumbs",
-                          "gen_ai.evaluation.name",
-                          "annotator_kind",
-                          "result",
-                          "score",
-                          "label",
-                          "explanation",
-                          "source",
-                          "key",
-                          "run_id",
-                          "feedback_source",
-                          "traceId",
-                          "dataType",
-                          "value",
-                          "comment",
-                          "metadata",
-                          "timestamp",
-                          "timestamp_unix_nano",
-                          "annotator",
-                          "expected_output",
-                          "correction",
-                          "identifier"}) {
+  for (const char* key : kFeedbackMarkers) {
     if (Has(obj, key)) return false;
   }
   return true;
@@ -1152,6 +1078,14 @@ Result<DecodedMessage> DecodeSpans(std::string_view bytes, SpanShape shape,
     }
     return decode::DecodeOtlpProto(bytes, limits);
   }
+  const decode::onepass::Want want = shape == SpanShape::kAuto ? decode::onepass::Want::kSpans
+                                     : shape == SpanShape::kNative
+                                         ? decode::onepass::Want::kNativeSpan
+                                         : decode::onepass::Want::kOtlpSpans;
+  if (std::optional<DecodedMessage> msg =
+          decode::onepass::Decode(bytes, want, FeedbackShape::kAuto, {}, limits)) {
+    return std::move(*msg);
+  }
   if (shape == SpanShape::kAuto) {
     return JsonOrProtobuf(bytes, limits, [&](const rapidjson::Document& doc) {
       return SpansFromDoc(bytes, doc, SpanShape::kAuto, limits);
@@ -1169,6 +1103,10 @@ Result<DecodedMessage> DecodeFeedback(std::string_view bytes, FeedbackShape shap
 
 Result<DecodedMessage> DecodeFeedbackKeyed(std::string_view bytes, std::string_view key,
                                            FeedbackShape shape, const DecodeLimits& limits) {
+  if (std::optional<DecodedMessage> msg =
+          decode::onepass::Decode(bytes, decode::onepass::Want::kFeedback, shape, key, limits)) {
+    return std::move(*msg);
+  }
   rapidjson::Document doc;
   TRIAGED_TRY(Parse(bytes, limits, doc));
   return FeedbackFromDoc(bytes, doc, shape, key);
@@ -1180,6 +1118,10 @@ Result<DecodedMessage> DecodeFeedbackKeyed(std::string_view bytes, std::string_v
 //   2. LooksLikeNativeSpan (span_id + a span field, no feedback marker) -> native span
 //   3. otherwise the feedback detection (DetectFeedback), else unknown_shape.
 Result<DecodedMessage> DecodeAny(std::string_view bytes, const DecodeLimits& limits) {
+  if (std::optional<DecodedMessage> msg = decode::onepass::Decode(
+          bytes, decode::onepass::Want::kAny, FeedbackShape::kAuto, {}, limits)) {
+    return std::move(*msg);
+  }
   return JsonOrProtobuf(bytes, limits, [&](const rapidjson::Document& doc) {
     if (Has(doc, "resourceSpans")) return SpansFromDoc(bytes, doc, SpanShape::kOtlpJson, limits);
     if (LooksLikeNativeSpan(doc)) return SpansFromDoc(bytes, doc, SpanShape::kNative, limits);

@@ -3,6 +3,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <algorithm>
 #include <cmath>
 #include <utility>
 
@@ -140,6 +141,62 @@ void FinishMessage(std::string_view bytes, DecodedMessage& msg) {
     rest = 0;
     AddEventTime(msg, a);
   }
+}
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+int FirstSignificantByte(std::string_view bytes) {
+  size_t i = bytes.starts_with("\xef\xbb\xbf") ? 3 : 0;
+  while (i < bytes.size() &&
+         (bytes[i] == ' ' || bytes[i] == '\t' || bytes[i] == '\n' || bytes[i] == '\r')) {
+    ++i;
+  }
+  return i < bytes.size() ? static_cast<uint8_t>(bytes[i]) : -1;
+}
+
+bool ParseTimeLenient(std::string_view text, int64_t& ns) {
+  if (ParseRfc3339(text, ns)) return true;
+  if (text.size() < 19 || text.size() > 64) return false;
+  const std::string_view clock = text.substr(10);
+  if (clock.find_first_of("Zz+") != std::string_view::npos) return false;
+  if (clock.find('-') != std::string_view::npos) return false;
+  std::string with_zone(text);
+  with_zone.push_back('Z');
+  return ParseRfc3339(with_zone, ns);
+}
+
+const char* MapName(std::string_view text, std::initializer_list<Mapping> table) {
+  const std::string lowered = Lower(text);
+  for (const Mapping& m : table) {
+    if (lowered == m.from) return m.to;
+  }
+  return nullptr;
+}
+
+bool IsTraceIdKey(std::string_view key) {
+  if (key.size() < 16 || key.size() > 64) return false;
+  return std::all_of(key.begin(), key.end(), [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+  });
+}
+
+std::string UpstreamIdsJson(const std::vector<std::pair<const char*, std::string>>& ids) {
+  if (ids.empty()) return {};
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  w.StartObject();
+  for (const auto& [name, id] : ids) {
+    w.Key(name);
+    w.String(id.data(), static_cast<rapidjson::SizeType>(id.size()));
+  }
+  w.EndObject();
+  return {buf.GetString(), buf.GetSize()};
 }
 
 }  // namespace triaged::decode

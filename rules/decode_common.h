@@ -5,9 +5,12 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "rules/decode.h"
 #include "rules/event.h"
@@ -49,5 +52,55 @@ Result<void> RequireEvents(const DecodedMessage& msg);
 
 // Gives each event its share of the message's size and sets the message's event time.
 void FinishMessage(std::string_view bytes, DecodedMessage& msg);
+
+// Shared by the JSON decoders (rules/decode.cc, rules/json_onepass.cc).
+
+// ASCII lowercase.
+std::string Lower(std::string_view s);
+
+struct Mapping {
+  std::string_view from;  // lowercase
+  const char* to;
+};
+// What `text` maps to in `table`, compared case-insensitively; nullptr if it is not there.
+const char* MapName(std::string_view text, std::initializer_list<Mapping> table);
+
+// The first byte after a UTF-8 byte-order mark and JSON whitespace, or -1 if there is none.
+int FirstSignificantByte(std::string_view bytes);
+
+// RFC 3339. A timestamp without an offset is read as UTC: Python's isoformat() of a naive
+// datetime (LangSmith, many SDKs) writes exactly that.
+bool ParseTimeLenient(std::string_view text, int64_t& ns);
+
+// A Kafka key that is a trace id: hex digits, 16 to 64 of them (OTel's are 32).
+bool IsTraceIdKey(std::string_view key);
+
+// The members only feedback has: an object with any of them is not a native span.
+inline constexpr const char* kFeedbackMarkers[] = {"thumbs",
+                                                   "gen_ai.evaluation.name",
+                                                   "annotator_kind",
+                                                   "result",
+                                                   "score",
+                                                   "label",
+                                                   "explanation",
+                                                   "source",
+                                                   "key",
+                                                   "run_id",
+                                                   "feedback_source",
+                                                   "traceId",
+                                                   "dataType",
+                                                   "value",
+                                                   "comment",
+                                                   "metadata",
+                                                   "timestamp",
+                                                   "timestamp_unix_nano",
+                                                   "annotator",
+                                                   "expected_output",
+                                                   "correction",
+                                                   "identifier"};
+
+// An annotation's upstream ids (DESIGN §1.2) as one JSON object, {"name": "id", ...} in the
+// order given; empty when there are none.
+std::string UpstreamIdsJson(const std::vector<std::pair<const char*, std::string>>& ids);
 
 }  // namespace triaged::decode
