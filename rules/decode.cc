@@ -301,18 +301,7 @@ class AnnotatorIds {
 bool ParseStatusCode(const Value& v, SpanStatus& out) {
   if (v.IsInt()) return decode::StatusFromCode(v.GetInt(), out);
   if (!v.IsString()) return false;
-  std::string s = Lower(Str(v));
-  if (s.starts_with("status_code_")) s.erase(0, 12);
-  if (s == "unset") {
-    out = SpanStatus::kUnset;
-  } else if (s == "ok") {
-    out = SpanStatus::kOk;
-  } else if (s == "error") {
-    out = SpanStatus::kError;
-  } else {
-    return false;
-  }
-  return true;
+  return decode::StatusFromName(Str(v), out);
 }
 
 // ---------------------------------------------------------------------------------------------

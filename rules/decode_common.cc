@@ -59,6 +59,21 @@ bool StatusFromCode(int64_t code, SpanStatus& out) {
   }
 }
 
+bool StatusFromName(std::string_view name, SpanStatus& out) {
+  std::string s = Lower(name);
+  if (s.starts_with("status_code_")) s.erase(0, 12);
+  if (s == "unset") {
+    out = SpanStatus::kUnset;
+  } else if (s == "ok") {
+    out = SpanStatus::kOk;
+  } else if (s == "error") {
+    out = SpanStatus::kError;
+  } else {
+    return false;
+  }
+  return true;
+}
+
 Result<void> EvaluationAnnotation(const Span& span, std::optional<int64_t> time,
                                   const Attributes& attrs, const std::string& where,
                                   Annotation& a) {

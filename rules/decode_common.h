@@ -35,6 +35,9 @@ Result<void> CheckAttributeCount(const Attributes& attrs, const DecodeLimits& li
 
 // OTLP's status code: 0 unset, 1 ok, 2 error; false for any other value.
 bool StatusFromCode(int64_t code, SpanStatus& out);
+// A status as a word, in any case: unset, ok, error, with or without OTLP's `STATUS_CODE_`
+// prefix; false for any other.
+bool StatusFromName(std::string_view name, SpanStatus& out);
 
 // The name of the span event that carries an OTel GenAI evaluation (DESIGN §1.2).
 inline constexpr std::string_view kEvaluationEvent = "gen_ai.evaluation.result";

@@ -233,18 +233,7 @@ bool NanosOf(const JVal& v, std::optional<int64_t>& out) {
 bool StatusOf(const JVal& v, SpanStatus& out) {
   if (v.IsInt()) return decode::StatusFromCode(v.GetInt64(), out);
   if (!v.IsString()) return false;
-  std::string s = Lower(v.s);
-  if (s.starts_with("status_code_")) s.erase(0, 12);
-  if (s == "unset") {
-    out = SpanStatus::kUnset;
-  } else if (s == "ok") {
-    out = SpanStatus::kOk;
-  } else if (s == "error") {
-    out = SpanStatus::kError;
-  } else {
-    return false;
-  }
-  return true;
+  return decode::StatusFromName(v.s, out);
 }
 
 // Gives up on the walk (the document path decodes the message).
