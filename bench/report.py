@@ -65,6 +65,35 @@ def ok(value, goal, higher_is_better=True):
     return "yes" if met else "**no**"
 
 
+def cpu_table(events, replay, e2e, hop, store_run, peer, flink):
+    """(rows of the CPU table, figure rows): from the runs whose CPU-seconds were recorded."""
+    rows, figures = [], []
+    if "replay_cpu" in replay:
+        rows.append(("parse-only baseline", replay["parse_s"], replay["parse_cpu"], None))
+        rows.append(("triaged replay", replay["replay_s"], replay["replay_cpu"], None))
+    cpu = e2e.get("cpu")
+    if not cpu:
+        return rows, figures
+    rows.append(("kcat consume (both topics)", e2e["kcat_consume_s"], cpu["kcat_consume"], cpu["kcat_consume_broker"]))
+    rows.append(("kcat consume→produce", e2e["kcat_pass_s"], cpu["kcat_pass"], cpu["kcat_pass_broker"]))
+    rows.append(("triaged run", e2e["triaged_s"], cpu["triaged"], cpu["triaged_broker"]))
+    if hop and "cpu" in hop["never"]:
+        for mode in ("never", "always"):
+            rows.append((f"triaged run, repartition: {mode}", hop[mode]["seconds"], hop[mode]["cpu"],
+                         hop[mode]["broker_cpu"]))
+    if store_run and "cpu" in store_run:
+        rows.append(("triaged run, 7d with the trace store", store_run["seconds"], store_run["cpu"],
+                     store_run["broker_cpu"]))
+    ours = events / max(cpu["triaged"], 1e-9)
+    for name, p in (("Kafka Streams peer", peer), ("Flink peer", flink)):
+        if p and "cpu" in p:
+            rows.append((name, p["seconds"], p["cpu"], p["broker_cpu"]))
+            figures.append((f"vs {name} (events per CPU-second)", ours, name, events / max(p["cpu"], 1e-9), 5))
+    figures.append(("run vs kcat consume→produce (events per CPU-second)", ours, "kcat",
+                    events / max(cpu["kcat_pass"], 1e-9), None))
+    return rows, figures
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--results", required=True)
@@ -204,7 +233,26 @@ def main():
         value = f"{p50 * 1e3:.1f} / {p99 * 1e3:.1f}" if p99 is not None else "nothing routed"
         w(f"| latency decision→ack p50 / p99 (ms), {lat['percent']}% of max = {lat['rate']:,} msg/s | "
           f"{value} | — | — | {goal} | {met} |")
+    cpu_rows = cpu_table(events, replay, e2e, hop, store_run, peer, flink)
+    for figure, ours, base, base_eps, goal in cpu_rows[1]:
+        ratio = ours / max(base_eps, 1e-9)
+        w(f"| {figure} | {ours:,.0f} | {base} {base_eps:,.0f} | {ratio:.2f} | "
+          f"{'≥ ' + str(goal) if goal else '—'} | {ok(ratio, goal) if goal else '—'} |")
     w("")
+    if cpu_rows[0]:
+        w("## CPU")
+        w("")
+        w("CPU-seconds are user + system time of every thread (`/usr/bin/time` for a command, `/proc/PID/stat` "
+          "for the daemon, read when its drain is done); the broker's are its own over the same run (the "
+          "single-node broker serves every client alike). Events per CPU-second count the corpus's messages.")
+        w("")
+        w("| run | wall (s) | CPU (s) | events per CPU-second | broker CPU (s) | events per CPU-second, with the broker |")
+        w("|---|---|---|---|---|---|")
+        for name, wall, cpu, broker in cpu_rows[0]:
+            eps = f"{events / cpu:,.0f}" if cpu else "n/a"
+            both = f"{events / (cpu + broker):,.0f}" if cpu and broker is not None else "n/a"
+            w(f"| {name} | {wall:.2f} | {cpu:.2f} | {eps} | {'n/a' if broker is None else f'{broker:.2f}'} | {both} |")
+        w("")
     w("How each is measured:")
     w("- replay ceiling: wall time of `triaged replay -q -c bench/rules.yaml CORPUS` against "
       f"`bench/parse_baseline CORPUS` (RapidJSON parse of every line), median of {replay['runs']} runs each, "

@@ -64,13 +64,20 @@ record() { echo "$1" >>"$RESULTS"; }
 START=2026-11-01T00:00:00Z
 
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
-# Wall seconds of a command (its stdout to $WORK/last.out), and its peak RSS in KiB.
+# Wall seconds of a command (its stdout to $WORK/last.out), its peak RSS in KiB, and the CPU
+# seconds (user + system, every thread and waited-for child) it used.
 timed() {
   local t0 t1
   t0=$(date +%s.%N)
-  /usr/bin/time -f '%M' -o "$WORK/time" "$@" >"$WORK/last.out"
+  /usr/bin/time -f '%M %U %S' -o "$WORK/time" "$@" >"$WORK/last.out"
   t1=$(date +%s.%N)
-  echo "$(elapsed "$t0" "$t1") $(tail -n 1 "$WORK/time")"
+  echo "$(elapsed "$t0" "$t1") $(tail -n 1 "$WORK/time" | awk '{ printf "%s %.2f", $1, $2 + $3 }')"
+}
+# CPU seconds (user + system, every thread) a running process has used so far; 0 if gone.
+CLK_TCK=$(getconf CLK_TCK)
+proc_cpu() {
+  awk -v t="$CLK_TCK" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / t }' "/proc/$1/stat" \
+    2>/dev/null || echo 0
 }
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
@@ -93,7 +100,9 @@ ROUTED_REPLAY=$(wc -l <"$WORK/last.out")
 PARSE_S=$(cut -d' ' -f1 "$WORK/parse.times" | median)
 REPLAY_S=$(cut -d' ' -f1 "$WORK/replay.times" | median)
 REPLAY_KIB=$(cut -d' ' -f2 "$WORK/replay.times" | median)
-record "{\"replay\":{\"parse_s\":$PARSE_S,\"replay_s\":$REPLAY_S,\"replay_peak_kib\":$REPLAY_KIB,\"routed\":$ROUTED_REPLAY,\"runs\":$REPEAT}}"
+PARSE_CPU=$(cut -d' ' -f3 "$WORK/parse.times" | median)
+REPLAY_CPU=$(cut -d' ' -f3 "$WORK/replay.times" | median)
+record "{\"replay\":{\"parse_s\":$PARSE_S,\"replay_s\":$REPLAY_S,\"replay_peak_kib\":$REPLAY_KIB,\"parse_cpu\":$PARSE_CPU,\"replay_cpu\":$REPLAY_CPU,\"routed\":$ROUTED_REPLAY,\"runs\":$REPEAT}}"
 
 # --- the trace store: replay ------------------------------------------------------------------
 # The same corpus with late_feedback_window 7d: closed traces kept in memory, and moved to the
@@ -185,6 +194,16 @@ if [[ -z "${KAFKA_BOOTSTRAP:-}" ]]; then
   KAFKA_BOOTSTRAP=$(scripts/kafka-dev.sh start 2>"$WORK/kafka.log" | tail -n 1)
 fi
 export KAFKA_BOOTSTRAP
+# The broker's own CPU is counted next to each client's when the broker is scripts/kafka-dev.sh's
+# (ours, or the dev broker $KAFKA_BOOTSTRAP points at); with another broker it is not known.
+BROKER_PID=$(cat "${KAFKA_DEV_DIR:-/tmp/triaged-kafka-$UID}/kafka.pid" 2>/dev/null || true)
+if [[ -z "$BROKER_PID" ]] || ! tr '\0' ' ' <"/proc/$BROKER_PID/cmdline" 2>/dev/null |
+  grep -q 'kafka\.Kafka'; then
+  BROKER_PID=
+fi
+broker_cpu() { if [[ -n "$BROKER_PID" ]]; then proc_cpu "$BROKER_PID"; else echo null; fi; }
+# The broker's CPU seconds between two broker_cpu readings (null when unknown).
+broker_spent() { [[ "$1" == null ]] && echo null || awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 PARTITIONS=${BENCH_PARTITIONS:-4}
 RUN_ID=$(date +%s)-$$
 # Every topic up front (the broker does not auto-create), a JVM each, in parallel.
@@ -218,8 +237,10 @@ kcat_consume() {
 }
 export -f kcat_consume
 export KAFKA_BOOTSTRAP IN_SPANS IN_FEEDBACK
+B0=$(broker_cpu)
 timed bash -c kcat_consume >"$WORK/kcat.time"
-KCAT_S=$(cut -d' ' -f1 "$WORK/kcat.time")
+KCAT_BROKER_CPU=$(broker_spent "$B0" "$(broker_cpu)")
+KCAT_S=$(cut -d' ' -f1 "$WORK/kcat.time") KCAT_CPU=$(cut -d' ' -f3 "$WORK/kcat.time")
 
 say "kcat pass-through"
 kcat_pass() {
@@ -233,8 +254,10 @@ kcat_pass() {
 }
 export -f kcat_pass
 export RUN_ID
+B0=$(broker_cpu)
 timed bash -c kcat_pass >"$WORK/pass.time"
-PASS_S=$(cut -d' ' -f1 "$WORK/pass.time")
+PASS_BROKER_CPU=$(broker_spent "$B0" "$(broker_cpu)")
+PASS_S=$(cut -d' ' -f1 "$WORK/pass.time") PASS_CPU=$(cut -d' ' -f3 "$WORK/pass.time")
 
 # The value of a metric family in a /metrics text (summed over its label sets).
 metric() { awk -v m="$1" '$1 == m || index($1, m "{") == 1 { s += $NF } END { print s + 0 }'; }
@@ -254,9 +277,11 @@ run_triaged() {  # GROUP OUT [REPARTITION [CONFIG]]; sets DAEMON_PID
 # counts input messages, not their re-produced copies), no partition lags (the repartition
 # topic's included: with the hop, events still in flight there would open traces later), and
 # no trace is open, as seen by a refresh made more than a second after the last input message.
-# Sets DRAIN_S, DRAIN_PEAK_KIB, DRAIN_ROUTED, DRAIN_REPARTITIONED.
+# Sets DRAIN_S, DRAIN_PEAK_KIB, DRAIN_ROUTED, DRAIN_REPARTITIONED, and DRAIN_CPU / DRAIN_BROKER_CPU
+# (CPU seconds of the daemon, and of the broker meanwhile).
 drain_corpus() {  # GROUP OUT REPARTITION [CONFIG]
-  local t0 now m rss consumed open lag consumed_at= pid deadline
+  local t0 now m rss consumed open lag consumed_at= pid deadline b0
+  b0=$(broker_cpu)
   t0=$(date +%s.%N)
   deadline=$(awk -v t="$t0" -v n="$CORPUS_LINES" 'BEGIN { printf "%d", t + 300 + n / 500 }')
   run_triaged "$1" "$2" "$3" "${4:-}"
@@ -286,15 +311,17 @@ drain_corpus() {  # GROUP OUT REPARTITION [CONFIG]
     sleep 0.1
   done
   DRAIN_S=$(elapsed "$t0" "$(date +%s.%N)")
+  DRAIN_CPU=$(proc_cpu "$pid")
+  DRAIN_BROKER_CPU=$(broker_spent "$b0" "$(broker_cpu)")
   DRAIN_ROUTED=$(metric triaged_routed_total <<<"$m")
   DRAIN_REPARTITIONED=$(metric triaged_events_repartitioned_total <<<"$m")
   kill -TERM "$pid"
   wait "$pid" || true
 }
 drain_corpus "bench-$RUN_ID" "out-$RUN_ID" auto
-RUN_S=$DRAIN_S PEAK_KIB=$DRAIN_PEAK_KIB ROUTED_RUN=$DRAIN_ROUTED
+RUN_S=$DRAIN_S PEAK_KIB=$DRAIN_PEAK_KIB ROUTED_RUN=$DRAIN_ROUTED RUN_CPU=$DRAIN_CPU
 # What the daemon spent waiting for traces to close, not working: the decision wait.
-record "{\"end_to_end\":{\"kcat_consume_s\":$KCAT_S,\"kcat_pass_s\":$PASS_S,\"triaged_s\":$RUN_S,\"triaged_peak_kib\":$PEAK_KIB,\"routed\":$ROUTED_RUN,\"repartitioned\":$DRAIN_REPARTITIONED,\"repartition\":\"auto\",\"partitions\":$PARTITIONS,\"decision_wait_s\":1}}"
+record "{\"end_to_end\":{\"kcat_consume_s\":$KCAT_S,\"kcat_pass_s\":$PASS_S,\"triaged_s\":$RUN_S,\"triaged_peak_kib\":$PEAK_KIB,\"cpu\":{\"kcat_consume\":$KCAT_CPU,\"kcat_consume_broker\":$KCAT_BROKER_CPU,\"kcat_pass\":$PASS_CPU,\"kcat_pass_broker\":$PASS_BROKER_CPU,\"triaged\":$RUN_CPU,\"triaged_broker\":$DRAIN_BROKER_CPU},\"routed\":$ROUTED_RUN,\"repartitioned\":$DRAIN_REPARTITIONED,\"repartition\":\"auto\",\"partitions\":$PARTITIONS,\"decision_wait_s\":1}}"
 
 # --- the repartition hop ------------------------------------------------------------------------
 # The same topics twice more, each with a fresh group: `never` (the engines join on the inputs'
@@ -306,7 +333,7 @@ for mode in never always; do
   say "triaged run, repartition: $mode"
   drain_corpus "rp$mode-$RUN_ID" "out-$RUN_ID" "$mode"
   say "repartition $mode: ${DRAIN_S}s, ${DRAIN_ROUTED} routed, ${DRAIN_REPARTITIONED} events repartitioned"
-  REPARTITION_JSON+="${REPARTITION_JSON:+,}\"$mode\":{\"seconds\":$DRAIN_S,\"peak_kib\":$DRAIN_PEAK_KIB,\"routed\":$DRAIN_ROUTED,\"repartitioned\":$DRAIN_REPARTITIONED}"
+  REPARTITION_JSON+="${REPARTITION_JSON:+,}\"$mode\":{\"seconds\":$DRAIN_S,\"peak_kib\":$DRAIN_PEAK_KIB,\"cpu\":$DRAIN_CPU,\"broker_cpu\":$DRAIN_BROKER_CPU,\"routed\":$DRAIN_ROUTED,\"repartitioned\":$DRAIN_REPARTITIONED}"
   printf -v "ROUTED_$mode" %s "$DRAIN_ROUTED"
 done
 record "{\"repartition\":{$REPARTITION_JSON}}"
@@ -332,6 +359,7 @@ sed -e "s|$WORK/store|$WORK/run-store|" -e 's|^  store: |  hot_window: 10s\n  st
 say "triaged run, 7d window with the trace store"
 drain_corpus "$STORE_GROUP" "out-$RUN_ID" auto "$WORK/run-store.yaml"
 STORE_RUN_S=$DRAIN_S STORE_RUN_KIB=$DRAIN_PEAK_KIB STORE_RUN_ROUTED=$DRAIN_ROUTED
+STORE_RUN_CPU=$DRAIN_CPU STORE_RUN_BROKER_CPU=$DRAIN_BROKER_CPU
 # Starts the store group's daemon on CONFIG, waits until every partition's store is restored and
 # the daemon is ready, and reads its metrics (RESTORE_METRICS); then stops it.
 restore_once() {  # CONFIG
@@ -377,7 +405,7 @@ sed "s|$WORK/run-store|$WORK/run-store-empty|" "$WORK/run-store.yaml" >"$WORK/ru
 restore_once "$WORK/run-store-empty.yaml"
 RESTORE_CHANGELOG=$(restore_figures changelog)
 STORE_DIR_BYTES=$(du -sb "$WORK/run-store" | cut -f1)
-record "{\"store_run\":{\"seconds\":$STORE_RUN_S,\"peak_kib\":$STORE_RUN_KIB,\"routed\":$STORE_RUN_ROUTED,\"dir_bytes\":$STORE_DIR_BYTES,\"local\":$RESTORE_LOCAL,\"changelog\":$RESTORE_CHANGELOG}}"
+record "{\"store_run\":{\"seconds\":$STORE_RUN_S,\"cpu\":$STORE_RUN_CPU,\"broker_cpu\":$STORE_RUN_BROKER_CPU,\"peak_kib\":$STORE_RUN_KIB,\"routed\":$STORE_RUN_ROUTED,\"dir_bytes\":$STORE_DIR_BYTES,\"local\":$RESTORE_LOCAL,\"changelog\":$RESTORE_CHANGELOG}}"
 say "trace store: run ${STORE_RUN_S}s, local restore $RESTORE_LOCAL, changelog restore $RESTORE_CHANGELOG"
 
 # --- the Kafka Streams peer -------------------------------------------------------------------
@@ -423,10 +451,12 @@ peer_check() {  # NAME
     exit 1
   fi
 }
-# Runs a peer with timed; sets PEER_S PEER_KIB PEER_ROUTED PEER_RUN (its summary line).
+# Runs a peer with timed; sets PEER_S PEER_KIB PEER_CPU PEER_BROKER_CPU PEER_ROUTED PEER_RUN (its
+# summary line).
 run_peer() {  # NAME JAR ARGS...
-  local name=$1 jar=$2
+  local name=$1 jar=$2 b0
   shift 2
+  b0=$(broker_cpu)
   if ! timed java "${PEER_JVM[@]}" -jar "$jar" "$@" >"$WORK/$name.time" 2>"$WORK/$name.log"; then
     tail -n 30 "$WORK/$name.log" >&2
     say "FAILED: the $name peer"
@@ -435,6 +465,8 @@ run_peer() {  # NAME JAR ARGS...
   fi
   PEER_S=$(cut -d' ' -f1 "$WORK/$name.time")
   PEER_KIB=$(cut -d' ' -f2 "$WORK/$name.time")
+  PEER_CPU=$(cut -d' ' -f3 "$WORK/$name.time")
+  PEER_BROKER_CPU=$(broker_spent "$b0" "$(broker_cpu)")
   PEER_RUN=$(tail -n 1 "$WORK/last.out")
   PEER_ROUTED=$(grep -o '"routed":[0-9]*' <<<"$PEER_RUN" | cut -d: -f2)
 }
@@ -443,13 +475,13 @@ run_peer streams "$STREAMS_JAR" "$KAFKA_BOOTSTRAP" "$IN_SPANS" "$IN_FEEDBACK" "s
   "$CORPUS_LINES" "$WORK/peer-state"
 peer_check streams
 say "Kafka Streams peer: ${PEER_S}s, ${PEER_ROUTED} routed"
-record "{\"peer\":{\"seconds\":$PEER_S,\"peak_kib\":$PEER_KIB,\"routed\":${PEER_ROUTED:-0},\"jvm\":\"${PEER_JVM[*]}\",\"summary\":$PEER_RUN,\"check\":$CHECK_JSON}}"
+record "{\"peer\":{\"seconds\":$PEER_S,\"peak_kib\":$PEER_KIB,\"cpu\":$PEER_CPU,\"broker_cpu\":$PEER_BROKER_CPU,\"routed\":${PEER_ROUTED:-0},\"jvm\":\"${PEER_JVM[*]}\",\"summary\":$PEER_RUN,\"check\":$CHECK_JSON}}"
 
 say "Flink peer (${PEER_JVM[*]})"
 run_peer flink "$FLINK_JAR" "$KAFKA_BOOTSTRAP" "$IN_SPANS" "$IN_FEEDBACK" "flink-$RUN_ID" "$(nproc)"
 peer_check flink
 say "Flink peer: ${PEER_S}s, ${PEER_ROUTED} routed"
-record "{\"flink_peer\":{\"seconds\":$PEER_S,\"peak_kib\":$PEER_KIB,\"routed\":${PEER_ROUTED:-0},\"jvm\":\"${PEER_JVM[*]}\",\"summary\":$PEER_RUN,\"check\":$CHECK_JSON}}"
+record "{\"flink_peer\":{\"seconds\":$PEER_S,\"peak_kib\":$PEER_KIB,\"cpu\":$PEER_CPU,\"broker_cpu\":$PEER_BROKER_CPU,\"routed\":${PEER_ROUTED:-0},\"jvm\":\"${PEER_JVM[*]}\",\"summary\":$PEER_RUN,\"check\":$CHECK_JSON}}"
 
 # --- latency at half (and a tenth of) the maximum rate ------------------------------------------
 latency_at() {  # PERCENT: of the end-to-end rate measured above
