@@ -80,8 +80,9 @@ class KafkaClient {
 
   // --- the group consumer
   virtual Result<void> Subscribe(const std::vector<std::string>& topics) = 0;
-  // Waits up to `wait` for a message; serves rebalances and errors meanwhile.
-  virtual void Poll(milliseconds wait) = 0;
+  // Waits up to `wait` for a message and hands it to the listener; serves rebalances and errors
+  // meanwhile. True when a message (or a consumer error) was handed over.
+  virtual bool Poll(milliseconds wait) = 0;
   // `sync`: waits for the broker's answer, at most `timeout`.
   virtual Result<void> Commit(const TopicPartitions& offsets, bool sync,
                               milliseconds timeout = std::chrono::seconds(60)) = 0;

@@ -298,15 +298,15 @@ Result<void> LibrdkafkaClient::Subscribe(const std::vector<std::string>& topics)
   return {};
 }
 
-void LibrdkafkaClient::Poll(milliseconds wait) {
+bool LibrdkafkaClient::Poll(milliseconds wait) {
   KafkaMessage msg(rd_kafka_consumer_poll(consumer_.get(), static_cast<int>(wait.count())));
-  if (!msg) return;
+  if (!msg) return false;
   InputMessage in;
   in.err = msg->err;
   if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     in.error_text = rd_kafka_message_errstr(msg.get());
     listener_.OnMessage(in);
-    return;
+    return true;
   }
   in.topic = rd_kafka_topic_name(msg->rkt);
   in.partition = msg->partition;
@@ -317,6 +317,7 @@ void LibrdkafkaClient::Poll(milliseconds wait) {
     in.payload = std::string_view(static_cast<const char*>(msg->payload), msg->len);
   }
   listener_.OnMessage(in);
+  return true;
 }
 
 Result<void> LibrdkafkaClient::Commit(const TopicPartitions& offsets, bool sync,

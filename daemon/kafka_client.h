@@ -73,7 +73,7 @@ class LibrdkafkaClient final : public KafkaClient {
   ~LibrdkafkaClient() override;
 
   Result<void> Subscribe(const std::vector<std::string>& topics) override;
-  void Poll(milliseconds wait) override;
+  bool Poll(milliseconds wait) override;
   Result<void> Commit(const TopicPartitions& offsets, bool sync, milliseconds timeout) override;
   Result<TopicPartitions> Committed(const TopicPartitions& partitions) override;
   Result<void> Seek(const TopicPartitions& offsets) override;

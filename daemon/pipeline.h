@@ -62,9 +62,13 @@ class Pipeline final : public KafkaListener {
 
   // Connects, checks the topics, starts the admin server and subscribes. False: exit 1.
   bool Start();
-  // One turn of the main loop: take a message (waiting at most `wait`, less while items are
-  // in flight), advance the engines to now, commit when a second has passed, recover.
+  // One turn of the main loop: take a batch of messages (waiting at most `wait` for the first,
+  // less while items are in flight), advance the engines to now, commit when a second has
+  // passed, recover.
   void Step(milliseconds wait = milliseconds(100));
+  // A batch is at most this many messages, taken in at most this long.
+  static constexpr int kBatchMessages = 500;
+  static constexpr milliseconds kBatchTime{5};
   // True once the daemon must stop (a fatal error).
   bool failed() const { return fatal_; }
   // Reloads the config file; a broken or non-reloadable config keeps the running one.

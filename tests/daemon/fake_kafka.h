@@ -105,13 +105,13 @@ class FakeKafka final : public KafkaClient {
     return {};
   }
 
-  void Poll(milliseconds /*wait*/) override {
+  bool Poll(milliseconds /*wait*/) override {
     DeliverReports();
     if (revoke_ && assigned_) {
       revoke_ = false;
       assigned_ = false;
       listener_.OnRevoked(Assignment());
-      return;
+      return false;
     }
     if (!assigned_ && !subscribed_.empty()) {
       assigned_ = true;
@@ -121,9 +121,9 @@ class FakeKafka final : public KafkaClient {
         position_[{tp.topic, tp.partition}] = c == committed_.end() ? 0 : c->second;
       }
       listener_.OnAssigned(parts);
-      return;
+      return false;
     }
-    if (!assigned_ || paused) return;
+    if (!assigned_ || paused) return false;
     // The next unread record, round-robin over the assignment.
     const TopicPartitions parts = Assignment();
     for (size_t i = 0; i < parts.size(); ++i) {
@@ -140,8 +140,9 @@ class FakeKafka final : public KafkaClient {
       if (r.key) m.key = *r.key;
       if (r.value) m.payload = *r.value;
       listener_.OnMessage(m);
-      return;
+      return true;
     }
+    return false;
   }
 
   Result<void> Commit(const TopicPartitions& offsets, bool /*sync*/, milliseconds) override {

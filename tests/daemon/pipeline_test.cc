@@ -26,6 +26,23 @@ using testing::ThumbsDown;
 
 using PipelineTest = testing::PipelineFixture;
 
+// A turn of the loop takes what is already fetched, up to a batch: the engines' deadlines and
+// the periodic work are served once a batch, not once a message.
+TEST_F(PipelineTest, ATurnTakesABatchOfMessages) {
+  const int messages = Pipeline::kBatchMessages + 20;
+  Start("at_least_once", [&](FakeKafka& kafka) {
+    for (int i = 0; i < messages; ++i) {
+      const std::string id = std::string(24, 'a') + std::to_string(10000000 + i);
+      kafka.Append("spans", 0, id, Span(id, "root"));
+    }
+  });
+  // The turns that join the group and take the assignment consume nothing.
+  ASSERT_TRUE(StepUntil([&] { return pipeline_->metrics().consumed() > 0; }, 10));
+  EXPECT_EQ(pipeline_->metrics().consumed(), static_cast<uint64_t>(Pipeline::kBatchMessages));
+  pipeline_->Step(milliseconds(0));
+  EXPECT_EQ(pipeline_->metrics().consumed(), static_cast<uint64_t>(messages));
+}
+
 TEST_F(PipelineTest, RoutesADecidedTraceThenCommitsPastIt) {
   Start("at_least_once", OneThumbsDown);
   ASSERT_TRUE(StepUntil([&] { return kafka_->Records("review").size() == 1; }));
