@@ -165,7 +165,9 @@ Metrics::Metrics(std::string_view version)
       max_open_traces_(max_open_traces_family_.Add({})),
       reloads_success_(config_reloads_.Add({{"result", "success"}})),
       reloads_failure_(config_reloads_.Add({{"result", "failure"}})),
-      traces_without_spans_total_(traces_without_spans_.Add({})) {
+      traces_without_spans_total_(traces_without_spans_.Add({})),
+      consumed_spans_(events_consumed_.Add({{"input", "spans"}})),
+      consumed_feedback_(events_consumed_.Add({{"input", "feedback"}})) {
   build_info_.Add({{"version", S(version)}}).Set(1);
   // Known label values start at zero so rate() works from the first scrape.
   traces_evicted_.Add({{"reason", "expired"}});
@@ -181,12 +183,15 @@ Metrics::Metrics(std::string_view version)
 uint64_t Metrics::routed_to(const std::string& destination) const {
   std::lock_guard lock(destinations_mu_);
   auto it = routed_by_destination_.find(destination);
-  return it == routed_by_destination_.end() ? 0 : it->second;
+  return it == routed_by_destination_.end() ? 0 : it->second.count;
 }
 
 void Metrics::EventConsumed(std::string_view input, uint64_t count) {
   consumed_ += count;
-  Bump(events_consumed_.Add({{"input", S(input)}}), count);
+  Bump(input == "spans"      ? consumed_spans_
+       : input == "feedback" ? consumed_feedback_
+                             : events_consumed_.Add({{"input", S(input)}}),
+       count);
 }
 
 void Metrics::EventInvalid(std::string_view input, std::string_view reason) {
@@ -241,13 +246,18 @@ void Metrics::TraceStoreRestored(std::string_view from, uint64_t records, double
 }
 
 void Metrics::Routed(std::string_view rule, std::string_view destination) {
-  routed_.Add({{"rule", S(rule)}, {"destination", S(destination)}}).Increment();
   ++routed_count_;
   std::lock_guard lock(destinations_mu_);
   auto it = routed_by_destination_.find(destination);
   if (it == routed_by_destination_.end())
-    it = routed_by_destination_.emplace(S(destination), 0).first;
-  ++it->second;
+    it = routed_by_destination_.emplace(S(destination), RoutedTo{}).first;
+  ++it->second.count;
+  auto series = it->second.by_rule.find(rule);
+  if (series == it->second.by_rule.end()) {
+    prometheus::Counter* c = &routed_.Add({{"rule", S(rule)}, {"destination", S(destination)}});
+    series = it->second.by_rule.emplace(S(rule), c).first;
+  }
+  series->second->Increment();
 }
 
 void Metrics::ProduceError(std::string_view destination, std::string_view error, uint64_t count) {

@@ -141,6 +141,9 @@ class Metrics {
   prometheus::Counter& reloads_success_;
   prometheus::Counter& reloads_failure_;
   prometheus::Counter& traces_without_spans_total_;
+  // The series bumped for every message or routed item, resolved once rather than looked up.
+  prometheus::Counter& consumed_spans_;
+  prometheus::Counter& consumed_feedback_;
 
   std::atomic<uint64_t> consumed_{0};
   std::atomic<uint64_t> routed_count_{0};
@@ -148,8 +151,12 @@ class Metrics {
   std::atomic<uint64_t> produce_error_count_{0};
   std::atomic<uint64_t> repartitioned_count_{0};
   std::atomic<uint64_t> without_spans_count_{0};
+  struct RoutedTo {
+    uint64_t count = 0;
+    std::map<std::string, prometheus::Counter*, std::less<>> by_rule;  // triaged_routed_total
+  };
   mutable std::mutex destinations_mu_;
-  std::map<std::string, uint64_t, std::less<>> routed_by_destination_;
+  std::map<std::string, RoutedTo, std::less<>> routed_by_destination_;
 
   uint64_t taps_dropped_seen_ = 0;
   uint64_t connections_refused_seen_ = 0;
