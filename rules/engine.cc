@@ -614,6 +614,8 @@ void Engine::Evaluate(Entry& entry, Trigger trigger, int64_t now_ns, Outbox& out
   using O = RuleVerdict::Outcome;
   const RuleSet& rs = *rules_;
   const Trace& trace = entry.trace;
+  // The trace and its feedback as every routed item of this evaluation writes them.
+  RoutedItemBody body;
   // The session the rules read (`session.*`), for the length of this evaluation.
   SessionView session;
   if (const std::string* sid = trace.summary().session_id; sid != nullptr) {
@@ -721,8 +723,8 @@ void Engine::Evaluate(Entry& entry, Trigger trigger, int64_t now_ns, Outbox& out
       }
       if (out.documents) {
         route.document = SerializeRoutedItem(
-            RoutedItem{&trace, &rule, &dest, trigger, now_ns, rs.config_version},
-            rs.max_item_bytes);
+            RoutedItem{&trace, &rule, &dest, trigger, now_ns, rs.config_version}, rs.max_item_bytes,
+            &body);
       }
     }
     if (!v.routed.empty()) {

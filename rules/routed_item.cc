@@ -328,17 +328,43 @@ std::string RoutedItemId(std::string_view trace_id, std::string_view rule,
   key.append(trace_id).push_back('\0');
   key.append(rule).push_back('\0');
   key.append(destination);
-  const uint64_t h = XXH64(key.data(), key.size(), 0);
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
-  return buf;
+  uint64_t h = XXH64(key.data(), key.size(), 0);
+  std::string id(16, '0');
+  for (size_t i = 16; i-- > 0; h >>= 4) id[i] = "0123456789abcdef"[h & 0xf];
+  return id;
 }
 
 namespace {
 
 // The document with `w`'s limits; `bytes_before` (when not 0) is the size of the document
 // without them, written as the truncation marker.
-std::string Write(const RoutedItem& item, size_t cap, size_t max_spans, size_t bytes_before) {
+// The JSON of what `write` writes to a writer of its own, whole (no limits).
+template <typename Part>
+const std::string& Whole(std::string& cache, const Part& write) {
+  if (cache.empty()) {
+    rapidjson::StringBuffer buf;
+    Writer w(buf);
+    write(w);
+    cache.assign(buf.GetString(), buf.GetSize());
+  }
+  return cache;
+}
+
+// Writes the part `write` writes: from `cache` (filled on first use) when the document has no
+// limits and there is a cache, else to `w` itself.
+template <typename Part>
+void Shared(Writer& w, std::string* cache, rapidjson::Type type, const Part& write) {
+  constexpr size_t kAll = std::numeric_limits<size_t>::max();
+  if (cache == nullptr || w.cap != kAll || w.max_spans != kAll) {
+    write(w);
+    return;
+  }
+  const std::string& json = Whole(*cache, write);
+  w.RawValue(json.data(), json.size(), type);
+}
+
+std::string Write(const RoutedItem& item, size_t cap, size_t max_spans, size_t bytes_before,
+                  RoutedItemBody* body) {
   const Trace& trace = *item.trace;
   const RuleSpec& rule = *item.rule;
   const DestinationSpec& dest = *item.destination;
@@ -393,7 +419,8 @@ std::string Write(const RoutedItem& item, size_t cap, size_t max_spans, size_t b
   }
   w.Key("trace");
   if (has_context)
-    WriteTrace(w, trace);
+    Shared(w, body ? &body->trace : nullptr, rapidjson::kObjectType,
+           [&](Writer& to) { WriteTrace(to, trace); });
   else
     w.Null();
   if (!has_context) {
@@ -401,9 +428,11 @@ std::string Write(const RoutedItem& item, size_t cap, size_t max_spans, size_t b
     String(w, "missing");
   }
   w.Key("feedback");
-  w.StartArray();
-  for (const Annotation* a : feedback) WriteAnnotation(w, *a, trace.id());
-  w.EndArray();
+  Shared(w, body ? &body->feedback : nullptr, rapidjson::kArrayType, [&](Writer& to) {
+    to.StartArray();
+    for (const Annotation* a : feedback) WriteAnnotation(to, *a, trace.id());
+    to.EndArray();
+  });
   w.Key("annotation");
   w.StartObject();
   w.Key("status");
@@ -448,22 +477,24 @@ size_t Largest(size_t lo, size_t hi, const Fits& fits) {
 
 }  // namespace
 
-std::string SerializeRoutedItem(const RoutedItem& item, size_t max_bytes) {
+std::string SerializeRoutedItem(const RoutedItem& item, size_t max_bytes, RoutedItemBody* body) {
   constexpr size_t kAll = std::numeric_limits<size_t>::max();
-  std::string whole = Write(item, kAll, kAll, 0);
+  std::string whole = Write(item, kAll, kAll, 0, body);
   if (whole.size() <= max_bytes) return whole;
   // DESIGN §4 Size: the largest strings are cut first, to the longest length that fits...
   const size_t before = whole.size();
-  auto size_with = [&](size_t cap, size_t spans) { return Write(item, cap, spans, before).size(); };
+  auto size_with = [&](size_t cap, size_t spans) {
+    return Write(item, cap, spans, before, nullptr).size();
+  };
   if (size_with(kMinStringCut, kAll) <= max_bytes) {
     const size_t cap =
         Largest(kMinStringCut, before, [&](size_t c) { return size_with(c, kAll) <= max_bytes; });
-    return Write(item, cap, kAll, before);
+    return Write(item, cap, kAll, before, nullptr);
   }
   // ...then spans past the first ones are left out.
   const size_t spans = Largest(0, item.trace->spans().size(),
                                [&](size_t n) { return size_with(kMinStringCut, n) <= max_bytes; });
-  return Write(item, kMinStringCut, spans, before);
+  return Write(item, kMinStringCut, spans, before, nullptr);
 }
 
 }  // namespace triaged

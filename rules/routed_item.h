@@ -39,8 +39,16 @@ std::string RoutedItemId(std::string_view trace_id, std::string_view rule,
 // that fits are cut (ending with "…"), then spans past the first ones are left out
 // (`"spans_omitted": N`); such a document carries `"truncated": {"bytes_before": N}`. A document
 // that cannot fit even so is returned as small as it gets.
+//
+// `body`, when given, holds what the items of one evaluation of the trace share (its `trace`
+// and `feedback`): written by the first item that needs it, copied by the others. It must not
+// outlive that evaluation (the trace and its feedback may change after it).
+struct RoutedItemBody {
+  std::string trace, feedback;  // JSON values; empty until written
+};
 std::string SerializeRoutedItem(const RoutedItem& item,
-                                size_t max_bytes = std::numeric_limits<size_t>::max());
+                                size_t max_bytes = std::numeric_limits<size_t>::max(),
+                                RoutedItemBody* body = nullptr);
 
 // Strings are never cut shorter than this (ids and names stay whole).
 inline constexpr size_t kMinStringCut = 256;

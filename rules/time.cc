@@ -80,14 +80,30 @@ std::string FormatRfc3339(int64_t ns) {
   const chrono::sys_days day = chrono::floor<chrono::days>(t);
   const chrono::year_month_day date{day};
   const chrono::hh_mm_ss time{chrono::floor<chrono::milliseconds>(t - day)};
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02lld:%02lld:%02lld.%03lldZ",
-                static_cast<int>(date.year()), static_cast<unsigned>(date.month()),
-                static_cast<unsigned>(date.day()), static_cast<long long>(time.hours().count()),
-                static_cast<long long>(time.minutes().count()),
-                static_cast<long long>(time.seconds().count()),
-                static_cast<long long>(time.subseconds().count()));
-  return buf;
+  // By hand rather than snprintf: every routed item carries one (DESIGN §4 routed_at).
+  const int year = static_cast<int>(date.year());
+  if (year < 0 || year > 9999) {
+    char buf[48];
+    std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02lld:%02lld:%02lld.%03lldZ", year,
+                  static_cast<unsigned>(date.month()), static_cast<unsigned>(date.day()),
+                  static_cast<long long>(time.hours().count()),
+                  static_cast<long long>(time.minutes().count()),
+                  static_cast<long long>(time.seconds().count()),
+                  static_cast<long long>(time.subseconds().count()));
+    return buf;
+  }
+  std::string out = "0000-00-00T00:00:00.000Z";
+  const auto put = [&out](size_t at, size_t width, int64_t value) {
+    for (size_t i = width; i-- > 0; value /= 10) out[at + i] = static_cast<char>('0' + value % 10);
+  };
+  put(0, 4, year);
+  put(5, 2, static_cast<unsigned>(date.month()));
+  put(8, 2, static_cast<unsigned>(date.day()));
+  put(11, 2, time.hours().count());
+  put(14, 2, time.minutes().count());
+  put(17, 2, time.seconds().count());
+  put(20, 3, time.subseconds().count());
+  return out;
 }
 
 }  // namespace triaged

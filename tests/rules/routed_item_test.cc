@@ -823,6 +823,44 @@ namespace {
 
 // DESIGN §4 Size: a trace of three 600 KB spans and a thumbs-down (1.8 MB of JSON) is published
 // within max_item_bytes, its largest strings cut, and says so.
+// The items of one evaluation share one writing of the trace and its feedback: each is the
+// document it would be on its own, a dataset row and an item cut to size included.
+TEST(RoutedItem, ItemsOfOneEvaluationShareOneWritingOfTheTrace) {
+  Fixture f;
+  Trace t = FullTrace();
+  DestinationSpec dataset;
+  dataset.name = "regressions";
+  dataset.kind = DestinationKind::kDataset;
+  dataset.topic = "datasets.regressions";
+  RoutedItem queue_item = f.Item(t);
+  RoutedItem dataset_item = f.Item(t);
+  dataset_item.destination = &dataset;
+  RoutedItemBody body;
+  const std::string first = SerializeRoutedItem(queue_item, kDefaultMaxItemBytes, &body);
+  EXPECT_EQ(first, SerializeRoutedItem(queue_item));
+  ASSERT_FALSE(body.trace.empty());
+  ASSERT_FALSE(body.feedback.empty());
+  EXPECT_NE(first.find(body.trace), std::string::npos);
+  EXPECT_NE(first.find("\"feedback\":" + body.feedback), std::string::npos);
+  EXPECT_EQ(SerializeRoutedItem(dataset_item, kDefaultMaxItemBytes, &body),
+            SerializeRoutedItem(dataset_item));
+  // The second item copies what the first wrote: a changed cache shows in it.
+  RoutedItemBody marked = body;
+  marked.feedback = "[\"marked\"]";
+  EXPECT_NE(SerializeRoutedItem(dataset_item, kDefaultMaxItemBytes, &marked)
+                .find("\"feedback\":[\"marked\"]"),
+            std::string::npos);
+  // A document cut to size is written without the cache.
+  const size_t small = first.size() - 1;
+  EXPECT_EQ(SerializeRoutedItem(queue_item, small, &body), SerializeRoutedItem(queue_item, small));
+  // Without spans there is no trace body to share.
+  Trace bare("0123456789abcdef0123456789abcdef");
+  RoutedItemBody none;
+  EXPECT_EQ(SerializeRoutedItem(f.Item(bare), kDefaultMaxItemBytes, &none),
+            SerializeRoutedItem(f.Item(bare)));
+  EXPECT_TRUE(none.trace.empty());
+}
+
 TEST(RoutedItemSize, TheLargestStringsAreCutFirst) {
   Fixture f;
   Trace t = FullTrace();
