@@ -378,12 +378,12 @@ std::string TraceRecord(std::mt19937_64& rng, const std::string& trace_id) {
   return r;
 }
 
-TEST(RocksTraceStoreTest, HundredThousandTwoKilobyteRecordsCompress) {
+TEST(RocksTraceStoreTest, FortyThousandTwoKilobyteRecordsCompress) {
   TempDir tmp;
   auto s = OpenOrDie(tmp.path());
   ASSERT_NE(s, nullptr);
   std::mt19937_64 rng(42);
-  constexpr int kRecords = 100000;
+  constexpr int kRecords = 40000;
   uint64_t raw = 0;
   std::vector<std::string> samples;
   for (int i = 0; i < kRecords; ++i) {

@@ -44,7 +44,7 @@ TEST(TraceStoreMemory, SevenDaysWithTheStoreCostWhatTenMinutesInMemoryDo) {
   TempDir dir;
   const std::string events = dir.path() + "/events.jsonl";
   ASSERT_EQ(std::system((std::string(TRIAGED_BINARY) +
-                         " generate --rate 20 --duration 100m --seed 7"
+                         " generate --rate 20 --duration 50m --seed 7"
                          " --start 2026-11-01T00:00:00Z -o " +
                          events + " 2>/dev/null")
                             .c_str()),
