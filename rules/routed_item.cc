@@ -336,35 +336,30 @@ std::string RoutedItemId(std::string_view trace_id, std::string_view rule,
 
 namespace {
 
-// The document with `w`'s limits; `bytes_before` (when not 0) is the size of the document
-// without them, written as the truncation marker.
-// The JSON of what `write` writes to a writer of its own, whole (no limits).
-template <typename Part>
-const std::string& Whole(std::string& cache, const Part& write) {
-  if (cache.empty()) {
-    rapidjson::StringBuffer buf;
-    Writer w(buf);
-    write(w);
-    cache.assign(buf.GetString(), buf.GetSize());
-  }
-  return cache;
-}
-
-// Writes the part `write` writes: from `cache` (filled on first use) when the document has no
-// limits and there is a cache, else to `w` itself.
+// Writes the part `write` writes: copied from `cache` (written there on first use) when there is
+// a cache, else straight to `w`.
 template <typename Part>
 void Shared(Writer& w, std::string* cache, rapidjson::Type type, const Part& write) {
-  constexpr size_t kAll = std::numeric_limits<size_t>::max();
-  if (cache == nullptr || w.cap != kAll || w.max_spans != kAll) {
+  if (cache == nullptr) {
     write(w);
     return;
   }
-  const std::string& json = Whole(*cache, write);
-  w.RawValue(json.data(), json.size(), type);
+  if (cache->empty()) {
+    rapidjson::StringBuffer buf;
+    Writer whole(buf);
+    write(whole);
+    cache->assign(buf.GetString(), buf.GetSize());
+  }
+  w.RawValue(cache->data(), cache->size(), type);
 }
 
+// The document with `w`'s limits; `bytes_before` (when not 0) is the size of the document
+// without them, written as the truncation marker. `body` is shared only by documents without
+// limits.
 std::string Write(const RoutedItem& item, size_t cap, size_t max_spans, size_t bytes_before,
                   RoutedItemBody* body) {
+  if (cap != std::numeric_limits<size_t>::max() || max_spans != std::numeric_limits<size_t>::max())
+    body = nullptr;
   const Trace& trace = *item.trace;
   const RuleSpec& rule = *item.rule;
   const DestinationSpec& dest = *item.destination;
