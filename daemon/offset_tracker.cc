@@ -4,10 +4,9 @@
 
 namespace triaged {
 
-void PartitionOffsets::Consumed(int input, int64_t offset,
-                                const std::vector<std::string>& trace_ids) {
+void PartitionOffsets::Consumed(int input, int64_t offset, const std::vector<TraceKey>& trace_ids) {
   next_[input] = std::max(next_[input].value_or(offset + 1), offset + 1);
-  for (const std::string& id : trace_ids) {
+  for (const TraceKey& id : trace_ids) {
     TraceState& st = traces_[id];
     st.undecided = true;
     // The first event since the trace (re)opened pins; later ones are behind that pin anyway.
@@ -18,14 +17,14 @@ void PartitionOffsets::Consumed(int input, int64_t offset,
   }
 }
 
-void PartitionOffsets::Decided(const std::string& trace_id) {
+void PartitionOffsets::Decided(const TraceKey& trace_id) {
   auto it = traces_.find(trace_id);
   if (it == traces_.end()) return;
   it->second.undecided = false;
   MaybeRelease(trace_id);
 }
 
-uint64_t PartitionOffsets::Hold(const std::string& trace_id) {
+uint64_t PartitionOffsets::Hold(const TraceKey& trace_id) {
   ++traces_[trace_id].holds;
   const uint64_t ticket = next_ticket_++;
   trace_tickets_.emplace(ticket, trace_id);
@@ -45,7 +44,7 @@ void PartitionOffsets::Release(uint64_t ticket, bool delivered) {
     return;
   }
   if (auto it = trace_tickets_.find(ticket); it != trace_tickets_.end()) {
-    const std::string id = std::move(it->second);
+    const TraceKey id = std::move(it->second);
     trace_tickets_.erase(it);
     auto st = traces_.find(id);
     if (st != traces_.end() && st->second.holds > 0) --st->second.holds;
@@ -59,7 +58,7 @@ void PartitionOffsets::Release(uint64_t ticket, bool delivered) {
   }
 }
 
-void PartitionOffsets::MaybeRelease(const std::string& trace_id) {
+void PartitionOffsets::MaybeRelease(const TraceKey& trace_id) {
   auto it = traces_.find(trace_id);
   if (it == traces_.end() || it->second.undecided || it->second.holds > 0) return;
   for (int input = 0; input < kInputs; ++input) {

@@ -11,6 +11,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "rules/trace_key.h"
+
 namespace triaged {
 
 class PartitionOffsets {
@@ -19,12 +21,12 @@ class PartitionOffsets {
 
   // A message at `offset` of `input` was consumed; it carried events of `trace_ids` (none for a
   // message that was refused).
-  void Consumed(int input, int64_t offset, const std::vector<std::string>& trace_ids);
+  void Consumed(int input, int64_t offset, const std::vector<TraceKey>& trace_ids);
   // The engine evaluated the trace (at close, or again on a late event).
-  void Decided(const std::string& trace_id);
+  void Decided(const TraceKey& trace_id);
   // A routed item of the trace was handed to the producer; Release the ticket on its delivery
   // report.
-  uint64_t Hold(const std::string& trace_id);
+  uint64_t Hold(const TraceKey& trace_id);
   // A record about the message at `offset` (a dead letter) was handed to the producer.
   uint64_t HoldOffset(int input, int64_t offset);
   // A delivery report. A failed delivery keeps its hold: nothing past it is ever committed, so
@@ -48,13 +50,13 @@ class PartitionOffsets {
     bool undecided = false;
     uint64_t holds = 0;
   };
-  void MaybeRelease(const std::string& trace_id);
+  void MaybeRelease(const TraceKey& trace_id);
 
-  std::unordered_map<std::string, TraceState> traces_;
+  std::unordered_map<TraceKey, TraceState, TraceKeyHash> traces_;
   std::multiset<int64_t> pins_[kInputs];
   std::optional<int64_t> next_[kInputs];
   mutable std::optional<int64_t> last_[kInputs];
-  std::unordered_map<uint64_t, std::string> trace_tickets_;
+  std::unordered_map<uint64_t, TraceKey> trace_tickets_;
   std::unordered_map<uint64_t, std::pair<int, int64_t>> offset_tickets_;
   uint64_t next_ticket_ = 1;
   size_t failed_ = 0;

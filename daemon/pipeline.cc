@@ -119,7 +119,7 @@ void Pipeline::Drain(Partition& p) {
     WriteChangelog(p, c.trace_id, c.record, p.offsets.Hold(c.trace_id));
   }
   // An evaluated trace no longer pins offsets by itself (its routed items above still do).
-  for (const std::string& id : outbox_.decided) p.offsets.Decided(id);
+  for (const TraceKey& id : outbox_.decided) p.offsets.Decided(id);
   const int64_t now_ns = UnixNanos(clock_.System());
   for (const ClosedTrace& closed : outbox_.closed) {
     metrics_.ObserveDecisionLatency(static_cast<double>(now_ns - closed.deadline_ns) / 1e9);
@@ -377,10 +377,11 @@ void Pipeline::OnMessage(const InputMessage& msg) {
 }
 
 void Pipeline::AddEvents(Partition& p, int input, const InputMessage& msg, DecodedMessage events) {
-  std::vector<std::string> ids;
-  for (const Span& s : events.spans) ids.push_back(s.trace_id);
+  std::vector<TraceKey> ids;
+  ids.reserve(events.spans.size() + events.annotations.size());
+  for (const Span& s : events.spans) ids.emplace_back(s.trace_id);
   for (const Annotation& a : events.annotations) {
-    if (!a.trace_id.empty()) ids.push_back(a.trace_id);  // span-only ones join a trace below
+    if (!a.trace_id.empty()) ids.emplace_back(a.trace_id);  // span-only ones join a trace below
   }
   std::sort(ids.begin(), ids.end());
   ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
@@ -390,7 +391,7 @@ void Pipeline::AddEvents(Partition& p, int input, const InputMessage& msg, Decod
   AddResult added = p.engine.Add(std::move(events), UnixNanos(clock_.System()), outbox_);
   Drain(p);
   // A trace the engine did not keep open (evaluated at once as late, or refused) pins nothing.
-  for (const std::string& id : ids) {
+  for (const TraceKey& id : ids) {
     if (!p.engine.IsOpen(id)) p.offsets.Decided(id);
   }
   if (added.spans_rejected > 0) {

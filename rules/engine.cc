@@ -86,7 +86,7 @@ void Engine::SetRuleSet(std::shared_ptr<const RuleSet> rules) {
 }
 
 void Engine::Schedule(Entry& entry) {
-  timers_.push(Timer{entry.deadline_ns, timer_seq_++, entry.trace.id()});
+  timers_.push(Timer{entry.deadline_ns, timer_seq_++, entry.key});
 }
 
 void Engine::UpdateDeadline(Entry& entry) {
@@ -115,16 +115,16 @@ void Engine::Advance(int64_t now_ns, Outbox& out) {
   while (!timers_.empty() && timers_.top().at_ns <= now_ns_) {
     Timer timer = timers_.top();
     timers_.pop();
-    auto it = traces_.find(timer.trace_id);
+    auto it = traces_.find(timer.trace);
     if (it == traces_.end() || it->second.deadline_ns != timer.at_ns) continue;  // stale
     Entry& entry = it->second;
     if (entry.state == State::kOpen) {
       // Close at the deadline itself, so routed_at does not depend on when we looked.
       Close(entry, ReasonFor(entry), timer.at_ns, out);
     } else if (store_ != nullptr && entry.deadline_ns < entry.expires_ns) {
-      Spill(timer.trace_id, timer.at_ns, out);
+      Spill(timer.trace, timer.at_ns, out);
     } else {
-      Evict(timer.trace_id, "expired", timer.at_ns, out);
+      Evict(timer.trace, "expired", timer.at_ns, out);
     }
   }
   ExpireSessions(now_ns_);
@@ -137,7 +137,7 @@ void Engine::Advance(int64_t now_ns, Outbox& out) {
 std::optional<int64_t> Engine::NextDeadline() {
   while (!timers_.empty()) {
     const Timer& t = timers_.top();
-    auto it = traces_.find(t.trace_id);
+    auto it = traces_.find(t.trace);
     if (it != traces_.end() && it->second.deadline_ns == t.at_ns) return t.at_ns;
     timers_.pop();
   }
@@ -161,18 +161,17 @@ void Engine::Close(Entry& entry, CloseReason reason, int64_t now_ns, Outbox& out
         now_ns + std::min(rules_->trace.hot_window_ns, rules_->trace.late_feedback_window_ns);
   }
   entry.order_gen = ++generation_;
-  closed_order_.emplace_back(entry.trace.id(), entry.order_gen);
+  closed_order_.emplace_back(entry.key, entry.order_gen);
   Schedule(entry);
 }
 
-void Engine::Evict(const std::string& trace_id, std::string_view reason, int64_t now_ns,
-                   Outbox& out) {
-  auto it = traces_.find(trace_id);
+void Engine::Evict(const TraceKey& key, std::string_view reason, int64_t now_ns, Outbox& out) {
+  auto it = traces_.find(key);
   if (it == traces_.end()) return;
   EvaluatePendingLate(it->second, now_ns, out);
   if (store_ != nullptr && it->second.state == State::kClosed) {
-    store_->Delete(trace_id);
-    out.changelog.push_back(ChangelogRecord{trace_id, ""});
+    store_->Delete(it->second.trace.id());
+    out.changelog.push_back(ChangelogRecord{it->second.trace.id(), ""});
   }
   if (observer_ != nullptr) observer_->OnEvict(it->second.trace, reason, now_ns);
   if (it->second.state == State::kOpen) --open_count_;
@@ -183,15 +182,15 @@ void Engine::Evict(const std::string& trace_id, std::string_view reason, int64_t
   Entry& entry = it->second;
   if (span_index_on_) {
     for (uint64_t hash : entry.trace.span_id_hashes()) {
-      if (auto at = span_index_.find(hash); at != span_index_.end() && at->second == trace_id) {
+      if (auto at = span_index_.find(hash); at != span_index_.end() && at->second == key) {
         span_index_.erase(at);
       }
     }
   }
   Tombstone tomb{std::move(entry.routed), std::move(entry.counted_match),
                  std::move(entry.counted_sampled_out), ++generation_};
-  tombstone_order_.emplace_back(trace_id, tomb.gen);
-  if (tombstones_.insert_or_assign(trace_id, std::move(tomb)).second) ++group_->tombstones;
+  tombstone_order_.emplace_back(key, tomb.gen);
+  if (tombstones_.insert_or_assign(key, std::move(tomb)).second) ++group_->tombstones;
   TrimTombstones();
   traces_.erase(it);
   --group_->traces;
@@ -200,7 +199,7 @@ void Engine::Evict(const std::string& trace_id, std::string_view reason, int64_t
 void Engine::EvaluatePendingLate(Entry& entry, int64_t now_ns, Outbox& out) {
   // Late events of the message being added must not be lost when that same message evicts
   // their trace to make room: evaluate them first.
-  if (auto p = std::find(pending_late_.begin(), pending_late_.end(), entry.trace.id());
+  if (auto p = std::find(pending_late_.begin(), pending_late_.end(), entry.key);
       p != pending_late_.end()) {
     pending_late_.erase(p);
     ++counters_.late_evaluations;
@@ -229,18 +228,18 @@ void Engine::Persist(Entry& entry, Outbox& out) {
   entry.stored = false;
 }
 
-void Engine::Spill(const std::string& trace_id, int64_t now_ns, Outbox& out) {
-  auto it = traces_.find(trace_id);
+void Engine::Spill(const TraceKey& key, int64_t now_ns, Outbox& out) {
+  auto it = traces_.find(key);
   if (it == traces_.end()) return;
   Entry& entry = it->second;
   EvaluatePendingLate(entry, now_ns, out);
   if (!entry.stored) {
-    store_->Put(trace_id, EncodeRecord(entry), entry.expires_ns);
+    store_->Put(entry.trace.id(), EncodeRecord(entry), entry.expires_ns);
     entry.trace.Release();
   }
   if (span_index_on_) {
     for (uint64_t hash : entry.trace.span_id_hashes()) {
-      if (auto at = span_index_.find(hash); at != span_index_.end() && at->second == trace_id) {
+      if (auto at = span_index_.find(hash); at != span_index_.end() && at->second == key) {
         span_index_.erase(at);
       }
     }
@@ -255,14 +254,15 @@ size_t Engine::SaveClosed() {
   size_t written = 0;
   for (auto& [id, entry] : traces_) {
     if (entry.state != State::kClosed || entry.stored) continue;
-    store_->Put(id, EncodeRecord(entry), entry.expires_ns);
+    store_->Put(entry.trace.id(), EncodeRecord(entry), entry.expires_ns);
     entry.stored = true;
     ++written;
   }
   return written;
 }
 
-Engine::Entry* Engine::Revive(const std::string& trace_id, int64_t now_ns, Outbox& out) {
+Engine::Entry* Engine::Revive(const TraceKey& key, const std::string& trace_id, int64_t now_ns,
+                              Outbox& out) {
   std::optional<std::string> bytes = store_->Get(trace_id);
   if (!bytes) return nullptr;
   Result<TraceRecord> decoded = DecodeTraceRecord(*bytes);
@@ -272,7 +272,7 @@ Engine::Entry* Engine::Revive(const std::string& trace_id, int64_t now_ns, Outbo
   }
   TraceRecord record = std::move(decoded).value();
   MakeRoom(now_ns, out);
-  Entry& entry = traces_.try_emplace(trace_id, trace_id).first->second;
+  Entry& entry = traces_.try_emplace(key, key, trace_id).first->second;
   ++group_->traces;
   for (Span& span : record.events.spans) entry.trace.AddSpan(std::move(span));
   for (Annotation& a : record.events.annotations) entry.trace.AddAnnotation(std::move(a));
@@ -287,9 +287,9 @@ Engine::Entry* Engine::Revive(const std::string& trace_id, int64_t now_ns, Outbo
   entry.counted_sampled_out = std::move(record.counted_sampled_out);
   entry.stored = true;  // the store holds it as it is
   // Pairs an earlier run routed (SeedRouted) join what the record says.
-  if (auto tomb = tombstones_.find(trace_id); tomb != tombstones_.end()) {
-    for (uint64_t key : tomb->second.routed) {
-      if (!Contains(entry.routed, key)) entry.routed.push_back(key);
+  if (auto tomb = tombstones_.find(key); tomb != tombstones_.end()) {
+    for (uint64_t pair : tomb->second.routed) {
+      if (!Contains(entry.routed, pair)) entry.routed.push_back(pair);
     }
     tombstones_.erase(tomb);
     --group_->tombstones;
@@ -297,7 +297,7 @@ Engine::Entry* Engine::Revive(const std::string& trace_id, int64_t now_ns, Outbo
   if (span_index_on_) IndexSpans(entry.trace);
   entry.deadline_ns = std::min(now_ns + rules_->trace.hot_window_ns, entry.expires_ns);
   entry.order_gen = ++generation_;
-  closed_order_.emplace_back(trace_id, entry.order_gen);
+  closed_order_.emplace_back(key, entry.order_gen);
   Schedule(entry);
   ++counters_.revived;
   return &entry;
@@ -309,7 +309,8 @@ void Engine::ExpireStored(int64_t now_ns, Outbox& out) {
     std::vector<std::pair<std::string, std::string>> expired = store_->TakeExpired(now_ns, kBatch);
     for (auto& [id, bytes] : expired) {
       out.changelog.push_back(ChangelogRecord{id, ""});
-      if (traces_.count(id) != 0) continue;  // back in memory: its own timer evicts it
+      const TraceKey key(id);
+      if (traces_.count(key) != 0) continue;  // back in memory: its own timer evicts it
       ++counters_.evicted_expired;
       // Routed state outlives the context, as for traces forgotten from memory.
       Result<TraceRecord> record = DecodeTraceRecord(bytes, /*with_events=*/false);
@@ -319,8 +320,8 @@ void Engine::ExpireStored(int64_t now_ns, Outbox& out) {
       }
       Tombstone tomb{std::move(record.value().routed), std::move(record.value().counted_match),
                      std::move(record.value().counted_sampled_out), ++generation_};
-      tombstone_order_.emplace_back(id, tomb.gen);
-      if (tombstones_.insert_or_assign(id, std::move(tomb)).second) ++group_->tombstones;
+      tombstone_order_.emplace_back(key, tomb.gen);
+      if (tombstones_.insert_or_assign(key, std::move(tomb)).second) ++group_->tombstones;
     }
     TrimTombstones();
     if (expired.size() < kBatch) return;
@@ -346,7 +347,7 @@ void Engine::NoteSession(Entry& entry, int64_t now_ns) {
   Session& s = TouchSession(*session_id, now_ns);
   entry.in_session = true;
   ++s.trace_count;
-  s.traces.push_back(entry.trace.id());
+  s.traces.push_back(entry.key);
   if (s.traces.size() > kMaxSessionTraces) s.traces.pop_front();
 }
 
@@ -357,10 +358,10 @@ void Engine::AddSessionAnnotation(Annotation annotation, int64_t now_ns, Outbox&
   }
   s.annotations.push_back(std::move(annotation));
   // Every decided trace of the session is evaluated again; open ones see it when they close.
-  for (const std::string& id : s.traces) {
+  for (const TraceKey& id : s.traces) {
     auto it = traces_.find(id);
     Entry* entry = it != traces_.end() ? &it->second : nullptr;
-    if (entry == nullptr && store_ != nullptr) entry = Revive(id, now_ns, out);
+    if (entry == nullptr && store_ != nullptr) entry = Revive(id, id.str(), now_ns, out);
     if (entry == nullptr || entry->state != State::kClosed) continue;
     if (std::find(pending_late_.begin(), pending_late_.end(), id) == pending_late_.end()) {
       pending_late_.push_back(id);
@@ -379,15 +380,16 @@ void Engine::ExpireSessions(int64_t now_ns) {
 void Engine::SeedRouted(const std::string& trace_id, std::string_view rule,
                         std::string_view destination) {
   const uint64_t key = NameHash(rule, destination);
+  const TraceKey trace(trace_id);
   std::vector<uint64_t>* routed = nullptr;
-  if (auto it = traces_.find(trace_id); it != traces_.end()) {
+  if (auto it = traces_.find(trace); it != traces_.end()) {
     routed = &it->second.routed;
   } else {
-    auto [tomb, inserted] = tombstones_.try_emplace(trace_id);
+    auto [tomb, inserted] = tombstones_.try_emplace(trace);
     if (inserted) {
       tomb->second.gen = ++generation_;
       tomb->second.decided = false;
-      tombstone_order_.emplace_back(trace_id, tomb->second.gen);
+      tombstone_order_.emplace_back(trace, tomb->second.gen);
       ++group_->tombstones;
     }
     routed = &tomb->second.routed;
@@ -398,7 +400,7 @@ void Engine::SeedRouted(const std::string& trace_id, std::string_view rule,
 
 void Engine::TrimTombstones() {
   const uint64_t cap = std::max<uint64_t>(rules_->trace.max_open_traces, 1);
-  auto live = [this](const std::pair<std::string, uint64_t>& e) {
+  auto live = [this](const std::pair<TraceKey, uint64_t>& e) {
     auto it = tombstones_.find(e.first);
     return it != tombstones_.end() && it->second.gen == e.second;
   };
@@ -453,23 +455,24 @@ void Engine::MakeRoom(int64_t now_ns, Outbox& out) {
   }
 }
 
-Engine::Entry& Engine::Open(const std::string& trace_id, int64_t now_ns, Outbox& out, bool& late) {
-  if (auto it = traces_.find(trace_id); it != traces_.end()) {
+Engine::Entry& Engine::Open(const TraceKey& key, const std::string& trace_id, int64_t now_ns,
+                            Outbox& out, bool& late) {
+  if (auto it = traces_.find(key); it != traces_.end()) {
     late = it->second.state == State::kClosed;
     return it->second;
   }
   if (store_ != nullptr) {
-    if (Entry* revived = Revive(trace_id, now_ns, out)) {
+    if (Entry* revived = Revive(key, trace_id, now_ns, out)) {
       late = true;
       return *revived;
     }
   }
   MakeRoom(now_ns, out);
-  auto it = traces_.try_emplace(trace_id, trace_id).first;
+  auto it = traces_.try_emplace(key, key, trace_id).first;
   ++group_->traces;  // not there before: found above
   Entry& entry = it->second;
   entry.opened_ns = now_ns;
-  if (auto tomb = tombstones_.find(trace_id); tomb != tombstones_.end()) {
+  if (auto tomb = tombstones_.find(key); tomb != tombstones_.end()) {
     entry.routed = std::move(tomb->second.routed);
     entry.counted_match = std::move(tomb->second.counted_match);
     entry.counted_sampled_out = std::move(tomb->second.counted_sampled_out);
@@ -483,7 +486,7 @@ Engine::Entry& Engine::Open(const std::string& trace_id, int64_t now_ns, Outbox&
       entry.expires_ns = now_ns + rules_->trace.late_feedback_window_ns;
       entry.deadline_ns = entry.expires_ns;
       entry.order_gen = ++generation_;
-      closed_order_.emplace_back(trace_id, entry.order_gen);
+      closed_order_.emplace_back(key, entry.order_gen);
       Schedule(entry);
       late = true;
       return entry;
@@ -492,7 +495,7 @@ Engine::Entry& Engine::Open(const std::string& trace_id, int64_t now_ns, Outbox&
   ++counters_.traces_opened;
   ++open_count_;
   entry.order_gen = ++generation_;
-  open_order_.emplace_back(trace_id, entry.order_gen);
+  open_order_.emplace_back(key, entry.order_gen);
   late = false;
   entry.deadline_ns = -1;
   UpdateDeadline(entry);
@@ -505,14 +508,15 @@ AddResult Engine::Add(DecodedMessage message, int64_t now_ns, Outbox& out) {
   AddResult result;
   // Group by trace so one message re-evaluates a late trace once, after all its events.
   pending_late_.clear();
-  std::vector<std::string> touched_open;
-  auto touch = [](std::vector<std::string>& v, const std::string& id) {
-    if (std::find(v.begin(), v.end(), id) == v.end()) v.push_back(id);
+  std::vector<TraceKey> touched_open;
+  auto touch = [](std::vector<TraceKey>& v, const TraceKey& key) {
+    if (std::find(v.begin(), v.end(), key) == v.end()) v.push_back(key);
   };
   for (Span& span : message.spans) {
+    const TraceKey key(span.trace_id);
     // Checked before opening: a span too large for an empty trace must not open (or revive) a
     // trace that would then be decided on nothing.
-    auto existing = traces_.find(span.trace_id);
+    auto existing = traces_.find(key);
     const size_t bytes = existing == traces_.end() ? 0 : existing->second.trace.bytes();
     if (bytes + span.bytes > rules_->trace.max_trace_bytes) {
       ++result.spans_rejected;
@@ -520,7 +524,7 @@ AddResult Engine::Add(DecodedMessage message, int64_t now_ns, Outbox& out) {
       continue;
     }
     bool late = false;
-    Entry& entry = Open(span.trace_id, now_ns, out, late);
+    Entry& entry = Open(key, span.trace_id, now_ns, out, late);
     if (!late) {
       entry.has_span = true;
       entry.last_span_ns = now_ns;
@@ -528,10 +532,9 @@ AddResult Engine::Add(DecodedMessage message, int64_t now_ns, Outbox& out) {
       // one clock: producers' clocks may be skewed, and replayed events may be old.
       if (span.is_root() && span.end_ns) entry.root_end_ns = now_ns;
     }
-    const std::string id = span.trace_id;
-    if (span_index_on_) span_index_.insert_or_assign(SpanIdHash(span.span_id), id);
+    if (span_index_on_) span_index_.insert_or_assign(SpanIdHash(span.span_id), key);
     entry.trace.AddSpan(std::move(span));
-    touch(late ? pending_late_ : touched_open, id);
+    touch(late ? pending_late_ : touched_open, key);
   }
   for (Annotation& annotation : message.annotations) {
     if (annotation.trace_id.empty() && annotation.span_id.empty() &&
@@ -544,16 +547,16 @@ AddResult Engine::Add(DecodedMessage message, int64_t now_ns, Outbox& out) {
         span_index_on_ = true;
         for (const auto& [id, e] : traces_) IndexSpans(e.trace);
       }
-      const std::string* trace = TraceOfSpan(annotation.span_id);
+      const Entry* trace = TraceOfSpan(annotation.span_id);
       if (trace == nullptr) {
         result.unjoined.push_back(std::move(annotation));
         continue;
       }
-      annotation.trace_id = *trace;
+      annotation.trace_id = trace->trace.id();
     }
+    const TraceKey key(annotation.trace_id);
     bool late = false;
-    Entry& entry = Open(annotation.trace_id, now_ns, out, late);
-    const std::string id = annotation.trace_id;
+    Entry& entry = Open(key, annotation.trace_id, now_ns, out, late);
     // With a store, a decided trace that sees the very same annotation again (an input read
     // again after a restart, by a new owner that restored the trace) keeps one copy.
     const auto& held = entry.trace.annotations();
@@ -561,17 +564,17 @@ AddResult Engine::Add(DecodedMessage message, int64_t now_ns, Outbox& out) {
           std::find(held.begin(), held.end(), annotation) != held.end())) {
       entry.trace.AddAnnotation(std::move(annotation));
     }
-    touch(late ? pending_late_ : touched_open, id);
+    touch(late ? pending_late_ : touched_open, key);
   }
-  for (const std::string& id : touched_open) {
+  for (const TraceKey& id : touched_open) {
     auto it = traces_.find(id);
     if (it == traces_.end() || it->second.state != State::kOpen) continue;
     UpdateDeadline(it->second);
     if (it->second.deadline_ns <= now_ns) Close(it->second, ReasonFor(it->second), now_ns, out);
   }
-  const std::vector<std::string> touched_late = std::move(pending_late_);
+  const std::vector<TraceKey> touched_late = std::move(pending_late_);
   pending_late_.clear();
-  for (const std::string& id : touched_late) {
+  for (const TraceKey& id : touched_late) {
     auto it = traces_.find(id);
     if (it == traces_.end()) continue;
     ++counters_.late_evaluations;
@@ -581,10 +584,11 @@ AddResult Engine::Add(DecodedMessage message, int64_t now_ns, Outbox& out) {
 }
 
 void Engine::IndexSpans(const Trace& trace) {
-  for (uint64_t hash : trace.span_id_hashes()) span_index_.insert_or_assign(hash, trace.id());
+  const TraceKey key(trace.id());
+  for (uint64_t hash : trace.span_id_hashes()) span_index_.insert_or_assign(hash, key);
 }
 
-const std::string* Engine::TraceOfSpan(std::string_view span_id) const {
+const Engine::Entry* Engine::TraceOfSpan(std::string_view span_id) const {
   auto at = span_index_.find(SpanIdHash(span_id));
   if (at == span_index_.end()) return nullptr;
   auto it = traces_.find(at->second);
@@ -594,7 +598,7 @@ const std::string* Engine::TraceOfSpan(std::string_view span_id) const {
   const bool holds = std::any_of(trace.spans().begin(), trace.spans().end(),
                                  [&](const Span& s) { return s.span_id == span_id; });
   trace.Release();
-  return holds ? &it->first : nullptr;
+  return holds ? &it->second : nullptr;
 }
 
 void Engine::CloseAll(int64_t now_ns, Outbox& out) {
@@ -742,7 +746,7 @@ void Engine::Evaluate(Entry& entry, Trigger trigger, int64_t now_ns, Outbox& out
     if (!v.limited.empty()) ++counters.rate_limited;
   }
   if (observer_ != nullptr) observer_->OnEvaluation(trace, trigger, now_ns, verdicts);
-  out.decided.push_back(trace.id());
+  out.decided.push_back(entry.key);
   trace.set_session(nullptr);
   if (store_ != nullptr && entry.state == State::kClosed) Persist(entry, out);
   // Back to its packed form until late feedback (if any) evaluates it again.

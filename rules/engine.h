@@ -19,6 +19,7 @@
 #include "rules/routed_item.h"
 #include "rules/ruleset.h"
 #include "rules/trace.h"
+#include "rules/trace_key.h"
 #include "rules/trace_store.h"
 
 namespace triaged {
@@ -66,7 +67,7 @@ struct Outbox {
 
   std::vector<Route> routes;
   // Every trace evaluated (at close or on a late event), in order; a trace may appear again.
-  std::vector<std::string> decided;
+  std::vector<TraceKey> decided;
   std::vector<ClosedTrace> closed;
   // With a trace store: what was written to it, in order, for the changelog.
   std::vector<ChangelogRecord> changelog;
@@ -208,7 +209,7 @@ class Engine {
   int64_t now() const { return now_ns_; }
   size_t open_traces() const { return open_count_; }
   // True while the trace is open (not yet decided).
-  bool IsOpen(const std::string& trace_id) const {
+  bool IsOpen(const TraceKey& trace_id) const {
     auto it = traces_.find(trace_id);
     return it != traces_.end() && it->second.state == State::kOpen;
   }
@@ -220,7 +221,8 @@ class Engine {
  private:
   enum class State { kOpen, kClosed };
   struct Entry {
-    explicit Entry(std::string id) : trace(std::move(id)) {}
+    Entry(TraceKey k, std::string id) : key(std::move(k)), trace(std::move(id)) {}
+    TraceKey key;
     Trace trace;
     State state = State::kOpen;
     int64_t opened_ns = 0;
@@ -240,31 +242,32 @@ class Engine {
   struct Timer {
     int64_t at_ns;
     uint64_t seq;
-    std::string trace_id;
+    TraceKey trace;
     bool operator>(const Timer& o) const {
       return at_ns != o.at_ns ? at_ns > o.at_ns : seq > o.seq;
     }
   };
 
-  Entry& Open(const std::string& trace_id, int64_t now_ns, Outbox& out, bool& late);
+  // `id` is the text of `key`.
+  Entry& Open(const TraceKey& key, const std::string& id, int64_t now_ns, Outbox& out, bool& late);
   void Schedule(Entry& entry);
   void UpdateDeadline(Entry& entry);
   void Close(Entry& entry, CloseReason reason, int64_t now_ns, Outbox& out);
-  void Evict(const std::string& trace_id, std::string_view reason, int64_t now_ns, Outbox& out);
+  void Evict(const TraceKey& key, std::string_view reason, int64_t now_ns, Outbox& out);
   // Evaluates the late events of the message being added before their trace leaves memory.
   void EvaluatePendingLate(Entry& entry, int64_t now_ns, Outbox& out);
   // The trace store: a closed trace leaves memory (its record is in the store already); a late
   // event brings it back; records whose late window is over are deleted.
   void Persist(Entry& entry, Outbox& out);
   std::string EncodeRecord(const Entry& entry) const;
-  void Spill(const std::string& trace_id, int64_t now_ns, Outbox& out);
-  Entry* Revive(const std::string& trace_id, int64_t now_ns, Outbox& out);
+  void Spill(const TraceKey& key, int64_t now_ns, Outbox& out);
+  Entry* Revive(const TraceKey& key, const std::string& id, int64_t now_ns, Outbox& out);
   void ExpireStored(int64_t now_ns, Outbox& out);
   // Sessions (DESIGN §2.1 `session.*`): the session-scoped feedback of each session and the
   // traces of it seen within the late window, so session feedback re-evaluates them.
   struct Session {
     std::vector<Annotation> annotations;
-    std::deque<std::string> traces;  // the latest kMaxSessionTraces, oldest first
+    std::deque<TraceKey> traces;  // the latest kMaxSessionTraces, oldest first
     int64_t trace_count = 0;
     int64_t expires_ns = 0, queued_expiry_ns = 0;
   };
@@ -284,15 +287,15 @@ class Engine {
   TraceStore* store_ = nullptr;
   int64_t next_store_expiry_ns_ = 0;
   int64_t now_ns_ = 0;
-  std::unordered_map<std::string, Entry> traces_;
+  std::unordered_map<TraceKey, Entry, TraceKeyHash> traces_;
   size_t open_count_ = 0;
   std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timers_;
   uint64_t timer_seq_ = 0;
   // Opening / closing order, for eviction under max_open_traces (lazily cleaned).
-  std::deque<std::pair<std::string, uint64_t>> open_order_, closed_order_;
+  std::deque<std::pair<TraceKey, uint64_t>> open_order_, closed_order_;
   uint64_t generation_ = 0;
   // Traces with late events from the message being added, not yet re-evaluated.
-  std::vector<std::string> pending_late_;
+  std::vector<TraceKey> pending_late_;
   // Routed (and counted) state of evicted traces, so late feedback after eviction is still
   // routed at most once and counted once; bounded FIFO of max_open_traces entries. The order
   // holds (id, generation): a tombstone taken back by a revived trace leaves a stale entry
@@ -307,14 +310,14 @@ class Engine {
     bool decided = true;
   };
   void TrimTombstones();
-  std::unordered_map<std::string, Tombstone> tombstones_;
-  std::deque<std::pair<std::string, uint64_t>> tombstone_order_;
-  // Span id hash -> trace id, for span-only annotations. Kept only once one has come (most
+  std::unordered_map<TraceKey, Tombstone, TraceKeyHash> tombstones_;
+  std::deque<std::pair<TraceKey, uint64_t>> tombstone_order_;
+  // Span id hash -> trace, for span-only annotations. Kept only once one has come (most
   // deployments never send one); entries go with their trace.
   void IndexSpans(const Trace& trace);
-  const std::string* TraceOfSpan(std::string_view span_id) const;
+  const Entry* TraceOfSpan(std::string_view span_id) const;
   bool span_index_on_ = false;
-  std::unordered_map<uint64_t, std::string> span_index_;
+  std::unordered_map<uint64_t, TraceKey> span_index_;
   std::shared_ptr<EngineGroup> group_;
   LimitScope limit_scope_;
   std::vector<RuleCounters> rule_counters_;  // by index into rules_->rules
