@@ -11,6 +11,8 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "rules/json_onepass.h"
+
 namespace triaged {
 namespace {
 
@@ -129,18 +131,13 @@ class EnvelopeWalk {
     int64_t GetInt64() const { return kind == kNeg ? i : static_cast<int64_t>(u); }
   };
 
-  // Parses `buf` (NUL-terminated, decoded in place): false when it is not a JSON object.
-  bool Walk(char* buf) {
+  // Parses `buf` (`size` bytes and a NUL, decoded in place): false when it is not a JSON object.
+  bool Walk(char* buf, size_t size) {
     for (Value& v : fields_) v = Value{};
     depth_ = 0;
     field_ = -1;
     object_ = false;
-    rapidjson::InsituStringStream is(buf);
-    rapidjson::Reader reader;
-    constexpr unsigned kFlags = rapidjson::kParseInsituFlag |
-                                rapidjson::kParseValidateEncodingFlag |
-                                rapidjson::kParseIterativeFlag;
-    return !reader.Parse<kFlags>(is, *this).IsError() && object_;
+    return decode::onepass::WalkInsitu(buf, size, *this) && object_;
   }
   const Value& operator[](Field f) const { return fields_[f]; }
 
@@ -227,7 +224,7 @@ ReplayLine ParseReplayLine(std::string_view line, uint64_t line_no) {
     thread_local EnvelopeWalk walk;
     buf.assign(json);
     using F = EnvelopeWalk;
-    const bool parsed = walk.Walk(buf.data());
+    const bool parsed = walk.Walk(buf.data(), buf.size());
     const bool text = parsed && walk[F::kPayload].present();
     const bool base64 = parsed && !text && walk[F::kPayloadBase64].present();
     const EnvelopeWalk::Value& topic = walk[F::kTopic];

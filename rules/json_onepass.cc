@@ -262,16 +262,11 @@ class Walker {
     events_used_ = 0;
   }
 
-  // The walk of `buf` (NUL-terminated, modified in place); false to give up.
-  bool Walk(char* buf, const DecodeLimits& limits) {
+  // The walk of `buf` (`size` bytes, NUL-terminated, modified in place); false to give up.
+  bool Walk(char* buf, size_t size, const DecodeLimits& limits) {
     limits_ = limits;
     Reset();
-    rapidjson::InsituStringStream is(buf);
-    rapidjson::Reader reader;
-    constexpr unsigned kFlags = rapidjson::kParseInsituFlag |
-                                rapidjson::kParseValidateEncodingFlag |
-                                rapidjson::kParseIterativeFlag;
-    return !reader.Parse<kFlags>(is, *this).IsError() && done_;
+    return WalkInsitu(buf, size, *this) && done_;
   }
 
   // --- the SAX handler
@@ -1388,7 +1383,7 @@ std::optional<DecodedMessage> Decode(std::string_view bytes, Want want, Feedback
   thread_local State state;
   state.buf.assign(bytes);
   Walker& w = state.walker;
-  if (!w.Walk(state.buf.data(), limits)) return std::nullopt;
+  if (!w.Walk(state.buf.data(), state.buf.size(), limits)) return std::nullopt;
   const Obj top(w.top().data(), w.top().data() + w.top().size());
   Fields r(w);
   bool spans = false;

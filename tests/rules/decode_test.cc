@@ -1,4 +1,5 @@
 #include "rules/decode.h"
+#include "rules/json_onepass.h"
 
 #include <gtest/gtest.h>
 
@@ -1358,6 +1359,30 @@ TEST(DecodeMalformed, ReasonsForBadBytes) {
   for (Decoder decode : {&Spans, &Feedback, &Any}) {
     for (const Case& c : cases) {
       EXPECT_EQ(ReasonOf(decode(c.bytes)), c.reason) << c.bytes.substr(0, 60);
+    }
+  }
+}
+
+TEST(DecodeMalformed, NonAsciiBytesAreValidatedWhereverTheyAre) {
+  // ASCII text is parsed without the per-character UTF-8 check; a byte of 0x80 or above at any
+  // place (inside or after the 8-byte words that the ASCII test reads) turns it back on.
+  const std::string base = R"({"trace_id":"t","thumbs":"up","comment":"0123456789abcdefghij"})";
+  const size_t at = base.find("0123");
+  for (size_t i = at; i < at + 20; ++i) {
+    std::string bad = base;
+    bad[i] = '\xff';
+    EXPECT_EQ(ReasonOf(DecodeFeedback(bad)), "invalid_json") << i;
+    std::string good = base;
+    good.replace(i, 1, "\xc3\xa9");  // é
+    EXPECT_TRUE(DecodeFeedback(good).ok()) << i;
+  }
+  EXPECT_TRUE(decode::onepass::IsAscii(base));
+  for (size_t n = 0; n < 20; ++n) {
+    for (size_t i = 0; i < n; ++i) {
+      std::string s(n, 'a');
+      EXPECT_TRUE(decode::onepass::IsAscii(s));
+      s[i] = '\x80';
+      EXPECT_FALSE(decode::onepass::IsAscii(s)) << n << " " << i;
     }
   }
 }
