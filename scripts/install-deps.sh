@@ -10,6 +10,7 @@ PACKAGES=(
   libcli11-dev libprotobuf-dev protobuf-compiler librocksdb-dev libmimalloc-dev
   kcat prometheus curl openssl
   openjdk-17-jdk-headless maven python3 time
+  python3-yaml python3-jsonschema python3-confluent-kafka
   clang libclang-rt-14-dev clang-format clang-tidy
   chromium systemd
 )

@@ -17,6 +17,7 @@
 #include "tools/broker.h"
 #include "tools/commands.h"
 #include "tools/generate.h"
+#include "tools/schema.h"
 
 namespace triaged {
 namespace {
@@ -142,6 +143,9 @@ int main(int argc, char** argv) {
   broker_cmd->add_option("--brokers", broker.brokers, "Brokers in the cluster")
       ->capture_default_str();
 
+  CLI::App* schema_cmd = app.add_subcommand(
+      "schema", "Print the JSON Schema of the config file (for editors and validators)");
+
   GenerateOptions generate;
   CLI::App* generate_cmd = app.add_subcommand(
       "generate", "Realistic synthetic spans and feedback of every shape, to Kafka or a file");
@@ -183,6 +187,7 @@ int main(int argc, char** argv) {
   }
   log::SetLevel(log_level);
 
+  if (*schema_cmd) return RunSchema(std::cout);
   if (*broker_cmd) return RunBroker(broker, std::cout, std::cerr);
   if (*generate_cmd) return RunGenerate(generate, std::cout, std::cerr);
 

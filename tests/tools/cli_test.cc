@@ -388,10 +388,22 @@ TEST(CliTest, HelpAndVersionExitZero) {
   const auto help = RunTriaged("--help");
   EXPECT_EQ(help.exit_code, 0);
   EXPECT_THAT(help.out, HasSubstr("explain"));
+  EXPECT_THAT(help.out, HasSubstr("schema"));
   EXPECT_EQ(RunTriaged("generate --help").exit_code, 0);
   const auto version = RunTriaged("--version");
   EXPECT_EQ(version.exit_code, 0);
   EXPECT_EQ(version.out, std::string(kTriagedVersion) + "\n");
+}
+
+// `triaged schema` prints schemas/config.v1.json as it is (tests/docs/config_schema_test.py
+// validates the repository's configs against it).
+TEST(CliTest, SchemaPrintsTheConfigSchema) {
+  const auto schema = RunTriaged("schema");
+  EXPECT_EQ(schema.exit_code, 0);
+  EXPECT_EQ(schema.out, ReadFile(SourcePath("schemas/config.v1.json")));
+  EXPECT_THAT(schema.out,
+              HasSubstr("\"$schema\": \"https://json-schema.org/draft/2020-12/schema\""));
+  EXPECT_EQ(schema.err, "");
 }
 
 // --log-level (or TRIAGED_LOG_LEVEL) drops the log lines below it; generate logs "generated" at
