@@ -541,6 +541,7 @@ int Pipeline::Shutdown() {
   // restart. Flush what was routed, then commit what is safe — within kafka.shutdown_timeout,
   // so a broker that does not answer cannot hold the process past its supervisor's patience.
   log::Info("stopping");
+  LogDeadLetters(dead_letter_log_.TakeHeld());
   const SteadyTime deadline =
       clock_.Steady() + std::chrono::nanoseconds(config_->kafka.shutdown_timeout_ns);
   auto left = [&] {
