@@ -1,5 +1,9 @@
 #include "daemon/admin_server.h"
 
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <algorithm>
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
@@ -45,6 +49,27 @@ std::string ReadinessJson(const Readiness& r) {
   add(r.commits_advancing, "commits_advancing");
   return std::string("{\"ready\":") + (failed.empty() ? "true" : "false") + ",\"failed\":[" +
          failed + "]}";
+}
+
+// The 404 body of a tap on a rule that does not exist:
+// {"error":"no rule named \"x\"","rule":"x","rules":["a","b"]}
+std::string UnknownRuleJson(std::string_view rule, const std::vector<std::string>& names) {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  auto string = [&](std::string_view s) {
+    w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+  };
+  w.StartObject();
+  w.Key("error");
+  string("no rule named \"" + std::string(rule) + "\"");
+  w.Key("rule");
+  string(rule);
+  w.Key("rules");
+  w.StartArray();
+  for (const std::string& name : names) string(name);
+  w.EndArray();
+  w.EndObject();
+  return std::string(buf.GetString(), buf.GetSize()) + "\n";
 }
 
 // Compares in a time that depends on the length of `expected` only, not on where they differ.
@@ -213,8 +238,12 @@ class AdminServer::Session : public std::enable_shared_from_this<Session> {
     }
     if (access != http::status::ok) return Send(Refusal(req, access));
     std::optional<std::string> rule = QueryParam(query, "rule");
-    if (rule && p.rule_exists && !p.rule_exists(*rule)) {
-      return Send(Text(req, http::status::not_found, "no rule named \"" + *rule + "\"\n"));
+    if (rule && p.rule_names) {
+      const std::vector<std::string> names = p.rule_names();
+      if (std::find(names.begin(), names.end(), *rule) == names.end()) {
+        return Send(
+            Text(req, http::status::not_found, UnknownRuleJson(*rule, names), kJsonContentType));
+      }
     }
     // Tap clients are exempt from the idle timeout; their number is what bounds them.
     if (server_.tap_count_.load(std::memory_order_relaxed) >= server_.options_.max_tap_clients) {

@@ -43,9 +43,9 @@ struct AdminProviders {
   // The /v1/status document (the status page's); without its `recent` routed items (an empty
   // array) for a client that may not see routed items.
   std::function<std::string(bool with_recent)> status_json;
-  // Whether a rule of that name exists: /v1/tap?rule=NAME answers 404 otherwise. Missing: any
-  // name is taken.
-  std::function<bool(std::string_view)> rule_exists;
+  // The names of the running rules: /v1/tap?rule=NAME answers 404 for a name not among them,
+  // with a JSON body listing them. Missing: any name is taken.
+  std::function<std::vector<std::string>()> rule_names;
 };
 
 struct AdminOptions {

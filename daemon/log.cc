@@ -48,6 +48,9 @@ std::string Line(std::string_view level, std::string_view msg,
       case Value::Kind::kUint: w.Uint64(value.u()); break;
       case Value::Kind::kDouble: w.Double(value.d()); break;
       case Value::Kind::kBool: w.Bool(value.b()); break;
+      case Value::Kind::kJson:
+        w.RawValue(value.str().data(), value.str().size(), rapidjson::kObjectType);
+        break;
     }
   }
   w.EndObject();
@@ -55,6 +58,11 @@ std::string Line(std::string_view level, std::string_view msg,
 }
 
 }  // namespace
+
+std::string LineForTest(std::string_view level, std::string_view msg,
+                        std::initializer_list<Field> fields) {
+  return Line(level, msg, fields);
+}
 
 void Info(std::string_view msg, std::initializer_list<Field> fields) {
   Logger().info(Line("info", msg, fields));

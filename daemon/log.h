@@ -11,10 +11,11 @@
 
 namespace triaged::log {
 
-// A field's value: text, an integer, a floating-point number or a boolean.
+// A field's value: text, an integer, a floating-point number, a boolean, or a JSON object or
+// array written as it is (Json()).
 class Value {
  public:
-  enum class Kind { kString, kInt, kUint, kDouble, kBool };
+  enum class Kind { kString, kInt, kUint, kDouble, kBool, kJson };
   Value(std::string s) : kind_(Kind::kString), s_(std::move(s)) {}           // NOLINT
   Value(std::string_view s) : kind_(Kind::kString), s_(s) {}                 // NOLINT
   Value(const char* s) : kind_(Kind::kString), s_(s != nullptr ? s : "") {}  // NOLINT
@@ -24,6 +25,12 @@ class Value {
   template <std::unsigned_integral T>
   requires(!std::same_as<T, bool>) Value(T n) : kind_(Kind::kUint), u_(n) {}  // NOLINT
   Value(double d) : kind_(Kind::kDouble), d_(d) {}                            // NOLINT
+  // `json` must be one valid JSON value (an object, an array); it is not checked.
+  static Value Json(std::string json) {
+    Value v(std::move(json));
+    v.kind_ = Kind::kJson;
+    return v;
+  }
 
   Kind kind() const { return kind_; }
   const std::string& str() const { return s_; }
@@ -46,6 +53,10 @@ using Field = std::pair<std::string_view, Value>;
 void Info(std::string_view msg, std::initializer_list<Field> fields = {});
 void Warn(std::string_view msg, std::initializer_list<Field> fields = {});
 void Error(std::string_view msg, std::initializer_list<Field> fields = {});
+
+// The line Info/Warn/Error would write at `level`, without its newline.
+std::string LineForTest(std::string_view level, std::string_view msg,
+                        std::initializer_list<Field> fields);
 
 // Drops the lines below `level`: trace, debug, info (the default), warn or error. Any other
 // value leaves the level as it is.

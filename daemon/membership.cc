@@ -173,7 +173,7 @@ bool Pipeline::StartAdmin() {
   providers.status_json = [this](bool with_recent) { return status_.status_json(with_recent); };
   // The rules of config_ (read here, on the pipeline's thread), then of every reload.
   status_.SetRules(*config_->rules);
-  providers.rule_exists = [this](std::string_view rule) { return status_.has_rule(rule); };
+  providers.rule_names = [this] { return status_.rule_names(); };
   AdminOptions options;
   if (!config_->admin_token_file.empty()) {
     Result<std::string> token = ReadTokenFile(config_->admin_token_file);
@@ -541,6 +541,7 @@ int Pipeline::Shutdown() {
   // restart. Flush what was routed, then commit what is safe — within kafka.shutdown_timeout,
   // so a broker that does not answer cannot hold the process past its supervisor's patience.
   log::Info("stopping");
+  LogDeadLetters(dead_letter_log_.TakeHeld());
   const SteadyTime deadline =
       clock_.Steady() + std::chrono::nanoseconds(config_->kafka.shutdown_timeout_ns);
   auto left = [&] {

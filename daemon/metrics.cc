@@ -3,13 +3,10 @@
 #include <prometheus/text_serializer.h>
 
 #include <algorithm>
+#include <type_traits>
 
 namespace triaged {
 namespace {
-
-using prometheus::BuildCounter;
-using prometheus::BuildGauge;
-using prometheus::BuildHistogram;
 
 std::string S(std::string_view v) { return std::string(v); }
 
@@ -30,134 +27,106 @@ std::vector<double> Metrics::RouteAckLatencyBuckets() {
           0.05,   0.075, 0.1,   0.25,  0.5,   1,      2.5,  5,     10};
 }
 
+template <typename T>
+prometheus::Family<T>& Metrics::Declare(const char* name, const char* help) {
+  constexpr prometheus::MetricType type =
+      std::is_same_v<T, prometheus::Counter> ? prometheus::MetricType::Counter
+      : std::is_same_v<T, prometheus::Gauge> ? prometheus::MetricType::Gauge
+                                             : prometheus::MetricType::Histogram;
+  declared_.push_back(prometheus::MetricFamily{name, help, type, {}});
+  return prometheus::detail::Builder<T>().Name(name).Help(help).Register(*registry_);
+}
+
 Metrics::Metrics(std::string_view version)
     : registry_(std::make_shared<prometheus::Registry>()),
-      events_consumed_(BuildCounter()
-                           .Name("triaged_events_consumed_total")
-                           .Help("Input messages consumed, by input topic role.")
-                           .Register(*registry_)),
-      events_invalid_(
-          BuildCounter()
-              .Name("triaged_events_invalid_total")
-              .Help("Input messages refused (by the decoder, the trace size, the annotation "
-                    "schemas, ...), by input and reason.")
-              .Register(*registry_)),
-      annotations_(BuildCounter()
-                       .Name("triaged_annotations_total")
-                       .Help("Annotations taken in from input messages, by name (declared in "
-                             "annotations:, else \"other\") and source.")
-                       .Register(*registry_)),
-      dead_lettered_(BuildCounter()
-                         .Name("triaged_dead_lettered_total")
-                         .Help("Records written to the dead-letter topic.")
-                         .Register(*registry_)),
-      traces_open_(BuildGauge()
-                       .Name("triaged_traces_open")
-                       .Help("Traces currently open (waiting for a decision).")
-                       .Register(*registry_)),
-      traces_evicted_(BuildCounter()
-                          .Name("triaged_traces_evicted_total")
-                          .Help("Traces forgotten from memory, by reason (expired, capacity).")
-                          .Register(*registry_)),
-      events_repartitioned_(BuildCounter()
-                                .Name("triaged_events_repartitioned_total")
-                                .Help("Input messages whose events were re-produced to the "
-                                      "repartition topic to reach their traces' engines, by "
-                                      "input.")
-                                .Register(*registry_)),
-      traces_without_spans_(BuildCounter()
-                                .Name("triaged_traces_without_spans_total")
-                                .Help("Traces decided on feedback alone, with no span: many "
-                                      "mean spans and feedback are not meeting.")
-                                .Register(*registry_)),
-      store_moves_(BuildCounter()
-                       .Name("triaged_trace_store_moves_total")
-                       .Help("Closed traces moved by the trace store: to_store (out of memory "
-                             "after the hot window, or at capacity) and to_memory (brought back "
-                             "by a late event).")
-                       .Register(*registry_)),
-      store_unreadable_(BuildCounter()
-                            .Name("triaged_trace_store_unreadable_total")
-                            .Help("Trace store records that could not be read back (treated as "
-                                  "absent).")
-                            .Register(*registry_)),
-      store_records_(BuildGauge()
-                         .Name("triaged_trace_store_records")
-                         .Help("Closed traces held in the local trace stores of the partitions "
-                               "this process owns.")
-                         .Register(*registry_)),
-      store_bytes_(BuildGauge()
-                       .Name("triaged_trace_store_disk_bytes")
-                       .Help("Disk used by the local trace stores (SST files and live "
-                             "write-ahead log), in bytes.")
-                       .Register(*registry_)),
-      store_restore_seconds_(BuildHistogram()
-                                 .Name("triaged_trace_store_restore_seconds")
-                                 .Help("Time a new owner took to restore a partition's trace "
-                                       "store, by source (local, changelog).")
-                                 .Register(*registry_)),
-      store_restored_records_(BuildCounter()
-                                  .Name("triaged_trace_store_restored_records_total")
-                                  .Help("Changelog records applied while restoring trace stores, "
-                                        "by source (local: the tail only; changelog: all).")
-                                  .Register(*registry_)),
-      rule_matched_(BuildCounter()
-                        .Name("triaged_rule_matched_total")
-                        .Help("Traces a rule matched (once per trace).")
-                        .Register(*registry_)),
-      rule_sampled_out_(BuildCounter()
-                            .Name("triaged_rule_sampled_out_total")
-                            .Help("Matched traces left out by the rule's sample rate.")
-                            .Register(*registry_)),
-      rule_rate_limited_(BuildCounter()
-                             .Name("triaged_rule_rate_limited_total")
-                             .Help("Evaluations denied by a rule or destination rate limit.")
-                             .Register(*registry_)),
-      routed_(BuildCounter()
-                  .Name("triaged_routed_total")
-                  .Help("Routed items acknowledged by the broker, by rule and destination.")
-                  .Register(*registry_)),
-      produce_errors_(BuildCounter()
-                          .Name("triaged_produce_errors_total")
-                          .Help("Routed items or dead letters the broker failed to accept.")
-                          .Register(*registry_)),
-      decision_latency_(BuildHistogram()
-                            .Name("triaged_decision_latency_seconds")
-                            .Help("Delay between a trace's close deadline and its decision.")
-                            .Register(*registry_)),
-      route_ack_latency_(
-          BuildHistogram()
-              .Name("triaged_route_ack_latency_seconds")
-              .Help(
-                  "Delay between a routing decision and the broker's acknowledgement of the item.")
-              .Register(*registry_)),
-      consumer_lag_(BuildGauge()
-                        .Name("triaged_consumer_lag")
-                        .Help("Messages between the committed offset and the partition's end.")
-                        .Register(*registry_)),
-      commit_stalled_(BuildGauge()
-                          .Name("triaged_commit_stalled_seconds")
-                          .Help("How long a partition's commit point has stood still while "
-                                "consumed input waits behind it (0 when it has not).")
-                          .Register(*registry_)),
-      config_reloads_(BuildCounter()
-                          .Name("triaged_config_reloads_total")
-                          .Help("Configuration reloads, by result (success, failure).")
-                          .Register(*registry_)),
-      admin_refusals_(BuildCounter()
-                          .Name("triaged_admin_refused_total")
-                          .Help("Admin connections let go by the server's limits, by reason "
-                                "(tap_too_slow, too_many_connections).")
-                          .Register(*registry_)),
-      build_info_(BuildGauge()
-                      .Name("triaged_build_info")
-                      .Help("Always 1; the version label says which build is running.")
-                      .Register(*registry_)),
-      max_open_traces_family_(
-          BuildGauge()
-              .Name("triaged_max_open_traces")
-              .Help("The configured bound on open traces (trace.max_open_traces).")
-              .Register(*registry_)),
+      events_consumed_(Declare<prometheus::Counter>(
+          "triaged_events_consumed_total", "Input messages consumed, by input topic role.")),
+      events_invalid_(Declare<prometheus::Counter>(
+          "triaged_events_invalid_total",
+          "Input messages refused (by the decoder, the trace size, the annotation "
+          "schemas, ...), by input and reason.")),
+      annotations_(Declare<prometheus::Counter>(
+          "triaged_annotations_total",
+          "Annotations taken in from input messages, by name (declared in "
+          "annotations:, else \"other\") and source.")),
+      dead_lettered_(Declare<prometheus::Counter>("triaged_dead_lettered_total",
+                                                  "Records written to the dead-letter topic.")),
+      traces_open_(Declare<prometheus::Gauge>("triaged_traces_open",
+                                              "Traces currently open (waiting for a decision).")),
+      traces_evicted_(Declare<prometheus::Counter>(
+          "triaged_traces_evicted_total",
+          "Traces forgotten from memory, by reason (expired, capacity).")),
+      events_repartitioned_(
+          Declare<prometheus::Counter>("triaged_events_repartitioned_total",
+                                       "Input messages whose events were re-produced to the "
+                                       "repartition topic to reach their traces' engines, by "
+                                       "input.")),
+      traces_without_spans_(
+          Declare<prometheus::Counter>("triaged_traces_without_spans_total",
+                                       "Traces decided on feedback alone, with no span: many "
+                                       "mean spans and feedback are not meeting.")),
+      store_moves_(Declare<prometheus::Counter>(
+          "triaged_trace_store_moves_total",
+          "Closed traces moved by the trace store: to_store (out of memory "
+          "after the hot window, or at capacity) and to_memory (brought back "
+          "by a late event).")),
+      store_unreadable_(Declare<prometheus::Counter>(
+          "triaged_trace_store_unreadable_total",
+          "Trace store records that could not be read back (treated as "
+          "absent).")),
+      store_records_(Declare<prometheus::Gauge>(
+          "triaged_trace_store_records",
+          "Closed traces held in the local trace stores of the partitions "
+          "this process owns.")),
+      store_bytes_(
+          Declare<prometheus::Gauge>("triaged_trace_store_disk_bytes",
+                                     "Disk used by the local trace stores (SST files and live "
+                                     "write-ahead log), in bytes.")),
+      store_restore_seconds_(
+          Declare<prometheus::Histogram>("triaged_trace_store_restore_seconds",
+                                         "Time a new owner took to restore a partition's trace "
+                                         "store, by source (local, changelog).")),
+      store_restored_records_(
+          Declare<prometheus::Counter>("triaged_trace_store_restored_records_total",
+                                       "Changelog records applied while restoring trace stores, "
+                                       "by source (local: the tail only; changelog: all).")),
+      rule_matched_(Declare<prometheus::Counter>("triaged_rule_matched_total",
+                                                 "Traces a rule matched (once per trace).")),
+      rule_sampled_out_(Declare<prometheus::Counter>(
+          "triaged_rule_sampled_out_total", "Matched traces left out by the rule's sample rate.")),
+      rule_rate_limited_(
+          Declare<prometheus::Counter>("triaged_rule_rate_limited_total",
+                                       "Evaluations denied by a rule or destination rate limit.")),
+      routed_(Declare<prometheus::Counter>(
+          "triaged_routed_total",
+          "Routed items acknowledged by the broker, by rule and destination.")),
+      produce_errors_(Declare<prometheus::Counter>(
+          "triaged_produce_errors_total",
+          "Routed items or dead letters the broker failed to accept.")),
+      decision_latency_(Declare<prometheus::Histogram>(
+          "triaged_decision_latency_seconds",
+          "Delay between a trace's close deadline and its decision.")),
+      route_ack_latency_(Declare<prometheus::Histogram>(
+          "triaged_route_ack_latency_seconds",
+          "Delay between a routing decision and the broker's acknowledgement of the item.")),
+      consumer_lag_(Declare<prometheus::Gauge>(
+          "triaged_consumer_lag",
+          "Messages between the committed offset and the partition's end.")),
+      commit_stalled_(
+          Declare<prometheus::Gauge>("triaged_commit_stalled_seconds",
+                                     "How long a partition's commit point has stood still while "
+                                     "consumed input waits behind it (0 when it has not).")),
+      config_reloads_(Declare<prometheus::Counter>(
+          "triaged_config_reloads_total", "Configuration reloads, by result (success, failure).")),
+      admin_refusals_(
+          Declare<prometheus::Counter>("triaged_admin_refused_total",
+                                       "Admin connections let go by the server's limits, by reason "
+                                       "(tap_too_slow, too_many_connections).")),
+      build_info_(Declare<prometheus::Gauge>(
+          "triaged_build_info", "Always 1; the version label says which build is running.")),
+      max_open_traces_family_(Declare<prometheus::Gauge>(
+          "triaged_max_open_traces",
+          "The configured bound on open traces (trace.max_open_traces).")),
       dead_lettered_total_(dead_lettered_.Add({})),
       traces_open_gauge_(traces_open_.Add({})),
       decision_latency_seconds_(decision_latency_.Add({}, DecisionLatencyBuckets())),
@@ -323,8 +292,30 @@ std::vector<RuleCounters> Metrics::RuleTotals(const RuleSet& rules) {
   return totals;
 }
 
-std::string Metrics::Serialize() const {
-  return prometheus::TextSerializer().Serialize(registry_->Collect());
+std::vector<prometheus::MetricFamily> Metrics::Collect() const {
+  // prometheus-cpp leaves out a family without series; every declared one is written, with its
+  // HELP and TYPE and no sample, until its first series.
+  std::vector<prometheus::MetricFamily> collected = registry_->Collect();
+  std::vector<prometheus::MetricFamily> families;
+  families.reserve(declared_.size() + collected.size());
+  for (const prometheus::MetricFamily& declared : declared_) {
+    auto it =
+        std::find_if(collected.begin(), collected.end(),
+                     [&](const prometheus::MetricFamily& f) { return f.name == declared.name; });
+    if (it == collected.end()) {
+      families.push_back(declared);
+    } else {
+      families.push_back(std::move(*it));
+      collected.erase(it);
+    }
+  }
+  for (prometheus::MetricFamily& other : collected) families.push_back(std::move(other));
+  for (prometheus::MetricFamily& process : process_.Collect()) {
+    families.push_back(std::move(process));
+  }
+  return families;
 }
+
+std::string Metrics::Serialize() const { return prometheus::TextSerializer().Serialize(Collect()); }
 
 }  // namespace triaged

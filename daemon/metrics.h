@@ -6,6 +6,7 @@
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
+#include <prometheus/metric_family.h>
 #include <prometheus/registry.h>
 
 #include <atomic>
@@ -17,6 +18,7 @@
 #include <string_view>
 #include <vector>
 
+#include "daemon/process_metrics.h"
 #include "rules/engine.h"
 #include "rules/ruleset.h"
 
@@ -92,7 +94,10 @@ class Metrics {
   // every rule's series exists from here on, so rate() works from the first scrape.
   std::vector<RuleCounters> RuleTotals(const RuleSet& rules);
 
-  // Prometheus text exposition format 0.0.4.
+  // Every family: the declared ones (with HELP and TYPE even before their first series), any
+  // other registered in registry(), then the process_* collector's.
+  std::vector<prometheus::MetricFamily> Collect() const;
+  // Prometheus text exposition format 0.0.4 of Collect().
   std::string Serialize() const;
 
   prometheus::Registry& registry() { return *registry_; }
@@ -103,7 +108,13 @@ class Metrics {
   static std::vector<double> RouteAckLatencyBuckets();
 
  private:
+  // Registers a family in registry_ and remembers its name, help and type for Collect().
+  template <typename T>
+  prometheus::Family<T>& Declare(const char* name, const char* help);
+
   std::shared_ptr<prometheus::Registry> registry_;
+  std::vector<prometheus::MetricFamily> declared_;  // in registration order, without series
+  ProcessMetrics process_;
   prometheus::Family<prometheus::Counter>& events_consumed_;
   prometheus::Family<prometheus::Counter>& events_invalid_;
   prometheus::Family<prometheus::Counter>& annotations_;

@@ -306,10 +306,12 @@ void Pipeline::DeadLetter(Partition& p, int input, const InputMessage& msg, cons
                                                       false, std::nullopt, "", "", "", "", where});
   metrics_.DeadLettered();
   metrics_.EventInvalid(InputName(input), error.reason);
-  log::Warn("dead-lettered", {{"reason", error.reason},
-                              {"topic", origin.topic},
-                              {"partition", msg.partition},
-                              {"offset", msg.offset}});
+  if (dead_letter_log_.Add(clock_.Steady(), error.reason)) {
+    log::Warn("dead-lettered", {{"reason", error.reason},
+                                {"topic", origin.topic},
+                                {"partition", msg.partition},
+                                {"offset", msg.offset}});
+  }
   Produce(config_->dead_letter_topic, msg.key.value_or(""), record,
           {{"triaged-reason", error.reason}}, std::move(delivery));
   if (eos_) {
@@ -529,6 +531,12 @@ void Pipeline::Hop(Partition& p, int input, const InputMessage& msg, int32_t hom
   }
 }
 
+void Pipeline::LogDeadLetters(const std::optional<DeadLetterLog::Summary>& held) {
+  if (!held) return;
+  log::Warn("dead-lettered",
+            {{"count", held->count}, {"reasons", log::Value::Json(held->ReasonsJson())}});
+}
+
 void Pipeline::Tick() {
   const int64_t now_ns = UnixNanos(clock_.System());
   for (auto& [number, p] : partitions_.all()) {
@@ -537,6 +545,7 @@ void Pipeline::Tick() {
   }
   client_->PollProducer(milliseconds(0));
   const SteadyTime now = clock_.Steady();
+  LogDeadLetters(dead_letter_log_.Due(now));
   if (now - last_commit_ >= seconds(1)) {
     committer_->Commit(/*sync=*/false);
     SyncCounters();

@@ -24,6 +24,7 @@
 #include "daemon/admin_server.h"
 #include "daemon/clock.h"
 #include "daemon/committer.h"
+#include "daemon/dead_letter_log.h"
 #include "daemon/embedded_broker.h"
 #include "daemon/exactly_once.h"
 #include "daemon/kafka.h"
@@ -138,6 +139,8 @@ class Pipeline final : public KafkaListener {
                bool tombstone = false);
 
   void Tick();
+  // One line for the dead letters held back by dead_letter_log_, if any.
+  static void LogDeadLetters(const std::optional<DeadLetterLog::Summary>& held);
   void Backpressure();
   void Rejoin();
   void Recover();
@@ -187,6 +190,7 @@ class Pipeline final : public KafkaListener {
   // Likewise re-produced events the repartition topic refused, by "topic/partition/offset/trace".
   std::set<std::string> refused_hops_;
 
+  DeadLetterLog dead_letter_log_;  // on clock_: the first at once, then one line per 10 s
   SteadyTime last_commit_{};
   SteadyTime last_watch_{};
   int64_t config_mtime_ = 0;

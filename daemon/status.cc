@@ -168,6 +168,11 @@ bool StatusDocuments::has_rule(std::string_view name) const {
   return rule_names_.find(name) != rule_names_.end();
 }
 
+std::vector<std::string> StatusDocuments::rule_names() const {
+  std::lock_guard lock(mu_);
+  return {rule_names_.begin(), rule_names_.end()};
+}
+
 std::string StatusDocuments::rules_json() const {
   std::lock_guard lock(mu_);
   return rules_json_;

@@ -44,6 +44,8 @@ class StatusDocuments {
   void SetRules(const RuleSet& rules);
   // Whether the rules last taken have a rule of that name.
   bool has_rule(std::string_view name) const;
+  // The names of the rules last taken, sorted.
+  std::vector<std::string> rule_names() const;
 
  private:
   struct Recent {

@@ -178,7 +178,7 @@ int RunGenerate(const GenerateOptions& options, std::ostream& out, std::ostream&
     log::Info("generating", {{"bootstrap", o.bootstrap},
                              {"spans_topic", o.spans_topic},
                              {"feedback_topic", o.feedback_topic},
-                             {"rate", o.burst ? "burst" : std::to_string(o.rate)}});
+                             {"rate", o.burst ? log::Value("burst") : log::Value(o.rate)}});
     const timespec no_wait{0, 0};
     const int64_t wall0 = NowNs();
     GeneratedEvent e;

@@ -18,6 +18,7 @@
 #include "tools/commands.h"
 #include "tools/generate.h"
 #include "tools/schema.h"
+#include "tools/tap.h"
 
 namespace triaged {
 namespace {
@@ -146,6 +147,22 @@ int main(int argc, char** argv) {
   CLI::App* schema_cmd = app.add_subcommand(
       "schema", "Print the JSON Schema of the config file (for editors and validators)");
 
+  TapOptions tap;
+  CLI::App* tap_cmd = app.add_subcommand(
+      "tap",
+      "Follow a running daemon's routed items of RULE... (all without one), one JSON a line");
+  tap_cmd->add_option("rules", tap.rules, "Rules to follow (none: every rule)")->type_name("RULE");
+  tap_cmd
+      ->add_option("--admin", tap.admin, "The daemon's admin server (default: admin.listen of -c)")
+      ->type_name("HOST:PORT");
+  tap_cmd->add_option("-c,--config", tap.config_path,
+                      "The daemon's config: its admin.listen and admin.token_file");
+  tap_cmd->add_option("--token-file", tap.token_file,
+                      "The admin token, for a non-loopback admin server (default: the config's)");
+  tap_cmd->add_option("-n,--limit", tap.limit, "Stop after N items (0: until interrupted)")
+      ->type_name("N")
+      ->capture_default_str();
+
   GenerateOptions generate;
   CLI::App* generate_cmd = app.add_subcommand(
       "generate", "Realistic synthetic spans and feedback of every shape, to Kafka or a file");
@@ -192,6 +209,7 @@ int main(int argc, char** argv) {
   if (*generate_cmd) return RunGenerate(generate, std::cout, std::cerr);
 
   if (*run_cmd) return RunDaemon(run, std::cerr);
+  if (*tap_cmd) return RunTap(tap, std::cout, std::cerr);
 
   if (*validate_cmd) return RunValidate(validate, std::cout, std::cerr);
   if (*test_cmd) return RunTests(test, std::cout, std::cerr);

@@ -32,6 +32,7 @@ namespace triaged {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::StartsWith;
 using Clock = std::chrono::steady_clock;
 
@@ -232,9 +233,7 @@ class AdminServerTest : public ::testing::Test {
     providers.status_json = [](bool with_recent) {
       return std::string(with_recent ? kStatus : kStatusWithoutRecent);
     };
-    providers.rule_exists = [](std::string_view name) {
-      return name == "a" || name == "b" || name == "slow calls";
-    };
+    providers.rule_names = [] { return std::vector<std::string>{"a", "b", "slow calls"}; };
     server_ = std::make_unique<AdminServer>(std::move(providers), options);
     Result<uint16_t> port = server_->Start(listen);
     ASSERT_TRUE(port.ok()) << port.error().message;
@@ -310,6 +309,26 @@ TEST_F(AdminServerTest, Metrics) {
   EXPECT_EQ(r->headers["content-type"], "text/plain; version=0.0.4; charset=utf-8");
   EXPECT_THAT(r->body, HasSubstr("triaged_build_info{version=\"0.1.0-test\"} 1"));
   EXPECT_THAT(r->body, HasSubstr("triaged_events_consumed_total{input=\"spans\"} 3"));
+}
+
+// The first scrape of a fresh server: every family, those still without a series too, with its
+// HELP and TYPE; the process collector's among them.
+TEST_F(AdminServerTest, FirstScrapeHasEveryFamilyWithHelpAndType) {
+  StartServer();
+  std::optional<Reply> r = Fetch(port_, Get("/metrics"));
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200);
+  size_t families = 0;
+  for (const prometheus::MetricFamily& family : metrics_.Collect()) {
+    ++families;
+    EXPECT_THAT(r->body, HasSubstr("# HELP " + family.name + " ")) << family.name;
+    EXPECT_THAT(r->body, HasSubstr("# TYPE " + family.name + " ")) << family.name;
+  }
+  EXPECT_GE(families, 33u);
+  EXPECT_THAT(r->body, HasSubstr("# TYPE triaged_events_invalid_total counter\n"));
+  EXPECT_THAT(r->body, HasSubstr("# TYPE triaged_routed_total counter\n"));
+  EXPECT_THAT(r->body, HasSubstr("# TYPE process_resident_memory_bytes gauge\n"));
+  EXPECT_THAT(r->body, Not(HasSubstr("triaged_events_invalid_total{")));
 }
 
 TEST_F(AdminServerTest, MetricsPassPromtool) {
@@ -587,8 +606,15 @@ TEST_F(AdminServerTest, TapOnAnUnknownRuleIs404) {
   std::optional<Reply> r = Fetch(port_, Get("/v1/tap?rule=doesnotexist"));
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 404);
-  EXPECT_THAT(r->body, HasSubstr("doesnotexist"));
+  EXPECT_EQ(r->headers["content-type"], "application/json");
+  // It names the rule and lists the known ones; the connection is not kept as a tap.
+  EXPECT_EQ(r->body, R"({"error":"no rule named \"doesnotexist\"","rule":"doesnotexist",)"
+                     R"("rules":["a","b","slow calls"]})"
+                     "\n");
   EXPECT_EQ(server_->tap_clients(), 0u);
+  // A known rule (URL-encoded) is taken.
+  Client tap(port_);
+  EXPECT_EQ(OpenTap(tap, "/v1/tap?rule=slow%20calls"), 200);
 }
 
 TEST_F(AdminServerTest, TapClientsBeyondTheLimitGet503AndHealthzStillAnswers) {
@@ -782,7 +808,7 @@ TEST(AdminServerNoProvidersTest, MissingProvidersAnswer503) {
   std::optional<Reply> r = Fetch(*port, Get("/healthz"));
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
-  // Without rule_exists, a tap on any rule is taken.
+  // Without rule_names, a tap on any rule is taken.
   Client tap(*port);
   EXPECT_EQ(OpenTap(tap, "/v1/tap?rule=anything"), 200);
 }

@@ -3,12 +3,16 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <chrono>
+#include <fstream>
 #include <optional>
 
 namespace triaged {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 // The value of one series, or nullopt if the family or the label set is absent.
 std::optional<double> Value(const Metrics& metrics, const std::string& name,
@@ -30,6 +34,35 @@ std::optional<double> Value(const Metrics& metrics, const std::string& name,
   }
   return std::nullopt;
 }
+
+// Every family the daemon exports besides process_* (DESIGN §6 and the others).
+constexpr const char* kFamilies[] = {"triaged_events_consumed_total",
+                                     "triaged_events_invalid_total",
+                                     "triaged_annotations_total",
+                                     "triaged_dead_lettered_total",
+                                     "triaged_traces_open",
+                                     "triaged_traces_evicted_total",
+                                     "triaged_rule_matched_total",
+                                     "triaged_rule_sampled_out_total",
+                                     "triaged_rule_rate_limited_total",
+                                     "triaged_routed_total",
+                                     "triaged_produce_errors_total",
+                                     "triaged_decision_latency_seconds",
+                                     "triaged_consumer_lag",
+                                     "triaged_config_reloads_total",
+                                     "triaged_build_info",
+                                     "triaged_route_ack_latency_seconds",
+                                     "triaged_max_open_traces",
+                                     "triaged_commit_stalled_seconds",
+                                     "triaged_admin_refused_total",
+                                     "triaged_events_repartitioned_total",
+                                     "triaged_traces_without_spans_total",
+                                     "triaged_trace_store_moves_total",
+                                     "triaged_trace_store_unreadable_total",
+                                     "triaged_trace_store_records",
+                                     "triaged_trace_store_disk_bytes",
+                                     "triaged_trace_store_restore_seconds",
+                                     "triaged_trace_store_restored_records_total"};
 
 RuleSet Rules(std::vector<std::string> names) {
   RuleSet rules;
@@ -60,35 +93,97 @@ TEST(MetricsTest, EveryFamilyHasHelpAndType) {
   rules.rules.emplace_back().name = "r";
   metrics.RuleTotals(rules);
   const std::string text = metrics.Serialize();
-  for (const char* name : {"triaged_events_consumed_total",
-                           "triaged_events_invalid_total",
-                           "triaged_annotations_total",
-                           "triaged_dead_lettered_total",
-                           "triaged_traces_open",
-                           "triaged_traces_evicted_total",
-                           "triaged_rule_matched_total",
-                           "triaged_rule_sampled_out_total",
-                           "triaged_rule_rate_limited_total",
-                           "triaged_routed_total",
-                           "triaged_produce_errors_total",
-                           "triaged_decision_latency_seconds",
-                           "triaged_consumer_lag",
-                           "triaged_config_reloads_total",
-                           "triaged_build_info",
-                           "triaged_route_ack_latency_seconds",
-                           "triaged_max_open_traces",
-                           "triaged_commit_stalled_seconds",
-                           "triaged_admin_refused_total",
-                           "triaged_events_repartitioned_total",
-                           "triaged_traces_without_spans_total",
-                           "triaged_trace_store_moves_total",
-                           "triaged_trace_store_unreadable_total",
-                           "triaged_trace_store_records",
-                           "triaged_trace_store_disk_bytes",
-                           "triaged_trace_store_restore_seconds",
-                           "triaged_trace_store_restored_records_total"}) {
+  for (const char* name : kFamilies) {
     EXPECT_THAT(text, HasSubstr(std::string("# HELP ") + name + " ")) << name;
     EXPECT_THAT(text, HasSubstr(std::string("# TYPE ") + name + " ")) << name;
+  }
+}
+
+// A fresh registry, before any input: every family is written with HELP and TYPE, and a family
+// without a known label value has no sample (none is made up).
+TEST(MetricsTest, EveryFamilyHasHelpAndTypeFromTheFirstScrape) {
+  Metrics metrics("1.2.3");
+  const std::string text = metrics.Serialize();
+  for (const char* name : kFamilies) {
+    EXPECT_THAT(text, HasSubstr(std::string("# HELP ") + name + " ")) << name;
+    EXPECT_THAT(text, HasSubstr(std::string("# TYPE ") + name + " ")) << name;
+  }
+  EXPECT_THAT(text, HasSubstr("# TYPE triaged_events_invalid_total counter\n"));
+  EXPECT_THAT(text, HasSubstr("# TYPE triaged_consumer_lag gauge\n"));
+  EXPECT_THAT(text, HasSubstr("# TYPE triaged_trace_store_restore_seconds histogram\n"));
+  for (const char* name :
+       {"triaged_events_invalid_total", "triaged_annotations_total", "triaged_routed_total",
+        "triaged_consumer_lag", "triaged_rule_matched_total", "triaged_trace_store_moves_total"}) {
+    EXPECT_THAT(text, Not(HasSubstr(std::string("\n") + name + "{"))) << name;
+    EXPECT_THAT(text, Not(HasSubstr(std::string("\n") + name + " "))) << name;
+  }
+  // Each family once, its HELP line right before its TYPE line.
+  for (const prometheus::MetricFamily& family : metrics.Collect()) {
+    const std::string help = "# HELP " + family.name + " ";
+    const size_t at = text.find(help);
+    ASSERT_NE(at, std::string::npos) << family.name;
+    EXPECT_EQ(text.find(help, at + 1), std::string::npos) << family.name;
+    const size_t type = text.find('\n', at) + 1;
+    EXPECT_EQ(text.compare(type, 7 + family.name.size(), "# TYPE " + family.name), 0)
+        << family.name;
+  }
+}
+
+// The standard process collector's families, with values this process can check.
+TEST(MetricsTest, ProcessMetricsArePresentWithPlausibleValues) {
+  Metrics metrics("1.2.3");
+  const std::string text = metrics.Serialize();
+  EXPECT_THAT(text, HasSubstr("# TYPE process_cpu_seconds_total counter\n"));
+  for (const char* name : {"process_resident_memory_bytes", "process_virtual_memory_bytes",
+                           "process_open_fds", "process_max_fds", "process_start_time_seconds"}) {
+    EXPECT_THAT(text, HasSubstr(std::string("# TYPE ") + name + " gauge\n")) << name;
+  }
+  auto value = [](const std::vector<prometheus::MetricFamily>& families,
+                  const std::string& name) -> std::optional<double> {
+    for (const prometheus::MetricFamily& f : families) {
+      if (f.name != name || f.metric.size() != 1) continue;
+      return f.type == prometheus::MetricType::Counter ? f.metric[0].counter.value
+                                                       : f.metric[0].gauge.value;
+    }
+    return std::nullopt;
+  };
+  const std::vector<prometheus::MetricFamily> before = metrics.Collect();
+  const std::optional<double> rss = value(before, "process_resident_memory_bytes");
+  const std::optional<double> vsize = value(before, "process_virtual_memory_bytes");
+  ASSERT_TRUE(rss && vsize);
+  EXPECT_GT(*rss, 0);
+  EXPECT_GE(*vsize, *rss);
+  const std::optional<double> cpu = value(before, "process_cpu_seconds_total");
+  ASSERT_TRUE(cpu);
+  EXPECT_GE(*cpu, 0);
+  const std::optional<double> start = value(before, "process_start_time_seconds");
+  ASSERT_TRUE(start);
+  const double now =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  EXPECT_LE(*start, now + 1);
+  EXPECT_GT(*start, now - 24 * 3600);
+  const std::optional<double> fds = value(before, "process_open_fds");
+  const std::optional<double> max_fds = value(before, "process_max_fds");
+  ASSERT_TRUE(fds && max_fds);
+  EXPECT_GE(*fds, 3);  // stdin, stdout, stderr at least
+  EXPECT_GE(*max_fds, *fds);
+
+  // Three more open files are three more descriptors.
+  std::ifstream a("/proc/self/stat"), b("/proc/self/stat"), c("/proc/self/stat");
+  ASSERT_TRUE(a && b && c);
+  const std::optional<double> more = value(metrics.Collect(), "process_open_fds");
+  ASSERT_TRUE(more);
+  EXPECT_EQ(*more, *fds + 3);
+}
+
+TEST(MetricsTest, FamiliesListedAbove) {
+  // kFamilies is the list the two tests above check: every declared family is in it.
+  Metrics metrics("1.2.3");
+  for (const prometheus::MetricFamily& family : metrics.Collect()) {
+    if (family.name.starts_with("process_")) continue;
+    EXPECT_NE(std::find(std::begin(kFamilies), std::end(kFamilies), family.name),
+              std::end(kFamilies))
+        << family.name;
   }
 }
 

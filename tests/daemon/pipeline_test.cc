@@ -173,6 +173,41 @@ TEST_F(PipelineTest, BadInputIsDeadLetteredWithItsReasonAndCommitted) {
   EXPECT_EQ(pipeline_->metrics().dead_lettered(), 1u);
 }
 
+// 38 bad inputs: one warning at once, then one line with the others' count and reasons once the
+// interval (10 s of the pipeline's clock) has passed, not one line each.
+TEST_F(PipelineTest, DeadLetterWarningsAreAggregatedPerInterval) {
+  auto lines = [](const std::string& err) {
+    size_t n = 0;
+    for (size_t at = 0; (at = err.find("\"msg\":\"dead-lettered\"", at)) != std::string::npos;
+         ++at) {
+      ++n;
+    }
+    return n;
+  };
+  ::testing::internal::CaptureStderr();
+  Start("at_least_once", [](FakeKafka& k) {
+    for (int i = 0; i < 38; ++i) k.Append("feedback", 0, "k", "not json");
+  });
+  const bool all = StepUntil([&] { return kafka_->Records("dlq").size() == 38; });
+  StepFor(std::chrono::milliseconds(5000));
+  std::string err = ::testing::internal::GetCapturedStderr();
+  ASSERT_TRUE(all);
+  EXPECT_EQ(lines(err), 1u) << err;
+  EXPECT_NE(err.find("\"reason\":\"invalid_json\",\"topic\":\"feedback\",\"partition\":0,"
+                     "\"offset\":0}"),
+            std::string::npos)
+      << err;
+
+  ::testing::internal::CaptureStderr();
+  StepFor(std::chrono::milliseconds(6000));
+  err = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(lines(err), 1u) << err;
+  EXPECT_NE(err.find("\"msg\":\"dead-lettered\",\"count\":37,\"reasons\":{\"invalid_json\":37}}"),
+            std::string::npos)
+      << err;
+  EXPECT_EQ(pipeline_->metrics().dead_lettered(), 38u);
+}
+
 TEST_F(PipelineTest, AReloadThatRenamesAnInputIsRefusedAndTheRunningConfigStays) {
   Start("at_least_once");
   dir_.Write("rules.yaml", ConfigText("at_least_once", "spans.renamed"));
