@@ -8,7 +8,7 @@ The lists come from the sources themselves, not from a copy kept here:
   - expression fields: TraceFields() and SpanFields() and kFeedbackFields in rules/expr.cc, the
     paths KnownPaths() adds, the functions Call() knows and the lexer's keywords;
   - rule test file keys: the CheckKeys(...) lists of tools/rule_tests.cc;
-  - metric families: every .Name("triaged_...") registered under daemon/;
+  - metric families: every triaged_... / process_... family declared under daemon/;
   - links: every relative link of README.md and docs/*.md resolves inside the repository (and
     its #anchor to a heading);
   - reloads: the keys daemon/reload.cc refuses to change are the ones docs/config.md marks
@@ -125,7 +125,10 @@ class Sources:
         return keys
 
     def metrics(self):
-        names = set(re.findall(r'\.Name\("(triaged_[a-z_]+)"\)', self.daemon))
+        # Families are declared with Metrics::Declare<T>("name", ...) (HELP/TYPE from the first
+        # scrape) or, for the process collector, Family("name", ...).
+        names = set(re.findall(r'(?:\.Name\(|Declare<[a-zA-Z:]+>\(|Family\()\s*"((?:triaged|process)_[a-z_]+)"',
+                               self.daemon))
         if len(names) < 10:
             raise SystemExit("docs_coverage: found too few metric families under daemon/")
         return names
