@@ -12,6 +12,7 @@ PACKAGES=(
   openjdk-17-jdk-headless maven python3 time
   clang libclang-rt-14-dev clang-format clang-tidy
   chromium systemd
+  mmdebstrap umoci
 )
 # Node.js for the status page's browser test: Debian's, unless a node is already installed.
 command -v node >/dev/null && command -v npm >/dev/null || PACKAGES+=(nodejs npm)
