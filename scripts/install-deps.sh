@@ -9,7 +9,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev libxxhash-dev libre2-dev libspdlog-dev
   libcli11-dev libprotobuf-dev protobuf-compiler librocksdb-dev libmimalloc-dev
   kcat prometheus curl openssl
-  openjdk-17-jdk-headless maven python3 time
+  openjdk-17-jdk-headless maven python3 python3-yaml time
   clang libclang-rt-14-dev clang-format clang-tidy
   chromium systemd
   mmdebstrap umoci

@@ -2,13 +2,13 @@
 # The image scripts/image.sh builds, read back and run without a container engine: its config
 # (user, entrypoint, cmd, env, port, stop signal, health check) from the OCI layout's JSON, its
 # binary's shared libraries resolved inside it, then its root file system unpacked and run as
-# user 10001 with the root read-only and only /tmp writable (a tmpfs, as the Deployment's
-# emptyDir): validate, replay of the example corpus (mounted read-only; the output must equal
+# user 10001 with the root read-only and writable only where deploy/k8s's Deployment mounts an
+# emptyDir (tmpfs here; /tmp): validate, replay of the example corpus (mounted read-only; the output must equal
 # the same binary's outside), and, on the broker (KAFKA_BOOTSTRAP, else scripts/kafka-dev.sh's), `run` until /readyz answers 200,
 # then SIGTERM and exit 0.
 #
 #   tests/deploy/image_test.sh OCI_LAYOUT_DIR
-# Needs root (mount namespaces), umoci, python3, curl.
+# Needs root (mount namespaces), umoci, python3 (and python3-yaml), curl.
 set -euo pipefail
 layout=$1
 src="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -58,6 +58,18 @@ EOF
 source "$work/config.env"
 echo "image_test: config ok (user $IMAGE_USER, $IMAGE_ARGV, health check)"
 
+# The writable mounts of the run: those the Kubernetes Deployment declares (its emptyDirs), so
+# a path the daemon writes that the Deployment lacks fails here too.
+writable=$(python3 - "$src/deploy/k8s/base/deployment.yaml" <<'EOF'
+import sys, yaml
+pod = yaml.safe_load(open(sys.argv[1]))["spec"]["template"]["spec"]
+scratch = {v["name"] for v in pod["volumes"] if "emptyDir" in v}
+print(" ".join(m["mountPath"] for m in pod["containers"][0]["volumeMounts"]
+               if m["name"] in scratch and not m.get("readOnly", False)))
+EOF
+)
+[[ -n "$writable" ]] || fail "the Deployment declares no writable volume"
+
 rootfs="$work/rootfs"
 umoci raw unpack --image "$layout:triaged" "$rootfs" 2>/dev/null
 [[ -x "$rootfs/usr/local/bin/triaged" && -f "$rootfs/etc/triaged/rules.yaml" ]] ||
@@ -68,13 +80,13 @@ chroot "$rootfs" /usr/bin/curl --version >/dev/null || fail "no curl for the hea
 echo "image_test: $(grep -c '=> /' <<<"$libs") shared libraries resolve inside the image"
 
 # Runs "$@" in the image: new mount and pid namespaces (the host's network, for the broker), the
-# root bind-mounted read-only, a tmpfs on /tmp, /proc, the host's /dev/{null,zero,random,urandom},
+# root bind-mounted read-only, a tmpfs on each of the Deployment's writable mounts, /proc, the host's /dev/{null,zero,random,urandom},
 # config/examples read-only on /mnt; as $IMAGE_USER with the image's environment plus EXTRA_ENV.
 in_image() {
   unshare --mount --pid --fork --propagation private bash -euc '
-    r=$1; src=$2; user=$3; env=$4; shift 4
+    r=$1; src=$2; user=$3; env=$4; writable=$5; shift 5
     mount --bind "$r" "$r"
-    mount -t tmpfs -o mode=1777,size=16m tmpfs "$r/tmp"
+    for w in $writable; do mkdir -p "$r$w"; mount -t tmpfs -o mode=1777,size=16m tmpfs "$r$w"; done
     mount -t proc proc "$r/proc"
     mount -t tmpfs -o mode=0755,size=1m tmpfs "$r/dev"
     for d in null zero random urandom; do touch "$r/dev/$d"; mount --bind "/dev/$d" "$r/dev/$d"; done
@@ -82,13 +94,13 @@ in_image() {
     mount -o remount,ro,bind "$r/mnt"
     mount -o remount,ro,bind "$r"
     eval "exec chroot --userspec=$user \"\$r\" /usr/bin/env -i $env \"\$@\""
-  ' in_image "$rootfs" "$src" "$IMAGE_USER" "$IMAGE_ENV ${EXTRA_ENV:-}" "$@"
+  ' in_image "$rootfs" "$src" "$IMAGE_USER" "$IMAGE_ENV ${EXTRA_ENV:-}" "$writable" "$@"
 }
 
 out=$(in_image /bin/sh -c 'id -u; id -g; touch /x 2>&1 || true; touch /tmp/x && echo tmp-ok')
 [[ "$out" == $'10001\n10001\n'*'Read-only file system'*$'\ntmp-ok' ]] ||
   fail "expected uid/gid 10001, a read-only root and a writable /tmp, got: $out"
-echo "image_test: runs as 10001:10001, root read-only, /tmp writable"
+echo "image_test: runs as 10001:10001, root read-only, writable only: $writable"
 
 in_image /usr/local/bin/triaged validate -c /etc/triaged/rules.yaml >/dev/null ||
   fail "validate failed in the image"
