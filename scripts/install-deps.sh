@@ -13,6 +13,7 @@ PACKAGES=(
   python3-yaml python3-jsonschema python3-confluent-kafka
   clang libclang-rt-14-dev clang-format clang-tidy
   chromium systemd
+  mmdebstrap umoci
 )
 # Node.js for the status page's browser test: Debian's, unless a node is already installed.
 command -v node >/dev/null && command -v npm >/dev/null || PACKAGES+=(nodejs npm)

@@ -12,6 +12,13 @@ BUILD_DIR=${BUILD_DIR:-build-test}
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Debug \
   -DTRIAGED_SANITIZE=ON -DTRIAGED_WERROR=ON -DTRIAGED_TESTS=ON >/dev/null
 cmake --build "$BUILD_DIR" -j "$(nproc)"
+# The Release binary, built once: the image test (scripts/image.sh) packs it and the bench
+# smoke below runs it (bench/run.sh configures build-bench the same way, so it builds nothing).
+BENCH_BUILD_DIR=${BENCH_BUILD_DIR:-build-bench}
+cmake -S . -B "$BENCH_BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTRIAGED_BENCH=ON \
+  -DTRIAGED_TESTS=OFF >/dev/null
+cmake --build "$BENCH_BUILD_DIR" -j "$(nproc)"
+export TRIAGED_IMAGE_BINARY=${TRIAGED_IMAGE_BINARY:-$PWD/$BENCH_BUILD_DIR/bin/triaged}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$(nproc)" "$@"

@@ -25,32 +25,70 @@ std::string Deploy(const std::string& path) {
   return std::string(TRIAGED_SOURCE_DIR) + "/deploy/" + path;
 }
 
-// Every document of every manifest in deploy/k8s, by kind (a kind may appear once).
-std::map<std::string, YAML::Node> Manifests() {
+// Every document of the manifests in a kustomization's directory (`resources` that are files),
+// by kind (a kind may appear once).
+std::map<std::string, YAML::Node> ManifestsIn(const std::string& dir) {
   std::map<std::string, YAML::Node> by_kind;
-  for (const auto& entry : fs::directory_iterator(Deploy("k8s"))) {
-    if (entry.path().filename() == "kustomization.yaml") continue;
+  for (const auto& entry : fs::directory_iterator(Deploy(dir))) {
+    if (!entry.is_regular_file() || entry.path().filename() == "kustomization.yaml") continue;
     for (const YAML::Node& doc : YAML::LoadAllFromFile(entry.path().string())) {
       EXPECT_TRUE(doc["apiVersion"] && doc["kind"] && doc["metadata"]["name"]) << entry.path();
+      EXPECT_FALSE(by_kind.count(doc["kind"].as<std::string>())) << entry.path();
       by_kind[doc["kind"].as<std::string>()] = doc;
     }
   }
   return by_kind;
 }
 
-TEST(DeployKubernetes, EveryManifestIsListedInTheKustomization) {
-  const YAML::Node k = YAML::LoadFile(Deploy("k8s/kustomization.yaml"));
+// What `kubectl kustomize deploy/k8s/overlays/<overlay>` renders: the base and the overlay's own.
+std::map<std::string, YAML::Node> Manifests(const std::string& overlay = "pod-monitor") {
+  auto m = ManifestsIn("k8s/base");
+  if (!overlay.empty()) m.merge(ManifestsIn("k8s/overlays/" + overlay));
+  return m;
+}
+
+// The `resources` of a kustomization.yaml.
+std::vector<std::string> Resources(const std::string& dir) {
+  const YAML::Node k = YAML::LoadFile(Deploy(dir + "/kustomization.yaml"));
   std::vector<std::string> listed;
   for (const YAML::Node& r : k["resources"]) listed.push_back(r.as<std::string>());
+  return listed;
+}
+
+std::vector<std::string> FilesIn(const std::string& dir) {
   std::vector<std::string> present;
-  for (const auto& entry : fs::directory_iterator(Deploy("k8s"))) {
-    if (entry.path().filename() != "kustomization.yaml") present.push_back(entry.path().filename());
+  for (const auto& entry : fs::directory_iterator(Deploy(dir))) {
+    if (entry.is_regular_file() && entry.path().filename() != "kustomization.yaml") {
+      present.push_back(entry.path().filename());
+    }
   }
-  EXPECT_THAT(listed, ::testing::UnorderedElementsAreArray(present));
+  return present;
+}
+
+TEST(DeployKubernetes, EveryManifestIsListedInTheKustomization) {
+  EXPECT_THAT(Resources("k8s"), ::testing::ElementsAre("base"));
+  EXPECT_THAT(Resources("k8s/base"), ::testing::UnorderedElementsAreArray(FilesIn("k8s/base")));
+  for (const std::string overlay : {"pod-monitor", "service-monitor"}) {
+    std::vector<std::string> own = FilesIn("k8s/overlays/" + overlay);
+    own.push_back("../../base");
+    EXPECT_THAT(Resources("k8s/overlays/" + overlay), ::testing::UnorderedElementsAreArray(own));
+  }
+}
+
+TEST(DeployKubernetes, EachOverlayAddsOneMonitorToABaseWithout) {
+  auto base = ManifestsIn("k8s/base");
+  EXPECT_FALSE(base.count("PodMonitor") || base.count("ServiceMonitor"));
+  auto pod = ManifestsIn("k8s/overlays/pod-monitor");
+  ASSERT_EQ(pod.size(), 1u);
+  EXPECT_TRUE(pod.count("PodMonitor"));
+  auto service = ManifestsIn("k8s/overlays/service-monitor");
+  ASSERT_EQ(service.size(), 1u);
+  EXPECT_TRUE(service.count("ServiceMonitor"));
 }
 
 TEST(DeployKubernetes, TheDeploymentProbesTheAdminServerAndRunsLockedDown) {
   auto m = Manifests();
+  m.merge(ManifestsIn("k8s/overlays/service-monitor"));
   for (const char* kind : {"ConfigMap", "Deployment", "Service", "PodDisruptionBudget",
                            "PodMonitor", "ServiceMonitor"}) {
     EXPECT_TRUE(m.count(kind)) << kind;
@@ -94,6 +132,44 @@ TEST(DeployKubernetes, TheDeploymentProbesTheAdminServerAndRunsLockedDown) {
   EXPECT_EQ(c["volumeMounts"][0]["mountPath"].as<std::string>(), "/etc/triaged");
   EXPECT_EQ(pod["volumes"][0]["configMap"]["name"].as<std::string>(),
             m["ConfigMap"]["metadata"]["name"].as<std::string>());
+}
+
+// The root file system is read-only: every place the daemon writes is a writable volume. It
+// writes the lock that picks its instance id in $TMPDIR (default /tmp, daemon/exactly_once.cc)
+// and, when the rules set trace.store.path, its trace stores there.
+TEST(DeployKubernetes, EveryPathTheDaemonWritesIsAWritableVolume) {
+  auto m = Manifests();
+  const YAML::Node pod = m["Deployment"]["spec"]["template"]["spec"];
+  const YAML::Node c = pod["containers"][0];
+  ASSERT_TRUE(c["securityContext"]["readOnlyRootFilesystem"].as<bool>());
+  std::string tmpdir = "/tmp";
+  for (const YAML::Node& env : c["env"]) {
+    if (env["name"].as<std::string>() == "TMPDIR") tmpdir = env["value"].as<std::string>();
+  }
+  std::vector<std::string> written = {tmpdir};
+  auto loaded = LoadConfigString(m["ConfigMap"]["data"]["rules.yaml"].as<std::string>(),
+                                 "configmap/rules.yaml");
+  ASSERT_TRUE(loaded.ok());
+  if (!(*loaded)->trace_store_path.empty()) written.push_back((*loaded)->trace_store_path);
+  for (const std::string& path : written) {
+    std::string volume;
+    for (const YAML::Node& mount : c["volumeMounts"]) {
+      const std::string at = mount["mountPath"].as<std::string>();
+      const bool read_only = mount["readOnly"] && mount["readOnly"].as<bool>();
+      if (!read_only && (path == at || path.starts_with(at + "/"))) {
+        volume = mount["name"].as<std::string>();
+      }
+    }
+    ASSERT_FALSE(volume.empty()) << path << " is not on a writable volume";
+    bool writable = false;
+    for (const YAML::Node& v : pod["volumes"]) {
+      if (v["name"].as<std::string>() == volume) {
+        writable = v["emptyDir"].IsDefined() || v["persistentVolumeClaim"].IsDefined() ||
+                   v["ephemeral"].IsDefined();
+      }
+    }
+    EXPECT_TRUE(writable) << path << ": volume " << volume << " is not writable storage";
+  }
 }
 
 // The value of the environment variable `name` in a container's or a service's env.
