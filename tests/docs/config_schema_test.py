@@ -49,9 +49,9 @@ def configs(source):
     paths += sorted(p for p in (source / "fuzz/corpus/config").iterdir() if p.is_file())
     for p in paths:
         yield str(p.relative_to(source)), p.read_text(errors="replace")
-    cm = yaml.safe_load((source / "deploy/k8s/configmap.yaml").read_text())
+    cm = yaml.safe_load((source / "deploy/k8s/base/configmap.yaml").read_text())
     for name, text in cm["data"].items():
-        yield f"deploy/k8s/configmap.yaml data.{name}", text
+        yield f"deploy/k8s/base/configmap.yaml data.{name}", text
 
 
 def main(triaged, source):
