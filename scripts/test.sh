@@ -21,7 +21,8 @@ cmake --build "$BENCH_BUILD_DIR" -j "$(nproc)"
 export TRIAGED_IMAGE_BINARY=${TRIAGED_IMAGE_BINARY:-$PWD/$BENCH_BUILD_DIR/bin/triaged}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$(nproc)" "$@"
+# A test that hangs fails after --timeout seconds (tests that need longer set TIMEOUT).
+ctest --test-dir "$BUILD_DIR" --output-on-failure --timeout 900 -j "$(nproc)" "$@"
 
 # The fuzzers, briefly and reproducibly: every target runs FUZZ_RUNS inputs (default 20000;
 # 0 skips) from a fixed seed on its corpus.

@@ -310,7 +310,7 @@ inline void CreateTopics(const Topics& t, const std::string& bootstrap = Bootstr
 
 // Polls a log file until it contains `text` (or a deadline passes).
 inline bool WaitForLog(const std::string& path, const std::string& text) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (std::chrono::steady_clock::now() < deadline) {
     if (ReadFile(path).find(text) != std::string::npos) return true;
     usleep(20'000);
