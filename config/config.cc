@@ -139,11 +139,13 @@ bool ParseSize(std::string_view text, uint64_t& out_bytes) {
 
 Result<std::shared_ptr<const Config>, std::vector<ConfigError>> LoadConfigFile(
     const std::string& path, EnvLookup getenv_fn) {
+  const bool from_stdin = path == kStdinConfigPath;
+  const std::string name = from_stdin ? std::string(kStdinConfigName) : path;
   auto fail = [&](int err) {
     return std::vector<ConfigError>{
-        {path, 0, 0, std::string("cannot read: ") + std::strerror(err)}};
+        {name, 0, 0, std::string("cannot read: ") + std::strerror(err)}};
   };
-  std::FILE* f = std::fopen(path.c_str(), "rb");
+  std::FILE* f = from_stdin ? stdin : std::fopen(path.c_str(), "rb");
   if (f == nullptr) return fail(errno);
   // Reads at most one byte past the limit: a larger file is refused without being read whole.
   std::string text;
@@ -154,15 +156,15 @@ Result<std::shared_ptr<const Config>, std::vector<ConfigError>> LoadConfigFile(
     text.append(buf, n);
   }
   int err = std::ferror(f) ? (errno != 0 ? errno : EIO) : 0;
-  std::fclose(f);
+  if (!from_stdin) std::fclose(f);
   if (err != 0) return fail(err);
   if (text.size() > kMaxConfigBytes) {
-    return std::vector<ConfigError>{{path, 0, 0,
+    return std::vector<ConfigError>{{name, 0, 0,
                                      "config file is larger than " +
                                          std::to_string(kMaxConfigBytes >> 20) + " MiB (" +
                                          std::to_string(kMaxConfigBytes) + " bytes)"}};
   }
-  return LoadConfigString(text, path, getenv_fn);
+  return LoadConfigString(text, name, getenv_fn);
 }
 
 }  // namespace triaged

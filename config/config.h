@@ -66,8 +66,13 @@ struct ConfigError {
   std::string ToString() const;
 };
 
-// Loads and validates a config file: the config (never null), or all errors found, in file
-// order (never empty). `getenv` is injectable for tests (null = ::getenv).
+// The path that names standard input (`-c -`), and the name its errors carry.
+inline constexpr std::string_view kStdinConfigPath = "-";
+inline constexpr std::string_view kStdinConfigName = "<stdin>";
+
+// Loads and validates a config file, or standard input for kStdinConfigPath: the config (never
+// null), or all errors found, in file order (never empty). `getenv` is injectable for tests
+// (null = ::getenv).
 using EnvLookup = const char* (*)(const char*);
 Result<std::shared_ptr<const Config>, std::vector<ConfigError>> LoadConfigFile(
     const std::string& path, EnvLookup getenv_fn = nullptr);

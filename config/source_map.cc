@@ -122,38 +122,57 @@ ExpandedText ExpandedText::Expand(std::string_view original, EnvLookup getenv_fn
       ++i;
       continue;
     }
-    // ${NAME} or ${NAME:-default}
+    // ${NAME}, or with an operator as in the shell (and Vector, Compose): ${NAME:-default} and
+    // ${NAME-default} substitute a default, ${NAME:?message} and ${NAME?message} fail with a
+    // message; with `:` an empty value counts as unset.
     size_t j = i + 2;
     size_t name_begin = j;
     if (j < original.size() && IsNameStart(original[j])) {
       while (j < original.size() && IsNameChar(original[j])) ++j;
     }
     std::string name(original.substr(name_begin, j - name_begin));
-    bool has_default = false;
-    size_t default_begin = 0, default_end = 0;
+    char op = 0;         // '-' (default) or '?' (required), 0 for none
+    bool colon = false;  // the operator treats an empty value as unset
+    size_t arg_begin = 0, arg_end = 0;
     bool ok = !name.empty();
-    if (ok && original.compare(j, 2, ":-") == 0) {
-      has_default = true;
-      default_begin = j + 2;
-      size_t k = default_begin;
-      while (k < original.size() && original[k] != '}' && original[k] != '\n') ++k;
-      default_end = k;
-      j = k;
+    if (ok && j < original.size()) {
+      size_t k = j;
+      if (original[k] == ':') {
+        colon = true;
+        ++k;
+      }
+      if (k < original.size() && (original[k] == '-' || original[k] == '?')) {
+        op = original[k];
+        arg_begin = k + 1;
+        k = arg_begin;
+        while (k < original.size() && original[k] != '}' && original[k] != '\n') ++k;
+        arg_end = k;
+        j = k;
+      } else if (colon) {
+        ok = false;
+      }
     }
     ok = ok && j < original.size() && original[j] == '}';
     if (!ok) {
       errors.push_back({i,
-                        "malformed environment reference (expected ${NAME} or "
-                        "${NAME:-default}; write $$ for a literal $)"});
+                        "malformed environment reference (expected ${NAME}, ${NAME:-default}, "
+                        "${NAME-default}, ${NAME:?message} or ${NAME?message}; write $$ for a "
+                        "literal $)"});
       ++i;
       continue;
     }
     const char* value = getenv_fn(name.c_str());
+    const bool unset = value == nullptr || (colon && *value == '\0');
+    const std::string_view arg = original.substr(arg_begin, arg_end - arg_begin);
     std::string_view replacement;
-    if (value != nullptr && (*value != '\0' || !has_default)) {
+    if (!unset) {
       replacement = value;
-    } else if (has_default) {
-      replacement = original.substr(default_begin, default_end - default_begin);
+    } else if (op == '-') {
+      replacement = arg;
+    } else if (op == '?') {
+      errors.push_back({i, "environment variable " + name +
+                               (value == nullptr ? " is not set" : " is empty") +
+                               (arg.empty() ? std::string() : ": " + std::string(arg))});
     } else {
       errors.push_back({i, "environment variable " + name + " is not set"});
     }

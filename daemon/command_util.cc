@@ -1,5 +1,6 @@
 #include "daemon/command_util.h"
 
+#include <algorithm>
 #include <ostream>
 
 namespace triaged {
@@ -9,6 +10,16 @@ std::shared_ptr<const Config> LoadConfigOrReport(const std::string& path, std::o
   if (loaded.ok()) return *std::move(loaded);
   for (const ConfigError& e : loaded.error()) err << e.ToString() << "\n";
   return nullptr;
+}
+
+bool StdinReadTwice(const std::string& command, const std::string& config_path,
+                    const std::vector<std::string>& inputs, std::ostream& err) {
+  if (config_path != kStdinConfigPath) return false;
+  const bool events_from_stdin =
+      inputs.empty() || std::find(inputs.begin(), inputs.end(), "-") != inputs.end();
+  if (!events_from_stdin) return false;
+  err << command << ": -c - reads the config from stdin; name the event files\n";
+  return true;
 }
 
 }  // namespace triaged

@@ -5,6 +5,7 @@
 #include <iosfwd>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "config/config.h"
 
@@ -12,5 +13,10 @@ namespace triaged {
 
 // Loads a config, writing every error as `FILE:LINE:COL: message` to `err`; null on error.
 std::shared_ptr<const Config> LoadConfigOrReport(const std::string& path, std::ostream& err);
+
+// Whether `command` would read standard input twice: the config (`-c -`) and its events
+// (`inputs` empty or naming `-`). If so, says so on `err`.
+bool StdinReadTwice(const std::string& command, const std::string& config_path,
+                    const std::vector<std::string>& inputs, std::ostream& err);
 
 }  // namespace triaged

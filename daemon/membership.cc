@@ -505,6 +505,13 @@ void Pipeline::Rewind(const std::string& why) {
 // Only what can change safely is swapped (DESIGN §6 Reload): the rules and what goes with them.
 // The clients keep the topics, group and settings they were started with.
 void Pipeline::Reload(const char* why) {
+  if (options_.config_path == kStdinConfigPath) {
+    log::Error("reload failed; the running config stays",
+               {{"why", why},
+                {"errors", "the config was read from stdin (-c -), which cannot be read again"}});
+    metrics_.ConfigReload(false);
+    return;
+  }
   auto loaded = LoadConfigFile(options_.config_path);
   std::string errors;
   if (!loaded.ok()) {

@@ -20,13 +20,13 @@ int RunValidate(const ValidateOptions& options, std::ostream& out, std::ostream&
   std::shared_ptr<const Config> config = LoadConfigOrReport(options.config_path, err);
   if (!config) return kExitConfig;
   const RuleSet& rules = *config->rules;
-  out << options.config_path << ": ok (" << rules.rules.size() << " rules, "
-      << rules.destinations.size() << " destinations, config_version "
-      << rules.config_version.substr(0, 12) << ")\n";
+  out << config->path << ": ok (" << rules.rules.size() << " rules, " << rules.destinations.size()
+      << " destinations, config_version " << rules.config_version.substr(0, 12) << ")\n";
   return kExitOk;
 }
 
 int RunReplay(const ReplayOptions& options, std::ostream& out, std::ostream& err) {
+  if (StdinReadTwice("replay", options.config_path, options.inputs, err)) return kExitUsage;
   std::shared_ptr<const Config> config = LoadConfigOrReport(options.config_path, err);
   if (!config) return kExitConfig;
   std::ofstream dead_letters;

@@ -113,6 +113,7 @@ class ExplainObserver : public EngineObserver {
 }  // namespace
 
 int RunExplain(const ExplainOptions& options, std::ostream& out, std::ostream& err) {
+  if (StdinReadTwice("explain", options.config_path, options.inputs, err)) return kExitUsage;
   std::shared_ptr<const Config> config = LoadConfigOrReport(options.config_path, err);
   if (!config) return kExitConfig;
   std::string trace_id;

@@ -208,7 +208,13 @@ int main(int argc, char** argv) {
   if (*broker_cmd) return RunBroker(broker, std::cout, std::cerr);
   if (*generate_cmd) return RunGenerate(generate, std::cout, std::cerr);
 
-  if (*run_cmd) return RunDaemon(run, std::cerr);
+  if (*run_cmd) {
+    if (run.watch && run.config_path == kStdinConfigPath) {
+      std::cerr << "run: --watch watches the config file; -c - reads it from stdin, once\n";
+      return kExitUsage;
+    }
+    return RunDaemon(run, std::cerr);
+  }
   if (*tap_cmd) return RunTap(tap, std::cout, std::cerr);
 
   if (*validate_cmd) return RunValidate(validate, std::cout, std::cerr);

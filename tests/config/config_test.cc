@@ -407,6 +407,36 @@ TEST_F(ConfigTest, EnvSetUnsetDefaultAndDollar) {
   EXPECT_EQ(config->kafka.properties.at("client.rack"), "xteam-ay");
 }
 
+// The shell's other forms: `-` without `:` keeps an empty value; `?` fails with the message.
+TEST_F(ConfigTest, EnvDefaultWithoutColonAndRequiredWithMessage) {
+  TestEnv()["GROUP"] = "team-a";
+  TestEnv()["EMPTY"] = "";
+  auto config = LoadOk(R"(kafka:
+  group_id: ${GROUP:?set GROUP to the team's consumer group}
+  bootstrap_servers: ${BROKERS-localhost:9092}
+  properties:
+    client.id: x${EMPTY-fallback}y
+    client.rack: ${GROUP?}
+)");
+  ASSERT_NE(config, nullptr);
+  EXPECT_EQ(config->kafka.group_id, "team-a");
+  EXPECT_EQ(config->kafka.bootstrap_servers, "localhost:9092");
+  EXPECT_EQ(config->kafka.properties.at("client.id"), "xy");
+  EXPECT_EQ(config->kafka.properties.at("client.rack"), "team-a");
+
+  EXPECT_THAT(Errors("kafka:\n  group_id: g-${TEAM:?set TEAM to the team's name}\n"),
+              ElementsAre("rules.yaml:2:15: environment variable TEAM is not set: set TEAM to "
+                          "the team's name"));
+  EXPECT_THAT(Errors("kafka:\n  group_id: g-${EMPTY:?needed}\n"),
+              ElementsAre("rules.yaml:2:15: environment variable EMPTY is empty: needed"));
+  EXPECT_THAT(Errors("kafka:\n  group_id: g-${TEAM?}\n"),
+              ElementsAre("rules.yaml:2:15: environment variable TEAM is not set"));
+  // Without `:`, an empty value is a value.
+  EXPECT_THAT(Errors("kafka:\n  group_id: g${EMPTY?needed}\n"), ElementsAre());
+  EXPECT_THAT(Errors("kafka:\n  group_id: g-${TEAM:}\n"),
+              ElementsAre(StartsWith("rules.yaml:2:15: malformed environment reference")));
+}
+
 TEST_F(ConfigTest, EnvUnsetIsAnErrorAtItsPosition) {
   EXPECT_THAT(Errors("kafka:\n  group_id: g-${TEAM}\n"),
               ElementsAre("rules.yaml:2:15: environment variable TEAM is not set"));

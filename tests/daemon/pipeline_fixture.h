@@ -64,7 +64,8 @@ class PipelineFixture : public ::testing::Test {
     auto loaded = LoadConfigFile(config_path_);
     ASSERT_TRUE(loaded.ok()) << loaded.error().front().ToString();
     pipeline_ = std::make_unique<Pipeline>(
-        RunOptions{config_path_, false}, *loaded, clock_,
+        RunOptions{run_config_path_.empty() ? config_path_ : run_config_path_, false}, *loaded,
+        clock_,
         [&, transactional, setup, partitions](
             const Config&, const std::string&, const std::string&, const std::string&,
             KafkaListener& listener) -> Result<std::unique_ptr<KafkaClient>> {
@@ -96,6 +97,7 @@ class PipelineFixture : public ::testing::Test {
 
   TempDir dir_;
   std::string config_path_;
+  std::string run_config_path_;  // the path the pipeline is told (empty: config_path_)
   ManualClock clock_;
   std::unique_ptr<Pipeline> pipeline_;
   FakeKafka* kafka_ = nullptr;

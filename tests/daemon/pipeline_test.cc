@@ -220,6 +220,22 @@ TEST_F(PipelineTest, AReloadThatRenamesAnInputIsRefusedAndTheRunningConfigStays)
   EXPECT_TRUE(StepUntil([&] { return kafka_->Records("review").size() == 1; }));
 }
 
+// `run -c -` read its config from stdin once: a reload (SIGHUP, --watch) has nothing to read
+// again, and says so instead of reading what is left of stdin.
+TEST_F(PipelineTest, AReloadOfAConfigReadFromStdinIsRefusedAndTheRunningConfigStays) {
+  run_config_path_ = "-";
+  Start("at_least_once");
+  ::testing::internal::CaptureStderr();
+  pipeline_->Reload("test");
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_THAT(err, HasSubstr("the config was read from stdin (-c -), which cannot be read again"));
+  EXPECT_THAT(pipeline_->metrics().Serialize(),
+              HasSubstr("triaged_config_reloads_total{result=\"failure\"} 1"));
+  kafka_->Append("spans", 0, kTrace, Span(kTrace, "a1"));
+  kafka_->Append("feedback", 0, kTrace, ThumbsDown(kTrace));
+  EXPECT_TRUE(StepUntil([&] { return kafka_->Records("review").size() == 1; }));
+}
+
 TEST_F(PipelineTest, AReloadToADestinationTopicThatDoesNotExistIsRefused) {
   Start("at_least_once");
   std::string next = ConfigText("at_least_once");
