@@ -70,6 +70,7 @@ Engine::~Engine() {
 }
 
 void Engine::SetRuleSet(std::shared_ptr<const RuleSet> rules) {
+  sample_pins_.clear();  // indexed by the old rules
   std::vector<RuleCounters> counters(rules->rules.size());
   for (size_t i = 0; i < rules->rules.size(); ++i) {
     for (size_t j = 0; j < rules_->rules.size(); ++j) {
@@ -677,7 +678,9 @@ void Engine::Evaluate(Entry& entry, Trigger trigger, int64_t now_ns, Outbox& out
       if (key.kind == ExprValue::Kind::kString) v.sample_key = key.s;
     }
     v.sample_unit = SampleUnit(SampleHash(v.sample_key, rule.sample_salt));
-    if (!IsSampled(v.sample_unit, rule.sample_rate)) {
+    const SamplePin pin = r < sample_pins_.size() ? sample_pins_[r] : SamplePin::kNone;
+    if (pin == SamplePin::kDrop ||
+        (pin != SamplePin::kKeep && !IsSampled(v.sample_unit, rule.sample_rate))) {
       v.outcome = O::kSampledOut;
       if (!Contains(entry.counted_sampled_out, rule_hash)) {
         entry.counted_sampled_out.push_back(rule_hash);

@@ -175,6 +175,12 @@ class Engine {
 
   void set_observer(EngineObserver* observer) { observer_ = observer; }
 
+  // Pins sampling, for rule tests (`sample: keep | drop`): a rule with kKeep keeps every
+  // matched trace, one with kDrop drops every one, whatever u and the rate; indexed as
+  // rules().rules, empty (the default, and after SetRuleSet) = sample as the config says.
+  enum class SamplePin : uint8_t { kNone, kKeep, kDrop };
+  void set_sample_pins(std::vector<SamplePin> pins) { sample_pins_ = std::move(pins); }
+
   // Closed traces past `trace.hot_window` leave memory for `store` (not owned; null = keep
   // them in memory until their late window is over), from which a late event brings them back
   // with full context (DESIGN §6 "Trace store"). Every evaluation of a closed trace writes its
@@ -284,6 +290,7 @@ class Engine {
 
   std::shared_ptr<const RuleSet> rules_;
   EngineObserver* observer_ = nullptr;
+  std::vector<SamplePin> sample_pins_;
   TraceStore* store_ = nullptr;
   int64_t next_store_expiry_ns_ = 0;
   int64_t now_ns_ = 0;

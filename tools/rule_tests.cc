@@ -8,10 +8,13 @@
 //         routes:    [{rule: thumbs-down, destination: support-review}]
 //         no_routes: [{rule: slow}]
 //         exact: true                # nothing routed beyond `routes`
-//         invalid: 0                 # refused input lines
+//         invalid: 0                 # refused input lines (default 0: any dead letter fails)
+//       sample: keep                 # optional: keep | drop, or {RULE: keep | drop, ...}
 //
 // Route patterns may name `rule`, `destination`, `trace_id` and `trigger`; absent fields match
-// anything. Each test replays its events through a fresh engine, exactly as `replay` does.
+// anything. Each test replays its events through a fresh engine, exactly as `replay` does,
+// except that `sample:` pins the sampling decision: `keep`, every rule keeps the trace; `drop`,
+// every rule with a `sample` below 1 drops it; a map pins the rules it names.
 #include <yaml-cpp/yaml.h>
 
 #include <rapidjson/stringbuffer.h>
@@ -47,7 +50,8 @@ struct RuleTest {
   std::vector<std::string> events;
   std::vector<RoutePattern> routes, no_routes;
   bool exact = false;
-  std::optional<uint64_t> invalid;
+  std::optional<uint64_t> invalid;             // unset: no input may be refused
+  std::vector<Engine::SamplePin> sample_pins;  // by rule index; empty = as configured
 };
 
 struct Routed {
@@ -172,6 +176,45 @@ std::vector<RoutePattern> ParsePatterns(const YAML::Node& list,
   return out;
 }
 
+// `sample: keep | drop` or `sample: {RULE: keep | drop}`: the pins, by rule index.
+std::vector<Engine::SamplePin> ParseSamplePins(const YAML::Node& node, const RuleSet& rules,
+                                               const std::string& test_name,
+                                               std::vector<TestFileError>& errors) {
+  using Pin = Engine::SamplePin;
+  std::vector<Pin> pins;
+  if (!node) return pins;
+  auto parse = [&](const YAML::Node& v, Pin& pin) {
+    if (v.IsScalar() && (v.Scalar() == "keep" || v.Scalar() == "drop")) {
+      pin = v.Scalar() == "keep" ? Pin::kKeep : Pin::kDrop;
+      return true;
+    }
+    errors.push_back({v.Mark(), "test \"" + test_name + "\": sample must be keep or drop"});
+    return false;
+  };
+  pins.assign(rules.rules.size(), Pin::kNone);
+  if (node.IsMap()) {
+    for (const auto& kv : node) {
+      const std::string name = kv.first.Scalar();
+      const auto rule = std::find_if(rules.rules.begin(), rules.rules.end(),
+                                     [&](const RuleSpec& r) { return r.name == name; });
+      if (rule == rules.rules.end()) {
+        errors.push_back(
+            {kv.first.Mark(), "test \"" + test_name + "\": sample: unknown rule \"" + name + "\""});
+        continue;
+      }
+      parse(kv.second, pins[static_cast<size_t>(rule - rules.rules.begin())]);
+    }
+    return pins;
+  }
+  Pin pin = Pin::kNone;
+  if (!parse(node, pin)) return {};
+  for (size_t r = 0; r < rules.rules.size(); ++r) {
+    // `drop` leaves alone the rules that do not sample: they route what they match.
+    if (pin == Pin::kKeep || rules.rules[r].sample_rate < 1.0) pins[r] = pin;
+  }
+  return pins;
+}
+
 std::vector<RuleTest> ParseTestFile(const YAML::Node& root, const RuleSet& rules,
                                     std::vector<TestFileError>& errors) {
   std::vector<RuleTest> tests;
@@ -185,7 +228,7 @@ std::vector<RuleTest> ParseTestFile(const YAML::Node& root, const RuleSet& rules
       errors.push_back({t.Mark(), "each test is a map {name, events, expect}"});
       continue;
     }
-    CheckKeys(t, {"name", "events", "expect"}, errors);
+    CheckKeys(t, {"name", "events", "expect", "sample"}, errors);
     RuleTest test;
     test.name = OptionalString(t, "name", errors).value_or("");
     if (test.name.empty()) errors.push_back({t.Mark(), "a test needs a name"});
@@ -197,6 +240,7 @@ std::vector<RuleTest> ParseTestFile(const YAML::Node& root, const RuleSet& rules
         test.events.push_back(e.IsScalar() ? e.Scalar() : ToJson(e));
       }
     }
+    test.sample_pins = ParseSamplePins(t["sample"], rules, test.name, errors);
     const YAML::Node expect = t["expect"];
     if (!expect || !expect.IsMap()) {
       errors.push_back({t.Mark(), "test \"" + test.name + "\": expect must be a map"});
@@ -245,6 +289,7 @@ std::vector<std::string> RunOne(const RuleTest& test, const std::shared_ptr<cons
             {r.rule->name, r.destination->name, r.trace_id, std::string(TriggerName(r.trigger))});
       },
       /*documents=*/false);
+  replayer.engine().set_sample_pins(test.sample_pins);
   uint64_t n = 0;
   for (const std::string& event : test.events) replayer.Line(event, ++n);
   replayer.Finish();
@@ -268,14 +313,15 @@ std::vector<std::string> RunOne(const RuleTest& test, const std::shared_ptr<cons
       }
     }
   }
-  if (test.invalid && *test.invalid != replayer.stats().invalid) {
+  if (test.invalid.value_or(0) != replayer.stats().invalid) {
     std::string reasons;
     for (const auto& [reason, count] : replayer.stats().invalid_by_reason) {
       reasons += (reasons.empty() ? "" : ", ") + reason + ": " + std::to_string(count);
     }
-    failures.push_back("expected " + std::to_string(*test.invalid) + " invalid inputs, got " +
-                       std::to_string(replayer.stats().invalid) +
-                       (reasons.empty() ? "" : " (" + reasons + ")"));
+    failures.push_back("expected " + std::to_string(test.invalid.value_or(0)) +
+                       " invalid inputs, got " + std::to_string(replayer.stats().invalid) +
+                       (reasons.empty() ? "" : " (" + reasons + ")") +
+                       (test.invalid ? "" : "; write `invalid: N` under expect if they are meant"));
   }
   if (!failures.empty()) {
     std::string got = "routed:";

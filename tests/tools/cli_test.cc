@@ -16,6 +16,7 @@ namespace triaged {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::StartsWith;
 using ::triaged::testing::Lines;
 using ::triaged::testing::ReadFile;
 using ::triaged::testing::RunTriaged;
@@ -117,6 +118,46 @@ TEST(CliValidate, MissingFileIsAConfigError) {
   const auto run = RunTriaged("validate -c /nonexistent/rules.yaml");
   EXPECT_EQ(run.exit_code, 78);
   EXPECT_THAT(run.err, HasSubstr("/nonexistent/rules.yaml"));
+}
+
+// `-c -` reads the config from stdin (as kcat and the shell's tools take `-`); its errors are
+// named <stdin>.
+TEST(CliStdinConfig, ValidateAndReplayReadTheConfigFromStdin) {
+  const auto validated = RunTriaged("validate -c - < " + kRules);
+  EXPECT_EQ(validated.exit_code, 0) << validated.err;
+  EXPECT_THAT(validated.out, StartsWith("<stdin>: ok ("));
+
+  const auto from_file = RunTriaged("replay -q -c " + kRules + " " + kEvents);
+  ASSERT_EQ(from_file.exit_code, 0) << from_file.err;
+  ASSERT_FALSE(from_file.out.empty());
+  const auto from_stdin = RunTriaged("replay -q -c - " + kEvents + " < " + kRules);
+  EXPECT_EQ(from_stdin.exit_code, 0) << from_stdin.err;
+  EXPECT_EQ(from_stdin.out, from_file.out);
+}
+
+TEST(CliStdinConfig, ErrorsNameStdinWithLineAndColumn) {
+  TempDir dir;
+  const std::string path =
+      dir.Write("rules.yaml", ConfigWith(10, "    wehn: trace.duration_ms > 5000"));
+  const auto run = RunTriaged("validate -c - < " + path);
+  EXPECT_EQ(run.exit_code, 78) << run.err;
+  EXPECT_THAT(run.err, HasSubstr("<stdin>:10:5: ")) << run.err;
+}
+
+TEST(CliStdinConfig, ConfigAndEventsBothFromStdinIsAUsageError) {
+  for (const std::string args : {"replay -c -", "replay -c - -", "explain -c - - t-1"}) {
+    const auto run = RunTriaged(args + " < " + kRules);
+    EXPECT_EQ(run.exit_code, 64) << args << ": " << run.err;
+    EXPECT_THAT(run.err, HasSubstr("-c - reads the config from stdin; name the event files"))
+        << args;
+    EXPECT_EQ(run.out, "") << args;
+  }
+}
+
+TEST(CliStdinConfig, RunRefusesToWatchAConfigReadFromStdin) {
+  const auto run = RunTriaged("run --watch -c - < " + kRules);
+  EXPECT_EQ(run.exit_code, 64) << run.err;
+  EXPECT_THAT(run.err, HasSubstr("--watch watches the config file"));
 }
 
 // Every routed item of the example corpus, validated against schemas/routed_item.v1.json.
@@ -351,6 +392,74 @@ TEST(CliTest, FailingExpectationExitsOne) {
   EXPECT_EQ(run.exit_code, 1) << run.out << run.err;
   EXPECT_THAT(run.out, HasSubstr("test a thumbs-up is not routed ... FAILED"));
   EXPECT_THAT(run.out, HasSubstr("1 passed, 1 failed"));
+}
+
+// The same slow trace, routed by the 10% rule or not, as `sample:` pins it; `drop` leaves the
+// rules that do not sample alone.
+TEST(CliTest, SampleKeepAndDropPinTheSampledRules) {
+  TempDir dir;
+  const std::string span = R"(      - {trace_id: t-slow, span_id: a1, name: chat, status: error,
+         start_time: "2026-11-01T10:00:00Z", end_time: "2026-11-01T10:00:09Z"}
+)";
+  const std::string tests = dir.Write(
+      "tests.yaml",
+      "tests:\n"
+      "  - name: kept\n    sample: keep\n    events:\n" +
+          span +
+          "    expect:\n      routes: [{rule: slow}, {rule: errors}]\n      exact: true\n"
+          "  - name: dropped\n    sample: drop\n    events:\n" +
+          span +
+          "    expect:\n      routes: [{rule: errors}]\n      exact: true\n"
+          "  - name: kept, but expected dropped\n    sample: {slow: keep}\n    events:\n" +
+          span + "    expect:\n      no_routes: [{rule: slow}]\n");
+  const auto run = RunTriaged("test -c " + kRules + " " + tests);
+  EXPECT_EQ(run.exit_code, 1) << run.out << run.err;
+  EXPECT_THAT(run.out, HasSubstr("test kept ... ok"));
+  EXPECT_THAT(run.out, HasSubstr("test dropped ... ok"));
+  EXPECT_THAT(run.out, HasSubstr("test kept, but expected dropped ... FAILED"));
+  EXPECT_THAT(run.out, HasSubstr("unexpected route slow -> regressions"));
+  EXPECT_THAT(run.out, HasSubstr("2 passed, 1 failed"));
+}
+
+TEST(CliTest, SampleNamingAnUnknownRuleOrValueExits78) {
+  TempDir dir;
+  const std::string tests = dir.Write("tests.yaml", R"(tests:
+  - name: typo
+    sample: {slwo: keep, slow: maybe}
+    events: []
+    expect: {}
+)");
+  const auto run = RunTriaged("test -c " + kRules + " " + tests);
+  EXPECT_EQ(run.exit_code, 78) << run.out << run.err;
+  EXPECT_THAT(run.err, HasSubstr(tests + ":3:14: test \"typo\": sample: unknown rule \"slwo\""));
+  EXPECT_THAT(run.err, HasSubstr(tests + ":3:32: test \"typo\": sample must be keep or drop"));
+}
+
+// A test that does not say `invalid:` fails when an input is refused: an event the engine would
+// dead-letter is a broken test, not a pass.
+TEST(CliTest, AnUnexpectedDeadLetterFailsTheTest) {
+  TempDir dir;
+  const std::string tests = dir.Write("tests.yaml", R"(tests:
+  - name: a span without a trace id
+    events:
+      - {span_id: abc, name: chat, start_time_unix_nano: 1}
+      - {trace_id: t-ok, thumbs: down}
+    expect:
+      routes: [{rule: thumbs-down}]
+  - name: the same, declared
+    events:
+      - {span_id: abc, name: chat, start_time_unix_nano: 1}
+      - {trace_id: t-ok, thumbs: down}
+    expect:
+      routes: [{rule: thumbs-down}]
+      invalid: 1
+)");
+  const auto run = RunTriaged("test -c " + kRules + " " + tests);
+  EXPECT_EQ(run.exit_code, 1) << run.out << run.err;
+  EXPECT_THAT(run.out, HasSubstr("test a span without a trace id ... FAILED"));
+  EXPECT_THAT(run.out, HasSubstr("expected 0 invalid inputs, got 1"));
+  EXPECT_THAT(run.out, HasSubstr("write `invalid: N` under expect if they are meant"));
+  EXPECT_THAT(run.out, HasSubstr("test the same, declared ... ok"));
 }
 
 TEST(CliTest, MalformedTestFileExits78WithPosition) {
