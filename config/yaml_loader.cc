@@ -267,6 +267,25 @@ class Loader {
     return ns;
   }
 
+  // A rule expression (`when:`, `sample_key:`, `filter:`): compiled against the config's
+  // `annotations:`, its text stored in `text`; null after reporting an error. Errors in a
+  // top-level expression are led by its key (`filter: ...`), a rule's by the rule.
+  std::shared_ptr<const CompiledExpr> Expression(const YAML::Node& node, const Where& where,
+                                                 std::string_view key, ExprKind kind,
+                                                 const RuleSet& rules, std::string& text) {
+    auto source = String(node, where, key);
+    if (!source) return nullptr;
+    auto compiled = CompileExpression(*source, kind, &rules.annotations);
+    if (!compiled.ok()) {
+      const ExprError& err = compiled.error();
+      const std::string lead = where.prefix.empty() ? std::string(key) + ": " : where.prefix;
+      ErrorInScalar(node, std::min(err.offset, source->size()), lead + err.message);
+      return nullptr;
+    }
+    text = *source;
+    return *std::move(compiled);
+  }
+
   std::optional<uint64_t> Size(const YAML::Node& node, const Where& where, std::string_view key) {
     std::string name = where.prefix + where.Key(key);
     uint64_t bytes = 0;
@@ -382,12 +401,12 @@ class Loader {
 
 void Loader::Load(const YAML::Node& root, Config& config, RuleSet& rules) {
   if (!root.IsDefined() || root.IsNull()) return;  // an empty file: all defaults, no rules
-  YAML::Node destinations, rule_list, annotations;
-  bool have_destinations = false, have_rules = false, have_annotations = false;
+  YAML::Node destinations, rule_list, annotations, filter;
+  bool have_destinations = false, have_rules = false, have_annotations = false, have_filter = false;
   const Where top{};
   ForEachKey(root, top,
              {"schema_version", "kafka", "inputs", "trace", "destinations", "annotations",
-              "dead_letter", "admin", "mode", "max_item_bytes", "rules"},
+              "dead_letter", "admin", "mode", "max_item_bytes", "filter", "rules"},
              [&](const std::string& key, const YAML::Node&, const YAML::Node& value) {
                if (key == "schema_version") {
                  if (!value.IsScalar() || value.Scalar() != "1") {
@@ -426,6 +445,9 @@ void Loader::Load(const YAML::Node& root, Config& config, RuleSet& rules) {
                  if (auto m = Enum(value, top, key, {"fan_out", "first_match"})) {
                    rules.mode = *m == 0 ? RoutingMode::kFanOut : RoutingMode::kFirstMatch;
                  }
+               } else if (key == "filter") {
+                 filter = value;
+                 have_filter = true;
                } else if (key == "rules") {
                  rule_list = value;
                  have_rules = true;
@@ -435,6 +457,9 @@ void Loader::Load(const YAML::Node& root, Config& config, RuleSet& rules) {
   // Destinations and annotations first, whatever their place in the file: rules refer to them.
   if (have_destinations) LoadDestinations(destinations, rules.destinations);
   if (have_annotations) LoadAnnotations(annotations, rules.annotations);
+  if (have_filter) {
+    rules.filter = Expression(filter, top, "filter", ExprKind::kBoolean, rules, rules.filter_text);
+  }
   if (have_rules) LoadRules(rule_list, rules);
 }
 
@@ -805,24 +830,13 @@ void Loader::LoadRule(const YAML::Node& node, size_t index, RuleSet& rules,
                  }
                } else if (key == "description") {
                  String(v, w, key, /*allow_empty=*/true);
-               } else if (key == "when" || key == "sample_key") {
-                 bool is_when = key == "when";
-                 if (is_when) has_when = true;
-                 auto text = String(v, w, key);
-                 if (!text) return;
-                 auto compiled = CompileExpression(
-                     *text, is_when ? ExprKind::kBoolean : ExprKind::kString, &rules.annotations);
-                 if (!compiled.ok()) {
-                   const ExprError& err = compiled.error();
-                   ErrorInScalar(v, std::min(err.offset, text->size()), w.prefix + err.message);
-                   return;
-                 }
-                 if (is_when) {
-                   rule.when_text = *text;
-                   rule.when = *std::move(compiled);
-                 } else {
-                   rule.sample_key_text = *text;
-                   rule.sample_key = *std::move(compiled);
+               } else if (key == "when") {
+                 has_when = true;
+                 rule.when = Expression(v, w, key, ExprKind::kBoolean, rules, rule.when_text);
+               } else if (key == "sample_key") {
+                 if (auto compiled =
+                         Expression(v, w, key, ExprKind::kString, rules, rule.sample_key_text)) {
+                   rule.sample_key = std::move(compiled);
                  }
                } else if (key == "route_to") {
                  has_route = true;

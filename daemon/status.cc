@@ -27,6 +27,12 @@ void StatusDocuments::Rebuild(const Config& config, const std::vector<RuleCounte
   w.String(rules.mode == RoutingMode::kFirstMatch ? "first_match" : "fan_out");
   w.Key("traces_open");
   w.Uint64(facts.traces_open);
+  w.Key("filter");  // null: no `filter:`
+  if (rules.filter) {
+    w.String(rules.filter_text.c_str());
+  } else {
+    w.Null();
+  }
   w.Key("rules");
   w.StartArray();
   for (size_t i = 0; i < rules.rules.size(); ++i) {

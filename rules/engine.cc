@@ -45,6 +45,7 @@ std::string_view OutcomeName(RuleVerdict::Outcome outcome) {
   using O = RuleVerdict::Outcome;
   switch (outcome) {
     case O::kNoMatch: return "no_match";
+    case O::kFilteredOut: return "filtered_out";
     case O::kShadowed: return "shadowed";
     case O::kAlreadyRouted: return "already_routed";
     case O::kSampledOut: return "sampled_out";
@@ -633,6 +634,7 @@ void Engine::Evaluate(Entry& entry, Trigger trigger, int64_t now_ns, Outbox& out
   std::vector<RuleVerdict> verdicts;
   verdicts.reserve(rs.rules.size());
   bool matched_earlier = false;
+  const bool filtered_out = rs.filter && !rs.filter->Matches(trace);
   // The share of the limits this trace spends: its partition's (DESIGN §2.3).
   int32_t limit_partition = -1;
   auto share = [&] {
@@ -649,6 +651,10 @@ void Engine::Evaluate(Entry& entry, Trigger trigger, int64_t now_ns, Outbox& out
     RuleCounters& counters = rule_counters_[r];
     RuleVerdict& v = verdicts.emplace_back();
     v.rule = r;
+    if (filtered_out) {
+      v.outcome = O::kFilteredOut;
+      continue;
+    }
     if (!rule.when || !rule.when->Matches(trace)) {
       v.outcome = O::kNoMatch;
       continue;

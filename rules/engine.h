@@ -88,6 +88,7 @@ struct Outbox {
 struct RuleVerdict {
   enum class Outcome {
     kNoMatch,             // `when` was false
+    kFilteredOut,         // the config's `filter:` was false: no rule looked at the trace
     kShadowed,            // first_match: an earlier rule matched
     kAlreadyRouted,       // every destination was routed by an earlier evaluation
     kSampledOut,          // matched, but u >= sample rate

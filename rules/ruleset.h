@@ -84,6 +84,10 @@ struct TraceSettings {
 struct RuleSet {
   std::vector<DestinationSpec> destinations;
   std::vector<RuleSpec> rules;
+  // `filter:`, evaluated before every rule: a trace it does not match matches no rule. Null:
+  // every trace is seen by the rules.
+  std::string filter_text;
+  std::shared_ptr<const CompiledExpr> filter;
   RoutingMode mode = RoutingMode::kFanOut;
   AnnotationSchemas annotations;
   TraceSettings trace;

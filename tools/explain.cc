@@ -50,6 +50,12 @@ class ExplainObserver : public EngineObserver {
          << FormatRfc3339(now_ns) << ")\n";
     WriteTraceFacts(trace);
     const RuleSet& rules = *rules_;
+    if (rules.filter) {
+      const bool passed = rules.filter->Matches(trace);
+      out_ << "  filter: " << (passed ? "passed" : "failed, no rule sees the trace") << "\n    "
+           << rules.filter_text << "\n";
+      WriteSteps(*rules.filter, trace);
+    }
     for (const RuleVerdict& v : verdicts) {
       const RuleSpec& rule = rules.rules[v.rule];
       out_ << "  rule " << rule.name << ": " << OutcomeName(v.outcome);
@@ -67,14 +73,11 @@ class ExplainObserver : public EngineObserver {
         out_ << ")";
       }
       out_ << "\n    when: " << rule.when_text << "\n";
-      if (v.outcome == RuleVerdict::Outcome::kShadowed) continue;
-      std::vector<ExplainStep> steps;
-      rule.when->Explain(trace, steps);
-      for (const ExplainStep& step : steps) {
-        out_ << "      " << (step.result ? "true " : "false") << "  " << step.text;
-        if (!step.detail.empty()) out_ << "   [" << step.detail << "]";
-        out_ << "\n";
+      if (v.outcome == RuleVerdict::Outcome::kShadowed ||
+          v.outcome == RuleVerdict::Outcome::kFilteredOut) {
+        continue;
       }
+      WriteSteps(*rule.when, trace);
       if (v.outcome != RuleVerdict::Outcome::kNoMatch) {
         out_ << "    sample: rate " << FormatNumber(rule.sample_rate) << ", key "
              << rule.sample_key_text << " = \"" << v.sample_key
@@ -87,6 +90,17 @@ class ExplainObserver : public EngineObserver {
   void set_rules(const RuleSet* rules) { rules_ = rules; }
 
  private:
+  // How each part of `expr` evaluated on the trace, one line each.
+  void WriteSteps(const CompiledExpr& expr, const Trace& trace) {
+    std::vector<ExplainStep> steps;
+    expr.Explain(trace, steps);
+    for (const ExplainStep& step : steps) {
+      out_ << "      " << (step.result ? "true " : "false") << "  " << step.text;
+      if (!step.detail.empty()) out_ << "   [" << step.detail << "]";
+      out_ << "\n";
+    }
+  }
+
   void WriteTraceFacts(const Trace& trace) {
     const TraceSummary& s = trace.summary();
     out_ << "  spans " << s.span_count << ", errors " << s.error_count;

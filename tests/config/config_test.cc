@@ -576,6 +576,24 @@ TEST_F(ConfigTest, ExpressionErrorInPlainScalar) {
   EXPECT_THAT(errors[0], HasSubstr("duraton_ms"));
 }
 
+TEST_F(ConfigTest, FilterIsABooleanExpressionSeenBeforeEveryRule) {
+  auto config = LoadOk(std::string("filter: trace.resource[\"env\"] == \"prod\"\n") + kDest +
+                       "  - {name: r, when: trace.error, route_to: [q]}\n");
+  ASSERT_NE(config, nullptr);
+  EXPECT_EQ(config->rules->filter_text, "trace.resource[\"env\"] == \"prod\"");
+  EXPECT_NE(config->rules->filter, nullptr);
+  EXPECT_EQ(LoadOk(kDest)->rules->filter, nullptr);
+
+  // Errors point into the filter's text, as in `when`; a filter may come after the rules.
+  auto errors = Errors(std::string(kDest) + "  - {name: r, when: trace.error, route_to: [q]}\n" +
+                       "filter: trace.error and trace.nope\n");
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_THAT(errors[0], StartsWith("rules.yaml:5:25: filter: "));
+  EXPECT_THAT(errors[0], HasSubstr("trace.nope"));
+  EXPECT_THAT(Errors("filter: trace.name\n"), ElementsAre(StartsWith("rules.yaml:1:9: filter: ")));
+  EXPECT_THAT(Errors("filter: \"\"\n"), ElementsAre(StartsWith("rules.yaml:1:9: filter ")));
+}
+
 TEST_F(ConfigTest, ExpressionErrorInQuotedScalars) {
   auto single = Errors(std::string(kDest) +
                        "  - name: q1\n"

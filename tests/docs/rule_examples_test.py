@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Every `when: ...` and `sample_key: ...` example in docs/rules.md compiles.
+"""Every `when: ...`, `sample_key: ...` and `filter: ...` example in docs/rules.md compiles.
 
-The examples are put into one config, each as a rule of its own, and `triaged validate` must
-accept it; a failing example is named by the loader's FILE:LINE:COL message.
+The `when` and `sample_key` examples are put into one config, each as a rule of its own, and
+`triaged validate` must accept it; a failing example is named by the loader's FILE:LINE:COL
+message. Each `filter:` line of a YAML block is validated in a config of its own.
 
 Usage: rule_examples_test.py TRIAGED SOURCE_DIR
 """
@@ -40,7 +41,18 @@ def main(triaged, source):
         sys.exit(f"rule_examples_test: an example in docs/rules.md does not compile (config: "
                  f"{f.name})")
     Path(f.name).unlink()
-    print(f"rule_examples_test: {len(examples)} examples compile")
+    filters = re.findall(r"^filter: (.+)$", md, re.MULTILINE)
+    if not filters:
+        sys.exit("rule_examples_test: no filter: example found in docs/rules.md")
+    for expr in filters:
+        config = ("destinations:\n  d: {kind: queue, topic: t}\n"
+                  f"filter: {expr}\nrules:\n  - {{name: r, when: true, route_to: [d]}}\n")
+        run = subprocess.run([triaged, "validate", "-c", "-"], input=config,
+                             capture_output=True, text=True)
+        if run.returncode != 0:
+            print(run.stderr, file=sys.stderr)
+            sys.exit(f"rule_examples_test: the filter example does not compile: {expr}")
+    print(f"rule_examples_test: {len(examples)} examples and {len(filters)} filters compile")
 
 
 if __name__ == "__main__":

@@ -656,6 +656,28 @@ TEST_F(EngineTest, FirstMatchSampledOutWinnerStillShadowsLaterRules) {
   EXPECT_THAT(Outcomes(obs_.evaluations[0]), ElementsAre(O::kSampledOut, O::kShadowed));
 }
 
+TEST_F(EngineTest, FilterFalseMeansNoRuleSeesTheTrace) {
+  builder().Filter(When([](const Trace& t) { return t.id() != "filtered"; }));
+  builder().Rule("all", Always(), {"review"});
+  builder().Rule("thumbs", FeedbackLabel("thumbs", "down"), {"dataset"});
+  Add(Msg(Child("filtered", "a")), kT0);
+  Add(Msg(Child("kept", "a")), kT0);
+  Advance(kT0 + kWait);
+  EXPECT_THAT(sink_.Take(), ElementsAre("kept/all/review"));
+  ASSERT_EQ(obs_.evaluations.size(), 2u);
+  EXPECT_THAT(Outcomes(obs_.evaluations[0]), ElementsAre(O::kFilteredOut, O::kFilteredOut));
+  EXPECT_THAT(Outcomes(obs_.evaluations[1]), ElementsAre(O::kRouted, O::kNoMatch));
+  EXPECT_EQ(Counters(0).matched, 1u);  // the kept trace only
+  EXPECT_EQ(Counters(0).routed, 1u);
+
+  // A late annotation re-evaluates the filtered trace, and the filter still holds it back.
+  Add(Msg(ThumbsDown("filtered")), kT0 + kWait + Sec(1));
+  EXPECT_THAT(sink_.items(), IsEmpty());
+  ASSERT_EQ(obs_.evaluations.size(), 3u);
+  EXPECT_THAT(Outcomes(obs_.evaluations[2]), ElementsAre(O::kFilteredOut, O::kFilteredOut));
+  EXPECT_EQ(Counters(1).matched, 0u);
+}
+
 // --- end of input, reload ----------------------------------------------------------------------
 
 TEST_F(EngineTest, CloseAllClosesEveryOpenTraceInOpeningOrder) {

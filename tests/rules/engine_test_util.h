@@ -174,6 +174,11 @@ class RuleSetBuilder {
     rs_->mode = mode;
     return *this;
   }
+  RuleSetBuilder& Filter(std::shared_ptr<const CompiledExpr> filter) {
+    rs_->filter_text = "test filter";
+    rs_->filter = std::move(filter);
+    return *this;
+  }
   TraceSettings& trace() { return rs_->trace; }
   std::shared_ptr<const RuleSet> Build() { return rs_; }
 

@@ -16,6 +16,7 @@ namespace triaged {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::StartsWith;
 using ::triaged::testing::Lines;
 using ::triaged::testing::ReadFile;
@@ -483,6 +484,38 @@ TEST(CliExplain, ShowsEachRuleVerdictAndValues) {
   EXPECT_THAT(run.out, HasSubstr("rule thumbs-down: routed -> support-review"));
   EXPECT_THAT(run.out, HasSubstr("\"down\""));
   EXPECT_THAT(run.out, HasSubstr("rule slow: no_match"));
+}
+
+// With a `filter:`, explain shows it first, and a trace it holds back is `filtered_out` for
+// every rule; a rule test sees the same.
+TEST(CliExplain, ShowsTheFilterAndFilteredOutRules) {
+  TempDir dir;
+  const std::string rules =
+      dir.Write("rules.yaml",
+                ReadFile(kRules) + "filter: trace.id != \"7f3a9c2e41b04d5a8e6f1c2b3d4e5f01\"\n");
+  const auto run =
+      RunTriaged("explain -c " + rules + " " + kEvents + " 7f3a9c2e41b04d5a8e6f1c2b3d4e5f01");
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_THAT(run.out, HasSubstr("  filter: failed, no rule sees the trace\n"
+                                 "    trace.id != \"7f3a9c2e41b04d5a8e6f1c2b3d4e5f01\"\n"));
+  EXPECT_THAT(run.out, HasSubstr("rule thumbs-down: filtered_out"));
+  EXPECT_THAT(run.out, Not(HasSubstr("routed ->")));
+
+  const std::string tests = dir.Write("tests.yaml", R"(tests:
+  - name: filtered
+    events:
+      - {trace_id: 7f3a9c2e41b04d5a8e6f1c2b3d4e5f01, thumbs: down}
+    expect:
+      no_routes: [{rule: thumbs-down}]
+  - name: passes the filter
+    events:
+      - {trace_id: abd, thumbs: down}
+    expect:
+      routes: [{rule: thumbs-down}]
+)");
+  const auto test = RunTriaged("test -c " + rules + " " + tests);
+  EXPECT_EQ(test.exit_code, 0) << test.out << test.err;
+  EXPECT_THAT(test.out, HasSubstr("2 passed, 0 failed"));
 }
 
 TEST(CliExplain, WithoutEventsAndTraceIdIsAUsageError) {
