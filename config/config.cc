@@ -36,7 +36,7 @@ std::string ConfigError::ToString() const {
     out += ':' + std::to_string(line);
     if (column > 0) out += ':' + std::to_string(column);
   }
-  out += ": ";
+  out += warning ? ": warning: " : ": ";
   out += message;
   return out;
 }

@@ -44,6 +44,17 @@ struct InputsConfig {
   std::string repartition_topic = "triaged.repartition";  // `<kafka.group_id>.repartition`
 };
 
+// A config error, formatted as `FILE:LINE:COL: message`, or a warning, as
+// `FILE:LINE:COL: warning: message`.
+struct ConfigError {
+  std::string file;
+  int line = 0;    // 1-based
+  int column = 0;  // 1-based
+  std::string message;
+  bool warning = false;
+  std::string ToString() const;
+};
+
 struct Config {
   std::string path;
   KafkaConfig kafka;
@@ -55,15 +66,9 @@ struct Config {
   // stay in memory.
   std::string trace_store_path;
   std::shared_ptr<const RuleSet> rules;  // destinations, rules, mode, trace settings, version
-};
-
-// A config error, already formatted as `FILE:LINE:COL: message`.
-struct ConfigError {
-  std::string file;
-  int line = 0;    // 1-based
-  int column = 0;  // 1-based
-  std::string message;
-  std::string ToString() const;
+  // What loads but is likely a mistake (a destination no rule routes to, ...), in file order;
+  // `validate --deny-warnings` refuses them.
+  std::vector<ConfigError> warnings;
 };
 
 // The path that names standard input (`-c -`), and the name its errors carry.

@@ -166,6 +166,18 @@ class Loader {
   void Load(const YAML::Node& root, Config& config, RuleSet& rules);
 
  private:
+  // What `report` reports is a warning, not an error.
+  template <typename Report>
+  void AsWarning(Report&& report) {
+    const size_t before = errors_.size();
+    report();
+    for (size_t i = before; i < errors_.size(); ++i) errors_[i].warning = true;
+  }
+  // Warnings about a config that loads: destinations no rule routes to; without
+  // `annotations:`, a feedback name read only once when a name within two edits is read
+  // elsewhere (a likely typo, which `annotations:` would make an error).
+  void Warnings(const RuleSet& rules);
+
   using KeyHandler = std::function<void(const std::string& key, const YAML::Node& key_node,
                                         const YAML::Node& value)>;
 
@@ -275,7 +287,9 @@ class Loader {
                                                  const RuleSet& rules, std::string& text) {
     auto source = String(node, where, key);
     if (!source) return nullptr;
-    auto compiled = CompileExpression(*source, kind, &rules.annotations);
+    std::vector<FeedbackRead> reads;
+    auto compiled = CompileExpression(*source, kind, &rules.annotations, &reads);
+    for (FeedbackRead& read : reads) feedback_reads_.push_back({std::move(read), node});
     if (!compiled.ok()) {
       const ExprError& err = compiled.error();
       const std::string lead = where.prefix.empty() ? std::string(key) + ": " : where.prefix;
@@ -395,7 +409,13 @@ class Loader {
   LineIndex original_lines_;
   const ExpandedText& expanded_;
   LineIndex expanded_lines_;
-  std::vector<ConfigError> errors_;
+  std::vector<ConfigError> errors_;           // and warnings
+  std::vector<YAML::Node> destination_keys_;  // the name of each of rules.destinations
+  struct Read {
+    FeedbackRead read;
+    YAML::Node scalar;  // the expression it is in
+  };
+  std::vector<Read> feedback_reads_;
   std::optional<YAML::Mark> null_value_key_mark_;  // while handling a key with an empty value
 };
 
@@ -461,6 +481,40 @@ void Loader::Load(const YAML::Node& root, Config& config, RuleSet& rules) {
     rules.filter = Expression(filter, top, "filter", ExprKind::kBoolean, rules, rules.filter_text);
   }
   if (have_rules) LoadRules(rule_list, rules);
+  Warnings(rules);
+}
+
+void Loader::Warnings(const RuleSet& rules) {
+  std::vector<bool> used(rules.destinations.size(), false);
+  for (const RuleSpec& rule : rules.rules) {
+    for (size_t d : rule.destinations) {
+      if (d < used.size()) used[d] = true;
+    }
+  }
+  for (size_t d = 0; d < used.size() && d < destination_keys_.size(); ++d) {
+    if (used[d]) continue;
+    AsWarning([&] {
+      Error(destination_keys_[d],
+            "destination \"" + rules.destinations[d].name + "\" is not used by any rule");
+    });
+  }
+  if (rules.annotations.declared) return;
+  std::map<std::string, size_t> reads;
+  for (const Read& r : feedback_reads_) ++reads[r.read.name];
+  for (const Read& r : feedback_reads_) {
+    if (reads[r.read.name] != 1) continue;
+    std::vector<std::string> others;
+    for (const auto& [name, count] : reads) {
+      if (name != r.read.name) others.push_back(name);
+    }
+    const std::string hint = SuggestClosest(r.read.name, others);
+    if (hint.empty()) continue;
+    AsWarning([&] {
+      ErrorInScalar(r.scalar, r.read.offset,
+                    "feedback \"" + r.read.name + "\" is read only here" + hint +
+                        " (an `annotations:` section makes an undeclared name an error)");
+    });
+  }
 }
 
 void Loader::LoadKafka(const YAML::Node& node, KafkaConfig& kafka) {
@@ -630,6 +684,7 @@ void Loader::LoadDestinations(const YAML::Node& node, std::vector<DestinationSpe
     if (!has_kind) Error(value, w.prefix + "missing required key \"kind\" (queue or dataset)");
     if (!has_topic) Error(value, w.prefix + "missing required key \"topic\"");
     out.push_back(std::move(spec));
+    destination_keys_.push_back(key_node);
   }
 }
 
@@ -998,10 +1053,14 @@ Result<std::shared_ptr<const Config>, std::vector<ConfigError>> LoadConfigString
   }
 
   std::vector<ConfigError>& errors = loader.errors();
-  if (!errors.empty()) {
-    std::stable_sort(errors.begin(), errors.end(), ErrorLess);
+  std::stable_sort(errors.begin(), errors.end(), ErrorLess);
+  auto first_warning = std::stable_partition(errors.begin(), errors.end(),
+                                             [](const ConfigError& e) { return !e.warning; });
+  if (first_warning != errors.begin()) {
+    errors.erase(first_warning, errors.end());
     return std::move(errors);
   }
+  config->warnings = std::move(errors);
   config->rules = std::move(rules);
   return config;
 }

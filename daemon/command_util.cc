@@ -3,7 +3,15 @@
 #include <algorithm>
 #include <ostream>
 
+#include "daemon/log.h"
+
 namespace triaged {
+
+void LogConfigWarnings(const Config& config) {
+  for (const ConfigError& w : config.warnings) {
+    log::Warn("config warning", {{"warning", w.ToString()}});
+  }
+}
 
 std::shared_ptr<const Config> LoadConfigOrReport(const std::string& path, std::ostream& err) {
   auto loaded = LoadConfigFile(path);

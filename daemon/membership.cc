@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "daemon/command_util.h"
 #include "daemon/kafka_client.h"
 #include "daemon/kafka_errors.h"
 #include "daemon/log.h"
@@ -541,6 +542,7 @@ void Pipeline::Reload(const char* why) {
   metrics_.ConfigReload(true);
   SyncCounters();
   log::Info("config reloaded", {{"why", why}, {"config_version", config_->rules->config_version}});
+  LogConfigWarnings(*config_);
 }
 
 int Pipeline::Shutdown() {

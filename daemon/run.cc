@@ -12,6 +12,7 @@ namespace triaged {
 int RunDaemon(const RunOptions& options, std::ostream& err) {
   std::shared_ptr<const Config> config = LoadConfigOrReport(options.config_path, err);
   if (!config) return kExitConfig;
+  LogConfigWarnings(*config);
   // Signals are taken synchronously (sigtimedwait) in the loop; blocking them first keeps
   // librdkafka's threads, which inherit the mask, from receiving them.
   sigset_t signals;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Gate for a repository of routing rules: every config must validate, and every config with a
-# sibling `*.tests.yaml` (rules.yaml -> rules.tests.yaml) must pass its rule tests. Run it in
+# Gate for a repository of routing rules: every config must validate without warnings
+# (--deny-warnings), and every config with a sibling `*.tests.yaml` (rules.yaml ->
+# rules.tests.yaml) must pass its rule tests. Run it in
 # the CI of the repository that holds your rules, the way `vector validate` / `vector test` or
 # `otelcol validate` are run.
 #
@@ -17,7 +18,7 @@ fi
 status=0
 for config in "$@"; do
   case "$config" in *.tests.yaml) continue ;; esac
-  if ! "$TRIAGED" validate -c "$config"; then status=1; continue; fi
+  if ! "$TRIAGED" validate --deny-warnings -c "$config"; then status=1; continue; fi
   tests="${config%.yaml}.tests.yaml"
   if [ -f "$tests" ]; then
     "$TRIAGED" test -c "$config" "$tests" || status=1

@@ -761,10 +761,12 @@ class Lexer {
 
 class Parser {
  public:
-  Parser(std::string_view text, std::vector<Token> tokens, const AnnotationSchemas* schemas)
+  Parser(std::string_view text, std::vector<Token> tokens, const AnnotationSchemas* schemas,
+         std::vector<FeedbackRead>* feedback_reads)
       : text_(text),
         tokens_(std::move(tokens)),
-        schemas_(schemas != nullptr && schemas->declared ? schemas : nullptr) {}
+        schemas_(schemas != nullptr && schemas->declared ? schemas : nullptr),
+        feedback_reads_(feedback_reads) {}
 
   NodePtr ParseAll() {
     NodePtr n = Or();
@@ -1282,6 +1284,7 @@ class Parser {
       }
     }
     CheckDeclared(name, name_at);
+    if (feedback_reads_ != nullptr) feedback_reads_->push_back({name, name_at});
     Expect(Tok::kDot, (std::string("'.' and a field (") + kFeedbackFieldList + ")").c_str());
     const Token& field = Take();
     const std::string& f = field.text;
@@ -1345,7 +1348,8 @@ class Parser {
   size_t pos_ = 0;
   bool in_span_ = false;
   int depth_ = 0;
-  const AnnotationSchemas* schemas_;  // null: no schema checks
+  const AnnotationSchemas* schemas_;           // null: no schema checks
+  std::vector<FeedbackRead>* feedback_reads_;  // null: not recorded
 };
 
 class Program : public CompiledExpr {
@@ -1428,12 +1432,13 @@ std::string SuggestClosest(std::string_view word, const std::vector<std::string>
 }
 
 Result<std::shared_ptr<const CompiledExpr>, ExprError> CompileExpression(
-    std::string_view text, ExprKind kind, const AnnotationSchemas* schemas) {
+    std::string_view text, ExprKind kind, const AnnotationSchemas* schemas,
+    std::vector<FeedbackRead>* feedback_reads) {
   try {
     if (text.find_first_not_of(" \t\r\n") == std::string_view::npos) {
       return ExprError{0, "empty expression"};
     }
-    Parser parser(text, Lexer(text).Run(), schemas);
+    Parser parser(text, Lexer(text).Run(), schemas, feedback_reads);
     NodePtr root = parser.ParseAll();
     if (kind == ExprKind::kBoolean && root->type != Type::kBool && root->type != Type::kAny) {
       return ExprError{root->begin,

@@ -59,15 +59,24 @@ enum class ExprKind { kBoolean, kString, kAny };
 // list of 40,000 literals about 80,000). Nesting (parentheses, `not`) is bounded separately.
 inline constexpr size_t kMaxExpressionTokens = 100'000;
 
+// A feedback name an expression reads (`feedback.NAME...`, `session.feedback.NAME...`), at byte
+// `offset` of its text.
+struct FeedbackRead {
+  std::string name;
+  size_t offset = 0;
+};
+
 // Parses and type-checks `text`. kBoolean requires a bool expression (rule `when:`); kString a
 // string-typed one (`sample_key:`). The compiled expression is never null.
 // With `schemas` declared (a config's `annotations:`, DESIGN §1.5), reading a feedback name it
 // does not declare, comparing a categorical label with a value not in its `values`, or a score
 // with a literal outside its `[min, max]` is a compile error at that name or literal. Only
-// compilation reads `schemas`; the compiled expression does not keep it.
+// compilation reads `schemas`; the compiled expression does not keep it. With `feedback_reads`,
+// the feedback names read are appended to it in text order.
 Result<std::shared_ptr<const CompiledExpr>, ExprError> CompileExpression(
     std::string_view text, ExprKind kind = ExprKind::kBoolean,
-    const AnnotationSchemas* schemas = nullptr);
+    const AnnotationSchemas* schemas = nullptr,
+    std::vector<FeedbackRead>* feedback_reads = nullptr);
 
 // "; did you mean \"CANDIDATE\"?" for the candidate closest to `word` (within two edits and
 // fewer than the longer one's length), or "".

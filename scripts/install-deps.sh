@@ -14,6 +14,7 @@ PACKAGES=(
   clang libclang-rt-14-dev clang-format clang-tidy
   chromium systemd
   mmdebstrap umoci
+  help2man groff-base bash-completion
 )
 # Node.js for the status page's browser test: Debian's, unless a node is already installed.
 command -v node >/dev/null && command -v npm >/dev/null || PACKAGES+=(nodejs npm)

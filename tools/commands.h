@@ -17,6 +17,8 @@ constexpr int kExitNoInput = 66;  // sysexits EX_NOINPUT: an input file cannot b
 
 struct ValidateOptions {
   std::string config_path;
+  bool deny_warnings = false;  // a warning fails the check (exit 78) as an error does
+  bool json = false;           // `--output json`: one JSON document on stdout
 };
 int RunValidate(const ValidateOptions& options, std::ostream& out, std::ostream& err);
 
@@ -25,6 +27,8 @@ struct ReplayOptions {
   std::vector<std::string> inputs;  // files; "-" (or none) = stdin
   std::string dead_letter_path;     // JSONL of refused lines; empty = not written
   bool summary = true;              // the per-rule table on stderr
+  bool summary_json = false;        // `--summary json`: the summary as one JSON line instead
+  bool progress = false;            // a progress line on stderr (main: when it is a terminal)
   // Limits split as in a deployment whose engines join on this many partitions (DESIGN §2.3).
   int32_t partitions = 1;
 };
@@ -40,6 +44,7 @@ int RunExplain(const ExplainOptions& options, std::ostream& out, std::ostream& e
 struct TestOptions {
   std::string config_path;
   std::vector<std::string> test_files;
+  bool junit = false;  // `--output junit`: a JUnit XML report on stdout instead of text
 };
 int RunTests(const TestOptions& options, std::ostream& out, std::ostream& err);
 

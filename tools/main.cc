@@ -1,6 +1,8 @@
 // triaged: routes LLM traces with their feedback to annotation queues and datasets. This is
 // its command line only: it parses the arguments and hands them to the daemon (`run`) or to one
 // of the offline commands.
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <cstdint>
 #include <iostream>
@@ -94,11 +96,25 @@ int main(int argc, char** argv) {
   ValidateOptions validate;
   CLI::App* validate_cmd = app.add_subcommand("validate", "Check a config; exit 78 on an error");
   validate_cmd->add_option("-c,--config", validate.config_path, "Config file")->required();
+  validate_cmd->add_flag("--deny-warnings", validate.deny_warnings,
+                         "Fail (exit 78) on a warning as on an error");
+  std::string validate_output = "text";
+  validate_cmd
+      ->add_option("--output", validate_output,
+                   "text, or json: one JSON document on stdout (ok, errors, warnings)")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
 
   TestOptions test;
   CLI::App* test_cmd = app.add_subcommand("test", "Run rule tests (inputs -> expected routes)");
   test_cmd->add_option("-c,--config", test.config_path, "Config file")->required();
   test_cmd->add_option("tests", test.test_files, "Test files (YAML)")->required();
+  std::string test_output = "text";
+  test_cmd
+      ->add_option("--output", test_output,
+                   "text, or junit: a JUnit XML report on stdout (one testsuite per file)")
+      ->check(CLI::IsMember({"text", "junit"}))
+      ->capture_default_str();
 
   ReplayOptions replay;
   bool quiet = false;
@@ -109,6 +125,12 @@ int main(int argc, char** argv) {
   replay_cmd->add_option("--dead-letter", replay.dead_letter_path,
                          "Write refused lines, with their reason, to this JSONL file");
   replay_cmd->add_flag("-q,--quiet", quiet, "No summary on stderr");
+  std::string replay_summary = "text";
+  replay_cmd
+      ->add_option("--summary", replay_summary,
+                   "text (a table), or json: the summary as one JSON line, last on stderr")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
   replay_cmd
       ->add_option("--partitions", replay.partitions,
                    "Split limits as a deployment whose engines join on P partitions does "
@@ -217,10 +239,18 @@ int main(int argc, char** argv) {
   }
   if (*tap_cmd) return RunTap(tap, std::cout, std::cerr);
 
-  if (*validate_cmd) return RunValidate(validate, std::cout, std::cerr);
-  if (*test_cmd) return RunTests(test, std::cout, std::cerr);
+  if (*validate_cmd) {
+    validate.json = validate_output == "json";
+    return RunValidate(validate, std::cout, std::cerr);
+  }
+  if (*test_cmd) {
+    test.junit = test_output == "junit";
+    return RunTests(test, std::cout, std::cerr);
+  }
   if (*replay_cmd) {
     replay.summary = !quiet;
+    replay.summary_json = replay_summary == "json";
+    replay.progress = !quiet && ::isatty(STDERR_FILENO) == 1;
     return RunReplay(replay, std::cout, std::cerr);
   }
   if (*explain_cmd) {

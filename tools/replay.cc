@@ -7,6 +7,9 @@
 #include <filesystem>
 #include <sstream>
 
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
 #include "rules/annotation_schema.h"
 #include "store/rocks_trace_store.h"
 
@@ -154,6 +157,56 @@ std::string FormatReplaySummary(const Engine& engine, const ReplayStats& stats) 
   }
   out << "\nrouted items: " << stats.routed_items << "\n";
   return out.str();
+}
+
+std::string FormatReplaySummaryJson(const Engine& engine, const ReplayStats& stats) {
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
+  const auto count = [&w](const char* key, uint64_t n) {
+    w.Key(key);
+    w.Uint64(n);
+  };
+  const RuleSet& rs = engine.rules();
+  w.StartObject();
+  w.Key("rules");
+  w.StartArray();
+  for (size_t i = 0; i < rs.rules.size(); ++i) {
+    const RuleCounters& c = engine.rule_counters()[i];
+    w.StartObject();
+    w.Key("name");
+    w.String(rs.rules[i].name.c_str(), static_cast<rapidjson::SizeType>(rs.rules[i].name.size()));
+    count("matched", c.matched);
+    count("sampled_out", c.sampled_out);
+    count("rate_limited", c.rate_limited);
+    count("routed", c.routed);
+    w.EndObject();
+  }
+  w.EndArray();
+  w.Key("inputs");
+  w.StartObject();
+  count("lines", stats.lines);
+  count("messages", stats.messages);
+  count("spans", stats.spans);
+  count("annotations", stats.annotations);
+  count("invalid", stats.invalid);
+  w.Key("invalid_by_reason");
+  w.StartObject();
+  for (const auto& [reason, n] : stats.invalid_by_reason) count(reason.c_str(), n);
+  w.EndObject();
+  w.EndObject();
+  const EngineCounters& ec = engine.counters();
+  w.Key("traces");
+  w.StartObject();
+  count("opened", ec.traces_opened);
+  count("closed", ec.traces_closed);
+  count("late_evaluations", ec.late_evaluations);
+  count("evicted_capacity", ec.evicted_capacity);
+  count("stored", ec.stored);
+  count("revived", ec.revived);
+  w.EndObject();
+  count("routed_items", stats.routed_items);
+  w.EndObject();
+  return std::string(buffer.GetString(), buffer.GetSize()) + "\n";
 }
 
 }  // namespace triaged

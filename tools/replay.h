@@ -72,5 +72,10 @@ class Replayer {
 // Writes the per-rule summary table of a replay (matched, sampled out, rate limited, routed,
 // then inputs and invalid inputs by reason).
 std::string FormatReplaySummary(const Engine& engine, const ReplayStats& stats);
+// The same as one line of JSON (`replay --summary json`): {"rules": [{name, matched,
+// sampled_out, rate_limited, routed}...], "inputs": {lines, messages, spans, annotations,
+// invalid, invalid_by_reason}, "traces": {opened, closed, late_evaluations, evicted_capacity,
+// stored, revived}, "routed_items"}.
+std::string FormatReplaySummaryJson(const Engine& engine, const ReplayStats& stats);
 
 }  // namespace triaged

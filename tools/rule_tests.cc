@@ -21,6 +21,7 @@
 #include <rapidjson/writer.h>
 
 #include <algorithm>
+#include <chrono>
 #include <fstream>
 #include <optional>
 #include <ostream>
@@ -332,6 +333,94 @@ std::vector<std::string> RunOne(const RuleTest& test, const std::shared_ptr<cons
   return failures;
 }
 
+// One test's outcome.
+struct CaseResult {
+  std::string name;
+  std::vector<std::string> failures;  // empty: passed
+  double seconds = 0;
+};
+struct FileResult {
+  std::string file;
+  std::vector<CaseResult> cases;
+};
+
+// Text for XML content and attribute values: markup escaped, and the control characters XML 1.0
+// cannot carry written as \xNN.
+std::string XmlEscaped(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (const char c : text) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&apos;"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20 && c != '\n' && c != '\t' && c != '\r') {
+          static const char kHex[] = "0123456789abcdef";
+          out += "\\x";
+          out += kHex[(c >> 4) & 0xf];
+          out += kHex[c & 0xf];
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out;
+}
+
+std::string Seconds(double seconds) {
+  std::ostringstream s;
+  s.setf(std::ios::fixed);
+  s.precision(6);
+  s << seconds;
+  return s.str();
+}
+
+// The JUnit XML report (the schema Jenkins, GitLab and GitHub's reporters read): one testsuite
+// per test file, one testcase per test, a <failure> with every unmet expectation.
+void WriteJunit(const std::vector<FileResult>& files, std::ostream& out) {
+  uint64_t tests = 0, failures = 0;
+  double seconds = 0;
+  for (const FileResult& f : files) {
+    for (const CaseResult& c : f.cases) {
+      ++tests;
+      failures += c.failures.empty() ? 0 : 1;
+      seconds += c.seconds;
+    }
+  }
+  out << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+      << "<testsuites name=\"triaged test\" tests=\"" << tests << "\" failures=\"" << failures
+      << "\" errors=\"0\" time=\"" << Seconds(seconds) << "\">\n";
+  for (const FileResult& f : files) {
+    uint64_t file_failures = 0;
+    double file_seconds = 0;
+    for (const CaseResult& c : f.cases) {
+      file_failures += c.failures.empty() ? 0 : 1;
+      file_seconds += c.seconds;
+    }
+    const std::string file = XmlEscaped(f.file);
+    out << "  <testsuite name=\"" << file << "\" tests=\"" << f.cases.size() << "\" failures=\""
+        << file_failures << "\" errors=\"0\" skipped=\"0\" time=\"" << Seconds(file_seconds)
+        << "\">\n";
+    for (const CaseResult& c : f.cases) {
+      out << "    <testcase name=\"" << XmlEscaped(c.name) << "\" classname=\"" << file
+          << "\" time=\"" << Seconds(c.seconds) << "\"";
+      if (c.failures.empty()) {
+        out << "/>\n";
+        continue;
+      }
+      std::string all;
+      for (const std::string& failure : c.failures) all += failure + "\n";
+      out << ">\n      <failure message=\"" << XmlEscaped(c.failures.front())
+          << "\" type=\"expectation\">" << XmlEscaped(all) << "</failure>\n    </testcase>\n";
+    }
+    out << "  </testsuite>\n";
+  }
+  out << "</testsuites>\n";
+}
+
 }  // namespace
 
 int RunTests(const TestOptions& options, std::ostream& out, std::ostream& err) {
@@ -341,6 +430,7 @@ int RunTests(const TestOptions& options, std::ostream& out, std::ostream& err) {
     err << "test: no test files given\n";
     return kExitUsage;
   }
+  std::vector<FileResult> results;
   uint64_t passed = 0, failed = 0;
   for (const std::string& file : options.test_files) {
     std::vector<TestFileError> errors;
@@ -362,19 +452,30 @@ int RunTests(const TestOptions& options, std::ostream& out, std::ostream& err) {
       }
       return kExitConfig;
     }
+    FileResult& result = results.emplace_back();
+    result.file = file;
     for (const RuleTest& test : tests) {
-      const std::vector<std::string> failures = RunOne(test, config);
-      if (failures.empty()) {
+      const auto start = std::chrono::steady_clock::now();
+      CaseResult& c = result.cases.emplace_back();
+      c.name = test.name;
+      c.failures = RunOne(test, config);
+      c.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      if (c.failures.empty()) {
         ++passed;
-        out << "test " << test.name << " ... ok\n";
+        if (!options.junit) out << "test " << test.name << " ... ok\n";
       } else {
         ++failed;
+        if (options.junit) continue;
         out << "test " << test.name << " ... FAILED\n";
-        for (const std::string& f : failures) out << "    " << f << "\n";
+        for (const std::string& f : c.failures) out << "    " << f << "\n";
       }
     }
   }
-  out << passed << " passed, " << failed << " failed\n";
+  if (options.junit) {
+    WriteJunit(results, out);
+  } else {
+    out << passed << " passed, " << failed << " failed\n";
+  }
   return failed == 0 ? kExitOk : kExitFailure;
 }
 

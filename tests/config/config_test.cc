@@ -19,6 +19,7 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::IsEmpty;
 using ::testing::StartsWith;
 
 // Injected environment: tests set entries here; everything else is unset.
@@ -592,6 +593,52 @@ TEST_F(ConfigTest, FilterIsABooleanExpressionSeenBeforeEveryRule) {
   EXPECT_THAT(errors[0], HasSubstr("trace.nope"));
   EXPECT_THAT(Errors("filter: trace.name\n"), ElementsAre(StartsWith("rules.yaml:1:9: filter: ")));
   EXPECT_THAT(Errors("filter: \"\"\n"), ElementsAre(StartsWith("rules.yaml:1:9: filter ")));
+}
+
+// Warnings: the config loads, with what is likely a mistake listed in file order. Of two names
+// each read once and within two edits, either may be the typo: both are named.
+TEST_F(ConfigTest, WarningsForUnusedDestinationsAndFeedbackNamesLikeAnother) {
+  const auto warnings = [](const std::string& text) {
+    std::vector<std::string> out;
+    auto config = Loaded(LoadConfigString(text, "rules.yaml", &TestGetenv));
+    if (config == nullptr) return out;
+    for (const ConfigError& w : config->warnings) {
+      EXPECT_TRUE(w.warning);
+      out.push_back(w.ToString());
+    }
+    return out;
+  };
+  const std::string dests =
+      "destinations:\n  q: {kind: queue, topic: t}\n  spare: {kind: queue, topic: s}\n";
+  EXPECT_THAT(warnings(dests + "rules:\n"
+                               "  - {name: a, when: feedback.thumbs.label == \"down\", route_to: "
+                               "[q]}\n"
+                               "  - {name: b, when: feedback.thumb.score < 1, route_to: [q]}\n"),
+              ElementsAre("rules.yaml:3:3: warning: destination \"spare\" is not used by any rule",
+                          "rules.yaml:5:30: warning: feedback \"thumbs\" is read only here; did "
+                          "you mean \"thumb\"? (an `annotations:` section makes an undeclared name "
+                          "an error)",
+                          "rules.yaml:6:30: warning: feedback \"thumb\" is read only here; did you "
+                          "mean \"thumbs\"? (an `annotations:` section makes an undeclared name an "
+                          "error)"));
+  // A name read twice, or one like no other, is no warning; neither is a used destination.
+  EXPECT_THAT(warnings(dests + "rules:\n"
+                               "  - {name: a, when: feedback.thumb.label == \"down\", route_to: "
+                               "[q, spare]}\n"
+                               "  - {name: b, when: feedback.thumb.score < 1 or "
+                               "feedback.faithfulness.score < 0.5, route_to: [q]}\n"),
+              IsEmpty());
+  // With `annotations:` an undeclared name is an error instead, and no warning is needed.
+  EXPECT_THAT(warnings("annotations:\n  thumbs: {type: categorical, values: [up, down]}\n"
+                       "  thumb: {type: score}\n" +
+                       dests +
+                       "rules:\n"
+                       "  - {name: a, when: feedback.thumbs.label == \"down\", route_to: [q, "
+                       "spare]}\n"
+                       "  - {name: b, when: feedback.thumb.score < 1, route_to: [q]}\n"),
+              IsEmpty());
+  // A config with an error reports the error only.
+  EXPECT_THAT(Errors(dests + "mode: first-match\n"), ElementsAre(HasSubstr("mode must be one of")));
 }
 
 TEST_F(ConfigTest, ExpressionErrorInQuotedScalars) {

@@ -106,6 +106,84 @@ INSTANTIATE_TEST_SUITE_P(
                      "topik"}),
     [](const ::testing::TestParamInfo<BrokenConfig>& p) { return p.param.name; });
 
+// A config that loads but is likely wrong: warnings on stderr, exit 0; --deny-warnings refuses it
+// as an error (78), as a compiler's -Werror does.
+const char kWarnedConfig[] = R"(destinations:
+  q: {kind: queue, topic: t}
+  unused: {kind: dataset, topic: u}
+rules:
+  - {name: a, when: feedback.thumbs.label == "down", route_to: [q]}
+  - {name: b, when: 'feedback.thumbs.count > 1 or feedback.thumb.label == "up"', route_to: [q]}
+)";
+
+TEST(CliValidate, WarningsAndDenyWarnings) {
+  TempDir dir;
+  const std::string path = dir.Write("rules.yaml", kWarnedConfig);
+  const auto run = RunTriaged("validate -c " + path);
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_THAT(run.out, HasSubstr(": ok (2 rules, 2 destinations, config_version "));
+  EXPECT_THAT(run.out, HasSubstr(", 2 warnings)\n"));
+  EXPECT_EQ(run.err, path + ":3:3: warning: destination \"unused\" is not used by any rule\n" +
+                         path + ":6:60: warning: feedback \"thumb\" is read only here; did you " +
+                         "mean \"thumbs\"? (an `annotations:` section makes an undeclared name " +
+                         "an error)\n");
+  const auto denied = RunTriaged("validate --deny-warnings -c " + path);
+  EXPECT_EQ(denied.exit_code, 78);
+  EXPECT_EQ(denied.out, "");
+  EXPECT_THAT(denied.err, HasSubstr(path + ": 2 warnings, refused by --deny-warnings\n"));
+  // Without warnings --deny-warnings changes nothing.
+  EXPECT_EQ(RunTriaged("validate --deny-warnings -c " + kRules).exit_code, 0);
+}
+
+// --output json: one document on stdout, the same exit codes as text.
+TEST(CliValidate, OutputJson) {
+  TempDir dir;
+  const std::string path = dir.Write("rules.yaml", kWarnedConfig);
+  const auto parse = [](const std::string& text) {
+    rapidjson::Document doc;
+    doc.Parse(text.c_str());
+    EXPECT_FALSE(doc.HasParseError()) << text;
+    return doc;
+  };
+  const auto warned = RunTriaged("validate --output json -c " + path);
+  EXPECT_EQ(warned.exit_code, 0) << warned.err;
+  EXPECT_EQ(warned.err, "");
+  rapidjson::Document doc = parse(warned.out);
+  ASSERT_TRUE(doc.IsObject());
+  EXPECT_EQ(std::string(doc["config"].GetString()), path);
+  EXPECT_TRUE(doc["ok"].GetBool());
+  EXPECT_EQ(doc["rules"].GetUint64(), 2u);
+  EXPECT_EQ(doc["destinations"].GetUint64(), 2u);
+  EXPECT_EQ(std::string(doc["config_version"].GetString()).size(), 64u);
+  EXPECT_EQ(doc["errors"].Size(), 0u);
+  ASSERT_EQ(doc["warnings"].Size(), 2u);
+  const auto& first = doc["warnings"][0];
+  EXPECT_EQ(std::string(first["file"].GetString()), path);
+  EXPECT_EQ(first["line"].GetInt(), 3);
+  EXPECT_EQ(first["column"].GetInt(), 3);
+  EXPECT_EQ(std::string(first["message"].GetString()),
+            "destination \"unused\" is not used by any rule");
+
+  const auto denied = RunTriaged("validate --output json --deny-warnings -c " + path);
+  EXPECT_EQ(denied.exit_code, 78);
+  EXPECT_FALSE(parse(denied.out)["ok"].GetBool());
+
+  const std::string broken = dir.Write("broken.yaml", "mode: first-match\n");
+  const auto failed = RunTriaged("validate --output json -c " + broken);
+  EXPECT_EQ(failed.exit_code, 78);
+  EXPECT_EQ(failed.err, "");
+  rapidjson::Document bad = parse(failed.out);
+  EXPECT_FALSE(bad["ok"].GetBool());
+  EXPECT_TRUE(bad["rules"].IsNull());
+  EXPECT_TRUE(bad["config_version"].IsNull());
+  ASSERT_EQ(bad["errors"].Size(), 1u);
+  EXPECT_EQ(bad["errors"][0]["line"].GetInt(), 1);
+  EXPECT_EQ(bad["errors"][0]["column"].GetInt(), 7);
+  EXPECT_THAT(bad["errors"][0]["message"].GetString(), HasSubstr("mode must be one of"));
+
+  EXPECT_NE(RunTriaged("validate --output yaml -c " + path).exit_code, 0);
+}
+
 TEST(CliValidate, OversizedFileIsAConfigError) {
   TempDir dir;
   const std::string path =
@@ -359,6 +437,43 @@ TEST(CliReplay, SummaryNamesEveryRule) {
     EXPECT_THAT(run.err, HasSubstr(rule));
   }
   EXPECT_THAT(run.err, HasSubstr("sampled_out"));
+}
+
+// --summary json: the summary as one JSON line, last on stderr, with what the table shows.
+TEST(CliReplay, SummaryJson) {
+  const auto text = RunTriaged("replay -c " + kRules + " " + kEvents);
+  const auto run = RunTriaged("replay --summary json -c " + kRules + " " + kEvents);
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(run.out, text.out);  // the routed items are the same
+  const std::vector<std::string> err_lines = Lines(run.err);
+  ASSERT_FALSE(err_lines.empty());
+  rapidjson::Document doc;
+  doc.Parse(err_lines.back().c_str());
+  ASSERT_FALSE(doc.HasParseError()) << err_lines.back();
+  EXPECT_EQ(doc["routed_items"].GetUint64(), Lines(run.out).size());
+  ASSERT_EQ(doc["rules"].Size(), 8u);
+  EXPECT_EQ(std::string(doc["rules"][0]["name"].GetString()), "thumbs-down");
+  uint64_t routed = 0;
+  for (const auto& rule : doc["rules"].GetArray()) {
+    routed += rule["routed"].GetUint64();
+    // Each rule's row of the text table carries the same numbers.
+    const std::string name = rule["name"].GetString();
+    EXPECT_THAT(text.err,
+                ::testing::ContainsRegex(name + " +" + std::to_string(rule["matched"].GetUint64()) +
+                                         " +" + std::to_string(rule["sampled_out"].GetUint64()) +
+                                         " +" + std::to_string(rule["rate_limited"].GetUint64()) +
+                                         " +" + std::to_string(rule["routed"].GetUint64()) + "\n"));
+  }
+  EXPECT_EQ(routed, doc["routed_items"].GetUint64());
+  const auto& inputs = doc["inputs"];
+  EXPECT_EQ(inputs["lines"].GetUint64(), Lines(ReadFile(kEvents)).size());
+  uint64_t by_reason = 0;
+  for (const auto& m : inputs["invalid_by_reason"].GetObject()) by_reason += m.value.GetUint64();
+  EXPECT_GT(inputs["invalid"].GetUint64(), 0u);
+  EXPECT_EQ(by_reason, inputs["invalid"].GetUint64());
+  EXPECT_EQ(doc["traces"]["opened"].GetUint64(), doc["traces"]["closed"].GetUint64());
+  EXPECT_THAT(text.err, HasSubstr("traces: " + std::to_string(doc["traces"]["opened"].GetUint64()) +
+                                  " opened"));
 }
 
 TEST(CliReplay, MissingInputFileFails) {
