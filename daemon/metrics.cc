@@ -171,9 +171,20 @@ void Metrics::AnnotationIngested(std::string_view name, std::string_view source)
   annotations_.Add({{"name", S(name)}, {"source", S(source)}}).Increment();
 }
 
-void Metrics::DeadLettered(uint64_t count) {
+void Metrics::DeadLettered(std::string_view reason, uint64_t count) {
   dead_lettered_count_ += count;
   Bump(dead_lettered_total_, count);
+  std::lock_guard lock(reasons_mu_);
+  auto it = dead_lettered_by_reason_.find(reason);
+  if (it == dead_lettered_by_reason_.end()) {
+    it = dead_lettered_by_reason_.emplace(std::string(reason), 0).first;
+  }
+  it->second += count;
+}
+
+std::map<std::string, uint64_t> Metrics::dead_lettered_by_reason() const {
+  std::lock_guard lock(reasons_mu_);
+  return {dead_lettered_by_reason_.begin(), dead_lettered_by_reason_.end()};
 }
 
 void Metrics::SetTracesOpen(uint64_t open) { traces_open_gauge_.Set(static_cast<double>(open)); }

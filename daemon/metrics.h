@@ -51,7 +51,9 @@ class Metrics {
   // `annotations:` or "other", `source` one of DESIGN §1.2's or "unknown" (AnnotationMetricName,
   // AnnotationMetricSource), so the series are bounded by the config.
   void AnnotationIngested(std::string_view name, std::string_view source);
-  void DeadLettered(uint64_t count = 1);
+  void DeadLettered(std::string_view reason = "unknown", uint64_t count = 1);
+  // Dead letters by reason since the start (the status page's top reasons).
+  std::map<std::string, uint64_t> dead_lettered_by_reason() const;
   void SetTracesOpen(uint64_t open);
   // The configured bound (trace.max_open_traces), so alerts can compare against it.
   void SetMaxOpenTraces(uint64_t max);
@@ -166,6 +168,8 @@ class Metrics {
     uint64_t count = 0;
     std::map<std::string, prometheus::Counter*, std::less<>> by_rule;  // triaged_routed_total
   };
+  mutable std::mutex reasons_mu_;
+  std::map<std::string, uint64_t, std::less<>> dead_lettered_by_reason_;
   mutable std::mutex destinations_mu_;
   std::map<std::string, RoutedTo, std::less<>> routed_by_destination_;
 

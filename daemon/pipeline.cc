@@ -280,7 +280,7 @@ void Pipeline::DeadLetterRefused(std::unique_ptr<Delivery> item, const std::stri
   const std::string record =
       DeadLetterToJson(triaged::DeadLetter{"produce_refused", why, origin, "", std::move(extra)},
                        config_->rules->max_item_bytes);
-  metrics_.DeadLettered();
+  metrics_.DeadLettered("produce_refused");
   auto delivery = std::make_unique<Delivery>(Delivery{
       item->partition, item->generation, item->ticket, false, std::nullopt, "", "", "", "", place});
   const std::string key = item->trace_id;
@@ -304,7 +304,7 @@ void Pipeline::DeadLetter(Partition& p, int input, const InputMessage& msg, cons
   auto delivery = std::make_unique<Delivery>(Delivery{p.number, p.generation,
                                                       p.offsets.HoldOffset(input, msg.offset),
                                                       false, std::nullopt, "", "", "", "", where});
-  metrics_.DeadLettered();
+  metrics_.DeadLettered(error.reason);
   metrics_.EventInvalid(InputName(input), error.reason);
   if (dead_letter_log_.Add(clock_.Steady(), error.reason)) {
     log::Warn("dead-lettered", {{"reason", error.reason},
@@ -631,6 +631,18 @@ void Pipeline::SyncCounters() {
   facts.partitions = partitions_.size();
   facts.traces_open = open_traces;
   facts.consumer_lag = lag_total_;
+  facts.now_ns = UnixNanos(clock_.System());
+  for (const DestinationSpec& d : rules.destinations) {
+    if (!d.limit) continue;
+    DestinationBudget& budget = facts.budgets[d.name];
+    for (auto& [number, p] : partitions_.all()) {
+      const LimitScope& scope = p->engine.limit_scope();
+      const TokenBucket* bucket = engines_->limits.FindDestination(scope.partition, d.name);
+      const TokenBucket full(*d.limit, scope.partitions);
+      budget.capacity += full.capacity();
+      budget.left += bucket ? bucket->TokensAt(facts.now_ns) : full.capacity();
+    }
+  }
   status_.Rebuild(*config_, totals, facts, metrics_);
 }
 

@@ -3,10 +3,70 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <algorithm>
+#include <cmath>
+
 #include "daemon/version.h"
 #include "rules/decode.h"
 
 namespace triaged {
+namespace {
+
+constexpr char kRoutedSeries[] = "routed:";
+constexpr char kDeadLetterSeries[] = "dead_letters";
+
+void WriteRates(rapidjson::Writer<rapidjson::StringBuffer>& w,
+                const std::vector<std::optional<double>>& rates) {
+  w.StartArray();
+  for (const std::optional<double>& r : rates) {
+    if (r) {
+      w.Double(std::round(*r * 1000) / 1000);
+    } else {
+      w.Null();
+    }
+  }
+  w.EndArray();
+}
+
+}  // namespace
+
+void RateHistory::Sample(int64_t now_ns, const std::map<std::string, uint64_t>& counts) {
+  if (now_ns < latest_.at_ns) return;  // the clock stepped back: keep what is known
+  if (firsts_.empty() || now_ns / kBucketNs != firsts_.back().at_ns / kBucketNs) {
+    firsts_.push_back({now_ns, counts});
+    while (firsts_.size() > 1 &&
+           firsts_.front().at_ns / kBucketNs + static_cast<int64_t>(kBuckets) <=
+               now_ns / kBucketNs) {
+      firsts_.pop_front();
+    }
+  }
+  latest_ = {now_ns, counts};
+}
+
+std::map<std::string, std::vector<std::optional<double>>> RateHistory::Rates() const {
+  std::map<std::string, std::vector<std::optional<double>>> out;
+  if (firsts_.empty()) return out;
+  const int64_t last_bucket = latest_.at_ns / kBucketNs;
+  const int64_t first_bucket = last_bucket - static_cast<int64_t>(kBuckets) + 1;
+  for (const auto& [series, count] : latest_.counts) {
+    out[series].assign(kBuckets, std::nullopt);
+  }
+  for (size_t i = 0; i < firsts_.size(); ++i) {
+    const Point& from = firsts_[i];
+    const Point& to = i + 1 < firsts_.size() ? firsts_[i + 1] : latest_;
+    const int64_t bucket = from.at_ns / kBucketNs;
+    if (bucket < first_bucket || to.at_ns <= from.at_ns) continue;
+    const double seconds = static_cast<double>(to.at_ns - from.at_ns) / 1e9;
+    for (const auto& [series, before] : from.counts) {
+      auto after = to.counts.find(series);
+      auto rates = out.find(series);
+      if (after == to.counts.end() || rates == out.end() || after->second < before) continue;
+      rates->second[static_cast<size_t>(bucket - first_bucket)] =
+          static_cast<double>(after->second - before) / seconds;
+    }
+  }
+  return out;
+}
 
 void StatusDocuments::Routed(const Route& route) {
   recent_.push_back({route.routed_at_ns, route.trace_id, route.rule->name, route.destination->name,
@@ -64,6 +124,14 @@ void StatusDocuments::Rebuild(const Config& config, const std::vector<RuleCounte
   w.EndArray();
   w.EndObject();
   std::string rules_doc(buf.GetString(), buf.GetSize());
+
+  std::map<std::string, uint64_t> counts;
+  for (const DestinationSpec& d : rules.destinations) {
+    counts[kRoutedSeries + d.name] = metrics.routed_to(d.name);
+  }
+  counts[kDeadLetterSeries] = metrics.dead_lettered();
+  history_.Sample(facts.now_ns, counts);
+  const auto rates = history_.Rates();
 
   buf.Clear();
   w.Reset(buf);
@@ -126,9 +194,63 @@ void StatusDocuments::Rebuild(const Config& config, const std::vector<RuleCounte
     w.String(d.topic.c_str());
     w.Key("routed");
     w.Uint64(metrics.routed_to(d.name));
+    w.Key("routed_per_second");  // RateHistory's buckets, oldest first
+    if (auto r = rates.find(kRoutedSeries + d.name); r != rates.end()) {
+      WriteRates(w, r->second);
+    } else {
+      w.StartArray();
+      w.EndArray();
+    }
+    w.Key("limit");  // null: not capped
+    auto budget = facts.budgets.find(d.name);
+    if (!d.limit || budget == facts.budgets.end()) {
+      w.Null();
+    } else {
+      w.StartObject();
+      w.Key("max");
+      w.Uint64(d.limit->max);
+      w.Key("per_seconds");
+      w.Double(static_cast<double>(d.limit->per_ns) / 1e9);
+      w.Key("budget_left");  // this process's share: the partitions it decides
+      w.Uint64(static_cast<uint64_t>(std::max(0.0, std::floor(budget->second.left))));
+      w.Key("budget");
+      w.Uint64(static_cast<uint64_t>(std::floor(budget->second.capacity)));
+      w.EndObject();
+    }
     w.EndObject();
   }
   w.EndArray();
+  w.Key("history");
+  w.StartObject();
+  w.Key("bucket_seconds");
+  w.Int64(RateHistory::kBucketNs / 1'000'000'000);
+  w.Key("dead_letters_per_second");
+  if (auto r = rates.find(kDeadLetterSeries); r != rates.end()) {
+    WriteRates(w, r->second);
+  } else {
+    w.StartArray();
+    w.EndArray();
+  }
+  w.EndObject();
+  w.Key("dead_letter_reasons");  // the most frequent first, at most kTopReasons
+  {
+    std::vector<std::pair<std::string, uint64_t>> reasons;
+    for (const auto& [reason, n] : metrics.dead_lettered_by_reason())
+      reasons.emplace_back(reason, n);
+    std::stable_sort(reasons.begin(), reasons.end(),
+                     [](const auto& a, const auto& b) { return a.second > b.second; });
+    if (reasons.size() > kTopReasons) reasons.resize(kTopReasons);
+    w.StartArray();
+    for (const auto& [reason, n] : reasons) {
+      w.StartObject();
+      w.Key("reason");
+      w.String(reason.c_str());
+      w.Key("count");
+      w.Uint64(n);
+      w.EndObject();
+    }
+    w.EndArray();
+  }
   // The items come last: the document without them is what is written so far, and an empty
   // array.
   std::string without_recent(buf.GetString(), buf.GetSize());

@@ -6,7 +6,9 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -18,6 +20,35 @@
 
 namespace triaged {
 
+// Counters sampled over time, as per-second rates in fixed buckets: the status page's sparklines
+// (an in-process ring, no external store). A bucket's rate is the counter's rise from the first
+// sample in it to the first sample of the next (or the latest sample), over the time between.
+class RateHistory {
+ public:
+  static constexpr int64_t kBucketNs = 10'000'000'000;  // 10 s
+  static constexpr size_t kBuckets = 90;                // 15 minutes
+
+  // The cumulative value of each series at `now_ns`; a series may come and go.
+  void Sample(int64_t now_ns, const std::map<std::string, uint64_t>& counts);
+  // Each series' rate per second in the kBuckets buckets up to the latest sample's, oldest
+  // first; nullopt where it has no data (before its first sample, or a gap).
+  std::map<std::string, std::vector<std::optional<double>>> Rates() const;
+
+ private:
+  struct Point {
+    int64_t at_ns;
+    std::map<std::string, uint64_t> counts;
+  };
+  std::deque<Point> firsts_;  // the first sample of each bucket that had one, oldest first
+  Point latest_{0, {}};
+};
+
+// A capped destination's limit and what this process may still route to it in the window.
+struct DestinationBudget {
+  double left = 0;      // tokens, over the partitions this process decides
+  double capacity = 0;  // the same, full
+};
+
 // What the documents say about the process, gathered by the pipeline.
 struct StatusFacts {
   bool exactly_once = false;
@@ -26,6 +57,9 @@ struct StatusFacts {
   size_t partitions = 0;
   uint64_t traces_open = 0;
   int64_t consumer_lag = 0;
+  int64_t now_ns = 0;  // system time of the facts: the history's clock
+  // By destination name, for the destinations with a `limit`.
+  std::map<std::string, DestinationBudget> budgets;
 };
 
 class StatusDocuments {
@@ -53,6 +87,8 @@ class StatusDocuments {
     std::string trace_id, rule, destination, trigger, priority, when;
   };
   static constexpr size_t kRecentItems = 25;
+  static constexpr size_t kTopReasons = 5;
+  RateHistory history_;        // "routed:DESTINATION" and "dead_letters"
   std::deque<Recent> recent_;  // newest last
   mutable std::mutex mu_;      // guards the documents
   std::string rules_json_ = "{}";

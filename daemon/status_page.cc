@@ -38,6 +38,14 @@ const char kStatusPageHtml[] = R"html(<!doctype html>
   .bar { height: 6px; background: var(--line); border-radius: 3px; margin-top: 6px; }
   .bar > div { height: 6px; background: var(--accent); border-radius: 3px; width: 0; }
   #error { color: var(--bad); padding: 0 24px; }
+  svg.spark { display: block; width: 180px; height: 28px; overflow: visible; }
+  svg.spark polyline { fill: none; stroke: var(--accent); stroke-width: 1.5; }
+  svg.spark.bad polyline { stroke: var(--bad); }
+  td.spark { display: flex; align-items: center; gap: 10px; white-space: nowrap; }
+  td.spark .rate { font-variant-numeric: tabular-nums; min-width: 5em; }
+  .budget .bar { width: 120px; }
+  .split { display: grid; grid-template-columns: minmax(260px, 1fr) 2fr; }
+  .split > div { padding: 10px 14px; }
 </style>
 </head>
 <body>
@@ -71,9 +79,21 @@ const char kStatusPageHtml[] = R"html(<!doctype html>
   <section>
     <h2>Destinations</h2>
     <table id="destinations">
-      <thead><tr><th>destination</th><th>kind</th><th>topic</th><th class="n">routed</th></tr></thead>
+      <thead><tr><th>destination</th><th>kind</th><th>topic</th><th class="n">routed</th>
+        <th>routed per second, last 15 minutes</th><th>budget left in its window</th></tr></thead>
       <tbody></tbody>
     </table>
+  </section>
+  <section>
+    <h2>Dead letters</h2>
+    <div class="split">
+      <div><div class="label">per second, last 15 minutes</div>
+        <table><tbody><tr><td class="spark" id="dead-spark"></td></tr></tbody></table></div>
+      <table id="reasons">
+        <thead><tr><th>top reasons</th><th class="n">dead letters</th></tr></thead>
+        <tbody></tbody>
+      </table>
+    </div>
   </section>
   <section>
     <h2>Last routed items</h2>
@@ -101,6 +121,45 @@ function fill(id, items, columns) {
     return tr;
   });
   body.replaceChildren(...rows);
+}
+// A sparkline of per-second rates (oldest first, null = no data: a gap), and the latest rate.
+// The markup holds only numbers; the HTML parser puts <svg> in the SVG namespace.
+function sparkline(td, rates, bad) {
+  const w = 180, h = 28, max = Math.max(1e-9, ...rates.filter(r => r !== null));
+  const lines = [];
+  let points = [];
+  const flush = () => {
+    if (points.length === 1) points.push([points[0][0] + 1, points[0][1]]);
+    if (points.length) lines.push(`<polyline points="${points.map(p => p.join(",")).join(" ")}"/>`);
+    points = [];
+  };
+  rates.forEach((r, i) => {
+    if (r === null) return flush();
+    const x = rates.length > 1 ? (i * w) / (rates.length - 1) : 0;
+    points.push([Number(x.toFixed(1)), Number((h - 1 - (r / max) * (h - 2)).toFixed(1))]);
+  });
+  flush();
+  const template = document.createElement("template");
+  template.innerHTML = `<svg class="${bad ? "spark bad" : "spark"}" viewBox="0 0 ${w} ${h}">` +
+    lines.join("") + "</svg>";
+  const svg = template.content.firstChild;
+  const known = rates.filter(r => r !== null);
+  const rate = document.createElement("span");
+  rate.className = "rate";
+  rate.textContent = known.length ? `${fmt.format(known[known.length - 1])}/s` : "–";
+  td.className = "spark";
+  td.replaceChildren(svg, rate);
+}
+function budgetCell(td, limit) {
+  if (!limit) { td.textContent = "not capped"; return; }
+  const bar = document.createElement("div"), fill = document.createElement("div");
+  bar.className = "bar"; bar.append(fill);
+  fill.style.width = Math.min(100, 100 * limit.budget_left / Math.max(1, limit.budget)) + "%";
+  const text = document.createElement("div");
+  text.textContent = `${fmt.format(limit.budget_left)} of ${fmt.format(limit.budget)} ` +
+    `(limit ${fmt.format(limit.max)} per ${fmt.format(limit.per_seconds)} s)`;
+  td.className = "budget";
+  td.replaceChildren(text, bar);
 }
 function set(id, value) { document.getElementById(id).textContent = fmt.format(value); }
 async function get(path) {
@@ -132,7 +191,14 @@ async function refresh() {
       [Math.round(r.sample * 1000) / 10 + "%"], [fmt.format(r.matched), "n"],
       [fmt.format(r.sampled_out), "n"], [fmt.format(r.rate_limited), "n"], [fmt.format(r.routed), "n"]]);
     fill("destinations", status.destinations, d => [[d.name], [d.kind], [d.topic, "code"],
-      [fmt.format(d.routed), "n"]]);
+      [fmt.format(d.routed), "n"], [""], [""]]);
+    document.querySelectorAll("#destinations tbody tr").forEach((tr, i) => {
+      const d = status.destinations[i];
+      sparkline(tr.children[4], d.routed_per_second, false);
+      budgetCell(tr.children[5], d.limit);
+    });
+    sparkline(document.getElementById("dead-spark"), status.history.dead_letters_per_second, true);
+    fill("reasons", status.dead_letter_reasons, r => [[r.reason, "code"], [fmt.format(r.count), "n"]]);
     fill("recent", status.recent, i => [[i.routed_at], [i.trace_id, "code"], [i.rule], [i.destination],
       [i.trigger], [i.reason, "code"]]);
     document.getElementById("error").hidden = true;

@@ -36,6 +36,12 @@ void TokenBucket::Refill(int64_t now_ns) {
   last_ns_ = now_ns;
 }
 
+double TokenBucket::TokensAt(int64_t now_ns) const {
+  TokenBucket copy = *this;
+  copy.Refill(now_ns);
+  return copy.tokens_;
+}
+
 bool TokenBucket::TryTake(int64_t now_ns) {
   Refill(now_ns);
   if (tokens_ < 1.0) return false;
@@ -58,6 +64,13 @@ void TokenBucket::Restore(double tokens, int64_t at_ns) {
   tokens_ = tokens >= 0 ? std::min(tokens, capacity_) : 0.0;  // NaN: empty
   last_ns_ = at_ns;
   started_ = true;
+}
+
+const TokenBucket* RateLimits::FindDestination(int32_t partition, const std::string& name) const {
+  auto shares = partitions_.find(partition);
+  if (shares == partitions_.end()) return nullptr;
+  auto it = shares->second.destinations.find(name);
+  return it == shares->second.destinations.end() ? nullptr : &it->second;
 }
 
 TokenBucket& RateLimits::Bucket(int32_t partition, int32_t partitions, LimitKind kind,

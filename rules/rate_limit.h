@@ -45,6 +45,8 @@ class TokenBucket {
 
   double tokens() const { return tokens_; }
   double capacity() const { return capacity_; }
+  // The tokens it would hold at `now_ns`, refilled, without refilling it.
+  double TokensAt(int64_t now_ns) const;
   // The bucket's clock: when it last refilled (0 before its first use).
   int64_t at_ns() const { return last_ns_; }
 
@@ -98,6 +100,10 @@ class RateLimits {
 
   // Buckets held, over every partition.
   size_t size() const;
+
+  // The bucket of destination `name` in `partition`, or null while it has not been used (it
+  // would start full).
+  const TokenBucket* FindDestination(int32_t partition, const std::string& name) const;
 
  private:
   struct Shares {

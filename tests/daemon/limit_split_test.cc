@@ -4,6 +4,7 @@
 // partition's buckets move with it, and an aborted transaction gives its tokens back.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <rapidjson/document.h>
 
 #include <cstdio>
 #include <functional>
@@ -152,6 +153,34 @@ TEST_F(LimitSplitTest, ThreeReplicasRouteWhatOneRoutesIntoACappedQueue) {
   EXPECT_NEAR(static_cast<double>(routed[3]), static_cast<double>(routed[1]), kPartitions);
   EXPECT_EQ(routed[1], 12u);
   EXPECT_EQ(routed[3], 12u);
+}
+
+// The status document shows each replica what it may still route to a capped destination: the
+// shares of the partitions it owns, full before any traffic, spent after.
+TEST_F(LimitSplitTest, StatusShowsEachReplicasBudgetLeft) {
+  const auto budget = [](const Replica& r) {
+    rapidjson::Document doc;
+    doc.Parse(r.pipeline->status().status_json(false).c_str());
+    const auto& limit = doc["destinations"][0]["limit"];
+    return std::make_pair(limit["budget_left"].GetUint64(), limit["budget"].GetUint64());
+  };
+  StartReplica("at_least_once", {}, {});
+  TurnFor(std::chrono::seconds(2));
+  EXPECT_EQ(budget(*replicas_[0]), std::make_pair(uint64_t{12}, uint64_t{12}));
+
+  replicas_.clear();
+  unsigned from = 0;
+  std::vector<std::string> traffic;
+  for (int32_t p = 0; p < kPartitions; ++p) {
+    for (const std::string& id : TracesOn(p, 3, from)) traffic.push_back(id);
+  }
+  StartDeployment({{0, 1}, {2, 3}, {4, 5}}, [&](FakeKafka& k) { AppendTraces(k, traffic); });
+  ASSERT_TRUE(TurnUntil([&] { return Consumed() == traffic.size(); }));
+  TurnFor(std::chrono::seconds(5));
+  EXPECT_EQ(Routed(), 12u);
+  for (const auto& r : replicas_) {
+    EXPECT_EQ(budget(*r), std::make_pair(uint64_t{0}, uint64_t{4}));
+  }
 }
 
 // Traffic over a minute against 6 per 10 s (one token per partition per 10 s): the same count

@@ -14,9 +14,13 @@ WORK=$(mktemp -d)
 PIDS=()
 trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait; rm -rf "$WORK"' EXIT
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-# The benchmark rule set: 8 rules, 1 s decision wait, embedded broker unless KAFKA_BOOTSTRAP.
+# The benchmark rule set: 8 rules, 1 s decision wait, embedded broker unless KAFKA_BOOTSTRAP;
+# support-review capped, so the page has a budget to show.
+sed 's|^\(  support-review: {kind: queue, *topic: ".*"\)}$|\1, limit: {max: 200, per: 1m}}|' \
+  ../../bench/rules.yaml > "$WORK/rules.yaml"
+grep -q 'limit: {max: 200' "$WORK/rules.yaml" || { echo "run.sh: no limit added" >&2; exit 1; }
 env -u KAFKA_BOOTSTRAP TRIAGED_ADMIN=127.0.0.1:$PORT TRIAGED_GROUP_ID=ui-test \
-  "$TRIAGED" run -c ../../bench/rules.yaml 2>"$WORK/daemon.log" &
+  "$TRIAGED" run -c "$WORK/rules.yaml" 2>"$WORK/daemon.log" &
 PIDS+=($!)
 
 deadline=$((SECONDS + 60))
@@ -31,7 +35,8 @@ until curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null; do
   ((SECONDS < deadline)) || { cat "$WORK/daemon.log" >&2; exit 1; }
   sleep 0.1
 done
-"$TRIAGED" generate -b "$bootstrap" --rate 300 --duration 6s 2>"$WORK/generate.log" &
+"$TRIAGED" generate -b "$bootstrap" --rate 300 --duration 12s --invalid 0.02 \
+  2>"$WORK/generate.log" &
 PIDS+=($!)
 
 node status_page.test.mjs "http://127.0.0.1:$PORT/" 8 "$ARTIFACTS/status-page.png"
