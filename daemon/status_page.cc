@@ -68,7 +68,7 @@ const char kStatusPageHtml[] = R"html(<!doctype html>
     <div class="card" title="traces decided on feedback alone: spans and feedback not meeting"><div class="label">traces without spans</div><div class="value" id="without-spans">–</div></div>
   </div>
   <section>
-    <h2>Rules</h2>
+    <h2>Rules <code id="filter" hidden></code></h2>
     <table id="rules">
       <thead><tr><th>rule</th><th>when</th><th>route to</th><th>priority</th><th>sample</th>
         <th class="n">matched</th><th class="n">sampled out</th><th class="n">rate limited</th>
@@ -187,6 +187,9 @@ async function refresh() {
     set("produce-errors", status.produce_errors);
     set("repartitioned", status.events_repartitioned);
     set("without-spans", status.traces_without_spans);
+    const filter = document.getElementById("filter");
+    filter.hidden = rules.filter === null;
+    filter.textContent = rules.filter === null ? "" : "filter: " + rules.filter;
     fill("rules", rules.rules, r => [[r.name], [r.when, "code"], [r.route_to.join(", ")], [r.priority],
       [Math.round(r.sample * 1000) / 10 + "%"], [fmt.format(r.matched), "n"],
       [fmt.format(r.sampled_out), "n"], [fmt.format(r.rate_limited), "n"], [fmt.format(r.routed), "n"]]);

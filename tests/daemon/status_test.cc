@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "daemon/metrics.h"
+#include "rules/expr.h"
 
 namespace triaged {
 namespace {
@@ -53,6 +54,22 @@ TEST(StatusDocumentsTest, TheStatusDocumentWithoutRecentItemsIsTheSameButForThem
   const size_t recent = full.find("\"recent\":[");
   ASSERT_NE(recent, std::string::npos);
   EXPECT_EQ(without, full.substr(0, recent) + "\"recent\":[]}");
+}
+
+TEST(StatusDocumentsTest, TheRulesDocumentHasTheFilter) {
+  Config config;
+  auto rules = std::make_shared<RuleSet>();
+  config.rules = rules;
+  Metrics metrics{"0.1.0-test"};
+  StatusDocuments status;
+  status.Rebuild(config, {}, StatusFacts{}, metrics);
+  EXPECT_NE(status.rules_json().find("\"filter\":null"), std::string::npos) << status.rules_json();
+
+  rules->filter_text = "trace.error";
+  rules->filter = *CompileExpression(rules->filter_text);
+  status.Rebuild(config, {}, StatusFacts{}, metrics);
+  EXPECT_NE(status.rules_json().find("\"filter\":\"trace.error\""), std::string::npos)
+      << status.rules_json();
 }
 
 constexpr int64_t kSecond = 1'000'000'000;

@@ -15,10 +15,11 @@ PIDS=()
 trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait; rm -rf "$WORK"' EXIT
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 # The benchmark rule set: 8 rules, 1 s decision wait, embedded broker unless KAFKA_BOOTSTRAP;
-# support-review capped, so the page has a budget to show.
+# support-review capped, so the page has a budget to show, and a filter.
 sed 's|^\(  support-review: {kind: queue, *topic: ".*"\)}$|\1, limit: {max: 200, per: 1m}}|' \
   ../../bench/rules.yaml > "$WORK/rules.yaml"
 grep -q 'limit: {max: 200' "$WORK/rules.yaml" || { echo "run.sh: no limit added" >&2; exit 1; }
+echo 'filter: trace.name != "healthcheck"' >> "$WORK/rules.yaml"  # shown above the rules
 env -u KAFKA_BOOTSTRAP TRIAGED_ADMIN=127.0.0.1:$PORT TRIAGED_GROUP_ID=ui-test \
   "$TRIAGED" run -c "$WORK/rules.yaml" 2>"$WORK/daemon.log" &
 PIDS+=($!)

@@ -48,6 +48,7 @@ try {
     assert.ok(destination.length > 0 && reason.length > 0, "destination and reason shown");
     assert.match(trigger, /^(close|late_feedback)$/);
   }
+  assert.equal(await page.locator("#filter").textContent(), 'filter: trace.name != "healthcheck"');
   const destinations = await page.locator("#destinations tbody tr").count();
   assert.ok(destinations > 0, "destinations listed");
 
