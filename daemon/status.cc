@@ -31,7 +31,7 @@ void WriteRates(rapidjson::Writer<rapidjson::StringBuffer>& w,
 }  // namespace
 
 void RateHistory::Sample(int64_t now_ns, const std::map<std::string, uint64_t>& counts) {
-  if (now_ns < latest_.at_ns) return;  // the clock stepped back: keep what is known
+  if (now_ns < latest_.at_ns) firsts_.clear();  // the clock stepped back: start again
   if (firsts_.empty() || now_ns / kBucketNs != firsts_.back().at_ns / kBucketNs) {
     firsts_.push_back({now_ns, counts});
     while (firsts_.size() > 1 &&

@@ -28,7 +28,8 @@ class RateHistory {
   static constexpr int64_t kBucketNs = 10'000'000'000;  // 10 s
   static constexpr size_t kBuckets = 90;                // 15 minutes
 
-  // The cumulative value of each series at `now_ns`; a series may come and go.
+  // The cumulative value of each series at `now_ns`; a series may come and go. A `now_ns`
+  // before the latest sample's (the system clock stepped back) starts the history again.
   void Sample(int64_t now_ns, const std::map<std::string, uint64_t>& counts);
   // Each series' rate per second in the kBuckets buckets up to the latest sample's, oldest
   // first; nullopt where it has no data (before its first sample, or a gap).

@@ -220,6 +220,25 @@ TEST_F(PipelineTest, AReloadThatRenamesAnInputIsRefusedAndTheRunningConfigStays)
   EXPECT_TRUE(StepUntil([&] { return kafka_->Records("review").size() == 1; }));
 }
 
+// A reloaded config that has warnings is taken, and each warning is logged (as `run` logs them at
+// start).
+TEST_F(PipelineTest, AReloadLogsTheNewConfigsWarnings) {
+  Start("at_least_once");
+  std::string text = ConfigText("at_least_once");
+  const std::string review = "  review: {kind: queue, topic: review}\n";
+  text.insert(text.find(review) + review.size(), "  spare: {kind: queue, topic: review}\n");
+  dir_.Write("rules.yaml", text);
+  ::testing::internal::CaptureStderr();
+  pipeline_->Reload("test");
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_THAT(pipeline_->metrics().Serialize(),
+              HasSubstr("triaged_config_reloads_total{result=\"success\"} 1"));
+  EXPECT_THAT(err, HasSubstr("\"msg\":\"config warning\",\"warning\":\"" + config_path_ +
+                             ":11:3: warning: destination \\\"spare\\\" is not used by any "
+                             "rule\""))
+      << err;
+}
+
 // `run -c -` read its config from stdin once: a reload (SIGHUP, --watch) has nothing to read
 // again, and says so instead of reading what is left of stdin.
 TEST_F(PipelineTest, AReloadOfAConfigReadFromStdinIsRefusedAndTheRunningConfigStays) {

@@ -121,6 +121,14 @@ TEST(RateHistoryTest, KeepsFifteenMinutesAndSeriesThatCome) {
   // A counter that went down (a restart of its source) is no rate.
   history.Sample(kT0 + 1005 * kSecond, {{"old", 3}, {"new", 500}});
   EXPECT_EQ(history.Rates().at("old")[RateHistory::kBuckets - 1], std::nullopt);
+
+  // A clock stepped back an hour starts the history again, rather than stalling it for an hour.
+  history.Sample(kT0 - 3600 * kSecond, {{"old", 10}});
+  history.Sample(kT0 - 3595 * kSecond, {{"old", 20}});
+  rates = history.Rates();
+  EXPECT_EQ(rates.at("old")[RateHistory::kBuckets - 1], 2.0);
+  EXPECT_EQ(rates.at("old")[RateHistory::kBuckets - 2], std::nullopt);
+  EXPECT_EQ(rates.count("new"), 0u);
 }
 
 TEST(StatusDocumentsTest, DestinationsShowRatesAndBudgetsAndTheTopDeadLetterReasons) {
