@@ -15,10 +15,14 @@ namespace {
 constexpr char kRoutedSeries[] = "routed:";
 constexpr char kDeadLetterSeries[] = "dead_letters";
 
+// The rates of `series` (an empty array when the history has none).
 void WriteRates(rapidjson::Writer<rapidjson::StringBuffer>& w,
-                const std::vector<std::optional<double>>& rates) {
+                const std::map<std::string, std::vector<std::optional<double>>>& history,
+                const std::string& series) {
   w.StartArray();
-  for (const std::optional<double>& r : rates) {
+  auto rates = history.find(series);
+  if (rates == history.end()) return static_cast<void>(w.EndArray());
+  for (const std::optional<double>& r : rates->second) {
     if (r) {
       w.Double(std::round(*r * 1000) / 1000);
     } else {
@@ -195,12 +199,7 @@ void StatusDocuments::Rebuild(const Config& config, const std::vector<RuleCounte
     w.Key("routed");
     w.Uint64(metrics.routed_to(d.name));
     w.Key("routed_per_second");  // RateHistory's buckets, oldest first
-    if (auto r = rates.find(kRoutedSeries + d.name); r != rates.end()) {
-      WriteRates(w, r->second);
-    } else {
-      w.StartArray();
-      w.EndArray();
-    }
+    WriteRates(w, rates, kRoutedSeries + d.name);
     w.Key("limit");  // null: not capped
     auto budget = facts.budgets.find(d.name);
     if (!d.limit || budget == facts.budgets.end()) {
@@ -225,12 +224,7 @@ void StatusDocuments::Rebuild(const Config& config, const std::vector<RuleCounte
   w.Key("bucket_seconds");
   w.Int64(RateHistory::kBucketNs / 1'000'000'000);
   w.Key("dead_letters_per_second");
-  if (auto r = rates.find(kDeadLetterSeries); r != rates.end()) {
-    WriteRates(w, r->second);
-  } else {
-    w.StartArray();
-    w.EndArray();
-  }
+  WriteRates(w, rates, kDeadLetterSeries);
   w.EndObject();
   w.Key("dead_letter_reasons");  // the most frequent first, at most kTopReasons
   {

@@ -50,9 +50,10 @@ class ReplayProgress {
 
   void Update(const ReplayStats& stats, bool final = false) {
     if (!enabled_) return;
-    if (!final && stats.lines != 1 && stats.lines % 1024 != 0) return;
+    const bool forced = final || stats.lines == 1;
+    if (!forced && stats.lines % 1024 != 0) return;  // the clock read once per 1024 lines
     const auto now = std::chrono::steady_clock::now();
-    if (!final && stats.lines != 1 && now - last_ < std::chrono::milliseconds(200)) return;
+    if (!forced && now - last_ < std::chrono::milliseconds(200)) return;
     last_ = now;
     const double seconds = std::chrono::duration<double>(now - start_).count();
     err_ << "\rreplay: " << stats.lines << " lines, " << stats.routed_items << " routed, "

@@ -381,28 +381,28 @@ std::string Seconds(double seconds) {
 // The JUnit XML report (the schema Jenkins, GitLab and GitHub's reporters read): one testsuite
 // per test file, one testcase per test, a <failure> with every unmet expectation.
 void WriteJunit(const std::vector<FileResult>& files, std::ostream& out) {
-  uint64_t tests = 0, failures = 0;
-  double seconds = 0;
-  for (const FileResult& f : files) {
-    for (const CaseResult& c : f.cases) {
+  struct Totals {
+    uint64_t tests = 0, failures = 0;
+    double seconds = 0;
+    void Add(const CaseResult& c) {
       ++tests;
       failures += c.failures.empty() ? 0 : 1;
       seconds += c.seconds;
     }
+  };
+  Totals all;
+  for (const FileResult& f : files) {
+    for (const CaseResult& c : f.cases) all.Add(c);
   }
   out << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-      << "<testsuites name=\"triaged test\" tests=\"" << tests << "\" failures=\"" << failures
-      << "\" errors=\"0\" time=\"" << Seconds(seconds) << "\">\n";
+      << "<testsuites name=\"triaged test\" tests=\"" << all.tests << "\" failures=\""
+      << all.failures << "\" errors=\"0\" time=\"" << Seconds(all.seconds) << "\">\n";
   for (const FileResult& f : files) {
-    uint64_t file_failures = 0;
-    double file_seconds = 0;
-    for (const CaseResult& c : f.cases) {
-      file_failures += c.failures.empty() ? 0 : 1;
-      file_seconds += c.seconds;
-    }
+    Totals suite;
+    for (const CaseResult& c : f.cases) suite.Add(c);
     const std::string file = XmlEscaped(f.file);
-    out << "  <testsuite name=\"" << file << "\" tests=\"" << f.cases.size() << "\" failures=\""
-        << file_failures << "\" errors=\"0\" skipped=\"0\" time=\"" << Seconds(file_seconds)
+    out << "  <testsuite name=\"" << file << "\" tests=\"" << suite.tests << "\" failures=\""
+        << suite.failures << "\" errors=\"0\" skipped=\"0\" time=\"" << Seconds(suite.seconds)
         << "\">\n";
     for (const CaseResult& c : f.cases) {
       out << "    <testcase name=\"" << XmlEscaped(c.name) << "\" classname=\"" << file
@@ -411,10 +411,10 @@ void WriteJunit(const std::vector<FileResult>& files, std::ostream& out) {
         out << "/>\n";
         continue;
       }
-      std::string all;
-      for (const std::string& failure : c.failures) all += failure + "\n";
+      std::string text;
+      for (const std::string& failure : c.failures) text += failure + "\n";
       out << ">\n      <failure message=\"" << XmlEscaped(c.failures.front())
-          << "\" type=\"expectation\">" << XmlEscaped(all) << "</failure>\n    </testcase>\n";
+          << "\" type=\"expectation\">" << XmlEscaped(text) << "</failure>\n    </testcase>\n";
     }
     out << "  </testsuite>\n";
   }
