@@ -65,7 +65,7 @@ def ok(value, goal, higher_is_better=True):
     return "yes" if met else "**no**"
 
 
-def cpu_table(events, replay, e2e, hop, store_run, peer, flink):
+def cpu_table(events, replay, e2e, hop, store_run, peer, flink, threads=None):
     """(rows of the CPU table, figure rows): from the runs whose CPU-seconds were recorded."""
     rows, figures = [], []
     if "replay_cpu" in replay:
@@ -81,6 +81,8 @@ def cpu_table(events, replay, e2e, hop, store_run, peer, flink):
         for mode in ("never", "always"):
             rows.append((f"triaged run, repartition: {mode}", hop[mode]["seconds"], hop[mode]["cpu"],
                          hop[mode]["broker_cpu"]))
+    if threads:
+        rows.append(("triaged run, threads: 1", threads["seconds"], threads["cpu"], threads["broker_cpu"]))
     if store_run and "cpu" in store_run:
         rows.append(("triaged run, 7d with the trace store", store_run["seconds"], store_run["cpu"],
                      store_run["broker_cpu"]))
@@ -185,6 +187,12 @@ def main():
         rss = al["peak_kib"] / max(nv["peak_kib"], 1)
         w(f"| repartition hop: peak RSS always vs never (MiB) | always {al['peak_kib'] / 1024:,.0f} | "
           f"never {nv['peak_kib'] / 1024:,.0f} | {rss:.2f} | — | — |")
+    if r.get("threads"):
+        th = r["threads"]
+        ratio = th["seconds"] / max(e2e["triaged_s"], 1e-3)
+        w(f"| engine threads: {th['default']} vs 1, end to end (msg/s) | {th['default']} threads "
+          f"{events / max(e2e['triaged_s'], 1e-3):,.0f} | 1 thread {events / max(th['seconds'], 1e-3):,.0f} | "
+          f"{ratio:.2f} | — | — |")
     def rate_row(figure, ours, ours_s, base, base_s):  # one run ÷ another, in messages/s
         w(f"| {figure} (msg/s) | {ours} {events / max(ours_s, 1e-3):,.0f} | {base} "
           f"{events / max(base_s, 1e-3):,.0f} | {base_s / max(ours_s, 1e-3):.2f} | — | — |")
@@ -233,7 +241,7 @@ def main():
         value = f"{p50 * 1e3:.1f} / {p99 * 1e3:.1f}" if p99 is not None else "nothing routed"
         w(f"| latency decision→ack p50 / p99 (ms), {lat['percent']}% of max = {lat['rate']:,} msg/s | "
           f"{value} | — | — | {goal} | {met} |")
-    cpu_rows = cpu_table(events, replay, e2e, hop, store_run, peer, flink)
+    cpu_rows = cpu_table(events, replay, e2e, hop, store_run, peer, flink, r.get("threads"))
     for figure, ours, base, base_eps, goal in cpu_rows[1]:
         ratio = ours / max(base_eps, 1e-9)
         w(f"| {figure} | {ours:,.0f} | {base} {base_eps:,.0f} | {ratio:.2f} | "

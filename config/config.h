@@ -66,10 +66,15 @@ struct Config {
   // stay in memory.
   std::string trace_store_path;
   std::shared_ptr<const RuleSet> rules;  // destinations, rules, mode, trace settings, version
+  // The threads the partitions' engines run on; 0 = one per core available (DefaultThreads).
+  int threads = 0;
   // What loads but is likely a mistake (a destination no rule routes to, ...), in file order;
   // `validate --deny-warnings` refuses them.
   std::vector<ConfigError> warnings;
 };
+
+// `threads:` is at most this.
+inline constexpr int kMaxThreads = 256;
 
 // The path that names standard input (`-c -`), and the name its errors carry.
 inline constexpr std::string_view kStdinConfigPath = "-";

@@ -426,7 +426,7 @@ void Loader::Load(const YAML::Node& root, Config& config, RuleSet& rules) {
   const Where top{};
   ForEachKey(root, top,
              {"schema_version", "kafka", "inputs", "trace", "destinations", "annotations",
-              "dead_letter", "admin", "mode", "max_item_bytes", "filter", "rules"},
+              "dead_letter", "admin", "threads", "mode", "max_item_bytes", "filter", "rules"},
              [&](const std::string& key, const YAML::Node&, const YAML::Node& value) {
                if (key == "schema_version") {
                  if (!value.IsScalar() || value.Scalar() != "1") {
@@ -453,6 +453,14 @@ void Loader::Load(const YAML::Node& root, Config& config, RuleSet& rules) {
                             });
                } else if (key == "admin") {
                  LoadAdmin(value, config.admin_listen, config.admin_token_file);
+               } else if (key == "threads") {
+                 if (auto n = Integer(value, top, key, 0)) {
+                   if (*n > kMaxThreads) {
+                     Error(value, "threads must be at most " + std::to_string(kMaxThreads));
+                   } else {
+                     config.threads = static_cast<int>(*n);
+                   }
+                 }
                } else if (key == "max_item_bytes") {
                  if (auto n = Size(value, top, key)) {
                    if (*n < 4096) {

@@ -43,6 +43,7 @@ Pipeline::Pipeline(RunOptions options, std::shared_ptr<const Config> config, con
       config_(std::move(config)),
       clock_(clock),
       new_client_(std::move(new_client)),
+      workers_(std::make_unique<WorkerPool>(ThreadsFor(config_->threads))),
       metrics_(kTriagedVersion) {}
 
 Pipeline::~Pipeline() {
@@ -275,6 +276,7 @@ bool Pipeline::Start() {
                         {"group_id", config_->kafka.group_id},
                         {"guarantee", eos_ ? "exactly_once" : "at_least_once"},
                         {"instance", instance_->id()},
+                        {"threads", workers_->threads()},
                         {"config_version", config_->rules->config_version}});
   return true;
 }
@@ -343,6 +345,7 @@ void Pipeline::CloseStore(int32_t n) {
 }
 
 void Pipeline::OnAssigned(const TopicPartitions& parts) {
+  ProcessBatch();
   std::set<int32_t> numbers;
   for (const TopicPartition& tp : parts) {
     if (!partitions_.Owns(tp.partition)) numbers.insert(tp.partition);
@@ -361,6 +364,7 @@ void Pipeline::OnAssigned(const TopicPartitions& parts) {
 // Revoked: commit what is safe, then drop the open traces uncommitted; the new owner rebuilds
 // them from the committed offset.
 void Pipeline::OnRevoked(const TopicPartitions& parts) {
+  ProcessBatch();
   std::set<int32_t> revoked;
   for (const TopicPartition& tp : parts) revoked.insert(tp.partition);
   if (!eos_) {
@@ -550,6 +554,7 @@ int Pipeline::Shutdown() {
   // restart. Flush what was routed, then commit what is safe — within kafka.shutdown_timeout,
   // so a broker that does not answer cannot hold the process past its supervisor's patience.
   log::Info("stopping");
+  ProcessBatch();
   LogDeadLetters(dead_letter_log_.TakeHeld());
   const SteadyTime deadline =
       clock_.Steady() + std::chrono::nanoseconds(config_->kafka.shutdown_timeout_ns);

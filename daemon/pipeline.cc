@@ -60,6 +60,7 @@ void Pipeline::Step(milliseconds wait) {
       if (clock_.Steady() >= until || !client_->Poll(milliseconds(0))) break;
     }
   }
+  ProcessBatch();
   WriteReadyChangelog();
   Tick();
   if (!rejoin_why_.empty()) Rejoin();
@@ -94,13 +95,13 @@ void Pipeline::Produce(const std::string& topic, std::string_view key, const std
   }
 }
 
-void Pipeline::Drain(Partition& p) {
+void Pipeline::Drain(Partition& p, Outbox& out) {
   // The latest changelog record of each trace that has routed items in this drain waits for
   // them (at-least-once); exactly-once writes it in the same transaction.
   std::map<std::string, std::shared_ptr<ChangelogGate>> gates;
-  if (!eos_ && !outbox_.changelog.empty()) {
-    for (const Route& route : outbox_.routes) gates.emplace(route.trace_id, nullptr);
-    for (const ChangelogRecord& c : outbox_.changelog) {
+  if (!eos_ && !out.changelog.empty()) {
+    for (const Route& route : out.routes) gates.emplace(route.trace_id, nullptr);
+    for (const ChangelogRecord& c : out.changelog) {
       auto gate = gates.find(c.trace_id);
       if (gate == gates.end()) continue;
       if (gate->second == nullptr) {
@@ -110,21 +111,21 @@ void Pipeline::Drain(Partition& p) {
       gate->second->ready.record = c.record;
     }
   }
-  for (const Route& route : outbox_.routes) {
+  for (const Route& route : out.routes) {
     auto gate = gates.find(route.trace_id);
     Publish(p, route, gate == gates.end() ? nullptr : gate->second);
   }
-  for (const ChangelogRecord& c : outbox_.changelog) {
+  for (const ChangelogRecord& c : out.changelog) {
     if (gates.count(c.trace_id) > 0) continue;  // its gate writes it
     WriteChangelog(p, c.trace_id, c.record, p.offsets.Hold(c.trace_id));
   }
   // An evaluated trace no longer pins offsets by itself (its routed items above still do).
-  for (const TraceKey& id : outbox_.decided) p.offsets.Decided(id);
+  for (const TraceKey& id : out.decided) p.offsets.Decided(id);
   const int64_t now_ns = UnixNanos(clock_.System());
-  for (const ClosedTrace& closed : outbox_.closed) {
+  for (const ClosedTrace& closed : out.closed) {
     metrics_.ObserveDecisionLatency(static_cast<double>(now_ns - closed.deadline_ns) / 1e9);
   }
-  outbox_.clear();
+  out.clear();
 }
 
 void Pipeline::WriteChangelog(Partition& p, const std::string& trace_id, const std::string& record,
@@ -321,102 +322,6 @@ void Pipeline::DeadLetter(Partition& p, int input, const InputMessage& msg, cons
   }
 }
 
-void Pipeline::OnMessage(const InputMessage& msg) {
-  if (msg.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    const KafkaErrorClass c = ClassifyKafkaError(msg.err);
-    if (c == KafkaErrorClass::kFatal && client_->Fenced()) {
-      rejoin_why_ = msg.error_text;
-    } else if (c == KafkaErrorClass::kFatal) {
-      log::Error("fatal consumer error", {{"error", msg.error_text}});
-      fatal_ = true;
-    } else if (c == KafkaErrorClass::kRetriable) {
-      log::Warn("consumer error", {{"error", msg.error_text}});
-    }
-    return;
-  }
-  const int input = InputOf(config_->inputs, msg.topic);
-  Partition& p = partitions_.At(msg.partition, config_->rules);
-  broker_reachable_ = true;
-  // Re-produced events were counted when their input message was read.
-  if (input != kRepartitionInput) metrics_.EventConsumed(InputName(input));
-  p.next_offset[input] = msg.offset + 1;
-  const std::string_view payload = msg.payload.value_or("");
-  Result<DecodedMessage> decoded = MakeError("empty_payload", "message has no payload");
-  if (!payload.empty() && input == kRepartitionInput) {
-    decoded = DecodeEventRecord(payload);
-  } else if (!payload.empty()) {
-    MessageOrigin origin;
-    origin.topic = msg.topic;
-    if (msg.key) origin.key = *msg.key;
-    decoded = DecodeInput(config_->inputs, origin, payload);
-  }
-  if (!decoded.ok()) {
-    p.offsets.Consumed(input, msg.offset, {});
-    DeadLetter(p, input, msg, decoded.error());
-    return;
-  }
-  // At the input, once (re-produced events were checked and counted there): annotations that
-  // break their schema leave the message, which is dead-lettered once for them (DESIGN §1.5).
-  std::optional<Error> refused;
-  if (input != kRepartitionInput) {
-    const AnnotationSchemas& schemas = config_->rules->annotations;
-    refused = CheckAnnotations(schemas, decoded.value());
-    for (const Annotation& a : decoded.value().annotations) {
-      metrics_.AnnotationIngested(AnnotationMetricName(schemas, a), AnnotationMetricSource(a));
-    }
-    if (refused && decoded.value().spans.empty() && decoded.value().annotations.empty()) {
-      p.offsets.Consumed(input, msg.offset, {});
-      DeadLetter(p, input, msg, *refused);
-      return;
-    }
-  }
-  if (repartition_ && input != kRepartitionInput) {
-    Reroute(p, input, msg, std::move(decoded.value()));
-  } else {
-    AddEvents(p, input, msg, std::move(decoded.value()));
-  }
-  if (refused) DeadLetter(p, input, msg, *refused);
-}
-
-void Pipeline::AddEvents(Partition& p, int input, const InputMessage& msg, DecodedMessage events) {
-  std::vector<TraceKey> ids;
-  ids.reserve(events.spans.size() + events.annotations.size());
-  for (const Span& s : events.spans) ids.emplace_back(s.trace_id);
-  for (const Annotation& a : events.annotations) {
-    if (!a.trace_id.empty()) ids.emplace_back(a.trace_id);  // span-only ones join a trace below
-  }
-  std::sort(ids.begin(), ids.end());
-  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
-  p.offsets.Consumed(input, msg.offset, ids);
-  const size_t spans = events.spans.size();
-  const int32_t lookups = events.span_lookups;
-  AddResult added = p.engine.Add(std::move(events), UnixNanos(clock_.System()), outbox_);
-  Drain(p);
-  // A trace the engine did not keep open (evaluated at once as late, or refused) pins nothing.
-  for (const TraceKey& id : ids) {
-    if (!p.engine.IsOpen(id)) p.offsets.Decided(id);
-  }
-  if (added.spans_rejected > 0) {
-    DeadLetter(p, input, msg, TraceTooLargeError(added.spans_rejected, spans));
-  }
-  if (added.unjoined.empty()) return;
-  // Span-only annotations whose span this engine does not hold: with the hop, the next
-  // partition is searched, until every partition was; without it there is nowhere else.
-  if (input == kRepartitionInput && lookups + 1 < join_partitions_) {
-    DecodedMessage rest;
-    rest.annotations = std::move(added.unjoined);
-    rest.span_lookups = lookups + 1;
-    const std::string key = rest.annotations.front().span_id;
-    Hop(p, input, msg, (p.number + 1) % join_partitions_, key, rest);
-    return;
-  }
-  DeadLetter(p, input, msg,
-             UnjoinedError(added.unjoined,
-                           repartition_
-                               ? "on any of the " + std::to_string(join_partitions_) + " partitions"
-                               : "on partition " + std::to_string(p.number)));
-}
-
 namespace {
 
 bool SameId(std::string_view key, std::string_view lowercase_id) {
@@ -430,12 +335,98 @@ bool SameId(std::string_view key, std::string_view lowercase_id) {
 
 }  // namespace
 
-// In place only what is provably home: keyed by its own trace id, on the partition the
-// daemon's partitioner gives it, in an input laid out like the repartition topic. Anything
-// else (no key, another partitioner, the other traces of a multi-trace message) hops.
-void Pipeline::Reroute(Partition& p, int input, const InputMessage& msg, DecodedMessage events) {
+void Pipeline::OnMessage(const InputMessage& msg) {
+  if (msg.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    const KafkaErrorClass c = ClassifyKafkaError(msg.err);
+    if (c == KafkaErrorClass::kFatal && client_->Fenced()) {
+      rejoin_why_ = msg.error_text;
+    } else if (c == KafkaErrorClass::kFatal) {
+      log::Error("fatal consumer error", {{"error", msg.error_text}});
+      fatal_ = true;
+    } else if (c == KafkaErrorClass::kRetriable) {
+      log::Warn("consumer error", {{"error", msg.error_text}});
+    }
+    return;
+  }
+  broker_reachable_ = true;
+  Taken& m = batch_.emplace_back();
+  m.input = InputOf(config_->inputs, msg.topic);
+  m.partition = &partitions_.At(msg.partition, config_->rules);
+  m.offset = msg.offset;
+  m.now_ns = UnixNanos(clock_.System());
+  m.topic = msg.topic;
+  if (msg.key) m.key.emplace(*msg.key);
+  if (msg.payload) m.payload.emplace(*msg.payload);
+}
+
+InputMessage Pipeline::Taken::View() const {
+  InputMessage msg;
+  msg.topic = topic;
+  msg.partition = partition->number;
+  msg.offset = offset;
+  if (key) msg.key = *key;
+  if (payload) msg.payload = *payload;
+  return msg;
+}
+
+void Pipeline::ProcessBatch() {
+  if (batch_.empty() || processing_) return;
+  processing_ = true;
+  // Each partition's messages in the order they came, one task per partition.
+  std::vector<std::vector<Taken*>> tasks;
+  std::map<int32_t, size_t> task_of;
+  for (Taken& m : batch_) {
+    auto [it, added] = task_of.try_emplace(m.partition->number, tasks.size());
+    if (added) tasks.emplace_back();
+    tasks[it->second].push_back(&m);
+  }
+  workers_->Run(tasks.size(), [&](size_t t) {
+    for (Taken* m : tasks[t]) Prepare(*m);
+  });
+  for (Taken& m : batch_) Apply(m);
+  batch_.clear();
+  processing_ = false;
+}
+
+void Pipeline::Prepare(Taken& m) {
+  const std::string_view payload = m.payload ? std::string_view(*m.payload) : std::string_view();
+  Result<DecodedMessage> decoded = MakeError("empty_payload", "message has no payload");
+  if (!payload.empty() && m.input == kRepartitionInput) {
+    decoded = DecodeEventRecord(payload);
+  } else if (!payload.empty()) {
+    MessageOrigin origin;
+    origin.topic = m.topic;
+    if (m.key) origin.key = *m.key;
+    decoded = DecodeInput(config_->inputs, origin, payload);
+  }
+  if (!decoded.ok()) {
+    m.dead_letter = decoded.error();
+    return;
+  }
+  DecodedMessage& events = decoded.value();
+  // At the input, once (re-produced events were checked and counted there): annotations that
+  // break their schema leave the message, which is dead-lettered once for them (DESIGN §1.5).
+  if (m.input != kRepartitionInput) {
+    const AnnotationSchemas& schemas = config_->rules->annotations;
+    m.refused = CheckAnnotations(schemas, events);
+    for (const Annotation& a : events.annotations) {
+      m.annotations.emplace_back(AnnotationMetricName(schemas, a), AnnotationMetricSource(a));
+    }
+    if (m.refused && events.spans.empty() && events.annotations.empty()) {
+      m.dead_letter = std::move(m.refused);
+      m.refused.reset();
+      return;
+    }
+  }
+  if (!repartition_ || m.input == kRepartitionInput) {
+    AddToEngine(m, std::move(events));
+    return;
+  }
+  // The repartition hop (DESIGN §1.4): in place only what is provably home: keyed by its own
+  // trace id, on the partition the daemon's partitioner gives it, in an input laid out like the
+  // repartition topic. Anything else (no key, another partitioner, the other traces of a
+  // multi-trace message) hops.
   DecodedMessage here;
-  std::vector<std::pair<int32_t, std::pair<std::string, DecodedMessage>>> away;
   for (auto& [id, trace_events] : SplitByTrace(std::move(events))) {
     if (id.empty()) {
       // Session-scoped feedback: one copy to every partition, whose traces of the session it
@@ -447,32 +438,99 @@ void Pipeline::Reroute(Partition& p, int input, const InputMessage& msg, Decoded
       if (!sessions.annotations.empty()) {
         sessions.event_time_ns = trace_events.event_time_ns;
         const std::string key = "session:" + sessions.annotations.front().session_id;
-        for (int32_t q = 0; q < join_partitions_; ++q) away.push_back({q, {key, sessions}});
+        for (int32_t q = 0; q < join_partitions_; ++q) m.away.push_back({q, {key, sessions}});
       }
       if (spans_only.annotations.empty()) continue;
       // Span-only annotations: searched for on every partition, from their span's own.
       spans_only.event_time_ns = trace_events.event_time_ns;
       const std::string& span = spans_only.annotations.front().span_id;
-      away.push_back({Murmur2Partition(span, join_partitions_), {span, std::move(spans_only)}});
+      m.away.push_back({Murmur2Partition(span, join_partitions_), {span, std::move(spans_only)}});
       continue;
     }
     const int32_t home = Murmur2Partition(id, join_partitions_);
-    if (in_place_[input] && home == msg.partition && msg.key && SameId(*msg.key, id)) {
+    if (in_place_[m.input] && home == m.partition->number && m.key && SameId(*m.key, id)) {
       for (Span& s : trace_events.spans) here.spans.push_back(std::move(s));
       for (Annotation& a : trace_events.annotations) here.annotations.push_back(std::move(a));
       here.event_time_ns = trace_events.event_time_ns;
     } else {
-      away.push_back({home, {std::move(id), std::move(trace_events)}});
+      m.away.push_back({home, {std::move(id), std::move(trace_events)}});
     }
   }
-  if (here.spans.empty() && here.annotations.empty()) {
-    p.offsets.Consumed(input, msg.offset, {});
-  } else {
-    AddEvents(p, input, msg, std::move(here));
+  if (!here.spans.empty() || !here.annotations.empty()) AddToEngine(m, std::move(here));
+}
+
+void Pipeline::AddToEngine(Taken& m, DecodedMessage events) {
+  m.added = true;
+  m.ids.reserve(events.spans.size() + events.annotations.size());
+  for (const Span& s : events.spans) m.ids.emplace_back(s.trace_id);
+  for (const Annotation& a : events.annotations) {
+    if (!a.trace_id.empty()) m.ids.emplace_back(a.trace_id);  // span-only ones join a trace below
   }
-  // Counted by input message, as triaged_events_consumed_total is, so the two compare.
-  if (!away.empty()) metrics_.EventsRepartitioned(InputName(input));
-  for (const auto& [home, trace] : away) Hop(p, input, msg, home, trace.first, trace.second);
+  std::sort(m.ids.begin(), m.ids.end());
+  m.ids.erase(std::unique(m.ids.begin(), m.ids.end()), m.ids.end());
+  m.spans = events.spans.size();
+  m.span_lookups = events.span_lookups;
+  Engine& engine = m.partition->engine;
+  m.result = engine.Add(std::move(events), m.now_ns, m.out);
+  // A trace the engine did not keep open (evaluated at once as late, or refused) pins nothing.
+  for (const TraceKey& id : m.ids) {
+    if (!engine.IsOpen(id)) m.not_open.push_back(id);
+  }
+}
+
+void Pipeline::Apply(Taken& m) {
+  Partition& p = *m.partition;
+  const InputMessage msg = m.View();
+  // Re-produced events were counted when their input message was read.
+  if (m.input != kRepartitionInput) metrics_.EventConsumed(InputName(m.input));
+  p.next_offset[m.input] = m.offset + 1;
+  if (m.dead_letter) {
+    p.offsets.Consumed(m.input, m.offset, {});
+    DeadLetter(p, m.input, msg, *m.dead_letter);
+    return;
+  }
+  for (const auto& [name, source] : m.annotations) metrics_.AnnotationIngested(name, source);
+  if (m.added) {
+    ApplyAdd(m);
+  } else {
+    p.offsets.Consumed(m.input, m.offset, {});
+  }
+  if (!m.away.empty()) {
+    // Counted by input message, as triaged_events_consumed_total is, so the two compare.
+    metrics_.EventsRepartitioned(InputName(m.input));
+    for (const auto& [home, trace] : m.away) {
+      Hop(p, m.input, msg, home, trace.first, trace.second);
+    }
+  }
+  if (m.refused) DeadLetter(p, m.input, msg, *m.refused);
+}
+
+void Pipeline::ApplyAdd(Taken& m) {
+  Partition& p = *m.partition;
+  const InputMessage msg = m.View();
+  p.offsets.Consumed(m.input, m.offset, m.ids);
+  Drain(p, m.out);
+  for (const TraceKey& id : m.not_open) p.offsets.Decided(id);
+  AddResult& added = m.result;
+  if (added.spans_rejected > 0) {
+    DeadLetter(p, m.input, msg, TraceTooLargeError(added.spans_rejected, m.spans));
+  }
+  if (added.unjoined.empty()) return;
+  // Span-only annotations whose span this engine does not hold: with the hop, the next
+  // partition is searched, until every partition was; without it there is nowhere else.
+  if (m.input == kRepartitionInput && m.span_lookups + 1 < join_partitions_) {
+    DecodedMessage rest;
+    rest.annotations = std::move(added.unjoined);
+    rest.span_lookups = m.span_lookups + 1;
+    const std::string key = rest.annotations.front().span_id;
+    Hop(p, m.input, msg, (p.number + 1) % join_partitions_, key, rest);
+    return;
+  }
+  DeadLetter(p, m.input, msg,
+             UnjoinedError(added.unjoined,
+                           repartition_
+                               ? "on any of the " + std::to_string(join_partitions_) + " partitions"
+                               : "on partition " + std::to_string(p.number)));
 }
 
 void Pipeline::Hop(Partition& p, int input, const InputMessage& msg, int32_t home,
@@ -539,10 +597,11 @@ void Pipeline::LogDeadLetters(const std::optional<DeadLetterLog::Summary>& held)
 
 void Pipeline::Tick() {
   const int64_t now_ns = UnixNanos(clock_.System());
-  for (auto& [number, p] : partitions_.all()) {
-    p->engine.Advance(now_ns, outbox_);
-    Drain(*p);
-  }
+  std::vector<Partition*> parts;
+  for (auto& [number, p] : partitions_.all()) parts.push_back(p.get());
+  std::vector<Outbox> decided(parts.size());
+  workers_->Run(parts.size(), [&](size_t i) { parts[i]->engine.Advance(now_ns, decided[i]); });
+  for (size_t i = 0; i < parts.size(); ++i) Drain(*parts[i], decided[i]);
   client_->PollProducer(milliseconds(0));
   const SteadyTime now = clock_.Steady();
   LogDeadLetters(dead_letter_log_.Due(now));

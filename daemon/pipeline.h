@@ -32,6 +32,7 @@
 #include "daemon/partitions.h"
 #include "daemon/status.h"
 #include "daemon/trace_stores.h"
+#include "daemon/worker_pool.h"
 #include "rules/engine.h"
 
 namespace triaged {
@@ -80,6 +81,8 @@ class Pipeline final : public KafkaListener {
   Metrics& metrics() { return metrics_; }
   const StatusDocuments& status() const { return status_; }
   uint16_t admin_port() const { return admin_port_; }
+  // The threads the partitions' engines run on (`threads:`).
+  int threads() const { return workers_->threads(); }
 
   // KafkaListener
   void OnMessage(const InputMessage& message) override;
@@ -98,17 +101,48 @@ class Pipeline final : public KafkaListener {
   // The topics the group consumer reads: the inputs, and the repartition topic unless
   // `repartition: never`.
   std::vector<std::string> SubscribedTopics() const;
-  // Hands a message's decoded events to partition `p`'s engine.
-  void AddEvents(Partition& p, int input, const InputMessage& msg, DecodedMessage events);
-  // The repartition hop (DESIGN §1.4): each trace's events either stay on this partition (they
-  // are home) or are re-produced to the repartition topic's partition of their trace.
-  void Reroute(Partition& p, int input, const InputMessage& msg, DecodedMessage events);
+  // A message of this turn's batch: taken from the consumer (copied: the consumer's buffer
+  // goes with the callback), then prepared on its partition's worker thread (decoded, checked,
+  // split for the hop, added to the engine), then applied on the main thread in the order the
+  // messages were consumed (offsets, what the engine decided, hops, dead letters, metrics).
+  struct Taken {
+    Partition* partition = nullptr;
+    int input = kSpansInput;
+    int64_t offset = 0;
+    int64_t now_ns = 0;  // the engines' clock when it was taken
+    std::string topic;
+    std::optional<std::string> key, payload;
+    // Prepare's results.
+    std::optional<Error> dead_letter;  // the whole message is refused
+    std::optional<Error> refused;      // some annotations broke their schema; the rest goes on
+    std::vector<std::pair<std::string_view, std::string_view>> annotations;  // metric labels
+    bool added = false;              // events were added to the engine: the fields below are set
+    std::vector<TraceKey> ids;       // the traces the added events belong to
+    std::vector<TraceKey> not_open;  // of those, the ones the engine did not keep open
+    size_t spans = 0;
+    int32_t span_lookups = 0;
+    AddResult result;
+    Outbox out;  // what the engine decided on the add
+    // The hop: events re-produced to the repartition topic's partition of their trace.
+    std::vector<std::pair<int32_t, std::pair<std::string, DecodedMessage>>> away;
+
+    InputMessage View() const;
+  };
+  // Prepares and applies the batch taken so far; every callback but OnMessage calls it first,
+  // so what it does sees the messages taken before it, as if each had been handled at once.
+  void ProcessBatch();
+  // On partition `m.partition`'s worker: touches only that partition's engine and `m`.
+  void Prepare(Taken& m);
+  void AddToEngine(Taken& m, DecodedMessage events);
+  // On the main thread.
+  void Apply(Taken& m);
+  void ApplyAdd(Taken& m);
   // Re-produces one trace's events to partition `home` of the repartition topic, holding the
   // input message's offset until the broker acknowledges them.
   void Hop(Partition& p, int input, const InputMessage& msg, int32_t home,
            const std::string& trace_id, const DecodedMessage& events);
-  // Acts on what partition `p`'s engine decided (outbox_), then empties it.
-  void Drain(Partition& p);
+  // Acts on what partition `p`'s engine decided, then empties `out`.
+  void Drain(Partition& p, Outbox& out);
   // A trace's changelog record that waits for the routed items of the same decision
   // (at-least-once): the changelog must never say a pair was routed before the broker has it.
   struct ChangelogGate;
@@ -181,7 +215,10 @@ class Pipeline final : public KafkaListener {
   std::shared_ptr<EngineGroup> engines_ = std::make_shared<EngineGroup>();
   PartitionTable partitions_{engines_};
   std::unique_ptr<Committer> committer_;
-  Outbox outbox_;  // what the engine being called decided; drained after each call
+  std::vector<Taken> batch_;  // taken by this turn, not yet processed
+  bool processing_ = false;   // ProcessBatch is running
+  // The threads the partitions' engines run on (`threads:`); made at Start.
+  std::unique_ptr<WorkerPool> workers_;
   // Exactly-once: records the broker refused in an aborted transaction, by routed item id (and
   // why) and by input place ("topic/partition/offset") for dead letters; after the rewind they
   // are dead-lettered or skipped instead of refused again.

@@ -30,6 +30,7 @@ Result<void> CheckReloadable(const Config& running, const Config& next) {
       {"admin.listen", running.admin_listen == next.admin_listen},
       {"admin.token_file", running.admin_token_file == next.admin_token_file},
       {"trace.store", running.trace_store_path == next.trace_store_path},
+      {"threads", running.threads == next.threads},
   };
   for (const auto& f : fixed) {
     if (!f.same) {

@@ -4,6 +4,7 @@
 // It returns what it decided in an Outbox; it never does I/O.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -155,8 +156,9 @@ struct AddResult {
 // per engine.
 struct EngineGroup {
   RateLimits limits;
-  uint64_t traces = 0;      // open + closed within the late window, over every engine
-  uint64_t tombstones = 0;  // routed state of forgotten traces, over every engine
+  // Atomic: the daemon's engines run on several threads (`threads:`).
+  std::atomic<uint64_t> traces{0};      // open + closed within the late window, over every engine
+  std::atomic<uint64_t> tombstones{0};  // routed state of forgotten traces, over every engine
 };
 
 class Engine {

@@ -75,7 +75,12 @@ const TokenBucket* RateLimits::FindDestination(int32_t partition, const std::str
 
 TokenBucket& RateLimits::Bucket(int32_t partition, int32_t partitions, LimitKind kind,
                                 const std::string& name, const RateLimitSpec& spec) {
-  Shares& shares = partitions_[partition];
+  Shares* found = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    found = &partitions_[partition];  // a node of the map: it stays where it is
+  }
+  Shares& shares = *found;
   auto& buckets = kind == LimitKind::kRule ? shares.rules : shares.destinations;
   return buckets.try_emplace(name, spec, partitions).first->second;
 }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -112,6 +113,10 @@ class RateLimits {
   TokenBucket& Bucket(int32_t partition, int32_t partitions, LimitKind kind,
                       const std::string& name, const RateLimitSpec& spec);
 
+  // Engines of different partitions take their buckets from several threads at once: the
+  // table of partitions is locked while a partition's shares are found (or made); each share
+  // is then used only by its own partition's engine. The other members run between batches.
+  std::mutex mu_;
   std::unordered_map<int32_t, Shares> partitions_;  // by partition
 };
 

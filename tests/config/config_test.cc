@@ -386,6 +386,20 @@ TEST_F(ConfigTest, Repartition) {
               ElementsAre(HasSubstr("(did you mean \"inputs.repartition\"?)")));
 }
 
+TEST_F(ConfigTest, ThreadsDefaultToTheCoresAndAreBounded) {
+  auto defaults = LoadOk("kafka: {group_id: team-a}\n");
+  ASSERT_NE(defaults, nullptr);
+  EXPECT_EQ(defaults->threads, 0);  // one per core available
+  auto four = LoadOk("threads: 4\n");
+  ASSERT_NE(four, nullptr);
+  EXPECT_EQ(four->threads, 4);
+  EXPECT_THAT(Errors("kafka: {group_id: a}\nthreads: -1\n"),
+              ElementsAre("rules.yaml:2:10: threads must be a non-negative integer, got \"-1\""));
+  EXPECT_THAT(Errors("threads: 257\n"),
+              ElementsAre("rules.yaml:1:10: threads must be at most 256"));
+  EXPECT_THAT(Errors("thread: 2\n"), ElementsAre(HasSubstr("(did you mean \"threads\"?)")));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Environment expansion
 
@@ -546,7 +560,7 @@ TEST_F(ConfigTest, HugeUnknownKeyIsReportedQuicklyInBoundedMemory) {
     const std::string want = "rules.yaml:1:3: unknown key \"" + std::string(64, 'x') +
                              "...\" (5000000 bytes) (expected one of: schema_version, kafka, "
                              "inputs, trace, destinations, annotations, dead_letter, "
-                             "admin, mode, max_item_bytes, rules)";
+                             "admin, threads, mode, max_item_bytes, filter, rules)";
     if (errors.size() != 1 || errors[0] != want) {
       for (const std::string& e : errors) std::fprintf(stderr, "%.300s\n", e.c_str());
       return 1;

@@ -43,6 +43,66 @@ TEST_F(PipelineTest, ATurnTakesABatchOfMessages) {
   EXPECT_EQ(pipeline_->metrics().consumed(), static_cast<uint64_t>(messages));
 }
 
+// `threads:` runs the partitions' engines on several threads; what is produced, and in which
+// order, is what one thread produces: the engines' decisions are applied in consumption order.
+struct ThreadsRun : testing::PipelineFixture {
+  void TestBody() override {}
+  std::vector<std::string> Routed(int threads, int64_t& committed);
+};
+
+std::vector<std::string> ThreadsRun::Routed(int threads, int64_t& committed) {
+  ThreadsRun& run = *this;
+  constexpr int kPartitions = 8, kTraces = 240;
+  run.StartWith(
+      "threads: " + std::to_string(threads) + "\n" + ConfigText("at_least_once"), false,
+      [&](FakeKafka& kafka) {
+        for (int i = 0; i < kTraces; ++i) {
+          const std::string id = std::string(24, 'c') + std::to_string(10000000 + i);
+          const int32_t p = i % kPartitions;
+          kafka.Append("spans", p, id, Span(id, "root"));
+          kafka.Append("spans", p, id, Span(id, "child", false));
+          if (i % 3 != 0) kafka.Append("feedback", p, id, ThumbsDown(id));
+          if (i % 40 == 7) kafka.Append("feedback", p, id, "{not json");
+        }
+      },
+      kPartitions);
+  EXPECT_EQ(run.pipeline_->threads(), threads);
+  const size_t want = kTraces - kTraces / 3;
+  EXPECT_TRUE(run.StepUntil([&] { return run.kafka_->Records("review").size() >= want; }));
+  run.StepFor(std::chrono::seconds(3));
+  std::vector<std::string> out;
+  for (const char* topic : {"review", "dlq"}) {
+    for (const testing::FakeRecord& r : run.kafka_->Records(topic)) {
+      // The config's hash differs by its `threads:` line; nothing else may.
+      std::string value = r.value.value_or("");
+      const std::string version = (*LoadConfigFile(run.config_path_))->rules->config_version;
+      for (size_t at = value.find(version); at != std::string::npos; at = value.find(version)) {
+        value.replace(at, version.size(), "VERSION");
+      }
+      out.push_back(std::string(topic) + " " + r.key.value_or("") + " " + value);
+    }
+  }
+  committed = 0;
+  for (int32_t p = 0; p < kPartitions; ++p) {
+    committed += run.Committed("spans", p) + run.Committed("feedback", p);
+  }
+  EXPECT_EQ(run.pipeline_->Shutdown(), 0);
+  return out;
+}
+
+TEST(PipelineThreadsTest, EngineThreadsProduceWhatOneThreadProduces) {
+  int64_t committed_one = 0, committed_four = 0;
+  const std::vector<std::string> one = ThreadsRun().Routed(1, committed_one);
+  const std::vector<std::string> four = ThreadsRun().Routed(4, committed_four);
+  // 160 routed items and 6 dead letters, in the same order.
+  EXPECT_EQ(one.size(), 166u);
+  ASSERT_EQ(four.size(), one.size());
+  for (size_t i = 0; i < one.size(); ++i) ASSERT_EQ(four[i], one[i]) << "record " << i;
+  // Every message committed: 480 spans and 166 feedback messages.
+  EXPECT_EQ(committed_one, 480 + 166);
+  EXPECT_EQ(committed_four, committed_one);
+}
+
 TEST_F(PipelineTest, RoutesADecidedTraceThenCommitsPastIt) {
   Start("at_least_once", OneThumbsDown);
   ASSERT_TRUE(StepUntil([&] { return kafka_->Records("review").size() == 1; }));
