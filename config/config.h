@@ -66,7 +66,8 @@ struct Config {
   // stay in memory.
   std::string trace_store_path;
   std::shared_ptr<const RuleSet> rules;  // destinations, rules, mode, trace settings, version
-  // The threads the partitions' engines run on; 0 = one per core available (DefaultThreads).
+  // The threads the partitions' engines run on; 0 = one fewer than the cores available, at
+  // least 1 (ThreadsFor).
   int threads = 0;
   // What loads but is likely a mistake (a destination no rule routes to, ...), in file order;
   // `validate --deny-warnings` refuses them.

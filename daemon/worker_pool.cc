@@ -25,7 +25,11 @@ int CoresAvailable() {
   return std::max(cores, 1);
 }
 
-int ThreadsFor(int configured) { return configured > 0 ? configured : CoresAvailable(); }
+int ThreadsFor(int configured) {
+  // The Kafka clients' own threads (a fetcher and a sender per broker) keep a core busy: on 2
+  // cores shared with them, a second engine thread made a drain 0.87x as fast (bench/RESULTS.md).
+  return configured > 0 ? configured : std::max(CoresAvailable() - 1, 1);
+}
 
 WorkerPool::WorkerPool(int threads) {
   for (int i = 1; i < threads; ++i) workers_.emplace_back([this] { Work(); });

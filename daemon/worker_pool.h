@@ -16,7 +16,8 @@ namespace triaged {
 // The cores this process may use: its CPU affinity, bounded by a cgroup v2 CPU quota
 // (`cpu.max`, rounded up), as container runtimes set them. At least 1.
 int CoresAvailable();
-// `threads:` as configured, 0 meaning CoresAvailable().
+// `threads:` as configured; 0: one fewer than CoresAvailable() (a core for the Kafka clients'
+// threads), at least 1.
 int ThreadsFor(int configured);
 
 class WorkerPool {

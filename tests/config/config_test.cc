@@ -389,7 +389,7 @@ TEST_F(ConfigTest, Repartition) {
 TEST_F(ConfigTest, ThreadsDefaultToTheCoresAndAreBounded) {
   auto defaults = LoadOk("kafka: {group_id: team-a}\n");
   ASSERT_NE(defaults, nullptr);
-  EXPECT_EQ(defaults->threads, 0);  // one per core available
+  EXPECT_EQ(defaults->threads, 0);  // one fewer than the cores available
   auto four = LoadOk("threads: 4\n");
   ASSERT_NE(four, nullptr);
   EXPECT_EQ(four->threads, 4);

@@ -86,7 +86,8 @@ struct Topics {
 inline std::string ConfigFor(const Topics& t, const std::string& bootstrap = Bootstrap()) {
   std::string rules = ReadFile(SourcePath("config/examples/rules.yaml"));
   rules = rules.substr(rules.find("\nrules:"));  // keep the rules, replace everything above
-  return "kafka:\n  bootstrap_servers: " + bootstrap + "\n  group_id: " + t.group +
+  // Two engine threads whatever the machine has, so the suites run the threaded path.
+  return "threads: 2\nkafka:\n  bootstrap_servers: " + bootstrap + "\n  group_id: " + t.group +
          "\ninputs:\n  spans: {topic: " + t.spans + "}\n  feedback: {topic: " + t.feedback +
          "}\ntrace: {decision_wait: 1s, root_grace: 500ms, max_wait: 30s}\n"
          "destinations:\n"
