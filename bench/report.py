@@ -193,7 +193,8 @@ def main():
         ratio = nv["seconds"] / max(th["seconds"], 1e-3)
         w(f"| engine threads: {th['all']} (every core) vs {th['default']} (the default), end to end (msg/s) | "
           f"{th['all']} threads {events / max(th['seconds'], 1e-3):,.0f} | "
-          f"{th['default']} threads {events / max(nv['seconds'], 1e-3):,.0f} | {ratio:.2f} | — | — |")
+          f"{th['default']} thread{'s' if th['default'] != 1 else ''} "
+          f"{events / max(nv['seconds'], 1e-3):,.0f} | {ratio:.2f} | — | — |")
     def rate_row(figure, ours, ours_s, base, base_s):  # one run ÷ another, in messages/s
         w(f"| {figure} (msg/s) | {ours} {events / max(ours_s, 1e-3):,.0f} | {base} "
           f"{events / max(base_s, 1e-3):,.0f} | {base_s / max(ours_s, 1e-3):.2f} | — | — |")

@@ -380,9 +380,16 @@ void Pipeline::ProcessBatch() {
     if (added) tasks.emplace_back();
     tasks[it->second].push_back(&m);
   }
-  workers_->Run(tasks.size(), [&](size_t t) {
+  auto prepare = [&](size_t t) {
     for (Taken* m : tasks[t]) Prepare(*m);
-  });
+  };
+  // Waking the pool costs more than a small batch saves.
+  busy_ = batch_.size() >= kParallelBatch;
+  if (busy_) {
+    workers_->Run(tasks.size(), prepare);
+  } else {
+    for (size_t t = 0; t < tasks.size(); ++t) prepare(t);
+  }
   for (Taken& m : batch_) Apply(m);
   batch_.clear();
   processing_ = false;
@@ -600,7 +607,13 @@ void Pipeline::Tick() {
   std::vector<Partition*> parts;
   for (auto& [number, p] : partitions_.all()) parts.push_back(p.get());
   std::vector<Outbox> decided(parts.size());
-  workers_->Run(parts.size(), [&](size_t i) { parts[i]->engine.Advance(now_ns, decided[i]); });
+  auto advance = [&](size_t i) { parts[i]->engine.Advance(now_ns, decided[i]); };
+  if (busy_) {
+    workers_->Run(parts.size(), advance);
+  } else {
+    for (size_t i = 0; i < parts.size(); ++i) advance(i);
+  }
+  busy_ = false;
   for (size_t i = 0; i < parts.size(); ++i) Drain(*parts[i], decided[i]);
   client_->PollProducer(milliseconds(0));
   const SteadyTime now = clock_.Steady();

@@ -71,6 +71,8 @@ class Pipeline final : public KafkaListener {
   // A batch is at most this many messages, taken in at most this long.
   static constexpr int kBatchMessages = 500;
   static constexpr milliseconds kBatchTime{5};
+  // A smaller batch is prepared on the main thread alone.
+  static constexpr size_t kParallelBatch = 64;
   // True once the daemon must stop (a fatal error).
   bool failed() const { return fatal_; }
   // Reloads the config file; a broken or non-reloadable config keeps the running one.
@@ -217,6 +219,9 @@ class Pipeline final : public KafkaListener {
   std::unique_ptr<Committer> committer_;
   std::vector<Taken> batch_;  // taken by this turn, not yet processed
   bool processing_ = false;   // ProcessBatch is running
+  // This turn's batch was large enough for the pool (kParallelBatch): Tick advances the
+  // engines on it too.
+  bool busy_ = false;
   // The threads the partitions' engines run on (`threads:`); made at Start.
   std::unique_ptr<WorkerPool> workers_;
   // Exactly-once: records the broker refused in an aborted transaction, by routed item id (and
