@@ -380,16 +380,13 @@ void Pipeline::ProcessBatch() {
     if (added) tasks.emplace_back();
     tasks[it->second].push_back(&m);
   }
-  auto prepare = [&](size_t t) {
-    for (Taken* m : tasks[t]) Prepare(*m);
-  };
-  // Waking the pool costs more than a small batch saves.
   busy_ = batch_.size() >= kParallelBatch;
-  if (busy_) {
-    workers_->Run(tasks.size(), prepare);
-  } else {
-    for (size_t t = 0; t < tasks.size(); ++t) prepare(t);
-  }
+  workers_->Run(
+      tasks.size(),
+      [&](size_t t) {
+        for (Taken* m : tasks[t]) Prepare(*m);
+      },
+      busy_);
   for (Taken& m : batch_) Apply(m);
   batch_.clear();
   processing_ = false;
@@ -498,7 +495,7 @@ void Pipeline::Apply(Taken& m) {
   }
   for (const auto& [name, source] : m.annotations) metrics_.AnnotationIngested(name, source);
   if (m.added) {
-    ApplyAdd(m);
+    ApplyAdd(m, msg);
   } else {
     p.offsets.Consumed(m.input, m.offset, {});
   }
@@ -512,9 +509,8 @@ void Pipeline::Apply(Taken& m) {
   if (m.refused) DeadLetter(p, m.input, msg, *m.refused);
 }
 
-void Pipeline::ApplyAdd(Taken& m) {
+void Pipeline::ApplyAdd(Taken& m, const InputMessage& msg) {
   Partition& p = *m.partition;
-  const InputMessage msg = m.View();
   p.offsets.Consumed(m.input, m.offset, m.ids);
   Drain(p, m.out);
   for (const TraceKey& id : m.not_open) p.offsets.Decided(id);
@@ -607,12 +603,8 @@ void Pipeline::Tick() {
   std::vector<Partition*> parts;
   for (auto& [number, p] : partitions_.all()) parts.push_back(p.get());
   std::vector<Outbox> decided(parts.size());
-  auto advance = [&](size_t i) { parts[i]->engine.Advance(now_ns, decided[i]); };
-  if (busy_) {
-    workers_->Run(parts.size(), advance);
-  } else {
-    for (size_t i = 0; i < parts.size(); ++i) advance(i);
-  }
+  workers_->Run(
+      parts.size(), [&](size_t i) { parts[i]->engine.Advance(now_ns, decided[i]); }, busy_);
   busy_ = false;
   for (size_t i = 0; i < parts.size(); ++i) Drain(*parts[i], decided[i]);
   client_->PollProducer(milliseconds(0));

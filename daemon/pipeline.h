@@ -138,7 +138,7 @@ class Pipeline final : public KafkaListener {
   void AddToEngine(Taken& m, DecodedMessage events);
   // On the main thread.
   void Apply(Taken& m);
-  void ApplyAdd(Taken& m);
+  void ApplyAdd(Taken& m, const InputMessage& msg);
   // Re-produces one trace's events to partition `home` of the repartition topic, holding the
   // input message's offset until the broker acknowledges them.
   void Hop(Partition& p, int input, const InputMessage& msg, int32_t home,
@@ -222,7 +222,7 @@ class Pipeline final : public KafkaListener {
   // This turn's batch was large enough for the pool (kParallelBatch): Tick advances the
   // engines on it too.
   bool busy_ = false;
-  // The threads the partitions' engines run on (`threads:`); made at Start.
+  // The threads the partitions' engines run on (`threads:`).
   std::unique_ptr<WorkerPool> workers_;
   // Exactly-once: records the broker refused in an aborted transaction, by routed item id (and
   // why) and by input place ("topic/partition/offset") for dead letters; after the rewind they

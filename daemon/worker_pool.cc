@@ -27,7 +27,7 @@ int CoresAvailable() {
 
 int ThreadsFor(int configured) {
   // The Kafka clients' own threads (a fetcher and a sender per broker) keep a core busy: on 2
-  // cores shared with them, a second engine thread made a drain 0.87x as fast (bench/RESULTS.md).
+  // cores shared with them, a second engine thread made a drain slower (bench/RESULTS.md).
   return configured > 0 ? configured : std::max(CoresAvailable() - 1, 1);
 }
 
@@ -44,9 +44,9 @@ WorkerPool::~WorkerPool() {
   for (std::thread& t : workers_) t.join();
 }
 
-void WorkerPool::Run(size_t n, const std::function<void(size_t)>& task) {
+void WorkerPool::Run(size_t n, const std::function<void(size_t)>& task, bool wake) {
   if (n == 0) return;
-  if (workers_.empty() || n == 1) {
+  if (!wake || workers_.empty() || n == 1) {
     for (size_t i = 0; i < n; ++i) task(i);
     return;
   }

@@ -31,8 +31,9 @@ class WorkerPool {
   int threads() const { return static_cast<int>(workers_.size()) + 1; }
 
   // Runs task(0) ... task(n - 1), spread over the workers and the calling thread, and returns
-  // once every one has returned. Tasks must not throw.
-  void Run(size_t n, const std::function<void(size_t)>& task);
+  // once every one has returned. Tasks must not throw. `wake` false: every task runs in the
+  // caller (waking the workers costs more than a little work saves).
+  void Run(size_t n, const std::function<void(size_t)>& task, bool wake = true);
 
  private:
   void Work();

@@ -53,6 +53,15 @@ TEST(WorkerPoolTest, OneThreadRunsEveryTaskInTheCaller) {
   for (const std::thread::id& id : ids) EXPECT_EQ(id, std::this_thread::get_id());
 }
 
+TEST(WorkerPoolTest, WithoutWakingEveryTaskRunsInTheCaller) {
+  WorkerPool pool(4);
+  std::vector<std::thread::id> ids;
+  pool.Run(
+      6, [&](size_t) { ids.push_back(std::this_thread::get_id()); }, /*wake=*/false);
+  ASSERT_EQ(ids.size(), 6u);
+  for (const std::thread::id& id : ids) EXPECT_EQ(id, std::this_thread::get_id());
+}
+
 TEST(WorkerPoolTest, ThreadsZeroLeavesACoreForTheKafkaClients) {
   EXPECT_GE(CoresAvailable(), 1);
   EXPECT_LE(CoresAvailable(), static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
