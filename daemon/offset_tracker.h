@@ -8,9 +8,9 @@
 #include <optional>
 #include <set>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "rules/trace_key.h"
 
 namespace triaged {
@@ -52,12 +52,12 @@ class PartitionOffsets {
   };
   void MaybeRelease(const TraceKey& trace_id);
 
-  std::unordered_map<TraceKey, TraceState, TraceKeyHash> traces_;
+  absl::flat_hash_map<TraceKey, TraceState, TraceKeyHash> traces_;
   std::multiset<int64_t> pins_[kInputs];
   std::optional<int64_t> next_[kInputs];
   mutable std::optional<int64_t> last_[kInputs];
-  std::unordered_map<uint64_t, TraceKey> trace_tickets_;
-  std::unordered_map<uint64_t, std::pair<int, int64_t>> offset_tickets_;
+  absl::flat_hash_map<uint64_t, TraceKey> trace_tickets_;
+  absl::flat_hash_map<uint64_t, std::pair<int, int64_t>> offset_tickets_;
   uint64_t next_ticket_ = 1;
   size_t failed_ = 0;
 };

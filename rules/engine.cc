@@ -81,9 +81,13 @@ void Engine::SetRuleSet(std::shared_ptr<const RuleSet> rules) {
   rule_counters_ = std::move(counters);
   group_->limits.Reconfigure(*rules);
   rules_ = std::move(rules);
-  // Deadlines depend on the trace settings: reschedule open traces.
-  for (auto& [id, entry] : traces_) {
-    if (entry.state == State::kOpen) UpdateDeadline(entry);
+  // Deadlines depend on the trace settings: reschedule open traces, in the order they opened
+  // (timers due at the same instant fire in the order they were scheduled).
+  for (const auto& [id, gen] : open_order_) {
+    auto it = traces_.find(id);
+    if (it != traces_.end() && it->second.state == State::kOpen && it->second.order_gen == gen) {
+      UpdateDeadline(it->second);
+    }
   }
 }
 
@@ -330,7 +334,7 @@ void Engine::ExpireStored(int64_t now_ns, Outbox& out) {
   }
 }
 
-Engine::Session& Engine::TouchSession(const std::string& session_id, int64_t now_ns) {
+Engine::Session& Engine::TouchSession(std::string_view session_id, int64_t now_ns) {
   Session& s = sessions_[session_id];
   const int64_t window = rules_->trace.late_feedback_window_ns;
   s.expires_ns = std::max(s.expires_ns, now_ns + window);

@@ -11,10 +11,10 @@
 #include <optional>
 #include <queue>
 #include <string>
-#include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/node_hash_map.h"
 #include "rules/event.h"
 #include "rules/rate_limit.h"
 #include "rules/routed_item.h"
@@ -281,11 +281,20 @@ class Engine {
     int64_t expires_ns = 0, queued_expiry_ns = 0;
   };
   static constexpr size_t kMaxSessionTraces = 1000;
-  Session& TouchSession(const std::string& session_id, int64_t now_ns);
+  Session& TouchSession(std::string_view session_id, int64_t now_ns);
   void NoteSession(Entry& entry, int64_t now_ns);
   void AddSessionAnnotation(Annotation annotation, int64_t now_ns, Outbox& out);
   void ExpireSessions(int64_t now_ns);
-  std::unordered_map<std::string, Session> sessions_;
+  // Found by the std::string_view of a summary (Debian's Abseil has a string_view of its own).
+  struct SessionIdHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view id) const { return std::hash<std::string_view>{}(id); }
+  };
+  struct SessionIdEq {
+    using is_transparent = void;
+    bool operator()(std::string_view a, std::string_view b) const { return a == b; }
+  };
+  absl::node_hash_map<std::string, Session, SessionIdHash, SessionIdEq> sessions_;
   std::deque<std::pair<int64_t, std::string>> session_expiry_;  // (expiry, id); lazily cleaned
   void MakeRoom(int64_t now_ns, Outbox& out);
   void Evaluate(Entry& entry, Trigger trigger, int64_t now_ns, Outbox& out);
@@ -297,7 +306,9 @@ class Engine {
   TraceStore* store_ = nullptr;
   int64_t next_store_expiry_ns_ = 0;
   int64_t now_ns_ = 0;
-  std::unordered_map<TraceKey, Entry, TraceKeyHash> traces_;
+  // A Swiss table of nodes: one probe of a control group finds a trace, and an Entry& stays put
+  // while others come and go. Its order of iteration is not to be relied on.
+  absl::node_hash_map<TraceKey, Entry, TraceKeyHash> traces_;
   size_t open_count_ = 0;
   std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timers_;
   uint64_t timer_seq_ = 0;
@@ -320,14 +331,14 @@ class Engine {
     bool decided = true;
   };
   void TrimTombstones();
-  std::unordered_map<TraceKey, Tombstone, TraceKeyHash> tombstones_;
+  absl::flat_hash_map<TraceKey, Tombstone, TraceKeyHash> tombstones_;
   std::deque<std::pair<TraceKey, uint64_t>> tombstone_order_;
   // Span id hash -> trace, for span-only annotations. Kept only once one has come (most
   // deployments never send one); entries go with their trace.
   void IndexSpans(const Trace& trace);
   const Entry* TraceOfSpan(std::string_view span_id) const;
   bool span_index_on_ = false;
-  std::unordered_map<uint64_t, TraceKey> span_index_;
+  absl::flat_hash_map<uint64_t, TraceKey> span_index_;
   std::shared_ptr<EngineGroup> group_;
   LimitScope limit_scope_;
   std::vector<RuleCounters> rule_counters_;  // by index into rules_->rules

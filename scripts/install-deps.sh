@@ -7,7 +7,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config
   librdkafka-dev libboost-dev rapidjson-dev prometheus-cpp-dev libyaml-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev libxxhash-dev libre2-dev libspdlog-dev
-  libcli11-dev libprotobuf-dev protobuf-compiler librocksdb-dev libmimalloc-dev
+  libcli11-dev libprotobuf-dev protobuf-compiler librocksdb-dev libmimalloc-dev libabsl-dev
   kcat prometheus curl openssl
   openjdk-17-jdk-headless maven python3 time
   python3-yaml python3-jsonschema python3-confluent-kafka
