@@ -348,8 +348,8 @@ Engine::Session& Engine::TouchSession(std::string_view session_id, int64_t now_n
 }
 
 void Engine::NoteSession(Entry& entry, int64_t now_ns) {
-  const std::string* session_id = entry.trace.summary().session_id;
-  if (session_id == nullptr || session_id->empty() || entry.in_session) return;
+  const std::optional<std::string_view>& session_id = entry.trace.summary().session_id;
+  if (!session_id || session_id->empty() || entry.in_session) return;
   Session& s = TouchSession(*session_id, now_ns);
   entry.in_session = true;
   ++s.trace_count;
@@ -628,7 +628,7 @@ void Engine::Evaluate(Entry& entry, Trigger trigger, int64_t now_ns, Outbox& out
   RoutedItemBody body;
   // The session the rules read (`session.*`), for the length of this evaluation.
   SessionView session;
-  if (const std::string* sid = trace.summary().session_id; sid != nullptr) {
+  if (const std::optional<std::string_view>& sid = trace.summary().session_id) {
     if (auto it = sessions_.find(*sid); it != sessions_.end()) {
       for (const Annotation& a : it->second.annotations) session.annotations.push_back(&a);
       session.trace_count = it->second.trace_count;
@@ -732,7 +732,7 @@ void Engine::Evaluate(Entry& entry, Trigger trigger, int64_t now_ns, Outbox& out
       route.destination = &dest;
       route.trigger = trigger;
       route.routed_at_ns = now_ns;
-      route.span_count = trace.spans().size();
+      route.span_count = trace.span_count();
       route.annotation_count = trace.annotations().size();
       if (dest_bucket != nullptr) {
         route.buckets.push_back(BucketState{share(), LimitKind::kDestination, dest.name,

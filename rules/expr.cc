@@ -95,7 +95,7 @@ Val FromAttr(const AttrValue* v) {
 }
 
 Val FromOpt(const std::optional<std::string>& s) { return s ? Val::String(*s) : Val{}; }
-Val FromOpt(const std::string* s) { return s ? Val::String(*s) : Val{}; }
+Val FromOpt(const std::optional<std::string_view>& s) { return s ? Val::String(*s) : Val{}; }
 Val FromOpt(const std::optional<double>& d) { return d ? Val::Number(*d) : Val{}; }
 
 bool Equal(const Val& a, const Val& b);
@@ -340,24 +340,26 @@ struct SpanQuantifier : Node {
   NodePtr pred;
   Val Eval(const Ctx& ctx) const override {
     double n = 0;
-    for (const Span& span : ctx.trace->spans()) {
+    bool any = false;
+    ctx.trace->ForEachSpan([&](const Span& span) {
       Ctx inner{ctx.trace, &span};
-      if (pred->Eval(inner).truthy()) {
-        if (!count) return Val::Bool(true);
-        ++n;
-      }
-    }
-    return count ? Val::Number(n) : Val::Bool(false);
+      if (!pred->Eval(inner).truthy()) return true;
+      any = true;
+      ++n;
+      return count;  // any_span stops at the first
+    });
+    return count ? Val::Number(n) : Val::Bool(any);
   }
   void Describe(const Ctx& ctx, std::string_view /*text*/, std::string& out) const override {
     double n = 0;
-    for (const Span& span : ctx.trace->spans()) {
+    ctx.trace->ForEachSpan([&](const Span& span) {
       Ctx inner{ctx.trace, &span};
       if (pred->Eval(inner).truthy()) ++n;
-    }
+      return true;
+    });
     if (!out.empty()) out += ", ";
     char buf[64];
-    std::snprintf(buf, sizeof buf, "%g of %zu spans match", n, ctx.trace->spans().size());
+    std::snprintf(buf, sizeof buf, "%g of %zu spans match", n, ctx.trace->span_count());
     out += buf;
   }
 };

@@ -2,6 +2,7 @@
 
 #include <cstring>
 #include <string_view>
+#include <vector>
 
 namespace triaged {
 namespace {
@@ -87,12 +88,13 @@ class Reader {
       if (b < 0x80) return v;
     }
   }
-  std::string Str() {
+  std::string_view StrView() {
     const size_t n = Varint();
-    std::string s(p_, n);
+    std::string_view s(p_, n);
     p_ += n;
     return s;
   }
+  void StrInto(std::string& s) { s.assign(StrView()); }
   template <typename T>
   T Raw() {
     T v;
@@ -100,33 +102,57 @@ class Reader {
     p_ += sizeof v;
     return v;
   }
-  AttrValue Value() {
-    switch (static_cast<AttrValue::Kind>(Byte())) {
-      case AttrValue::Kind::kNull: return AttrValue::Null();
-      case AttrValue::Kind::kBool: return AttrValue::Bool(Byte() != 0);
-      case AttrValue::Kind::kNumber: return AttrValue::Number(Raw<double>());
-      case AttrValue::Kind::kString: return AttrValue::String(Str());
-      case AttrValue::Kind::kArray: {
-        std::vector<AttrValue> items(Varint());
-        for (AttrValue& item : items) item = Value();
-        return AttrValue::Array(std::move(items));
-      }
+  // In place, reusing `v`'s storage.
+  void ValueInto(AttrValue& v) {
+    v.kind = static_cast<AttrValue::Kind>(Byte());
+    v.b = false;
+    v.n = 0;
+    v.s.clear();
+    switch (v.kind) {
+      case AttrValue::Kind::kNull: break;
+      case AttrValue::Kind::kBool: v.b = Byte() != 0; break;
+      case AttrValue::Kind::kNumber: v.n = Raw<double>(); break;
+      case AttrValue::Kind::kString: StrInto(v.s); break;
+      case AttrValue::Kind::kArray:
+        v.items.resize(Varint());
+        for (AttrValue& item : v.items) ValueInto(item);
+        return;
     }
-    return AttrValue::Null();
+    v.items.clear();
   }
-  Attributes Attrs() {
-    Attributes attrs(Varint());
+  void AttrsInto(Attributes& attrs) {
+    attrs.resize(Varint());
     for (auto& [key, value] : attrs) {
-      key = Str();
-      value = Value();
+      StrInto(key);
+      ValueInto(value);
     }
-    return attrs;
   }
-  std::optional<std::string> Canonical(const Attributes& attrs) {
+  void CanonicalInto(const Attributes& attrs, std::optional<std::string>& field) {
     const uint64_t code = Varint();
-    if (code == 0) return std::nullopt;
-    if (code == 1) return Str();
-    return attrs[code - 2].second.s;
+    if (code == 0) {
+      field.reset();
+      return;
+    }
+    if (!field) field.emplace();  // else its storage is reused
+    if (code == 1) {
+      StrInto(*field);
+    } else {
+      field->assign(attrs[code - 2].second.s);
+    }
+  }
+
+  // Skips a value; the view of a string value, else an empty optional.
+  std::optional<std::string_view> SkipValue() {
+    switch (static_cast<AttrValue::Kind>(Byte())) {
+      case AttrValue::Kind::kNull: break;
+      case AttrValue::Kind::kBool: ++p_; break;
+      case AttrValue::Kind::kNumber: p_ += sizeof(double); break;
+      case AttrValue::Kind::kString: return StrView();
+      case AttrValue::Kind::kArray:
+        for (uint64_t n = Varint(); n > 0; --n) SkipValue();
+        break;
+    }
+    return std::nullopt;
   }
 
  private:
@@ -172,30 +198,79 @@ PackedSpan::PackedSpan(const Span& span) {
 }
 
 Span PackedSpan::Unpack(const std::string& trace_id) const {
-  Reader r(data_.get());
   Span span;
-  span.trace_id = trace_id;
+  UnpackInto(trace_id, span);
+  return span;
+}
+
+void PackedSpan::UnpackInto(const std::string& trace_id, Span& span) const {
+  Reader r(data_.get());
+  span.trace_id.assign(trace_id);
   const uint8_t flags = r.Byte();
   span.status = static_cast<SpanStatus>(r.Byte());
-  span.span_id = r.Str();
-  span.parent_span_id = r.Str();
-  span.name = r.Str();
-  span.status_message = r.Str();
-  span.kind = r.Str();
-  if (flags & kStart) span.start_ns = r.Raw<int64_t>();
-  if (flags & kEnd) span.end_ns = r.Raw<int64_t>();
-  if (flags & kInputTokens) span.input_tokens = r.Raw<double>();
-  if (flags & kOutputTokens) span.output_tokens = r.Raw<double>();
-  if (flags & kRetryCount) span.retry_count = r.Raw<double>();
+  r.StrInto(span.span_id);
+  r.StrInto(span.parent_span_id);
+  r.StrInto(span.name);
+  r.StrInto(span.status_message);
+  r.StrInto(span.kind);
+  auto raw = [&r, flags]<typename T>(uint8_t flag, std::optional<T>& v) {
+    if (flags & flag) {
+      v = r.Raw<T>();
+    } else {
+      v.reset();
+    }
+  };
+  raw(kStart, span.start_ns);
+  raw(kEnd, span.end_ns);
+  raw(kInputTokens, span.input_tokens);
+  raw(kOutputTokens, span.output_tokens);
+  raw(kRetryCount, span.retry_count);
   span.bytes = r.Varint();
-  span.attributes = r.Attrs();
-  span.resource = r.Attrs();
+  r.AttrsInto(span.attributes);
+  r.AttrsInto(span.resource);
   for (std::optional<std::string>* field :
        {&span.model, &span.input, &span.output, &span.session_id, &span.user_id,
         &span.prompt_version}) {
-    *field = r.Canonical(span.attributes);
+    r.CanonicalInto(span.attributes, *field);
   }
-  return span;
+}
+
+PackedSpan::Fields PackedSpan::Peek() const {
+  Reader r(data_.get());
+  Fields f;
+  const uint8_t flags = r.Byte();
+  f.status = static_cast<SpanStatus>(r.Byte());
+  r.StrView();  // span id
+  f.root = r.StrView().empty();
+  f.name = r.StrView();
+  r.StrView();  // status message
+  r.StrView();  // kind
+  if (flags & kStart) f.start_ns = r.Raw<int64_t>();
+  if (flags & kEnd) f.end_ns = r.Raw<int64_t>();
+  if (flags & kInputTokens) f.input_tokens = r.Raw<double>();
+  if (flags & kOutputTokens) f.output_tokens = r.Raw<double>();
+  if (flags & kRetryCount) f.retry_count = r.Raw<double>();
+  r.Varint();  // bytes
+  // The string values of the attributes, for the canonical fields that are one of them.
+  thread_local std::vector<std::optional<std::string_view>> attr_strings;
+  attr_strings.resize(r.Varint());
+  for (std::optional<std::string_view>& value : attr_strings) {
+    r.StrView();
+    value = r.SkipValue();
+  }
+  for (uint64_t n = r.Varint(); n > 0; --n) {  // the resource
+    r.StrView();
+    r.SkipValue();
+  }
+  for (std::optional<std::string_view>& field : f.canonical) {
+    const uint64_t code = r.Varint();
+    if (code == 1) {
+      field = r.StrView();
+    } else if (code >= 2) {
+      field = attr_strings[code - 2];
+    }
+  }
+  return f;
 }
 
 }  // namespace triaged

@@ -57,7 +57,7 @@ void OptString(Writer& w, const std::optional<std::string>& s) {
     w.Null();
 }
 
-void OptString(Writer& w, const std::string* s) {
+void OptString(Writer& w, const std::optional<std::string_view>& s) {
   if (s)
     String(w, *s);
   else
@@ -363,7 +363,7 @@ std::string Write(const RoutedItem& item, size_t cap, size_t max_spans, size_t b
   const Trace& trace = *item.trace;
   const RuleSpec& rule = *item.rule;
   const DestinationSpec& dest = *item.destination;
-  const bool has_context = !trace.spans().empty();
+  const bool has_context = trace.span_count() != 0;
   const std::vector<const Annotation*> feedback = FeedbackOf(trace);
   const Review review = ReviewOf(feedback);
   const char* status = review.human ? "annotated" : "pending";
@@ -400,9 +400,9 @@ std::string Write(const RoutedItem& item, size_t cap, size_t max_spans, size_t b
   w.Key("config_version");
   String(w, item.config_version);
   w.Key("input");
-  OptString(w, has_context ? trace.summary().input : nullptr);
+  OptString(w, has_context ? trace.summary().input : std::nullopt);
   w.Key("output");
-  OptString(w, has_context ? trace.summary().output : nullptr);
+  OptString(w, has_context ? trace.summary().output : std::nullopt);
   if (dest.kind == DestinationKind::kDataset) {
     // A dataset row: its columns at the top level too (DESIGN §4).
     w.Key("expected_output");
@@ -448,9 +448,9 @@ std::string Write(const RoutedItem& item, size_t cap, size_t max_spans, size_t b
     w.Uint64(bytes_before);
     w.EndObject();
   }
-  if (has_context && trace.spans().size() > max_spans) {
+  if (has_context && trace.span_count() > max_spans) {
     w.Key("spans_omitted");
-    w.Uint64(trace.spans().size() - max_spans);
+    w.Uint64(trace.span_count() - max_spans);
   }
   w.EndObject();
   return std::string(buf.GetString(), buf.GetSize());

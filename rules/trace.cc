@@ -9,7 +9,7 @@ namespace {
 const Attributes kEmptyAttributes;
 
 // Earliest start first; spans without a start time sort last, in arrival order.
-int64_t SortStart(const Span& s) {
+int64_t SortStart(const PackedSpan::Fields& s) {
   return s.start_ns ? *s.start_ns : std::numeric_limits<int64_t>::max();
 }
 
@@ -106,17 +106,20 @@ int64_t Trace::AnnotationCount(std::string_view name) const {
 }
 
 void Trace::Recompute() const {
-  const std::vector<Span>& spans = this->spans();
+  thread_local std::vector<PackedSpan::Fields> spans;
+  spans.clear();
+  spans.reserve(packed_.size());
+  for (const PackedSpan& p : packed_) spans.push_back(p.Peek());
   TraceSummary s;
   s.span_count = static_cast<int64_t>(spans.size());
 
   // The root: a span without a parent; with several, the earliest-starting one.
   for (size_t i = 0; i < spans.size(); ++i) {
-    const Span& span = spans[i];
+    const PackedSpan::Fields& span = spans[i];
     if (span.status == SpanStatus::kError) ++s.error_count;
     if (span.start_ns && (!s.start_ns || *span.start_ns < *s.start_ns)) s.start_ns = span.start_ns;
     if (span.end_ns && (!s.end_ns || *span.end_ns > *s.end_ns)) s.end_ns = span.end_ns;
-    if (span.is_root() && (s.root_index < 0 || SortStart(span) < SortStart(spans[s.root_index]))) {
+    if (span.root && (s.root_index < 0 || SortStart(span) < SortStart(spans[s.root_index]))) {
       s.root_index = static_cast<int64_t>(i);
     }
     AddOptional(s.input_tokens, span.input_tokens);
@@ -131,30 +134,23 @@ void Trace::Recompute() const {
     s.total_tokens = s.input_tokens.value_or(0) + s.output_tokens.value_or(0);
   }
 
-  // Canonical string fields: the root's if it has them, else the earliest-starting span's.
-  std::vector<const Span*> order;
-  order.reserve(spans.size());
-  if (s.root_index >= 0) order.push_back(&spans[s.root_index]);
-  std::vector<const Span*> rest;
-  for (size_t i = 0; i < spans.size(); ++i) {
-    if (static_cast<int64_t>(i) != s.root_index) rest.push_back(&spans[i]);
-  }
-  std::stable_sort(rest.begin(), rest.end(),
-                   [](const Span* a, const Span* b) { return SortStart(*a) < SortStart(*b); });
-  order.insert(order.end(), rest.begin(), rest.end());
-  auto first = [&](std::optional<std::string> Span::*field) -> const std::string* {
-    for (const Span* span : order) {
-      if (span->*field) return &*(span->*field);
+  // Canonical string fields: the root's if it has them, else the earliest-starting span's
+  // (the first to arrive among those starting together; untimed spans last).
+  std::optional<std::string_view>* fields[] = {&s.model,      &s.input,   &s.output,
+                                               &s.session_id, &s.user_id, &s.prompt_version};
+  for (size_t f = 0; f < std::size(fields); ++f) {
+    if (s.root_index >= 0 && spans[s.root_index].canonical[f]) {
+      *fields[f] = spans[s.root_index].canonical[f];
+      continue;
     }
-    return nullptr;
-  };
-  s.model = first(&Span::model);
-  s.input = first(&Span::input);
-  s.output = first(&Span::output);
-  s.session_id = first(&Span::session_id);
-  s.user_id = first(&Span::user_id);
-  s.prompt_version = first(&Span::prompt_version);
-  if (s.root_index >= 0) s.name = &spans[s.root_index].name;
+    int64_t best = -1;
+    for (size_t i = 0; i < spans.size(); ++i) {
+      if (static_cast<int64_t>(i) == s.root_index || !spans[i].canonical[f]) continue;
+      if (best < 0 || SortStart(spans[i]) < SortStart(spans[best])) best = static_cast<int64_t>(i);
+    }
+    if (best >= 0) *fields[f] = spans[best].canonical[f];
+  }
+  if (s.root_index >= 0) s.name = spans[s.root_index].name;
 
   s.feedback_count = static_cast<int64_t>(annotations_.size());
   for (const Annotation& a : annotations_) {

@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <memory>
@@ -17,15 +18,15 @@ namespace triaged {
 
 // Derived trace-level fields. Recomputed whenever a span or annotation is added.
 struct TraceSummary {
-  // The string fields point into spans(): valid until the trace changes or is released.
-  const std::string* name = nullptr;  // root span name
+  // The string fields are views into the trace's packed spans, valid while the trace lives:
+  // the summary is computed without unpacking them.
+  std::optional<std::string_view> name;  // root span name
   bool error = false;
   int64_t error_count = 0;
   int64_t span_count = 0;
   std::optional<double> duration_ms;  // latest end - earliest start
   std::optional<int64_t> start_ns, end_ns;
-  const std::string *model = nullptr, *input = nullptr, *output = nullptr, *session_id = nullptr,
-                    *user_id = nullptr, *prompt_version = nullptr;
+  std::optional<std::string_view> model, input, output, session_id, user_id, prompt_version;
   std::optional<double> input_tokens, output_tokens, total_tokens;
   double retry_count = 0;
   int64_t root_index = -1;  // index into spans of the root span, or -1
@@ -58,6 +59,24 @@ class Trace {
   // Release(), so references stay valid until the next AddSpan or Release.
   const std::vector<Span>& spans() const;
   const std::vector<Annotation>& annotations() const { return annotations_; }
+  size_t span_count() const { return packed_.size(); }
+  // Calls `fn(const Span&)` for each span in arrival order until it returns false. Without the
+  // unpacked spans at hand, each span is unpacked in turn into one scratch Span of the thread,
+  // so a rule that looks at every span allocates next to nothing; `fn` must not call it again.
+  template <typename Fn>
+  void ForEachSpan(Fn&& fn) const {
+    if (unpacked_) {
+      for (const Span& span : spans_) {
+        if (!fn(span)) return;
+      }
+      return;
+    }
+    thread_local Span scratch;
+    for (const PackedSpan& packed : packed_) {
+      packed.UnpackInto(id_, scratch);
+      if (!fn(std::as_const(scratch))) return;
+    }
+  }
   // Recomputed lazily: adding N spans costs O(N), not O(N^2).
   const TraceSummary& summary() const {
     if (!summary_) Recompute();

@@ -85,7 +85,7 @@ inline std::shared_ptr<const CompiledExpr> HasError() {
 }
 inline std::shared_ptr<const CompiledExpr> SessionKey() {
   return std::make_shared<StringFnExpr>([](const Trace& t) -> std::optional<std::string> {
-    const std::string* id = t.summary().session_id;
+    const std::optional<std::string_view>& id = t.summary().session_id;
     return id ? std::optional<std::string>(*id) : std::nullopt;
   });
 }

@@ -72,14 +72,56 @@ TEST(PackedSpan, EverySpanOfEveryInputShapeSurvives) {
   EXPECT_GE(spans, 2);
 }
 
+TEST(PackedSpan, UnpackingIntoASpanInUseGivesWhatUnpackGives) {
+  // One span after another into the same Span: what the previous one left (more attributes,
+  // longer strings, an array, optional fields) must not show through.
+  Span small;
+  small.span_id = "01";
+  small.name = "tool";
+  small.attributes = {{"k", AttrValue::Number(1)}};
+  Span other = Full();
+  other.attributes[0].second = AttrValue::Array({AttrValue::String("x")});
+  other.model.reset();
+  other.end_ns.reset();
+  Span into;
+  for (const Span& span : {Full(), small, other, Span{}, Full(), small}) {
+    PackedSpan(span).UnpackInto("t", into);
+    EXPECT_EQ(into, PackedSpan(span).Unpack("t")) << span.span_id;
+  }
+}
+
+TEST(PackedSpan, PeekReadsTheSummaryFieldsWithoutUnpacking) {
+  const Span span = Full();
+  const PackedSpan packed(span);
+  const PackedSpan::Fields f = packed.Peek();
+  EXPECT_EQ(f.status, SpanStatus::kError);
+  EXPECT_TRUE(f.root);
+  EXPECT_EQ(f.name, "rag.answer");
+  EXPECT_EQ(f.start_ns, span.start_ns);
+  EXPECT_EQ(f.end_ns, span.end_ns);
+  EXPECT_EQ(f.input_tokens, span.input_tokens);
+  EXPECT_EQ(f.output_tokens, std::nullopt);
+  EXPECT_EQ(f.retry_count, span.retry_count);
+  // model and input are the attributes' values, output a string of its own, user_id empty.
+  EXPECT_EQ(f.canonical[0], std::optional<std::string_view>("gpt-4o"));
+  EXPECT_EQ(f.canonical[1], std::optional<std::string_view>(std::string(300, 'q')));
+  EXPECT_EQ(f.canonical[2], std::optional<std::string_view>("a native output"));
+  EXPECT_EQ(f.canonical[3], std::nullopt);
+  EXPECT_EQ(f.canonical[4], std::optional<std::string_view>(""));
+  EXPECT_EQ(f.canonical[5], std::nullopt);
+  Span child;
+  child.parent_span_id = "00f067aa0ba902b7";
+  EXPECT_FALSE(PackedSpan(child).Peek().root);
+}
+
 TEST(PackedSpan, ATraceUnpacksAgainAfterRelease) {
   Trace trace("4bf92f3577b34da6a3ce929d0e0e4736");
   ASSERT_TRUE(trace.AddSpan(Full()));
   EXPECT_EQ(trace.spans().at(0), Full());
-  ASSERT_NE(trace.summary().model, nullptr);
+  ASSERT_TRUE(trace.summary().model);
   EXPECT_EQ(*trace.summary().model, "gpt-4o");
   trace.Release();
-  ASSERT_NE(trace.summary().model, nullptr);
+  ASSERT_TRUE(trace.summary().model);
   EXPECT_EQ(*trace.summary().model, "gpt-4o");
   EXPECT_EQ(trace.spans().at(0), Full());
   EXPECT_FALSE(trace.AddSpan(Full()));  // the same span id again
