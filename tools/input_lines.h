@@ -10,8 +10,9 @@
 
 namespace triaged {
 
-// Calls `fn(line, line_no)` for each line of each input ("-" or no inputs = stdin). Returns
-// false (after reporting it) if a file cannot be opened.
+// Calls `fn(line, line_no)` for each line of each input ("-" or no inputs = stdin); `line` is
+// valid for the call only. Returns false (after reporting it) if a file cannot be opened or
+// read.
 bool ForEachInputLine(const std::vector<std::string>& inputs, std::ostream& err,
                       const std::function<void(std::string_view, uint64_t)>& fn);
 
