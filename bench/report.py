@@ -266,7 +266,7 @@ def main():
     w("How each is measured:")
     w("- replay ceiling: wall time of `triaged replay -q -c bench/rules.yaml CORPUS` against "
       f"`bench/parse_baseline CORPUS` (RapidJSON parse of every line), median of {replay['runs']} runs each, "
-      f"alternating. Replay routed {replay['routed']:,} items; its peak RSS was {replay['replay_peak_kib'] / 1024:,.0f} MiB.")
+      f"alternating, after one untimed run of each. Replay routed {replay['routed']:,} items; its peak RSS was {replay['replay_peak_kib'] / 1024:,.0f} MiB.")
     w("- end to end: the corpus pre-produced to two co-partitioned topics; `triaged run` timed from "
       "its start (group join included) until every message is consumed, no partition lags and every trace decided "
       f"(`decision_wait` 1 s included), routing {int(e2e['routed']):,} items; against two `kcat -C -e` "
