@@ -2,7 +2,7 @@
 # The benchmark suite, one command: builds triaged in Release, generates a corpus, measures each
 # figure side by side with its baseline in the same run, and writes bench/RESULTS.md.
 #
-#   bench/run.sh                  # 1M events; about 5 minutes on 2 cores after the build
+#   bench/run.sh                  # 1M events; about 12 minutes on 2 cores after the build
 #   bench/run.sh --tiny           # 3,000 events: checks that everything builds and runs
 #   BENCH_EVENTS=200000 bench/run.sh
 #
