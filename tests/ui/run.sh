@@ -36,7 +36,7 @@ until curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null; do
   ((SECONDS < deadline)) || { cat "$WORK/daemon.log" >&2; exit 1; }
   sleep 0.1
 done
-"$TRIAGED" generate -b "$bootstrap" --rate 300 --duration 12s --invalid 0.02 \
+"$TRIAGED" generate -b "$bootstrap" --rate 300 --duration 60s --invalid 0.02 \
   2>"$WORK/generate.log" &
 PIDS+=($!)
 

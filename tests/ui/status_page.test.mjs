@@ -60,14 +60,21 @@ try {
     rate: r.children[4].querySelector(".rate")?.textContent ?? "",
     budget: r.children[5].textContent,
   })));
+  // The rate shown is the latest 10 s bucket's, which may have just begun with nothing routed
+  // in it yet: wait (under traffic) for a destination whose rate is not zero.
   await page.waitForFunction(() => Array.from(document.querySelectorAll("#destinations tbody tr"))
     .some((r) => r.children[4].querySelector("svg.spark polyline")), null, { timeout: 30_000 });
+  await page.waitForFunction(() => Array.from(document.querySelectorAll("#destinations tbody tr"))
+    .some((r) => /^[0-9,.]+\/s$/.test(r.children[4].querySelector(".rate")?.textContent ?? "") &&
+                 r.children[4].querySelector(".rate").textContent !== "0/s"),
+    null, { timeout: 30_000 }).catch(async (e) => {
+      throw new Error(`some destination routes per second: ${JSON.stringify(await sparks())}`,
+                      { cause: e });
+    });
   const before = await sparks();
   for (const d of before) {
     assert.match(d.rate, /^([0-9,.]+\/s|–)$/, `${d.name}: a rate or none: ${d.rate}`);
   }
-  assert.ok(before.some((d) => /^[0-9,.]+\/s$/.test(d.rate) && d.rate !== "0/s"),
-    `some destination routes per second: ${JSON.stringify(before)}`);
   await page.waitForFunction((old) => {
     const now = Array.from(document.querySelectorAll("#destinations tbody tr"), (r) =>
       Array.from(r.children[4].querySelectorAll("polyline"), (l) => l.getAttribute("points")).join(" | "));
