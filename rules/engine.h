@@ -19,6 +19,7 @@
 #include "rules/rate_limit.h"
 #include "rules/routed_item.h"
 #include "rules/ruleset.h"
+#include "rules/timer_queue.h"
 #include "rules/trace.h"
 #include "rules/trace_key.h"
 #include "rules/trace_store.h"
@@ -310,7 +311,7 @@ class Engine {
   // while others come and go. Its order of iteration is not to be relied on.
   absl::node_hash_map<TraceKey, Entry, TraceKeyHash> traces_;
   size_t open_count_ = 0;
-  std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timers_;
+  TimerQueue<Timer> timers_;
   uint64_t timer_seq_ = 0;
   // Opening / closing order, for eviction under max_open_traces (lazily cleaned).
   std::deque<std::pair<TraceKey, uint64_t>> open_order_, closed_order_;
