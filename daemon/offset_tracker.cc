@@ -4,6 +4,47 @@
 
 namespace triaged {
 
+namespace {
+
+template <typename Runs>
+auto RunAt(Runs& runs, int64_t offset) {
+  return std::lower_bound(runs.begin(), runs.end(), offset,
+                          [](const auto& run, int64_t o) { return run.offset < o; });
+}
+
+}  // namespace
+
+void OffsetPins::insert(int64_t offset) {
+  ++live_;
+  if (runs_.empty() || runs_.back().offset < offset) {
+    runs_.push_back({offset, 1});
+    ++live_runs_;
+    return;
+  }
+  auto at = RunAt(runs_, offset);
+  if (at != runs_.end() && at->offset == offset) {
+    if (at->count++ == 0) ++live_runs_;
+  } else {
+    runs_.insert(at, {offset, 1});
+    ++live_runs_;
+  }
+}
+
+void OffsetPins::erase(int64_t offset) {
+  auto at = RunAt(runs_, offset);
+  if (at == runs_.end() || at->offset != offset || at->count == 0) return;
+  --live_;
+  if (--at->count > 0) return;
+  --live_runs_;
+  while (!runs_.empty() && runs_.front().count == 0) runs_.pop_front();
+  while (!runs_.empty() && runs_.back().count == 0) runs_.pop_back();
+  if (runs_.size() > 2 * live_runs_ + 64) {
+    runs_.erase(
+        std::remove_if(runs_.begin(), runs_.end(), [](const Run& r) { return r.count == 0; }),
+        runs_.end());
+  }
+}
+
 void PartitionOffsets::Consumed(int input, int64_t offset, const std::vector<TraceKey>& trace_ids) {
   next_[input] = std::max(next_[input].value_or(offset + 1), offset + 1);
   for (const TraceKey& id : trace_ids) {
@@ -52,8 +93,7 @@ void PartitionOffsets::Release(uint64_t ticket, bool delivered) {
     return;
   }
   if (auto it = offset_tickets_.find(ticket); it != offset_tickets_.end()) {
-    auto& pins = pins_[it->second.first];
-    if (auto pin = pins.find(it->second.second); pin != pins.end()) pins.erase(pin);
+    pins_[it->second.first].erase(it->second.second);
     offset_tickets_.erase(it);
   }
 }
@@ -63,8 +103,7 @@ void PartitionOffsets::MaybeRelease(const TraceKey& trace_id) {
   if (it == traces_.end() || it->second.undecided || it->second.holds > 0) return;
   for (int input = 0; input < kInputs; ++input) {
     if (!it->second.first[input]) continue;
-    auto& pins = pins_[input];
-    if (auto pin = pins.find(*it->second.first[input]); pin != pins.end()) pins.erase(pin);
+    pins_[input].erase(*it->second.first[input]);
   }
   traces_.erase(it);
 }
@@ -72,7 +111,7 @@ void PartitionOffsets::MaybeRelease(const TraceKey& trace_id) {
 std::optional<int64_t> PartitionOffsets::Committable(int input) const {
   if (!next_[input]) return std::nullopt;
   int64_t at = *next_[input];
-  if (!pins_[input].empty()) at = std::min(at, *pins_[input].begin());
+  if (!pins_[input].empty()) at = std::min(at, pins_[input].min());
   if (last_[input]) at = std::max(at, *last_[input]);
   last_[input] = at;
   return at;

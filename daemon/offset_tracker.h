@@ -5,8 +5,8 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <optional>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -14,6 +14,34 @@
 #include "rules/trace_key.h"
 
 namespace triaged {
+
+// The pinned offsets of one input, a multiset whose least element is read at each commit.
+// Offsets are consumed in order, so pins nearly always arrive in order too: they are kept as
+// runs of (offset, count) in a deque sorted by offset, an insert at the back and the least at
+// the front are O(1) and an erase is a binary search. A pin that arrives out of order (a
+// re-read after a seek) is inserted in its place. An erased run stays until it reaches an end
+// or the erased runs outnumber the others (one pin held for minutes while millions of messages
+// pass must not keep a run for each).
+class OffsetPins {
+ public:
+  void insert(int64_t offset);
+  // Removes one pin at `offset`, if there is one.
+  void erase(int64_t offset);
+  bool empty() const { return live_ == 0; }
+  // The least pinned offset; not empty().
+  int64_t min() const { return runs_.front().offset; }
+  size_t size() const { return live_; }
+  size_t runs() const { return runs_.size(); }  // its memory: pinned and not yet dropped
+
+ private:
+  struct Run {
+    int64_t offset;
+    uint32_t count;  // 0: erased, dropped when it reaches the front
+  };
+  std::deque<Run> runs_;
+  size_t live_ = 0;       // pins
+  size_t live_runs_ = 0;  // runs with a count; the others are dropped when they outnumber them
+};
 
 class PartitionOffsets {
  public:
@@ -53,7 +81,7 @@ class PartitionOffsets {
   void MaybeRelease(const TraceKey& trace_id);
 
   absl::flat_hash_map<TraceKey, TraceState, TraceKeyHash> traces_;
-  std::multiset<int64_t> pins_[kInputs];
+  OffsetPins pins_[kInputs];
   std::optional<int64_t> next_[kInputs];
   mutable std::optional<int64_t> last_[kInputs];
   absl::flat_hash_map<uint64_t, TraceKey> trace_tickets_;

@@ -193,5 +193,63 @@ TEST(PartitionOffsets, ScalesToMaxOpenTraces) {
   EXPECT_EQ(o.Committable(kSpans), kTraces);
 }
 
+// OffsetPins against std::multiset: pins mostly in order (with repeats and now and then an
+// earlier offset), erased at random, some erases of offsets not pinned.
+TEST(OffsetPins, BehavesAsAMultiset) {
+  for (int out_of_order_percent : {0, 5, 50}) {
+    SCOPED_TRACE(out_of_order_percent);
+    std::mt19937_64 rng(static_cast<uint64_t>(out_of_order_percent) + 3);
+    OffsetPins pins;
+    std::multiset<int64_t> model;
+    std::vector<int64_t> inserted;
+    int64_t next = 0;
+    for (int step = 0; step < 50000; ++step) {
+      if (rng() % 3 != 0) {
+        int64_t offset = next;
+        if (static_cast<int>(rng() % 100) < out_of_order_percent && next > 0) {
+          offset = static_cast<int64_t>(rng() % static_cast<uint64_t>(next));
+        } else if (rng() % 4 != 0) {
+          ++next;  // else the same offset again (a trace pin and a dead letter of one message)
+        }
+        pins.insert(offset);
+        model.insert(offset);
+        inserted.push_back(offset);
+      } else if (!inserted.empty()) {
+        // An offset inserted before (maybe already erased) or one never inserted.
+        const int64_t offset = rng() % 8 == 0 ? next + 1000 : inserted[rng() % inserted.size()];
+        pins.erase(offset);
+        if (auto it = model.find(offset); it != model.end()) model.erase(it);
+      }
+      ASSERT_EQ(pins.size(), model.size()) << "step " << step;
+      ASSERT_EQ(pins.empty(), model.empty());
+      if (!model.empty()) {
+        ASSERT_EQ(pins.min(), *model.begin()) << "step " << step;
+      }
+    }
+    while (!model.empty()) {
+      pins.erase(*model.begin());
+      model.erase(model.begin());
+      ASSERT_EQ(pins.size(), model.size());
+      if (!model.empty()) {
+        ASSERT_EQ(pins.min(), *model.begin());
+      }
+    }
+    EXPECT_TRUE(pins.empty());
+  }
+}
+
+// One pin held while a million later ones come and go: the erased ones are not all kept.
+TEST(OffsetPins, AnOldPinDoesNotKeepEveryErasedOneBehindIt) {
+  OffsetPins pins;
+  pins.insert(0);
+  for (int64_t offset = 1; offset <= 1'000'000; ++offset) {
+    pins.insert(offset);
+    pins.erase(offset - 1 == 0 ? -1 : offset - 1);
+  }
+  EXPECT_EQ(pins.size(), 2u);
+  EXPECT_EQ(pins.min(), 0);
+  EXPECT_LT(pins.runs(), 200u);
+}
+
 }  // namespace
 }  // namespace triaged
