@@ -48,8 +48,10 @@ std::string ConfigOf(const Topics& t, const std::string& group, const std::strin
          "rules:\n  - name: every-trace\n    when: trace.span_count > 0\n    route_to: [review]\n";
 }
 
+// `routed` counts broker acknowledgements; `decided` the routes the rules took (in /v1/rules, from
+// the same snapshot): a trace leaves `open` when it is decided, before its items are acknowledged.
 struct Status {
-  uint64_t partitions = 0, consumed = 0, routed = 0, open = 0;
+  uint64_t partitions = 0, consumed = 0, routed = 0, decided = 0, open = 0;
   bool ok = false;
 };
 
@@ -62,6 +64,10 @@ Status StatusOf(const std::string& port) {
   s.consumed = d["events_consumed"].GetUint64();
   s.routed = d["routed"].GetUint64();
   s.open = d["traces_open"].GetUint64();
+  rapidjson::Document rules;
+  rules.Parse(Get(port, "/v1/rules").c_str());
+  if (!rules.IsObject() || !rules.HasMember("rules")) return s;
+  for (const auto& r : rules["rules"].GetArray()) s.decided += r["routed"].GetUint64();
   s.ok = true;
   return s;
 }
@@ -108,19 +114,21 @@ struct Deployment {
     }
     return false;
   }
-  // Waits until every span was consumed and every trace decided and acknowledged; returns the
-  // routed items in the queue (-1 if it never settled).
+  // Waits until every span was consumed and every trace decided and each of its routes
+  // acknowledged; returns the routed items in the queue (-1 if it never settled).
   int Routed(size_t spans) {
     uint64_t routed = 0;
     const bool settled = Until([&](const std::vector<Status>& all) {
-      uint64_t consumed = 0, open = 0;
+      uint64_t consumed = 0, open = 0, decided = 0;
       routed = 0;
       for (const Status& s : all) {
+        if (!s.ok) return false;
         consumed += s.consumed;
         open += s.open;
         routed += s.routed;
+        decided += s.decided;
       }
-      return consumed == spans && open == 0 && routed > 0;
+      return consumed == spans && open == 0 && routed > 0 && routed == decided;
     });
     if (!settled) return -1;
     // routed counts broker acknowledgements: the queue holds as many.
