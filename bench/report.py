@@ -271,6 +271,14 @@ def main():
       "its start (group join included) until every message is consumed, no partition lags and every trace decided "
       f"(`decision_wait` 1 s included), routing {int(e2e['routed']):,} items; against two `kcat -C -e` "
       "(one per topic, concurrently) to /dev/null, and against `kcat -C | kcat -P` of every message.")
+    if e2e.get("warm_up"):
+        wu = e2e["warm_up"]
+        broker = "" if wu["broker_cpu"] is None else f", the broker {wu['broker_cpu']:.1f} CPU-s"
+        w(f"  All three run after one untimed drain by a group of its own ({wu['seconds']:.1f} s, "
+          f"{wu['cpu']:.1f} CPU-s{broker}, {int(wu['routed']):,} items routed; the bench fails when it "
+          "routes other items than the timed drain): the broker's first consumer group creates "
+          "`__consumer_offsets` and its JVM compiles the group consumer's and the producer's paths, "
+          "which would otherwise be charged to whichever client runs first.")
     if otlp:
         js, ps = otlp["json"], otlp["proto"]
         w("- OTLP protobuf: wall time of `triaged replay -q -c bench/rules.yaml` on `otlp-json.jsonl` against "
