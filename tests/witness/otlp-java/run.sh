@@ -15,26 +15,30 @@ stale() {
   [[ ! -f "$jar" ]] || [[ -n "$(find "$here/pom.xml" "$here/src" -newer "$jar" -print -quit)" ]]
 }
 
+# The check takes the lock too: `mvn package` writes the plain jar to $jar before the shade
+# plugin replaces it with the runnable one, so a witness that looked while another was building
+# would run a jar with no main class.
 if stale; then
   command -v mvn >/dev/null || { echo "run.sh: mvn is not installed (Debian: apt-get install maven)" >&2; exit 1; }
-  # One build at a time: tests may start several witnesses at once.
-  exec 9>"${TMPDIR:-/tmp}/triaged-otlp-witness-$(id -u).lock"
-  flock 9
-  if stale; then
-    log="$(mktemp)"
-    if ! (cd "$here" && mvn -q -B -Dstyle.color=never package) >"$log" 2>&1; then
-      echo "run.sh: building the witness failed (mvn package in $here):" >&2
-      sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -E '^\[ERROR\] [^ ]' |
-        grep -vE 'Re-run Maven|To see the full|For more information|\[Help 1\] http' | head -n 20 >&2 || true
-      if grep -qE 'Could not (resolve|transfer|download)|Unknown host|Connection (refused|timed out)|Non-resolvable' "$log"; then
-        echo "run.sh: Maven could not download the dependencies: Maven Central must be reachable (or ~/.m2 hold them)." >&2
-      fi
-      rm -f "$log"
-      exit 1
+fi
+exec 9>"${TMPDIR:-/tmp}/triaged-otlp-witness-$(id -u).lock"
+flock 9
+if stale; then
+  log="$(mktemp)"
+  if ! (cd "$here" && mvn -q -B -Dstyle.color=never package) >"$log" 2>&1; then
+    # A failed build must not leave the plain jar looking fresh to the next run.
+    rm -f "$jar"
+    echo "run.sh: building the witness failed (mvn package in $here):" >&2
+    sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -E '^\[ERROR\] [^ ]' |
+      grep -vE 'Re-run Maven|To see the full|For more information|\[Help 1\] http' | head -n 20 >&2 || true
+    if grep -qE 'Could not (resolve|transfer|download)|Unknown host|Connection (refused|timed out)|Non-resolvable' "$log"; then
+      echo "run.sh: Maven could not download the dependencies: Maven Central must be reachable (or ~/.m2 hold them)." >&2
     fi
     rm -f "$log"
+    exit 1
   fi
-  exec 9>&-
+  rm -f "$log"
 fi
+exec 9>&-
 
 exec java -jar "$jar" "$@"
