@@ -271,10 +271,15 @@ def main():
       "its start (group join included) until every message is consumed, no partition lags and every trace decided "
       f"(`decision_wait` 1 s included), routing {int(e2e['routed']):,} items; against two `kcat -C -e` "
       "(one per topic, concurrently) to /dev/null, and against `kcat -C | kcat -P` of every message.")
+    if e2e.get("runs"):
+        runs = ", ".join(f"{x:.1f}" for x in e2e.get("triaged_runs_s", []))
+        rounds = f"Median of {e2e['runs']} rounds" if e2e["runs"] > 1 else "One round"
+        w(f"  {rounds} of the three in turn, each drain by a fresh group (the drains: {runs} s); "
+          "every figure of the row, CPU-seconds included, is its own median.")
     if e2e.get("warm_up"):
         wu = e2e["warm_up"]
         broker = "" if wu["broker_cpu"] is None else f", the broker {wu['broker_cpu']:.1f} CPU-s"
-        w(f"  All three run after one untimed drain by a group of its own ({wu['seconds']:.1f} s, "
+        w(f"  The rounds run after one untimed drain by a group of its own ({wu['seconds']:.1f} s, "
           f"{wu['cpu']:.1f} CPU-s{broker}, {int(wu['routed']):,} items routed; the bench fails when it "
           "routes other items than the timed drain): the broker's first consumer group creates "
           "`__consumer_offsets` and its JVM compiles the group consumer's and the producer's paths, "

@@ -290,16 +290,13 @@ drain_corpus() {  # GROUP OUT REPARTITION [CONFIG]
 }
 # One untimed drain first, by a group of its own: the broker's first consumer group creates
 # __consumer_offsets, and its JVM has not yet compiled the paths a group consumer and a producer of
-# routed items take. Measured here, the first of four identical drains of the 1M corpus took 22.9 s
-# (broker 15.1 CPU-s) and the next three 13.5–15.2 s (broker 4.0–5.2): whichever client came first
-# paid for the broker's warm-up. The kcat baselines and every drain below run after it.
+# routed items take. Measured here (after a sync), the first of two identical drains of the 1M
+# corpus took 18.6 s with the broker at 10.1 CPU-s, the second 14.6 s with the broker at 4.2.
 say "warm-up drain (untimed)"
 drain_corpus "warm-$RUN_ID" "out-$RUN_ID" auto
 WARM_JSON="{\"seconds\":$DRAIN_S,\"cpu\":$DRAIN_CPU,\"broker_cpu\":$DRAIN_BROKER_CPU,\"routed\":$DRAIN_ROUTED}"
-WARM_ROUTED=$DRAIN_ROUTED
 
 # kcat reading both topics to /dev/null, both at once.
-say "kcat consume"
 kcat_consume() {
   kcat -b "$KAFKA_BOOTSTRAP" -C -t "$IN_SPANS" -o beginning -e -q >/dev/null &
   local a=$!
@@ -307,14 +304,7 @@ kcat_consume() {
   local b=$!
   wait $a $b
 }
-export -f kcat_consume
-export KAFKA_BOOTSTRAP IN_SPANS IN_FEEDBACK
-B0=$(broker_cpu)
-timed bash -c kcat_consume >"$WORK/kcat.time"
-KCAT_BROKER_CPU=$(broker_spent "$B0" "$(broker_cpu)")
-KCAT_S=$(cut -d' ' -f1 "$WORK/kcat.time") KCAT_CPU=$(cut -d' ' -f3 "$WORK/kcat.time")
-
-say "kcat pass-through"
+# kcat re-producing every message of both topics, both at once.
 kcat_pass() {
   kcat -b "$KAFKA_BOOTSTRAP" -C -t "$IN_SPANS" -o beginning -e -q -K $'\t' |
     kcat -b "$KAFKA_BOOTSTRAP" -P -t "pass-$RUN_ID.spans" -K $'\t' &
@@ -324,23 +314,40 @@ kcat_pass() {
   local b=$!
   wait $a $b
 }
-export -f kcat_pass
-export RUN_ID
-B0=$(broker_cpu)
-timed bash -c kcat_pass >"$WORK/pass.time"
-PASS_BROKER_CPU=$(broker_spent "$B0" "$(broker_cpu)")
-PASS_S=$(cut -d' ' -f1 "$WORK/pass.time") PASS_CPU=$(cut -d' ' -f3 "$WORK/pass.time")
-
-say "triaged run"
-drain_corpus "bench-$RUN_ID" "out-$RUN_ID" auto
-RUN_S=$DRAIN_S PEAK_KIB=$DRAIN_PEAK_KIB ROUTED_RUN=$DRAIN_ROUTED RUN_CPU=$DRAIN_CPU
-# What the daemon spent waiting for traces to close, not working: the decision wait.
-record "{\"end_to_end\":{\"kcat_consume_s\":$KCAT_S,\"kcat_pass_s\":$PASS_S,\"triaged_s\":$RUN_S,\"triaged_peak_kib\":$PEAK_KIB,\"cpu\":{\"kcat_consume\":$KCAT_CPU,\"kcat_consume_broker\":$KCAT_BROKER_CPU,\"kcat_pass\":$PASS_CPU,\"kcat_pass_broker\":$PASS_BROKER_CPU,\"triaged\":$RUN_CPU,\"triaged_broker\":$DRAIN_BROKER_CPU},\"routed\":$ROUTED_RUN,\"repartitioned\":$DRAIN_REPARTITIONED,\"repartition\":\"auto\",\"partitions\":$PARTITIONS,\"decision_wait_s\":1,\"warm_up\":$WARM_JSON}}"
-if ((WARM_ROUTED != ROUTED_RUN)); then
-  say "FAILED: the warm-up drain routed $WARM_ROUTED items, the end-to-end drain $ROUTED_RUN"
+export -f kcat_consume kcat_pass
+export KAFKA_BOOTSTRAP IN_SPANS IN_FEEDBACK RUN_ID
+# $REPEAT rounds of kcat consume, kcat pass-through and a triaged drain (a fresh group each), and
+# the median of each figure: the same drain repeated on this VM ranges over 1.3x (12.9-17.6 s),
+# most after another client's writes, so one drain against one kcat run says little.
+: >"$WORK/e2e.rounds"
+for round in $(seq 1 "$REPEAT"); do
+  say "end to end, round $round of $REPEAT: kcat consume, kcat pass-through, triaged run"
+  B0=$(broker_cpu)
+  read -r kcat_s _ kcat_cpu < <(timed bash -c kcat_consume)
+  kcat_broker=$(broker_spent "$B0" "$(broker_cpu)")
+  B0=$(broker_cpu)
+  read -r pass_s _ pass_cpu < <(timed bash -c kcat_pass)
+  pass_broker=$(broker_spent "$B0" "$(broker_cpu)")
+  drain_corpus "bench-$RUN_ID-$round" "out-$RUN_ID" auto
+  say "round $round: kcat ${kcat_s}s, pass-through ${pass_s}s, triaged ${DRAIN_S}s (${DRAIN_ROUTED} routed)"
+  echo "$kcat_s $kcat_cpu $kcat_broker $pass_s $pass_cpu $pass_broker $DRAIN_S $DRAIN_PEAK_KIB $DRAIN_CPU $DRAIN_BROKER_CPU $DRAIN_ROUTED $DRAIN_REPARTITIONED" >>"$WORK/e2e.rounds"
+done
+col() { awk -v c="$1" '{ print $c }' "$WORK/e2e.rounds" | median; }
+KCAT_S=$(col 1) KCAT_CPU=$(col 2) KCAT_BROKER_CPU=$(col 3)
+PASS_S=$(col 4) PASS_CPU=$(col 5) PASS_BROKER_CPU=$(col 6)
+RUN_S=$(col 7) PEAK_KIB=$(col 8) RUN_CPU=$(col 9) RUN_BROKER_CPU=$(col 10)
+ROUTED_RUN=$(col 11) RUN_REPARTITIONED=$(col 12)
+RUN_ROUNDS_S=$(awk '{ printf "%s%s", (NR > 1 ? "," : ""), $7 }' "$WORK/e2e.rounds")
+# Every drain, the warm-up's included, must route the same items.
+ROUTED_COUNTS=$(awk '{ print $11 }' "$WORK/e2e.rounds" | sort -u | wc -l)
+WARM_ROUTED=$(grep -o '"routed":[0-9]*' <<<"$WARM_JSON" | cut -d: -f2)
+if ((ROUTED_COUNTS != 1 || WARM_ROUTED != ROUTED_RUN)); then
+  say "FAILED: the end-to-end drains routed different items: warm-up $WARM_ROUTED, rounds $(awk '{ print $11 }' "$WORK/e2e.rounds" | tr '\n' ' ')"
   KEEP_WORK=1
   exit 1
 fi
+# What the daemon spent waiting for traces to close, not working: the decision wait.
+record "{\"end_to_end\":{\"runs\":$REPEAT,\"triaged_runs_s\":[$RUN_ROUNDS_S],\"kcat_consume_s\":$KCAT_S,\"kcat_pass_s\":$PASS_S,\"triaged_s\":$RUN_S,\"triaged_peak_kib\":$PEAK_KIB,\"cpu\":{\"kcat_consume\":$KCAT_CPU,\"kcat_consume_broker\":$KCAT_BROKER_CPU,\"kcat_pass\":$PASS_CPU,\"kcat_pass_broker\":$PASS_BROKER_CPU,\"triaged\":$RUN_CPU,\"triaged_broker\":$RUN_BROKER_CPU},\"routed\":$ROUTED_RUN,\"repartitioned\":$RUN_REPARTITIONED,\"repartition\":\"auto\",\"partitions\":$PARTITIONS,\"decision_wait_s\":1,\"warm_up\":$WARM_JSON}}"
 
 # --- the repartition hop ------------------------------------------------------------------------
 # The same topics twice more, each with a fresh group: `never` (the engines join on the inputs'
