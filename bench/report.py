@@ -281,7 +281,7 @@ def main():
         broker = "" if wu["broker_cpu"] is None else f", the broker {wu['broker_cpu']:.1f} CPU-s"
         w(f"  The rounds run after one untimed drain by a group of its own ({wu['seconds']:.1f} s, "
           f"{wu['cpu']:.1f} CPU-s{broker}, {int(wu['routed']):,} items routed; the bench fails when it "
-          "routes other items than the timed drain): the broker's first consumer group creates "
+          "routes other items than the timed drains): the broker's first consumer group creates "
           "`__consumer_offsets` and its JVM compiles the group consumer's and the producer's paths, "
           "which would otherwise be charged to whichever client runs first.")
     if otlp:
