@@ -84,7 +84,7 @@ std::string ProduceSpans(const Corpus& c, const Topics& t, const TempDir& dir) {
   std::string files;
   for (size_t i = 0; i < proto.size(); ++i) {
     if (i % 2 == 0) {
-      char name[32];
+      char name[48];
       std::snprintf(name, sizeof name, "/otlp-proto/%05zu.bin", i);
       files += " " + c.Path(name);
       replay << proto[i] << '\n';
