@@ -99,7 +99,7 @@ void Engine::UpdateDeadline(Entry& entry) {
   const TraceSettings& ts = rules_->trace;
   const int64_t last = entry.has_span ? entry.last_span_ns : entry.opened_ns;
   int64_t deadline = std::min(last + ts.decision_wait_ns, entry.opened_ns + ts.max_wait_ns);
-  if (entry.root_end_ns) deadline = std::min(deadline, *entry.root_end_ns + ts.root_grace_ns);
+  if (entry.has_root_end) deadline = std::min(deadline, entry.root_end_ns + ts.root_grace_ns);
   if (deadline != entry.deadline_ns) {
     entry.deadline_ns = deadline;
     Schedule(entry);
@@ -108,7 +108,7 @@ void Engine::UpdateDeadline(Entry& entry) {
 
 CloseReason Engine::ReasonFor(const Entry& entry) const {
   const TraceSettings& ts = rules_->trace;
-  if (entry.root_end_ns && entry.deadline_ns == *entry.root_end_ns + ts.root_grace_ns) {
+  if (entry.has_root_end && entry.deadline_ns == entry.root_end_ns + ts.root_grace_ns) {
     return CloseReason::kRootGrace;
   }
   const int64_t last = entry.has_span ? entry.last_span_ns : entry.opened_ns;
@@ -536,7 +536,10 @@ AddResult Engine::Add(DecodedMessage message, int64_t now_ns, Outbox& out) {
       entry.last_span_ns = now_ns;
       // Root grace runs from when the root was seen to have ended (its arrival), on the engine's
       // one clock: producers' clocks may be skewed, and replayed events may be old.
-      if (span.is_root() && span.end_ns) entry.root_end_ns = now_ns;
+      if (span.is_root() && span.end_ns) {
+        entry.root_end_ns = now_ns;
+        entry.has_root_end = true;
+      }
     }
     if (span_index_on_) span_index_.insert_or_assign(SpanIdHash(span.span_id), key);
     entry.trace.AddSpan(std::move(span));
@@ -601,9 +604,11 @@ const Engine::Entry* Engine::TraceOfSpan(std::string_view span_id) const {
   if (it == traces_.end() || !it->second.trace.HasSpan(span_id)) return nullptr;
   // A hash is not an id: the trace must really hold a span of that id.
   const Trace& trace = it->second.trace;
-  const bool holds = std::any_of(trace.spans().begin(), trace.spans().end(),
-                                 [&](const Span& s) { return s.span_id == span_id; });
-  trace.Release();
+  bool holds = false;
+  trace.ForEachSpan([&](const PackedSpan::Fields& s) {
+    holds = s.span_id == span_id;
+    return !holds;
+  });
   return holds ? &it->second : nullptr;
 }
 

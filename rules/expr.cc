@@ -177,8 +177,48 @@ Scratch& ThreadScratch() {
 
 struct Ctx {
   const Trace* trace = nullptr;
-  const Span* span = nullptr;  // inside any_span / count_spans
+  const PackedSpan::Fields* span = nullptr;  // inside any_span / count_spans
 };
+
+// The first value for `key` of packed attributes: a scalar as a Val that views the packed
+// bytes, an array unpacked into the evaluation's scratch.
+Val FromPackedAttr(const PackedSpan::Attrs& attrs, std::string_view key) {
+  struct Builder : PackedSpan::Attrs::Visitor {
+    Val result;
+    std::vector<AttrValue*> open;  // the arrays being filled, innermost last
+    // A scalar: the result itself, or an item of the innermost open array.
+    void Scalar(Val v, AttrValue item) {
+      if (open.empty()) {
+        result = v;
+      } else {
+        open.back()->items.push_back(std::move(item));
+      }
+    }
+    void Key(std::string_view) override {}
+    void Null() override { Scalar(Val::Null(), AttrValue::Null()); }
+    void Bool(bool b) override { Scalar(Val::Bool(b), AttrValue::Bool(b)); }
+    void Number(double n) override { Scalar(Val::Number(n), AttrValue::Number(n)); }
+    void String(std::string_view s) override {
+      if (open.empty()) {
+        result = Val::String(s);
+      } else {
+        open.back()->items.push_back(AttrValue::String(std::string(s)));
+      }
+    }
+    void StartArray() override {
+      std::deque<AttrValue>& lists = ThreadScratch().lists;
+      open.push_back(open.empty() ? &lists.emplace_back(AttrValue::Array({}))
+                                  : &open.back()->items.emplace_back(AttrValue::Array({})));
+    }
+    void EndArray() override {
+      const AttrValue* done = open.back();
+      open.pop_back();
+      if (open.empty()) result = FromAttr(done);
+    }
+  } builder;
+  if (!attrs.Find(key, builder)) return {};
+  return builder.result;
+}
 
 struct Node {
   virtual ~Node() = default;
@@ -341,7 +381,7 @@ struct SpanQuantifier : Node {
   Val Eval(const Ctx& ctx) const override {
     double n = 0;
     bool any = false;
-    ctx.trace->ForEachSpan([&](const Span& span) {
+    ctx.trace->ForEachSpan([&](const PackedSpan::Fields& span) {
       Ctx inner{ctx.trace, &span};
       if (!pred->Eval(inner).truthy()) return true;
       any = true;
@@ -352,7 +392,7 @@ struct SpanQuantifier : Node {
   }
   void Describe(const Ctx& ctx, std::string_view /*text*/, std::string& out) const override {
     double n = 0;
-    ctx.trace->ForEachSpan([&](const Span& span) {
+    ctx.trace->ForEachSpan([&](const PackedSpan::Fields& span) {
       Ctx inner{ctx.trace, &span};
       if (pred->Eval(inner).truthy()) ++n;
       return true;
@@ -425,9 +465,9 @@ const std::vector<FieldDef>& SpanFields() {
       {"duration_ms", Type::kNumber, [](const Ctx& c) { return FromOpt(c.span->duration_ms()); }},
       {"kind", Type::kString,
        [](const Ctx& c) { return c.span->kind.empty() ? Val{} : Val::String(c.span->kind); }},
-      {"model", Type::kString, [](const Ctx& c) { return FromOpt(c.span->model); }},
-      {"input", Type::kString, [](const Ctx& c) { return FromOpt(c.span->input); }},
-      {"output", Type::kString, [](const Ctx& c) { return FromOpt(c.span->output); }},
+      {"model", Type::kString, [](const Ctx& c) { return FromOpt(c.span->canonical[0]); }},
+      {"input", Type::kString, [](const Ctx& c) { return FromOpt(c.span->canonical[1]); }},
+      {"output", Type::kString, [](const Ctx& c) { return FromOpt(c.span->canonical[2]); }},
   };
   return kFields;
 }
@@ -1191,8 +1231,7 @@ class Parser {
         const bool resource = field.text == "resource";
         std::string key = AttributeKey("trace." + field.text);
         return MakeAccessor(begin, Type::kAny, [key, resource](const Ctx& c) {
-          return FromAttr(
-              FindAttr(resource ? c.trace->resource() : c.trace->root_attributes(), key));
+          return FromPackedAttr(resource ? c.trace->resource() : c.trace->root_attributes(), key);
         });
       }
       for (const FieldDef& f : TraceFields()) {
@@ -1208,7 +1247,7 @@ class Parser {
       if (field.text == "attributes") {
         std::string key = AttributeKey("span.attributes");
         return MakeAccessor(begin, Type::kAny, [key](const Ctx& c) {
-          return FromAttr(FindAttr(c.span->attributes, key));
+          return FromPackedAttr(c.span->attributes, key);
         });
       }
       for (const FieldDef& f : SpanFields()) {

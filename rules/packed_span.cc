@@ -141,6 +141,22 @@ class Reader {
     }
   }
 
+  template <typename Visitor>
+  void VisitValue(Visitor& v) {
+    switch (static_cast<AttrValue::Kind>(Byte())) {
+      case AttrValue::Kind::kNull: v.Null(); return;
+      case AttrValue::Kind::kBool: v.Bool(Byte() != 0); return;
+      case AttrValue::Kind::kNumber: v.Number(Raw<double>()); return;
+      case AttrValue::Kind::kString: v.String(StrView()); return;
+      case AttrValue::Kind::kArray:
+        v.StartArray();
+        for (uint64_t n = Varint(); n > 0; --n) VisitValue(v);
+        v.EndArray();
+        return;
+    }
+  }
+  const char* position() const { return p_; }
+
   // Skips a value; the view of a string value, else an empty optional.
   std::optional<std::string_view> SkipValue() {
     switch (static_cast<AttrValue::Kind>(Byte())) {
@@ -240,11 +256,12 @@ PackedSpan::Fields PackedSpan::Peek() const {
   Fields f;
   const uint8_t flags = r.Byte();
   f.status = static_cast<SpanStatus>(r.Byte());
-  r.StrView();  // span id
-  f.root = r.StrView().empty();
+  f.span_id = r.StrView();
+  f.parent_span_id = r.StrView();
+  f.root = f.parent_span_id.empty();
   f.name = r.StrView();
-  r.StrView();  // status message
-  r.StrView();  // kind
+  f.status_message = r.StrView();
+  f.kind = r.StrView();
   if (flags & kStart) f.start_ns = r.Raw<int64_t>();
   if (flags & kEnd) f.end_ns = r.Raw<int64_t>();
   if (flags & kInputTokens) f.input_tokens = r.Raw<double>();
@@ -253,12 +270,16 @@ PackedSpan::Fields PackedSpan::Peek() const {
   r.Varint();  // bytes
   // The string values of the attributes, for the canonical fields that are one of them.
   thread_local std::vector<std::optional<std::string_view>> attr_strings;
-  attr_strings.resize(r.Varint());
+  f.attributes.count_ = r.Varint();
+  f.attributes.data_ = r.position();
+  attr_strings.resize(f.attributes.count_);
   for (std::optional<std::string_view>& value : attr_strings) {
     r.StrView();
     value = r.SkipValue();
   }
-  for (uint64_t n = r.Varint(); n > 0; --n) {  // the resource
+  f.resource.count_ = r.Varint();
+  f.resource.data_ = r.position();
+  for (uint64_t n = f.resource.count_; n > 0; --n) {
     r.StrView();
     r.SkipValue();
   }
@@ -271,6 +292,35 @@ PackedSpan::Fields PackedSpan::Peek() const {
     }
   }
   return f;
+}
+
+std::optional<int64_t> PackedSpan::start_ns() const {
+  Reader r(data_.get());
+  const uint8_t flags = r.Byte();
+  r.Byte();                                 // status
+  for (int i = 0; i < 5; ++i) r.StrView();  // span id, parent, name, status message, kind
+  if (flags & kStart) return r.Raw<int64_t>();
+  return std::nullopt;
+}
+
+void PackedSpan::Attrs::Visit(Visitor& visitor) const {
+  Reader r(data_);
+  for (uint64_t n = count_; n > 0; --n) {
+    visitor.Key(r.StrView());
+    r.VisitValue(visitor);
+  }
+}
+
+bool PackedSpan::Attrs::Find(std::string_view key, Visitor& visitor) const {
+  Reader r(data_);
+  for (uint64_t n = count_; n > 0; --n) {
+    if (r.StrView() == key) {
+      r.VisitValue(visitor);
+      return true;
+    }
+    r.SkipValue();
+  }
+  return false;
 }
 
 }  // namespace triaged

@@ -1,6 +1,7 @@
 // A span at rest: every field of a Span in one allocation, a few bytes of framing per field.
 // Open traces hold their spans packed (a decoded Span spends ~4x its JSON on string headers,
-// optionals and small allocations) and unpack them only to be evaluated or serialized.
+// optionals and small allocations). Rules and routed items read them in place (Peek); they
+// are unpacked only for a trace store record.
 #pragma once
 
 #include <cstddef>
@@ -25,18 +26,54 @@ class PackedSpan {
   // after another into the same Span allocates next to nothing.
   void UnpackInto(const std::string& trace_id, Span& span) const;
 
-  // What the trace summary reads of a span, without unpacking it: the strings are views into
-  // the packed bytes, valid while the PackedSpan lives (moving it keeps them valid).
+  // A packed attribute list (a span's attributes or resource), read in place.
+  class Attrs {
+   public:
+    // Receives the attributes as they are walked: Key, then the value (an array as StartArray,
+    // its items, EndArray).
+    struct Visitor {
+      virtual ~Visitor() = default;
+      virtual void Key(std::string_view key) = 0;
+      virtual void Null() = 0;
+      virtual void Bool(bool b) = 0;
+      virtual void Number(double n) = 0;
+      virtual void String(std::string_view s) = 0;
+      virtual void StartArray() = 0;
+      virtual void EndArray() = 0;
+    };
+    size_t size() const { return count_; }
+    bool empty() const { return count_ == 0; }
+    void Visit(Visitor& visitor) const;
+    // Visits the first value for `key` (as FindAttr finds it; Key is not called); false when
+    // there is none.
+    bool Find(std::string_view key, Visitor& visitor) const;
+
+   private:
+    friend class PackedSpan;
+    const char* data_ = nullptr;
+    uint64_t count_ = 0;
+  };
+
+  // Every field of the span without unpacking it: the strings are views into the packed bytes,
+  // valid while the PackedSpan lives (moving it keeps them valid).
   struct Fields {
     SpanStatus status = SpanStatus::kUnset;
     bool root = false;
+    std::string_view span_id, parent_span_id, name, status_message, kind;
     std::optional<int64_t> start_ns, end_ns;
     std::optional<double> input_tokens, output_tokens, retry_count;
-    std::string_view name;
+    Attrs attributes, resource;
     // model, input, output, session_id, user_id, prompt_version, in that order.
     std::optional<std::string_view> canonical[6];
+
+    std::optional<double> duration_ms() const {
+      if (!start_ns || !end_ns) return std::nullopt;
+      return static_cast<double>(*end_ns - *start_ns) / 1e6;
+    }
   };
   Fields Peek() const;
+  // Only the start time (cheaper than Peek: the attributes are not walked).
+  std::optional<int64_t> start_ns() const;
 
   size_t size() const { return size_; }
 

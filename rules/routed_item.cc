@@ -90,26 +90,21 @@ void Time(Writer& w, const std::optional<int64_t>& ns) {
     w.Null();
 }
 
-void Value(Writer& w, const AttrValue& v) {
-  switch (v.kind) {
-    case AttrValue::Kind::kNull: w.Null(); return;
-    case AttrValue::Kind::kBool: w.Bool(v.b); return;
-    case AttrValue::Kind::kNumber: Number(w, v.n); return;
-    case AttrValue::Kind::kString: String(w, v.s); return;
-    case AttrValue::Kind::kArray:
-      w.StartArray();
-      for (const AttrValue& item : v.items) Value(w, item);
-      w.EndArray();
-      return;
-  }
-}
-
-void Attrs(Writer& w, const Attributes& attrs) {
+// An attribute list, from a span's packed bytes.
+void Attrs(Writer& w, const PackedSpan::Attrs& attrs) {
+  struct Out : PackedSpan::Attrs::Visitor {
+    explicit Out(Writer& writer) : w(writer) {}
+    Writer& w;
+    void Key(std::string_view key) override { triaged::String(w, key); }
+    void Null() override { w.Null(); }
+    void Bool(bool b) override { w.Bool(b); }
+    void Number(double n) override { triaged::Number(w, n); }
+    void String(std::string_view s) override { triaged::String(w, s); }
+    void StartArray() override { w.StartArray(); }
+    void EndArray() override { w.EndArray(); }
+  } out(w);
   w.StartObject();
-  for (const auto& [key, value] : attrs) {
-    String(w, key);
-    Value(w, value);
-  }
+  attrs.Visit(out);
   w.EndObject();
 }
 
@@ -122,7 +117,7 @@ std::string_view StatusName(SpanStatus s) {
   return "unset";
 }
 
-void WriteSpan(Writer& w, const Span& s) {
+void WriteSpan(Writer& w, const PackedSpan::Fields& s) {
   w.StartObject();
   w.Key("span_id");
   String(w, s.span_id);
@@ -143,11 +138,11 @@ void WriteSpan(Writer& w, const Span& s) {
   w.Key("duration_ms");
   OptNumber(w, s.duration_ms());
   w.Key("model");
-  OptString(w, s.model);
+  OptString(w, s.canonical[0]);
   w.Key("input");
-  OptString(w, s.input);
+  OptString(w, s.canonical[1]);
   w.Key("output");
-  OptString(w, s.output);
+  OptString(w, s.canonical[2]);
   w.Key("attributes");
   Attrs(w, s.attributes);
   w.EndObject();
@@ -187,7 +182,12 @@ void WriteTrace(Writer& w, const Trace& trace) {
   w.Key("resource");
   Attrs(w, trace.resource());
   // Spans in start-time order (stable: arrival order among equals and untimed spans).
-  const std::vector<Span>& spans = trace.spans();
+  thread_local std::vector<PackedSpan::Fields> spans;
+  spans.clear();
+  trace.ForEachSpan([](const PackedSpan::Fields& span) {
+    spans.push_back(span);
+    return true;
+  });
   std::vector<size_t> order(spans.size());
   std::iota(order.begin(), order.end(), size_t{0});
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
@@ -487,7 +487,7 @@ std::string SerializeRoutedItem(const RoutedItem& item, size_t max_bytes, Routed
     return Write(item, cap, kAll, before, nullptr);
   }
   // ...then spans past the first ones are left out.
-  const size_t spans = Largest(0, item.trace->spans().size(),
+  const size_t spans = Largest(0, item.trace->span_count(),
                                [&](size_t n) { return size_with(kMinStringCut, n) <= max_bytes; });
   return Write(item, kMinStringCut, spans, before, nullptr);
 }

@@ -6,15 +6,17 @@
 namespace triaged {
 namespace {
 
-const Attributes kEmptyAttributes;
-
 // Earliest start first; spans without a start time sort last, in arrival order.
-int64_t SortStart(const PackedSpan::Fields& s) {
-  return s.start_ns ? *s.start_ns : std::numeric_limits<int64_t>::max();
+int64_t SortStart(const std::optional<int64_t>& start_ns) {
+  return start_ns ? *start_ns : std::numeric_limits<int64_t>::max();
 }
 
-void AddOptional(std::optional<double>& sum, const std::optional<double>& v) {
-  if (v) sum = sum.value_or(0) + *v;
+// The fold's error count saturates (a trace of 2^28 spans is far past any max_trace_bytes).
+constexpr uint32_t kMaxErrorCount = (1u << 28) - 1;
+
+template <typename T>
+std::optional<T> If(bool has, T v) {
+  return has ? std::optional<T>(v) : std::nullopt;
 }
 
 }  // namespace
@@ -31,6 +33,37 @@ bool Trace::AddSpan(Span span) {
   if (at != span_id_hashes_.end() && *at == hash) return false;
   span_id_hashes_.insert(at, hash);
   bytes_ += span.bytes;
+  const int32_t index = static_cast<int32_t>(packed_.size());
+  const int64_t start = SortStart(span.start_ns);
+  SpanFold& f = fold_;
+  if (span.status == SpanStatus::kError && f.error_count < kMaxErrorCount) ++f.error_count;
+  if (span.start_ns && (!f.has_start || *span.start_ns < f.start_ns)) {
+    f.start_ns = *span.start_ns;
+    f.has_start = 1;
+  }
+  if (span.end_ns && (!f.has_end || *span.end_ns > f.end_ns)) {
+    f.end_ns = *span.end_ns;
+    f.has_end = 1;
+  }
+  if (span.input_tokens) {
+    f.input_tokens += *span.input_tokens;
+    f.has_input_tokens = 1;
+  }
+  if (span.output_tokens) {
+    f.output_tokens += *span.output_tokens;
+    f.has_output_tokens = 1;
+  }
+  if (span.retry_count) f.retry_count += *span.retry_count;
+  if (span.is_root() && (f.root < 0 || start < SortStart(packed_[f.root].start_ns()))) {
+    f.root = index;
+  }
+  const std::optional<std::string>* canonical[] = {&span.model,   &span.input,
+                                                   &span.output,  &span.session_id,
+                                                   &span.user_id, &span.prompt_version};
+  for (size_t k = 0; k < std::size(canonical); ++k) {
+    if (!*canonical[k]) continue;
+    if (f.first[k] < 0 || start < SortStart(packed_[f.first[k]].start_ns())) f.first[k] = index;
+  }
   packed_.emplace_back(span);
   Release();
   return true;
@@ -42,33 +75,27 @@ void Trace::AddAnnotation(Annotation annotation) {
   summary_.reset();
 }
 
-const std::vector<Span>& Trace::spans() const {
-  if (!unpacked_) {
-    spans_.reserve(packed_.size());
-    for (const PackedSpan& p : packed_) spans_.push_back(p.Unpack(id_));
-    unpacked_ = true;
+std::vector<Span> Trace::spans() const {
+  std::vector<Span> spans;
+  spans.reserve(packed_.size());
+  for (const PackedSpan& p : packed_) spans.push_back(p.Unpack(id_));
+  return spans;
+}
+
+void Trace::Release() const { summary_.reset(); }
+
+PackedSpan::Attrs Trace::root_attributes() const {
+  if (fold_.root < 0) return {};
+  return packed_[fold_.root].Peek().attributes;
+}
+
+PackedSpan::Attrs Trace::resource() const {
+  if (fold_.root >= 0) return packed_[fold_.root].Peek().resource;
+  for (const PackedSpan& p : packed_) {
+    const PackedSpan::Fields f = p.Peek();
+    if (!f.resource.empty()) return f.resource;
   }
-  return spans_;
-}
-
-void Trace::Release() const {
-  std::vector<Span>().swap(spans_);
-  unpacked_ = packed_.empty();
-  summary_.reset();
-}
-
-const Attributes& Trace::root_attributes() const {
-  const TraceSummary& summary = this->summary();
-  return summary.root_index >= 0 ? spans()[summary.root_index].attributes : kEmptyAttributes;
-}
-
-const Attributes& Trace::resource() const {
-  const TraceSummary& summary = this->summary();
-  if (summary.root_index >= 0) return spans()[summary.root_index].resource;
-  for (const Span& s : spans()) {
-    if (!s.resource.empty()) return s.resource;
-  }
-  return kEmptyAttributes;
+  return {};
 }
 
 const Annotation* Trace::LatestAnnotation(std::string_view name) const {
@@ -106,51 +133,47 @@ int64_t Trace::AnnotationCount(std::string_view name) const {
 }
 
 void Trace::Recompute() const {
-  thread_local std::vector<PackedSpan::Fields> spans;
-  spans.clear();
-  spans.reserve(packed_.size());
-  for (const PackedSpan& p : packed_) spans.push_back(p.Peek());
+  const SpanFold& f = fold_;
   TraceSummary s;
-  s.span_count = static_cast<int64_t>(spans.size());
-
-  // The root: a span without a parent; with several, the earliest-starting one.
-  for (size_t i = 0; i < spans.size(); ++i) {
-    const PackedSpan::Fields& span = spans[i];
-    if (span.status == SpanStatus::kError) ++s.error_count;
-    if (span.start_ns && (!s.start_ns || *span.start_ns < *s.start_ns)) s.start_ns = span.start_ns;
-    if (span.end_ns && (!s.end_ns || *span.end_ns > *s.end_ns)) s.end_ns = span.end_ns;
-    if (span.root && (s.root_index < 0 || SortStart(span) < SortStart(spans[s.root_index]))) {
-      s.root_index = static_cast<int64_t>(i);
-    }
-    AddOptional(s.input_tokens, span.input_tokens);
-    AddOptional(s.output_tokens, span.output_tokens);
-    if (span.retry_count) s.retry_count += *span.retry_count;
-  }
-  s.error = s.error_count > 0;
+  s.span_count = static_cast<int64_t>(packed_.size());
+  s.error_count = f.error_count;
+  s.error = f.error_count > 0;
+  s.start_ns = If<int64_t>(f.has_start, f.start_ns);
+  s.end_ns = If<int64_t>(f.has_end, f.end_ns);
   if (s.start_ns && s.end_ns) {
     s.duration_ms = static_cast<double>(*s.end_ns - *s.start_ns) / 1e6;
   }
+  s.input_tokens = If(f.has_input_tokens, f.input_tokens);
+  s.output_tokens = If(f.has_output_tokens, f.output_tokens);
   if (s.input_tokens || s.output_tokens) {
     s.total_tokens = s.input_tokens.value_or(0) + s.output_tokens.value_or(0);
   }
+  s.retry_count = f.retry_count;
+  s.root_index = f.root;
 
   // Canonical string fields: the root's if it has them, else the earliest-starting span's
-  // (the first to arrive among those starting together; untimed spans last).
+  // (the root has none of those: the fold's span for such a field is another one). The spans
+  // are read once each.
+  std::pair<int32_t, PackedSpan::Fields> read[7];
+  size_t reads = 0;
+  auto fields_of = [&](int32_t index) -> const PackedSpan::Fields& {
+    for (size_t k = 0; k < reads; ++k) {
+      if (read[k].first == index) return read[k].second;
+    }
+    read[reads] = {index, packed_[index].Peek()};
+    return read[reads++].second;
+  };
   std::optional<std::string_view>* fields[] = {&s.model,      &s.input,   &s.output,
                                                &s.session_id, &s.user_id, &s.prompt_version};
-  for (size_t f = 0; f < std::size(fields); ++f) {
-    if (s.root_index >= 0 && spans[s.root_index].canonical[f]) {
-      *fields[f] = spans[s.root_index].canonical[f];
-      continue;
+  const PackedSpan::Fields* root = f.root >= 0 ? &fields_of(f.root) : nullptr;
+  if (root != nullptr) s.name = root->name;
+  for (size_t k = 0; k < std::size(fields); ++k) {
+    if (root != nullptr && root->canonical[k]) {
+      *fields[k] = root->canonical[k];
+    } else if (f.first[k] >= 0) {
+      *fields[k] = fields_of(f.first[k]).canonical[k];
     }
-    int64_t best = -1;
-    for (size_t i = 0; i < spans.size(); ++i) {
-      if (static_cast<int64_t>(i) == s.root_index || !spans[i].canonical[f]) continue;
-      if (best < 0 || SortStart(spans[i]) < SortStart(spans[best])) best = static_cast<int64_t>(i);
-    }
-    if (best >= 0) *fields[f] = spans[best].canonical[f];
   }
-  if (s.root_index >= 0) s.name = spans[s.root_index].name;
 
   s.feedback_count = static_cast<int64_t>(annotations_.size());
   for (const Annotation& a : annotations_) {

@@ -55,35 +55,29 @@ class Trace {
   explicit Trace(std::string id) : id_(std::move(id)) {}
 
   const std::string& id() const { return id_; }
-  // The spans, in arrival order. Held packed; unpacked on first use after a change or a
-  // Release(), so references stay valid until the next AddSpan or Release.
-  const std::vector<Span>& spans() const;
+  // The spans unpacked, in arrival order (a copy: the trace holds them packed).
+  std::vector<Span> spans() const;
   const std::vector<Annotation>& annotations() const { return annotations_; }
   size_t span_count() const { return packed_.size(); }
-  // Calls `fn(const Span&)` for each span in arrival order until it returns false. Without the
-  // unpacked spans at hand, each span is unpacked in turn into one scratch Span of the thread,
-  // so a rule that looks at every span allocates next to nothing; `fn` must not call it again.
+  // Calls `fn(const PackedSpan::Fields&)` for each span in arrival order until it returns
+  // false. The spans are read in place, not unpacked; the views `fn` gets are valid while the
+  // trace lives.
   template <typename Fn>
   void ForEachSpan(Fn&& fn) const {
-    if (unpacked_) {
-      for (const Span& span : spans_) {
-        if (!fn(span)) return;
-      }
-      return;
-    }
-    thread_local Span scratch;
     for (const PackedSpan& packed : packed_) {
-      packed.UnpackInto(id_, scratch);
-      if (!fn(std::as_const(scratch))) return;
+      const PackedSpan::Fields span = packed.Peek();
+      if (!fn(span)) return;
     }
   }
-  // Recomputed lazily: adding N spans costs O(N), not O(N^2).
+  // Computed on first use after a change or a Release() from what AddSpan folded in, so it
+  // reads a few spans (the root and the earliest-starting span of each canonical field) and
+  // not every span of the trace.
   const TraceSummary& summary() const {
     if (!summary_) Recompute();
     return *summary_;
   }
-  // Frees the unpacked spans and the summary (they come back on the next use): an open trace
-  // at rest costs its packed spans, its annotations and a few words.
+  // Frees the summary (it comes back on the next use): an open trace at rest costs its packed
+  // spans, its annotations and a few words.
   void Release() const;
 
   // Adds a span; a second span with the same span id (a retried export) is ignored and false
@@ -91,9 +85,10 @@ class Trace {
   bool AddSpan(Span span);
   void AddAnnotation(Annotation annotation);
 
-  // Root span attributes / resource attributes (empty when there is no root span).
-  const Attributes& root_attributes() const;
-  const Attributes& resource() const;
+  // The root span's attributes (empty when there is no root span); its resource, or without a
+  // root the first span's with a resource.
+  PackedSpan::Attrs root_attributes() const;
+  PackedSpan::Attrs resource() const;
 
   // The latest annotation named `name` (by timestamp; on a tie, the one added last), or null.
   const Annotation* LatestAnnotation(std::string_view name) const;
@@ -111,12 +106,25 @@ class Trace {
  private:
   void Recompute() const;
 
+  // The summary's span fields, folded over the spans in arrival order by AddSpan.
+  struct SpanFold {
+    // The earliest start and latest end, and the sums of the spans that have them.
+    int64_t start_ns = 0, end_ns = 0;
+    double input_tokens = 0, output_tokens = 0, retry_count = 0;
+    // Which of start_ns, end_ns, input_tokens and output_tokens any span had.
+    uint32_t has_start : 1 = 0, has_end : 1 = 0, has_input_tokens : 1 = 0,
+                         has_output_tokens : 1 = 0, error_count : 28 = 0;
+    int32_t root = -1;  // the earliest-starting span without a parent
+    // For each canonical field, the earliest-starting span that has it (the first to arrive
+    // among those starting together; untimed spans last).
+    int32_t first[6] = {-1, -1, -1, -1, -1, -1};
+  };
+
   std::string id_;
   std::vector<PackedSpan> packed_;
+  SpanFold fold_;
   std::vector<Annotation> annotations_;
   std::vector<uint64_t> span_id_hashes_;  // sorted
-  mutable std::vector<Span> spans_;       // packed_ unpacked, or empty
-  mutable bool unpacked_ = true;
   mutable std::unique_ptr<TraceSummary> summary_;
   mutable const SessionView* session_ = nullptr;
   size_t bytes_ = 0;

@@ -114,6 +114,75 @@ TEST(PackedSpan, PeekReadsTheSummaryFieldsWithoutUnpacking) {
   EXPECT_FALSE(PackedSpan(child).Peek().root);
 }
 
+// Rebuilds attribute lists from what PackedSpan::Attrs visits.
+struct Rebuild : PackedSpan::Attrs::Visitor {
+  Attributes attrs;
+  std::vector<AttrValue*> open;
+  AttrValue found;       // what Find visits (no Key call)
+  bool pending = false;  // a Key was visited, its value not yet
+  void Put(AttrValue v) {
+    if (!open.empty()) {
+      open.back()->items.push_back(std::move(v));
+    } else if (pending) {
+      attrs.back().second = std::move(v);
+    } else {
+      found = std::move(v);
+    }
+    pending = false;
+  }
+  void Key(std::string_view key) override {
+    attrs.emplace_back(std::string(key), AttrValue::Null());
+    pending = true;
+  }
+  void Null() override { Put(AttrValue::Null()); }
+  void Bool(bool b) override { Put(AttrValue::Bool(b)); }
+  void Number(double n) override { Put(AttrValue::Number(n)); }
+  void String(std::string_view v) override { Put(AttrValue::String(std::string(v))); }
+  void StartArray() override {
+    AttrValue* at;
+    if (!open.empty()) {
+      at = &open.back()->items.emplace_back(AttrValue::Array({}));
+    } else if (pending) {
+      at = &(attrs.back().second = AttrValue::Array({}));
+      pending = false;
+    } else {
+      at = &(found = AttrValue::Array({}));
+    }
+    open.push_back(at);
+  }
+  void EndArray() override { open.pop_back(); }
+};
+
+TEST(PackedSpan, PeekGivesEveryFieldInPlace) {
+  const Span span = Full();
+  const PackedSpan packed(span);
+  const PackedSpan::Fields f = packed.Peek();
+  EXPECT_EQ(f.span_id, span.span_id);
+  EXPECT_EQ(f.parent_span_id, "");
+  EXPECT_EQ(f.status_message, span.status_message);
+  EXPECT_EQ(f.kind, "LLM");
+  EXPECT_EQ(f.duration_ms(), span.duration_ms());
+  EXPECT_EQ(packed.start_ns(), span.start_ns);
+  Rebuild attrs;
+  f.attributes.Visit(attrs);
+  EXPECT_EQ(attrs.attrs, span.attributes);
+  EXPECT_EQ(f.attributes.size(), span.attributes.size());
+  Rebuild resource;
+  f.resource.Visit(resource);
+  EXPECT_EQ(resource.attrs, span.resource);
+  for (const auto& [key, value] : span.attributes) {
+    Rebuild one;
+    ASSERT_TRUE(f.attributes.Find(key, one)) << key;
+    EXPECT_EQ(one.found, value) << key;
+    EXPECT_TRUE(one.attrs.empty());
+  }
+  Rebuild none;
+  EXPECT_FALSE(f.attributes.Find("absent", none));
+  EXPECT_TRUE(PackedSpan::Attrs().empty());
+  Span untimed;
+  EXPECT_EQ(PackedSpan(untimed).start_ns(), std::nullopt);
+}
+
 TEST(PackedSpan, ATraceUnpacksAgainAfterRelease) {
   Trace trace("4bf92f3577b34da6a3ce929d0e0e4736");
   ASSERT_TRUE(trace.AddSpan(Full()));
