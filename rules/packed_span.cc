@@ -1,5 +1,6 @@
 #include "rules/packed_span.h"
 
+#include <algorithm>
 #include <cstring>
 #include <string_view>
 #include <vector>
@@ -8,9 +9,11 @@ namespace triaged {
 namespace {
 
 // Layout: a flags byte, the status, the strings as varint length + bytes, times and numbers as
-// 8 raw bytes when present, attributes and resource as a count then key + tagged value, and
-// the canonical fields as a code each: 0 absent, 1 a string follows, 2 + i the string value of
-// attribute i (the canonical mapping copies attributes, so most are a single byte here).
+// 8 raw bytes when present, the byte count; then the canonical fields as a code each: 0 absent,
+// 1 a string follows, 2 + k the string at byte k of the attributes (the canonical mapping
+// copies attributes, so most refer to one); then where the resource starts (from the
+// attributes), and the attributes and resource as a count then key + tagged value. Reading the
+// fields in place (Peek) thus never walks the attributes.
 enum Flag : uint8_t {
   kStart = 1 << 0,
   kEnd = 1 << 1,
@@ -54,22 +57,31 @@ class Writer {
         break;
     }
   }
-  void Attrs(const Attributes& attrs) {
+  // `string_at[i]` is set to where the string value of attribute i starts (its length), if
+  // it has one.
+  void Attrs(const Attributes& attrs, std::vector<size_t>* string_at = nullptr) {
     Varint(attrs.size());
-    for (const auto& [key, value] : attrs) {
-      Str(key);
-      Value(value);
+    if (string_at != nullptr) string_at->assign(attrs.size(), 0);
+    for (size_t i = 0; i < attrs.size(); ++i) {
+      Str(attrs[i].first);
+      if (string_at != nullptr && attrs[i].second.kind == AttrValue::Kind::kString) {
+        (*string_at)[i] = out_.size() + 1;  // after the kind byte
+      }
+      Value(attrs[i].second);
     }
   }
-  void Canonical(const std::optional<std::string>& field, const Attributes& attrs) {
+  void Canonical(const std::optional<std::string>& field, const Attributes& attrs,
+                 const std::vector<size_t>& string_at) {
     if (!field) return Byte(0);
     for (size_t i = 0; i < attrs.size(); ++i) {
       const AttrValue& v = attrs[i].second;
-      if (v.kind == AttrValue::Kind::kString && v.s == *field) return Varint(2 + i);
+      if (v.kind == AttrValue::Kind::kString && v.s == *field) return Varint(2 + string_at[i]);
     }
     Byte(1);
     Str(*field);
   }
+  void Append(std::string_view bytes) { out_.append(bytes); }
+  size_t size() const { return out_.size(); }
 
  private:
   std::string& out_;
@@ -127,18 +139,27 @@ class Reader {
       ValueInto(value);
     }
   }
-  void CanonicalInto(const Attributes& attrs, std::optional<std::string>& field) {
-    const uint64_t code = Varint();
-    if (code == 0) {
-      field.reset();
-      return;
+  // The canonical fields' codes: a view of each string, where the attributes start and where
+  // the resource does.
+  struct Canonical {
+    std::optional<std::string_view> fields[6];
+    const char* attributes;
+    const char* resource;
+  };
+  Canonical CanonicalFields() {
+    Canonical c;
+    uint64_t codes[6];
+    for (size_t k = 0; k < 6; ++k) {
+      codes[k] = Varint();
+      if (codes[k] == 1) c.fields[k] = StrView();
     }
-    if (!field) field.emplace();  // else its storage is reused
-    if (code == 1) {
-      StrInto(*field);
-    } else {
-      field->assign(attrs[code - 2].second.s);
+    const uint64_t resource_at = Varint();
+    c.attributes = p_;
+    c.resource = p_ + resource_at;
+    for (size_t k = 0; k < 6; ++k) {
+      if (codes[k] >= 2) c.fields[k] = Reader(c.attributes + (codes[k] - 2)).StrView();
     }
+    return c;
   }
 
   template <typename Visitor>
@@ -155,20 +176,19 @@ class Reader {
         return;
     }
   }
+
   const char* position() const { return p_; }
 
-  // Skips a value; the view of a string value, else an empty optional.
-  std::optional<std::string_view> SkipValue() {
+  void SkipValue() {
     switch (static_cast<AttrValue::Kind>(Byte())) {
       case AttrValue::Kind::kNull: break;
       case AttrValue::Kind::kBool: ++p_; break;
       case AttrValue::Kind::kNumber: p_ += sizeof(double); break;
-      case AttrValue::Kind::kString: return StrView();
+      case AttrValue::Kind::kString: StrView(); break;
       case AttrValue::Kind::kArray:
         for (uint64_t n = Varint(); n > 0; --n) SkipValue();
         break;
     }
-    return std::nullopt;
   }
 
  private:
@@ -199,13 +219,20 @@ PackedSpan::PackedSpan(const Span& span) {
   if (span.output_tokens) w.Raw(*span.output_tokens);
   if (span.retry_count) w.Raw(*span.retry_count);
   w.Varint(span.bytes);
-  w.Attrs(span.attributes);
-  w.Attrs(span.resource);
+  thread_local std::string tail;  // the attributes and the resource
+  thread_local std::vector<size_t> string_at;
+  Writer t(tail);
+  t.Attrs(span.attributes, &string_at);
+  const size_t resource_at = t.size();
+  t.Attrs(span.resource);
   for (const std::optional<std::string>* field :
        {&span.model, &span.input, &span.output, &span.session_id, &span.user_id,
         &span.prompt_version}) {
-    w.Canonical(*field, span.attributes);
+    w.Canonical(*field, span.attributes, string_at);
   }
+  w.Varint(resource_at);
+  w.Append(tail);
+  if (tail.capacity() > (1u << 20)) std::string().swap(tail);
   size_ = static_cast<uint32_t>(buffer.size());
   data_ = std::make_unique_for_overwrite<char[]>(size_);
   std::memcpy(data_.get(), buffer.data(), size_);
@@ -242,12 +269,19 @@ void PackedSpan::UnpackInto(const std::string& trace_id, Span& span) const {
   raw(kOutputTokens, span.output_tokens);
   raw(kRetryCount, span.retry_count);
   span.bytes = r.Varint();
-  r.AttrsInto(span.attributes);
-  r.AttrsInto(span.resource);
-  for (std::optional<std::string>* field :
-       {&span.model, &span.input, &span.output, &span.session_id, &span.user_id,
-        &span.prompt_version}) {
-    r.CanonicalInto(span.attributes, *field);
+  const Reader::Canonical c = r.CanonicalFields();
+  Reader(c.attributes).AttrsInto(span.attributes);
+  Reader(c.resource).AttrsInto(span.resource);
+  std::optional<std::string>* fields[] = {&span.model,      &span.input,   &span.output,
+                                          &span.session_id, &span.user_id, &span.prompt_version};
+  for (size_t k = 0; k < std::size(fields); ++k) {
+    if (!c.fields[k]) {
+      fields[k]->reset();
+    } else if (*fields[k]) {
+      (*fields[k])->assign(*c.fields[k]);  // its storage reused
+    } else {
+      fields[k]->emplace(*c.fields[k]);
+    }
   }
 }
 
@@ -268,28 +302,12 @@ PackedSpan::Fields PackedSpan::Peek() const {
   if (flags & kOutputTokens) f.output_tokens = r.Raw<double>();
   if (flags & kRetryCount) f.retry_count = r.Raw<double>();
   r.Varint();  // bytes
-  // The string values of the attributes, for the canonical fields that are one of them.
-  thread_local std::vector<std::optional<std::string_view>> attr_strings;
-  f.attributes.count_ = r.Varint();
-  f.attributes.data_ = r.position();
-  attr_strings.resize(f.attributes.count_);
-  for (std::optional<std::string_view>& value : attr_strings) {
-    r.StrView();
-    value = r.SkipValue();
-  }
-  f.resource.count_ = r.Varint();
-  f.resource.data_ = r.position();
-  for (uint64_t n = f.resource.count_; n > 0; --n) {
-    r.StrView();
-    r.SkipValue();
-  }
-  for (std::optional<std::string_view>& field : f.canonical) {
-    const uint64_t code = r.Varint();
-    if (code == 1) {
-      field = r.StrView();
-    } else if (code >= 2) {
-      field = attr_strings[code - 2];
-    }
+  const Reader::Canonical c = r.CanonicalFields();
+  std::copy(std::begin(c.fields), std::end(c.fields), std::begin(f.canonical));
+  for (auto [at, attrs] : {std::pair{c.attributes, &f.attributes}, {c.resource, &f.resource}}) {
+    Reader list(at);
+    attrs->count_ = list.Varint();
+    attrs->data_ = list.position();
   }
   return f;
 }

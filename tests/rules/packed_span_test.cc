@@ -181,6 +181,14 @@ TEST(PackedSpan, PeekGivesEveryFieldInPlace) {
   EXPECT_TRUE(PackedSpan::Attrs().empty());
   Span untimed;
   EXPECT_EQ(PackedSpan(untimed).start_ns(), std::nullopt);
+  // A canonical field that is an attribute far into the attributes (a code of several bytes).
+  Span far = Full();
+  far.attributes.emplace_back("llm.model_name", AttrValue::String("far-model"));
+  far.model = "far-model";
+  const PackedSpan packed_far(far);
+  EXPECT_EQ(packed_far.Peek().canonical[0], std::optional<std::string_view>("far-model"));
+  EXPECT_EQ(packed_far.Unpack(far.trace_id), far);
+  EXPECT_LT(packed_far.size(), packed.size() + 40);  // stored once
 }
 
 TEST(PackedSpan, ATraceUnpacksAgainAfterRelease) {
