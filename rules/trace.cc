@@ -154,14 +154,15 @@ void Trace::Recompute() const {
   // Canonical string fields: the root's if it has them, else the earliest-starting span's
   // (the root has none of those: the fold's span for such a field is another one). The spans
   // are read once each.
-  std::pair<int32_t, PackedSpan::Fields> read[7];
+  int32_t read_index[7];
+  std::optional<PackedSpan::Fields> read[7];  // constructed as they are read
   size_t reads = 0;
   auto fields_of = [&](int32_t index) -> const PackedSpan::Fields& {
     for (size_t k = 0; k < reads; ++k) {
-      if (read[k].first == index) return read[k].second;
+      if (read_index[k] == index) return *read[k];
     }
-    read[reads] = {index, packed_[index].Peek()};
-    return read[reads++].second;
+    read_index[reads] = index;
+    return read[reads++].emplace(packed_[index].Peek());
   };
   std::optional<std::string_view>* fields[] = {&s.model,      &s.input,   &s.output,
                                                &s.session_id, &s.user_id, &s.prompt_version};
