@@ -180,44 +180,11 @@ struct Ctx {
   const PackedSpan::Fields* span = nullptr;  // inside any_span / count_spans
 };
 
-// The first value for `key` of packed attributes: a scalar as a Val that views the packed
-// bytes, an array unpacked into the evaluation's scratch.
+// The first value for `key` of packed attributes, unpacked into the evaluation's scratch.
 Val FromPackedAttr(const PackedSpan::Attrs& attrs, std::string_view key) {
-  struct Builder : PackedSpan::Attrs::Visitor {
-    Val result;
-    std::vector<AttrValue*> open;  // the arrays being filled, innermost last
-    // A scalar: the result itself, or an item of the innermost open array.
-    void Scalar(Val v, AttrValue item) {
-      if (open.empty()) {
-        result = v;
-      } else {
-        open.back()->items.push_back(std::move(item));
-      }
-    }
-    void Key(std::string_view) override {}
-    void Null() override { Scalar(Val::Null(), AttrValue::Null()); }
-    void Bool(bool b) override { Scalar(Val::Bool(b), AttrValue::Bool(b)); }
-    void Number(double n) override { Scalar(Val::Number(n), AttrValue::Number(n)); }
-    void String(std::string_view s) override {
-      if (open.empty()) {
-        result = Val::String(s);
-      } else {
-        open.back()->items.push_back(AttrValue::String(std::string(s)));
-      }
-    }
-    void StartArray() override {
-      std::deque<AttrValue>& lists = ThreadScratch().lists;
-      open.push_back(open.empty() ? &lists.emplace_back(AttrValue::Array({}))
-                                  : &open.back()->items.emplace_back(AttrValue::Array({})));
-    }
-    void EndArray() override {
-      const AttrValue* done = open.back();
-      open.pop_back();
-      if (open.empty()) result = FromAttr(done);
-    }
-  } builder;
-  if (!attrs.Find(key, builder)) return {};
-  return builder.result;
+  AttrValue value;
+  if (!attrs.Find(key, value)) return {};
+  return FromAttr(&ThreadScratch().lists.emplace_back(std::move(value)));
 }
 
 struct Node {

@@ -329,11 +329,11 @@ void PackedSpan::Attrs::Visit(Visitor& visitor) const {
   }
 }
 
-bool PackedSpan::Attrs::Find(std::string_view key, Visitor& visitor) const {
+bool PackedSpan::Attrs::Find(std::string_view key, AttrValue& out) const {
   Reader r(data_);
   for (uint64_t n = count_; n > 0; --n) {
     if (r.StrView() == key) {
-      r.VisitValue(visitor);
+      r.ValueInto(out);
       return true;
     }
     r.SkipValue();

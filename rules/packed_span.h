@@ -44,9 +44,9 @@ class PackedSpan {
     size_t size() const { return count_; }
     bool empty() const { return count_ == 0; }
     void Visit(Visitor& visitor) const;
-    // Visits the first value for `key` (as FindAttr finds it; Key is not called); false when
-    // there is none.
-    bool Find(std::string_view key, Visitor& visitor) const;
+    // The first value for `key` (as FindAttr finds it) unpacked into `out`; false when there
+    // is none.
+    bool Find(std::string_view key, AttrValue& out) const;
 
    private:
     friend class PackedSpan;
