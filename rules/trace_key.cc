@@ -35,17 +35,19 @@ void UnpackHalf(uint64_t v, char* out) {
 
 }  // namespace
 
+const std::string TraceKey::kNoText;
+
 TraceKey::TraceKey(std::string_view id) {
   if (id.size() == 32 && PackHalf(id.substr(0, 16), hi_) && PackHalf(id.substr(16), lo_)) {
-    packed_ = true;
+    text_ = nullptr;
     return;
   }
   hi_ = lo_ = 0;
-  text_.assign(id);
+  if (!id.empty()) text_ = new std::string(id);
 }
 
 std::string TraceKey::str() const {
-  if (!packed_) return text_;
+  if (!packed()) return *text_;
   std::string s(32, '0');
   UnpackHalf(hi_, s.data());
   UnpackHalf(lo_, s.data() + 16);
@@ -53,7 +55,7 @@ std::string TraceKey::str() const {
 }
 
 uint64_t TraceKey::hash() const {
-  if (!packed_) return XXH3_64bits(text_.data(), text_.size());
+  if (!packed()) return XXH3_64bits(text_->data(), text_->size());
   const uint64_t words[2] = {hi_, lo_};
   return XXH3_64bits(words, sizeof words);
 }

@@ -5,6 +5,8 @@
 #include <random>
 #include <set>
 #include <unordered_set>
+#include <utility>
+#include <vector>
 
 namespace triaged {
 namespace {
@@ -55,6 +57,33 @@ TEST(TraceKey, EqualityHashAndOrderAgreeWithTheText) {
     EXPECT_EQ(hashed.count(TraceKey(id)), 1u);
     EXPECT_EQ(keys.find(TraceKey(id))->str(), id);
   }
+}
+
+TEST(TraceKey, CopiesMovesAndAssignmentsKeepTheId) {
+  const std::vector<std::string> ids = {"4bf92f3577b34da6a3ce929d0e0e4736", "t-1", "",
+                                        std::string(200, 'x')};
+  for (const std::string& id : ids) {
+    TraceKey key(id);
+    TraceKey copy(key);
+    EXPECT_EQ(copy, key);
+    EXPECT_EQ(copy.str(), id);
+    TraceKey moved(std::move(copy));
+    EXPECT_EQ(moved.str(), id);
+    EXPECT_EQ(copy, TraceKey());  // a moved-from key is the empty id, still usable
+    EXPECT_EQ(copy.str(), "");
+    for (const std::string& other : ids) {
+      TraceKey target(other);
+      target = key;
+      EXPECT_EQ(target.str(), id);
+      EXPECT_EQ(target.packed(), key.packed());
+      TraceKey moved_to(other);
+      moved_to = TraceKey(id);
+      EXPECT_EQ(moved_to, key);
+    }
+    key = key;  // NOLINT: self-assignment keeps the key
+    EXPECT_EQ(key.str(), id);
+  }
+  EXPECT_EQ(sizeof(TraceKey), 3 * sizeof(void*));
 }
 
 }  // namespace
