@@ -95,15 +95,32 @@ void Engine::Schedule(Entry& entry) {
   timers_.push(Timer{entry.deadline_ns, timer_seq_++, entry.key});
 }
 
-void Engine::UpdateDeadline(Entry& entry) {
+int64_t Engine::CloseDeadline(const Entry& entry) const {
   const TraceSettings& ts = rules_->trace;
   const int64_t last = entry.has_span ? entry.last_span_ns : entry.opened_ns;
   int64_t deadline = std::min(last + ts.decision_wait_ns, entry.opened_ns + ts.max_wait_ns);
   if (entry.has_root_end) deadline = std::min(deadline, entry.root_end_ns + ts.root_grace_ns);
-  if (deadline != entry.deadline_ns) {
+  return deadline;
+}
+
+void Engine::UpdateDeadline(Entry& entry) {
+  // Most spans move the deadline later: the timer already queued stays, and when it fires it
+  // is queued again at the deadline as it is then (Advance). Only an earlier deadline (a root
+  // that ended, a trace just opened) queues a timer now.
+  const int64_t deadline = CloseDeadline(entry);
+  if (entry.deadline_ns < 0 || deadline < entry.deadline_ns) {
     entry.deadline_ns = deadline;
     Schedule(entry);
   }
+}
+
+bool Engine::Postpone(Entry& entry) {
+  if (entry.state != State::kOpen) return false;
+  const int64_t deadline = CloseDeadline(entry);
+  if (deadline <= entry.deadline_ns) return false;
+  entry.deadline_ns = deadline;
+  Schedule(entry);
+  return true;
 }
 
 CloseReason Engine::ReasonFor(const Entry& entry) const {
@@ -124,6 +141,7 @@ void Engine::Advance(int64_t now_ns, Outbox& out) {
     auto it = traces_.find(timer.trace);
     if (it == traces_.end() || it->second.deadline_ns != timer.at_ns) continue;  // stale
     Entry& entry = it->second;
+    if (Postpone(entry)) continue;  // the deadline moved on since this timer was queued
     if (entry.state == State::kOpen) {
       // Close at the deadline itself, so routed_at does not depend on when we looked.
       Close(entry, ReasonFor(entry), timer.at_ns, out);
@@ -144,8 +162,14 @@ std::optional<int64_t> Engine::NextDeadline() {
   while (!timers_.empty()) {
     const Timer& t = timers_.top();
     auto it = traces_.find(t.trace);
-    if (it != traces_.end() && it->second.deadline_ns == t.at_ns) return t.at_ns;
+    if (it == traces_.end() || it->second.deadline_ns != t.at_ns) {
+      timers_.pop();  // stale
+      continue;
+    }
+    Entry& entry = it->second;
+    if (entry.state != State::kOpen || CloseDeadline(entry) <= t.at_ns) return t.at_ns;
     timers_.pop();
+    Postpone(entry);
   }
   return std::nullopt;
 }
@@ -579,7 +603,10 @@ AddResult Engine::Add(DecodedMessage message, int64_t now_ns, Outbox& out) {
     auto it = traces_.find(id);
     if (it == traces_.end() || it->second.state != State::kOpen) continue;
     UpdateDeadline(it->second);
-    if (it->second.deadline_ns <= now_ns) Close(it->second, ReasonFor(it->second), now_ns, out);
+    if (CloseDeadline(it->second) <= now_ns) {
+      it->second.deadline_ns = CloseDeadline(it->second);  // what ReasonFor reads
+      Close(it->second, ReasonFor(it->second), now_ns, out);
+    }
   }
   const std::vector<TraceKey> touched_late = std::move(pending_late_);
   pending_late_.clear();

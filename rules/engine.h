@@ -244,7 +244,9 @@ class Engine {
     int64_t opened_ns = 0;
     int64_t last_span_ns = 0;
     int64_t root_end_ns = 0;  // when a root span that had ended arrived
-    int64_t deadline_ns = 0;  // close deadline (open), or leaving memory (closed)
+    // Open: when its timer is due, at or before the close deadline (CloseDeadline). Closed:
+    // when it leaves memory.
+    int64_t deadline_ns = 0;
     int64_t closed_ns = 0;
     int64_t expires_ns = 0;               // closed: when the late window is over
     std::vector<uint64_t> routed;         // hashes of (rule, destination) names routed
@@ -264,7 +266,12 @@ class Engine {
   // `id` is the text of `key`.
   Entry& Open(const TraceKey& key, const std::string& id, int64_t now_ns, Outbox& out, bool& late);
   void Schedule(Entry& entry);
+  // When an open trace closes, as its events so far have it.
+  int64_t CloseDeadline(const Entry& entry) const;
   void UpdateDeadline(Entry& entry);
+  // An open trace whose timer came due before its deadline: the timer is queued again at the
+  // deadline (true), else false.
+  bool Postpone(Entry& entry);
   void Close(Entry& entry, CloseReason reason, int64_t now_ns, Outbox& out);
   void Evict(const TraceKey& key, std::string_view reason, int64_t now_ns, Outbox& out);
   // Evaluates the late events of the message being added before their trace leaves memory.
