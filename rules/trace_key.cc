@@ -1,28 +1,33 @@
 #include "rules/trace_key.h"
 
+#include <array>
+
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
 namespace triaged {
 namespace {
 
-// The value of a lowercase hex digit, or -1. Uppercase is not packed: the key must give back
-// the id exactly as it came.
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return -1;
-}
+// The value of each lowercase hex digit, 0xff for every other byte. Uppercase is not packed:
+// the key must give back the id exactly as it came.
+constexpr auto kHexValue = [] {
+  std::array<uint8_t, 256> t{};
+  t.fill(0xff);
+  for (int c = '0'; c <= '9'; ++c) t[c] = static_cast<uint8_t>(c - '0');
+  for (int c = 'a'; c <= 'f'; ++c) t[c] = static_cast<uint8_t>(c - 'a' + 10);
+  return t;
+}();
 
 bool PackHalf(std::string_view digits, uint64_t& out) {
   uint64_t v = 0;
+  uint8_t bad = 0;
   for (char c : digits) {
-    const int d = HexValue(c);
-    if (d < 0) return false;
-    v = (v << 4) | static_cast<uint64_t>(d);
+    const uint8_t d = kHexValue[static_cast<uint8_t>(c)];
+    bad |= d;  // 0xff has the high bit; no digit has
+    v = (v << 4) | (d & 0xf);
   }
   out = v;
-  return true;
+  return (bad & 0x80) == 0;
 }
 
 void UnpackHalf(uint64_t v, char* out) {
