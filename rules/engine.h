@@ -224,6 +224,8 @@ class Engine {
     return it != traces_.end() && it->second.state == State::kOpen;
   }
   size_t retained_traces() const { return traces_.size(); }
+  // Close and expiry timers queued, stale ones included.
+  size_t queued_timers() const { return timers_.size(); }
   const std::vector<RuleCounters>& rule_counters() const { return rule_counters_; }
   const EngineCounters& counters() const { return counters_; }
   const LimitScope& limit_scope() const { return limit_scope_; }

@@ -96,6 +96,28 @@ TEST_F(EngineTest, DecisionWaitIsExtendedByEachSpan) {
   EXPECT_EQ(engine().counters().traces_closed, 1u);
 }
 
+TEST_F(EngineTest, SpansThatPostponeTheCloseQueueNoTimerOfTheirOwn) {
+  builder().Rule("all", Always(), {"review"});
+  int64_t t = kT0;
+  Add(Msg(Child("t1", "s0")), t);
+  const size_t queued = engine().queued_timers();
+  for (int i = 1; i < 1000; ++i) {
+    t += Sec(1) / 100;  // each span pushes the close 10 ms later
+    Add(Msg(Child("t1", "s" + std::to_string(i))), t);
+  }
+  EXPECT_EQ(engine().queued_timers(), queued);
+  EXPECT_EQ(engine().NextDeadline(), t + kWait);
+  // The timer of the first deadline moved on to the last one.
+  Advance(t + kWait - 1);
+  EXPECT_THAT(sink_.items(), IsEmpty());
+  Advance(t + kWait);
+  ASSERT_EQ(sink_.items().size(), 1u);
+  EXPECT_EQ(sink_.items()[0].routed_at_ns, t + kWait);
+  EXPECT_EQ(sink_.items()[0].span_count, 1000u);
+  ASSERT_EQ(obs_.closes.size(), 1u);
+  EXPECT_EQ(obs_.closes[0].reason, CloseReason::kDecisionWait);
+}
+
 TEST_F(EngineTest, RootGraceClosesAfterRootEnds) {
   builder().Rule("all", Always(), {"review"});
   Add(Msg(Child("t1", "a")), kT0);
