@@ -1,11 +1,15 @@
 #include "rules/decode_common.h"
 
+#include <rapidjson/encodings.h>
+#include <rapidjson/memorystream.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
 #include <algorithm>
 #include <cmath>
 #include <utility>
+
+#include "rules/json_onepass.h"
 
 namespace triaged::decode {
 namespace {
@@ -212,6 +216,18 @@ std::string UpstreamIdsJson(const std::vector<std::pair<const char*, std::string
   }
   w.EndObject();
   return {buf.GetString(), buf.GetSize()};
+}
+
+bool ValidUtf8(std::string_view s) {
+  if (onepass::IsAscii(s)) return true;
+  rapidjson::MemoryStream in(s.data(), s.size());
+  struct Sink {
+    void Put(char) {}
+  } sink;
+  while (in.Tell() < s.size()) {
+    if (!rapidjson::UTF8<char>::Validate(in, sink)) return false;
+  }
+  return true;
 }
 
 }  // namespace triaged::decode

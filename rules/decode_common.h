@@ -56,6 +56,10 @@ Result<void> RequireEvents(const DecodedMessage& msg);
 // Gives each event its share of the message's size and sets the message's event time.
 void FinishMessage(std::string_view bytes, DecodedMessage& msg);
 
+// Valid UTF-8 by the JSON parser's rules (RapidJSON's: no overlong forms, no surrogates,
+// nothing past U+10FFFF); ASCII is checked eight bytes at a time.
+bool ValidUtf8(std::string_view s);
+
 // Shared by the JSON decoders (rules/decode.cc, rules/json_onepass.cc).
 
 // ASCII lowercase.

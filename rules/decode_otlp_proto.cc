@@ -7,7 +7,6 @@
 #include "rules/decode_otlp_proto.h"
 
 #include <google/protobuf/io/coded_stream.h>
-#include <rapidjson/memorystream.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
@@ -190,19 +189,6 @@ Result<void> ScanWire(std::string_view bytes, int max_depth) {
 
 // ---------------------------------------------------------------------------------------------
 // Values
-
-// Valid UTF-8 by the same rules as the JSON parser's (RapidJSON's): what OTLP's string fields
-// must hold. Text fields are `bytes` in our .proto, so this is checked here, per field read.
-bool ValidUtf8(const std::string& s) {
-  rapidjson::MemoryStream in(s.data(), s.size());
-  struct Sink {
-    void Put(char) {}
-  } sink;
-  while (in.Tell() < s.size()) {
-    if (!rapidjson::UTF8<char>::Validate(in, sink)) return false;
-  }
-  return true;
-}
 
 Result<void> Text(const std::string& value, const std::string& field) {
   if (!ValidUtf8(value)) return Invalid(field + " is not valid UTF-8");
