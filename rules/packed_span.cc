@@ -5,6 +5,8 @@
 #include <string_view>
 #include <vector>
 
+#include "rules/wire.h"
+
 namespace triaged {
 namespace {
 
@@ -22,28 +24,10 @@ enum Flag : uint8_t {
   kRetryCount = 1 << 4,
 };
 
-class Writer {
+class Writer : public WireWriter {
  public:
-  explicit Writer(std::string& out) : out_(out) { out_.clear(); }
+  explicit Writer(std::string& out) : WireWriter(out) { out_.clear(); }
 
-  void Byte(uint8_t b) { out_.push_back(static_cast<char>(b)); }
-  void Varint(uint64_t v) {
-    while (v >= 0x80) {
-      Byte(static_cast<uint8_t>(v | 0x80));
-      v >>= 7;
-    }
-    Byte(static_cast<uint8_t>(v));
-  }
-  void Str(std::string_view s) {
-    Varint(s.size());
-    out_.append(s);
-  }
-  template <typename T>
-  void Raw(T v) {
-    char buf[sizeof v];
-    std::memcpy(buf, &v, sizeof v);
-    out_.append(buf, sizeof v);
-  }
   void Value(const AttrValue& v) {
     Byte(static_cast<uint8_t>(v.kind));
     switch (v.kind) {
@@ -80,11 +64,6 @@ class Writer {
     Byte(1);
     Str(*field);
   }
-  void Append(std::string_view bytes) { out_.append(bytes); }
-  size_t size() const { return out_.size(); }
-
- private:
-  std::string& out_;
 };
 
 class Reader {

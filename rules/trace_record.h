@@ -1,7 +1,7 @@
 // The record the trace store keeps of a closed trace (DESIGN §6 "Trace store"): its spans and
-// annotations (as a `triaged.events/v1` record, every field kept) and what the engine decided
-// of it, so late feedback days later re-evaluates it with full context and still routes each
-// (rule, destination) at most once. The same bytes go to the local store and, keyed by trace
+// annotations (as an events record, rules/event_record.h, every field kept) and what the engine
+// decided of it, so late feedback days later re-evaluates it with full context and still routes
+// each (rule, destination) at most once. The same bytes go to the local store and, keyed by trace
 // id, to the compacted changelog topic `<group_id>.traces`.
 //
 // Layout: one line of JSON (the decision state), '\n', the events record.
