@@ -377,8 +377,7 @@ void Engine::NoteSession(Entry& entry, int64_t now_ns) {
   Session& s = TouchSession(*session_id, now_ns);
   entry.in_session = true;
   ++s.trace_count;
-  s.traces.push_back(entry.key);
-  if (s.traces.size() > kMaxSessionTraces) s.traces.pop_front();
+  s.AddTrace(entry.key);
 }
 
 void Engine::AddSessionAnnotation(Annotation annotation, int64_t now_ns, Outbox& out) {
@@ -388,15 +387,15 @@ void Engine::AddSessionAnnotation(Annotation annotation, int64_t now_ns, Outbox&
   }
   s.annotations.push_back(std::move(annotation));
   // Every decided trace of the session is evaluated again; open ones see it when they close.
-  for (const TraceKey& id : s.traces) {
+  s.ForEachTrace([&](const TraceKey& id) {
     auto it = traces_.find(id);
     Entry* entry = it != traces_.end() ? &it->second : nullptr;
     if (entry == nullptr && store_ != nullptr) entry = Revive(id, id.str(), now_ns, out);
-    if (entry == nullptr || entry->state != State::kClosed) continue;
+    if (entry == nullptr || entry->state != State::kClosed) return;
     if (std::find(pending_late_.begin(), pending_late_.end(), id) == pending_late_.end()) {
       pending_late_.push_back(id);
     }
-  }
+  });
 }
 
 void Engine::ExpireSessions(int64_t now_ns) {

@@ -287,13 +287,32 @@ class Engine {
   void ExpireStored(int64_t now_ns, Outbox& out);
   // Sessions (DESIGN §2.1 `session.*`): the session-scoped feedback of each session and the
   // traces of it seen within the late window, so session feedback re-evaluates them.
+  static constexpr size_t kMaxSessionTraces = 1000;
   struct Session {
     std::vector<Annotation> annotations;
-    std::deque<TraceKey> traces;  // the latest kMaxSessionTraces, oldest first
     int64_t trace_count = 0;
     int64_t expires_ns = 0, queued_expiry_ns = 0;
+    // The latest kMaxSessionTraces traces: in a vector (most sessions have a few, and a deque
+    // would take a 512-byte block for them), a ring once full.
+    void AddTrace(TraceKey key) {
+      if (traces_.size() < kMaxSessionTraces) {
+        if (traces_.empty()) traces_.reserve(4);
+        traces_.push_back(std::move(key));
+        return;
+      }
+      traces_[oldest_] = std::move(key);
+      oldest_ = (oldest_ + 1) % kMaxSessionTraces;
+    }
+    // Oldest first.
+    template <typename Fn>
+    void ForEachTrace(Fn&& fn) const {
+      for (size_t i = 0; i < traces_.size(); ++i) fn(traces_[(oldest_ + i) % traces_.size()]);
+    }
+
+   private:
+    std::vector<TraceKey> traces_;
+    size_t oldest_ = 0;
   };
-  static constexpr size_t kMaxSessionTraces = 1000;
   Session& TouchSession(std::string_view session_id, int64_t now_ns);
   void NoteSession(Entry& entry, int64_t now_ns);
   void AddSessionAnnotation(Annotation annotation, int64_t now_ns, Outbox& out);

@@ -4,6 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <memory>
 #include <string>
 #include <vector>
@@ -19,6 +20,7 @@ namespace {
 
 using namespace triaged::testutil;  // NOLINT(google-build-using-namespace)
 using ::testing::ElementsAre;
+using ::testing::ElementsAreArray;
 using ::testing::IsEmpty;
 
 constexpr int64_t kT0 = Sec(1'000'000);
@@ -302,6 +304,22 @@ TEST_P(SessionEngineTest, SessionFeedbackReevaluatesTheSessionsDecidedTraces) {
   // The same session feedback read again changes nothing.
   engine_.Add(Msg(SessionScore("s1", 1)), kT0 + kDay + Sec(30), out_);
   EXPECT_THAT(out_.Take(), IsEmpty());
+}
+
+// A session remembers its latest 1,000 traces: session feedback re-evaluates those, oldest first,
+// and not the ones before them.
+TEST_P(SessionEngineTest, SessionFeedbackReachesTheSessionsLatestThousandTraces) {
+  std::vector<std::string> expected;
+  for (int i = 0; i < 1003; ++i) {
+    char id[8];
+    std::snprintf(id, sizeof id, "t%04d", i);
+    engine_.Add(Msg(InSession(id, "s1")), kT0 + i, out_);
+    if (i >= 3) expected.push_back(std::string(id) + "/unhappy-session/review");
+  }
+  engine_.Advance(kT0 + kDay, out_);
+  out_.Take();
+  engine_.Add(Msg(SessionScore("s1", 1)), kT0 + kDay, out_);
+  EXPECT_THAT(out_.Take(), ElementsAreArray(expected));
 }
 
 TEST_P(SessionEngineTest, SessionsEndWithTheLateWindow) {
