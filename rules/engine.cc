@@ -103,7 +103,7 @@ int64_t Engine::CloseDeadline(const Entry& entry) const {
   return deadline;
 }
 
-void Engine::UpdateDeadline(Entry& entry) {
+int64_t Engine::UpdateDeadline(Entry& entry) {
   // Most spans move the deadline later: the timer already queued stays, and when it fires it
   // is queued again at the deadline as it is then (Advance). Only an earlier deadline (a root
   // that ended, a trace just opened) queues a timer now.
@@ -112,6 +112,7 @@ void Engine::UpdateDeadline(Entry& entry) {
     entry.deadline_ns = deadline;
     Schedule(entry);
   }
+  return deadline;
 }
 
 bool Engine::Postpone(Entry& entry) {
@@ -601,9 +602,9 @@ AddResult Engine::Add(DecodedMessage message, int64_t now_ns, Outbox& out) {
   for (const TraceKey& id : touched_open) {
     auto it = traces_.find(id);
     if (it == traces_.end() || it->second.state != State::kOpen) continue;
-    UpdateDeadline(it->second);
-    if (CloseDeadline(it->second) <= now_ns) {
-      it->second.deadline_ns = CloseDeadline(it->second);  // what ReasonFor reads
+    const int64_t deadline = UpdateDeadline(it->second);
+    if (deadline <= now_ns) {
+      it->second.deadline_ns = deadline;  // what ReasonFor reads
       Close(it->second, ReasonFor(it->second), now_ns, out);
     }
   }

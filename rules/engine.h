@@ -270,7 +270,8 @@ class Engine {
   void Schedule(Entry& entry);
   // When an open trace closes, as its events so far have it.
   int64_t CloseDeadline(const Entry& entry) const;
-  void UpdateDeadline(Entry& entry);
+  // Queues a timer when the close deadline moved earlier; returns the deadline.
+  int64_t UpdateDeadline(Entry& entry);
   // An open trace whose timer came due before its deadline: the timer is queued again at the
   // deadline (true), else false.
   bool Postpone(Entry& entry);
