@@ -106,7 +106,7 @@ void KafkaLog(const rd_kafka_t*, int level, const char* facility, const char* me
   const std::initializer_list<log::Field> fields = {{"facility", facility},
                                                     {"detail", Redact(message)}};
   if (level <= 3) {
-    log::Error("kafka client", fields);
+    log::LibraryError("kafka client", fields);
   } else if (level <= 5) {
     log::Warn("kafka client", fields);
   } else {

@@ -5,8 +5,10 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <chrono>
 #include <memory>
+#include <mutex>
 
 #include "rules/decode.h"
 
@@ -57,6 +59,27 @@ std::string Line(std::string_view level, std::string_view msg,
   return std::string(buf.GetString(), buf.GetSize());
 }
 
+// Every line written counts, so Finish knows whether its reason is still the last line.
+std::atomic<uint64_t> written{0};
+std::atomic<bool> finished{false};
+
+struct LastError {
+  std::mutex mu;
+  std::string line;
+  uint64_t at = 0;  // `written` once it was written
+};
+
+LastError& Last() {
+  static LastError last;
+  return last;
+}
+
+void Write(spdlog::level::level_enum level, const std::string& line) {
+  if (finished.load(std::memory_order_acquire) || !Logger().should_log(level)) return;
+  Logger().log(level, line);
+  written.fetch_add(1, std::memory_order_acq_rel);
+}
+
 }  // namespace
 
 std::string LineForTest(std::string_view level, std::string_view msg,
@@ -65,13 +88,35 @@ std::string LineForTest(std::string_view level, std::string_view msg,
 }
 
 void Info(std::string_view msg, std::initializer_list<Field> fields) {
-  Logger().info(Line("info", msg, fields));
+  if (Logger().should_log(spdlog::level::info)) {
+    Write(spdlog::level::info, Line("info", msg, fields));
+  }
 }
 void Warn(std::string_view msg, std::initializer_list<Field> fields) {
-  Logger().warn(Line("warn", msg, fields));
+  if (Logger().should_log(spdlog::level::warn)) {
+    Write(spdlog::level::warn, Line("warn", msg, fields));
+  }
 }
 void Error(std::string_view msg, std::initializer_list<Field> fields) {
-  Logger().error(Line("error", msg, fields));
+  std::string line = Line("error", msg, fields);
+  LastError& last = Last();
+  const std::lock_guard<std::mutex> lock(last.mu);
+  Write(spdlog::level::err, line);
+  last.line = std::move(line);
+  last.at = written.load(std::memory_order_acquire);
+}
+void LibraryError(std::string_view msg, std::initializer_list<Field> fields) {
+  Write(spdlog::level::err, Line("error", msg, fields));
+}
+
+void Finish(bool failed) {
+  LastError& last = Last();
+  const std::lock_guard<std::mutex> lock(last.mu);
+  if (failed && !last.line.empty() && written.load(std::memory_order_acquire) != last.at) {
+    Write(spdlog::level::err, last.line);
+  }
+  finished.store(true, std::memory_order_release);
+  Logger().flush();
 }
 
 void SetLevel(std::string_view level) {

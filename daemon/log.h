@@ -53,6 +53,14 @@ using Field = std::pair<std::string_view, Value>;
 void Info(std::string_view msg, std::initializer_list<Field> fields = {});
 void Warn(std::string_view msg, std::initializer_list<Field> fields = {});
 void Error(std::string_view msg, std::initializer_list<Field> fields = {});
+// An error line of a library's own (librdkafka's log callback): written like Error, but it is
+// not the error a process that stops names as its reason (Finish).
+void LibraryError(std::string_view msg, std::initializer_list<Field> fields = {});
+
+// The end of the log. A process that stops on an error (`failed`) ends with its reason: when
+// other lines followed the last Error line, that line is written again. Nothing is written
+// after this, not even by the threads of a Kafka client left to the OS as the process exits.
+void Finish(bool failed);
 
 // The line Info/Warn/Error would write at `level`, without its newline.
 std::string LineForTest(std::string_view level, std::string_view msg,

@@ -5,6 +5,7 @@
 #include <ostream>
 
 #include "daemon/command_util.h"
+#include "daemon/log.h"
 #include "daemon/pipeline.h"
 
 namespace triaged {
@@ -22,16 +23,24 @@ int RunDaemon(const RunOptions& options, std::ostream& err) {
   sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   const RealClock clock;
-  Pipeline pipeline(options, config, clock, LibrdkafkaClientFactory());
-  if (!pipeline.Start()) return 1;
-  const timespec no_wait{0, 0};
-  while (!pipeline.failed()) {
-    const int sig = sigtimedwait(&signals, nullptr, &no_wait);
-    if (sig == SIGTERM || sig == SIGINT) break;
-    if (sig == SIGHUP) pipeline.Reload("SIGHUP");
-    pipeline.Step();
+  int code = 1;
+  {
+    Pipeline pipeline(options, config, clock, LibrdkafkaClientFactory());
+    if (pipeline.Start()) {
+      const timespec no_wait{0, 0};
+      while (!pipeline.failed()) {
+        const int sig = sigtimedwait(&signals, nullptr, &no_wait);
+        if (sig == SIGTERM || sig == SIGINT) break;
+        if (sig == SIGHUP) pipeline.Reload("SIGHUP");
+        pipeline.Step();
+      }
+      code = pipeline.Shutdown();
+    }
   }
-  return pipeline.Shutdown();
+  // The Kafka clients are gone (or left to the OS): what they logged last is above, and a
+  // failure's reason is the last line.
+  log::Finish(/*failed=*/code == 1);
+  return code;
 }
 
 }  // namespace triaged

@@ -3,8 +3,15 @@
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
 #include <string>
+#include <vector>
 
 namespace triaged {
 namespace {
@@ -44,6 +51,46 @@ TEST(LogTest, ValuesKeepTheirJsonTypes) {
   EXPECT_NE(text.find(R"("partition":3,"offset":-1,"count":37,"seconds":0.25,"flushed":true)"),
             std::string::npos)
       << text;
+}
+
+// In a child process, with stderr sent to `path`: what `run` logs as it stops on an error, then a
+// line from a Kafka client's thread after the end.
+[[noreturn]] void StopOnAnError(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  if (fd < 0 || ::dup2(fd, STDERR_FILENO) < 0) std::_Exit(2);
+  log::Error("TLS certificate verification failed", {{"reason", "certificate verify failed"}});
+  log::LibraryError("kafka client", {{"detail", "SSL handshake failed"}});
+  log::Info("stopped");
+  log::Finish(/*failed=*/true);
+  log::LibraryError("kafka client", {{"detail", "1 identical error(s) suppressed"}});
+  log::Error("an error after the end");
+  std::fflush(stderr);
+  std::_Exit(1);
+}
+
+std::vector<std::string> MessagesOf(const std::string& path) {
+  std::ifstream in(path);
+  std::vector<std::string> msgs;
+  for (std::string text; std::getline(in, text);) {
+    rapidjson::Document line;
+    line.Parse(text.c_str());
+    msgs.push_back(line.IsObject() && line.HasMember("msg") ? line["msg"].GetString() : text);
+  }
+  return msgs;
+}
+
+// The log of a process that stops on an error ends with its reason: lines its Kafka client's
+// threads write after it (as they do while the client is destroyed) come before it again, and
+// nothing is written once the log is finished.
+TEST(LogDeathTest, AProcessThatStopsOnAnErrorEndsItsLogWithTheReason) {
+  ::testing::FLAGS_gtest_death_test_style = "threadsafe";
+  // The same in the child, which runs this test again up to EXPECT_EXIT.
+  const std::string path = ::testing::TempDir() + "/triaged_log_finish_test.log";
+  EXPECT_EXIT(StopOnAnError(path), ::testing::ExitedWithCode(1), "");
+  const std::vector<std::string> expected = {"TLS certificate verification failed", "kafka client",
+                                             "stopped", "TLS certificate verification failed"};
+  EXPECT_EQ(MessagesOf(path), expected);
+  std::remove(path.c_str());
 }
 
 }  // namespace
