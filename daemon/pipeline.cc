@@ -453,6 +453,10 @@ void Pipeline::Prepare(Taken& m) {
     }
     const int32_t home = Murmur2Partition(id, join_partitions_);
     if (in_place_[m.input] && home == m.partition->number && m.key && SameId(*m.key, id)) {
+      if (here.spans.empty() && here.annotations.empty()) {
+        here = std::move(trace_events);  // the one trace of most messages: moved whole
+        continue;
+      }
       for (Span& s : trace_events.spans) here.spans.push_back(std::move(s));
       for (Annotation& a : trace_events.annotations) here.annotations.push_back(std::move(a));
       here.event_time_ns = trace_events.event_time_ns;
