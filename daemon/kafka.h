@@ -52,6 +52,8 @@ struct OutputRecord {
   const Headers& headers;
   int32_t partition = -1;
   bool tombstone = false;  // no value at all (a delete in a compacted topic), not an empty one
+  // The value stays as it is until the record's delivery report: the client need not copy it.
+  bool value_held = false;
 };
 
 // The outcome of a transaction call: ok, or an error and what it allows.

@@ -451,8 +451,8 @@ rd_kafka_resp_err_t LibrdkafkaClient::Produce(const OutputRecord& record, void* 
       RD_KAFKA_V_KEY(const_cast<char*>(record.key.data()), record.key.size()),
       RD_KAFKA_V_VALUE(record.tombstone ? nullptr : const_cast<char*>(record.value.data()),
                        record.tombstone ? 0 : record.value.size()),
-      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs.get()),
-      RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+      RD_KAFKA_V_MSGFLAGS(record.value_held ? 0 : RD_KAFKA_MSG_F_COPY),
+      RD_KAFKA_V_HEADERS(hdrs.get()), RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
   if (e == RD_KAFKA_RESP_ERR_NO_ERROR) hdrs.release();  // the message owns them now
   return e;
 }

@@ -33,6 +33,8 @@ struct Pipeline::Delivery {
   bool changelog = false;  // a trace store changelog record
   // At-least-once with a trace store: the changelog record that waits for this routed item.
   std::shared_ptr<ChangelogGate> gate = nullptr;
+  // The record's value, held here (not copied by the client) until its delivery report.
+  std::string value{};
 };
 
 struct Pipeline::ChangelogGate {
@@ -68,10 +70,17 @@ void Pipeline::Step(milliseconds wait) {
   loop_at_ = clock_.Steady();
 }
 
-void Pipeline::Produce(const std::string& topic, std::string_view key, const std::string& value,
+void Pipeline::Produce(const std::string& topic, std::string_view key, std::string value,
                        const Headers& headers, std::unique_ptr<Delivery> delivery,
                        int32_t partition, bool tombstone) {
-  const OutputRecord record{topic, key, value, headers, partition, tombstone};
+  if (delivery) delivery->value = std::move(value);
+  const OutputRecord record{topic,
+                            key,
+                            delivery ? std::string_view(delivery->value) : std::string_view(value),
+                            headers,
+                            partition,
+                            tombstone,
+                            /*value_held=*/delivery != nullptr};
   while (true) {
     const rd_kafka_resp_err_t e = client_->Produce(record, delivery.get());
     if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -111,7 +120,7 @@ void Pipeline::Drain(Partition& p, Outbox& out) {
       gate->second->ready.record = c.record;
     }
   }
-  for (const Route& route : out.routes) {
+  for (Route& route : out.routes) {
     auto gate = gates.find(route.trace_id);
     Publish(p, route, gate == gates.end() ? nullptr : gate->second);
   }
@@ -154,7 +163,7 @@ void Pipeline::WriteReadyChangelog() {
   }
 }
 
-void Pipeline::Publish(Partition& p, const Route& route, std::shared_ptr<ChangelogGate> gate) {
+void Pipeline::Publish(Partition& p, Route& route, std::shared_ptr<ChangelogGate> gate) {
   if (!committer_->BeforeProduce()) return;
   const RuleSpec& rule = *route.rule;
   const DestinationSpec& dest = *route.destination;
@@ -179,7 +188,7 @@ void Pipeline::Publish(Partition& p, const Route& route, std::shared_ptr<Changel
     }
   }
   if (admin_) admin_->Publish(rule.name, route.document);
-  Produce(dest.topic, route.trace_id, route.document,
+  Produce(dest.topic, route.trace_id, std::move(route.document),
           {{"triaged-rule", rule.name}, {"triaged-destination", dest.name}}, std::move(delivery));
 }
 

@@ -155,7 +155,8 @@ class Pipeline final : public KafkaListener {
     std::string trace_id, record;
   };
   // Produces one routed item, holding its trace's offsets until it is acknowledged.
-  void Publish(Partition& p, const Route& route, std::shared_ptr<ChangelogGate> gate = nullptr);
+  // Its document is moved to the producer.
+  void Publish(Partition& p, Route& route, std::shared_ptr<ChangelogGate> gate = nullptr);
   // Writes a trace's record (or, empty, its delete) to the changelog, holding `ticket` (its
   // trace's offsets) until it is acknowledged.
   void WriteChangelog(Partition& p, const std::string& trace_id, const std::string& record,
@@ -170,7 +171,7 @@ class Pipeline final : public KafkaListener {
   void Release(const Delivery* delivery, bool delivered);
   void Refused(std::unique_ptr<Delivery> delivery, const std::string& why);
   void DeadLetterRefused(std::unique_ptr<Delivery> item, const std::string& why);
-  void Produce(const std::string& topic, std::string_view key, const std::string& value,
+  void Produce(const std::string& topic, std::string_view key, std::string value,
                const Headers& headers, std::unique_ptr<Delivery> delivery, int32_t partition = -1,
                bool tombstone = false);
 
