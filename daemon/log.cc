@@ -5,7 +5,6 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
-#include <atomic>
 #include <chrono>
 #include <memory>
 #include <mutex>
@@ -59,25 +58,33 @@ std::string Line(std::string_view level, std::string_view msg,
   return std::string(buf.GetString(), buf.GetSize());
 }
 
-// Every line written counts, so Finish knows whether its reason is still the last line.
-std::atomic<uint64_t> written{0};
-std::atomic<bool> finished{false};
-
-struct LastError {
+// The lines written, in the order they reach stderr: whether the reason Finish repeats is still
+// the last line depends on every writer (librdkafka's threads too) counting under one lock.
+struct Lines {
   std::mutex mu;
-  std::string line;
-  uint64_t at = 0;  // `written` once it was written
+  uint64_t written = 0;
+  bool finished = false;
+  std::string last_error;  // the last Error line, and its number
+  uint64_t last_error_at = 0;
 };
 
-LastError& Last() {
-  static LastError last;
-  return last;
+// Never destroyed: the threads of a Kafka client left to the OS may still log during exit.
+Lines& Out() {
+  static Lines* lines = new Lines;
+  return *lines;
+}
+
+// Under Out().mu. The line's number, or 0 when it is not written.
+uint64_t WriteLocked(Lines& out, spdlog::level::level_enum level, const std::string& line) {
+  if (out.finished || !Logger().should_log(level)) return 0;
+  Logger().log(level, line);
+  return ++out.written;
 }
 
 void Write(spdlog::level::level_enum level, const std::string& line) {
-  if (finished.load(std::memory_order_acquire) || !Logger().should_log(level)) return;
-  Logger().log(level, line);
-  written.fetch_add(1, std::memory_order_acq_rel);
+  Lines& out = Out();
+  const std::lock_guard<std::mutex> lock(out.mu);
+  WriteLocked(out, level, line);
 }
 
 }  // namespace
@@ -99,23 +106,24 @@ void Warn(std::string_view msg, std::initializer_list<Field> fields) {
 }
 void Error(std::string_view msg, std::initializer_list<Field> fields) {
   std::string line = Line("error", msg, fields);
-  LastError& last = Last();
-  const std::lock_guard<std::mutex> lock(last.mu);
-  Write(spdlog::level::err, line);
-  last.line = std::move(line);
-  last.at = written.load(std::memory_order_acquire);
+  Lines& out = Out();
+  const std::lock_guard<std::mutex> lock(out.mu);
+  if (const uint64_t at = WriteLocked(out, spdlog::level::err, line)) {
+    out.last_error = std::move(line);
+    out.last_error_at = at;
+  }
 }
 void LibraryError(std::string_view msg, std::initializer_list<Field> fields) {
   Write(spdlog::level::err, Line("error", msg, fields));
 }
 
 void Finish(bool failed) {
-  LastError& last = Last();
-  const std::lock_guard<std::mutex> lock(last.mu);
-  if (failed && !last.line.empty() && written.load(std::memory_order_acquire) != last.at) {
-    Write(spdlog::level::err, last.line);
+  Lines& out = Out();
+  const std::lock_guard<std::mutex> lock(out.mu);
+  if (failed && out.last_error_at != 0 && out.written != out.last_error_at) {
+    WriteLocked(out, spdlog::level::err, out.last_error);
   }
-  finished.store(true, std::memory_order_release);
+  out.finished = true;
   Logger().flush();
 }
 
