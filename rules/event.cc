@@ -1,21 +1,13 @@
 #include "rules/event.h"
 
+#include <array>
 #include <cmath>
+#include <cstdint>
 #include <initializer_list>
 #include <string_view>
 
 namespace triaged {
 namespace {
-
-const AttrValue* FirstOf(const Attributes& attrs, std::initializer_list<std::string_view> keys) {
-  for (std::string_view key : keys) {
-    if (const AttrValue* v = FindAttr(attrs, key);
-        v != nullptr && v->kind != AttrValue::Kind::kNull) {
-      return v;
-    }
-  }
-  return nullptr;
-}
 
 // Attribute as text: strings as they are, numbers and bools rendered, arrays skipped.
 std::optional<std::string> AsText(const AttrValue* v) {
@@ -65,24 +57,101 @@ const AttrValue* FindAttr(const Attributes& attrs, std::string_view key) {
   return nullptr;
 }
 
+namespace {
+
+// The attribute names the canonical fields come from (DESIGN §1.1), each field's in the order it
+// prefers them.
+enum Name : uint8_t {
+  kRequestModel,
+  kResponseModel,
+  kModelName,
+  kUsageInputTokens,
+  kTokenCountPrompt,
+  kUsageOutputTokens,
+  kTokenCountCompletion,
+  kInputValue,
+  kGenAiPrompt,
+  kOutputValue,
+  kGenAiCompletion,
+  kSessionId,
+  kConversationId,
+  kUserId,
+  kEnduserId,
+  kPromptVersion,
+  kPromptTemplateVersion,
+  kRetryCount,
+  kResendCount,
+  kSpanKind,
+  kOperationName,
+  kNames
+};
+constexpr std::string_view kNameText[kNames] = {"gen_ai.request.model",
+                                                "gen_ai.response.model",
+                                                "llm.model_name",
+                                                "gen_ai.usage.input_tokens",
+                                                "llm.token_count.prompt",
+                                                "gen_ai.usage.output_tokens",
+                                                "llm.token_count.completion",
+                                                "input.value",
+                                                "gen_ai.prompt",
+                                                "output.value",
+                                                "gen_ai.completion",
+                                                "session.id",
+                                                "gen_ai.conversation.id",
+                                                "user.id",
+                                                "enduser.id",
+                                                "prompt.version",
+                                                "llm.prompt_template.version",
+                                                "retry.count",
+                                                "http.request.resend_count",
+                                                "openinference.span.kind",
+                                                "gen_ai.operation.name"};
+
+// Which of the names `key` is, or kNames: the names of its length compared, not all of them.
+Name NameOf(std::string_view key) {
+  constexpr size_t kMaxLength = 27;
+  static const auto by_length = [] {
+    std::array<std::vector<Name>, kMaxLength + 1> t;
+    for (uint8_t n = 0; n < kNames; ++n) t[kNameText[n].size()].push_back(static_cast<Name>(n));
+    return t;
+  }();
+  if (key.size() > kMaxLength) return kNames;
+  for (Name n : by_length[key.size()]) {
+    if (kNameText[n] == key) return n;
+  }
+  return kNames;
+}
+
+}  // namespace
+
 void ApplyCanonicalMapping(Span& span) {
   const Attributes& a = span.attributes;
-  span.model =
-      AsText(FirstOf(a, {"gen_ai.request.model", "gen_ai.response.model", "llm.model_name"}));
-  span.input_tokens = AsNumber(FirstOf(a, {"gen_ai.usage.input_tokens", "llm.token_count.prompt"}));
-  span.output_tokens =
-      AsNumber(FirstOf(a, {"gen_ai.usage.output_tokens", "llm.token_count.completion"}));
-  if (!span.input) span.input = AsText(FirstOf(a, {"input.value", "gen_ai.prompt"}));
-  if (!span.output) span.output = AsText(FirstOf(a, {"output.value", "gen_ai.completion"}));
-  span.session_id = AsText(FirstOf(a, {"session.id", "gen_ai.conversation.id"}));
-  span.user_id = AsText(FirstOf(a, {"user.id", "enduser.id"}));
-  span.prompt_version = AsText(FirstOf(a, {"prompt.version", "llm.prompt_template.version"}));
-  span.retry_count = AsNumber(FirstOf(a, {"retry.count", "http.request.resend_count"}));
+  // The first attribute of each name, found in one pass (FindAttr finds the first one too).
+  const AttrValue* first[kNames] = {};
+  for (const auto& [key, value] : a) {
+    if (const Name n = NameOf(key); n != kNames && first[n] == nullptr) first[n] = &value;
+  }
+  // The first of `names` present and not null.
+  auto first_of = [&first](std::initializer_list<Name> names) -> const AttrValue* {
+    for (Name n : names) {
+      if (first[n] != nullptr && first[n]->kind != AttrValue::Kind::kNull) return first[n];
+    }
+    return nullptr;
+  };
+  span.model = AsText(first_of({kRequestModel, kResponseModel, kModelName}));
+  span.input_tokens = AsNumber(first_of({kUsageInputTokens, kTokenCountPrompt}));
+  span.output_tokens = AsNumber(first_of({kUsageOutputTokens, kTokenCountCompletion}));
+  if (!span.input) span.input = AsText(first_of({kInputValue, kGenAiPrompt}));
+  if (!span.output) span.output = AsText(first_of({kOutputValue, kGenAiCompletion}));
+  span.session_id = AsText(first_of({kSessionId, kConversationId}));
+  span.user_id = AsText(first_of({kUserId, kEnduserId}));
+  span.prompt_version = AsText(first_of({kPromptVersion, kPromptTemplateVersion}));
+  span.retry_count = AsNumber(first_of({kRetryCount, kResendCount}));
 
   // Span kind: OpenInference first, then the GenAI operation name, else the native kind.
-  if (auto k = AsText(FirstOf(a, {"openinference.span.kind"}))) {
+  if (auto k = AsText(first_of({kSpanKind}))) {
     span.kind = *k;
-  } else if (auto op = AsText(FirstOf(a, {"gen_ai.operation.name"}))) {
+  } else if (auto op = AsText(first_of({kOperationName}))) {
     std::string mapped = KindFromOperation(*op);
     if (!mapped.empty()) span.kind = mapped;
   }
