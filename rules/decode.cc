@@ -20,6 +20,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <initializer_list>
 #include <limits>
 #include <optional>
@@ -1044,13 +1045,29 @@ Result<DecodedMessage> JsonOrProtobuf(std::string_view bytes, const DecodeLimits
 
 bool NormalizeId(std::string_view in, std::string& out) {
   if (in.empty() || in.size() > 128) return false;
-  std::string id(in.size(), '\0');
-  for (size_t i = 0; i < in.size(); ++i) {
+  // Eight bytes at a time, without a branch per byte (ids are 16 to 32 bytes, three a span):
+  // whether any byte is outside printable ASCII (0x20-0x7e), and each upper-case byte lowered.
+  constexpr uint64_t kOnes = 0x0101010101010101ULL, kHigh = 0x8080808080808080ULL;
+  char id[128];
+  uint64_t bad = 0;
+  size_t i = 0;
+  for (; i + 8 <= in.size(); i += 8) {
+    uint64_t w;
+    std::memcpy(&w, in.data() + i, 8);
+    bad |= ((w - 0x20 * kOnes) & ~w) | (w + kOnes) | w;  // a byte below 0x20, or above 0x7e
+    // Once every byte is below 0x80 no sum carries into the next byte: the high bit of b + 0x3f
+    // is set from 'A' on, that of b + 0x25 from '[' on.
+    const uint64_t upper = ((w + 0x3f * kOnes) ^ (w + 0x25 * kOnes)) & kHigh;
+    w |= upper >> 2;  // 0x20, the case bit
+    std::memcpy(id + i, &w, 8);
+  }
+  if ((bad & kHigh) != 0) return false;
+  for (; i < in.size(); ++i) {
     const char c = in[i];
     if (c < 0x20 || c > 0x7e) return false;
     id[i] = c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
   }
-  out = std::move(id);
+  out.assign(id, in.size());  // into the storage `out` already has
   return true;
 }
 

@@ -138,6 +138,13 @@ enum Key : int {
   kKeyValues,
 };
 
+// Appends an attribute. A list starts with room for 8, so a span's attributes are not moved
+// from one buffer to the next as they arrive (1, 2, 4, 8).
+void AddAttr(Attributes& out, std::string key, AttrValue value) {
+  if (out.capacity() == 0) out.reserve(8);
+  out.emplace_back(std::move(key), std::move(value));
+}
+
 int KeyOf(FrameType t, std::string_view k) {
   switch (t) {
     case FrameType::kTop:
@@ -429,7 +436,7 @@ class Walker {
       case FrameType::kFlatObj: {
         std::string key =
             f.name.empty() ? std::string(f.raw_key) : f.name + "." + std::string(f.raw_key);
-        f.out->emplace_back(std::move(key), AttrOf(v));
+        AddAttr(*f.out, std::move(key), AttrOf(v));
         return CheckCount(*f.out);
       }
       case FrameType::kFlatArr: f.items.push_back(AttrOf(v)); return true;
@@ -793,7 +800,7 @@ class Walker {
         if (parent.type == FrameType::kFlatArr) {
           parent.items.push_back(std::move(array));
         } else {
-          f.out->emplace_back(std::move(f.name), std::move(array));
+          AddAttr(*f.out, std::move(f.name), std::move(array));
           f.name = {};
           ONEPASS_REQUIRE(CheckCount(*f.out));
         }
@@ -807,7 +814,7 @@ class Walker {
       case FrameType::kKv:
         ONEPASS_REQUIRE(f.has_key);
         if (!f.kvlist) {
-          f.out->emplace_back(std::move(f.name), std::move(f.val));
+          AddAttr(*f.out, std::move(f.name), std::move(f.val));
           f.name = {};
           ONEPASS_REQUIRE(CheckCount(*f.out));
         }

@@ -76,6 +76,86 @@ TEST(DecodeNormalizeId, RejectsEmptyLongAndNonPrintable) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Canonical mapping
+
+TEST(CanonicalMapping, TheFirstNamePresentAndNotNullWinsByTheFirstAttributeOfThatName) {
+  Span s;
+  s.attributes = {
+      {"llm.model_name", AttrValue::String("third")},
+      {"gen_ai.request.model", AttrValue::Null()},  // present but null: the next name
+      {"gen_ai.response.model", AttrValue::String("second")},
+      {"gen_ai.response.model", AttrValue::String("a later value of the same name")},
+      {"session.id", AttrValue::Null()},  // its first value is null: not a later one
+      {"session.id", AttrValue::String("s-1")},
+      {"GEN_AI.PROMPT", AttrValue::String("names are compared as they are")},
+      {"gen_ai.prompts", AttrValue::String("one letter more")},
+      {"gen_ai.prompt", AttrValue::String("the prompt")},
+      {"http.request.resend_count", AttrValue::Number(5)},
+      {"retry.count", AttrValue::String("2")},
+      {"enduser.id", AttrValue::Bool(true)},
+      {"llm.prompt_template.version", AttrValue::Number(3)},
+      {"an.attribute.name.longer.than.any.canonical.one", AttrValue::String("x")},
+      {"gen_ai.operation.name", AttrValue::String("execute_tool")},
+  };
+  ApplyCanonicalMapping(s);
+  EXPECT_EQ(s.model, "second");
+  EXPECT_EQ(s.session_id, std::nullopt);
+  EXPECT_EQ(s.input, "the prompt");
+  EXPECT_EQ(s.retry_count, 2);
+  EXPECT_EQ(s.user_id, "true");
+  EXPECT_EQ(s.prompt_version, "3");
+  EXPECT_EQ(s.kind, "TOOL");
+  EXPECT_EQ(s.output, std::nullopt);
+  EXPECT_EQ(s.input_tokens, std::nullopt);
+
+  Span kind;
+  kind.attributes = {{"gen_ai.operation.name", AttrValue::String("chat")},
+                     {"openinference.span.kind", AttrValue::String("AGENT")}};
+  ApplyCanonicalMapping(kind);
+  EXPECT_EQ(kind.kind, "AGENT");  // OpenInference's kind before the GenAI operation
+}
+
+TEST(DecodeNormalizeId, EveryByteOfEveryLengthIsCheckedAndLowered) {
+  // Ids are read eight bytes at a time, then byte by byte: every position of every length up to
+  // 40, with each byte that must be refused and each that must be lowered.
+  for (size_t n = 1; n <= 40; ++n) {
+    for (size_t at = 0; at < n; ++at) {
+      for (int bad : {0x00, 0x1f, 0x7f, 0x80, 0xc3, 0xff}) {
+        std::string id(n, 'a');
+        id[at] = static_cast<char>(bad);
+        std::string out = "unchanged";
+        EXPECT_FALSE(NormalizeId(id, out)) << n << " " << at << " " << bad;
+        EXPECT_EQ(out, "unchanged");
+      }
+      for (auto [c, lowered] : {std::pair{'A', 'a'},
+                                {'Z', 'z'},
+                                {'@', '@'},
+                                {'[', '['},
+                                {' ', ' '},
+                                {'~', '~'},
+                                {'`', '`'},
+                                {'{', '{'}}) {
+        std::string id(n, 'Q');
+        id[at] = c;
+        std::string expected(n, 'q');
+        expected[at] = lowered;
+        std::string out;
+        ASSERT_TRUE(NormalizeId(id, out)) << n << " " << at << " " << c;
+        EXPECT_EQ(out, expected);
+      }
+    }
+  }
+}
+
+TEST(DecodeNormalizeId, AnIdCanBeNormalizedIntoItself) {
+  std::string id = "4BF92F3577B34DA6A3CE929D0E0E4736";
+  ASSERT_TRUE(NormalizeId(id, id));
+  EXPECT_EQ(id, "4bf92f3577b34da6a3ce929d0e0e4736");
+  ASSERT_TRUE(NormalizeId(std::string_view(id).substr(8, 8), id));
+  EXPECT_EQ(id, "77b34da6");
+}
+
+// ---------------------------------------------------------------------------------------------
 // Native spans
 
 TEST(DecodeSpansNative, SampleFile) {
