@@ -131,9 +131,13 @@ Result<void> EvaluationAnnotation(const Span& span, std::optional<int64_t> time,
   return {};
 }
 
-void AddOtlpSpan(Span span, const Attributes& resource, DecodedMessage& msg) {
+void FinishOtlpSpan(Span& span, const Attributes& resource) {
   span.resource = resource;
   ApplyCanonicalMapping(span);
+}
+
+void AddOtlpSpan(Span&& span, const Attributes& resource, DecodedMessage& msg) {
+  FinishOtlpSpan(span, resource);
   msg.spans.push_back(std::move(span));
 }
 

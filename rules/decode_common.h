@@ -47,8 +47,10 @@ inline constexpr std::string_view kEvaluationEvent = "gen_ai.evaluation.result";
 Result<void> EvaluationAnnotation(const Span& span, std::optional<int64_t> time,
                                   const Attributes& attrs, const std::string& where, Annotation& a);
 
-// An OTLP span decoded: takes its resource's attributes, gets its canonical fields, joins `msg`.
-void AddOtlpSpan(Span span, const Attributes& resource, DecodedMessage& msg);
+// An OTLP span decoded: takes its resource's attributes and gets its canonical fields; Add also
+// joins it to `msg`.
+void FinishOtlpSpan(Span& span, const Attributes& resource);
+void AddOtlpSpan(Span&& span, const Attributes& resource, DecodedMessage& msg);
 
 // An OTLP request that carries nothing is dead-lettered (missing_field), never silently dropped.
 Result<void> RequireEvents(const DecodedMessage& msg);

@@ -264,7 +264,7 @@ class Walker {
     top_resource_.clear();
     otlp_ = false;
     msg_ = DecodedMessage{};
-    rs_spans_.clear();
+    rs_first_ = 0;
     rs_resource_.clear();
     events_used_ = 0;
   }
@@ -631,7 +631,7 @@ class Walker {
         return true;
       case FrameType::kRsList:
         ONEPASS_REQUIRE(object);
-        rs_spans_.clear();
+        rs_first_ = msg_.spans.size();
         rs_resource_.clear();
         Push(FrameType::kRs);
         return true;
@@ -807,8 +807,10 @@ class Walker {
         break;
       }
       case FrameType::kRs:
-        for (Span& span : rs_spans_) decode::AddOtlpSpan(std::move(span), rs_resource_, msg_);
-        rs_spans_.clear();
+        // The resource may come after the spans: they take it once the resourceSpans ends.
+        for (size_t i = rs_first_; i < msg_.spans.size(); ++i) {
+          decode::FinishOtlpSpan(msg_.spans[i], rs_resource_);
+        }
         break;
       case FrameType::kSpan: ONEPASS_REQUIRE(EndSpan()); break;
       case FrameType::kKv:
@@ -860,7 +862,7 @@ class Walker {
       ONEPASS_REQUIRE(decode::EvaluationAnnotation(span_, time, e.attrs, {}, a).ok());
       msg_.annotations.push_back(std::move(a));
     }
-    rs_spans_.push_back(std::move(span_));
+    msg_.spans.push_back(std::move(span_));
     return true;
   }
 
@@ -886,7 +888,7 @@ class Walker {
   Attributes top_attrs_, top_resource_;
   bool otlp_ = false;
   DecodedMessage msg_;
-  std::vector<Span> rs_spans_;
+  size_t rs_first_ = 0;  // the first span of the resourceSpans being walked
   Attributes rs_resource_;
   Span span_;
   std::vector<EventData> events_;
@@ -1418,9 +1420,7 @@ std::optional<DecodedMessage> Decode(std::string_view bytes, Want want, Feedback
   }
   DecodedMessage msg;
   if (spans) {
-    Span span;
-    if (!r.NativeSpan(limits, span)) return std::nullopt;
-    msg.spans.push_back(std::move(span));
+    if (!r.NativeSpan(limits, msg.spans.emplace_back())) return std::nullopt;
     FinishMessage(bytes, msg);
     return msg;
   }
