@@ -360,7 +360,12 @@ class Walker {
     f.name.clear();
     f.has_key = f.kvlist = f.has_value = false;
     f.out = nullptr;
-    f.val = AttrValue::Null();
+    // Reset in place: a frame is pushed for every object and array of the message.
+    f.val.kind = AttrValue::Kind::kNull;
+    f.val.b = false;
+    f.val.n = 0;
+    f.val.s.clear();
+    f.val.items.clear();
     f.items.clear();
     return f;
   }
