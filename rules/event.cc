@@ -1,5 +1,6 @@
 #include "rules/event.h"
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdint>
@@ -109,7 +110,10 @@ constexpr std::string_view kNameText[kNames] = {"gen_ai.request.model",
 
 // Which of the names `key` is, or kNames: the names of its length compared, not all of them.
 Name NameOf(std::string_view key) {
-  constexpr size_t kMaxLength = 27;
+  constexpr size_t kMaxLength =
+      std::max_element(std::begin(kNameText), std::end(kNameText), [](auto x, auto y) {
+        return x.size() < y.size();
+      })->size();
   static const auto by_length = [] {
     std::array<std::vector<Name>, kMaxLength + 1> t;
     for (uint8_t n = 0; n < kNames; ++n) t[kNameText[n].size()].push_back(static_cast<Name>(n));
