@@ -1443,6 +1443,25 @@ TEST(DecodeMalformed, ReasonsForBadBytes) {
   }
 }
 
+TEST(DecodeMalformed, EveryRawControlByteInAStringIsRefusedWhereverItIs) {
+  // JSON allows no byte below 0x20 in a string; a reader that scans strings 16 bytes at a time
+  // must not miss one inside a block (Debian's RapidJSON's SSE2 scan missed 0x1A-0x1F).
+  const std::string base =
+      R"({"trace_id":"t","thumbs":"up","comment":")" + std::string(64, 'c') + R"("})";
+  const size_t at = base.find("ccc");
+  for (int byte = 0; byte < 0x20; ++byte) {
+    for (size_t i = at; i < at + 64; ++i) {
+      std::string bad = base;
+      bad[i] = static_cast<char>(byte);
+      ASSERT_EQ(ReasonOf(DecodeFeedback(bad)), "invalid_json") << "byte " << byte << " at " << i;
+      ASSERT_EQ(ReasonOf(DecodeSpans("{\"trace_id\":\"t\",\"span_id\":\"s\",\"name\":\"" +
+                                     bad.substr(at, 64) + "\"}")),
+                "invalid_json")
+          << "byte " << byte << " at " << i;
+    }
+  }
+}
+
 TEST(DecodeMalformed, NonAsciiBytesAreValidatedWhereverTheyAre) {
   // ASCII text is parsed without the per-character UTF-8 check; a byte of 0x80 or above at any
   // place (inside or after the 8-byte words that the ASCII test reads) turns it back on.
