@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "rules/decode.h"
+#include "rules/json_string.h"
 
 namespace triaged {
 namespace {
@@ -31,6 +32,16 @@ struct Writer : rapidjson::Writer<rapidjson::StringBuffer> {
     Prefix(type);
     std::memcpy(os_->Push(json.size()), json.data(), json.size());
     EndValue(true);
+  }
+  // String and Key as RapidJSON's, written by AppendJsonString.
+  bool String(const char* s, rapidjson::SizeType n, bool /*copy*/ = false) {
+    Prefix(rapidjson::kStringType);
+    AppendJsonString(*os_, std::string_view(s, n));
+    return EndValue(true);
+  }
+  bool Key(const char* s, rapidjson::SizeType n, bool /*copy*/ = false) { return String(s, n); }
+  bool Key(std::string_view s) {
+    return String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
   }
   size_t cap = std::numeric_limits<size_t>::max();
   size_t max_spans = std::numeric_limits<size_t>::max();
