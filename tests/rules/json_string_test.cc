@@ -40,7 +40,8 @@ TEST(AppendJsonString, EveryByteAtEveryPlaceOfEveryLengthIsWrittenAsRapidJsonWri
 
 TEST(AppendJsonString, RandomStringsDenseInEscapesAreWrittenAsRapidJsonWritesThem) {
   std::mt19937 rng(7);
-  const std::string alphabet = std::string("ab \"\\\n\t\x01\x1f\x7f\x80\xff", 13) + std::string(1, '\0');
+  const std::string alphabet =
+      std::string("ab \"\\\n\t\x01\x1f\x7f\x80\xff", 13) + std::string(1, '\0');
   for (int i = 0; i < 20000; ++i) {
     std::string s(rng() % 70, ' ');
     for (char& c : s) c = alphabet[rng() % alphabet.size()];
