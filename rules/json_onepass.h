@@ -16,10 +16,100 @@
 #include <optional>
 #include <string_view>
 
+#include <array>
+#include <bit>
+
 #include <rapidjson/reader.h>
 
 #include "rules/decode.h"
 #include "rules/event.h"
+#include "rules/json_string.h"
+
+namespace triaged::decode::onepass {
+
+// The in-situ stream of a walk, knowing where its buffer ends so that the reader can scan strings
+// a word at a time (below) without reading past it.
+struct InsituStream : rapidjson::InsituStringStream {
+  InsituStream(char* buf, size_t size) : rapidjson::InsituStringStream(buf), end(buf + size + 1) {}
+  const char* end;  // one past the NUL
+};
+
+}  // namespace triaged::decode::onepass
+
+namespace rapidjson {
+
+template <>
+struct StreamTraits<triaged::decode::onepass::InsituStream> {
+  enum { copyOptimization = 1 };
+};
+
+// The reader's scan of a string's plain bytes, on the walk's stream: eight bytes at a time up to
+// the first `"`, `\` or byte below 0x20, moving them down over the escapes read so far, and on
+// past each two-character escape (`\"`, `\n`, ...: a kcat envelope's payload is full of them).
+// It stops at the closing quote, a `\u` escape, anything the reader must refuse, and the last
+// eight bytes of the buffer; the reader goes on from there exactly as it would have from the
+// string's start. RapidJSON scans with SSE2 only, and Debian's 1.1.0 does it wrongly
+// (CMakeLists.txt); by default its reader checks and copies each byte. The reader calls it only
+// when it does not validate UTF-8 (ASCII text: WalkInsitu).
+template <>
+template <>
+inline void Reader::ScanCopyUnescapedString(triaged::decode::onepass::InsituStream& is,
+                                            triaged::decode::onepass::InsituStream& os) {
+  // What each character after a backslash stands for, as the reader has it; 0 for `u` and for
+  // what it refuses.
+  static constexpr auto kEscaped = [] {
+    std::array<char, 256> e{};
+    e['"'] = '"';
+    e['\\'] = '\\';
+    e['/'] = '/';
+    e['b'] = '\b';
+    e['f'] = '\f';
+    e['n'] = '\n';
+    e['r'] = '\r';
+    e['t'] = '\t';
+    return e;
+  }();
+  (void)os;  // the same stream
+  char* p = is.src_;
+  char* q = is.dst_;  // q <= p: the bytes from q are read and free to overwrite
+  while (is.end - p >= 8) {
+    uint64_t w;
+    std::memcpy(&w, p, 8);
+    const uint64_t stops = triaged::JsonStringStops(w);
+    if (stops == 0) {
+      std::memcpy(q, &w, 8);
+      p += 8;
+      q += 8;
+      continue;
+    }
+    const size_t plain = static_cast<size_t>(std::countr_zero(stops)) / 8;
+    if (p - q >= 8) {
+      std::memcpy(q, &w, 8);  // ends at or before p
+    } else if (q != p) {
+      for (size_t i = 0; i < plain; ++i) q[i] = p[i];
+    }
+    p += plain;
+    q += plain;
+    // p[1] is at most the NUL that ends the buffer.
+    const char escaped = *p == '\\' ? kEscaped[static_cast<unsigned char>(p[1])] : 0;
+    if (escaped == 0) break;
+    *q++ = escaped;
+    p += 2;
+  }
+  is.src_ = p;
+  is.dst_ = q;
+}
+
+// The reader's skip of whitespace between tokens, on the walk's stream: inline, and out at once
+// when there is none (compact JSON has none).
+template <>
+inline void SkipWhitespace(triaged::decode::onepass::InsituStream& is) {
+  char* p = is.src_;
+  while (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t') ++p;
+  is.src_ = p;
+}
+
+}  // namespace rapidjson
 
 namespace triaged::decode::onepass {
 
@@ -47,10 +137,11 @@ inline bool IsAscii(std::string_view s) {
 
 // One SAX walk of `buf` (`size` bytes and a NUL, decoded in place) with `handler`: iterative, so
 // depth costs no stack, and UTF-8 validated unless the text is ASCII (most messages are, and
-// the per-character check is what reading strings costs most).
+// the per-character check is what reading strings costs most; ASCII strings are scanned a word
+// at a time).
 template <typename Handler>
 bool WalkInsitu(char* buf, size_t size, Handler& handler) {
-  rapidjson::InsituStringStream is(buf);
+  InsituStream is(buf, size);
   rapidjson::Reader reader;
   constexpr unsigned kFlags = rapidjson::kParseInsituFlag | rapidjson::kParseIterativeFlag;
   if (IsAscii(std::string_view(buf, size))) return !reader.Parse<kFlags>(is, handler).IsError();

@@ -6,16 +6,7 @@
 namespace triaged {
 namespace {
 
-constexpr uint64_t kOnes = 0x0101010101010101ULL;
-constexpr uint64_t kHighs = 0x8080808080808080ULL;
-
-// Whether any byte of `w` is `"`, `\` or below 0x20. Each test is exact for the word as a whole
-// (a borrow only ever marks a byte left of a true hit).
-bool NeedsEscape(uint64_t w) {
-  const auto zero_byte = [](uint64_t v) { return (v - kOnes) & ~v & kHighs; };
-  const uint64_t below_space = (w - kOnes * 0x20) & ~w & kHighs;
-  return (below_space | zero_byte(w ^ (kOnes * '"')) | zero_byte(w ^ (kOnes * '\\'))) != 0;
-}
+constexpr uint64_t kSpaces = 0x2020202020202020ULL;
 
 // The escape of each byte below 0x20 (after the backslash), as RapidJSON's Writer has it: 'u'
 // for \u00XX.
@@ -54,9 +45,9 @@ void AppendJsonString(rapidjson::StringBuffer& out, std::string_view s) {
     // A word of the string (the last one padded with spaces), stored whole when it needs no
     // escape; else written a byte at a time.
     const size_t take = end - p >= 8 ? 8 : static_cast<size_t>(end - p);
-    uint64_t w = kOnes * ' ';
+    uint64_t w = kSpaces;
     std::memcpy(&w, p, take);
-    if (!NeedsEscape(w)) {
+    if (JsonStringStops(w) == 0) {
       std::memcpy(o, &w, 8);
       o += take;
       p += take;
