@@ -145,55 +145,62 @@ void AddAttr(Attributes& out, std::string key, AttrValue value) {
   out.emplace_back(std::move(key), std::move(value));
 }
 
+// Whether `k` is the literal `lit`: a compare of constant length, which the compiler writes out
+// in place (a chain of string_view == calls out to memcmp).
+template <size_t N>
+bool Is(std::string_view k, const char (&lit)[N]) {
+  return k.size() == N - 1 && std::memcmp(k.data(), lit, N - 1) == 0;
+}
+
 int KeyOf(FrameType t, std::string_view k) {
   switch (t) {
     case FrameType::kTop:
-      if (k == "resourceSpans") return kKeyResourceSpans;
-      if (k == "attributes") return kKeyAttributes;
-      if (k == "resource") return kKeyResource;
+      if (Is(k, "resourceSpans")) return kKeyResourceSpans;
+      if (Is(k, "attributes")) return kKeyAttributes;
+      if (Is(k, "resource")) return kKeyResource;
       return -1;
     case FrameType::kRs:
-      if (k == "resource") return kKeyResource;
-      if (k == "scopeSpans") return kKeyScopeSpans;
-      if (k == "instrumentationLibrarySpans") return kKeyIls;
+      if (Is(k, "resource")) return kKeyResource;
+      if (Is(k, "scopeSpans")) return kKeyScopeSpans;
+      if (Is(k, "instrumentationLibrarySpans")) return kKeyIls;
       return -1;
-    case FrameType::kResource: return k == "attributes" ? kKeyAttributes : -1;
-    case FrameType::kScope: return k == "spans" ? kKeySpans : -1;
+    case FrameType::kResource: return Is(k, "attributes") ? kKeyAttributes : -1;
+    case FrameType::kScope: return Is(k, "spans") ? kKeySpans : -1;
     case FrameType::kSpan:
-      if (k == "traceId") return kKeyTraceId;
-      if (k == "spanId") return kKeySpanId;
-      if (k == "parentSpanId") return kKeyParentSpanId;
-      if (k == "name") return kKeyName;
-      if (k == "startTimeUnixNano") return kKeyStart;
-      if (k == "endTimeUnixNano") return kKeyEnd;
-      if (k == "status") return kKeyStatus;
-      if (k == "attributes") return kKeyAttributes;
-      if (k == "events") return kKeyEvents;
+      if (Is(k, "traceId")) return kKeyTraceId;
+      if (Is(k, "spanId")) return kKeySpanId;
+      if (Is(k, "parentSpanId")) return kKeyParentSpanId;
+      if (Is(k, "name")) return kKeyName;
+      if (Is(k, "startTimeUnixNano")) return kKeyStart;
+      if (Is(k, "endTimeUnixNano")) return kKeyEnd;
+      if (Is(k, "status")) return kKeyStatus;
+      if (Is(k, "attributes")) return kKeyAttributes;
+      if (Is(k, "events")) return kKeyEvents;
       return -1;
     case FrameType::kStatus:
-      if (k == "code") return kKeyCode;
-      if (k == "message") return kKeyMessage;
+      if (Is(k, "code")) return kKeyCode;
+      if (Is(k, "message")) return kKeyMessage;
       return -1;
     case FrameType::kEvent:
-      if (k == "name") return kKeyName;
-      if (k == "timeUnixNano") return kKeyTime;
-      if (k == "attributes") return kKeyAttributes;
+      if (Is(k, "name")) return kKeyName;
+      if (Is(k, "timeUnixNano")) return kKeyTime;
+      if (Is(k, "attributes")) return kKeyAttributes;
       return -1;
     case FrameType::kKv:
-      if (k == "key") return kKeyKey;
-      if (k == "value") return kKeyValue;
+      if (Is(k, "key")) return kKeyKey;
+      if (Is(k, "value")) return kKeyValue;
       return -1;
     case FrameType::kAny:
-      if (k == "stringValue") return kKeyStringValue;
-      if (k == "boolValue") return kKeyBoolValue;
-      if (k == "intValue") return kKeyIntValue;
-      if (k == "doubleValue") return kKeyDoubleValue;
-      if (k == "arrayValue") return kKeyArrayValue;
-      if (k == "bytesValue") return kKeyBytesValue;
-      if (k == "kvlistValue") return kKeyKvlistValue;
+      if (Is(k, "stringValue")) return kKeyStringValue;
+      if (Is(k, "boolValue")) return kKeyBoolValue;
+      if (Is(k, "intValue")) return kKeyIntValue;
+      if (Is(k, "doubleValue")) return kKeyDoubleValue;
+      if (Is(k, "arrayValue")) return kKeyArrayValue;
+      if (Is(k, "bytesValue")) return kKeyBytesValue;
+      if (Is(k, "kvlistValue")) return kKeyKvlistValue;
       return -1;
     case FrameType::kArrObj:
-    case FrameType::kKvlistObj: return k == "values" ? kKeyValues : -1;
+    case FrameType::kKvlistObj: return Is(k, "values") ? kKeyValues : -1;
     default: return -1;
   }
 }
