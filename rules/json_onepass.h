@@ -11,13 +11,12 @@
 // from one place and a valid message never builds a document.
 #pragma once
 
+#include <array>
+#include <bit>
 #include <cstdint>
 #include <cstring>
 #include <optional>
 #include <string_view>
-
-#include <array>
-#include <bit>
 
 #include <rapidjson/reader.h>
 
