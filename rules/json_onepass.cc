@@ -146,7 +146,7 @@ void AddAttr(Attributes& out, std::string key, AttrValue value) {
 }
 
 // Whether `k` is the literal `lit`: a compare of constant length, which the compiler writes out
-// in place (a chain of string_view == calls out to memcmp).
+// in place (KeyOf's chains of string_view == called memcmp for each).
 template <size_t N>
 bool Is(std::string_view k, const char (&lit)[N]) {
   return k.size() == N - 1 && std::memcmp(k.data(), lit, N - 1) == 0;

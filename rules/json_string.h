@@ -1,7 +1,11 @@
-// Writing a JSON string as RapidJSON's Writer writes it (default flags, UTF-8 in and out), but a
-// word at a time: the bytes that need no escape are found eight at a time and copied in one
-// piece. RapidJSON's Writer checks and copies each byte of a string shorter than 16 bytes, and
-// resumes byte by byte after each escape; routed items are mostly such strings.
+// JSON strings a word at a time. JsonStringStops finds, eight bytes at a time, the bytes a
+// string cannot hold as they are (`"`, `\`, below 0x20): the writer below and the one-pass
+// decoder's reader (rules/json_onepass.h) both scan with it.
+//
+// AppendJsonString writes a string as RapidJSON's Writer writes it (default flags, UTF-8 in and
+// out), copying each word that needs no escape in one piece. RapidJSON's Writer checks and copies
+// each byte of a string shorter than 16 bytes, and resumes byte by byte after each escape; routed
+// items are mostly such strings.
 #pragma once
 
 #include <rapidjson/stringbuffer.h>
