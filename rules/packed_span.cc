@@ -1,11 +1,10 @@
 #include "rules/packed_span.h"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <string_view>
 #include <vector>
-
-#include "rules/wire.h"
 
 namespace triaged {
 namespace {
@@ -24,47 +23,97 @@ enum Flag : uint8_t {
   kRetryCount = 1 << 4,
 };
 
-class Writer : public WireWriter {
- public:
-  explicit Writer(std::string& out) : WireWriter(out) { out_.clear(); }
-
-  void Value(const AttrValue& v) {
-    Byte(static_cast<uint8_t>(v.kind));
-    switch (v.kind) {
-      case AttrValue::Kind::kNull: break;
-      case AttrValue::Kind::kBool: Byte(v.b ? 1 : 0); break;
-      case AttrValue::Kind::kNumber: Raw(v.n); break;
-      case AttrValue::Kind::kString: Str(v.s); break;
-      case AttrValue::Kind::kArray:
-        Varint(v.items.size());
-        for (const AttrValue& item : v.items) Value(item);
-        break;
-    }
-  }
-  // `string_at[i]` is set to where the string value of attribute i starts (its length), if
-  // it has one.
-  void Attrs(const Attributes& attrs, std::vector<size_t>* string_at = nullptr) {
-    Varint(attrs.size());
-    if (string_at != nullptr) string_at->assign(attrs.size(), 0);
-    for (size_t i = 0; i < attrs.size(); ++i) {
-      Str(attrs[i].first);
-      if (string_at != nullptr && attrs[i].second.kind == AttrValue::Kind::kString) {
-        (*string_at)[i] = out_.size() + 1;  // after the kind byte
-      }
-      Value(attrs[i].second);
-    }
-  }
-  void Canonical(const std::optional<std::string>& field, const Attributes& attrs,
-                 const std::vector<size_t>& string_at) {
-    if (!field) return Byte(0);
-    for (size_t i = 0; i < attrs.size(); ++i) {
-      const AttrValue& v = attrs[i].second;
-      if (v.kind == AttrValue::Kind::kString && v.s == *field) return Varint(2 + string_at[i]);
-    }
-    Byte(1);
-    Str(*field);
+// Where the packed bytes go: a count of them (the first pass, which sizes the allocation) or the
+// allocation itself (the second). Both passes run the same code, so they cannot disagree.
+struct Count {
+  size_t n = 0;
+  void Byte(uint8_t) { ++n; }
+  void Bytes(const void*, size_t k) { n += k; }
+};
+struct Put {
+  char* p;
+  void Byte(uint8_t b) { *p++ = static_cast<char>(b); }
+  void Bytes(const void* s, size_t k) {
+    std::memcpy(p, s, k);
+    p += k;
   }
 };
+
+template <typename Out>
+void Varint(Out& o, uint64_t v) {
+  while (v >= 0x80) {
+    o.Byte(static_cast<uint8_t>(v | 0x80));
+    v >>= 7;
+  }
+  o.Byte(static_cast<uint8_t>(v));
+}
+template <typename Out>
+void Str(Out& o, std::string_view s) {
+  Varint(o, s.size());
+  o.Bytes(s.data(), s.size());
+}
+template <typename Out, typename T>
+void Raw(Out& o, T v) {
+  o.Bytes(&v, sizeof v);
+}
+template <typename Out>
+void Value(Out& o, const AttrValue& v) {
+  o.Byte(static_cast<uint8_t>(v.kind));
+  switch (v.kind) {
+    case AttrValue::Kind::kNull: break;
+    case AttrValue::Kind::kBool: o.Byte(v.b ? 1 : 0); break;
+    case AttrValue::Kind::kNumber: Raw(o, v.n); break;
+    case AttrValue::Kind::kString: Str(o, v.s); break;
+    case AttrValue::Kind::kArray:
+      Varint(o, v.items.size());
+      for (const AttrValue& item : v.items) Value(o, item);
+      break;
+  }
+}
+template <typename Out>
+void AttrList(Out& o, const Attributes& attrs) {
+  Varint(o, attrs.size());
+  for (const auto& [key, value] : attrs) {
+    Str(o, key);
+    Value(o, value);
+  }
+}
+
+// The canonical fields of a span, in the order of the layout.
+std::array<const std::optional<std::string>*, 6> CanonicalOf(const Span& span) {
+  return {&span.model,      &span.input,   &span.output,
+          &span.session_id, &span.user_id, &span.prompt_version};
+}
+
+// Everything before the attributes: `codes` are the canonical fields' codes, `resource_at`
+// the attributes' size.
+template <typename Out>
+void Head(Out& o, const Span& span, const uint64_t (&codes)[6], uint64_t resource_at) {
+  uint8_t flags = 0;
+  if (span.start_ns) flags |= kStart;
+  if (span.end_ns) flags |= kEnd;
+  if (span.input_tokens) flags |= kInputTokens;
+  if (span.output_tokens) flags |= kOutputTokens;
+  if (span.retry_count) flags |= kRetryCount;
+  o.Byte(flags);
+  o.Byte(static_cast<uint8_t>(span.status));
+  for (const std::string* s :
+       {&span.span_id, &span.parent_span_id, &span.name, &span.status_message, &span.kind}) {
+    Str(o, *s);
+  }
+  if (span.start_ns) Raw(o, *span.start_ns);
+  if (span.end_ns) Raw(o, *span.end_ns);
+  if (span.input_tokens) Raw(o, *span.input_tokens);
+  if (span.output_tokens) Raw(o, *span.output_tokens);
+  if (span.retry_count) Raw(o, *span.retry_count);
+  Varint(o, span.bytes);
+  const auto canonical = CanonicalOf(span);
+  for (size_t k = 0; k < canonical.size(); ++k) {
+    Varint(o, codes[k]);
+    if (codes[k] == 1) Str(o, **canonical[k]);
+  }
+  Varint(o, resource_at);
+}
 
 class Reader {
  public:
@@ -118,27 +167,24 @@ class Reader {
       ValueInto(value);
     }
   }
-  // The canonical fields' codes: a view of each string, where the attributes start and where
-  // the resource does.
-  struct Canonical {
-    std::optional<std::string_view> fields[6];
+  // The canonical fields' codes: a view of each string into `fields`, and where the
+  // attributes start and where the resource does.
+  struct Lists {
     const char* attributes;
     const char* resource;
   };
-  Canonical CanonicalFields() {
-    Canonical c;
+  Lists CanonicalFields(std::optional<std::string_view> (&fields)[6]) {
     uint64_t codes[6];
     for (size_t k = 0; k < 6; ++k) {
       codes[k] = Varint();
-      if (codes[k] == 1) c.fields[k] = StrView();
+      if (codes[k] == 1) fields[k] = StrView();
     }
     const uint64_t resource_at = Varint();
-    c.attributes = p_;
-    c.resource = p_ + resource_at;
+    const Lists lists{p_, p_ + resource_at};
     for (size_t k = 0; k < 6; ++k) {
-      if (codes[k] >= 2) c.fields[k] = Reader(c.attributes + (codes[k] - 2)).StrView();
+      if (codes[k] >= 2) fields[k] = Reader(lists.attributes + (codes[k] - 2)).StrView();
     }
-    return c;
+    return lists;
   }
 
   template <typename Visitor>
@@ -177,46 +223,42 @@ class Reader {
 }  // namespace
 
 PackedSpan::PackedSpan(const Span& span) {
-  thread_local std::string buffer;
-  Writer w(buffer);
-  uint8_t flags = 0;
-  if (span.start_ns) flags |= kStart;
-  if (span.end_ns) flags |= kEnd;
-  if (span.input_tokens) flags |= kInputTokens;
-  if (span.output_tokens) flags |= kOutputTokens;
-  if (span.retry_count) flags |= kRetryCount;
-  w.Byte(flags);
-  w.Byte(static_cast<uint8_t>(span.status));
-  w.Str(span.span_id);
-  w.Str(span.parent_span_id);
-  w.Str(span.name);
-  w.Str(span.status_message);
-  w.Str(span.kind);
-  if (span.start_ns) w.Raw(*span.start_ns);
-  if (span.end_ns) w.Raw(*span.end_ns);
-  if (span.input_tokens) w.Raw(*span.input_tokens);
-  if (span.output_tokens) w.Raw(*span.output_tokens);
-  if (span.retry_count) w.Raw(*span.retry_count);
-  w.Varint(span.bytes);
-  thread_local std::string tail;  // the attributes and the resource
-  thread_local std::vector<size_t> string_at;
-  Writer t(tail);
-  t.Attrs(span.attributes, &string_at);
-  const size_t resource_at = t.size();
-  t.Attrs(span.resource);
-  for (const std::optional<std::string>* field :
-       {&span.model, &span.input, &span.output, &span.session_id, &span.user_id,
-        &span.prompt_version}) {
-    w.Canonical(*field, span.attributes, string_at);
+  // Each canonical field's code: 0 absent, 1 written out, 2 + k for the string value at byte k
+  // of the attributes, found by sizing the attributes up to the first string value equal to it.
+  const auto canonical = CanonicalOf(span);
+  uint64_t codes[6];
+  int64_t match[6];
+  for (size_t k = 0; k < canonical.size(); ++k) {
+    codes[k] = *canonical[k] ? 1 : 0;
+    match[k] = -1;
+    if (!*canonical[k]) continue;
+    for (size_t i = 0; i < span.attributes.size(); ++i) {
+      const AttrValue& v = span.attributes[i].second;
+      if (v.kind == AttrValue::Kind::kString && v.s == **canonical[k]) {
+        match[k] = static_cast<int64_t>(i);
+        break;
+      }
+    }
   }
-  w.Varint(resource_at);
-  w.Append(tail);
-  if (tail.capacity() > (1u << 20)) std::string().swap(tail);
-  size_ = static_cast<uint32_t>(buffer.size());
+  Count attrs;
+  Varint(attrs, span.attributes.size());
+  for (size_t i = 0; i < span.attributes.size(); ++i) {
+    Str(attrs, span.attributes[i].first);
+    for (size_t k = 0; k < canonical.size(); ++k) {
+      if (match[k] == static_cast<int64_t>(i)) codes[k] = 2 + attrs.n + 1;  // after the kind
+    }
+    Value(attrs, span.attributes[i].second);
+  }
+  Count all;
+  Head(all, span, codes, attrs.n);
+  all.n += attrs.n;
+  AttrList(all, span.resource);
+  size_ = static_cast<uint32_t>(all.n);
   data_ = std::make_unique_for_overwrite<char[]>(size_);
-  std::memcpy(data_.get(), buffer.data(), size_);
-  // A huge span must not pin a huge scratch buffer in the thread.
-  if (buffer.capacity() > (1u << 20)) std::string().swap(buffer);
+  Put put{data_.get()};
+  Head(put, span, codes, attrs.n);
+  AttrList(put, span.attributes);
+  AttrList(put, span.resource);
 }
 
 Span PackedSpan::Unpack(const std::string& trace_id) const {
@@ -248,18 +290,19 @@ void PackedSpan::UnpackInto(const std::string& trace_id, Span& span) const {
   raw(kOutputTokens, span.output_tokens);
   raw(kRetryCount, span.retry_count);
   span.bytes = r.Varint();
-  const Reader::Canonical c = r.CanonicalFields();
-  Reader(c.attributes).AttrsInto(span.attributes);
-  Reader(c.resource).AttrsInto(span.resource);
+  std::optional<std::string_view> canonical[6];
+  const Reader::Lists lists = r.CanonicalFields(canonical);
+  Reader(lists.attributes).AttrsInto(span.attributes);
+  Reader(lists.resource).AttrsInto(span.resource);
   std::optional<std::string>* fields[] = {&span.model,      &span.input,   &span.output,
                                           &span.session_id, &span.user_id, &span.prompt_version};
   for (size_t k = 0; k < std::size(fields); ++k) {
-    if (!c.fields[k]) {
+    if (!canonical[k]) {
       fields[k]->reset();
     } else if (*fields[k]) {
-      (*fields[k])->assign(*c.fields[k]);  // its storage reused
+      (*fields[k])->assign(*canonical[k]);  // its storage reused
     } else {
-      fields[k]->emplace(*c.fields[k]);
+      fields[k]->emplace(*canonical[k]);
     }
   }
 }
@@ -281,9 +324,9 @@ PackedSpan::Fields PackedSpan::Peek() const {
   if (flags & kOutputTokens) f.output_tokens = r.Raw<double>();
   if (flags & kRetryCount) f.retry_count = r.Raw<double>();
   r.Varint();  // bytes
-  const Reader::Canonical c = r.CanonicalFields();
-  std::copy(std::begin(c.fields), std::end(c.fields), std::begin(f.canonical));
-  for (auto [at, attrs] : {std::pair{c.attributes, &f.attributes}, {c.resource, &f.resource}}) {
+  const Reader::Lists lists = r.CanonicalFields(f.canonical);
+  for (auto [at, attrs] :
+       {std::pair{lists.attributes, &f.attributes}, {lists.resource, &f.resource}}) {
     Reader list(at);
     attrs->count_ = list.Varint();
     attrs->data_ = list.position();
