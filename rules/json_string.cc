@@ -1,5 +1,6 @@
 #include "rules/json_string.h"
 
+#include <bit>
 #include <cstdint>
 #include <cstring>
 
@@ -34,33 +35,45 @@ char* Escape(unsigned char c, char* o) {
 }  // namespace
 
 void AppendJsonString(rapidjson::StringBuffer& out, std::string_view s) {
-  // Every byte as \u00XX and the quotes, and room to store a whole word past the last byte.
-  const size_t reserved = 2 + s.size() * 6 + 8;
+  // Every byte as \u00XX and the quotes, and room to store a whole piece past the last byte.
+  const size_t reserved = 2 + s.size() * 6 + 16;
   char* const start = out.Push(reserved);
   char* o = start;
   *o++ = '"';
   const char* p = s.data();
   const char* const end = p + s.size();
+  // Each piece of the string is stored whole; the output then takes its bytes up to the first
+  // that needs an escape, and that byte escaped.
+#if defined(__SSE2__)
+  while (end - p >= 16) {
+    const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    const uint32_t stops = JsonStringStops16(x);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(o), x);
+    if (stops == 0) {
+      o += 16;
+      p += 16;
+      continue;
+    }
+    const auto plain = static_cast<size_t>(std::countr_zero(stops));
+    o = Escape(static_cast<unsigned char>(p[plain]), o + plain);
+    p += plain + 1;
+  }
+#endif
   while (p < end) {
-    // A word of the string (the last one padded with spaces), stored whole when it needs no
-    // escape; else written a byte at a time.
+    // A word of the string, the last one padded with spaces (which need no escape).
     const size_t take = end - p >= 8 ? 8 : static_cast<size_t>(end - p);
     uint64_t w = kSpaces;
     std::memcpy(&w, p, take);
-    if (JsonStringStops(w) == 0) {
-      std::memcpy(o, &w, 8);
+    const uint64_t stops = JsonStringStops(w);
+    std::memcpy(o, &w, 8);
+    if (stops == 0) {
       o += take;
       p += take;
       continue;
     }
-    for (const char* stop = p + take; p < stop; ++p) {
-      const auto c = static_cast<unsigned char>(*p);
-      if (c < 0x20 || c == '"' || c == '\\') {
-        o = Escape(c, o);
-      } else {
-        *o++ = static_cast<char>(c);
-      }
-    }
+    const auto plain = static_cast<size_t>(std::countr_zero(stops)) / 8;
+    o = Escape(static_cast<unsigned char>(p[plain]), o + plain);
+    p += plain + 1;
   }
   *o++ = '"';
   out.Pop(reserved - static_cast<size_t>(o - start));

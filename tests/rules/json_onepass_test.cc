@@ -41,7 +41,7 @@ std::vector<std::string> Read(const std::string& json) {
 }
 
 // `s` as a key and a value, and as the last value of the text (so that it ends within the
-// buffer's last eight bytes), each after `pad` bytes.
+// buffer's last sixteen bytes), each after `pad` bytes.
 std::vector<std::string> Texts(const std::string& s, size_t pad) {
   const std::string p(pad, 'p');
   return {"{\"" + p + "\":\"" + s + "\",\"" + s + "\":0}", "[\"" + p + s + "\"]",
@@ -68,12 +68,12 @@ TEST(WalkInsitu, EveryEscapeAtEveryPlaceIsReadAsRapidJsonReadsIt) {
                                             "\"",
                                             std::string(1, '\x01'),
                                             "\\\\\\\""};
-  for (size_t length = 0; length <= 24; ++length) {
+  for (size_t length = 0; length <= 40; ++length) {
     for (size_t at = 0; at <= length; ++at) {
       for (const std::string& e : escapes) {
         std::string s(length, 'a');
         s.insert(at, e);
-        for (size_t pad = 0; pad < 8; ++pad) {
+        for (size_t pad = 0; pad < 16; ++pad) {
           for (const std::string& text : Texts(s, pad)) {
             ASSERT_EQ(Walked(text), Read(text)) << text;
           }
@@ -93,7 +93,7 @@ TEST(WalkInsitu, RandomStringsDenseInEscapesAreReadAsRapidJsonReadsThem) {
   for (int i = 0; i < 20000; ++i) {
     std::string s;
     for (size_t n = rng() % 40; n > 0; --n) s += pieces[rng() % pieces.size()];
-    for (const std::string& text : Texts(s, rng() % 8)) {
+    for (const std::string& text : Texts(s, rng() % 16)) {
       ASSERT_EQ(Walked(text), Read(text)) << text;
     }
   }
