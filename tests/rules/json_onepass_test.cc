@@ -67,6 +67,8 @@ TEST(WalkInsitu, EveryEscapeAtEveryPlaceIsReadAsRapidJsonReadsIt) {
                                             "\\",
                                             "\"",
                                             std::string(1, '\x01'),
+                                            std::string(1, '\x1a'),
+                                            std::string(1, '\x1f'),
                                             "\\\\\\\""};
   for (size_t length = 0; length <= 40; ++length) {
     for (size_t at = 0; at <= length; ++at) {
