@@ -169,11 +169,12 @@ inline bool IsAscii(std::string_view s) {
 // One SAX walk of `buf` (`size` bytes and a NUL, decoded in place) with `handler`: iterative, so
 // depth costs no stack, and UTF-8 validated unless the text is ASCII (most messages are, and
 // the per-character check is what reading strings costs most; ASCII strings are scanned a word
-// at a time).
+// at a time). The reader is kept per thread and handler type, so that its stack (a few bytes a
+// level, and the walk bounds the depth) is allocated once and not at each message.
 template <typename Handler>
 bool WalkInsitu(char* buf, size_t size, Handler& handler) {
   InsituStream is(buf, size);
-  rapidjson::Reader reader;
+  thread_local rapidjson::Reader reader;
   constexpr unsigned kFlags = rapidjson::kParseInsituFlag | rapidjson::kParseIterativeFlag;
   if (IsAscii(std::string_view(buf, size))) return !reader.Parse<kFlags>(is, handler).IsError();
   return !reader.Parse<kFlags | rapidjson::kParseValidateEncodingFlag>(is, handler).IsError();
