@@ -63,6 +63,18 @@ Engine::Engine(std::shared_ptr<const RuleSet> rules, std::shared_ptr<EngineGroup
       limit_scope_(limits) {
   limit_scope_.partitions = std::max(limit_scope_.partitions, 1);
   rule_counters_.resize(rules_->rules.size());
+  rule_hashes_ = HashRules(*rules_);
+}
+
+std::vector<Engine::RuleHashes> Engine::HashRules(const RuleSet& rs) {
+  std::vector<RuleHashes> hashes(rs.rules.size());
+  for (size_t r = 0; r < rs.rules.size(); ++r) {
+    hashes[r].rule = NameHash(rs.rules[r].name);
+    for (size_t d : rs.rules[r].destinations) {
+      hashes[r].routes.push_back(NameHash(rs.rules[r].name, rs.destinations[d].name));
+    }
+  }
+  return hashes;
 }
 
 Engine::~Engine() {
@@ -80,6 +92,7 @@ void Engine::SetRuleSet(std::shared_ptr<const RuleSet> rules) {
   }
   rule_counters_ = std::move(counters);
   group_->limits.Reconfigure(*rules);
+  rule_hashes_ = HashRules(*rules);
   rules_ = std::move(rules);
   // Deadlines depend on the trace settings: reschedule open traces, in the order they opened
   // (timers due at the same instant fire in the order they were scheduled).
@@ -700,10 +713,11 @@ void Engine::Evaluate(Entry& entry, Trigger trigger, int64_t now_ns, Outbox& out
       continue;
     }
     matched_earlier = true;
-    const uint64_t rule_hash = NameHash(rule.name);
+    const RuleHashes& hashes = rule_hashes_[r];
+    const uint64_t rule_hash = hashes.rule;
     bool all_routed = true;
-    for (size_t d : rule.destinations) {
-      if (!Contains(entry.routed, NameHash(rule.name, rs.destinations[d].name))) all_routed = false;
+    for (uint64_t route : hashes.routes) {
+      if (!Contains(entry.routed, route)) all_routed = false;
     }
     if (all_routed) {
       v.outcome = O::kAlreadyRouted;
@@ -733,8 +747,8 @@ void Engine::Evaluate(Entry& entry, Trigger trigger, int64_t now_ns, Outbox& out
     // The rule's limit counts traces: its token is spent when a destination first takes the
     // trace, not when every destination refused it, nor again to finish a partly routed trace.
     bool charged = false;
-    for (size_t d : rule.destinations) {
-      if (Contains(entry.routed, NameHash(rule.name, rs.destinations[d].name))) charged = true;
+    for (uint64_t route : hashes.routes) {
+      if (Contains(entry.routed, route)) charged = true;
     }
     if (rule.limit && !charged &&
         !group_->limits.Rule(share(), limit_scope_.partitions, rule).Available(now_ns)) {
@@ -743,9 +757,10 @@ void Engine::Evaluate(Entry& entry, Trigger trigger, int64_t now_ns, Outbox& out
       continue;
     }
     const size_t first_route = out.routes.size();
-    for (size_t d : rule.destinations) {
+    for (size_t i = 0; i < rule.destinations.size(); ++i) {
+      const size_t d = rule.destinations[i];
       const DestinationSpec& dest = rs.destinations[d];
-      const uint64_t key = NameHash(rule.name, dest.name);
+      const uint64_t key = hashes.routes[i];
       if (Contains(entry.routed, key)) continue;
       TokenBucket* dest_bucket =
           dest.limit ? &group_->limits.Destination(share(), limit_scope_.partitions, dest)

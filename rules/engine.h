@@ -375,6 +375,14 @@ class Engine {
   std::shared_ptr<EngineGroup> group_;
   LimitScope limit_scope_;
   std::vector<RuleCounters> rule_counters_;  // by index into rules_->rules
+  // By index into rules_->rules: the hash of the rule's name, and of (rule, destination) for
+  // each of its destinations in order: what Entry::routed and counted_* hold.
+  struct RuleHashes {
+    uint64_t rule = 0;
+    std::vector<uint64_t> routes;
+  };
+  static std::vector<RuleHashes> HashRules(const RuleSet& rs);
+  std::vector<RuleHashes> rule_hashes_;
   EngineCounters counters_;
 };
 
