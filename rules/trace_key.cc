@@ -1,6 +1,7 @@
 #include "rules/trace_key.h"
 
 #include <array>
+#include <cstring>
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
@@ -8,26 +9,32 @@
 namespace triaged {
 namespace {
 
-// The value of each lowercase hex digit, 0xff for every other byte. Uppercase is not packed:
-// the key must give back the id exactly as it came.
-constexpr auto kHexValue = [] {
-  std::array<uint8_t, 256> t{};
-  t.fill(0xff);
-  for (int c = '0'; c <= '9'; ++c) t[c] = static_cast<uint8_t>(c - '0');
-  for (int c = 'a'; c <= 'f'; ++c) t[c] = static_cast<uint8_t>(c - 'a' + 10);
-  return t;
-}();
+// The 64-bit value of 16 lowercase hex digits, eight bytes at a time and without a branch per
+// byte; false when any byte is not one. Uppercase is not packed: the key must give back the id
+// exactly as it came.
+uint32_t PackEight(const char* p, bool& ok) {
+  constexpr uint64_t kOnes = 0x0101010101010101ULL, kHigh = 0x8080808080808080ULL;
+  uint64_t w;
+  std::memcpy(&w, p, 8);
+  // Each byte (all below 0x80, checked below, so no sum carries into the next): at least `lo`
+  // when the high bit of b + 0x80 - lo is set, above `hi` when that of b + 0x7f - hi is.
+  const auto in = [w](uint64_t lo, uint64_t hi) {
+    return (w + (0x80 - lo) * kOnes) & ~(w + (0x7f - hi) * kOnes) & kHigh;
+  };
+  ok &= (w & kHigh) == 0 && (in('0', '9') | in('a', 'f')) == kHigh;
+  // Each digit's value: its low four bits, plus 9 for a letter (bit 6 set).
+  uint64_t v = (w & 0x0f * kOnes) + ((w >> 6) & kOnes) * 9;
+  // The first digit is the lowest byte and the most significant nibble: pairs, then quads.
+  v = ((v << 4) & 0x00f000f000f000f0ULL) | ((v >> 8) & 0x000f000f000f000fULL);
+  v = ((v << 8) & 0x0000ff000000ff00ULL) | ((v >> 16) & 0x000000ff000000ffULL);
+  return static_cast<uint32_t>(((v << 16) & 0xffff0000ULL) | ((v >> 32) & 0xffffULL));
+}
 
 bool PackHalf(std::string_view digits, uint64_t& out) {
-  uint64_t v = 0;
-  uint8_t bad = 0;
-  for (char c : digits) {
-    const uint8_t d = kHexValue[static_cast<uint8_t>(c)];
-    bad |= d;  // 0xff has the high bit; no digit has
-    v = (v << 4) | (d & 0xf);
-  }
-  out = v;
-  return (bad & 0x80) == 0;
+  bool ok = true;
+  const uint64_t hi = PackEight(digits.data(), ok);
+  out = hi << 32 | PackEight(digits.data() + 8, ok);
+  return ok;
 }
 
 void UnpackHalf(uint64_t v, char* out) {

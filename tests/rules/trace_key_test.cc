@@ -22,6 +22,22 @@ TEST(TraceKey, PacksLowercaseHexAndGivesTheIdBack) {
   EXPECT_NE(key, TraceKey("4bf92f3577b34da7a3ce929d0e0e4736"));
 }
 
+// Every byte at every place of a 32-digit id: packed exactly when it is a lowercase hex digit,
+// and the id always comes back as it was.
+TEST(TraceKey, PacksEveryLowercaseDigitAtEveryPlaceAndNothingElse) {
+  const std::string base = "0123456789abcdef0f1e2d3c4b5a6978";
+  for (size_t at = 0; at < base.size(); ++at) {
+    for (int byte = 0; byte < 256; ++byte) {
+      std::string id = base;
+      id[at] = static_cast<char>(byte);
+      const bool digit = (byte >= '0' && byte <= '9') || (byte >= 'a' && byte <= 'f');
+      const TraceKey key(id);
+      ASSERT_EQ(key.packed(), digit) << "byte " << byte << " at " << at;
+      ASSERT_EQ(key.str(), id) << "byte " << byte << " at " << at;
+    }
+  }
+}
+
 TEST(TraceKey, KeepsEveryOtherIdAsText) {
   for (const std::string& id :
        {std::string(), std::string("t-1"), std::string("4BF92F3577B34DA6A3CE929D0E0E4736"),
