@@ -140,9 +140,16 @@ enum Key : int {
 
 // Appends an attribute. A list starts with room for 8, so a span's attributes are not moved
 // from one buffer to the next as they arrive (1, 2, 4, 8).
-void AddAttr(Attributes& out, std::string key, AttrValue value) {
+// A new attribute at the end of `out`: an empty key and a null value, to be set in place.
+std::pair<std::string, AttrValue>& NewAttr(Attributes& out) {
   if (out.capacity() == 0) out.reserve(8);
-  out.emplace_back(std::move(key), std::move(value));
+  return out.emplace_back();
+}
+
+void AddAttr(Attributes& out, std::string key, AttrValue value) {
+  auto& [k, v] = NewAttr(out);
+  k = std::move(key);
+  v = std::move(value);
 }
 
 // Whether `k` is the literal `lit`: a compare of constant length, which the compiler writes out
@@ -205,16 +212,31 @@ int KeyOf(FrameType t, std::string_view k) {
   }
 }
 
-AttrValue AttrOf(const JVal& v) {
+// Sets `out`, a null value, to the attribute value of `v`.
+void SetAttrOf(const JVal& v, AttrValue& out) {
   switch (v.kind) {
-    case JVal::kNull: return AttrValue::Null();
-    case JVal::kBool: return AttrValue::Bool(v.b);
+    case JVal::kBool:
+      out.kind = AttrValue::Kind::kBool;
+      out.b = v.b;
+      break;
     case JVal::kNeg:
     case JVal::kPos:
-    case JVal::kDouble: return AttrValue::Number(v.GetDouble());
-    case JVal::kString: return AttrValue::String(std::string(v.s));
-    default: return AttrValue::Null();
+    case JVal::kDouble:
+      out.kind = AttrValue::Kind::kNumber;
+      out.n = v.GetDouble();
+      break;
+    case JVal::kString:
+      out.kind = AttrValue::Kind::kString;
+      out.s.assign(v.s);
+      break;
+    default: break;  // null
   }
+}
+
+AttrValue AttrOf(const JVal& v) {
+  AttrValue a;
+  SetAttrOf(v, a);
+  return a;
 }
 
 // Unix nanoseconds as ReadNanos reads them; false where ReadNanos refuses.
@@ -446,9 +468,10 @@ class Walker {
         AddTop(f.raw_key, v);
         return true;
       case FrameType::kFlatObj: {
-        std::string key =
-            f.name.empty() ? std::string(f.raw_key) : f.name + "." + std::string(f.raw_key);
-        AddAttr(*f.out, std::move(key), AttrOf(v));
+        auto& [key, value] = NewAttr(*f.out);
+        if (!f.name.empty()) key.assign(f.name).append(".");
+        key.append(f.raw_key);
+        SetAttrOf(v, value);
         return CheckCount(*f.out);
       }
       case FrameType::kFlatArr: f.items.push_back(AttrOf(v)); return true;
