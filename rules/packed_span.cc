@@ -121,8 +121,10 @@ class Reader {
 
   uint8_t Byte() { return static_cast<uint8_t>(*p_++); }
   uint64_t Varint() {
-    uint64_t v = 0;
-    for (int shift = 0;; shift += 7) {
+    const uint8_t first = Byte();
+    if (first < 0x80) return first;  // most are one byte: lengths, counts and codes
+    uint64_t v = first & 0x7f;
+    for (int shift = 7;; shift += 7) {
       const uint8_t b = Byte();
       v |= static_cast<uint64_t>(b & 0x7f) << shift;
       if (b < 0x80) return v;
