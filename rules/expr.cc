@@ -432,9 +432,9 @@ const std::vector<FieldDef>& SpanFields() {
       {"duration_ms", Type::kNumber, [](const Ctx& c) { return FromOpt(c.span->duration_ms()); }},
       {"kind", Type::kString,
        [](const Ctx& c) { return c.span->kind.empty() ? Val{} : Val::String(c.span->kind); }},
-      {"model", Type::kString, [](const Ctx& c) { return FromOpt(c.span->canonical[0]); }},
-      {"input", Type::kString, [](const Ctx& c) { return FromOpt(c.span->canonical[1]); }},
-      {"output", Type::kString, [](const Ctx& c) { return FromOpt(c.span->canonical[2]); }},
+      {"model", Type::kString, [](const Ctx& c) { return FromOpt(c.span->canonical(0)); }},
+      {"input", Type::kString, [](const Ctx& c) { return FromOpt(c.span->canonical(1)); }},
+      {"output", Type::kString, [](const Ctx& c) { return FromOpt(c.span->canonical(2)); }},
   };
   return kFields;
 }
@@ -1214,7 +1214,7 @@ class Parser {
       if (field.text == "attributes") {
         std::string key = AttributeKey("span.attributes");
         return MakeAccessor(begin, Type::kAny, [key](const Ctx& c) {
-          return FromPackedAttr(c.span->attributes, key);
+          return FromPackedAttr(c.span->attributes(), key);
         });
       }
       for (const FieldDef& f : SpanFields()) {

@@ -169,22 +169,26 @@ class Reader {
       ValueInto(value);
     }
   }
-  // The canonical fields' codes: a view of each string into `fields`, and where the
-  // attributes start and where the resource does.
+  // The canonical fields' codes: a view of each string into `fields` (when given), and where
+  // the attributes start and where the resource does.
   struct Lists {
     const char* attributes;
     const char* resource;
   };
-  Lists CanonicalFields(std::optional<std::string_view> (&fields)[6]) {
+  Lists CanonicalFields(std::optional<std::string_view> (*fields)[6] = nullptr) {
     uint64_t codes[6];
     for (size_t k = 0; k < 6; ++k) {
       codes[k] = Varint();
-      if (codes[k] == 1) fields[k] = StrView();
+      if (codes[k] == 1) {
+        const std::string_view s = StrView();
+        if (fields != nullptr) (*fields)[k] = s;
+      }
     }
     const uint64_t resource_at = Varint();
     const Lists lists{p_, p_ + resource_at};
+    if (fields == nullptr) return lists;
     for (size_t k = 0; k < 6; ++k) {
-      if (codes[k] >= 2) fields[k] = Reader(lists.attributes + (codes[k] - 2)).StrView();
+      if (codes[k] >= 2) (*fields)[k] = Reader(lists.attributes + (codes[k] - 2)).StrView();
     }
     return lists;
   }
@@ -293,7 +297,7 @@ void PackedSpan::UnpackInto(const std::string& trace_id, Span& span) const {
   raw(kRetryCount, span.retry_count);
   span.bytes = r.Varint();
   std::optional<std::string_view> canonical[6];
-  const Reader::Lists lists = r.CanonicalFields(canonical);
+  const Reader::Lists lists = r.CanonicalFields(&canonical);
   Reader(lists.attributes).AttrsInto(span.attributes);
   Reader(lists.resource).AttrsInto(span.resource);
   std::optional<std::string>* fields[] = {&span.model,      &span.input,   &span.output,
@@ -326,14 +330,35 @@ PackedSpan::Fields PackedSpan::Peek() const {
   if (flags & kOutputTokens) f.output_tokens = r.Raw<double>();
   if (flags & kRetryCount) f.retry_count = r.Raw<double>();
   r.Varint();  // bytes
-  const Reader::Lists lists = r.CanonicalFields(f.canonical);
-  for (auto [at, attrs] :
-       {std::pair{lists.attributes, &f.attributes}, {lists.resource, &f.resource}}) {
-    Reader list(at);
-    attrs->count_ = list.Varint();
-    attrs->data_ = list.position();
-  }
+  f.lists_ = r.position();
   return f;
+}
+
+std::optional<std::string_view> PackedSpan::Fields::canonical(size_t k) const {
+  std::optional<std::string_view> all[6];
+  Canonical(all);
+  return all[k];
+}
+
+void PackedSpan::Fields::Canonical(std::optional<std::string_view> (&out)[6]) const {
+  std::fill(std::begin(out), std::end(out), std::nullopt);
+  Reader(lists_).CanonicalFields(&out);
+}
+
+PackedSpan::Attrs PackedSpan::Fields::attributes() const {
+  return ListAt(Reader(lists_).CanonicalFields().attributes);
+}
+
+PackedSpan::Attrs PackedSpan::Fields::resource() const {
+  return ListAt(Reader(lists_).CanonicalFields().resource);
+}
+
+PackedSpan::Attrs PackedSpan::ListAt(const char* at) {
+  Reader list(at);
+  Attrs attrs;
+  attrs.count_ = list.Varint();
+  attrs.data_ = list.position();
+  return attrs;
 }
 
 std::optional<int64_t> PackedSpan::start_ns() const {

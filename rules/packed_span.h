@@ -55,21 +55,30 @@ class PackedSpan {
   };
 
   // Every field of the span without unpacking it: the strings are views into the packed bytes,
-  // valid while the PackedSpan lives (moving it keeps them valid).
+  // valid while the PackedSpan lives (moving it keeps them valid). The canonical fields and the
+  // attribute lists are read from the bytes when asked for: any_span reads a field or two of
+  // every span.
   struct Fields {
     SpanStatus status = SpanStatus::kUnset;
     bool root = false;
     std::string_view span_id, parent_span_id, name, status_message, kind;
     std::optional<int64_t> start_ns, end_ns;
     std::optional<double> input_tokens, output_tokens, retry_count;
-    Attrs attributes, resource;
-    // model, input, output, session_id, user_id, prompt_version, in that order.
-    std::optional<std::string_view> canonical[6];
 
     std::optional<double> duration_ms() const {
       if (!start_ns || !end_ns) return std::nullopt;
       return static_cast<double>(*end_ns - *start_ns) / 1e6;
     }
+    // model, input, output, session_id, user_id, prompt_version: k = 0 to 5.
+    std::optional<std::string_view> canonical(size_t k) const;
+    // All six in one read.
+    void Canonical(std::optional<std::string_view> (&out)[6]) const;
+    Attrs attributes() const;
+    Attrs resource() const;
+
+   private:
+    friend class PackedSpan;
+    const char* lists_ = nullptr;  // the canonical fields' codes
   };
   Fields Peek() const;
   // Only the start time (cheaper than Peek: the attributes are not walked).
@@ -78,6 +87,9 @@ class PackedSpan {
   size_t size() const { return size_; }
 
  private:
+  // The attribute list whose count is at `at`.
+  static Attrs ListAt(const char* at);
+
   std::unique_ptr<char[]> data_;
   uint32_t size_ = 0;
 };

@@ -157,14 +157,16 @@ void WriteSpan(Writer& w, const PackedSpan::Fields& s) {
   Time(w, s.end_ns);
   w.Key("duration_ms");
   OptNumber(w, s.duration_ms());
+  std::optional<std::string_view> canonical[6];
+  s.Canonical(canonical);
   w.Key("model");
-  OptString(w, s.canonical[0]);
+  OptString(w, canonical[0]);
   w.Key("input");
-  OptString(w, s.canonical[1]);
+  OptString(w, canonical[1]);
   w.Key("output");
-  OptString(w, s.canonical[2]);
+  OptString(w, canonical[2]);
   w.Key("attributes");
-  Attrs(w, s.attributes);
+  Attrs(w, s.attributes());
   w.EndObject();
 }
 

@@ -86,14 +86,14 @@ void Trace::Release() const { summary_.reset(); }
 
 PackedSpan::Attrs Trace::root_attributes() const {
   if (fold_.root < 0) return {};
-  return packed_[fold_.root].Peek().attributes;
+  return packed_[fold_.root].Peek().attributes();
 }
 
 PackedSpan::Attrs Trace::resource() const {
-  if (fold_.root >= 0) return packed_[fold_.root].Peek().resource;
+  if (fold_.root >= 0) return packed_[fold_.root].Peek().resource();
   for (const PackedSpan& p : packed_) {
-    const PackedSpan::Fields f = p.Peek();
-    if (!f.resource.empty()) return f.resource;
+    const PackedSpan::Attrs resource = p.Peek().resource();
+    if (!resource.empty()) return resource;
   }
   return {};
 }
@@ -154,25 +154,30 @@ void Trace::Recompute() const {
   // Canonical string fields: the root's if it has them, else the earliest-starting span's
   // (the root has none of those: the fold's span for such a field is another one). The spans
   // are read once each.
+  using Canonical = std::optional<std::string_view>[6];
   int32_t read_index[7];
-  std::optional<PackedSpan::Fields> read[7];  // constructed as they are read
+  Canonical read[7];
   size_t reads = 0;
-  auto fields_of = [&](int32_t index) -> const PackedSpan::Fields& {
+  auto canonical_of = [&](int32_t index) -> const Canonical& {
     for (size_t k = 0; k < reads; ++k) {
-      if (read_index[k] == index) return *read[k];
+      if (read_index[k] == index) return read[k];
     }
     read_index[reads] = index;
-    return read[reads++].emplace(packed_[index].Peek());
+    packed_[index].Peek().Canonical(read[reads]);
+    return read[reads++];
   };
   std::optional<std::string_view>* fields[] = {&s.model,      &s.input,   &s.output,
                                                &s.session_id, &s.user_id, &s.prompt_version};
-  const PackedSpan::Fields* root = f.root >= 0 ? &fields_of(f.root) : nullptr;
-  if (root != nullptr) s.name = root->name;
+  const Canonical* root = nullptr;
+  if (f.root >= 0) {
+    s.name = packed_[f.root].Peek().name;
+    root = &canonical_of(f.root);
+  }
   for (size_t k = 0; k < std::size(fields); ++k) {
-    if (root != nullptr && root->canonical[k]) {
-      *fields[k] = root->canonical[k];
+    if (root != nullptr && (*root)[k]) {
+      *fields[k] = (*root)[k];
     } else if (f.first[k] >= 0) {
-      *fields[k] = fields_of(f.first[k]).canonical[k];
+      *fields[k] = canonical_of(f.first[k])[k];
     }
   }
 

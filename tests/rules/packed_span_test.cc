@@ -103,12 +103,12 @@ TEST(PackedSpan, PeekReadsTheSummaryFieldsWithoutUnpacking) {
   EXPECT_EQ(f.output_tokens, std::nullopt);
   EXPECT_EQ(f.retry_count, span.retry_count);
   // model and input are the attributes' values, output a string of its own, user_id empty.
-  EXPECT_EQ(f.canonical[0], std::optional<std::string_view>("gpt-4o"));
-  EXPECT_EQ(f.canonical[1], std::optional<std::string_view>(std::string(300, 'q')));
-  EXPECT_EQ(f.canonical[2], std::optional<std::string_view>("a native output"));
-  EXPECT_EQ(f.canonical[3], std::nullopt);
-  EXPECT_EQ(f.canonical[4], std::optional<std::string_view>(""));
-  EXPECT_EQ(f.canonical[5], std::nullopt);
+  EXPECT_EQ(f.canonical(0), std::optional<std::string_view>("gpt-4o"));
+  EXPECT_EQ(f.canonical(1), std::optional<std::string_view>(std::string(300, 'q')));
+  EXPECT_EQ(f.canonical(2), std::optional<std::string_view>("a native output"));
+  EXPECT_EQ(f.canonical(3), std::nullopt);
+  EXPECT_EQ(f.canonical(4), std::optional<std::string_view>(""));
+  EXPECT_EQ(f.canonical(5), std::nullopt);
   Span child;
   child.parent_span_id = "00f067aa0ba902b7";
   EXPECT_FALSE(PackedSpan(child).Peek().root);
@@ -148,19 +148,19 @@ TEST(PackedSpan, PeekGivesEveryFieldInPlace) {
   EXPECT_EQ(f.duration_ms(), span.duration_ms());
   EXPECT_EQ(packed.start_ns(), span.start_ns);
   Rebuild attrs;
-  f.attributes.Visit(attrs);
+  f.attributes().Visit(attrs);
   EXPECT_EQ(attrs.attrs, span.attributes);
-  EXPECT_EQ(f.attributes.size(), span.attributes.size());
+  EXPECT_EQ(f.attributes().size(), span.attributes.size());
   Rebuild resource;
-  f.resource.Visit(resource);
+  f.resource().Visit(resource);
   EXPECT_EQ(resource.attrs, span.resource);
   for (const auto& [key, value] : span.attributes) {
     AttrValue found = AttrValue::String("left over");
-    ASSERT_TRUE(f.attributes.Find(key, found)) << key;
+    ASSERT_TRUE(f.attributes().Find(key, found)) << key;
     EXPECT_EQ(found, value) << key;
   }
   AttrValue none;
-  EXPECT_FALSE(f.attributes.Find("absent", none));
+  EXPECT_FALSE(f.attributes().Find("absent", none));
   EXPECT_TRUE(PackedSpan::Attrs().empty());
   Span untimed;
   EXPECT_EQ(PackedSpan(untimed).start_ns(), std::nullopt);
@@ -169,7 +169,7 @@ TEST(PackedSpan, PeekGivesEveryFieldInPlace) {
   far.attributes.emplace_back("llm.model_name", AttrValue::String("far-model"));
   far.model = "far-model";
   const PackedSpan packed_far(far);
-  EXPECT_EQ(packed_far.Peek().canonical[0], std::optional<std::string_view>("far-model"));
+  EXPECT_EQ(packed_far.Peek().canonical(0), std::optional<std::string_view>("far-model"));
   EXPECT_EQ(packed_far.Unpack(far.trace_id), far);
   EXPECT_LT(packed_far.size(), packed.size() + 40);  // stored once
 }
