@@ -70,12 +70,15 @@ void Value(Out& o, const AttrValue& v) {
       break;
   }
 }
-template <typename Out>
-void AttrList(Out& o, const Attributes& attrs) {
+// `at_value(i, o)` is called before the value of attribute i is written.
+template <typename Out, typename AtValue = void (*)(size_t, const Out&)>
+void AttrList(
+    Out& o, const Attributes& attrs, AtValue at_value = [](size_t, const Out&) {}) {
   Varint(o, attrs.size());
-  for (const auto& [key, value] : attrs) {
-    Str(o, key);
-    Value(o, value);
+  for (size_t i = 0; i < attrs.size(); ++i) {
+    Str(o, attrs[i].first);
+    at_value(i, o);
+    Value(o, attrs[i].second);
   }
 }
 
@@ -247,14 +250,11 @@ PackedSpan::PackedSpan(const Span& span) {
     }
   }
   Count attrs;
-  Varint(attrs, span.attributes.size());
-  for (size_t i = 0; i < span.attributes.size(); ++i) {
-    Str(attrs, span.attributes[i].first);
+  AttrList(attrs, span.attributes, [&](size_t i, const Count& at) {
     for (size_t k = 0; k < canonical.size(); ++k) {
-      if (match[k] == static_cast<int64_t>(i)) codes[k] = 2 + attrs.n + 1;  // after the kind
+      if (match[k] == static_cast<int64_t>(i)) codes[k] = 2 + at.n + 1;  // after the kind
     }
-    Value(attrs, span.attributes[i].second);
-  }
+  });
   Count all;
   Head(all, span, codes, attrs.n);
   all.n += attrs.n;

@@ -158,20 +158,24 @@ void Trace::Recompute() const {
   int32_t read_index[7];
   Canonical read[7];
   size_t reads = 0;
+  auto read_of = [&](int32_t index, const PackedSpan::Fields& span) -> const Canonical& {
+    read_index[reads] = index;
+    span.Canonical(read[reads]);
+    return read[reads++];
+  };
   auto canonical_of = [&](int32_t index) -> const Canonical& {
     for (size_t k = 0; k < reads; ++k) {
       if (read_index[k] == index) return read[k];
     }
-    read_index[reads] = index;
-    packed_[index].Peek().Canonical(read[reads]);
-    return read[reads++];
+    return read_of(index, packed_[index].Peek());
   };
   std::optional<std::string_view>* fields[] = {&s.model,      &s.input,   &s.output,
                                                &s.session_id, &s.user_id, &s.prompt_version};
   const Canonical* root = nullptr;
   if (f.root >= 0) {
-    s.name = packed_[f.root].Peek().name;
-    root = &canonical_of(f.root);
+    const PackedSpan::Fields span = packed_[f.root].Peek();
+    s.name = span.name;
+    root = &read_of(f.root, span);
   }
   for (size_t k = 0; k < std::size(fields); ++k) {
     if (root != nullptr && (*root)[k]) {
