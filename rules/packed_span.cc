@@ -2,9 +2,13 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cstring>
+#include <mutex>
 #include <string_view>
 #include <vector>
+
+#include "absl/container/flat_hash_map.h"
 
 namespace triaged {
 namespace {
@@ -14,7 +18,8 @@ namespace {
 // 1 a string follows, 2 + k the string at byte k of the attributes (the canonical mapping
 // copies attributes, so most refer to one); then where the resource starts (from the
 // attributes), and the attributes and resource as a count then key + tagged value. Reading the
-// fields in place (Peek) thus never walks the attributes.
+// fields in place (Peek) thus never walks the attributes. A key is a varint: 2n + 1 for key n
+// of the key table, or 2 × its length with its bytes following.
 enum Flag : uint8_t {
   kStart = 1 << 0,
   kEnd = 1 << 1,
@@ -37,6 +42,112 @@ struct Put {
     std::memcpy(p, s, k);
     p += k;
   }
+};
+
+// The table of attribute keys (PackedSpan::kTableKeys). Keys are few and the same in span
+// after span (gen_ai.request.model, session.id): they were a third of a packed span's bytes.
+class KeyTable {
+ public:
+  static constexpr uint32_t kMaxKeys = PackedSpan::kTableKeys;
+  static constexpr size_t kMaxKeyLength = PackedSpan::kTableKeyLength;
+
+  // Never destroyed (Google style's rule for a static that is not trivially destructible): an
+  // engine thread may still pack a span while the process exits.
+  static KeyTable& Get() {
+    static KeyTable* const table = new KeyTable;
+    return *table;
+  }
+
+  // The key's number, or -1 when it is written out. Each thread remembers the numbers of the
+  // keys it met last, so a key is nearly always found without the table's lock; once the table
+  // is full it never changes again and is read without the lock.
+  int64_t Number(std::string_view key) {
+    if (key.size() > kMaxKeyLength) return -1;
+    // Two ways per set: the newest first.
+    thread_local Recent recent[kRecent];
+    Recent* set = &recent[Slot(key) & ~size_t{1}];
+    for (int way = 0; way < 2; ++way) {
+      if (set[way].size == key.size() && std::memcmp(set[way].data, key.data(), key.size()) == 0) {
+        return set[way].number;
+      }
+    }
+    int64_t number = -1;
+    if (full_.load(std::memory_order_acquire)) {
+      if (auto it = numbers_.find(key); it != numbers_.end()) number = it->second;
+    } else {
+      number = Insert(key);
+    }
+    if (number >= 0) {
+      set[1] = set[0];
+      set[0] = {keys_[number].data, key.size(), static_cast<uint32_t>(number)};
+    }
+    return number;
+  }
+
+  // Key `n`, which Number returned. The span that holds the number was packed after the key was
+  // stored, and reached this thread after that, so the entry is read without the lock.
+  std::string_view Key(uint64_t n) const { return {keys_[n].data, keys_[n].size}; }
+
+ private:
+  static constexpr size_t kChunkBytes = 16384;
+  static constexpr int kRecentBits = 10;
+  static constexpr size_t kRecent = size_t{1} << kRecentBits;
+  // Plain data, so the entries not used yet are never written (nor resident).
+  struct Entry {
+    const char* data;
+    size_t size;
+  };
+  struct Recent {
+    const char* data = nullptr;
+    size_t size = ~size_t{0};  // matches no key
+    uint32_t number = 0;
+  };
+  KeyTable() : keys_(std::make_unique_for_overwrite<Entry[]>(kMaxKeys)) {}
+
+  // A recent-keys slot from the key's length and its first, middle and last 8 bytes.
+  static size_t Slot(std::string_view key) {
+    uint64_t a = 0, b = 0, c = 0;
+    if (key.size() >= 8) {
+      std::memcpy(&a, key.data(), 8);
+      std::memcpy(&b, key.data() + key.size() / 2 - 4, 8);
+      std::memcpy(&c, key.data() + key.size() - 8, 8);
+    } else {
+      std::memcpy(&a, key.data(), key.size());
+    }
+    const uint64_t h = ((a * 0x9e3779b97f4a7c15) ^ (b * 0xc2b2ae3d27d4eb4f) ^ (c + key.size())) *
+                       0x165667b19e3779f9;
+    return static_cast<size_t>(h >> (64 - kRecentBits));
+  }
+
+  // With the lock: the key's number, stored if it is new and there is room; -1 when there is
+  // none (and from then on the table is full).
+  int64_t Insert(std::string_view key) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = numbers_.find(key); it != numbers_.end()) return it->second;
+    if (count_ == kMaxKeys) {
+      full_.store(true, std::memory_order_release);
+      return -1;
+    }
+    // Stored in chunks that never move: the views into them stay valid.
+    if (chunks_.empty() || chunk_used_ + key.size() > kChunkBytes) {
+      chunks_.push_back(std::make_unique_for_overwrite<char[]>(kChunkBytes));
+      chunk_used_ = 0;
+    }
+    char* at = chunks_.back().get() + chunk_used_;
+    std::memcpy(at, key.data(), key.size());
+    chunk_used_ += key.size();
+    keys_[count_] = {at, key.size()};
+    numbers_.emplace(std::string_view(at, key.size()), count_);
+    return count_++;
+  }
+
+  std::mutex mu_;
+  std::atomic<bool> full_{false};
+  absl::flat_hash_map<std::string_view, uint32_t> numbers_;
+  std::unique_ptr<Entry[]> keys_;
+  uint32_t count_ = 0;
+  std::vector<std::unique_ptr<char[]>> chunks_;
+  size_t chunk_used_ = 0;
 };
 
 template <typename Out>
@@ -70,13 +181,21 @@ void Value(Out& o, const AttrValue& v) {
       break;
   }
 }
-// `at_value(i, o)` is called before the value of attribute i is written.
+// A key's code in the layout.
+uint64_t KeyCode(std::string_view key) {
+  const int64_t n = KeyTable::Get().Number(key);
+  return n >= 0 ? 2 * static_cast<uint64_t>(n) + 1 : 2 * key.size();
+}
+// `keys` are the attributes' key codes; `at_value(i, o)` is called before the value of
+// attribute i is written.
 template <typename Out, typename AtValue = void (*)(size_t, const Out&)>
 void AttrList(
-    Out& o, const Attributes& attrs, AtValue at_value = [](size_t, const Out&) {}) {
+    Out& o, const Attributes& attrs, const uint64_t* keys,
+    AtValue at_value = [](size_t, const Out&) {}) {
   Varint(o, attrs.size());
   for (size_t i = 0; i < attrs.size(); ++i) {
-    Str(o, attrs[i].first);
+    Varint(o, keys[i]);
+    if ((keys[i] & 1) == 0) o.Bytes(attrs[i].first.data(), attrs[i].first.size());
     at_value(i, o);
     Value(o, attrs[i].second);
   }
@@ -139,6 +258,13 @@ class Reader {
     p_ += n;
     return s;
   }
+  std::string_view KeyView() {
+    const uint64_t code = Varint();
+    if (code & 1) return KeyTable::Get().Key(code >> 1);
+    std::string_view s(p_, code >> 1);
+    p_ += code >> 1;
+    return s;
+  }
   void StrInto(std::string& s) { s.assign(StrView()); }
   template <typename T>
   T Raw() {
@@ -168,7 +294,7 @@ class Reader {
   void AttrsInto(Attributes& attrs) {
     attrs.resize(Varint());
     for (auto& [key, value] : attrs) {
-      StrInto(key);
+      key.assign(KeyView());
       ValueInto(value);
     }
   }
@@ -249,8 +375,15 @@ PackedSpan::PackedSpan(const Span& span) {
       }
     }
   }
+  // Each key's code, looked up once for both passes.
+  thread_local std::vector<uint64_t> keys;
+  keys.clear();
+  for (const auto& attr : span.attributes) keys.push_back(KeyCode(attr.first));
+  for (const auto& attr : span.resource) keys.push_back(KeyCode(attr.first));
+  const uint64_t* attribute_keys = keys.data();
+  const uint64_t* resource_keys = keys.data() + span.attributes.size();
   Count attrs;
-  AttrList(attrs, span.attributes, [&](size_t i, const Count& at) {
+  AttrList(attrs, span.attributes, attribute_keys, [&](size_t i, const Count& at) {
     for (size_t k = 0; k < canonical.size(); ++k) {
       if (match[k] == static_cast<int64_t>(i)) codes[k] = 2 + at.n + 1;  // after the kind
     }
@@ -258,13 +391,13 @@ PackedSpan::PackedSpan(const Span& span) {
   Count all;
   Head(all, span, codes, attrs.n);
   all.n += attrs.n;
-  AttrList(all, span.resource);
+  AttrList(all, span.resource, resource_keys);
   size_ = static_cast<uint32_t>(all.n);
   data_ = std::make_unique_for_overwrite<char[]>(size_);
   Put put{data_.get()};
   Head(put, span, codes, attrs.n);
-  AttrList(put, span.attributes);
-  AttrList(put, span.resource);
+  AttrList(put, span.attributes, attribute_keys);
+  AttrList(put, span.resource, resource_keys);
 }
 
 Span PackedSpan::Unpack(const std::string& trace_id) const {
@@ -373,7 +506,7 @@ std::optional<int64_t> PackedSpan::start_ns() const {
 void PackedSpan::Attrs::Visit(Visitor& visitor) const {
   Reader r(data_);
   for (uint64_t n = count_; n > 0; --n) {
-    visitor.Key(r.StrView());
+    visitor.Key(r.KeyView());
     r.VisitValue(visitor);
   }
 }
@@ -381,7 +514,7 @@ void PackedSpan::Attrs::Visit(Visitor& visitor) const {
 bool PackedSpan::Attrs::Find(std::string_view key, AttrValue& out) const {
   Reader r(data_);
   for (uint64_t n = count_; n > 0; --n) {
-    if (r.StrView() == key) {
+    if (r.KeyView() == key) {
       r.ValueInto(out);
       return true;
     }

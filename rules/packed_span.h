@@ -17,6 +17,12 @@ namespace triaged {
 
 class PackedSpan {
  public:
+  // Attribute keys repeat from span to span, so the first kTableKeys distinct keys of up to
+  // kTableKeyLength bytes are kept once, in a table for the life of the process, and a span
+  // holds a key's number; other keys are held in the span. Both read back the same.
+  static constexpr uint32_t kTableKeys = 16384;
+  static constexpr size_t kTableKeyLength = 128;
+
   // The trace id is not kept: the trace that holds the span knows it.
   explicit PackedSpan(const Span& span);
 

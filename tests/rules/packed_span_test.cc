@@ -2,8 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
+#include <thread>
+#include <vector>
 
 #include "rules/decode.h"
 #include "rules/trace.h"
@@ -186,6 +190,128 @@ TEST(PackedSpan, ATraceUnpacksAgainAfterRelease) {
   EXPECT_EQ(trace.spans().at(0), Full());
   EXPECT_FALSE(trace.AddSpan(Full()));  // the same span id again
   EXPECT_EQ(trace.spans().size(), 1u);
+}
+
+Span WithKey(const std::string& key, AttrValue value) {
+  Span s;
+  s.trace_id = "t";
+  s.span_id = "s";
+  s.attributes = {{key, std::move(value)}};
+  return s;
+}
+
+// The value of `key` as Peek's attributes find it, and the keys Visit walks.
+struct Keys : PackedSpan::Attrs::Visitor {
+  std::vector<std::string> keys;
+  void Key(std::string_view key) override { keys.emplace_back(key); }
+  void Null() override {}
+  void Bool(bool) override {}
+  void Number(double) override {}
+  void String(std::string_view) override {}
+  void StartArray() override {}
+  void EndArray() override {}
+};
+std::vector<std::string> KeysOf(const PackedSpan& packed) {
+  Keys keys;
+  packed.Peek().attributes().Visit(keys);
+  return keys.keys;
+}
+
+TEST(PackedSpan, AKeyIsHeldOnceNotInEverySpan) {
+  const std::string key(PackedSpan::kTableKeyLength, 'k');  // the longest the table keeps
+  const Span span = WithKey(key, AttrValue::String("v"));
+  const PackedSpan first(span), second(span);
+  EXPECT_LT(first.size(), key.size());
+  EXPECT_EQ(second.size(), first.size());
+  EXPECT_EQ(second.Unpack("t"), span);
+  EXPECT_EQ(KeysOf(second), std::vector<std::string>{key});
+  AttrValue found;
+  ASSERT_TRUE(second.Peek().attributes().Find(key, found));
+  EXPECT_EQ(found, AttrValue::String("v"));
+  EXPECT_FALSE(second.Peek().attributes().Find(key + "k", found));
+
+  // One byte longer, a key is held in the span; it reads back the same.
+  const Span longer = WithKey(key + "k", AttrValue::Number(2));
+  const PackedSpan held(longer);
+  EXPECT_GT(held.size(), key.size() + 1);
+  EXPECT_EQ(held.Unpack("t"), longer);
+  ASSERT_TRUE(held.Peek().attributes().Find(key + "k", found));
+  EXPECT_EQ(found, AttrValue::Number(2));
+  EXPECT_FALSE(held.Peek().attributes().Find(key, found));
+
+  // Short keys (below 8 bytes), the empty key, and keys in the resource.
+  Span mixed = Full();
+  mixed.attributes.push_back({"", AttrValue::Bool(true)});
+  mixed.attributes.push_back({"k", AttrValue::Null()});
+  mixed.resource.push_back({"k", AttrValue::Number(7)});
+  EXPECT_EQ(PackedSpan(mixed).Unpack(mixed.trace_id), mixed);
+  EXPECT_EQ(PackedSpan(mixed).Unpack(mixed.trace_id), mixed);
+}
+
+TEST(PackedSpan, KeysPackedOnOtherThreadsReadBackHere) {
+  // Two threads meet the same new keys at once, in opposite orders.
+  std::vector<std::string> keys;
+  for (int i = 0; i < 200; ++i) keys.push_back("threads.key." + std::to_string(i));
+  std::vector<PackedSpan> packed[2];
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 2; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 200; ++i) {
+        const int k = t == 0 ? i : 199 - i;
+        packed[t].emplace_back(WithKey(keys[k], AttrValue::Number(k)));
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  for (int t = 0; t < 2; ++t) {
+    ASSERT_EQ(packed[t].size(), 200u);
+    for (int i = 0; i < 200; ++i) {
+      const int k = t == 0 ? i : 199 - i;
+      EXPECT_EQ(packed[t][i].Unpack("t"), WithKey(keys[k], AttrValue::Number(k)));
+      EXPECT_EQ(packed[t][i].size(), packed[1 - t][199 - i].size());
+    }
+  }
+}
+
+// The table is the process's: this test fills it in a child process of its own.
+TEST(PackedSpanDeathTest, KeysPastAFullTableAreHeldInTheSpan) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  auto fill = [] {
+    auto fail = [](const char* what, uint32_t i) {
+      std::fprintf(stderr, "FAILED: %s at key %u\n", what, i);
+      std::exit(1);
+    };
+    const std::string pad(40, 'p');
+    std::vector<PackedSpan> kept;
+    int64_t first_held = -1;
+    for (uint32_t i = 0; i <= PackedSpan::kTableKeys; ++i) {
+      const Span span = WithKey(pad + std::to_string(i), AttrValue::Number(i));
+      PackedSpan packed(span);
+      if (!(packed.Unpack("t") == span)) fail("round trip", i);
+      if (packed.size() > pad.size()) {
+        first_held = static_cast<int64_t>(i);
+        break;
+      }
+      if (i == 0) kept.push_back(std::move(packed));
+    }
+    // Some key within kTableKeys + 1 new ones found the table full (this process's earlier
+    // keys count too).
+    if (first_held <= 0) fail("no key was numbered, or none was held in its span", 0);
+    // From then on new keys are held in their spans, and the table's keys still read back.
+    for (uint32_t i = static_cast<uint32_t>(first_held); i < first_held + 100; ++i) {
+      const Span span = WithKey(pad + std::to_string(i), AttrValue::Number(i));
+      const PackedSpan packed(span);
+      if (packed.size() <= pad.size()) fail("a key was numbered past the full table", i);
+      if (!(packed.Unpack("t") == span)) fail("round trip past the full table", i);
+      AttrValue found;
+      if (!packed.Peek().attributes().Find(span.attributes[0].first, found)) fail("find", i);
+    }
+    const Span zero = WithKey(pad + "0", AttrValue::Number(0));
+    if (!(kept.at(0).Unpack("t") == zero)) fail("the first key after the table filled", 0);
+    if (PackedSpan(zero).size() >= pad.size()) fail("a key of the table is held again", 0);
+    std::exit(0);
+  };
+  EXPECT_EXIT(fill(), ::testing::ExitedWithCode(0), "");
 }
 
 }  // namespace
