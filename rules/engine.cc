@@ -646,7 +646,7 @@ const Engine::Entry* Engine::TraceOfSpan(std::string_view span_id) const {
   const Trace& trace = it->second.trace;
   bool holds = false;
   trace.ForEachSpan([&](const PackedSpan::Fields& s) {
-    holds = s.span_id == span_id;
+    holds = s.span_id() == span_id;
     return !holds;
   });
   return holds ? &it->second : nullptr;

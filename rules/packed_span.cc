@@ -9,11 +9,14 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "rules/trace_key.h"
 
 namespace triaged {
 namespace {
 
-// Layout: a flags byte, the status, the strings as varint length + bytes, times and numbers as
+// Layout: a flags byte, the status, the span id and parent span id (a 0 then 8 bytes for 16
+// lowercase hex digits, else a varint length + 1 then the bytes), the other strings as varint
+// length + bytes, times and numbers as
 // 8 raw bytes when present, the byte count; then the canonical fields as a code each: 0 absent,
 // 1 a string follows, 2 + k the string at byte k of the attributes (the canonical mapping
 // copies attributes, so most refer to one); then where the resource starts (from the
@@ -167,6 +170,24 @@ template <typename Out, typename T>
 void Raw(Out& o, T v) {
   o.Bytes(&v, sizeof v);
 }
+// A span id as it is held: 16 lowercase hex digits as their value, else the text (worked out
+// once for both passes).
+struct Id {
+  explicit Id(std::string_view id) : text(id), packed(PackHex16(id, value)) {}
+  std::string_view text;
+  uint64_t value = 0;
+  bool packed;
+};
+template <typename Out>
+void PutId(Out& o, const Id& id) {
+  if (id.packed) {
+    o.Byte(0);
+    Raw(o, id.value);
+    return;
+  }
+  Varint(o, id.text.size() + 1);
+  o.Bytes(id.text.data(), id.text.size());
+}
 template <typename Out>
 void Value(Out& o, const AttrValue& v) {
   o.Byte(static_cast<uint8_t>(v.kind));
@@ -207,10 +228,11 @@ std::array<const std::optional<std::string>*, 6> CanonicalOf(const Span& span) {
           &span.session_id, &span.user_id, &span.prompt_version};
 }
 
-// Everything before the attributes: `codes` are the canonical fields' codes, `resource_at`
-// the attributes' size.
+// Everything before the attributes: `ids` are the span's and its parent's ids, `codes` the
+// canonical fields' codes, `resource_at` the attributes' size.
 template <typename Out>
-void Head(Out& o, const Span& span, const uint64_t (&codes)[6], uint64_t resource_at) {
+void Head(Out& o, const Span& span, const Id (&ids)[2], const uint64_t (&codes)[6],
+          uint64_t resource_at) {
   uint8_t flags = 0;
   if (span.start_ns) flags |= kStart;
   if (span.end_ns) flags |= kEnd;
@@ -219,10 +241,9 @@ void Head(Out& o, const Span& span, const uint64_t (&codes)[6], uint64_t resourc
   if (span.retry_count) flags |= kRetryCount;
   o.Byte(flags);
   o.Byte(static_cast<uint8_t>(span.status));
-  for (const std::string* s :
-       {&span.span_id, &span.parent_span_id, &span.name, &span.status_message, &span.kind}) {
-    Str(o, *s);
-  }
+  PutId(o, ids[0]);
+  PutId(o, ids[1]);
+  for (const std::string* s : {&span.name, &span.status_message, &span.kind}) Str(o, *s);
   if (span.start_ns) Raw(o, *span.start_ns);
   if (span.end_ns) Raw(o, *span.end_ns);
   if (span.input_tokens) Raw(o, *span.input_tokens);
@@ -266,6 +287,23 @@ class Reader {
     return s;
   }
   void StrInto(std::string& s) { s.assign(StrView()); }
+  // A span id; a packed one is written out into text[0..15].
+  std::string_view IdView(char* text) {
+    const uint64_t code = Varint();
+    if (code == 0) {
+      UnpackHex16(Raw<uint64_t>(), text);
+      return {text, 16};
+    }
+    std::string_view s(p_, code - 1);
+    p_ += code - 1;
+    return s;
+  }
+  // Skips a span id; true when it is empty.
+  bool SkipId() {
+    const uint64_t code = Varint();
+    p_ += code == 0 ? sizeof(uint64_t) : code - 1;
+    return code == 1;
+  }
   template <typename T>
   T Raw() {
     T v;
@@ -388,14 +426,15 @@ PackedSpan::PackedSpan(const Span& span) {
       if (match[k] == static_cast<int64_t>(i)) codes[k] = 2 + at.n + 1;  // after the kind
     }
   });
+  const Id ids[2] = {Id(span.span_id), Id(span.parent_span_id)};
   Count all;
-  Head(all, span, codes, attrs.n);
+  Head(all, span, ids, codes, attrs.n);
   all.n += attrs.n;
   AttrList(all, span.resource, resource_keys);
   size_ = static_cast<uint32_t>(all.n);
   data_ = std::make_unique_for_overwrite<char[]>(size_);
   Put put{data_.get()};
-  Head(put, span, codes, attrs.n);
+  Head(put, span, ids, codes, attrs.n);
   AttrList(put, span.attributes, attribute_keys);
   AttrList(put, span.resource, resource_keys);
 }
@@ -411,8 +450,9 @@ void PackedSpan::UnpackInto(const std::string& trace_id, Span& span) const {
   span.trace_id.assign(trace_id);
   const uint8_t flags = r.Byte();
   span.status = static_cast<SpanStatus>(r.Byte());
-  r.StrInto(span.span_id);
-  r.StrInto(span.parent_span_id);
+  char text[16];
+  span.span_id.assign(r.IdView(text));
+  span.parent_span_id.assign(r.IdView(text));
   r.StrInto(span.name);
   r.StrInto(span.status_message);
   r.StrInto(span.kind);
@@ -451,9 +491,9 @@ PackedSpan::Fields PackedSpan::Peek() const {
   Fields f;
   const uint8_t flags = r.Byte();
   f.status = static_cast<SpanStatus>(r.Byte());
-  f.span_id = r.StrView();
-  f.parent_span_id = r.StrView();
-  f.root = f.parent_span_id.empty();
+  f.ids_ = r.position();
+  r.SkipId();
+  f.root = r.SkipId();
   f.name = r.StrView();
   f.status_message = r.StrView();
   f.kind = r.StrView();
@@ -465,6 +505,14 @@ PackedSpan::Fields PackedSpan::Peek() const {
   r.Varint();  // bytes
   f.lists_ = r.position();
   return f;
+}
+
+std::string_view PackedSpan::Fields::span_id() const { return Reader(ids_).IdView(id_text_[0]); }
+
+std::string_view PackedSpan::Fields::parent_span_id() const {
+  Reader r(ids_);
+  r.SkipId();
+  return r.IdView(id_text_[1]);
 }
 
 std::optional<std::string_view> PackedSpan::Fields::canonical(size_t k) const {
@@ -498,7 +546,9 @@ std::optional<int64_t> PackedSpan::start_ns() const {
   Reader r(data_.get());
   const uint8_t flags = r.Byte();
   r.Byte();                                 // status
-  for (int i = 0; i < 5; ++i) r.StrView();  // span id, parent, name, status message, kind
+  r.SkipId();                               // span id
+  r.SkipId();                               // parent
+  for (int i = 0; i < 3; ++i) r.StrView();  // name, status message, kind
   if (flags & kStart) return r.Raw<int64_t>();
   return std::nullopt;
 }

@@ -66,8 +66,8 @@ class PackedSpan {
   // every span.
   struct Fields {
     SpanStatus status = SpanStatus::kUnset;
-    bool root = false;
-    std::string_view span_id, parent_span_id, name, status_message, kind;
+    bool root = false;  // no parent span id
+    std::string_view name, status_message, kind;
     std::optional<int64_t> start_ns, end_ns;
     std::optional<double> input_tokens, output_tokens, retry_count;
 
@@ -75,6 +75,10 @@ class PackedSpan {
       if (!start_ns || !end_ns) return std::nullopt;
       return static_cast<double>(*end_ns - *start_ns) / 1e6;
     }
+    // Span ids are held as 8 bytes when they are 16 lowercase hex digits: these views are into
+    // this Fields (valid while it lives) or into the packed bytes.
+    std::string_view span_id() const;
+    std::string_view parent_span_id() const;
     // model, input, output, session_id, user_id, prompt_version: k = 0 to 5.
     std::optional<std::string_view> canonical(size_t k) const;
     // All six in one read.
@@ -84,7 +88,9 @@ class PackedSpan {
 
    private:
     friend class PackedSpan;
+    const char* ids_ = nullptr;    // the span id, then the parent's
     const char* lists_ = nullptr;  // the canonical fields' codes
+    mutable char id_text_[2][16];
   };
   Fields Peek() const;
   // Only the start time (cheaper than Peek: the attributes are not walked).

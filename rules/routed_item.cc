@@ -140,9 +140,9 @@ std::string_view StatusName(SpanStatus s) {
 void WriteSpan(Writer& w, const PackedSpan::Fields& s) {
   w.StartObject();
   w.Key("span_id");
-  String(w, s.span_id);
+  String(w, s.span_id());
   w.Key("parent_span_id");
-  StringOrNull(w, s.parent_span_id);
+  StringOrNull(w, s.parent_span_id());
   w.Key("name");
   String(w, s.name);
   w.Key("kind");

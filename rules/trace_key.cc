@@ -30,14 +30,17 @@ uint32_t PackEight(const char* p, bool& ok) {
   return static_cast<uint32_t>(((v << 16) & 0xffff0000ULL) | ((v >> 32) & 0xffffULL));
 }
 
-bool PackHalf(std::string_view digits, uint64_t& out) {
+}  // namespace
+
+bool PackHex16(std::string_view digits, uint64_t& out) {
+  if (digits.size() != 16) return false;
   bool ok = true;
   const uint64_t hi = PackEight(digits.data(), ok);
   out = hi << 32 | PackEight(digits.data() + 8, ok);
   return ok;
 }
 
-void UnpackHalf(uint64_t v, char* out) {
+void UnpackHex16(uint64_t v, char* out) {
   static constexpr char kDigits[] = "0123456789abcdef";
   for (int i = 15; i >= 0; --i) {
     out[i] = kDigits[v & 0xf];
@@ -45,12 +48,10 @@ void UnpackHalf(uint64_t v, char* out) {
   }
 }
 
-}  // namespace
-
 const std::string TraceKey::kNoText;
 
 TraceKey::TraceKey(std::string_view id) {
-  if (id.size() == 32 && PackHalf(id.substr(0, 16), hi_) && PackHalf(id.substr(16), lo_)) {
+  if (id.size() == 32 && PackHex16(id.substr(0, 16), hi_) && PackHex16(id.substr(16), lo_)) {
     text_ = nullptr;
     return;
   }
@@ -61,8 +62,8 @@ TraceKey::TraceKey(std::string_view id) {
 std::string TraceKey::str() const {
   if (!packed()) return *text_;
   std::string s(32, '0');
-  UnpackHalf(hi_, s.data());
-  UnpackHalf(lo_, s.data() + 16);
+  UnpackHex16(hi_, s.data());
+  UnpackHex16(lo_, s.data() + 16);
   return s;
 }
 

@@ -64,6 +64,12 @@ class TraceKey {
   const std::string* text_ = &kNoText;
 };
 
+// 16 lowercase hex digits (half a trace id, or a span id) as a 64-bit value, the first digit
+// most significant; false when any byte is not one (uppercase included: the text must come back
+// exactly). And back: the 16 digits of `v` into out[0..15].
+bool PackHex16(std::string_view digits, uint64_t& out);
+void UnpackHex16(uint64_t v, char* out);
+
 struct TraceKeyHash {
   size_t operator()(const TraceKey& key) const { return static_cast<size_t>(key.hash()); }
 };

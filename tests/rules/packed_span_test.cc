@@ -145,8 +145,8 @@ TEST(PackedSpan, PeekGivesEveryFieldInPlace) {
   const Span span = Full();
   const PackedSpan packed(span);
   const PackedSpan::Fields f = packed.Peek();
-  EXPECT_EQ(f.span_id, span.span_id);
-  EXPECT_EQ(f.parent_span_id, "");
+  EXPECT_EQ(f.span_id(), span.span_id);
+  EXPECT_EQ(f.parent_span_id(), "");
   EXPECT_EQ(f.status_message, span.status_message);
   EXPECT_EQ(f.kind, "LLM");
   EXPECT_EQ(f.duration_ms(), span.duration_ms());
@@ -190,6 +190,45 @@ TEST(PackedSpan, ATraceUnpacksAgainAfterRelease) {
   EXPECT_EQ(trace.spans().at(0), Full());
   EXPECT_FALSE(trace.AddSpan(Full()));  // the same span id again
   EXPECT_EQ(trace.spans().size(), 1u);
+}
+
+TEST(PackedSpan, SpanIdsOfHexDigitsAreHeldAsEightBytesAndComeBackAsTheyCame) {
+  Span span;
+  span.trace_id = "t";
+  span.span_id = "00f067aa0ba902b7";
+  span.parent_span_id = "ffffffffffffffff";
+  const PackedSpan packed(span);
+  EXPECT_EQ(packed.Unpack("t"), span);
+  const PackedSpan::Fields f = packed.Peek();
+  EXPECT_EQ(f.span_id(), "00f067aa0ba902b7");
+  EXPECT_EQ(f.parent_span_id(), "ffffffffffffffff");
+  EXPECT_FALSE(f.root);
+  // A copy's views are its own.
+  const PackedSpan::Fields copy = f;
+  EXPECT_EQ(copy.span_id(), "00f067aa0ba902b7");
+  EXPECT_EQ(copy.parent_span_id(), "ffffffffffffffff");
+  // Both ids in 8 bytes each: two 16-digit ids written out would take 34.
+  Span plain;
+  plain.trace_id = "t";
+  EXPECT_LE(packed.size(), PackedSpan(plain).size() + 2 * 8);
+
+  // Anything else is held as its text, exactly: uppercase, other lengths, a stray byte, and the
+  // empty parent of a root.
+  for (const std::string& id : std::vector<std::string>{
+           "00F067AA0BA902B7", "00f067aa0ba902b", "00f067aa0ba902b70", "00f067aa0ba902g7", "0a0b",
+           "", std::string(16, '\0'), "0000000000000000"}) {
+    Span s = span;
+    s.span_id = id;
+    s.parent_span_id = id;
+    const PackedSpan p(s);
+    EXPECT_EQ(p.Unpack("t"), s) << id;
+    EXPECT_EQ(p.Peek().span_id(), id);
+    EXPECT_EQ(p.Peek().parent_span_id(), id);
+    EXPECT_EQ(p.Peek().root, id.empty());
+    EXPECT_EQ(p.start_ns(), std::nullopt);
+  }
+  span.start_ns = 42;
+  EXPECT_EQ(PackedSpan(span).start_ns(), 42);
 }
 
 Span WithKey(const std::string& key, AttrValue value) {

@@ -86,7 +86,7 @@ TEST(Trace, ForEachSpanGivesTheSpansInArrivalOrderWithoutUnpacking) {
   auto ids = [&t](size_t stop_after) {
     std::vector<std::string> seen;
     t.ForEachSpan([&](const PackedSpan::Fields& s) {
-      seen.push_back(std::string(s.span_id) + "/" + std::string(s.parent_span_id));
+      seen.push_back(std::string(s.span_id()) + "/" + std::string(s.parent_span_id()));
       return seen.size() < stop_after;
     });
     return seen;
