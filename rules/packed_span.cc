@@ -16,13 +16,12 @@ namespace {
 
 // Layout: a flags byte, the status, the span id and parent span id (a 0 then 8 bytes for 16
 // lowercase hex digits, else a varint length + 1 then the bytes), the other strings as varint
-// length + bytes, times and numbers as
-// 8 raw bytes when present, the byte count; then the canonical fields as a code each: 0 absent,
-// 1 a string follows, 2 + k the string at byte k of the attributes (the canonical mapping
-// copies attributes, so most refer to one); then where the resource starts (from the
-// attributes), and the attributes and resource as a count then key + tagged value. Reading the
-// fields in place (Peek) thus never walks the attributes. A key is a varint: 2n + 1 for key n
-// of the key table, or 2 × its length with its bytes following.
+// length + bytes, times and numbers as 8 raw bytes when present, the byte count; then the
+// canonical fields as a code each: 0 absent, 1 a string follows, 2 + k the string at byte k of
+// the attributes (the canonical mapping copies attributes, so most refer to one); then where the
+// resource starts (from the attributes), and the attributes and resource as a count then key +
+// tagged value. Reading the fields in place (Peek) thus never walks the attributes. A key is a
+// varint: 2n + 1 for key n of the key table, or 2 × its length with its bytes following.
 enum Flag : uint8_t {
   kStart = 1 << 0,
   kEnd = 1 << 1,
@@ -273,18 +272,17 @@ class Reader {
       if (b < 0x80) return v;
     }
   }
-  std::string_view StrView() {
-    const size_t n = Varint();
+  // The next n bytes.
+  std::string_view Take(size_t n) {
     std::string_view s(p_, n);
     p_ += n;
     return s;
   }
+  std::string_view StrView() { return Take(Varint()); }
   std::string_view KeyView() {
     const uint64_t code = Varint();
     if (code & 1) return KeyTable::Get().Key(code >> 1);
-    std::string_view s(p_, code >> 1);
-    p_ += code >> 1;
-    return s;
+    return Take(code >> 1);
   }
   void StrInto(std::string& s) { s.assign(StrView()); }
   // A span id; a packed one is written out into text[0..15].
@@ -294,9 +292,7 @@ class Reader {
       UnpackHex16(Raw<uint64_t>(), text);
       return {text, 16};
     }
-    std::string_view s(p_, code - 1);
-    p_ += code - 1;
-    return s;
+    return Take(code - 1);
   }
   // Skips a span id; true when it is empty.
   bool SkipId() {
